@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { defineAction } from '../action.js';
+import { tagsField } from '../fields.js';
+
+export const createKey = defineAction({
+  name: 'createkey',
+  schema: z.object({
+    description: z.string().max(8192).optional(),
+    keyspec: z.string().min(1).max(64).optional(),
+    customermasterkeyspec: z.string().min(1).max(64).optional(),
+    keyusage: z.string().min(1).max(64).optional(),
+    tags: tagsField.optional(),
+  }),
+  async handle(input, { keyService, principal }) {
+    const keyMetadata = await keyService.createKey(
+      {
+        description: input.description,
+        keySpec: input.keyspec ?? input.customermasterkeyspec,
+        keyUsage: input.keyusage,
+        tags: input.tags,
+      },
+      { principal: principal.accessKeyId },
+    );
+    return { KeyMetadata: keyMetadata };
+  },
+});

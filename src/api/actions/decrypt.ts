@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { base64, defineAction } from '../action.js';
+import { ciphertextBlobField, encryptionContextField, keyIdField } from '../fields.js';
+
+export const decrypt = defineAction({
+  name: 'decrypt',
+  schema: z.object({
+    ciphertextblob: ciphertextBlobField,
+    encryptioncontext: encryptionContextField.optional(),
+    keyid: keyIdField.optional(),
+  }),
+  async handle(input, { keyService }) {
+    const result = await keyService.decrypt({
+      ciphertextBlob: input.ciphertextblob,
+      encryptionContext: input.encryptioncontext,
+      keyId: input.keyid,
+    });
+    try {
+      return { Plaintext: base64(result.plaintext), KeyId: result.keyId };
+    } finally {
+      result.plaintext.fill(0);
+    }
+  },
+});

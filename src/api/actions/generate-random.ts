@@ -1,0 +1,10 @@
+import { z } from 'zod';
+import { base64, defineAction } from '../action.js';
+
+export const generateRandom = defineAction({
+  name: 'generaterandom',
+  schema: z.object({ numberofbytes: z.number().int().min(1).max(1024) }),
+  handle(input, { keyService }) {
+    return { Plaintext: base64(keyService.generateRandom(input.numberofbytes)) };
+  },
+});

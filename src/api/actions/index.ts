@@ -1,0 +1,29 @@
+import type { Action } from '../action.js';
+import { createKey } from './create-key.js';
+import { decrypt } from './decrypt.js';
+import { describeKey } from './describe-key.js';
+import { encrypt } from './encrypt.js';
+import { generateDataKey, generateDataKeyWithoutPlaintext } from './generate-data-key.js';
+import { generateRandom } from './generate-random.js';
+import { cancelKeyDeletion, disableKey, enableKey, scheduleKeyDeletion } from './key-state.js';
+import { listKeys } from './list-keys.js';
+import { reEncrypt } from './re-encrypt.js';
+
+/** Every action, by the name that ends its path: `/api/v1/kms/<name>`. */
+export const actions: ReadonlyMap<string, Action> = new Map(
+  [
+    createKey,
+    describeKey,
+    listKeys,
+    enableKey,
+    disableKey,
+    scheduleKeyDeletion,
+    cancelKeyDeletion,
+    encrypt,
+    decrypt,
+    reEncrypt,
+    generateDataKey,
+    generateDataKeyWithoutPlaintext,
+    generateRandom,
+  ].map((action) => [action.name, action as unknown as Action]),
+);

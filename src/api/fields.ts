@@ -1,0 +1,129 @@
+import { z } from 'zod';
+import { canonicalEncryptionContext, type EncryptionContext } from '../crypto/index.js';
+import { ValidationException } from '../errors.js';
+import { MAX_PLAINTEXT_BYTES } from '../kms/key-service.js';
+
+/**
+ * Request field schemas shared by the actions. Requests use AWS KMS field names, matched
+ * case-insensitively (go-kms clients send `KeyID`): each action's schema is written with
+ * lower-case names and `normalizeFields` lower-cases the body's top-level names first.
+ */
+
+// Standard base64 with padding; Buffer.from alone would accept anything.
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const MAX_CONTEXT_PAIRS = 64;
+const MAX_CONTEXT_BYTES = 8192;
+
+/** The AWS spelling of each field, for error messages. */
+const DISPLAY_NAMES: Record<string, string> = {
+  keyid: 'KeyId',
+  plaintext: 'Plaintext',
+  ciphertextblob: 'CiphertextBlob',
+  encryptioncontext: 'EncryptionContext',
+  sourceencryptioncontext: 'SourceEncryptionContext',
+  destinationencryptioncontext: 'DestinationEncryptionContext',
+  sourcekeyid: 'SourceKeyId',
+  destinationkeyid: 'DestinationKeyId',
+  keyspec: 'KeySpec',
+  keyusage: 'KeyUsage',
+  numberofbytes: 'NumberOfBytes',
+  description: 'Description',
+  tags: 'Tags',
+  limit: 'Limit',
+  marker: 'Marker',
+  pendingwindowindays: 'PendingWindowInDays',
+};
+
+export const keyIdField = z.string().min(1).max(2048);
+
+/** A base64 field decoded to bytes, `min..max` bytes long. */
+export function bytesField(min: number, max: number) {
+  return z
+    .string()
+    .max(Math.ceil(max / 3) * 4)
+    .regex(BASE64, 'must be standard base64')
+    .transform((text) => Buffer.from(text, 'base64'))
+    .refine((bytes) => bytes.length >= min && bytes.length <= max, `must decode to ${min} to ${max} bytes`);
+}
+
+export const plaintextField = bytesField(1, MAX_PLAINTEXT_BYTES);
+export const ciphertextBlobField = bytesField(1, 6144);
+
+/**
+ * An encryption context: a JSON object of string to string. Built with Object.fromEntries
+ * so that a `__proto__` pair stays an ordinary pair (and is bound into the AAD) instead of
+ * being dropped by an assignment.
+ */
+export const encryptionContextField = z.unknown().transform((value, ctx): EncryptionContext => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: 'must be an object whose values are strings' });
+    return z.NEVER;
+  }
+  const entries = Object.entries(value);
+  if (entries.length > MAX_CONTEXT_PAIRS) {
+    ctx.addIssue({ code: 'custom', message: `must have at most ${MAX_CONTEXT_PAIRS} pairs` });
+    return z.NEVER;
+  }
+  for (const [key, pairValue] of entries) {
+    if (key.length === 0 || typeof pairValue !== 'string') {
+      ctx.addIssue({ code: 'custom', message: 'keys must be non-empty strings and values strings' });
+      return z.NEVER;
+    }
+  }
+  const context = Object.freeze(Object.fromEntries(entries) as Record<string, string>);
+  if (canonicalEncryptionContext(context).length > MAX_CONTEXT_BYTES) {
+    ctx.addIssue({ code: 'custom', message: `must be at most ${MAX_CONTEXT_BYTES} bytes` });
+    return z.NEVER;
+  }
+  return context;
+});
+
+export const tagsField = z
+  .array(
+    z.object({
+      TagKey: z.string().min(1).max(128),
+      TagValue: z.string().max(256),
+    }),
+  )
+  .max(50);
+
+/**
+ * Lower-cases the top-level field names of a request body. Two spellings of one field
+ * are ambiguous and refused. Nested objects (EncryptionContext) keep their exact names.
+ */
+export function normalizeFields(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ValidationException('The request body must be a JSON object');
+  }
+  const entries: [string, unknown][] = [];
+  const seen = new Set<string>();
+  for (const [name, value] of Object.entries(body)) {
+    const lower = name.toLowerCase();
+    if (seen.has(lower)) throw new ValidationException(`Field '${displayName(lower)}' is given twice`);
+    seen.add(lower);
+    // JSON null means "not given", as AWS SDKs treat it.
+    if (value !== null) entries.push([lower, value]);
+  }
+  return Object.fromEntries(entries);
+}
+
+export function displayName(lowerName: string): string {
+  return DISPLAY_NAMES[lowerName] ?? lowerName;
+}
+
+/** Parses a normalized body with an action's schema; the first problems become one message. */
+export function parseRequest<S extends z.ZodType>(schema: S, fields: Record<string, unknown>): z.output<S> {
+  const result = schema.safeParse(fields);
+  if (result.success) return result.data;
+  // Messages name the field and the rule, never the value: it may be plaintext.
+  const problems = result.error.issues.slice(0, 3).map((issue) => {
+    const [first, ...rest] = issue.path.map(String);
+    const where = [first === undefined ? 'request' : displayName(first), ...rest].join('.');
+    return issue.code === 'invalid_type' && issue.message.endsWith('received undefined')
+      ? `${where} is required`
+      : `${where} ${issue.message.replace(/^Invalid input: /, '')}`;
+  });
+  throw new ValidationException(
+    `${result.error.issues.length} validation error${result.error.issues.length === 1 ? '' : 's'} detected: ${problems.join('; ')}`,
+  );
+}

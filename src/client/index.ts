@@ -1,0 +1,296 @@
+/**
+ * The Keyhold client: signs each request (src/client/signing.ts), sends it over HTTPS with a
+ * keep-alive agent, optionally pinned to one self-signed certificate, and turns answers into
+ * values or typed errors. The CLI, the tests and applications all use it; it depends on
+ * nothing of the server.
+ */
+import https from 'node:https';
+import { readCredentialsFile } from './credentials-file.js';
+import { KeyholdConnectionError } from './errors.js';
+import { PinnedAgent } from './pinned-agent.js';
+import { signRequest } from './signing.js';
+import { base64Field, isStandardBase64, parseJson, readJsonAnswer } from './answers.js';
+import { sendHttpsRequest, type HttpsResponse } from './transport.js';
+import type {
+  CreateKeyOptions,
+  DecryptOptions,
+  DecryptResult,
+  EncryptOptions,
+  EncryptResult,
+  GenerateDataKeyOptions,
+  GenerateDataKeyResult,
+  GenerateDataKeyWithoutPlaintextResult,
+  KeyMetadata,
+  ListKeysOptions,
+  ListKeysResult,
+  ReEncryptOptions,
+  ReEncryptResult,
+  ScheduleKeyDeletionResult,
+} from './types.js';
+
+export { KeyholdApiError, KeyholdConnectionError } from './errors.js';
+export { readCredentialsFile, type CredentialsFile } from './credentials-file.js';
+export { PinnedAgent, normalizeFingerprint } from './pinned-agent.js';
+export { AUTH_SCHEME, formatKmsDate, sha256Hex, signRequest, stringToSign } from './signing.js';
+export type * from './types.js';
+
+export const DEFAULT_PREFIX = '/api/v1/kms';
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+export interface KeyholdClientOptions {
+  /** `https://host:port`, e.g. admin.credentials `Url`. */
+  url: string;
+  accessKeyId: string;
+  /** The 32-byte secret: standard base64 (as in admin.credentials) or raw bytes. */
+  secretKey: string | Buffer;
+  /** Hex SHA-256 of the server's DER certificate. When set, only that certificate is trusted. */
+  certSha256?: string;
+  /** CA certificate(s) to trust instead of the system store (ignored when certSha256 is set). */
+  ca?: string | Buffer;
+  /** Default `/api/v1/kms`; `/api/v1/go-kms` reaches the go-kms front door. */
+  prefix?: string;
+  /** Deadline for one call, connection included. Default 30 s. */
+  timeoutMs?: number;
+}
+
+const ACTION_PATTERN = /^[A-Za-z0-9]+$/;
+const SECRET_KEY_BYTES = 32;
+
+/**
+ * A signing HTTPS client for one Keyhold server and one credential.
+ *
+ * @example
+ *   import { KeyholdClient } from 'keyhold/client';
+ *
+ *   const kms = KeyholdClient.fromCredentialsFile('./data/admin.credentials');
+ *   const { KeyId } = await kms.createKey({ description: 'orders database' });
+ *   const { ciphertextBlob } = await kms.encrypt({
+ *     keyId: KeyId, plaintext: Buffer.from('secret'), encryptionContext: { table: 'orders' },
+ *   });
+ *   const { plaintext } = await kms.decrypt({ ciphertextBlob, encryptionContext: { table: 'orders' } });
+ *   kms.close();
+ */
+export class KeyholdClient {
+  readonly url: string;
+  readonly prefix: string;
+  readonly accessKeyId: string;
+  // Private fields stay out of util.inspect and JSON.stringify of the client.
+  readonly #secretKey: Buffer;
+  readonly #origin: URL;
+  readonly #basePath: string;
+  readonly #agent: https.Agent;
+  readonly #timeoutMs: number;
+  #closed = false;
+
+  constructor(options: KeyholdClientOptions) {
+    const url = new URL(options.url);
+    /* Precondition: the server is reached over HTTPS only. */
+    if (url.protocol !== 'https:') {
+      throw new TypeError(`Keyhold URL must use https: (got ${url.protocol})`);
+    }
+    if (url.username || url.password || url.search || url.hash) {
+      throw new TypeError('Keyhold URL must not carry credentials, a query or a fragment');
+    }
+    this.url = options.url;
+    this.#origin = new URL(url.origin);
+    this.#basePath = url.pathname.replace(/\/+$/, '');
+    this.prefix = (options.prefix ?? DEFAULT_PREFIX).replace(/\/+$/, '');
+    this.accessKeyId = options.accessKeyId;
+    this.#secretKey = decodeSecretKey(options.secretKey);
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+    const agentOptions: https.AgentOptions = { keepAlive: true, minVersion: 'TLSv1.2' };
+    this.#agent = options.certSha256
+      ? new PinnedAgent({ ...agentOptions, certSha256: options.certSha256, connectTimeoutMs: this.#timeoutMs })
+      : new https.Agent({ ...agentOptions, ...(options.ca === undefined ? {} : { ca: options.ca }) });
+  }
+
+  /**
+   * A client from an admin.credentials file; `overrides` replace what the file says.
+   *
+   * @example
+   *   KeyholdClient.fromCredentialsFile('./data/admin.credentials', { timeoutMs: 5000 });
+   */
+  static fromCredentialsFile(path: string, overrides: Partial<KeyholdClientOptions> = {}): KeyholdClient {
+    const file = readCredentialsFile(path);
+    return new KeyholdClient({
+      url: file.url,
+      accessKeyId: file.accessKeyId,
+      secretKey: file.secretKey,
+      ...(file.certSha256 === undefined ? {} : { certSha256: file.certSha256 }),
+      ...overrides,
+    });
+  }
+
+  /**
+   * POSTs `body` as JSON to `<prefix>/<action>`, signed. Resolves the parsed answer; an error
+   * answer rejects with KeyholdApiError, a transport failure with KeyholdConnectionError.
+   *
+   * @example
+   *   const { KeyMetadata } = await client.call('describekey', { KeyId: keyId });
+   */
+  async call<T = any>(action: string, body: object): Promise<T> {
+    /* Precondition: an action is one path segment of letters and digits. */
+    if (!ACTION_PATTERN.test(action)) {
+      throw new TypeError('An action is letters and digits only, e.g. "encrypt"');
+    }
+    const path = `${this.#basePath}${this.prefix}/${action.toLowerCase()}`;
+    const payload = Buffer.from(JSON.stringify(body), 'utf8');
+    const signed = signRequest({
+      method: 'POST',
+      pathWithQuery: path,
+      body: payload,
+      accessKeyId: this.accessKeyId,
+      secretKey: this.#secretKey,
+    });
+    const response = await this.#send('POST', path, {
+      ...signed,
+      'Content-Type': 'application/json',
+      'Content-Length': String(payload.length),
+    }, payload);
+    return readJsonAnswer<T>(response);
+  }
+
+  /** `GET /healthz`, unsigned. Resolves `{status}` also for a 503 that carries one (e.g. sealed). */
+  async health(): Promise<{ status: string }> {
+    const response = await this.#send('GET', `${this.#basePath}/healthz`, {});
+    const parsed = parseJson(response.body) as { status?: unknown } | undefined;
+    if (parsed && typeof parsed.status === 'string') return { status: parsed.status };
+    return readJsonAnswer<{ status: string }>(response);
+  }
+
+  async createKey(opts: CreateKeyOptions = {}): Promise<KeyMetadata> {
+    const answer = await this.call('createkey', {
+      Description: opts.description,
+      KeySpec: opts.keySpec,
+      KeyUsage: opts.keyUsage,
+      Tags: opts.tags && Object.entries(opts.tags).map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
+    });
+    return answer.KeyMetadata;
+  }
+
+  async describeKey(keyId: string): Promise<KeyMetadata> {
+    return (await this.call('describekey', { KeyId: keyId })).KeyMetadata;
+  }
+
+  async listKeys(opts: ListKeysOptions = {}): Promise<ListKeysResult> {
+    const answer = await this.call('listkeys', { Limit: opts.limit, Marker: opts.marker });
+    const result: ListKeysResult = { keys: answer.Keys ?? [], truncated: answer.Truncated === true };
+    if (typeof answer.NextMarker === 'string') result.nextMarker = answer.NextMarker;
+    return result;
+  }
+
+  async enableKey(keyId: string): Promise<KeyMetadata> {
+    return (await this.call('enablekey', { KeyId: keyId })).KeyMetadata;
+  }
+
+  async disableKey(keyId: string): Promise<KeyMetadata> {
+    return (await this.call('disablekey', { KeyId: keyId })).KeyMetadata;
+  }
+
+  /** `days` is the pending window, 7..30; the server defaults to 30. */
+  async scheduleKeyDeletion(keyId: string, days?: number): Promise<ScheduleKeyDeletionResult> {
+    const answer = await this.call('schedulekeydeletion', { KeyId: keyId, PendingWindowInDays: days });
+    return { keyId: answer.KeyId, deletionDate: answer.DeletionDate };
+  }
+
+  async cancelKeyDeletion(keyId: string): Promise<KeyMetadata> {
+    return (await this.call('cancelkeydeletion', { KeyId: keyId })).KeyMetadata;
+  }
+
+  async encrypt(opts: EncryptOptions): Promise<EncryptResult> {
+    const answer = await this.call('encrypt', {
+      KeyId: opts.keyId,
+      Plaintext: opts.plaintext.toString('base64'),
+      EncryptionContext: opts.encryptionContext,
+    });
+    return { ciphertextBlob: base64Field(answer, 'CiphertextBlob'), keyId: answer.KeyId };
+  }
+
+  async decrypt(opts: DecryptOptions): Promise<DecryptResult> {
+    const answer = await this.call('decrypt', {
+      CiphertextBlob: opts.ciphertextBlob.toString('base64'),
+      EncryptionContext: opts.encryptionContext,
+      KeyId: opts.keyId,
+    });
+    return { plaintext: base64Field(answer, 'Plaintext'), keyId: answer.KeyId };
+  }
+
+  async reEncrypt(opts: ReEncryptOptions): Promise<ReEncryptResult> {
+    const answer = await this.call('reencrypt', {
+      CiphertextBlob: opts.ciphertextBlob.toString('base64'),
+      SourceEncryptionContext: opts.sourceEncryptionContext,
+      DestinationKeyId: opts.destinationKeyId,
+      DestinationEncryptionContext: opts.destinationEncryptionContext,
+    });
+    return {
+      ciphertextBlob: base64Field(answer, 'CiphertextBlob'),
+      keyId: answer.KeyId,
+      sourceKeyId: answer.SourceKeyId,
+    };
+  }
+
+  async generateDataKey(opts: GenerateDataKeyOptions): Promise<GenerateDataKeyResult> {
+    const answer = await this.call('generatedatakey', dataKeyRequest(opts));
+    return {
+      plaintext: base64Field(answer, 'Plaintext'),
+      ciphertextBlob: base64Field(answer, 'CiphertextBlob'),
+      keyId: answer.KeyId,
+    };
+  }
+
+  async generateDataKeyWithoutPlaintext(
+    opts: GenerateDataKeyOptions,
+  ): Promise<GenerateDataKeyWithoutPlaintextResult> {
+    const answer = await this.call('generatedatakeywithoutplaintext', dataKeyRequest(opts));
+    return { ciphertextBlob: base64Field(answer, 'CiphertextBlob'), keyId: answer.KeyId };
+  }
+
+  async generateRandom(numberOfBytes: number): Promise<Buffer> {
+    const answer = await this.call('generaterandom', { NumberOfBytes: numberOfBytes });
+    return base64Field(answer, 'Plaintext');
+  }
+
+  /** Closes pooled connections and wipes the secret; the client is unusable afterwards. */
+  close(): void {
+    this.#closed = true;
+    this.#agent.destroy();
+    this.#secretKey.fill(0);
+  }
+
+  async #send(method: string, path: string, headers: Record<string, string>, body?: Buffer): Promise<HttpsResponse> {
+    if (this.#closed) throw new KeyholdConnectionError('This KeyholdClient has been closed', { code: 'ECLOSED' });
+    return sendHttpsRequest({
+      agent: this.#agent,
+      origin: this.#origin,
+      method,
+      path,
+      headers: { Accept: 'application/json', ...headers },
+      ...(body === undefined ? {} : { body }),
+      timeoutMs: this.#timeoutMs,
+    });
+  }
+}
+
+function dataKeyRequest(opts: GenerateDataKeyOptions): object {
+  return {
+    KeyId: opts.keyId,
+    KeySpec: opts.keySpec,
+    NumberOfBytes: opts.numberOfBytes,
+    EncryptionContext: opts.encryptionContext,
+  };
+}
+
+/* Precondition: the secret is exactly 32 bytes, given raw or as standard base64. */
+function decodeSecretKey(secretKey: string | Buffer): Buffer {
+  const bytes =
+    typeof secretKey === 'string' && isStandardBase64(secretKey)
+      ? Buffer.from(secretKey, 'base64')
+      : Buffer.isBuffer(secretKey)
+        ? Buffer.from(secretKey)
+        : undefined;
+  if (!bytes || bytes.length !== SECRET_KEY_BYTES) {
+    throw new TypeError('secretKey must be 32 bytes, raw or as standard base64');
+  }
+  return bytes;
+}

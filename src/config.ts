@@ -1,0 +1,120 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { StartupError } from './errors.js';
+
+/**
+ * The configuration schema, defined once. Every variable is documented in .env.example
+ * and the README. Invalid configuration stops the server at start with one line naming
+ * the variable.
+ */
+const environmentSchema = z.object({
+  KEYHOLD_HOST: z.string().min(1).default('127.0.0.1'),
+  KEYHOLD_PORT: z.coerce.number().int().min(0).max(65535).default(8443),
+  KEYHOLD_DATA_DIR: z.string().min(1).default('./data'),
+  KEYHOLD_TLS_CERT: z.string().min(1).optional(),
+  KEYHOLD_TLS_KEY: z.string().min(1).optional(),
+  KEYHOLD_MASTER: z.enum(['passphrase', 'pkcs11']).default('passphrase'),
+  KEYHOLD_PASSPHRASE: z.string().optional(),
+  KEYHOLD_PASSPHRASE_FILE: z.string().min(1).optional(),
+  KEYHOLD_KDF: z.enum(['pbkdf2', 'argon2id']).default('pbkdf2'),
+  KEYHOLD_PKCS11_LIB: z.string().min(1).optional(),
+  KEYHOLD_PKCS11_TOKEN_LABEL: z.string().min(1).optional(),
+  KEYHOLD_PKCS11_SLOT: z.coerce.number().int().min(0).optional(),
+  KEYHOLD_PKCS11_PIN: z.string().optional(),
+  KEYHOLD_PKCS11_PIN_FILE: z.string().min(1).optional(),
+  KEYHOLD_PKCS11_KEY_LABEL: z.string().min(1).default('keyhold-master'),
+  KEYHOLD_GOKMS_AUTH_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  KEYHOLD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NODE_ENV: z.string().optional(),
+});
+
+export type KdfAlgorithm = 'pbkdf2' | 'argon2id';
+
+export interface KeyholdConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  tls: { certFile: string; keyFile: string } | undefined;
+  master: 'passphrase' | 'pkcs11';
+  passphrase: { value: string } | { file: string } | undefined;
+  kdf: KdfAlgorithm;
+  pkcs11: {
+    library: string | undefined;
+    tokenLabel: string | undefined;
+    slot: number | undefined;
+    pin: { value: string } | { file: string } | undefined;
+    keyLabel: string;
+  };
+  goKmsAuthKey: string | undefined;
+  logLevel: string;
+  production: boolean;
+}
+
+/**
+ * Reads the configuration from an environment (process.env by default). A `.env` file in
+ * the working directory is loaded first by the server entry point; variables already set
+ * win over it.
+ *
+ * @example
+ *   const config = loadConfig({ KEYHOLD_PORT: '0', KEYHOLD_DATA_DIR: '/tmp/kh' });
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig {
+  const input = Object.fromEntries(
+    Object.entries(env).filter(([name, value]) => value !== '' && name in environmentSchema.shape),
+  );
+  const parsed = environmentSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'configuration');
+    throw new StartupError(`invalid value: ${issue.message}`, variable);
+  }
+  const e = parsed.data;
+
+  if (Boolean(e.KEYHOLD_TLS_CERT) !== Boolean(e.KEYHOLD_TLS_KEY)) {
+    const missing = e.KEYHOLD_TLS_CERT ? 'KEYHOLD_TLS_KEY' : 'KEYHOLD_TLS_CERT';
+    throw new StartupError('KEYHOLD_TLS_CERT and KEYHOLD_TLS_KEY must be set together', missing);
+  }
+  for (const variable of ['KEYHOLD_TLS_CERT', 'KEYHOLD_TLS_KEY', 'KEYHOLD_PASSPHRASE_FILE', 'KEYHOLD_PKCS11_PIN_FILE'] as const) {
+    const file = e[variable];
+    if (file !== undefined && !existsSync(file)) {
+      throw new StartupError(`file ${file} does not exist`, variable);
+    }
+  }
+  if (e.KEYHOLD_PASSPHRASE !== undefined && e.KEYHOLD_PASSPHRASE_FILE !== undefined) {
+    throw new StartupError('set KEYHOLD_PASSPHRASE or KEYHOLD_PASSPHRASE_FILE, not both', 'KEYHOLD_PASSPHRASE');
+  }
+  if (e.KEYHOLD_PKCS11_PIN !== undefined && e.KEYHOLD_PKCS11_PIN_FILE !== undefined) {
+    throw new StartupError('set KEYHOLD_PKCS11_PIN or KEYHOLD_PKCS11_PIN_FILE, not both', 'KEYHOLD_PKCS11_PIN');
+  }
+
+  return {
+    host: e.KEYHOLD_HOST,
+    port: e.KEYHOLD_PORT,
+    dataDir: path.resolve(e.KEYHOLD_DATA_DIR),
+    tls: e.KEYHOLD_TLS_CERT && e.KEYHOLD_TLS_KEY ? { certFile: e.KEYHOLD_TLS_CERT, keyFile: e.KEYHOLD_TLS_KEY } : undefined,
+    master: e.KEYHOLD_MASTER,
+    passphrase:
+      e.KEYHOLD_PASSPHRASE !== undefined
+        ? { value: e.KEYHOLD_PASSPHRASE }
+        : e.KEYHOLD_PASSPHRASE_FILE !== undefined
+          ? { file: e.KEYHOLD_PASSPHRASE_FILE }
+          : undefined,
+    kdf: e.KEYHOLD_KDF,
+    pkcs11: {
+      library: e.KEYHOLD_PKCS11_LIB,
+      tokenLabel: e.KEYHOLD_PKCS11_TOKEN_LABEL,
+      slot: e.KEYHOLD_PKCS11_SLOT,
+      pin:
+        e.KEYHOLD_PKCS11_PIN !== undefined
+          ? { value: e.KEYHOLD_PKCS11_PIN }
+          : e.KEYHOLD_PKCS11_PIN_FILE !== undefined
+            ? { file: e.KEYHOLD_PKCS11_PIN_FILE }
+            : undefined,
+      keyLabel: e.KEYHOLD_PKCS11_KEY_LABEL,
+    },
+    goKmsAuthKey: e.KEYHOLD_GOKMS_AUTH_KEY,
+    logLevel: e.KEYHOLD_LOG_LEVEL,
+    production: e.NODE_ENV === 'production',
+  };
+}

@@ -1,0 +1,105 @@
+import { Buffer } from 'node:buffer';
+import { DecryptionFailedError } from './errors.js';
+import { assertKeyId, assertKeyVersion } from './identifiers.js';
+
+// Format 1, byte ranges half-open:
+//   [0,1) format  [1,17) KeyId  [17,21) version u32be  [21,53) salt  [53,len-16) ciphertext  [len-16,len) tag
+
+/** The format byte of every blob this module writes. */
+export const CIPHERTEXT_FORMAT_1 = 0x01;
+/** format || KeyId || version: the part that names the key. */
+export const HEAD_LENGTH = 21;
+/** The per-message HKDF salt that follows the head. */
+export const SALT_LENGTH = 32;
+/** head || salt: the authenticated prefix before the ciphertext. */
+export const PREFIX_LENGTH = HEAD_LENGTH + SALT_LENGTH;
+/** The AES-GCM tag length; shorter tags are never accepted. */
+export const TAG_LENGTH = 16;
+/** A blob of an empty plaintext: prefix and tag only. */
+export const MIN_BLOB_LENGTH = PREFIX_LENGTH + TAG_LENGTH;
+
+const FORMAT_OFFSET = 0;
+const KEY_ID_OFFSET = 1;
+const UUID_LENGTH = 16;
+const VERSION_OFFSET = KEY_ID_OFFSET + UUID_LENGTH;
+
+/** The parts of a format-1 blob, as views into it (no copies): do not mutate the blob while in use. */
+export interface ParsedCiphertext {
+  readonly keyId: string;
+  readonly version: number;
+  /** blob[0:21], the HKDF info suffix. */
+  readonly head: Buffer;
+  /** blob[21:53], the HKDF salt. */
+  readonly salt: Buffer;
+  /** blob[0:53], the AAD prefix. */
+  readonly prefix: Buffer;
+  /** blob[53:], ciphertext || tag. */
+  readonly body: Buffer;
+}
+
+/**
+ * The 16 bytes of a hyphenated UUID, as stored in the blob head.
+ * @example uuidToBytes('19e8782d-12e4-e972-8653-d19be3ec54bf').length // 16
+ */
+export function uuidToBytes(uuid: string): Buffer {
+  assertKeyId(uuid);
+  return Buffer.from(uuid.replaceAll('-', ''), 'hex');
+}
+
+/**
+ * The lowercase hyphenated form of 16 UUID bytes.
+ * @example bytesToUuid(blob.subarray(1, 17)) // '19e8782d-12e4-e972-8653-d19be3ec54bf'
+ */
+export function bytesToUuid(bytes: Uint8Array): string {
+  /* Precondition: UUID bytes are exactly 16 bytes. */
+  if (!(bytes instanceof Uint8Array) || bytes.length !== UUID_LENGTH) {
+    throw new TypeError('UUID bytes must be 16 bytes');
+  }
+  const hex = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * format || KeyId || version: the first 21 bytes of a blob, which also feed HKDF's info.
+ * @example encodeHead(keyId, 1) // 01 <16 KeyId bytes> 00000001
+ */
+export function encodeHead(keyId: string, version: number): Buffer {
+  assertKeyVersion(version);
+  const head = Buffer.allocUnsafe(HEAD_LENGTH);
+  head[FORMAT_OFFSET] = CIPHERTEXT_FORMAT_1;
+  uuidToBytes(keyId).copy(head, KEY_ID_OFFSET);
+  head.writeUInt32BE(version, VERSION_OFFSET);
+  return head;
+}
+
+/**
+ * Splits a format-1 blob into its parts after checking its whole layout, so callers can find
+ * the key by `keyId` and `version` before decrypting. Throws DecryptionFailedError for any
+ * malformed blob, like every other decryption failure.
+ *
+ * @example
+ *   const parsed = parseCiphertext(blob);
+ *   const plaintext = decryptMessage(parsed, await versionKeyFor(parsed.keyId, parsed.version), context);
+ */
+export function parseCiphertext(blob: Uint8Array): ParsedCiphertext {
+  /* Precondition: the whole layout is validated before any field is read. */
+  /* Precondition: a blob is at least 69 bytes. */
+  if (!(blob instanceof Uint8Array) || blob.length < MIN_BLOB_LENGTH) {
+    throw new DecryptionFailedError();
+  }
+  const bytes = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+  /* Precondition: the format byte is 0x01. */
+  if (bytes[FORMAT_OFFSET] !== CIPHERTEXT_FORMAT_1) throw new DecryptionFailedError();
+  const version = bytes.readUInt32BE(VERSION_OFFSET);
+  /* Precondition: the key version is at least 1. */
+  if (version < 1) throw new DecryptionFailedError();
+
+  return {
+    keyId: bytesToUuid(bytes.subarray(KEY_ID_OFFSET, VERSION_OFFSET)),
+    version,
+    head: bytes.subarray(0, HEAD_LENGTH),
+    salt: bytes.subarray(HEAD_LENGTH, PREFIX_LENGTH),
+    prefix: bytes.subarray(0, PREFIX_LENGTH),
+    body: bytes.subarray(PREFIX_LENGTH),
+  };
+}

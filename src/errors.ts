@@ -1,0 +1,73 @@
+/**
+ * The one error family of Keyhold. Every error a caller can see is a KmsError with an
+ * AWS-style `__type`, an HTTP status and a message that is safe to return: it never
+ * carries plaintext, key bytes, a passphrase, a PIN or a credential secret.
+ *
+ * Thrown where the problem is found; mapped to HTTP once, in src/api/error-handler.ts.
+ *
+ * @example
+ *   throw new NotFoundException(`Key '${keyId}' does not exist`);
+ */
+export class KmsError extends Error {
+  /** The AWS-style error name sent as `__type`. */
+  readonly type: string;
+  /** The HTTP status the API answers with. */
+  readonly status: number;
+
+  constructor(type: string, status: number, message: string) {
+    super(message);
+    this.name = type;
+    this.type = type;
+    this.status = status;
+  }
+}
+
+function kmsErrorClass(type: string, status: number) {
+  return class extends KmsError {
+    constructor(message: string) {
+      super(type, status, message);
+    }
+  };
+}
+
+// The error table of DESIGN.md, defined once.
+export const ValidationException = kmsErrorClass('ValidationException', 400);
+export const InvalidCiphertextException = kmsErrorClass('InvalidCiphertextException', 400);
+export const DisabledException = kmsErrorClass('DisabledException', 400);
+export const KMSInvalidStateException = kmsErrorClass('KMSInvalidStateException', 400);
+export const IncorrectKeyException = kmsErrorClass('IncorrectKeyException', 400);
+export const InvalidKeyUsageException = kmsErrorClass('InvalidKeyUsageException', 400);
+export const UnknownOperationException = kmsErrorClass('UnknownOperationException', 400);
+export const UnrecognizedClientException = kmsErrorClass('UnrecognizedClientException', 401);
+export const InvalidSignatureException = kmsErrorClass('InvalidSignatureException', 401);
+export const RequestExpired = kmsErrorClass('RequestExpired', 401);
+export const AccessDeniedException = kmsErrorClass('AccessDeniedException', 403);
+export const NotFoundException = kmsErrorClass('NotFoundException', 404);
+export const RequestEntityTooLarge = kmsErrorClass('RequestEntityTooLarge', 413);
+export const ThrottlingException = kmsErrorClass('ThrottlingException', 429);
+export const KMSInternalException = kmsErrorClass('KMSInternalException', 500);
+export const ServiceUnavailableException = kmsErrorClass('ServiceUnavailableException', 503);
+
+/**
+ * The single decryption failure. Wrong tag, wrong context, truncated body, unknown format:
+ * the caller learns only this, never which check failed, so the API is no oracle.
+ */
+export function invalidCiphertext(): KmsError {
+  return new InvalidCiphertextException(
+    'The ciphertext is invalid, was modified, or was not made with this encryption context',
+  );
+}
+
+/**
+ * Raised at start-up for configuration or master-key problems. The server prints its
+ * message as one line and exits non-zero. `variable` names the setting at fault.
+ */
+export class StartupError extends Error {
+  constructor(
+    message: string,
+    readonly variable?: string,
+  ) {
+    super(variable ? `${variable}: ${message}` : message);
+    this.name = 'StartupError';
+  }
+}

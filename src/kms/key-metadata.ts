@@ -1,0 +1,40 @@
+import type { KeyRecord } from '../store/records.js';
+import { keyArn } from './key-id.js';
+
+/** KeyMetadata as the API returns it, with AWS KMS's field names. */
+export interface KeyMetadata {
+  KeyId: string;
+  Arn: string;
+  Description: string;
+  CreationDate: string;
+  Enabled: boolean;
+  KeyState: KeyRecord['keyState'];
+  KeySpec: string;
+  CustomerMasterKeySpec: string;
+  KeyUsage: KeyRecord['keyUsage'];
+  Origin: KeyRecord['origin'];
+  KeyManager: 'CUSTOMER';
+  EncryptionAlgorithms: string[];
+  CurrentKeyVersion: number;
+  DeletionDate?: string;
+}
+
+export function toKeyMetadata(record: KeyRecord): KeyMetadata {
+  const metadata: KeyMetadata = {
+    KeyId: record.keyId,
+    Arn: keyArn(record.keyId),
+    Description: record.description,
+    CreationDate: record.creationDate,
+    Enabled: record.keyState === 'Enabled',
+    KeyState: record.keyState,
+    KeySpec: record.keySpec,
+    CustomerMasterKeySpec: record.keySpec,
+    KeyUsage: record.keyUsage,
+    Origin: record.origin,
+    KeyManager: 'CUSTOMER',
+    EncryptionAlgorithms: record.keyUsage === 'ENCRYPT_DECRYPT' ? ['SYMMETRIC_DEFAULT'] : [],
+    CurrentKeyVersion: record.currentVersion,
+  };
+  if (record.deletionDate) metadata.DeletionDate = record.deletionDate;
+  return metadata;
+}

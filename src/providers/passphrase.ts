@@ -1,0 +1,134 @@
+import { pbkdf2, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import argon2 from 'argon2';
+import type { KdfAlgorithm, KeyholdConfig } from '../config.js';
+import { DecryptionFailedError, ROOT_KEY_AAD, unwrapKey, wrapKey } from '../crypto/index.js';
+import { StartupError } from '../errors.js';
+import type { MasterKeyDescriptor } from '../store/records.js';
+import type { MasterKeyProvider } from './master-key.js';
+
+const pbkdf2Async = promisify(pbkdf2);
+
+/** OWASP's 2023 figure for PBKDF2-HMAC-SHA256, and DESIGN.md's floor. */
+export const PBKDF2_ITERATIONS = 600_000;
+/** DESIGN.md's floor for argon2id: m >= 64 MiB, t >= 3. */
+export const ARGON2ID_PARAMETERS = { memoryKiB: 65_536, timeCost: 3, parallelism: 1 } as const;
+export const MINIMUM_PASSPHRASE_LENGTH = 12;
+const DEV_PASSPHRASE_FILE = 'dev-passphrase';
+
+type PassphraseDescriptor = Extract<MasterKeyDescriptor, { kind: 'passphrase' }>;
+
+/** Where the passphrase came from: named in every error so the operator knows what to fix. */
+export interface Passphrase {
+  value: string;
+  /** The variable or file to name in an error message. */
+  source: string;
+}
+
+/**
+ * Finds the passphrase: KEYHOLD_PASSPHRASE, KEYHOLD_PASSPHRASE_FILE, or in development a
+ * random one kept in `<data dir>/dev-passphrase` (0600). Production without one refuses.
+ */
+export function loadPassphrase(config: KeyholdConfig, warn: (message: string) => void): Passphrase {
+  let passphrase: Passphrase;
+  if (config.passphrase && 'value' in config.passphrase) {
+    passphrase = { value: config.passphrase.value, source: 'KEYHOLD_PASSPHRASE' };
+  } else if (config.passphrase && 'file' in config.passphrase) {
+    const value = readFileSync(config.passphrase.file, 'utf8').replace(/\r?\n$/, '');
+    passphrase = { value, source: 'KEYHOLD_PASSPHRASE_FILE' };
+  } else if (config.production) {
+    throw new StartupError(
+      'no passphrase: with NODE_ENV=production set KEYHOLD_PASSPHRASE or KEYHOLD_PASSPHRASE_FILE',
+      'KEYHOLD_PASSPHRASE',
+    );
+  } else {
+    const file = path.join(config.dataDir, DEV_PASSPHRASE_FILE);
+    if (!existsSync(file)) {
+      writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
+    }
+    chmodSync(file, 0o600);
+    warn(
+      `DEVELOPMENT MODE: no passphrase configured; using the generated one in ${file}. ` +
+        'Anyone who can read that file can unwrap every key. Set KEYHOLD_PASSPHRASE_FILE for real use.',
+    );
+    passphrase = { value: readFileSync(file, 'utf8').trim(), source: file };
+  }
+  if (passphrase.value.length < MINIMUM_PASSPHRASE_LENGTH) {
+    throw new StartupError(`the passphrase must be at least ${MINIMUM_PASSPHRASE_LENGTH} characters`, passphrase.source);
+  }
+  return passphrase;
+}
+
+/** Derives the 32-byte KEK from the passphrase with the stored (or new) parameters. */
+async function deriveKek(passphrase: string, master: PassphraseDescriptor): Promise<Buffer> {
+  const salt = Buffer.from(master.salt, 'base64');
+  if (master.kdf === 'pbkdf2-sha256') {
+    return pbkdf2Async(passphrase, salt, master.iterations, 32, 'sha256');
+  }
+  return argon2.hash(passphrase, {
+    type: argon2.argon2id,
+    salt,
+    memoryCost: master.memoryKiB,
+    timeCost: master.timeCost,
+    parallelism: master.parallelism,
+    hashLength: 32,
+    raw: true,
+  });
+}
+
+function newDescriptor(kdf: KdfAlgorithm): PassphraseDescriptor {
+  const salt = randomBytes(16).toString('base64');
+  return kdf === 'argon2id'
+    ? { kind: 'passphrase', kdf: 'argon2id', ...ARGON2ID_PARAMETERS, salt }
+    : { kind: 'passphrase', kdf: 'pbkdf2-sha256', iterations: PBKDF2_ITERATIONS, salt };
+}
+
+/**
+ * The passphrase master key: KEK = PBKDF2-HMAC-SHA256 or argon2id over the passphrase,
+ * with a random 16-byte salt; the root key is wrapped under it with AES-256-GCM.
+ */
+export class PassphraseMasterKey implements MasterKeyProvider {
+  readonly kind = 'passphrase' as const;
+
+  constructor(
+    private readonly passphrase: Passphrase,
+    private readonly kdf: KdfAlgorithm,
+  ) {}
+
+  async wrapRootKey(rootKey: Buffer) {
+    const master = newDescriptor(this.kdf);
+    const kek = await deriveKek(this.passphrase.value, master);
+    try {
+      return { master, wrappedRootKey: wrapKey(kek, rootKey, ROOT_KEY_AAD) as Buffer };
+    } finally {
+      kek.fill(0);
+    }
+  }
+
+  async unwrapRootKey(master: MasterKeyDescriptor, wrappedRootKey: Buffer): Promise<Buffer> {
+    if (master.kind !== 'passphrase') {
+      throw new StartupError(
+        `this store's master key is ${master.kind}, but KEYHOLD_MASTER is passphrase`,
+        'KEYHOLD_MASTER',
+      );
+    }
+    const kek = await deriveKek(this.passphrase.value, master);
+    try {
+      return unwrapKey(kek, wrappedRootKey, ROOT_KEY_AAD);
+    } catch (error) {
+      if (error instanceof DecryptionFailedError) {
+        throw new StartupError(
+          "wrong passphrase: it does not unwrap this store's root key (nothing was changed)",
+          this.passphrase.source,
+        );
+      }
+      throw error;
+    } finally {
+      kek.fill(0);
+    }
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,133 @@
+import { mkdirSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { createApp } from '../api/app.js';
+import type { KeyholdConfig } from '../config.js';
+import { StartupError } from '../errors.js';
+import { CredentialService } from '../kms/credential-service.js';
+import { KeyService } from '../kms/key-service.js';
+import { openRootKey } from '../kms/root-key.js';
+import type { MasterKeyProvider } from '../providers/master-key.js';
+import { loadPassphrase, PassphraseMasterKey } from '../providers/passphrase.js';
+import { Store } from '../store/store.js';
+import { writeAdminCredentials } from './admin-credentials.js';
+import { loadTlsMaterial } from './tls.js';
+
+/** How long shutdown waits for in-flight requests before closing their connections. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  certSha256: string;
+  /** Stops accepting, finishes in-flight requests, closes the store. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts Keyhold: opens the store, unwraps the root key with the master key, loads the
+ * credentials and the certificate, and listens. Every failure before listening is a
+ * StartupError that names the setting at fault, with the store left as it was.
+ */
+export async function startServer(config: KeyholdConfig, logger: Logger): Promise<RunningServer> {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const store = await Store.open(config.dataDir);
+  let provider: MasterKeyProvider | undefined;
+  let rootKey: Buffer | undefined;
+  try {
+    provider = createMasterKeyProvider(config, logger);
+    const opened = await openRootKey(store, provider);
+    rootKey = opened.rootKey;
+    if (opened.created) logger.info({ dataDir: config.dataDir, master: provider.kind }, 'initialised a new store');
+
+    const keyService = new KeyService({ store, rootKey });
+    const credentials = await CredentialService.load(store, rootKey);
+    const tls = await loadTlsMaterial(config);
+    const app = createApp({
+      keyService,
+      lookupCredential: (accessKeyId) => credentials.lookup(accessKeyId),
+      logger,
+      goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
+      isHealthy: () => store.isOpen,
+    });
+    if (config.goKmsAuthKey !== undefined) {
+      logger.warn("KEYHOLD_GOKMS_AUTH_KEY is set: go-kms's legacy signatures (which do not cover the body) act as admin");
+    }
+
+    const server = https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, app);
+    const port = await listen(server, config);
+    const url = `https://${urlHost(config.host)}:${port}`;
+
+    if (credentials.size === 0) {
+      const admin = await credentials.create({ admin: true, description: 'admin (first start)', principal: 'system' });
+      const file = writeAdminCredentials(config.dataDir, {
+        AccessKeyId: admin.accessKeyId,
+        SecretKey: admin.secretKey.toString('base64'),
+        Url: url,
+        CertSha256: tls.certSha256,
+      });
+      logger.info({ file, accessKeyId: admin.accessKeyId }, 'created the admin credential (secret only in the file)');
+    }
+    logger.info({ url, certSha256: tls.certSha256, selfSigned: tls.selfSigned, dataDir: config.dataDir }, 'keyhold is listening');
+
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= (async () => {
+        logger.info('shutting down: finishing in-flight requests');
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const timer = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+        await closed;
+        clearTimeout(timer);
+        keyService.clearCaches();
+        await store.close();
+        await provider!.close();
+        rootKey!.fill(0);
+        logger.info('stopped');
+      })();
+      return closing;
+    };
+    return { url, port, certSha256: tls.certSha256, close };
+  } catch (error) {
+    rootKey?.fill(0);
+    await provider?.close();
+    await store.close();
+    throw error;
+  }
+}
+
+function createMasterKeyProvider(config: KeyholdConfig, logger: Logger): MasterKeyProvider {
+  if (config.master === 'pkcs11') {
+    throw new StartupError('pkcs11 is not available in this version yet; use passphrase', 'KEYHOLD_MASTER');
+  }
+  const warn = (message: string) => {
+    logger.warn(message);
+    // Loud on purpose: a development passphrase must not go unnoticed into real use.
+    process.stderr.write(`\n!!! keyhold: ${message}\n\n`);
+  };
+  return new PassphraseMasterKey(loadPassphrase(config, warn), config.kdf);
+}
+
+function listen(server: https.Server, config: KeyholdConfig): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRINUSE') {
+        reject(new StartupError(`port ${config.port} on ${config.host} is already in use`, 'KEYHOLD_PORT'));
+      } else if (error.code === 'EACCES') {
+        reject(new StartupError(`no permission to listen on port ${config.port}`, 'KEYHOLD_PORT'));
+      } else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') {
+        reject(new StartupError(`cannot listen on ${config.host}: no such local address`, 'KEYHOLD_HOST'));
+      } else {
+        reject(error);
+      }
+    });
+    server.listen(config.port, config.host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}

@@ -1,0 +1,81 @@
+/**
+ * The typed records persisted in LevelDB. Byte fields are standard base64 strings so that
+ * every sublevel but `versions` is plain JSON, readable with any LevelDB tool.
+ */
+
+export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
+export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY';
+export type KeyOrigin = 'KEYHOLD' | 'AWS_KMS' | 'GCP_KMS';
+
+export interface Tag {
+  TagKey: string;
+  TagValue: string;
+}
+
+/** One customer master key's metadata (sublevel `keys`, by KeyId). */
+export interface KeyRecord {
+  keyId: string;
+  description: string;
+  keySpec: string;
+  keyUsage: KeyUsage;
+  keyState: KeyState;
+  origin: KeyOrigin;
+  /** RFC 3339. */
+  creationDate: string;
+  /** RFC 3339; set while the key is PendingDeletion. */
+  deletionDate?: string;
+  tags: Tag[];
+  /** The newest version: encryption uses it; versions 1..currentVersion exist. */
+  currentVersion: number;
+}
+
+/** How the root key is wrapped: the store describes itself (sublevel `meta`, key `root`). */
+export type MasterKeyDescriptor =
+  | {
+      kind: 'passphrase';
+      kdf: 'pbkdf2-sha256';
+      iterations: number;
+      salt: string;
+    }
+  | {
+      kind: 'passphrase';
+      kdf: 'argon2id';
+      memoryKiB: number;
+      timeCost: number;
+      parallelism: number;
+      salt: string;
+    }
+  | {
+      kind: 'pkcs11';
+      keyLabel: string;
+      mechanism: 'CKM_AES_GCM' | 'CKM_AES_KEY_WRAP_PAD';
+    };
+
+export interface RootKeyRecord {
+  storeVersion: 1;
+  master: MasterKeyDescriptor;
+  /** Base64 of the root key wrapped by the master key (KEK). */
+  wrappedRootKey: string;
+  /** Base64 of the key-check value of the root key. */
+  keyCheckValue: string;
+  createdAt: string;
+}
+
+/** An API credential (sublevel `credentials`, by AccessKeyId). */
+export interface CredentialRecord {
+  accessKeyId: string;
+  /** Base64 of the 32-byte secret wrapped by the root key. */
+  wrappedSecret: string;
+  admin: boolean;
+  description: string;
+  createdAt: string;
+}
+
+/** One line of the audit trail (sublevel `audit`, by time-ordered id). */
+export interface AuditRecord {
+  time: string;
+  action: string;
+  principal: string;
+  keyId?: string;
+  detail?: string;
+}

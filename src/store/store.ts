@@ -1,0 +1,152 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { Level } from 'level';
+import { StartupError } from '../errors.js';
+import type { AuditRecord, CredentialRecord, KeyRecord, RootKeyRecord } from './records.js';
+
+// The value type is documentation: level's sublevel types do not carry it through.
+type JsonSublevel<_V> = ReturnType<Level<string, unknown>['sublevel']>;
+
+// The root db.batch with sublevel ops is the only batch that spans sublevels of different
+// value types; level's types cannot express it, so ops are built here and cast once.
+type BatchOp =
+  | { type: 'put'; sublevel: unknown; key: string; value: unknown }
+  | { type: 'del'; sublevel: unknown; key: string };
+
+const ROOT_KEY = 'root';
+
+/** `<KeyId>!<version as 10 digits>`: versions of one key sort together, in order. */
+export function versionRecordKey(keyId: string, version: number): string {
+  return `${keyId}!${String(version).padStart(10, '0')}`;
+}
+
+/**
+ * A set of changes that is written as one LevelDB batch with `sync: true`, so that it
+ * lands whole or not at all and survives a power cut once `Store.write` has resolved.
+ */
+export class StoreBatch {
+  readonly operations: BatchOp[] = [];
+
+  constructor(private readonly store: Store) {}
+
+  putRootKey(record: RootKeyRecord): this {
+    this.operations.push({ type: 'put', sublevel: this.store.meta, key: ROOT_KEY, value: record });
+    return this;
+  }
+
+  putKey(record: KeyRecord): this {
+    this.operations.push({ type: 'put', sublevel: this.store.keys, key: record.keyId, value: record });
+    return this;
+  }
+
+  putVersion(keyId: string, version: number, wrappedMaterial: Buffer): this {
+    this.operations.push({
+      type: 'put',
+      sublevel: this.store.versions,
+      key: versionRecordKey(keyId, version),
+      value: wrappedMaterial,
+    });
+    return this;
+  }
+
+  putCredential(record: CredentialRecord): this {
+    this.operations.push({ type: 'put', sublevel: this.store.credentials, key: record.accessKeyId, value: record });
+    return this;
+  }
+
+  audit(record: Omit<AuditRecord, 'time'>, now: Date): this {
+    // Time-ordered ids: the audit trail reads back in the order it was written.
+    const id = `${now.toISOString()}!${randomBytes(6).toString('hex')}`;
+    this.operations.push({ type: 'put', sublevel: this.store.audit, key: id, value: { time: now.toISOString(), ...record } });
+    return this;
+  }
+}
+
+/**
+ * Keyhold's persistence on one LevelDB database (`level`), with the sublevels of
+ * DESIGN.md. Reads are plain gets; every change goes through `write(batch)`.
+ */
+export class Store {
+  readonly meta: JsonSublevel<RootKeyRecord>;
+  readonly keys: JsonSublevel<KeyRecord>;
+  readonly versions: ReturnType<Level<string, unknown>['sublevel']>;
+  readonly aliases: JsonSublevel<unknown>;
+  readonly credentials: JsonSublevel<CredentialRecord>;
+  readonly audit: JsonSublevel<AuditRecord>;
+
+  private constructor(
+    readonly location: string,
+    private readonly db: Level<string, unknown>,
+  ) {
+    this.meta = db.sublevel('meta', { valueEncoding: 'json' }) as JsonSublevel<RootKeyRecord>;
+    this.keys = db.sublevel('keys', { valueEncoding: 'json' }) as JsonSublevel<KeyRecord>;
+    this.versions = db.sublevel('versions', { valueEncoding: 'buffer' });
+    this.aliases = db.sublevel('aliases', { valueEncoding: 'json' }) as JsonSublevel<unknown>;
+    this.credentials = db.sublevel('credentials', { valueEncoding: 'json' }) as JsonSublevel<CredentialRecord>;
+    this.audit = db.sublevel('audit', { valueEncoding: 'json' }) as JsonSublevel<AuditRecord>;
+  }
+
+  /**
+   * Opens (creating if needed) the store in `directory`. A second process on the same
+   * directory gets a StartupError naming KEYHOLD_DATA_DIR, never a LevelDB stack.
+   */
+  static async open(directory: string): Promise<Store> {
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
+    const location = `${directory}/store`;
+    const db = new Level<string, unknown>(location, { valueEncoding: 'json' });
+    try {
+      await db.open();
+    } catch (error) {
+      const code = (error as { cause?: { code?: string } }).cause?.code;
+      if (code === 'LEVEL_LOCKED') {
+        throw new StartupError(`store in use: another Keyhold process has ${location} open`, 'KEYHOLD_DATA_DIR');
+      }
+      throw new StartupError(`cannot open the store at ${location}: ${(error as Error).message}`, 'KEYHOLD_DATA_DIR');
+    }
+    return new Store(location, db);
+  }
+
+  get isOpen(): boolean {
+    return this.db.status === 'open';
+  }
+
+  batch(): StoreBatch {
+    return new StoreBatch(this);
+  }
+
+  /** Writes a batch atomically and durably: it resolves only after the data is synced. */
+  async write(batch: StoreBatch): Promise<void> {
+    if (batch.operations.length === 0) return;
+    await this.db.batch(batch.operations as never, { sync: true } as never);
+  }
+
+  async getRootKeyRecord(): Promise<RootKeyRecord | undefined> {
+    return (await this.meta.get(ROOT_KEY)) as RootKeyRecord | undefined;
+  }
+
+  async getKey(keyId: string): Promise<KeyRecord | undefined> {
+    return (await this.keys.get(keyId)) as KeyRecord | undefined;
+  }
+
+  async getVersion(keyId: string, version: number): Promise<Buffer | undefined> {
+    return (await this.versions.get(versionRecordKey(keyId, version))) as Buffer | undefined;
+  }
+
+  /** Keys in KeyId order, starting after `afterKeyId`. */
+  async listKeys(afterKeyId: string | undefined, limit: number): Promise<KeyRecord[]> {
+    const range = afterKeyId === undefined ? { limit } : { gt: afterKeyId, limit };
+    return (await this.keys.values(range).all()) as KeyRecord[];
+  }
+
+  async listCredentials(): Promise<CredentialRecord[]> {
+    return (await this.credentials.values().all()) as CredentialRecord[];
+  }
+
+  async listAudit(): Promise<AuditRecord[]> {
+    return (await this.audit.values().all()) as AuditRecord[];
+  }
+
+  async close(): Promise<void> {
+    if (this.db.status === 'open' || this.db.status === 'opening') await this.db.close();
+  }
+}
