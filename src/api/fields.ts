@@ -69,6 +69,11 @@ export const encryptionContextField = z.unknown().transform((value, ctx): Encryp
       ctx.addIssue({ code: 'custom', message: 'keys must be non-empty strings and values strings' });
       return z.NEVER;
     }
+    // A lone surrogate has no UTF-8 form: two different contexts would share one AAD.
+    if (!key.isWellFormed() || !pairValue.isWellFormed()) {
+      ctx.addIssue({ code: 'custom', message: 'keys and values must be well-formed Unicode' });
+      return z.NEVER;
+    }
   }
   const context = Object.freeze(Object.fromEntries(entries) as Record<string, string>);
   if (canonicalEncryptionContext(context).length > MAX_CONTEXT_BYTES) {

@@ -82,6 +82,13 @@ export class PinnedAgent extends https.Agent {
         callback(null, socket);
       }
     };
+    const refuse = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      closeWithoutWriting(socket);
+      callback(err, socket);
+    };
 
     const timer = setTimeout(() => {
       settle(
@@ -92,7 +99,11 @@ export class PinnedAgent extends https.Agent {
       );
     }, this.#connectTimeoutMs);
 
-    socket.once('secureConnect', () => settle(this.#checkPin(socket)));
+    socket.once('secureConnect', () => {
+      const mismatch = this.#checkPin(socket);
+      if (mismatch) refuse(mismatch);
+      else settle(null);
+    });
     // Stays attached after the hand-over; later errors also reach the request's own listener.
     socket.on('error', (err: NodeJS.ErrnoException) => {
       settle(
@@ -123,6 +134,16 @@ export class PinnedAgent extends https.Agent {
     }
     return null;
   }
+}
+
+/**
+ * Closes a socket that was never handed to a request: the end of the TLS handshake and a
+ * close_notify are flushed, so the server sees a clean close rather than a hang-up; no
+ * application byte was ever written to it. Destroyed outright if the flush stalls.
+ */
+function closeWithoutWriting(socket: tls.TLSSocket): void {
+  socket.destroySoon();
+  setTimeout(() => socket.destroy(), 1_000).unref();
 }
 
 function describeTarget(options: https.RequestOptions): string {
