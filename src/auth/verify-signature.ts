@@ -54,7 +54,9 @@ const BARE_BASE64_PATTERN = /^[A-Za-z0-9+/]+={0,2}$/;
 const CONTENT_SHA256_PATTERN = /^[0-9a-fA-F]{64}$/;
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const KMS_DATE_PATTERN = new RegExp(
-  `^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) (${MONTHS.join('|')}) (\\d{4}) (\\d{2}):(\\d{2}):(\\d{2}) (?:GMT|UTC)$`,
+  '^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) ' +
+    `(${MONTHS.join('|')}) ` +
+    '(\\d{4}) (\\d{2}):(\\d{2}):(\\d{2}) (?:GMT|UTC)$',
 );
 
 /**
@@ -86,7 +88,8 @@ export function verifyRequestSignature(req: SignedRequest, options: VerifyOption
   const match = AUTHORIZATION_PATTERN.exec(authorization);
   if (!match) {
     throw new UnrecognizedClientException(
-      `Malformed Authorization header; expected "${AUTH_SCHEME} Credential=<access key id>, Signature=<base64>"`,
+      'Malformed Authorization header; expected ' +
+        `"${AUTH_SCHEME} Credential=<access key id>, Signature=<base64>"`,
     );
   }
   const accessKeyId = match[1]!;

@@ -25,13 +25,19 @@ export function readJsonAnswer<T>(response: HttpsResponse): T {
   const parsed = parseJson(response.body);
   if (response.status >= 200 && response.status < 300) {
     if (typeof parsed !== 'object' || parsed === null) {
-      throw new KeyholdApiError('UnexpectedResponse', response.status, 'The server answered with a body that is not a JSON object', requestId);
+      throw new KeyholdApiError(
+        'UnexpectedResponse',
+        response.status,
+        'The server answered with a body that is not a JSON object',
+        requestId,
+      );
     }
     return parsed as T;
   }
   const error = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
   // AWS-style types may arrive namespaced ("com.amazonaws.kms#NotFoundException").
-  const type = typeof error.__type === 'string' ? (error.__type.split('#').pop() ?? error.__type) : 'UnexpectedResponse';
+  const type =
+    typeof error.__type === 'string' ? (error.__type.split('#').pop() ?? error.__type) : 'UnexpectedResponse';
   const message =
     typeof error.message === 'string'
       ? error.message

@@ -54,6 +54,7 @@ export interface KeyholdClientOptions {
 }
 
 const ACTION_PATTERN = /^[A-Za-z0-9]+$/;
+const ACCESS_KEY_ID_PATTERN = /^[^\s,]{1,256}$/;
 const SECRET_KEY_BYTES = 32;
 
 /**
@@ -95,13 +96,24 @@ export class KeyholdClient {
     this.#origin = new URL(url.origin);
     this.#basePath = url.pathname.replace(/\/+$/, '');
     this.prefix = (options.prefix ?? DEFAULT_PREFIX).replace(/\/+$/, '');
+    if (!this.prefix.startsWith('/')) {
+      throw new TypeError('prefix must start with "/", e.g. "/api/v1/kms"');
+    }
+    /* Precondition: the access key id fits in the Authorization header without escaping. */
+    if (!ACCESS_KEY_ID_PATTERN.test(options.accessKeyId)) {
+      throw new TypeError('accessKeyId must be 1 to 256 characters without spaces or commas');
+    }
     this.accessKeyId = options.accessKeyId;
     this.#secretKey = decodeSecretKey(options.secretKey);
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
     const agentOptions: https.AgentOptions = { keepAlive: true, minVersion: 'TLSv1.2' };
     this.#agent = options.certSha256
-      ? new PinnedAgent({ ...agentOptions, certSha256: options.certSha256, connectTimeoutMs: this.#timeoutMs })
+      ? new PinnedAgent({
+          ...agentOptions,
+          certSha256: options.certSha256,
+          connectTimeoutMs: this.#timeoutMs,
+        })
       : new https.Agent({ ...agentOptions, ...(options.ca === undefined ? {} : { ca: options.ca }) });
   }
 
@@ -258,8 +270,15 @@ export class KeyholdClient {
     this.#secretKey.fill(0);
   }
 
-  async #send(method: string, path: string, headers: Record<string, string>, body?: Buffer): Promise<HttpsResponse> {
-    if (this.#closed) throw new KeyholdConnectionError('This KeyholdClient has been closed', { code: 'ECLOSED' });
+  async #send(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: Buffer,
+  ): Promise<HttpsResponse> {
+    if (this.#closed) {
+      throw new KeyholdConnectionError('This KeyholdClient has been closed', { code: 'ECLOSED' });
+    }
     return sendHttpsRequest({
       agent: this.#agent,
       origin: this.#origin,

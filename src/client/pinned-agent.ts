@@ -71,27 +71,16 @@ export class PinnedAgent extends https.Agent {
     });
 
     let settled = false;
-    const settle = (err: Error | null): void => {
+    const handOver = (err: Error | null, close: () => void = () => socket.destroy()): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      if (err) {
-        socket.destroy();
-        callback(err, socket);
-      } else {
-        callback(null, socket);
-      }
-    };
-    const refuse = (err: Error): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      closeWithoutWriting(socket);
+      if (err) close();
       callback(err, socket);
     };
 
     const timer = setTimeout(() => {
-      settle(
+      handOver(
         new KeyholdConnectionError(
           `TLS connection to ${describeTarget(options)} timed out after ${this.#connectTimeoutMs} ms`,
           { code: 'ETIMEDOUT' },
@@ -101,12 +90,11 @@ export class PinnedAgent extends https.Agent {
 
     socket.once('secureConnect', () => {
       const mismatch = this.#checkPin(socket);
-      if (mismatch) refuse(mismatch);
-      else settle(null);
+      handOver(mismatch, () => closeWithoutWriting(socket));
     });
     // Stays attached after the hand-over; later errors also reach the request's own listener.
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      settle(
+      handOver(
         new KeyholdConnectionError(`Cannot connect to ${describeTarget(options)}: ${err.message}`, {
           code: err.code,
           cause: err,
@@ -121,14 +109,16 @@ export class PinnedAgent extends https.Agent {
     const raw = socket.getPeerCertificate()?.raw;
     if (!raw || raw.length === 0) {
       return new KeyholdConnectionError(
-        `Server certificate pin mismatch: expected sha256 ${this.#pinHex}, the server presented no certificate`,
+        `Server certificate pin mismatch: expected sha256 ${this.#pinHex}, ` +
+          'the server presented no certificate',
         { code: 'CERT_PIN_MISMATCH' },
       );
     }
     const presented = createHash('sha256').update(raw).digest();
     if (!timingSafeEqual(presented, this.#pin)) {
       return new KeyholdConnectionError(
-        `Server certificate pin mismatch: expected sha256 ${this.#pinHex}, the server presented ${presented.toString('hex')}`,
+        `Server certificate pin mismatch: expected sha256 ${this.#pinHex}, ` +
+          `the server presented ${presented.toString('hex')}`,
         { code: 'CERT_PIN_MISMATCH' },
       );
     }

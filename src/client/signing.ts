@@ -90,7 +90,8 @@ export interface SignRequestParams {
  *     method: 'POST', pathWithQuery: '/api/v1/kms/describekey', body,
  *     accessKeyId: 'KHEXAMPLE', secretKey,
  *   });
- *   // { 'X-Kms-Date': '…GMT', 'X-Kms-Content-Sha256': '…', Authorization: 'KMS-HMAC-SHA256 Credential=KHEXAMPLE, Signature=…' }
+ *   // { 'X-Kms-Date': '… GMT', 'X-Kms-Content-Sha256': '<hex>',
+ *   //   Authorization: 'KMS-HMAC-SHA256 Credential=KHEXAMPLE, Signature=<base64>' }
  */
 export function signRequest(p: SignRequestParams): Record<string, string> {
   const date = formatKmsDate(p.now ?? new Date());

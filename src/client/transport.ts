@@ -93,7 +93,11 @@ export function sendHttpsRequest(request: HttpsRequest): Promise<HttpsResponse> 
       });
       res.on('error', failWith);
       res.on('aborted', () =>
-        fail(new KeyholdConnectionError(`The connection to ${target} closed mid-answer`, { code: 'ECONNRESET' })),
+        fail(
+          new KeyholdConnectionError(`The connection to ${target} closed mid-answer`, {
+            code: 'ECONNRESET',
+          }),
+        ),
       );
       res.on('end', () => {
         if (finished) return;

@@ -3,7 +3,13 @@
  * Clients pin its SHA-256 fingerprint (admin.credentials `CertSha256`) instead of trusting a CA.
  */
 import 'reflect-metadata';
-import { X509Certificate as NodeX509Certificate, createHash, KeyObject, randomBytes, webcrypto } from 'node:crypto';
+import {
+  X509Certificate as NodeX509Certificate,
+  createHash,
+  KeyObject,
+  randomBytes,
+  webcrypto,
+} from 'node:crypto';
 import { isIP } from 'node:net';
 import * as x509 from '@peculiar/x509';
 

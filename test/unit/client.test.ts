@@ -212,7 +212,8 @@ describe('KeyholdClient', () => {
       await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
       try {
         const url = `https://127.0.0.1:${(raw.address() as AddressInfo).port}`;
-        const err = await rejectionOf(client({ url, certSha256: 'cd'.repeat(32) }).call('encrypt', { KeyId: 'k', Plaintext: 'AA==' }));
+        const kms = client({ url, certSha256: 'cd'.repeat(32) });
+        const err = await rejectionOf(kms.call('encrypt', { KeyId: 'k', Plaintext: 'AA==' }));
         expect(err).to.be.instanceOf(KeyholdConnectionError);
         // The client completes the handshake and closes: the server saw a whole TLS session
         // that carried no application data.
@@ -328,7 +329,12 @@ describe('KeyholdClient', () => {
 
     it('applies overrides over the file', async () => {
       const path = join(directory, 'admin.credentials');
-      writeFileSync(path, JSON.stringify({ AccessKeyId: 'KHOTHER', SecretKey: SECRET.toString('base64'), Url: server.url, CertSha256: certificate.sha256 }));
+      writeFileSync(path, JSON.stringify({
+        AccessKeyId: 'KHOTHER',
+        SecretKey: SECRET.toString('base64'),
+        Url: server.url,
+        CertSha256: certificate.sha256,
+      }));
       const kms = KeyholdClient.fromCredentialsFile(path, { accessKeyId: ACCESS_KEY_ID });
       clients.push(kms);
       expect((await kms.describeKey('k-8')).KeyId).to.equal('k-8');
@@ -338,7 +344,9 @@ describe('KeyholdClient', () => {
       const path = join(directory, 'admin.credentials');
       const secret = SECRET.toString('base64');
       writeFileSync(path, `{ "AccessKeyId": "x", "SecretKey": "${secret}" `);
-      expect(() => KeyholdClient.fromCredentialsFile(path)).to.throw(Error, /not valid JSON/).that.satisfies((e: Error) => !e.message.includes(secret));
+      expect(() => KeyholdClient.fromCredentialsFile(path))
+        .to.throw(Error, /not valid JSON/)
+        .that.satisfies((e: Error) => !e.message.includes(secret));
       writeFileSync(path, JSON.stringify({ AccessKeyId: 'x', SecretKey: secret }));
       expect(() => KeyholdClient.fromCredentialsFile(path)).to.throw(Error, /Url/);
       expect(() => KeyholdClient.fromCredentialsFile(join(directory, 'missing'))).to.throw(Error, /ENOENT/);

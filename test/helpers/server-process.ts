@@ -1,0 +1,98 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { capturedLog } from './log-capture.js';
+
+const MAIN = fileURLToPath(new URL('../../src/server/main.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
+export interface ServerProcess {
+  child: ChildProcess;
+  url: string;
+  port: number;
+  certSha256: string;
+  stdout(): string;
+  stderr(): string;
+  /** Sends SIGTERM and resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+export interface ExitedProcess {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the real server entry point (`src/server/main.ts`, what `npm start` runs once
+ * built) as a child process with the given environment and no inherited KEYHOLD_*
+ * settings. Resolves when it logs that it is listening; rejects if it exits first.
+ */
+export function startServerProcess(env: Record<string, string>, cwd: string): Promise<ServerProcess> {
+  const child = spawnServer(env, cwd);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk) => {
+    out += chunk;
+    capturedLog.push(String(chunk));
+  });
+  child.stderr!.on('data', (chunk) => {
+    err += chunk;
+    capturedLog.push(String(chunk));
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const onData = () => {
+      for (const line of out.split('\n')) {
+        if (!line.includes('keyhold is listening')) continue;
+        const entry = JSON.parse(line) as { url: string; certSha256: string };
+        child.stdout!.off('data', onData);
+        resolve({
+          child,
+          url: entry.url,
+          port: Number(new URL(entry.url).port),
+          certSha256: entry.certSha256,
+          stdout: () => out,
+          stderr: () => err,
+          stop: async () => {
+            child.kill('SIGTERM');
+            return exited;
+          },
+        });
+        return;
+      }
+    };
+    child.stdout!.on('data', onData);
+    void exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${err.trim()}`)));
+  });
+}
+
+/** Runs the server expecting it to fail at start; resolves with its exit code and output. */
+export function runServerToExit(env: Record<string, string>, cwd: string, timeoutMs = 15_000): Promise<ExitedProcess> {
+  const child = spawnServer(env, cwd);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not exit within ${timeoutMs} ms: ${stdout}${stderr}`));
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      capturedLog.push(stdout, stderr);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function spawnServer(env: Record<string, string>, cwd: string): ChildProcess {
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('KEYHOLD_') && name !== 'NODE_ENV'),
+  );
+  return spawn(process.execPath, ['--import', TSX, MAIN], {
+    cwd,
+    env: { ...inherited, KEYHOLD_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
