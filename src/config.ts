@@ -29,6 +29,15 @@ const environmentSchema = z.object({
   NODE_ENV: z.string().optional(),
 });
 
+/** A secret given inline or as a file to read (setting both is an error). */
+export type SecretSource = { value: string } | { file: string };
+
+function secretSource(value: string | undefined, file: string | undefined): SecretSource | undefined {
+  if (value !== undefined) return { value };
+  if (file !== undefined) return { file };
+  return undefined;
+}
+
 export type KdfAlgorithm = 'pbkdf2' | 'argon2id';
 
 export interface KeyholdConfig {
@@ -37,13 +46,13 @@ export interface KeyholdConfig {
   dataDir: string;
   tls: { certFile: string; keyFile: string } | undefined;
   master: 'passphrase' | 'pkcs11';
-  passphrase: { value: string } | { file: string } | undefined;
+  passphrase: SecretSource | undefined;
   kdf: KdfAlgorithm;
   pkcs11: {
     library: string | undefined;
     tokenLabel: string | undefined;
     slot: number | undefined;
-    pin: { value: string } | { file: string } | undefined;
+    pin: SecretSource | undefined;
     keyLabel: string;
   };
   goKmsAuthKey: string | undefined;
@@ -94,23 +103,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     dataDir: path.resolve(e.KEYHOLD_DATA_DIR),
     tls: e.KEYHOLD_TLS_CERT && e.KEYHOLD_TLS_KEY ? { certFile: e.KEYHOLD_TLS_CERT, keyFile: e.KEYHOLD_TLS_KEY } : undefined,
     master: e.KEYHOLD_MASTER,
-    passphrase:
-      e.KEYHOLD_PASSPHRASE !== undefined
-        ? { value: e.KEYHOLD_PASSPHRASE }
-        : e.KEYHOLD_PASSPHRASE_FILE !== undefined
-          ? { file: e.KEYHOLD_PASSPHRASE_FILE }
-          : undefined,
+    passphrase: secretSource(e.KEYHOLD_PASSPHRASE, e.KEYHOLD_PASSPHRASE_FILE),
     kdf: e.KEYHOLD_KDF,
     pkcs11: {
       library: e.KEYHOLD_PKCS11_LIB,
       tokenLabel: e.KEYHOLD_PKCS11_TOKEN_LABEL,
       slot: e.KEYHOLD_PKCS11_SLOT,
-      pin:
-        e.KEYHOLD_PKCS11_PIN !== undefined
-          ? { value: e.KEYHOLD_PKCS11_PIN }
-          : e.KEYHOLD_PKCS11_PIN_FILE !== undefined
-            ? { file: e.KEYHOLD_PKCS11_PIN_FILE }
-            : undefined,
+      pin: secretSource(e.KEYHOLD_PKCS11_PIN, e.KEYHOLD_PKCS11_PIN_FILE),
       keyLabel: e.KEYHOLD_PKCS11_KEY_LABEL,
     },
     goKmsAuthKey: e.KEYHOLD_GOKMS_AUTH_KEY,

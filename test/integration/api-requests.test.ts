@@ -27,6 +27,14 @@ describe('API requests (auth, limits, routing, robustness)', () => {
       const res = await request(h.app).get('/healthz').expect(200);
       expect(res.body).to.deep.equal({ status: 'ok' });
     });
+
+    it('answers 503 once the store is down', async () => {
+      const down = await openHarness();
+      await down.store.close();
+      const res = await request(down.app).get('/healthz').expect(503);
+      expect(res.body).to.deep.equal({ status: 'unavailable' });
+      await down.close();
+    });
   });
 
   describe('every response', () => {
