@@ -10,6 +10,7 @@ import { KeyService } from '../kms/key-service.js';
 import { openRootKey } from '../kms/root-key.js';
 import type { MasterKeyProvider } from '../providers/master-key.js';
 import { loadPassphrase, PassphraseMasterKey } from '../providers/passphrase.js';
+import { loadPin, Pkcs11MasterKey } from '../providers/pkcs11.js';
 import { Store } from '../store/store.js';
 import { writeAdminCredentials } from './admin-credentials.js';
 import { loadTlsMaterial } from './tls.js';
@@ -99,7 +100,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
 
 function createMasterKeyProvider(config: KeyholdConfig, logger: Logger): MasterKeyProvider {
   if (config.master === 'pkcs11') {
-    throw new StartupError('pkcs11 is not available in this version yet; use passphrase', 'KEYHOLD_MASTER');
+    return Pkcs11MasterKey.open({ ...config.pkcs11, pin: loadPin(config) });
   }
   const warn = (message: string) => {
     logger.warn(message);
