@@ -1,18 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import type { KeyholdConfig } from '../config.js';
+import { readFileSync } from 'node:fs';
 import pkcs11js from 'pkcs11js';
+import type { KeyholdConfig } from '../config.js';
 import { ROOT_KEY_AAD } from '../crypto/index.js';
 import { StartupError } from '../errors.js';
 import type { MasterKeyDescriptor } from '../store/records.js';
 import type { MasterKeyProvider } from './master-key.js';
+import { findKeys, openTokenSession, resultName, ulong, type TokenOptions, type TokenSession } from './pkcs11-session.js';
 
-/** Where Debian (and Ubuntu) install SoftHSM2's PKCS#11 library. */
-export const SOFTHSM2_LIBRARY_PATHS = [
-  '/usr/lib/softhsm/libsofthsm2.so',
-  '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so',
-  '/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so',
-];
+export { defaultPkcs11Library, SOFTHSM2_LIBRARY_PATHS } from './pkcs11-session.js';
 
 const GCM_IV_BYTES = 12;
 const GCM_TAG_BITS = 128;
@@ -20,23 +16,8 @@ const GCM_TAG_BITS = 128;
 type Pkcs11Descriptor = Extract<MasterKeyDescriptor, { kind: 'pkcs11' }>;
 type Mechanism = Pkcs11Descriptor['mechanism'];
 
-export interface Pkcs11Options {
-  /** Path of the PKCS#11 module; default: SoftHSM2 where installed. */
-  library?: string;
-  tokenLabel?: string;
-  slot?: number;
-  pin: string;
+export interface Pkcs11Options extends TokenOptions {
   keyLabel: string;
-}
-
-/** A CK_ULONG as pkcs11js returns it: little-endian bytes, 4 or 8 of them. */
-function ulong(bytes: Buffer): number {
-  return bytes.length === 8 ? Number(bytes.readBigUInt64LE()) : bytes.readUIntLE(0, bytes.length);
-}
-
-/** The PKCS#11 result name of an error thrown by pkcs11js, e.g. `CKR_PIN_INCORRECT`. */
-function resultName(error: unknown): string | undefined {
-  return /(CKR_[A-Z_]+)/.exec(String((error as Error)?.message ?? ''))?.[1];
 }
 
 /** The token PIN from KEYHOLD_PKCS11_PIN or KEYHOLD_PKCS11_PIN_FILE. */
@@ -44,10 +25,6 @@ export function loadPin(config: KeyholdConfig): string {
   const source = config.pkcs11.pin;
   if (!source) throw new StartupError('set KEYHOLD_PKCS11_PIN or KEYHOLD_PKCS11_PIN_FILE', 'KEYHOLD_PKCS11_PIN');
   return 'value' in source ? source.value : readFileSync(source.file, 'utf8').replace(/\r?\n$/, '');
-}
-
-export function defaultPkcs11Library(): string | undefined {
-  return SOFTHSM2_LIBRARY_PATHS.find((candidate) => existsSync(candidate));
 }
 
 /**
@@ -63,8 +40,7 @@ export class Pkcs11MasterKey implements MasterKeyProvider {
   private closed = false;
 
   private constructor(
-    private readonly module: pkcs11js.PKCS11,
-    private readonly session: Buffer,
+    private readonly token: TokenSession,
     private readonly key: Buffer,
     private readonly keyLabel: string,
     private readonly mechanisms: Set<number>,
@@ -72,13 +48,12 @@ export class Pkcs11MasterKey implements MasterKeyProvider {
 
   /** Loads the module, finds the token, logs in and finds the master key. */
   static open(options: Pkcs11Options): Pkcs11MasterKey {
-    const { module, session, slot } = openSession(options);
+    const token = openTokenSession(options);
     try {
-      const key = findMasterKey(module, session, options.keyLabel);
-      const mechanisms = new Set(module.C_GetMechanismList(slot));
-      return new Pkcs11MasterKey(module, session, key, options.keyLabel, mechanisms);
+      const key = findMasterKey(token, options.keyLabel);
+      return new Pkcs11MasterKey(token, key, options.keyLabel, new Set(token.module.C_GetMechanismList(token.slot)));
     } catch (error) {
-      closeQuietly(module, session);
+      token.close();
       throw error;
     }
   }
@@ -90,31 +65,33 @@ export class Pkcs11MasterKey implements MasterKeyProvider {
   }
 
   async wrapRootKey(rootKey: Buffer): Promise<{ master: MasterKeyDescriptor; wrappedRootKey: Buffer }> {
+    const { module, session } = this.token;
     const mechanism = this.preferredMechanism();
     const master: Pkcs11Descriptor = { kind: 'pkcs11', keyLabel: this.keyLabel, mechanism };
     if (mechanism === 'CKM_AES_GCM') {
       const iv = randomBytes(GCM_IV_BYTES);
-      this.module.C_EncryptInit(this.session, gcm(iv), this.key);
-      const sealed = this.module.C_Encrypt(this.session, rootKey, Buffer.alloc(rootKey.length + GCM_TAG_BITS / 8));
+      module.C_EncryptInit(session, gcm(iv), this.key);
+      const sealed = module.C_Encrypt(session, rootKey, Buffer.alloc(rootKey.length + GCM_TAG_BITS / 8));
       return { master, wrappedRootKey: Buffer.concat([iv, sealed]) };
     }
-    this.module.C_EncryptInit(this.session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, this.key);
-    return { master, wrappedRootKey: this.module.C_Encrypt(this.session, rootKey, Buffer.alloc(rootKey.length + 16)) };
+    module.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, this.key);
+    return { master, wrappedRootKey: Buffer.from(module.C_Encrypt(session, rootKey, Buffer.alloc(rootKey.length + 16))) };
   }
 
   async unwrapRootKey(master: MasterKeyDescriptor, wrappedRootKey: Buffer): Promise<Buffer> {
     if (master.kind !== 'pkcs11') {
       throw new StartupError(`this store's master key is ${master.kind}, but KEYHOLD_MASTER is pkcs11`, 'KEYHOLD_MASTER');
     }
+    const { module, session } = this.token;
     try {
       if (master.mechanism === 'CKM_AES_GCM') {
         if (wrappedRootKey.length <= GCM_IV_BYTES) throw new Error('CKR_ENCRYPTED_DATA_LEN_RANGE');
-        this.module.C_DecryptInit(this.session, gcm(wrappedRootKey.subarray(0, GCM_IV_BYTES)), this.key);
+        module.C_DecryptInit(session, gcm(wrappedRootKey.subarray(0, GCM_IV_BYTES)), this.key);
         const body = wrappedRootKey.subarray(GCM_IV_BYTES);
-        return Buffer.from(this.module.C_Decrypt(this.session, body, Buffer.alloc(body.length)));
+        return Buffer.from(module.C_Decrypt(session, body, Buffer.alloc(body.length)));
       }
-      this.module.C_DecryptInit(this.session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, this.key);
-      return Buffer.from(this.module.C_Decrypt(this.session, wrappedRootKey, Buffer.alloc(wrappedRootKey.length)));
+      module.C_DecryptInit(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, this.key);
+      return Buffer.from(module.C_Decrypt(session, wrappedRootKey, Buffer.alloc(wrappedRootKey.length)));
     } catch (error) {
       // SoftHSM reports a failed GCM tag as CKR_GENERAL_ERROR: any failure here means
       // this token key does not unwrap this store's root key.
@@ -128,7 +105,7 @@ export class Pkcs11MasterKey implements MasterKeyProvider {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    closeQuietly(this.module, this.session);
+    this.token.close();
   }
 }
 
@@ -137,10 +114,10 @@ export class Pkcs11MasterKey implements MasterKeyProvider {
  * sensitive, never extractable, able to encrypt/decrypt and wrap/unwrap.
  */
 export function ensureMasterKey(options: Pkcs11Options): 'created' | 'exists' {
-  const { module, session } = openSession(options);
+  const token = openTokenSession(options);
   try {
-    if (findKeys(module, session, options.keyLabel).length > 0) return 'exists';
-    module.C_GenerateKey(session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
+    if (findKeys(token.module, token.session, options.keyLabel).length > 0) return 'exists';
+    token.module.C_GenerateKey(token.session, { mechanism: pkcs11js.CKM_AES_KEY_GEN }, [
       { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
       { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
       { type: pkcs11js.CKA_VALUE_LEN, value: 32 },
@@ -156,7 +133,7 @@ export function ensureMasterKey(options: Pkcs11Options): 'created' | 'exists' {
     ]);
     return 'created';
   } finally {
-    closeQuietly(module, session);
+    token.close();
   }
 }
 
@@ -167,108 +144,14 @@ function gcm(iv: Buffer): pkcs11js.Mechanism {
   } as pkcs11js.Mechanism;
 }
 
-function openSession(options: Pkcs11Options): { module: pkcs11js.PKCS11; session: Buffer; slot: Buffer } {
-  const library = options.library ?? defaultPkcs11Library();
-  if (!library) {
-    throw new StartupError('not set, and no SoftHSM2 library was found (apt-get install softhsm2)', 'KEYHOLD_PKCS11_LIB');
-  }
-  const module = new pkcs11js.PKCS11();
-  try {
-    module.load(library);
-  } catch {
-    throw new StartupError(`cannot load the PKCS#11 library ${library}`, 'KEYHOLD_PKCS11_LIB');
-  }
-  try {
-    module.C_Initialize();
-  } catch (error) {
-    // A second provider in one process (tests, rekey) finds the library initialised.
-    if (resultName(error) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') {
-      throw new StartupError(
-        `the PKCS#11 library ${library} failed to initialise (${resultName(error) ?? 'error'}; for SoftHSM2 check SOFTHSM2_CONF)`,
-        'KEYHOLD_PKCS11_LIB',
-      );
-    }
-  }
-  let session: Buffer | undefined;
-  try {
-    const slot = findSlot(module, options);
-    // Checked before trying the PIN: on a real token a retry can use up the last attempt.
-    if ((module.C_GetTokenInfo(slot).flags & pkcs11js.CKF_USER_PIN_LOCKED) !== 0) {
-      throw lockedPin();
-    }
-    session = module.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
-    login(module, session, options.pin);
-    return { module, session, slot };
-  } catch (error) {
-    closeQuietly(module, session);
-    throw error;
-  }
-}
-
-function findSlot(module: pkcs11js.PKCS11, options: Pkcs11Options): Buffer {
-  const slots = module.C_GetSlotList(true);
-  const tokens = slots
-    .map((slot) => ({ slot, id: ulong(slot), info: module.C_GetTokenInfo(slot) }))
-    .filter((token) => (token.info.flags & pkcs11js.CKF_TOKEN_INITIALIZED) !== 0)
-    .map((token) => ({ slot: token.slot, id: token.id, label: token.info.label.trim() }));
-  if (options.tokenLabel !== undefined) {
-    const found = tokens.filter((token) => token.label === options.tokenLabel);
-    if (found.length === 0) {
-      const labels = tokens.map((token) => `'${token.label}'`).join(', ') || 'none';
-      throw new StartupError(`no token labelled '${options.tokenLabel}' (tokens present: ${labels})`, 'KEYHOLD_PKCS11_TOKEN_LABEL');
-    }
-    if (found.length > 1) {
-      throw new StartupError(`more than one token is labelled '${options.tokenLabel}'; use KEYHOLD_PKCS11_SLOT`, 'KEYHOLD_PKCS11_TOKEN_LABEL');
-    }
-    return found[0]!.slot;
-  }
-  if (options.slot !== undefined) {
-    const found = tokens.find((token) => token.id === options.slot);
-    if (!found) {
-      const ids = tokens.map((token) => token.id).join(', ') || 'none';
-      throw new StartupError(`no token in slot ${options.slot} (slots with tokens: ${ids})`, 'KEYHOLD_PKCS11_SLOT');
-    }
-    return found.slot;
-  }
-  throw new StartupError('set KEYHOLD_PKCS11_TOKEN_LABEL (or KEYHOLD_PKCS11_SLOT) to choose the token', 'KEYHOLD_PKCS11_TOKEN_LABEL');
-}
-
-function login(module: pkcs11js.PKCS11, session: Buffer, pin: string): void {
-  try {
-    module.C_Login(session, pkcs11js.CKU_USER, pin);
-  } catch (error) {
-    const name = resultName(error);
-    if (name === 'CKR_USER_ALREADY_LOGGED_IN') return;
-    if (name === 'CKR_PIN_INCORRECT') throw new StartupError('wrong PIN for the token', 'KEYHOLD_PKCS11_PIN');
-    if (name === 'CKR_PIN_LOCKED') throw lockedPin();
-    throw new StartupError(`cannot log in to the token (${name ?? 'error'})`, 'KEYHOLD_PKCS11_PIN');
-  }
-}
-
-function lockedPin(): StartupError {
-  return new StartupError('the token user PIN is locked (too many wrong PINs); the security officer must unlock it', 'KEYHOLD_PKCS11_PIN');
-}
-
-function findKeys(module: pkcs11js.PKCS11, session: Buffer, label: string): Buffer[] {
-  module.C_FindObjectsInit(session, [
-    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
-    { type: pkcs11js.CKA_LABEL, value: label },
-  ]);
-  try {
-    return module.C_FindObjects(session, 2);
-  } finally {
-    module.C_FindObjectsFinal(session);
-  }
-}
-
-function findMasterKey(module: pkcs11js.PKCS11, session: Buffer, label: string): Buffer {
-  const keys = findKeys(module, session, label);
+function findMasterKey(token: TokenSession, label: string): Buffer {
+  const keys = findKeys(token.module, token.session, label);
   if (keys.length === 0) {
     throw new StartupError(`no secret key labelled '${label}' on the token (npm run softhsm:setup makes one)`, 'KEYHOLD_PKCS11_KEY_LABEL');
   }
   if (keys.length > 1) throw new StartupError(`more than one secret key is labelled '${label}'`, 'KEYHOLD_PKCS11_KEY_LABEL');
   const key = keys[0]!;
-  const [type, length, sensitive, extractable] = module.C_GetAttributeValue(session, key, [
+  const [type, length, sensitive, extractable] = token.module.C_GetAttributeValue(token.session, key, [
     { type: pkcs11js.CKA_KEY_TYPE },
     { type: pkcs11js.CKA_VALUE_LEN },
     { type: pkcs11js.CKA_SENSITIVE },
@@ -284,19 +167,4 @@ function findMasterKey(module: pkcs11js.PKCS11, session: Buffer, label: string):
     );
   }
   return key;
-}
-
-function closeQuietly(module: pkcs11js.PKCS11, session: Buffer | undefined): void {
-  // Best effort: a removed token or a library already finalised must not stop shutdown.
-  for (const step of [
-    () => session && module.C_Logout(session),
-    () => session && module.C_CloseSession(session),
-    () => module.C_Finalize(),
-  ]) {
-    try {
-      step();
-    } catch {
-      /* ignored */
-    }
-  }
 }
