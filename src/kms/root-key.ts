@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { keyCheckMatches, keyCheckValue } from '../crypto/index.js';
 import { StartupError } from '../errors.js';
 import type { MasterKeyProvider } from '../providers/master-key.js';
+import type { RootKeyRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 
 export const STORE_VERSION = 1;
@@ -34,6 +35,14 @@ export async function openRootKey(
     );
     return { rootKey, created: true };
   }
+  return { rootKey: await unwrapRootKeyRecord(record, provider), created: false };
+}
+
+/**
+ * Unwraps a stored root key with a provider, checking first that the provider is of the
+ * kind that wrapped it and after that the key-check value. Writes nothing.
+ */
+export async function unwrapRootKeyRecord(record: RootKeyRecord, provider: MasterKeyProvider): Promise<Buffer> {
   if (record.storeVersion !== STORE_VERSION) {
     throw new StartupError(`store version ${record.storeVersion} is not supported by this Keyhold`, 'KEYHOLD_DATA_DIR');
   }
@@ -49,5 +58,5 @@ export async function openRootKey(
     rootKey.fill(0);
     throw new StartupError('the master key does not match this store (key-check value differs); nothing was changed', 'KEYHOLD_MASTER');
   }
-  return { rootKey, created: false };
+  return rootKey;
 }

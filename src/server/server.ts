@@ -8,9 +8,7 @@ import { StartupError } from '../errors.js';
 import { CredentialService } from '../kms/credential-service.js';
 import { KeyService } from '../kms/key-service.js';
 import { openRootKey } from '../kms/root-key.js';
-import type { MasterKeyProvider } from '../providers/master-key.js';
-import { loadPassphrase, PassphraseMasterKey } from '../providers/passphrase.js';
-import { loadPin, Pkcs11MasterKey } from '../providers/pkcs11.js';
+import { createMasterKeyProvider, type MasterKeyProvider } from '../providers/index.js';
 import { Store } from '../store/store.js';
 import { writeAdminCredentials } from './admin-credentials.js';
 import { loadTlsMaterial } from './tls.js';
@@ -37,7 +35,11 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
   let provider: MasterKeyProvider | undefined;
   let rootKey: Buffer | undefined;
   try {
-    provider = createMasterKeyProvider(config, logger);
+    provider = createMasterKeyProvider(config, (message) => {
+      logger.warn(message);
+      // Loud on purpose: a development passphrase must not go unnoticed into real use.
+      process.stderr.write(`\n!!! keyhold: ${message}\n\n`);
+    });
     const opened = await openRootKey(store, provider);
     rootKey = opened.rootKey;
     if (opened.created) logger.info({ dataDir: config.dataDir, master: provider.kind }, 'initialised a new store');
@@ -96,18 +98,6 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     await store.close();
     throw error;
   }
-}
-
-function createMasterKeyProvider(config: KeyholdConfig, logger: Logger): MasterKeyProvider {
-  if (config.master === 'pkcs11') {
-    return Pkcs11MasterKey.open({ ...config.pkcs11, pin: loadPin(config) });
-  }
-  const warn = (message: string) => {
-    logger.warn(message);
-    // Loud on purpose: a development passphrase must not go unnoticed into real use.
-    process.stderr.write(`\n!!! keyhold: ${message}\n\n`);
-  };
-  return new PassphraseMasterKey(loadPassphrase(config, warn), config.kdf);
 }
 
 function listen(server: https.Server, config: KeyholdConfig): Promise<number> {

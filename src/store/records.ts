@@ -59,6 +59,8 @@ export interface RootKeyRecord {
   /** Base64 of the key-check value of the root key. */
   keyCheckValue: string;
   createdAt: string;
+  /** When the root key was last rewrapped under a new master key. */
+  rekeyedAt?: string;
 }
 
 /** An API credential (sublevel `credentials`, by AccessKeyId). */

@@ -1,0 +1,165 @@
+import { existsSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { loadConfig } from '../src/config.js';
+import { StartupError } from '../src/errors.js';
+import { rekeyRootKey } from '../src/kms/rekey.js';
+import { createMasterKeyProvider, type MasterKeyProvider } from '../src/providers/index.js';
+import type { MasterKeyDescriptor, RootKeyRecord } from '../src/store/records.js';
+import { Store } from '../src/store/store.js';
+
+/** The master-key settings a rekey takes anew; each may be given as KEYHOLD_NEW_<NAME>. */
+const MASTER_SETTINGS = [
+  'MASTER', 'PASSPHRASE', 'PASSPHRASE_FILE', 'KDF',
+  'PKCS11_LIB', 'PKCS11_TOKEN_LABEL', 'PKCS11_SLOT', 'PKCS11_PIN', 'PKCS11_PIN_FILE', 'PKCS11_KEY_LABEL',
+] as const;
+
+interface RekeyFlags {
+  to?: string;
+  newPassphraseFile?: string;
+  newKdf?: string;
+  newPkcs11Lib?: string;
+  newTokenLabel?: string;
+  newSlot?: string;
+  newPinFile?: string;
+  newKeyLabel?: string;
+}
+
+/** Describes a master key without any secret: what `admin status` and `rekey` print. */
+export function describeMaster(master: MasterKeyDescriptor): string {
+  if (master.kind === 'pkcs11') return `pkcs11 (key '${master.keyLabel}', ${master.mechanism})`;
+  if (master.kdf === 'pbkdf2-sha256') return `passphrase (PBKDF2-HMAC-SHA256, ${master.iterations} iterations)`;
+  return `passphrase (argon2id, m=${master.memoryKiB} KiB, t=${master.timeCost}, p=${master.parallelism})`;
+}
+
+/**
+ * The environment for the NEW master key: the current one with every master-key setting
+ * replaced by its KEYHOLD_NEW_* value or flag, so both sides are read by the one schema.
+ */
+function newMasterEnvironment(env: NodeJS.ProcessEnv, flags: RekeyFlags): NodeJS.ProcessEnv {
+  const result: NodeJS.ProcessEnv = { ...env };
+  for (const name of MASTER_SETTINGS) {
+    delete result[`KEYHOLD_${name}`];
+    const value = env[`KEYHOLD_NEW_${name}`];
+    if (value !== undefined) result[`KEYHOLD_${name}`] = value;
+  }
+  const fromFlags: Record<string, string | undefined> = {
+    KEYHOLD_MASTER: flags.to,
+    KEYHOLD_PASSPHRASE_FILE: flags.newPassphraseFile,
+    KEYHOLD_KDF: flags.newKdf,
+    KEYHOLD_PKCS11_LIB: flags.newPkcs11Lib,
+    KEYHOLD_PKCS11_TOKEN_LABEL: flags.newTokenLabel,
+    KEYHOLD_PKCS11_SLOT: flags.newSlot,
+    KEYHOLD_PKCS11_PIN_FILE: flags.newPinFile,
+    KEYHOLD_PKCS11_KEY_LABEL: flags.newKeyLabel,
+  };
+  for (const [name, value] of Object.entries(fromFlags)) if (value !== undefined) result[name] = value;
+  return result;
+}
+
+/** A StartupError about the new master names the KEYHOLD_NEW_* variable instead. */
+function asNewSetting(error: unknown): unknown {
+  if (error instanceof StartupError && error.variable?.startsWith('KEYHOLD_')) {
+    const variable = error.variable.replace(/^KEYHOLD_/, 'KEYHOLD_NEW_');
+    return new StartupError(error.message.slice(error.variable.length + 2), variable);
+  }
+  return error;
+}
+
+async function openStoreOffline(): Promise<{ store: Store; record: RootKeyRecord; dataDir: string }> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  const { dataDir } = loadConfig();
+  const store = await Store.open(dataDir).catch((error: unknown) => {
+    if (error instanceof StartupError && error.message.includes('store in use')) {
+      throw new StartupError(`${error.message.replace(/^KEYHOLD_DATA_DIR: /, '')}; stop the server first`, 'KEYHOLD_DATA_DIR');
+    }
+    throw error;
+  });
+  const record = await store.getRootKeyRecord();
+  if (!record) {
+    await store.close();
+    throw new StartupError(`no Keyhold store in ${dataDir} (start the server once to create one)`, 'KEYHOLD_DATA_DIR');
+  }
+  return { store, record, dataDir };
+}
+
+async function status(options: { output: string }): Promise<void> {
+  const { store, record, dataDir } = await openStoreOffline();
+  try {
+    const keys = (await store.listKeys(undefined, Number.MAX_SAFE_INTEGER)).length;
+    const credentials = (await store.listCredentials()).length;
+    const { salt: _salt, ...master } = record.master as MasterKeyDescriptor & { salt?: string };
+    const summary = { dataDir, storeVersion: record.storeVersion, createdAt: record.createdAt, rekeyedAt: record.rekeyedAt, master, keys, credentials };
+    if (options.output === 'json') {
+      console.log(JSON.stringify(summary, null, 2));
+      return;
+    }
+    console.log(`store:        ${dataDir} (version ${record.storeVersion}, created ${record.createdAt})`);
+    console.log(`master key:   ${describeMaster(record.master)}`);
+    if (record.rekeyedAt) console.log(`rekeyed:      ${record.rekeyedAt}`);
+    console.log(`keys:         ${keys}`);
+    console.log(`credentials:  ${credentials}`);
+  } finally {
+    await store.close();
+  }
+}
+
+async function rekey(flags: RekeyFlags): Promise<void> {
+  const { store } = await openStoreOffline();
+  let from: MasterKeyProvider | undefined;
+  let to: MasterKeyProvider | undefined;
+  try {
+    const warn = (message: string) => process.stderr.write(`keyhold: ${message}\n`);
+    from = createMasterKeyProvider(loadConfig(), warn);
+    try {
+      const newConfig = loadConfig(newMasterEnvironment(process.env, flags));
+      if (newConfig.master === 'passphrase' && !newConfig.passphrase) {
+        throw new StartupError('the new passphrase is required (--new-passphrase-file FILE)', 'KEYHOLD_PASSPHRASE');
+      }
+      to = createMasterKeyProvider(newConfig, warn);
+    } catch (error) {
+      throw asNewSetting(error);
+    }
+    const result = await rekeyRootKey({ store, from, to });
+    console.log(`rekeyed: ${describeMaster(result.from)} -> ${describeMaster(result.to)}`);
+  } finally {
+    await to?.close();
+    await from?.close();
+    await store.close();
+  }
+}
+
+export function adminCommand(): Command {
+  const admin = new Command('admin').description('offline administration of a store (the server must be stopped)');
+
+  admin
+    .command('status')
+    .description("show the store's master-key kind, KDF or mechanism parameters and version (no secrets)")
+    .addOption(new Option('--output <format>', 'text or json').choices(['text', 'json']).default('text'))
+    .addHelpText('after', '\nExample:\n  $ KEYHOLD_DATA_DIR=./data keyhold admin status')
+    .action(status);
+
+  admin
+    .command('rekey')
+    .description(
+      'rewrap the root key under a new master key: the current one comes from the usual KEYHOLD_* settings, ' +
+        'the new one from these flags or KEYHOLD_NEW_* variables (KEYHOLD_NEW_PASSPHRASE, KEYHOLD_NEW_PKCS11_PIN, …)',
+    )
+    .addOption(new Option('--to <kind>', 'the new master kind').choices(['passphrase', 'pkcs11']))
+    .option('--new-passphrase-file <file>', 'file holding the new passphrase')
+    .addOption(new Option('--new-kdf <kdf>', 'KDF for the new passphrase').choices(['pbkdf2', 'argon2id']))
+    .option('--new-pkcs11-lib <path>', 'PKCS#11 library of the new token')
+    .option('--new-token-label <label>', 'label of the new token')
+    .option('--new-slot <id>', 'slot id of the new token')
+    .option('--new-pin-file <file>', 'file holding the new token PIN')
+    .option('--new-key-label <label>', 'label of the new master key on the token')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  $ KEYHOLD_PASSPHRASE_FILE=old.txt keyhold admin rekey --to passphrase --new-passphrase-file new.txt\n' +
+        '  $ KEYHOLD_PASSPHRASE_FILE=old.txt SOFTHSM2_CONF=softhsm/softhsm2.conf \\\n' +
+        '      keyhold admin rekey --to pkcs11 --new-token-label keyhold --new-pin-file softhsm/dev-pin',
+    )
+    .action(rekey);
+
+  return admin;
+}
