@@ -16,10 +16,14 @@ export interface KeyMetadata {
   KeyManager: 'CUSTOMER';
   EncryptionAlgorithms: string[];
   CurrentKeyVersion: number;
+  KeyRotationEnabled: boolean;
+  RotationPeriodInDays?: number;
+  NextRotationDate?: string;
+  Aliases: string[];
   DeletionDate?: string;
 }
 
-export function toKeyMetadata(record: KeyRecord): KeyMetadata {
+export function toKeyMetadata(record: KeyRecord, aliases: string[]): KeyMetadata {
   const metadata: KeyMetadata = {
     KeyId: record.keyId,
     Arn: keyArn(record.keyId),
@@ -34,7 +38,13 @@ export function toKeyMetadata(record: KeyRecord): KeyMetadata {
     KeyManager: 'CUSTOMER',
     EncryptionAlgorithms: record.keyUsage === 'ENCRYPT_DECRYPT' ? ['SYMMETRIC_DEFAULT'] : [],
     CurrentKeyVersion: record.currentVersion,
+    KeyRotationEnabled: record.rotation?.enabled ?? false,
+    Aliases: aliases,
   };
+  if (record.rotation?.enabled) {
+    metadata.RotationPeriodInDays = record.rotation.periodDays;
+    if (record.rotation.nextRotationDate) metadata.NextRotationDate = record.rotation.nextRotationDate;
+  }
   if (record.deletionDate) metadata.DeletionDate = record.deletionDate;
   return metadata;
 }

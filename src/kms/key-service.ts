@@ -1,31 +1,23 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
-  asVersionKey,
   DecryptionFailedError,
   decryptMessage,
   encryptMessage,
   parseCiphertext,
-  unwrapKey,
-  versionKeyAad,
-  wrapKey,
   type EncryptionContext,
   type ParsedCiphertext,
-  type VersionKey,
 } from '../crypto/index.js';
-import {
-  DisabledException,
-  IncorrectKeyException,
-  invalidCiphertext,
-  KMSInvalidStateException,
-  NotFoundException,
-  ValidationException,
-} from '../errors.js';
-import { LruCache } from '../store/lru-cache.js';
+import { IncorrectKeyException, invalidCiphertext, KMSInvalidStateException, ValidationException } from '../errors.js';
 import type { KeyRecord, Tag } from '../store/records.js';
 import type { Store } from '../store/store.js';
-import { KeyLocks } from './key-locks.js';
+import { AliasOperations } from './aliases.js';
 import { toKeyMetadata, type KeyMetadata } from './key-metadata.js';
-import { parseKeyId } from './key-id.js';
+import { KeyRegistry, pendingDeletion, SYSTEM, type Caller } from './key-registry.js';
+import { decodeMarker, encodeMarker } from './markers.js';
+import { RotationOperations } from './rotation.js';
+import { mergeTags, validateTags } from './tags.js';
+
+export type { Caller } from './key-registry.js';
 
 export const MAX_PLAINTEXT_BYTES = 4096;
 const DAY_MS = 86_400_000;
@@ -44,32 +36,28 @@ export interface KeyServiceOptions {
   keyRecordCacheSize?: number;
 }
 
-/** Who asked: recorded in the audit trail of every change. */
-export interface Caller {
-  principal: string;
-}
-
-const SYSTEM: Caller = { principal: 'system' };
-
 /**
  * The operations of Keyhold: the only code that combines the store, the crypto and the
- * providers. It owns every key's life: its record, its versions, its cached material.
+ * providers. Keys' records, versions and caches belong to the KeyRegistry; aliases and
+ * rotation have their own files; this class is the one door the API uses.
  */
 export class KeyService {
-  private readonly store: Store;
-  private readonly rootKey: Buffer;
-  private readonly clock: () => Date;
-  private readonly locks = new KeyLocks();
-  // Unwrapped version keys, zeroed as they leave the cache. Never held across an await.
-  private readonly versionKeys: LruCache<string, VersionKey>;
-  private readonly keyRecords: LruCache<string, KeyRecord>;
+  private readonly registry: KeyRegistry;
+  readonly aliases: AliasOperations;
+  readonly rotation: RotationOperations;
 
   constructor(options: KeyServiceOptions) {
-    this.store = options.store;
-    this.rootKey = options.rootKey;
-    this.clock = options.clock ?? (() => new Date());
-    this.versionKeys = new LruCache(options.versionKeyCacheSize ?? 10_000, (key) => key.fill(0));
-    this.keyRecords = new LruCache(options.keyRecordCacheSize ?? 100_000);
+    this.registry = new KeyRegistry(options);
+    this.aliases = new AliasOperations(this.registry);
+    this.rotation = new RotationOperations(this.registry);
+  }
+
+  private get clock(): () => Date {
+    return this.registry.clock;
+  }
+
+  private async metadata(record: KeyRecord): Promise<KeyMetadata> {
+    return toKeyMetadata(record, await this.registry.aliasesOf(record.keyId));
   }
 
   /* ---------------------------------------------------------------- key management */
@@ -86,6 +74,7 @@ export class KeyService {
     if (keyUsage !== 'ENCRYPT_DECRYPT') {
       throw new ValidationException(`KeyUsage '${keyUsage}' is not valid for a SYMMETRIC_DEFAULT key`);
     }
+    const tags = mergeTags([], request.tags ?? []);
     const keyId = randomUUID();
     const now = this.clock();
     const record: KeyRecord = {
@@ -96,26 +85,15 @@ export class KeyService {
       keyState: 'Enabled',
       origin: 'KEYHOLD',
       creationDate: now.toISOString(),
-      tags: dedupeTags(request.tags ?? []),
+      tags,
       currentVersion: 1,
     };
-    const material = randomBytes(32);
-    // AAD binds the wrapped material to its key and version, so it cannot be moved.
-    const wrapped = wrapKey(this.rootKey, material, versionKeyAad(keyId, 1)) as Buffer;
-    material.fill(0);
-    await this.store.write(
-      this.store
-        .batch()
-        .putKey(record)
-        .putVersion(keyId, 1, wrapped)
-        .audit({ action: 'CreateKey', principal: caller.principal, keyId }, now),
-    );
-    this.keyRecords.set(keyId, record);
-    return toKeyMetadata(record);
+    await this.registry.create(record, this.registry.store.batch().audit({ action: 'CreateKey', principal: caller.principal, keyId }, now));
+    return toKeyMetadata(record, []);
   }
 
   async describeKey(keyIdInput: string): Promise<KeyMetadata> {
-    return toKeyMetadata(await this.loadKey(parseKeyId(keyIdInput)));
+    return this.metadata(await this.registry.loadKey(await this.registry.resolveKeyId(keyIdInput)));
   }
 
   async listKeys(request: { limit?: number; marker?: string }): Promise<{
@@ -124,16 +102,20 @@ export class KeyService {
     truncated: boolean;
   }> {
     const limit = request.limit ?? 100;
-    const after = request.marker === undefined ? undefined : decodeMarker(request.marker);
+    const after = request.marker === undefined ? undefined : decodeKeyMarker(request.marker);
     // One extra record tells whether there is a next page without a second read.
-    const records = await this.store.listKeys(after, limit + 1);
+    const records = await this.registry.store.listKeys(after, limit + 1);
     const page = records.slice(0, limit);
     const truncated = records.length > limit;
+    const aliasesByKey = new Map<string, string[]>();
+    for (const alias of (await this.registry.aliases()).values()) {
+      aliasesByKey.set(alias.targetKeyId, [...(aliasesByKey.get(alias.targetKeyId) ?? []), alias.aliasName].sort());
+    }
     const result: { keys: KeyMetadata[]; nextMarker?: string; truncated: boolean } = {
-      keys: page.map(toKeyMetadata),
+      keys: page.map((record) => toKeyMetadata(record, aliasesByKey.get(record.keyId) ?? [])),
       truncated,
     };
-    if (truncated) result.nextMarker = encodeMarker(page[page.length - 1]!.keyId);
+    if (truncated) result.nextMarker = encodeMarker('k', page[page.length - 1]!.keyId);
     return result;
   }
 
@@ -164,12 +146,7 @@ export class KeyService {
       const deletionDate = new Date(this.clock().getTime() + pendingWindowInDays * DAY_MS).toISOString();
       return { ...record, keyState: 'PendingDeletion', deletionDate };
     });
-    return {
-      keyId: metadata.KeyId,
-      deletionDate: metadata.DeletionDate!,
-      keyState: metadata.KeyState,
-      pendingWindowInDays,
-    };
+    return { keyId: metadata.KeyId, deletionDate: metadata.DeletionDate!, keyState: metadata.KeyState, pendingWindowInDays };
   }
 
   cancelKeyDeletion(keyIdInput: string, caller: Caller = SYSTEM): Promise<KeyMetadata> {
@@ -179,6 +156,37 @@ export class KeyService {
       }
       const { deletionDate: _cancelled, ...rest } = record;
       return { ...rest, keyState: 'Disabled' };
+    });
+  }
+
+  /* ---------------------------------------------------------------- tags */
+
+  async tagResource(keyIdInput: string, tags: Tag[], caller: Caller = SYSTEM): Promise<void> {
+    await this.changeTags(keyIdInput, 'TagResource', caller, (existing) => mergeTags(existing, tags));
+  }
+
+  async untagResource(keyIdInput: string, tagKeys: string[], caller: Caller = SYSTEM): Promise<void> {
+    validateTags(tagKeys.map((TagKey) => ({ TagKey, TagValue: '' })));
+    await this.changeTags(keyIdInput, 'UntagResource', caller, (existing) => existing.filter((tag) => !tagKeys.includes(tag.TagKey)));
+  }
+
+  async listResourceTags(request: { keyId: string; limit?: number; marker?: string }) {
+    const record = await this.registry.loadKey(await this.registry.resolveKeyId(request.keyId));
+    const limit = request.limit ?? 50;
+    const after = request.marker === undefined ? 0 : Number(decodeMarker(request.marker, 't', 'listresourcetags'));
+    if (!Number.isInteger(after) || after < 0) throw new ValidationException('Marker is not a marker returned by listresourcetags');
+    const sorted = [...record.tags].sort((a, b) => (a.TagKey < b.TagKey ? -1 : a.TagKey > b.TagKey ? 1 : 0));
+    const page = sorted.slice(after, after + limit);
+    const truncated = after + limit < sorted.length;
+    return { tags: page, truncated, ...(truncated ? { nextMarker: encodeMarker('t', String(after + limit)) } : {}) };
+  }
+
+  private async changeTags(keyIdInput: string, action: string, caller: Caller, change: (tags: Tag[]) => Tag[]) {
+    const keyId = await this.registry.resolveKeyId(keyIdInput);
+    await this.registry.update(keyId, (record, batch) => {
+      if (record.keyState === 'PendingDeletion') throw pendingDeletion(keyId);
+      batch.audit({ action, principal: caller.principal, keyId }, this.clock());
+      return { ...record, tags: change(record.tags) };
     });
   }
 
@@ -193,11 +201,11 @@ export class KeyService {
     if (request.plaintext.length < 1 || request.plaintext.length > MAX_PLAINTEXT_BYTES) {
       throw new ValidationException(`Plaintext must be 1 to ${MAX_PLAINTEXT_BYTES} bytes`);
     }
-    const record = await this.usableKey(parseKeyId(request.keyId));
+    const record = await this.registry.usableKey(await this.registry.resolveKeyId(request.keyId));
     return { ciphertextBlob: await this.seal(record, request.plaintext, request.encryptionContext), keyId: record.keyId };
   }
 
-  async decrypt(request: {
+  decrypt(request: {
     ciphertextBlob: Buffer;
     encryptionContext?: EncryptionContext;
     keyId?: string;
@@ -205,6 +213,7 @@ export class KeyService {
     return this.open(request.ciphertextBlob, request.encryptionContext, request.keyId);
   }
 
+  /** Moves a blob to the newest version of the destination key (which may be its own key). */
   async reEncrypt(request: {
     ciphertextBlob: Buffer;
     sourceEncryptionContext?: EncryptionContext;
@@ -212,7 +221,7 @@ export class KeyService {
     destinationKeyId: string;
     destinationEncryptionContext?: EncryptionContext;
   }): Promise<{ ciphertextBlob: Buffer; keyId: string; sourceKeyId: string }> {
-    const destination = await this.usableKey(parseKeyId(request.destinationKeyId));
+    const destination = await this.registry.usableKey(await this.registry.resolveKeyId(request.destinationKeyId));
     const source = await this.open(request.ciphertextBlob, request.sourceEncryptionContext, request.sourceKeyId);
     try {
       const ciphertextBlob = await this.seal(destination, source.plaintext, request.destinationEncryptionContext);
@@ -236,7 +245,7 @@ export class KeyService {
     if (!Number.isInteger(length) || length < 1 || length > 1024) {
       throw new ValidationException('NumberOfBytes must be an integer from 1 to 1024');
     }
-    const record = await this.usableKey(parseKeyId(request.keyId));
+    const record = await this.registry.usableKey(await this.registry.resolveKeyId(request.keyId));
     const plaintext = randomBytes(length);
     const ciphertextBlob = await this.seal(record, plaintext, request.encryptionContext);
     return { plaintext, ciphertextBlob, keyId: record.keyId };
@@ -249,16 +258,46 @@ export class KeyService {
     return randomBytes(numberOfBytes);
   }
 
+  /* ---------------------------------------------------------------- scheduled work */
+
+  /**
+   * Rotates the keys whose rotation date has come and deletes for good the keys whose
+   * deletion date has passed, found through the schedule index (no scan of all keys).
+   * The server runs this at start and on a timer; tests call it with an injected clock.
+   */
+  async runScheduledWork(now: Date = this.clock()): Promise<{ rotated: string[]; deleted: string[] }> {
+    const rotated: string[] = [];
+    const deleted: string[] = [];
+    for (;;) {
+      const entries = await this.registry.store.dueScheduleEntries(now, 500);
+      let progressed = false;
+      for (const entry of entries) {
+        const [, kind, keyId] = entry.split('!') as [string, string, string];
+        if (kind === 'delete') {
+          await this.registry.deleteForever(keyId, (batch) => batch.audit({ action: 'DeleteKey', principal: 'system', keyId }, now));
+          deleted.push(keyId);
+          progressed = true;
+        } else if (await this.rotation.rotateIfDue(keyId, now)) {
+          rotated.push(keyId);
+          progressed = true;
+        }
+      }
+      if (entries.length < 500 || !progressed) break;
+    }
+    // Deleted entries stay in LevelDB's files until compaction: compact so they are gone.
+    if (deleted.length > 0) await this.registry.store.compact();
+    return { rotated, deleted };
+  }
+
   /** Drops every cached record and unwrapped key (zeroing the keys). */
   clearCaches(): void {
-    this.versionKeys.clear();
-    this.keyRecords.clear();
+    this.registry.clearCaches();
   }
 
   /* ---------------------------------------------------------------- internals */
 
   private async seal(record: KeyRecord, plaintext: Buffer, context: EncryptionContext | undefined): Promise<Buffer> {
-    const versionKey = await this.versionKey(record, record.currentVersion);
+    const versionKey = await this.registry.versionKey(record, record.currentVersion);
     // No await between fetching the cached key and using it: eviction zeroes keys.
     return encryptMessage({ versionKey, keyId: record.keyId, version: record.currentVersion, plaintext, context });
   }
@@ -275,12 +314,12 @@ export class KeyService {
     } catch {
       throw invalidCiphertext();
     }
-    if (expectedKeyIdInput !== undefined && parseKeyId(expectedKeyIdInput) !== parsed.keyId) {
+    if (expectedKeyIdInput !== undefined && (await this.registry.resolveKeyId(expectedKeyIdInput)) !== parsed.keyId) {
       throw new IncorrectKeyException('The ciphertext was not encrypted under the KeyId given in the request');
     }
-    const record = await this.usableKey(parsed.keyId);
+    const record = await this.registry.usableKey(parsed.keyId);
     if (parsed.version > record.currentVersion) throw invalidCiphertext();
-    const versionKey = await this.versionKey(record, parsed.version);
+    const versionKey = await this.registry.versionKey(record, parsed.version);
     try {
       return { plaintext: decryptMessage(parsed, versionKey, context), keyId: record.keyId };
     } catch (error) {
@@ -289,87 +328,26 @@ export class KeyService {
     }
   }
 
-  /** A key that exists and is Enabled, or the typed error that says why not. */
-  private async usableKey(keyId: string): Promise<KeyRecord> {
-    const record = await this.loadKey(keyId);
-    if (record.keyState === 'Disabled') throw new DisabledException(`Key '${keyId}' is disabled`);
-    if (record.keyState === 'PendingDeletion') throw pendingDeletion(keyId);
-    return record;
-  }
-
-  private async loadKey(keyId: string): Promise<KeyRecord> {
-    const cached = this.keyRecords.get(keyId);
-    if (cached) return cached;
-    const record = await this.store.getKey(keyId);
-    if (!record) throw new NotFoundException(`Key '${keyId}' does not exist`);
-    this.keyRecords.set(keyId, record);
-    return record;
-  }
-
-  private async versionKey(record: KeyRecord, version: number): Promise<VersionKey> {
-    const cacheKey = `${record.keyId}!${version}`;
-    const cached = this.versionKeys.get(cacheKey);
-    if (cached) return cached;
-    const wrapped = await this.store.getVersion(record.keyId, version);
-    // A version the key should have but the store lacks is corruption, not a caller error.
-    if (!wrapped) throw new Error(`store is missing version ${version} of key ${record.keyId}`);
-    const versionKey = asVersionKey(unwrapKey(this.rootKey, wrapped, versionKeyAad(record.keyId, version)));
-    // Another request may have filled the slot while we awaited the store: keep theirs.
-    const raced = this.versionKeys.get(cacheKey);
-    if (raced) {
-      versionKey.fill(0);
-      return raced;
-    }
-    this.versionKeys.set(cacheKey, versionKey);
-    return versionKey;
-  }
-
-  /**
-   * Read-modify-write of one key's state under that key's lock, as one sync batch with
-   * its audit record. The cache is updated only after the write is durable.
-   */
-  private changeState(
+  /** A state change with its audit line (nothing is written when the state is unchanged). */
+  private async changeState(
     keyIdInput: string,
     action: string,
     caller: Caller,
     change: (record: KeyRecord) => KeyRecord,
   ): Promise<KeyMetadata> {
-    const keyId = parseKeyId(keyIdInput);
-    return this.locks.run(keyId, async () => {
-      const before = await this.loadKey(keyId);
+    const keyId = await this.registry.resolveKeyId(keyIdInput);
+    const record = await this.registry.update(keyId, (before, batch) => {
       const after = change(before);
-      if (after.keyState !== before.keyState || after.deletionDate !== before.deletionDate) {
-        await this.store.write(
-          this.store
-            .batch()
-            .putKey(after)
-            .audit({ action, principal: caller.principal, keyId, detail: `${before.keyState} -> ${after.keyState}` }, this.clock()),
-        );
-        this.keyRecords.set(keyId, after);
-      }
-      if (after.keyState !== 'Enabled') this.versionKeys.deleteWhere((cacheKey) => cacheKey.startsWith(`${keyId}!`));
-      return toKeyMetadata(after);
+      if (after.keyState === before.keyState && after.deletionDate === before.deletionDate) return before;
+      batch.audit({ action, principal: caller.principal, keyId, detail: `${before.keyState} -> ${after.keyState}` }, this.clock());
+      return after;
     });
+    return this.metadata(record);
   }
 }
 
-function pendingDeletion(keyId: string) {
-  return new KMSInvalidStateException(`Key '${keyId}' is pending deletion`);
-}
-
-function dedupeTags(tags: Tag[]): Tag[] {
-  // The same TagKey given twice: the last value wins, as with TagResource.
-  return [...new Map(tags.map((tag) => [tag.TagKey, tag])).values()];
-}
-
-function encodeMarker(keyId: string): string {
-  return Buffer.from(`k:${keyId}`).toString('base64url');
-}
-
-function decodeMarker(marker: string): string {
-  const decoded = Buffer.from(marker, 'base64url').toString('utf8');
-  if (!decoded.startsWith('k:') || !/^[0-9a-f-]{36}$/.test(decoded.slice(2))) {
-    throw new ValidationException('Marker is not a marker returned by listkeys');
-  }
-  return decoded.slice(2);
+function decodeKeyMarker(marker: string): string {
+  const keyId = decodeMarker(marker, 'k', 'listkeys');
+  if (!/^[0-9a-f-]{36}$/.test(keyId)) throw new ValidationException('Marker is not a marker returned by listkeys');
+  return keyId;
 }

@@ -27,6 +27,32 @@ export interface KeyRecord {
   tags: Tag[];
   /** The newest version: encryption uses it; versions 1..currentVersion exist. */
   currentVersion: number;
+  /** Automatic rotation; absent means never enabled. */
+  rotation?: RotationSettings;
+}
+
+export interface RotationSettings {
+  enabled: boolean;
+  periodDays: number;
+  /** RFC 3339; set while enabled. */
+  nextRotationDate?: string;
+}
+
+/** One rotation of a key (sublevel `rotations`, by `<KeyId>!<version>`). */
+export interface RotationRecord {
+  keyId: string;
+  version: number;
+  /** RFC 3339. */
+  rotationDate: string;
+  rotationType: 'AUTOMATIC' | 'ON_DEMAND';
+}
+
+/** An alias (sublevel `aliases`, by alias name). */
+export interface AliasRecord {
+  aliasName: string;
+  targetKeyId: string;
+  creationDate: string;
+  lastUpdatedDate: string;
 }
 
 /** How the root key is wrapped: the store describes itself (sublevel `meta`, key `root`). */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { Level } from 'level';
 import { StartupError } from '../errors.js';
-import type { AuditRecord, CredentialRecord, KeyRecord, RootKeyRecord } from './records.js';
+import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, RootKeyRecord, RotationRecord } from './records.js';
 
 // The value type is documentation: level's sublevel types do not carry it through.
 type JsonSublevel<_V> = ReturnType<Level<string, unknown>['sublevel']>;
@@ -49,6 +49,43 @@ export class StoreBatch {
     return this;
   }
 
+  /** Removes a key and everything of it: record, every version, its rotations. */
+  deleteKey(record: KeyRecord): this {
+    this.operations.push({ type: 'del', sublevel: this.store.keys, key: record.keyId });
+    for (let version = 1; version <= record.currentVersion; version++) {
+      const key = versionRecordKey(record.keyId, version);
+      this.operations.push({ type: 'del', sublevel: this.store.versions, key });
+      this.operations.push({ type: 'del', sublevel: this.store.rotations, key });
+    }
+    return this;
+  }
+
+  putRotation(record: RotationRecord): this {
+    this.operations.push({ type: 'put', sublevel: this.store.rotations, key: versionRecordKey(record.keyId, record.version), value: record });
+    return this;
+  }
+
+  putAlias(record: AliasRecord): this {
+    this.operations.push({ type: 'put', sublevel: this.store.aliases, key: record.aliasName, value: record });
+    return this;
+  }
+
+  deleteAlias(aliasName: string): this {
+    this.operations.push({ type: 'del', sublevel: this.store.aliases, key: aliasName });
+    return this;
+  }
+
+  /** Schedule entries index the keys due for rotation or deletion by date. */
+  putSchedule(entry: string): this {
+    this.operations.push({ type: 'put', sublevel: this.store.schedule, key: entry, value: '' });
+    return this;
+  }
+
+  deleteSchedule(entry: string): this {
+    this.operations.push({ type: 'del', sublevel: this.store.schedule, key: entry });
+    return this;
+  }
+
   putCredential(record: CredentialRecord): this {
     this.operations.push({ type: 'put', sublevel: this.store.credentials, key: record.accessKeyId, value: record });
     return this;
@@ -70,7 +107,9 @@ export class Store {
   readonly meta: JsonSublevel<RootKeyRecord>;
   readonly keys: JsonSublevel<KeyRecord>;
   readonly versions: ReturnType<Level<string, unknown>['sublevel']>;
-  readonly aliases: JsonSublevel<unknown>;
+  readonly aliases: JsonSublevel<AliasRecord>;
+  readonly rotations: JsonSublevel<RotationRecord>;
+  readonly schedule: JsonSublevel<string>;
   readonly credentials: JsonSublevel<CredentialRecord>;
   readonly audit: JsonSublevel<AuditRecord>;
 
@@ -81,7 +120,9 @@ export class Store {
     this.meta = db.sublevel('meta', { valueEncoding: 'json' }) as JsonSublevel<RootKeyRecord>;
     this.keys = db.sublevel('keys', { valueEncoding: 'json' }) as JsonSublevel<KeyRecord>;
     this.versions = db.sublevel('versions', { valueEncoding: 'buffer' });
-    this.aliases = db.sublevel('aliases', { valueEncoding: 'json' }) as JsonSublevel<unknown>;
+    this.aliases = db.sublevel('aliases', { valueEncoding: 'json' }) as JsonSublevel<AliasRecord>;
+    this.rotations = db.sublevel('rotations', { valueEncoding: 'json' }) as JsonSublevel<RotationRecord>;
+    this.schedule = db.sublevel('schedule', { valueEncoding: 'json' }) as JsonSublevel<string>;
     this.credentials = db.sublevel('credentials', { valueEncoding: 'json' }) as JsonSublevel<CredentialRecord>;
     this.audit = db.sublevel('audit', { valueEncoding: 'json' }) as JsonSublevel<AuditRecord>;
   }
@@ -136,6 +177,30 @@ export class Store {
   async listKeys(afterKeyId: string | undefined, limit: number): Promise<KeyRecord[]> {
     const range = afterKeyId === undefined ? { limit } : { gt: afterKeyId, limit };
     return (await this.keys.values(range).all()) as KeyRecord[];
+  }
+
+  async listAliases(): Promise<AliasRecord[]> {
+    return (await this.aliases.values().all()) as AliasRecord[];
+  }
+
+  /** Rotations of one key, oldest first, starting after `afterVersion`. */
+  async listRotations(keyId: string, afterVersion: number, limit: number): Promise<RotationRecord[]> {
+    return (await this.rotations
+      .values({ gt: versionRecordKey(keyId, afterVersion), lt: `${keyId}!~`, limit })
+      .all()) as RotationRecord[];
+  }
+
+  /** Schedule entries due at or before `until` (entries begin with an RFC 3339 date). */
+  async dueScheduleEntries(until: Date, limit: number): Promise<string[]> {
+    return this.schedule.keys({ lte: `${until.toISOString()}\uffff`, limit }).all();
+  }
+
+  /**
+   * Compacts the whole database, so that deleted entries are gone from the files on disk
+   * and not only from what reads return.
+   */
+  async compact(): Promise<void> {
+    await (this.db as unknown as { compactRange(start: string, end: string): Promise<void> }).compactRange('', '\uffff');
   }
 
   async listCredentials(): Promise<CredentialRecord[]> {

@@ -1,0 +1,210 @@
+import { randomBytes } from 'node:crypto';
+import { asVersionKey, unwrapKey, versionKeyAad, wrapKey, type VersionKey } from '../crypto/index.js';
+import { DisabledException, KMSInvalidStateException, NotFoundException, ValidationException } from '../errors.js';
+import { LruCache } from '../store/lru-cache.js';
+import type { AliasRecord, KeyRecord } from '../store/records.js';
+import type { Store, StoreBatch } from '../store/store.js';
+import { isUuid, KEY_RESOURCE_PREFIX } from './key-id.js';
+import { KeyLocks } from './key-locks.js';
+
+export const ALIAS_RESOURCE_PREFIX = 'keyhold:alias/';
+
+export interface KeyRegistryOptions {
+  store: Store;
+  rootKey: Buffer;
+  clock?: () => Date;
+  versionKeyCacheSize?: number;
+  keyRecordCacheSize?: number;
+}
+
+/** Who asked: recorded in the audit trail of every change. */
+export interface Caller {
+  principal: string;
+}
+
+export const SYSTEM: Caller = { principal: 'system' };
+
+/**
+ * The schedule entries a key record implies: `<date>!delete!<KeyId>` while it is pending
+ * deletion, `<date>!rotate!<KeyId>` while it is Enabled with rotation on. The index lets
+ * the server find due keys without scanning every key.
+ */
+export function scheduleEntries(record: KeyRecord): string[] {
+  if (record.keyState === 'PendingDeletion' && record.deletionDate) return [`${record.deletionDate}!delete!${record.keyId}`];
+  if (record.keyState === 'Enabled' && record.rotation?.enabled && record.rotation.nextRotationDate) {
+    return [`${record.rotation.nextRotationDate}!rotate!${record.keyId}`];
+  }
+  return [];
+}
+
+/**
+ * The one owner of key records, versions and their caches: every read and change of a
+ * key goes through here, so the caches, the schedule index and the store stay in step.
+ */
+export class KeyRegistry {
+  readonly store: Store;
+  readonly clock: () => Date;
+  private readonly rootKey: Buffer;
+  private readonly locks = new KeyLocks();
+  // Unwrapped version keys, zeroed as they leave the cache. Never held across an await.
+  private readonly versionKeys: LruCache<string, VersionKey>;
+  private readonly keyRecords: LruCache<string, KeyRecord>;
+  private aliasesLoaded: Promise<Map<string, AliasRecord>> | undefined;
+
+  constructor(options: KeyRegistryOptions) {
+    this.store = options.store;
+    this.rootKey = options.rootKey;
+    this.clock = options.clock ?? (() => new Date());
+    this.versionKeys = new LruCache(options.versionKeyCacheSize ?? 10_000, (key) => key.fill(0));
+    this.keyRecords = new LruCache(options.keyRecordCacheSize ?? 100_000);
+  }
+
+  /** Every alias, by name: few enough to hold in memory, read once from the store. */
+  aliases(): Promise<Map<string, AliasRecord>> {
+    this.aliasesLoaded ??= this.store.listAliases().then((records) => new Map(records.map((r) => [r.aliasName, r])));
+    return this.aliasesLoaded;
+  }
+
+  async aliasesOf(keyId: string): Promise<string[]> {
+    return [...(await this.aliases()).values()].filter((alias) => alias.targetKeyId === keyId).map((alias) => alias.aliasName).sort();
+  }
+
+  /**
+   * Turns what a caller may send as KeyId into the KeyId: the UUID, the resource name
+   * `keyhold:key/<uuid>`, an alias name `alias/…` or alias resource name `keyhold:alias/…`.
+   */
+  async resolveKeyId(value: string): Promise<string> {
+    if (isUuid(value)) return value.toLowerCase();
+    if (value.startsWith(KEY_RESOURCE_PREFIX) && isUuid(value.slice(KEY_RESOURCE_PREFIX.length))) {
+      return value.slice(KEY_RESOURCE_PREFIX.length).toLowerCase();
+    }
+    const aliasName = value.startsWith(ALIAS_RESOURCE_PREFIX) ? `alias/${value.slice(ALIAS_RESOURCE_PREFIX.length)}` : value;
+    if (aliasName.startsWith('alias/')) {
+      const alias = (await this.aliases()).get(aliasName);
+      if (!alias) throw new NotFoundException(`Alias '${aliasName.slice(0, 256)}' does not exist`);
+      return alias.targetKeyId;
+    }
+    throw new ValidationException(
+      "KeyId must be a key id (UUID), a key resource name 'keyhold:key/<uuid>', or an alias name 'alias/<name>'",
+    );
+  }
+
+  /** Runs `work` under a named lock (one at a time per name), e.g. `alias:<name>`. */
+  lock<T>(name: string, work: () => Promise<T>): Promise<T> {
+    return this.locks.run(name, work);
+  }
+
+  async loadKey(keyId: string): Promise<KeyRecord> {
+    const cached = this.keyRecords.get(keyId);
+    if (cached) return cached;
+    const record = await this.store.getKey(keyId);
+    if (!record) throw new NotFoundException(`Key '${keyId}' does not exist`);
+    this.keyRecords.set(keyId, record);
+    return record;
+  }
+
+  /** A key that exists and is Enabled, or the typed error that says why not. */
+  async usableKey(keyId: string): Promise<KeyRecord> {
+    const record = await this.loadKey(keyId);
+    if (record.keyState === 'Disabled') throw new DisabledException(`Key '${keyId}' is disabled`);
+    if (record.keyState === 'PendingDeletion') throw pendingDeletion(keyId);
+    return record;
+  }
+
+  async versionKey(record: KeyRecord, version: number): Promise<VersionKey> {
+    const cacheKey = `${record.keyId}!${version}`;
+    const cached = this.versionKeys.get(cacheKey);
+    if (cached) return cached;
+    const wrapped = await this.store.getVersion(record.keyId, version);
+    // A version the key should have but the store lacks is corruption, not a caller error.
+    if (!wrapped) throw new Error(`store is missing version ${version} of key ${record.keyId}`);
+    const versionKey = asVersionKey(unwrapKey(this.rootKey, wrapped, versionKeyAad(record.keyId, version)));
+    // Another request may have filled the slot while we awaited the store: keep theirs.
+    const raced = this.versionKeys.get(cacheKey);
+    if (raced) {
+      versionKey.fill(0);
+      return raced;
+    }
+    this.versionKeys.set(cacheKey, versionKey);
+    return versionKey;
+  }
+
+  /** Fresh key material for a version, wrapped under the root key; the plaintext is zeroed. */
+  newWrappedVersion(keyId: string, version: number): Buffer {
+    const material = randomBytes(32);
+    try {
+      // AAD binds the wrapped material to its key and version, so it cannot be moved.
+      return wrapKey(this.rootKey, material, versionKeyAad(keyId, version)) as Buffer;
+    } finally {
+      material.fill(0);
+    }
+  }
+
+  /** Writes a new key's record, its first version and schedule, in one sync batch. */
+  async create(record: KeyRecord, batch: StoreBatch): Promise<void> {
+    batch.putKey(record).putVersion(record.keyId, 1, this.newWrappedVersion(record.keyId, 1));
+    for (const entry of scheduleEntries(record)) batch.putSchedule(entry);
+    await this.store.write(batch);
+    this.keyRecords.set(record.keyId, record);
+  }
+
+  /**
+   * Read-modify-write of one key under that key's lock. `change` returns the new record
+   * (or the same one: nothing is written) and may add operations to the batch. The record,
+   * its schedule entries and the audit line are one sync batch; caches change only after
+   * it is durable.
+   */
+  update(
+    keyId: string,
+    change: (record: KeyRecord, batch: StoreBatch) => KeyRecord | Promise<KeyRecord>,
+  ): Promise<KeyRecord> {
+    return this.locks.run(keyId, async () => {
+      const before = await this.loadKey(keyId);
+      const batch = this.store.batch();
+      const after = await change(before, batch);
+      if (after === before && batch.operations.length === 0) return before;
+      const oldEntries = scheduleEntries(before);
+      const newEntries = scheduleEntries(after);
+      for (const entry of oldEntries) if (!newEntries.includes(entry)) batch.deleteSchedule(entry);
+      for (const entry of newEntries) if (!oldEntries.includes(entry)) batch.putSchedule(entry);
+      await this.store.write(batch.putKey(after));
+      this.keyRecords.set(keyId, after);
+      if (after.keyState !== 'Enabled') this.dropVersionKeys(keyId);
+      return after;
+    });
+  }
+
+  /**
+   * Deletes a key for good: record, every version, rotations, aliases and schedule entries
+   * in one sync batch, then its cached material. The caller compacts the store afterwards
+   * so that the bytes leave the disk too (once per run, not once per key).
+   */
+  deleteForever(keyId: string, batchExtras: (batch: StoreBatch) => void): Promise<void> {
+    return this.locks.run(keyId, async () => {
+      const record = await this.loadKey(keyId);
+      const batch = this.store.batch().deleteKey(record);
+      for (const entry of scheduleEntries(record)) batch.deleteSchedule(entry);
+      const aliases = await this.aliases();
+      const doomed = [...aliases.values()].filter((alias) => alias.targetKeyId === keyId);
+      for (const alias of doomed) batch.deleteAlias(alias.aliasName);
+      batchExtras(batch);
+      await this.store.write(batch);
+      for (const alias of doomed) aliases.delete(alias.aliasName);
+      this.keyRecords.delete(keyId);
+      this.dropVersionKeys(keyId);
+    });
+  }
+
+  dropVersionKeys(keyId: string): void {
+    this.versionKeys.deleteWhere((cacheKey) => cacheKey.startsWith(`${keyId}!`));
+  }
+
+  clearCaches(): void {
+    this.versionKeys.clear();
+    this.keyRecords.clear();
+  }
+}
+
+export function pendingDeletion(keyId: string) {
+  return new KMSInvalidStateException(`Key '${keyId}' is pending deletion`);
+}

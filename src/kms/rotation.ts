@@ -1,0 +1,118 @@
+import { DisabledException, KMSInvalidStateException, ValidationException } from '../errors.js';
+import type { KeyRecord, RotationRecord } from '../store/records.js';
+import { pendingDeletion, type Caller, type KeyRegistry } from './key-registry.js';
+import { decodeMarker, encodeMarker } from './markers.js';
+
+const DAY_MS = 86_400_000;
+export const DEFAULT_ROTATION_PERIOD_DAYS = 365;
+
+export interface RotationStatus {
+  KeyId: string;
+  KeyRotationEnabled: boolean;
+  RotationPeriodInDays?: number;
+  NextRotationDate?: string;
+}
+
+function addDays(date: Date, days: number): string {
+  return new Date(date.getTime() + days * DAY_MS).toISOString();
+}
+
+/** Rotation needs an Enabled key, as in AWS KMS. */
+function requireEnabled(record: KeyRecord): void {
+  if (record.keyState === 'Disabled') throw new DisabledException(`Key '${record.keyId}' is disabled`);
+  if (record.keyState === 'PendingDeletion') throw pendingDeletion(record.keyId);
+}
+
+/**
+ * Versions and rotation: a rotation adds a version (new random material), which encrypt
+ * uses from then on; every older version keeps decrypting the blobs made under it.
+ */
+export class RotationOperations {
+  constructor(private readonly registry: KeyRegistry) {}
+
+  /** Adds a version in one sync batch: the wrapped material, the rotation record, the key. */
+  private rotate(keyId: string, type: RotationRecord['rotationType'], caller: Caller): Promise<KeyRecord> {
+    return this.registry.update(keyId, (record, batch) => {
+      requireEnabled(record);
+      const now = this.registry.clock();
+      const version = record.currentVersion + 1;
+      batch
+        .putVersion(keyId, version, this.registry.newWrappedVersion(keyId, version))
+        .putRotation({ keyId, version, rotationDate: now.toISOString(), rotationType: type })
+        .audit({ action: type === 'ON_DEMAND' ? 'RotateKeyOnDemand' : 'RotateKey', principal: caller.principal, keyId, detail: `version ${version}` }, now);
+      const rotation = record.rotation?.enabled
+        ? { ...record.rotation, nextRotationDate: addDays(now, record.rotation.periodDays) }
+        : record.rotation;
+      return { ...record, currentVersion: version, ...(rotation ? { rotation } : {}) };
+    });
+  }
+
+  async rotateOnDemand(keyIdInput: string, caller: Caller): Promise<{ keyId: string; currentVersion: number }> {
+    const record = await this.rotate(await this.registry.resolveKeyId(keyIdInput), 'ON_DEMAND', caller);
+    return { keyId: record.keyId, currentVersion: record.currentVersion };
+  }
+
+  /** For the scheduler: rotates a key whose rotation date has come, if it is still due. */
+  async rotateIfDue(keyId: string, now: Date): Promise<boolean> {
+    const record = await this.registry.loadKey(keyId);
+    const next = record.rotation?.enabled ? record.rotation.nextRotationDate : undefined;
+    if (record.keyState !== 'Enabled' || !next || Date.parse(next) > now.getTime()) return false;
+    await this.rotate(keyId, 'AUTOMATIC', { principal: 'system' });
+    return true;
+  }
+
+  async enable(keyIdInput: string, periodDays: number | undefined, caller: Caller): Promise<void> {
+    const days = periodDays ?? DEFAULT_ROTATION_PERIOD_DAYS;
+    /* Precondition: RotationPeriodInDays is an integer from 90 to 2560. */
+    if (!Number.isInteger(days) || days < 90 || days > 2560) {
+      throw new ValidationException('RotationPeriodInDays must be an integer from 90 to 2560');
+    }
+    const keyId = await this.registry.resolveKeyId(keyIdInput);
+    await this.registry.update(keyId, (record, batch) => {
+      requireEnabled(record);
+      const now = this.registry.clock();
+      batch.audit({ action: 'EnableKeyRotation', principal: caller.principal, keyId, detail: `${days} days` }, now);
+      return { ...record, rotation: { enabled: true, periodDays: days, nextRotationDate: addDays(now, days) } };
+    });
+  }
+
+  async disable(keyIdInput: string, caller: Caller): Promise<void> {
+    const keyId = await this.registry.resolveKeyId(keyIdInput);
+    await this.registry.update(keyId, (record, batch) => {
+      requireEnabled(record);
+      batch.audit({ action: 'DisableKeyRotation', principal: caller.principal, keyId }, this.registry.clock());
+      return { ...record, rotation: { enabled: false, periodDays: record.rotation?.periodDays ?? DEFAULT_ROTATION_PERIOD_DAYS } };
+    });
+  }
+
+  async status(keyIdInput: string): Promise<RotationStatus> {
+    const record = await this.registry.loadKey(await this.registry.resolveKeyId(keyIdInput));
+    if (record.keyState === 'PendingDeletion') throw new KMSInvalidStateException(`Key '${record.keyId}' is pending deletion`);
+    return rotationStatus(record);
+  }
+
+  async list(request: { keyId: string; limit?: number; marker?: string }) {
+    const keyId = await this.registry.resolveKeyId(request.keyId);
+    await this.registry.loadKey(keyId);
+    const limit = request.limit ?? 100;
+    const after = request.marker === undefined ? 0 : Number(decodeMarker(request.marker, 'r', 'listkeyrotations'));
+    if (!Number.isInteger(after) || after < 0) throw new ValidationException('Marker is not a marker returned by listkeyrotations');
+    const records = await this.registry.store.listRotations(keyId, after, limit + 1);
+    const page = records.slice(0, limit);
+    const truncated = records.length > limit;
+    return {
+      rotations: page.map((rotation) => ({ KeyId: keyId, RotationDate: rotation.rotationDate, RotationType: rotation.rotationType })),
+      truncated,
+      ...(truncated ? { nextMarker: encodeMarker('r', String(page[page.length - 1]!.version)) } : {}),
+    };
+  }
+}
+
+export function rotationStatus(record: KeyRecord): RotationStatus {
+  const status: RotationStatus = { KeyId: record.keyId, KeyRotationEnabled: record.rotation?.enabled ?? false };
+  if (record.rotation?.enabled) {
+    status.RotationPeriodInDays = record.rotation.periodDays;
+    if (record.rotation.nextRotationDate) status.NextRotationDate = record.rotation.nextRotationDate;
+  }
+  return status;
+}
