@@ -32,6 +32,10 @@ const DISPLAY_NAMES: Record<string, string> = {
   limit: 'Limit',
   marker: 'Marker',
   pendingwindowindays: 'PendingWindowInDays',
+  rotationperiodindays: 'RotationPeriodInDays',
+  aliasname: 'AliasName',
+  targetkeyid: 'TargetKeyId',
+  tagkeys: 'TagKeys',
 };
 
 export const keyIdField = z.string().min(1).max(2048);
@@ -83,14 +87,11 @@ export const encryptionContextField = z.unknown().transform((value, ctx): Encryp
   return context;
 });
 
+// Tag limits (count, lengths) are checked by the KMS layer, which answers them with AWS's
+// TagException and LimitExceededException; the schema only checks the shape.
 export const tagsField = z
-  .array(
-    z.object({
-      TagKey: z.string().min(1).max(128),
-      TagValue: z.string().max(256),
-    }),
-  )
-  .max(50);
+  .array(z.object({ TagKey: z.string().max(1024), TagValue: z.string().max(1024) }))
+  .max(1000);
 
 /**
  * Lower-cases the top-level field names of a request body. Two spellings of one field

@@ -15,6 +15,8 @@ import { loadTlsMaterial } from './tls.js';
 
 /** How long shutdown waits for in-flight requests before closing their connections. */
 const SHUTDOWN_GRACE_MS = 10_000;
+/** How often due key rotations and deletions are looked for. */
+const SCHEDULER_INTERVAL_MS = 60_000;
 
 export interface RunningServer {
   url: string;
@@ -34,6 +36,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
   const store = await Store.open(config.dataDir);
   let provider: MasterKeyProvider | undefined;
   let rootKey: Buffer | undefined;
+  let scheduler: Scheduler | undefined;
   try {
     provider = createMasterKeyProvider(config, (message) => {
       logger.warn(message);
@@ -45,6 +48,8 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     if (opened.created) logger.info({ dataDir: config.dataDir, master: provider.kind }, 'initialised a new store');
 
     const keyService = new KeyService({ store, rootKey });
+    scheduler = startScheduler(keyService, logger);
+    await scheduler.runNow();
     const credentials = await CredentialService.load(store, rootKey);
     const tls = await loadTlsMaterial(config);
     const app = createApp({
@@ -83,6 +88,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
         const timer = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
         await closed;
         clearTimeout(timer);
+        await scheduler!.stop();
         keyService.clearCaches();
         await store.close();
         await provider!.close();
@@ -93,11 +99,45 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     };
     return { url, port, certSha256: tls.certSha256, close };
   } catch (error) {
+    await scheduler?.stop();
     rootKey?.fill(0);
     await provider?.close();
     await store.close();
     throw error;
   }
+}
+
+interface Scheduler {
+  runNow(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs the due rotations and deletions at start and every minute. One run at a time;
+ * stop() waits for a run in progress, so the store is never closed under it.
+ */
+function startScheduler(keyService: KeyService, logger: Logger): Scheduler {
+  let running: Promise<void> = Promise.resolve();
+  const runNow = () => {
+    running = running.then(async () => {
+      try {
+        const { rotated, deleted } = await keyService.runScheduledWork();
+        if (rotated.length > 0 || deleted.length > 0) logger.info({ rotated, deleted }, 'scheduled rotations and deletions done');
+      } catch (error) {
+        logger.error({ err: error }, 'scheduled rotations and deletions failed');
+      }
+    });
+    return running;
+  };
+  const timer = setInterval(() => void runNow(), SCHEDULER_INTERVAL_MS);
+  timer.unref();
+  return {
+    runNow,
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
 
 function listen(server: https.Server, config: KeyholdConfig): Promise<number> {

@@ -50,11 +50,13 @@ describe('API actions (through the signed express app, real LevelDB)', () => {
       expect((await h.store.listKeys(undefined, 10_000)).length).to.equal(before);
     });
 
-    it('refuses more than 50 tags and oversized tag keys', async () => {
+    it('refuses more than 50 tags (LimitExceededException) and oversized tag keys (TagException), storing nothing', async () => {
+      const before = (await h.store.listKeys(undefined, 10_000)).length;
       const tags = Array.from({ length: 51 }, (_, i) => ({ TagKey: `k${i}`, TagValue: 'v' }));
-      expect((await h.call('createkey', { Tags: tags }).expect(400)).body.__type).to.equal('ValidationException');
+      expect((await h.call('createkey', { Tags: tags }).expect(400)).body.__type).to.equal('LimitExceededException');
       const long = [{ TagKey: 'k'.repeat(129), TagValue: '' }];
-      expect((await h.call('createkey', { Tags: long }).expect(400)).body.__type).to.equal('ValidationException');
+      expect((await h.call('createkey', { Tags: long }).expect(400)).body.__type).to.equal('TagException');
+      expect((await h.store.listKeys(undefined, 10_000)).length).to.equal(before);
     });
   });
 

@@ -8,6 +8,9 @@ import { generateRandom } from './generate-random.js';
 import { cancelKeyDeletion, disableKey, enableKey, scheduleKeyDeletion } from './key-state.js';
 import { listKeys } from './list-keys.js';
 import { reEncrypt } from './re-encrypt.js';
+import { createAlias, deleteAlias, listAliases, updateAlias } from './aliases.js';
+import { disableKeyRotation, enableKeyRotation, getKeyRotationStatus, listKeyRotations, rotateKeyOnDemand } from './rotation.js';
+import { listResourceTags, tagResource, untagResource } from './tags.js';
 
 /** Every action, by the name that ends its path: `/api/v1/kms/<name>`. */
 export const actions: ReadonlyMap<string, Action> = new Map(
@@ -25,5 +28,17 @@ export const actions: ReadonlyMap<string, Action> = new Map(
     generateDataKey,
     generateDataKeyWithoutPlaintext,
     generateRandom,
+    rotateKeyOnDemand,
+    enableKeyRotation,
+    disableKeyRotation,
+    getKeyRotationStatus,
+    listKeyRotations,
+    createAlias,
+    updateAlias,
+    deleteAlias,
+    listAliases,
+    tagResource,
+    untagResource,
+    listResourceTags,
   ].map((action) => [action.name, action as unknown as Action]),
 );

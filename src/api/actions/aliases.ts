@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { defineAction } from '../action.js';
+import { keyIdField } from '../fields.js';
+
+const aliasName = z.string().min(1).max(256);
+
+export const createAlias = defineAction({
+  name: 'createalias',
+  schema: z.object({ aliasname: aliasName, targetkeyid: keyIdField }),
+  async handle(input, { keyService, principal }) {
+    await keyService.aliases.create(input.aliasname, input.targetkeyid, { principal: principal.accessKeyId });
+    return {};
+  },
+});
+
+export const updateAlias = defineAction({
+  name: 'updatealias',
+  schema: z.object({ aliasname: aliasName, targetkeyid: keyIdField }),
+  async handle(input, { keyService, principal }) {
+    await keyService.aliases.update(input.aliasname, input.targetkeyid, { principal: principal.accessKeyId });
+    return {};
+  },
+});
+
+export const deleteAlias = defineAction({
+  name: 'deletealias',
+  schema: z.object({ aliasname: aliasName }),
+  async handle(input, { keyService, principal }) {
+    await keyService.aliases.delete(input.aliasname, { principal: principal.accessKeyId });
+    return {};
+  },
+});
+
+export const listAliases = defineAction({
+  name: 'listaliases',
+  schema: z.object({
+    keyid: keyIdField.optional(),
+    limit: z.number().int().min(1).max(100).optional(),
+    marker: z.string().min(1).max(1024).optional(),
+  }),
+  async handle(input, { keyService }) {
+    const page = await keyService.aliases.list({ keyId: input.keyid, limit: input.limit, marker: input.marker });
+    return { Aliases: page.aliases, Truncated: page.truncated, ...(page.nextMarker ? { NextMarker: page.nextMarker } : {}) };
+  },
+});

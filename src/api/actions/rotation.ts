@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import { defineAction } from '../action.js';
+import { keyIdField } from '../fields.js';
+
+export const rotateKeyOnDemand = defineAction({
+  name: 'rotatekeyondemand',
+  schema: z.object({ keyid: keyIdField }),
+  async handle(input, { keyService, principal }) {
+    const result = await keyService.rotation.rotateOnDemand(input.keyid, { principal: principal.accessKeyId });
+    return { KeyId: result.keyId, CurrentKeyVersion: result.currentVersion };
+  },
+});
+
+export const enableKeyRotation = defineAction({
+  name: 'enablekeyrotation',
+  schema: z.object({ keyid: keyIdField, rotationperiodindays: z.number().int().min(90).max(2560).optional() }),
+  async handle(input, { keyService, principal }) {
+    await keyService.rotation.enable(input.keyid, input.rotationperiodindays, { principal: principal.accessKeyId });
+    return {};
+  },
+});
+
+export const disableKeyRotation = defineAction({
+  name: 'disablekeyrotation',
+  schema: z.object({ keyid: keyIdField }),
+  async handle(input, { keyService, principal }) {
+    await keyService.rotation.disable(input.keyid, { principal: principal.accessKeyId });
+    return {};
+  },
+});
+
+export const getKeyRotationStatus = defineAction({
+  name: 'getkeyrotationstatus',
+  schema: z.object({ keyid: keyIdField }),
+  handle(input, { keyService }) {
+    return keyService.rotation.status(input.keyid);
+  },
+});
+
+export const listKeyRotations = defineAction({
+  name: 'listkeyrotations',
+  schema: z.object({
+    keyid: keyIdField,
+    limit: z.number().int().min(1).max(1000).optional(),
+    marker: z.string().min(1).max(1024).optional(),
+  }),
+  async handle(input, { keyService }) {
+    const page = await keyService.rotation.list({ keyId: input.keyid, limit: input.limit, marker: input.marker });
+    return { Rotations: page.rotations, Truncated: page.truncated, ...(page.nextMarker ? { NextMarker: page.nextMarker } : {}) };
+  },
+});
