@@ -8,9 +8,18 @@ import { StartupError } from './errors.js';
  * and the README. Invalid configuration stops the server at start with one line naming
  * the variable.
  */
+/** A whole decimal number (no blanks, signs, hex or exponents) within range. */
+function wholeNumber(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^\d{1,10}$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+}
+
 const environmentSchema = z.object({
   KEYHOLD_HOST: z.string().min(1).default('127.0.0.1'),
-  KEYHOLD_PORT: z.coerce.number().int().min(0).max(65535).default(8443),
+  KEYHOLD_PORT: wholeNumber(0, 65535).default(8443),
   KEYHOLD_DATA_DIR: z.string().min(1).default('./data'),
   KEYHOLD_TLS_CERT: z.string().min(1).optional(),
   KEYHOLD_TLS_KEY: z.string().min(1).optional(),
@@ -20,7 +29,7 @@ const environmentSchema = z.object({
   KEYHOLD_KDF: z.enum(['pbkdf2', 'argon2id']).default('pbkdf2'),
   KEYHOLD_PKCS11_LIB: z.string().min(1).optional(),
   KEYHOLD_PKCS11_TOKEN_LABEL: z.string().min(1).optional(),
-  KEYHOLD_PKCS11_SLOT: z.coerce.number().int().min(0).optional(),
+  KEYHOLD_PKCS11_SLOT: wholeNumber(0, Number.MAX_SAFE_INTEGER).optional(),
   KEYHOLD_PKCS11_PIN: z.string().optional(),
   KEYHOLD_PKCS11_PIN_FILE: z.string().min(1).optional(),
   KEYHOLD_PKCS11_KEY_LABEL: z.string().min(1).default('keyhold-master'),

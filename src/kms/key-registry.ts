@@ -50,6 +50,8 @@ export class KeyRegistry {
   private readonly versionKeys: LruCache<string, VersionKey>;
   private readonly keyRecords: LruCache<string, KeyRecord>;
   private aliasesLoaded: Promise<Map<string, AliasRecord>> | undefined;
+  // Bumped whenever a key's material is dropped, so a read in flight cannot re-cache it.
+  private readonly generations = new Map<string, number>();
 
   constructor(options: KeyRegistryOptions) {
     this.store = options.store;
@@ -115,10 +117,17 @@ export class KeyRegistry {
     const cacheKey = `${record.keyId}!${version}`;
     const cached = this.versionKeys.get(cacheKey);
     if (cached) return cached;
+    const generation = this.generations.get(record.keyId) ?? 0;
     const wrapped = await this.store.getVersion(record.keyId, version);
     // A version the key should have but the store lacks is corruption, not a caller error.
     if (!wrapped) throw new Error(`store is missing version ${version} of key ${record.keyId}`);
     const versionKey = asVersionKey(unwrapKey(this.rootKey, wrapped, versionKeyAad(record.keyId, version)));
+    // The key was disabled or deleted while we read the store: its material must not go
+    // back into the cache. Start again from the key's current state.
+    if ((this.generations.get(record.keyId) ?? 0) !== generation) {
+      versionKey.fill(0);
+      return this.versionKey(await this.usableKey(record.keyId), version);
+    }
     // Another request may have filled the slot while we awaited the store: keep theirs.
     const raced = this.versionKeys.get(cacheKey);
     if (raced) {
@@ -196,6 +205,7 @@ export class KeyRegistry {
   }
 
   dropVersionKeys(keyId: string): void {
+    this.generations.set(keyId, (this.generations.get(keyId) ?? 0) + 1);
     this.versionKeys.deleteWhere((cacheKey) => cacheKey.startsWith(`${keyId}!`));
   }
 

@@ -102,6 +102,7 @@ export class KeyService {
     truncated: boolean;
   }> {
     const limit = request.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationException('Limit must be an integer from 1 to 1000');
     const after = request.marker === undefined ? undefined : decodeKeyMarker(request.marker);
     // One extra record tells whether there is a next page without a second read.
     const records = await this.registry.store.listKeys(after, limit + 1);

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { loadConfig } from '../config.js';
 import { StartupError } from '../errors.js';
 import { createLogger } from './logger.js';
-import { startServer } from './server.js';
+import { startServer, type RunningServer } from './server.js';
 
 /**
  * `npm start` / `keyhold server`: start on the configuration in the environment (and
@@ -10,23 +10,32 @@ import { startServer } from './server.js';
  * stderr and exits 1.
  */
 export async function main(): Promise<void> {
+  // Signals are handled from the very start: one that arrives while the server is still
+  // starting stops it as soon as it is up, instead of killing the process half-way.
+  let starting: Promise<RunningServer> | undefined;
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    void (async () => {
+      const server = await starting?.catch(() => undefined);
+      if (!server) process.exit(1);
+      await server.close();
+      process.exit(0);
+    })().catch((error: unknown) => {
+      process.stderr.write(`keyhold: shutdown after ${signal} failed: ${(error as Error).message}\n`);
+      process.exit(1);
+    });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+
   try {
     if (existsSync('.env')) process.loadEnvFile('.env');
     const config = loadConfig();
     const logger = createLogger(config.logLevel);
-    const server = await startServer(config, logger);
-    const stop = (signal: string) => {
-      logger.info({ signal }, 'signal received');
-      server.close().then(
-        () => process.exit(0),
-        (error: unknown) => {
-          logger.error({ err: error }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    starting = startServer(config, logger);
+    await starting;
   } catch (error) {
     const message = error instanceof StartupError ? error.message : `cannot start: ${(error as Error).message}`;
     process.stderr.write(`keyhold: ${message}\n`);

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { Level } from 'level';
 import { StartupError } from '../errors.js';
@@ -14,6 +13,7 @@ type BatchOp =
   | { type: 'del'; sublevel: unknown; key: string };
 
 const ROOT_KEY = 'root';
+let auditSequence = 0;
 
 /** `<KeyId>!<version as 10 digits>`: versions of one key sort together, in order. */
 export function versionRecordKey(keyId: string, version: number): string {
@@ -92,8 +92,9 @@ export class StoreBatch {
   }
 
   audit(record: Omit<AuditRecord, 'time'>, now: Date): this {
-    // Time-ordered ids: the audit trail reads back in the order it was written.
-    const id = `${now.toISOString()}!${randomBytes(6).toString('hex')}`;
+    // Time, then a sequence number of this process: the audit trail reads back in the
+    // order it was written, also within one millisecond (one process owns the store).
+    const id = `${now.toISOString()}!${String(auditSequence++).padStart(12, '0')}`;
     this.operations.push({ type: 'put', sublevel: this.store.audit, key: id, value: { time: now.toISOString(), ...record } });
     return this;
   }

@@ -1,0 +1,243 @@
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { versionKeyAad, wrapKey } from '../../src/crypto/index.js';
+import { InvalidCiphertextException, KmsError } from '../../src/errors.js';
+import { KeyService } from '../../src/kms/key-service.js';
+import { Store } from '../../src/store/store.js';
+import { makeTempDir } from '../helpers/temp-dir.js';
+
+/** Awaits `promise` and returns the KmsError it rejects with (failing the test if it does not). */
+async function kmsErrorOf(promise: Promise<unknown>): Promise<KmsError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).to.be.instanceOf(KmsError);
+    return error as KmsError;
+  }
+  expect.fail('expected a KmsError');
+}
+
+const VERSION_OFFSET = 17;
+
+describe('KeyService on a real store', () => {
+  let dir: ReturnType<typeof makeTempDir>;
+  let store: Store;
+  // A real random root key: openRootKey and its KDF are tested in passphrase.test.ts.
+  const rootKey = randomBytes(32);
+
+  beforeEach(async () => {
+    dir = makeTempDir();
+    store = await Store.open(dir.path);
+  });
+  afterEach(async () => {
+    await store.close();
+    dir.remove();
+  });
+
+  async function auditOf(keyId: string) {
+    return (await store.listAudit()).filter((entry) => entry.keyId === keyId && entry.action !== 'CreateKey');
+  }
+
+  describe('enableKey and disableKey', () => {
+    it('end in the state of the last call when many run at once on one key, auditing each real change once', async () => {
+      const service = new KeyService({ store, rootKey });
+      const { KeyId } = await service.createKey({});
+      const calls = ['disable', 'disable', 'enable', 'disable', 'enable', 'enable', 'disable', 'enable', 'disable', 'disable'];
+
+      const results = await Promise.all(
+        calls.map((call) => (call === 'disable' ? service.disableKey(KeyId) : service.enableKey(KeyId))),
+      );
+
+      // The per-key lock runs the calls one after another, in the order they were made.
+      const expectedStates: string[] = [];
+      const expectedChanges: string[] = [];
+      let state = 'Enabled';
+      for (const call of calls) {
+        const next = call === 'disable' ? 'Disabled' : 'Enabled';
+        if (next !== state) expectedChanges.push(`${state} -> ${next}`);
+        state = next;
+        expectedStates.push(state);
+      }
+      expect(results.map((metadata) => metadata.KeyState)).to.deep.equal(expectedStates);
+      expect((await service.describeKey(KeyId)).KeyState).to.equal(state);
+      expect((await store.getKey(KeyId))!.keyState).to.equal(state);
+
+      // Compared as sorted lists: audit ids within one millisecond do not keep write order.
+      const audit = await auditOf(KeyId);
+      expect(audit.map((entry) => `${entry.action}: ${entry.detail}`).sort()).to.deep.equal(
+        expectedChanges.map((change) => `${change.endsWith('Disabled') ? 'DisableKey' : 'EnableKey'}: ${change}`).sort(),
+      );
+    });
+
+    it('write no audit record when the key is already in the asked state', async () => {
+      const service = new KeyService({ store, rootKey });
+      const { KeyId } = await service.createKey({});
+      await service.enableKey(KeyId);
+      await service.disableKey(KeyId);
+      await service.disableKey(KeyId);
+
+      expect((await auditOf(KeyId)).map((entry) => entry.detail)).to.deep.equal(['Enabled -> Disabled']);
+    });
+
+    it('record the caller as the principal of the change', async () => {
+      const service = new KeyService({ store, rootKey });
+      const { KeyId } = await service.createKey({});
+      await service.disableKey(KeyId, { principal: 'KHALICE' });
+
+      expect((await auditOf(KeyId)).map((entry) => entry.principal)).to.deep.equal(['KHALICE']);
+    });
+
+    it('keep a key usable after disable then enable, unwrapping its version key again', async () => {
+      const service = new KeyService({ store, rootKey });
+      const { KeyId } = await service.createKey({});
+      const plaintext = Buffer.from('survives a disable');
+      const { ciphertextBlob } = await service.encrypt({ keyId: KeyId, plaintext });
+
+      await service.disableKey(KeyId);
+      expect((await kmsErrorOf(service.decrypt({ ciphertextBlob }))).type).to.equal('DisabledException');
+      await service.enableKey(KeyId);
+
+      expect((await service.decrypt({ ciphertextBlob })).plaintext.equals(plaintext)).to.equal(true);
+    });
+  });
+
+  describe('the version-key cache', () => {
+    it('unwraps again what it evicted: two keys used alternately through a cache of one', async () => {
+      const service = new KeyService({ store, rootKey, versionKeyCacheSize: 1 });
+      const first = await service.createKey({});
+      const second = await service.createKey({});
+      const blobs: Array<{ keyId: string; plaintext: Buffer; ciphertextBlob: Buffer }> = [];
+
+      for (let round = 0; round < 3; round += 1) {
+        for (const { KeyId } of [first, second]) {
+          const plaintext = Buffer.from(`round ${round} of ${KeyId}`);
+          const { ciphertextBlob } = await service.encrypt({ keyId: KeyId, plaintext });
+          blobs.push({ keyId: KeyId, plaintext, ciphertextBlob });
+        }
+      }
+      for (const { keyId, plaintext, ciphertextBlob } of blobs) {
+        const decrypted = await service.decrypt({ ciphertextBlob });
+        expect(decrypted.keyId).to.equal(keyId);
+        expect(decrypted.plaintext.equals(plaintext)).to.equal(true);
+        // A service with nothing cached unwraps this blob's own key from the store.
+        const fresh = await new KeyService({ store, rootKey }).decrypt({ ciphertextBlob });
+        expect(fresh.plaintext.equals(plaintext)).to.equal(true);
+      }
+    });
+
+    it('drops a key on disable and unwraps it again after enable, while the other key stays usable', async () => {
+      const service = new KeyService({ store, rootKey, versionKeyCacheSize: 1 });
+      const first = await service.createKey({});
+      const second = await service.createKey({});
+      const firstBlob = (await service.encrypt({ keyId: first.KeyId, plaintext: Buffer.from('first') })).ciphertextBlob;
+      const secondBlob = (await service.encrypt({ keyId: second.KeyId, plaintext: Buffer.from('second') })).ciphertextBlob;
+
+      await service.disableKey(second.KeyId);
+      await service.enableKey(second.KeyId);
+
+      for (let round = 0; round < 2; round += 1) {
+        expect((await service.decrypt({ ciphertextBlob: secondBlob })).plaintext.toString()).to.equal('second');
+        expect((await service.decrypt({ ciphertextBlob: firstBlob })).plaintext.toString()).to.equal('first');
+      }
+    });
+
+    it('drops the unwrapped version key on disable, so that after enable it is unwrapped from the store again', async () => {
+      const service = new KeyService({ store, rootKey });
+      const { KeyId } = await service.createKey({});
+      const { ciphertextBlob } = await service.encrypt({ keyId: KeyId, plaintext: Buffer.from('cached') });
+      // Replace the stored material behind the service's back: only a fresh unwrap can see it.
+      const replacement = wrapKey(rootKey, randomBytes(32), versionKeyAad(KeyId, 1)) as Buffer;
+      await store.write(store.batch().putVersion(KeyId, 1, replacement));
+      expect((await service.decrypt({ ciphertextBlob })).plaintext.toString(), 'still cached').to.equal('cached');
+
+      await service.disableKey(KeyId);
+      await service.enableKey(KeyId);
+
+      const error = await kmsErrorOf(service.decrypt({ ciphertextBlob }));
+      expect(error).to.be.instanceOf(InvalidCiphertextException);
+      const fresh = await service.encrypt({ keyId: KeyId, plaintext: Buffer.from('new material') });
+      expect((await service.decrypt({ ciphertextBlob: fresh.ciphertextBlob })).plaintext.toString()).to.equal('new material');
+    });
+
+    it('decrypts with a fresh service after clearCaches, reading the wrapped material from the store', async () => {
+      const service = new KeyService({ store, rootKey });
+      const { KeyId } = await service.createKey({});
+      const { ciphertextBlob } = await service.encrypt({ keyId: KeyId, plaintext: Buffer.from('from disk') });
+      service.clearCaches();
+
+      const fresh = new KeyService({ store, rootKey });
+      expect((await fresh.decrypt({ ciphertextBlob })).plaintext.toString()).to.equal('from disk');
+      expect((await service.decrypt({ ciphertextBlob })).plaintext.toString()).to.equal('from disk');
+    });
+  });
+
+  describe('decrypt', () => {
+    it("refuses a blob whose version is above the key's current version as InvalidCiphertextException", async () => {
+      const service = new KeyService({ store, rootKey });
+      const { KeyId } = await service.createKey({});
+      const { ciphertextBlob } = await service.encrypt({ keyId: KeyId, plaintext: Buffer.from('version one') });
+      expect(ciphertextBlob.readUInt32BE(VERSION_OFFSET)).to.equal(1);
+
+      for (const version of [2, 0xffff_ffff]) {
+        const future = Buffer.from(ciphertextBlob);
+        future.writeUInt32BE(version, VERSION_OFFSET);
+        const error = await kmsErrorOf(service.decrypt({ ciphertextBlob: future }));
+        expect(error, String(version)).to.be.instanceOf(InvalidCiphertextException);
+      }
+    });
+  });
+
+  describe('listKeys', () => {
+    it('walks every key one page at a time through nextMarker', async () => {
+      const service = new KeyService({ store, rootKey });
+      const created: string[] = [];
+      for (let index = 0; index < 4; index += 1) created.push((await service.createKey({})).KeyId);
+
+      const seen: string[] = [];
+      let marker: string | undefined;
+      for (let page = 0; page < 10; page += 1) {
+        const result = await service.listKeys(marker === undefined ? { limit: 1 } : { limit: 1, marker });
+        expect(result.keys).to.have.length(1);
+        seen.push(result.keys[0]!.KeyId);
+        if (!result.truncated) {
+          expect(result.nextMarker).to.equal(undefined);
+          break;
+        }
+        expect(result.nextMarker).to.be.a('string');
+        marker = result.nextMarker;
+      }
+      expect(seen).to.deep.equal([...created].sort());
+    });
+
+    it('refuses a marker it did not hand out as ValidationException', async () => {
+      const service = new KeyService({ store, rootKey });
+      for (const marker of ['garbage', Buffer.from('k:not-a-key-id').toString('base64url')]) {
+        expect((await kmsErrorOf(service.listKeys({ limit: 1, marker }))).type, marker).to.equal('ValidationException');
+      }
+    });
+  });
+
+  describe('with an injected clock', () => {
+    const now = new Date('2031-05-06T07:08:09.000Z');
+    const clock = () => now;
+
+    it('scheduleKeyDeletion sets DeletionDate to the clock plus the pending window', async () => {
+      const service = new KeyService({ store, rootKey, clock });
+      const { KeyId, CreationDate } = await service.createKey({});
+      expect(CreationDate).to.equal(now.toISOString());
+
+      const scheduled = await service.scheduleKeyDeletion(KeyId, 7);
+      expect(scheduled.deletionDate).to.equal('2031-05-13T07:08:09.000Z');
+      expect(scheduled.keyState).to.equal('PendingDeletion');
+      expect((await service.describeKey(KeyId)).DeletionDate).to.equal('2031-05-13T07:08:09.000Z');
+      expect((await store.getKey(KeyId))!.deletionDate).to.equal('2031-05-13T07:08:09.000Z');
+      expect((await auditOf(KeyId)).map((entry) => entry.time)).to.deep.equal([now.toISOString()]);
+    });
+
+    it('scheduleKeyDeletion defaults to a 30-day window', async () => {
+      const service = new KeyService({ store, rootKey, clock });
+      const { KeyId } = await service.createKey({});
+      expect((await service.scheduleKeyDeletion(KeyId)).deletionDate).to.equal('2031-06-05T07:08:09.000Z');
+    });
+  });
+});
