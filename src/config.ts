@@ -102,6 +102,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
   if (e.KEYHOLD_PASSPHRASE !== undefined && e.KEYHOLD_PASSPHRASE_FILE !== undefined) {
     throw new StartupError('set KEYHOLD_PASSPHRASE or KEYHOLD_PASSPHRASE_FILE, not both', 'KEYHOLD_PASSPHRASE');
   }
+  if (e.KEYHOLD_PKCS11_TOKEN_LABEL !== undefined && e.KEYHOLD_PKCS11_SLOT !== undefined) {
+    throw new StartupError('set KEYHOLD_PKCS11_TOKEN_LABEL or KEYHOLD_PKCS11_SLOT, not both', 'KEYHOLD_PKCS11_TOKEN_LABEL');
+  }
   if (e.KEYHOLD_PKCS11_PIN !== undefined && e.KEYHOLD_PKCS11_PIN_FILE !== undefined) {
     throw new StartupError('set KEYHOLD_PKCS11_PIN or KEYHOLD_PKCS11_PIN_FILE, not both', 'KEYHOLD_PKCS11_PIN');
   }

@@ -64,16 +64,22 @@ export function createApp(options: AppOptions): express.Express {
   // The raw body is kept: the signature covers its exact bytes, so JSON is parsed after.
   const rawBody = express.raw({ type: () => true, limit: MAX_BODY_BYTES });
 
-  const authenticate = (req: Request, res: Response, next: NextFunction) => {
+  // go-kms's legacy signatures (which cover neither body nor query) are accepted on the
+  // go-kms prefix only, and only when KEYHOLD_GOKMS_AUTH_KEY is set.
+  const authenticate = (dialect: 'kms' | 'go-kms') => (req: Request, res: Response, next: NextFunction) => {
     (res.locals as Locals).principal = verifyRequestSignature(
       { method: req.method, pathWithQuery: req.originalUrl, headers: req.headers, body: bodyOf(req) },
-      { lookupCredential: options.lookupCredential, now: clock(), goKmsAuthKey: options.goKmsAuthKey },
+      {
+        lookupCredential: options.lookupCredential,
+        now: clock(),
+        goKmsAuthKey: dialect === 'go-kms' ? options.goKmsAuthKey : undefined,
+      },
     );
     next();
   };
 
   for (const prefix of PREFIXES) {
-    app.post(`${prefix.path}/:action`, rawBody, authenticate, async (req: Request, res: Response) => {
+    app.post(`${prefix.path}/:action`, rawBody, authenticate(prefix.dialect), async (req: Request, res: Response) => {
       const locals = res.locals as Locals;
       const name = String(req.params.action).toLowerCase();
       const action = actions.get(name);
@@ -90,7 +96,7 @@ export function createApp(options: AppOptions): express.Express {
   }
 
   app.use(notFound);
-  app.use(errorHandler(options.logger));
+  app.use(errorHandler(options.logger, options.isHealthy));
   return app;
 }
 

@@ -1,16 +1,20 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { KMSInternalException, KmsError, RequestEntityTooLarge, ValidationException } from '../errors.js';
+import { KMSInternalException, KmsError, RequestEntityTooLarge, ServiceUnavailableException, ValidationException } from '../errors.js';
 
 /**
  * Maps every error to HTTP, in one place: `{"__type": ..., "message": ...}` with the
  * status of DESIGN.md's table. Anything that is not a KmsError is logged (by type and
  * stack, never with request data) and answered as KMSInternalException without details.
  */
-export function errorHandler(logger: Logger) {
+export function errorHandler(logger: Logger, isHealthy: () => boolean) {
   return (error: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const kmsError = toKmsError(error);
-    if (kmsError.status >= 500) {
+    // An unexpected error while the store is down is the store being down: 503, not 500.
+    const kmsError =
+      !(error instanceof KmsError) && !isHealthy()
+        ? new ServiceUnavailableException('The key store is not available')
+        : toKmsError(error);
+    if (kmsError.status === 500) {
       logger.error({ requestId: res.locals.requestId, err: error }, 'internal error');
     }
     res.locals.errorType = kmsError.type;

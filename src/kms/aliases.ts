@@ -41,6 +41,10 @@ export class AliasOperations {
 
   /** The target of an alias must exist and not be pending deletion. */
   private async target(keyIdInput: string): Promise<string> {
+    /* Precondition: an alias points at a key, never at another alias (as in AWS KMS). */
+    if (keyIdInput.startsWith('alias/') || keyIdInput.startsWith(ALIAS_RESOURCE_PREFIX)) {
+      throw new ValidationException('TargetKeyId must be a key id or key resource name, not an alias');
+    }
     const keyId = await this.registry.resolveKeyId(keyIdInput);
     const record = await this.registry.loadKey(keyId);
     if (record.keyState === 'PendingDeletion') throw new KMSInvalidStateException(`Key '${keyId}' is pending deletion`);

@@ -48,13 +48,18 @@ export class CredentialService {
     return this.credentials.get(accessKeyId);
   }
 
-  /** Creates a credential; the secret is returned once and stored only wrapped. */
+  /**
+   * Creates a credential; the secret is returned once and stored only wrapped.
+   * `beforeCommit` runs before the credential is written (e.g. to hand the secret over).
+   */
   async create(
     options: { admin: boolean; description: string; principal: string },
     now: Date = new Date(),
+    beforeCommit?: (credential: { accessKeyId: string; secretKey: Buffer }) => void,
   ): Promise<{ accessKeyId: string; secretKey: Buffer }> {
     const accessKeyId = newAccessKeyId();
     const secretKey = randomBytes(32);
+    beforeCommit?.({ accessKeyId, secretKey });
     const wrappedSecret = wrapKey(this.rootKey, secretKey, credentialSecretAad(accessKeyId)) as Buffer;
     await this.store.write(
       this.store

@@ -266,28 +266,39 @@ export class KeyService {
    * deletion date has passed, found through the schedule index (no scan of all keys).
    * The server runs this at start and on a timer; tests call it with an injected clock.
    */
-  async runScheduledWork(now: Date = this.clock()): Promise<{ rotated: string[]; deleted: string[] }> {
+  async runScheduledWork(now: Date = this.clock()): Promise<{
+    rotated: string[];
+    deleted: string[];
+    failed: { keyId: string; error: unknown }[];
+  }> {
     const rotated: string[] = [];
     const deleted: string[] = [];
+    const failed: { keyId: string; error: unknown }[] = [];
+    const BATCH = 500;
     for (;;) {
-      const entries = await this.registry.store.dueScheduleEntries(now, 500);
+      const entries = await this.registry.store.dueScheduleEntries(now, BATCH);
       let progressed = false;
       for (const entry of entries) {
         const [, kind, keyId] = entry.split('!') as [string, string, string];
-        if (kind === 'delete') {
-          await this.registry.deleteForever(keyId, (batch) => batch.audit({ action: 'DeleteKey', principal: 'system', keyId }, now));
-          deleted.push(keyId);
-          progressed = true;
-        } else if (await this.rotation.rotateIfDue(keyId, now)) {
-          rotated.push(keyId);
-          progressed = true;
+        // One key's failure is reported and skipped; it must not hold up the others.
+        try {
+          if (kind === 'delete') {
+            await this.registry.deleteForever(keyId, (batch) => batch.audit({ action: 'DeleteKey', principal: 'system', keyId }, now));
+            deleted.push(keyId);
+            progressed = true;
+          } else if (await this.rotation.rotateIfDue(keyId, now)) {
+            rotated.push(keyId);
+            progressed = true;
+          }
+        } catch (error) {
+          failed.push({ keyId, error });
         }
       }
-      if (entries.length < 500 || !progressed) break;
+      if (entries.length < BATCH || !progressed) break;
     }
     // Deleted entries stay in LevelDB's files until compaction: compact so they are gone.
     if (deleted.length > 0) await this.registry.store.compact();
-    return { rotated, deleted };
+    return { rotated, deleted, failed };
   }
 
   /** Drops every cached record and unwrapped key (zeroing the keys). */

@@ -55,7 +55,8 @@ export function loadPassphrase(config: KeyholdConfig, warn: (message: string) =>
     );
     passphrase = { value: readFileSync(file, 'utf8').trim(), source: file };
   }
-  if (passphrase.value.length < MINIMUM_PASSPHRASE_LENGTH) {
+  // Counted in Unicode characters, not UTF-16 code units: an emoji is one character.
+  if ([...passphrase.value].length < MINIMUM_PASSPHRASE_LENGTH) {
     throw new StartupError(`the passphrase must be at least ${MINIMUM_PASSPHRASE_LENGTH} characters`, passphrase.source);
   }
   return passphrase;

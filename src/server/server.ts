@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
@@ -10,7 +11,7 @@ import { KeyService } from '../kms/key-service.js';
 import { openRootKey } from '../kms/root-key.js';
 import { createMasterKeyProvider, type MasterKeyProvider } from '../providers/index.js';
 import { Store } from '../store/store.js';
-import { writeAdminCredentials } from './admin-credentials.js';
+import { ADMIN_CREDENTIALS_FILE, writeAdminCredentials } from './admin-credentials.js';
 import { loadTlsMaterial } from './tls.js';
 
 /** How long shutdown waits for in-flight requests before closing their connections. */
@@ -33,16 +34,19 @@ export interface RunningServer {
  */
 export async function startServer(config: KeyholdConfig, logger: Logger): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const store = await Store.open(config.dataDir);
-  let provider: MasterKeyProvider | undefined;
+  // The master key first: a missing passphrase or a wrong PIN fails before the store is
+  // touched, so a failed first start leaves no empty store behind.
+  const provider = createMasterKeyProvider(config, (message) => {
+    logger.warn(message);
+    // Loud on purpose: a development passphrase must not go unnoticed into real use.
+    process.stderr.write(`\n!!! keyhold: ${message}\n\n`);
+  });
+  let store: Store | undefined;
   let rootKey: Buffer | undefined;
   let scheduler: Scheduler | undefined;
+  let server: https.Server | undefined;
   try {
-    provider = createMasterKeyProvider(config, (message) => {
-      logger.warn(message);
-      // Loud on purpose: a development passphrase must not go unnoticed into real use.
-      process.stderr.write(`\n!!! keyhold: ${message}\n\n`);
-    });
+    store = await Store.open(config.dataDir);
     const opened = await openRootKey(store, provider);
     rootKey = opened.rootKey;
     if (opened.created) logger.info({ dataDir: config.dataDir, master: provider.kind }, 'initialised a new store');
@@ -52,46 +56,51 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     await scheduler.runNow();
     const credentials = await CredentialService.load(store, rootKey);
     const tls = await loadTlsMaterial(config);
+    const openStore = store;
     const app = createApp({
       keyService,
       lookupCredential: (accessKeyId) => credentials.lookup(accessKeyId),
       logger,
       goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
-      isHealthy: () => store.isOpen,
+      isHealthy: () => openStore.isOpen,
     });
     if (config.goKmsAuthKey !== undefined) {
-      logger.warn("KEYHOLD_GOKMS_AUTH_KEY is set: go-kms's legacy signatures (which do not cover the body) act as admin");
+      logger.warn("KEYHOLD_GOKMS_AUTH_KEY is set: go-kms's legacy signatures (which do not cover the body) act as admin on /api/v1/go-kms/");
     }
 
-    const server = https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, app);
+    server = https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, app);
     const port = await listen(server, config);
     const url = `https://${urlHost(config.host)}:${port}`;
 
     if (credentials.size === 0) {
-      const admin = await credentials.create({ admin: true, description: 'admin (first start)', principal: 'system' });
-      const file = writeAdminCredentials(config.dataDir, {
-        AccessKeyId: admin.accessKeyId,
-        SecretKey: admin.secretKey.toString('base64'),
-        Url: url,
-        CertSha256: tls.certSha256,
-      });
-      logger.info({ file, accessKeyId: admin.accessKeyId }, 'created the admin credential (secret only in the file)');
+      // The file is written before the credential is committed: a crash in between leaves
+      // a file that does not work yet, and the next start makes a new credential and file.
+      const admin = await credentials.create({ admin: true, description: 'admin (first start)', principal: 'system' }, new Date(), (created) =>
+        writeAdminCredentials(config.dataDir, {
+          AccessKeyId: created.accessKeyId,
+          SecretKey: created.secretKey.toString('base64'),
+          Url: url,
+          CertSha256: tls.certSha256,
+        }),
+      );
+      logger.info({ file: path.join(config.dataDir, ADMIN_CREDENTIALS_FILE), accessKeyId: admin.accessKeyId }, 'created the admin credential (secret only in the file)');
     }
     logger.info({ url, certSha256: tls.certSha256, selfSigned: tls.selfSigned, dataDir: config.dataDir }, 'keyhold is listening');
 
+    const listening = server;
     let closing: Promise<void> | undefined;
     const close = () => {
       closing ??= (async () => {
         logger.info('shutting down: finishing in-flight requests');
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        const timer = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+        const closed = new Promise<void>((resolve) => listening.close(() => resolve()));
+        listening.closeIdleConnections();
+        const timer = setTimeout(() => listening.closeAllConnections(), SHUTDOWN_GRACE_MS);
         await closed;
         clearTimeout(timer);
         await scheduler!.stop();
         keyService.clearCaches();
-        await store.close();
-        await provider!.close();
+        await openStore.close();
+        await provider.close();
         rootKey!.fill(0);
         logger.info('stopped');
       })();
@@ -99,10 +108,14 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     };
     return { url, port, certSha256: tls.certSha256, close };
   } catch (error) {
+    if (server?.listening) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server!.close(resolve));
+    }
     await scheduler?.stop();
     rootKey?.fill(0);
-    await provider?.close();
-    await store.close();
+    await provider.close();
+    await store?.close();
     throw error;
   }
 }
@@ -121,8 +134,9 @@ function startScheduler(keyService: KeyService, logger: Logger): Scheduler {
   const runNow = () => {
     running = running.then(async () => {
       try {
-        const { rotated, deleted } = await keyService.runScheduledWork();
+        const { rotated, deleted, failed } = await keyService.runScheduledWork();
         if (rotated.length > 0 || deleted.length > 0) logger.info({ rotated, deleted }, 'scheduled rotations and deletions done');
+        for (const failure of failed) logger.error({ keyId: failure.keyId, err: failure.error }, 'a scheduled rotation or deletion failed');
       } catch (error) {
         logger.error({ err: error }, 'scheduled rotations and deletions failed');
       }

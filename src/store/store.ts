@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { Level } from 'level';
 import { StartupError } from '../errors.js';
 import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, RootKeyRecord, RotationRecord } from './records.js';
@@ -145,6 +145,8 @@ export class Store {
       }
       throw new StartupError(`cannot open the store at ${location}: ${(error as Error).message}`, 'KEYHOLD_DATA_DIR');
     }
+    // LevelDB makes its directory with the default mode: the wrapped keys are ours alone.
+    chmodSync(location, 0o700);
     return new Store(location, db);
   }
 

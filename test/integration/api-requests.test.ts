@@ -28,11 +28,13 @@ describe('API requests (auth, limits, routing, robustness)', () => {
       expect(res.body).to.deep.equal({ status: 'ok' });
     });
 
-    it('answers 503 once the store is down', async () => {
+    it('answers 503 once the store is down, and so do actions (ServiceUnavailableException)', async () => {
       const down = await openHarness();
       await down.store.close();
       const res = await request(down.app).get('/healthz').expect(503);
       expect(res.body).to.deep.equal({ status: 'unavailable' });
+      const action = await down.call('createkey', {}).expect(503);
+      expect(action.body.__type).to.equal('ServiceUnavailableException');
       await down.close();
     });
   });
@@ -112,6 +114,14 @@ describe('API requests (auth, limits, routing, robustness)', () => {
       await request(h.app).post(legacyPath).set({ Authorization: legacy(GO_KMS_KEY), 'x-kms-date': date }).send(payload).expect(200);
       const res = await request(h.app).post(legacyPath).set({ Authorization: legacy('wrong key wrong key'), 'x-kms-date': date }).send(payload).expect(401);
       expect(res.body.__type).to.equal('InvalidSignatureException');
+    });
+
+    it('accepts the legacy scheme on the go-kms prefix only', async () => {
+      const date = formatKmsDate(new Date());
+      const canonicalPath = '/api/v1/kms/generaterandom';
+      const signature = createHmac('sha256', Buffer.from(GO_KMS_KEY)).update(`POST\n${date}\n${canonicalPath}`).digest('base64');
+      const res = await request(h.app).post(canonicalPath).set({ Authorization: signature, 'x-kms-date': date }).send('{"NumberOfBytes":4}').expect(401);
+      expect(res.body.__type).to.equal('UnrecognizedClientException');
     });
   });
 

@@ -202,6 +202,7 @@ describe('key lifecycle (rotation, aliases, tags, deletion)', () => {
       }
       await h.call('createalias', { AliasName: 'alias/taken', TargetKeyId: keyId }).expect(200);
       expect(await errorType('createalias', { AliasName: 'alias/taken', TargetKeyId: keyId })).to.equal('AlreadyExistsException');
+      expect(await errorType('createalias', { AliasName: 'alias/chained', TargetKeyId: 'alias/taken' })).to.equal('ValidationException');
       expect(await errorType('createalias', { AliasName: 'alias/nowhere', TargetKeyId: '00000000-0000-4000-8000-000000000000' }, 404)).to.equal('NotFoundException');
       const doomed = await createKey();
       await h.call('schedulekeydeletion', { KeyId: doomed }).expect(200);

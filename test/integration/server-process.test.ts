@@ -1,4 +1,4 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { KeyholdClient } from '../../src/client/index.js';
@@ -162,6 +162,7 @@ describe('the server process (npm start)', function () {
     const result = await runServerToExit({ KEYHOLD_DATA_DIR: path.join(cwd, 'data'), NODE_ENV: 'production' }, cwd);
     expect(result.code).to.equal(1);
     expect(result.stderr).to.match(/^keyhold: KEYHOLD_PASSPHRASE: no passphrase/);
+    expect(existsSync(path.join(cwd, 'data', 'store')), 'no empty store is left behind').to.equal(false);
   });
 
   it('serves KEYHOLD_TLS_CERT/KEY when given, and a client pinned to it connects', async () => {

@@ -127,6 +127,7 @@ describe('loadConfig', () => {
       { title: 'a port of blanks (not silently port 0)', variable: 'KEYHOLD_PORT', env: () => ({ KEYHOLD_PORT: ' ' }) },
       { title: 'a port in hex', variable: 'KEYHOLD_PORT', env: () => ({ KEYHOLD_PORT: '0x1F' }) },
       { title: 'a slot of blanks', variable: 'KEYHOLD_PKCS11_SLOT', env: () => ({ KEYHOLD_PKCS11_SLOT: '\t' }) },
+      { title: 'both a token label and a slot', variable: 'KEYHOLD_PKCS11_TOKEN_LABEL', env: () => ({ KEYHOLD_PKCS11_TOKEN_LABEL: 't', KEYHOLD_PKCS11_SLOT: '1' }) },
       { title: 'an unknown master key kind', variable: 'KEYHOLD_MASTER', env: () => ({ KEYHOLD_MASTER: 'hsm' }) },
       { title: 'an unknown KDF', variable: 'KEYHOLD_KDF', env: () => ({ KEYHOLD_KDF: 'scrypt' }) },
       { title: 'an unknown log level', variable: 'KEYHOLD_LOG_LEVEL', env: () => ({ KEYHOLD_LOG_LEVEL: 'loud' }) },

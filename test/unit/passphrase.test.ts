@@ -136,6 +136,11 @@ describe('loadPassphrase', () => {
     const exact = 'x'.repeat(12);
     expect(loadPassphrase(config({ KEYHOLD_PASSPHRASE: exact }), warn).value).to.equal(exact);
   });
+
+  it('counts characters, not UTF-16 code units: six emoji are six characters', () => {
+    const emoji = '\u{1F511}'.repeat(6); // 12 code units, 6 characters
+    expect(startupErrorOfSync(() => loadPassphrase(config({ KEYHOLD_PASSPHRASE: emoji }), warn)).variable).to.equal('KEYHOLD_PASSPHRASE');
+  });
 });
 
 function saltOf(master: MasterKeyDescriptor): string {
