@@ -1,22 +1,35 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { StartupError } from '../src/errors.js';
 import { main as startServerMain } from '../src/server/main.js';
 import { adminCommand } from './admin.js';
-
-/** Exit codes: 0 ok, 1 failure (server, store, master key), 2 usage error. */
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
+import { configureCommand } from './commands/configure.js';
+import { cryptoCommands } from './commands/crypto.js';
+import { fileCommands } from './commands/files.js';
+import { aliasesCommand, keysCommand, tagsCommand } from './commands/keys.js';
+import { describeError, EXIT } from './errors.js';
 
 /**
- * The `keyhold` command: `keyhold server` starts the server; `keyhold admin` administers
- * a stopped store. Client commands talk to a server over HTTPS through src/client.
+ * The `keyhold` command line. Client commands talk to a server only over HTTPS through
+ * src/client, like any application; `server` starts one; `admin` works on a stopped store.
  */
 export function buildProgram(): Command {
   const program = new Command('keyhold')
     .description('Keyhold, a self-hosted Key Management Service')
+    .option('--url <url>', 'server URL (env KEYHOLD_URL)')
+    .option('--profile <name>', 'connection profile from `keyhold configure` (env KEYHOLD_PROFILE)')
+    .option('--credentials <file>', 'an admin.credentials file to connect with (env KEYHOLD_CREDENTIALS_FILE)')
+    .option('--ca-cert <file>', 'trust this CA certificate for the server')
+    .option('--insecure', 'accept any server certificate (prints a warning; testing only)')
+    .addOption(new Option('--output <format>', 'json or table (default: table on a terminal, json otherwise)').choices(['json', 'table']))
+    .option('--verbose', 'show the request id of a failed call')
     .showHelpAfterError()
-    .exitOverride()
-    .addHelpText('after', '\nExample:\n  $ keyhold server        # same as npm start: https://127.0.0.1:8443 on the defaults');
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  $ keyhold server                                   # same as npm start\n' +
+        '  $ keyhold keys create --description "orders db"    # uses ./data/admin.credentials by default\n' +
+        '  $ echo -n hi | keyhold encrypt --key-id alias/orders --base64',
+    );
 
   program
     .command('server')
@@ -24,9 +37,16 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExample:\n  $ KEYHOLD_DATA_DIR=/var/lib/keyhold KEYHOLD_PASSPHRASE_FILE=/etc/keyhold/passphrase keyhold server')
     .action(() => startServerMain());
 
+  program.addCommand(configureCommand());
+  program.addCommand(keysCommand());
+  program.addCommand(aliasesCommand());
+  program.addCommand(tagsCommand());
+  for (const command of [...cryptoCommands(), ...fileCommands()]) program.addCommand(command);
   program.addCommand(adminCommand());
-  for (const command of program.commands) command.exitOverride();
-  for (const command of program.commands.flatMap((c) => c.commands)) command.exitOverride();
+
+  // Usage errors exit 2, not commander's default 1.
+  const all = (command: Command): Command[] => [command, ...command.commands.flatMap(all)];
+  for (const command of all(program)) command.exitOverride();
   return program;
 }
 
@@ -35,9 +55,14 @@ try {
 } catch (error) {
   if (error instanceof CommanderError) {
     // Help and version are not errors; commander has printed the usage problem already.
-    process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE);
+    process.exit(error.exitCode === 0 ? EXIT.ok : EXIT.usage);
   }
-  const message = error instanceof StartupError ? error.message : (error as Error).message;
-  process.stderr.write(`keyhold: ${message}\n`);
-  process.exit(EXIT_FAILURE);
+  if (error instanceof StartupError) {
+    process.stderr.write(`keyhold: ${error.message}\n`);
+    process.exit(EXIT.failure);
+  }
+  const verbose = process.argv.includes('--verbose');
+  const { line, code } = describeError(error, verbose);
+  process.stderr.write(`${line}\n`);
+  process.exit(code);
 }

@@ -31,6 +31,7 @@ import type {
 export { KeyholdApiError, KeyholdConnectionError } from './errors.js';
 export { readCredentialsFile, type CredentialsFile } from './credentials-file.js';
 export { PinnedAgent, normalizeFingerprint } from './pinned-agent.js';
+export { decryptFile, decryptFileAtPath, encryptFile, encryptFileAtPath, FileEnvelopeError } from './file-envelope.js';
 export { AUTH_SCHEME, formatKmsDate, sha256Hex, signRequest, stringToSign } from './signing.js';
 export type * from './types.js';
 
@@ -51,6 +52,11 @@ export interface KeyholdClientOptions {
   prefix?: string;
   /** Deadline for one call, connection included. Default 30 s. */
   timeoutMs?: number;
+  /**
+   * Accepts ANY server certificate: no pinning, no CA check. A network attacker can read
+   * and change everything. For throwaway local testing only; the CLI's --insecure warns.
+   */
+  dangerouslyAcceptAnyCertificate?: boolean;
 }
 
 const ACTION_PATTERN = /^[A-Za-z0-9]+$/;
@@ -114,7 +120,11 @@ export class KeyholdClient {
           certSha256: options.certSha256,
           connectTimeoutMs: this.#timeoutMs,
         })
-      : new https.Agent({ ...agentOptions, ...(options.ca === undefined ? {} : { ca: options.ca }) });
+      : new https.Agent({
+          ...agentOptions,
+          ...(options.ca === undefined ? {} : { ca: options.ca }),
+          ...(options.dangerouslyAcceptAnyCertificate ? { rejectUnauthorized: false } : {}),
+        });
   }
 
   /**

@@ -1,0 +1,96 @@
+import { Command, Option } from 'commander';
+import { blobFromInput, collectPairs, positiveInteger, printResult, readInput, withClient, writeOutput } from '../context.js';
+import { UsageError } from '../errors.js';
+
+function withIo(command: Command): Command {
+  return command
+    .option('--in <file>', 'read the input from a file (default: stdin)')
+    .option('--out <file>', 'write the output to a file, mode 0600 (default: stdout)')
+    .option('--base64', 'write the output as base64 text instead of raw bytes');
+}
+
+export function cryptoCommands(): Command[] {
+  const encrypt = withIo(
+    new Command('encrypt')
+      .description('encrypt up to 4096 bytes under a key; prints the ciphertext blob')
+      .requiredOption('--key-id <key>', 'KeyId, keyhold:key/…, or alias/…')
+      .option('--plaintext <text>', 'the text to encrypt (else --in or stdin)')
+      .option('--context <key=value>', 'encryption context pair (repeatable)', collectPairs)
+      .addHelpText('after', '\nExample:\n  $ echo -n "s3cret" | keyhold encrypt --key-id alias/orders --context table=orders --out secret.blob'),
+  ).action(async (options, command: Command) => {
+    const plaintext = await readInput(options);
+    const answer = await withClient(command, (client) =>
+      client.encrypt({ keyId: options.keyId, plaintext, encryptionContext: options.context }),
+    );
+    writeOutput(answer.ciphertextBlob, options);
+  });
+
+  const decrypt = withIo(
+    new Command('decrypt')
+      .description('decrypt a ciphertext blob (raw or base64); prints the plaintext')
+      .option('--key-id <key>', 'refuse the blob unless it belongs to this key')
+      .option('--context <key=value>', 'encryption context pair (repeatable)', collectPairs)
+      .addHelpText('after', '\nExample:\n  $ keyhold decrypt --in secret.blob --context table=orders'),
+  ).action(async (options, command: Command) => {
+    const ciphertextBlob = blobFromInput(await readInput({ in: options.in }));
+    const answer = await withClient(command, (client) =>
+      client.decrypt({ ciphertextBlob, encryptionContext: options.context, keyId: options.keyId }),
+    );
+    try {
+      writeOutput(answer.plaintext, options);
+    } finally {
+      answer.plaintext.fill(0);
+    }
+  });
+
+  const reencrypt = withIo(
+    new Command('reencrypt')
+      .description('move a blob to another key (or the newest version of its own) without exposing the plaintext')
+      .requiredOption('--destination-key-id <key>', 'the key to encrypt under')
+      .option('--source-context <key=value>', 'encryption context of the blob (repeatable)', collectPairs)
+      .option('--destination-context <key=value>', 'encryption context for the new blob (repeatable)', collectPairs)
+      .addHelpText('after', '\nExample:\n  $ keyhold reencrypt --in old.blob --destination-key-id alias/orders-2027 --out new.blob'),
+  ).action(async (options, command: Command) => {
+    const ciphertextBlob = blobFromInput(await readInput({ in: options.in }));
+    const answer = await withClient(command, (client) =>
+      client.reEncrypt({
+        ciphertextBlob,
+        destinationKeyId: options.destinationKeyId,
+        sourceEncryptionContext: options.sourceContext,
+        destinationEncryptionContext: options.destinationContext,
+      }),
+    );
+    writeOutput(answer.ciphertextBlob, options);
+  });
+
+  const datakey = new Command('datakey')
+    .description('generate a data key: prints {Plaintext, CiphertextBlob, KeyId} as JSON (base64)')
+    .requiredOption('--key-id <key>', 'the key that wraps the data key')
+    .addOption(new Option('--spec <spec>', 'AES_256 or AES_128 (default AES_256)').choices(['AES_256', 'AES_128']))
+    .option('--bytes <n>', 'a data key of N bytes (1..1024) instead of --spec', positiveInteger)
+    .option('--context <key=value>', 'encryption context pair (repeatable)', collectPairs)
+    .option('--without-plaintext', 'return only the wrapped data key')
+    .addHelpText('after', '\nExample:\n  $ keyhold datakey --key-id alias/orders --spec AES_256 --context file=backup.tar')
+    .action(async (options, command: Command) => {
+      if (options.spec && options.bytes) throw new UsageError('give --spec or --bytes, not both');
+      const body = {
+        KeyId: options.keyId,
+        ...(options.bytes ? { NumberOfBytes: options.bytes } : { KeySpec: options.spec ?? 'AES_256' }),
+        EncryptionContext: options.context,
+      };
+      const action = options.withoutPlaintext ? 'generatedatakeywithoutplaintext' : 'generatedatakey';
+      printResult(command, await withClient(command, (client) => client.call(action, body)));
+    });
+
+  const random = new Command('random')
+    .description('random bytes from the server')
+    .requiredOption('--bytes <n>', 'how many bytes (1..1024)', positiveInteger)
+    .option('--out <file>', 'write them to a file, mode 0600 (default: stdout)')
+    .option('--base64', 'write base64 text instead of raw bytes')
+    .addHelpText('after', '\nExample:\n  $ keyhold random --bytes 32 --base64')
+    .action(async (options, command: Command) => {
+      writeOutput(await withClient(command, (client) => client.generateRandom(options.bytes)), options);
+    });
+
+  return [encrypt, decrypt, reencrypt, datakey, random];
+}

@@ -1,0 +1,110 @@
+import { Command, Option } from 'commander';
+import { collectPairs, positiveInteger, printResult, withClient } from '../context.js';
+
+const KEY_COLUMNS = ['KeyId', 'KeyState', 'Description', 'CurrentKeyVersion', 'KeyRotationEnabled', 'Aliases', 'CreationDate'];
+
+function example(command: Command, text: string): Command {
+  return command.addHelpText('after', `\nExample:\n  $ ${text}`);
+}
+
+/** A command that sends one action with the body built from its arguments and prints the answer. */
+function action(
+  parent: Command,
+  spec: string,
+  description: string,
+  exampleText: string,
+  send: (args: string[], options: Record<string, unknown>) => [action: string, body: Record<string, unknown>],
+  table?: (answer: Record<string, any>) => { rows: Record<string, unknown>[]; columns: string[] },
+): Command {
+  const command = example(parent.command(spec).description(description), exampleText);
+  command.action(async (...received: unknown[]) => {
+    const self = received[received.length - 1] as Command;
+    const options = received[received.length - 2] as Record<string, unknown>;
+    const args = received.slice(0, -2) as string[];
+    const [name, body] = send(args, options);
+    const answer = await withClient(self, (client) => client.call(name, body));
+    printResult(self, answer, table?.(answer));
+  });
+  return command;
+}
+
+const keyTable = (answer: Record<string, any>) => ({ rows: [answer.KeyMetadata], columns: KEY_COLUMNS });
+
+export function keysCommand(): Command {
+  const keys = new Command('keys').description('create, inspect, rotate and retire keys');
+
+  action(keys, 'create', 'create a symmetric key (AES-256-GCM)', 'keyhold keys create --description "orders db" --tag team=payments',
+    (_args, o) => ['createkey', { Description: o.description, Tags: Object.entries((o.tag as Record<string, string>) ?? {}).map(([TagKey, TagValue]) => ({ TagKey, TagValue })) }],
+    keyTable)
+    .option('--description <text>', 'what the key is for')
+    .option('--tag <key=value>', 'a tag (repeatable)', collectPairs);
+
+  action(keys, 'list', 'list keys, a page at a time', 'keyhold keys list --limit 20',
+    (_args, o) => ['listkeys', { Limit: o.limit, Marker: o.marker }],
+    (answer) => ({ rows: answer.Keys, columns: KEY_COLUMNS }))
+    .option('--limit <n>', 'keys per page (1..1000)', positiveInteger)
+    .option('--marker <marker>', 'NextMarker of the previous page');
+
+  action(keys, 'describe <key>', 'show a key (KeyId, keyhold:key/…, or alias/…)', 'keyhold keys describe alias/orders',
+    ([key]) => ['describekey', { KeyId: key }], keyTable);
+  action(keys, 'enable <key>', 'enable a key', 'keyhold keys enable alias/orders', ([key]) => ['enablekey', { KeyId: key }], keyTable);
+  action(keys, 'disable <key>', 'disable a key (it can be enabled again)', 'keyhold keys disable alias/orders',
+    ([key]) => ['disablekey', { KeyId: key }], keyTable);
+  action(keys, 'schedule-deletion <key>', 'delete a key for good after 7..30 days', 'keyhold keys schedule-deletion alias/old --days 7',
+    ([key], o) => ['schedulekeydeletion', { KeyId: key, PendingWindowInDays: o.days }])
+    .option('--days <n>', 'pending window in days (7..30, default 30)', positiveInteger);
+  action(keys, 'cancel-deletion <key>', 'cancel a scheduled deletion (the key comes back Disabled)', 'keyhold keys cancel-deletion alias/old',
+    ([key]) => ['cancelkeydeletion', { KeyId: key }], keyTable);
+  action(keys, 'rotate <key>', 'add a new key version now; old blobs keep decrypting', 'keyhold keys rotate alias/orders',
+    ([key]) => ['rotatekeyondemand', { KeyId: key }]);
+  action(keys, 'rotations <key>', 'list the rotations of a key', 'keyhold keys rotations alias/orders',
+    ([key], o) => ['listkeyrotations', { KeyId: key, Limit: o.limit, Marker: o.marker }],
+    (answer) => ({ rows: answer.Rotations, columns: ['RotationDate', 'RotationType'] }))
+    .option('--limit <n>', 'rotations per page', positiveInteger)
+    .option('--marker <marker>', 'NextMarker of the previous page');
+
+  const rotation = keys.command('rotation').description('automatic rotation of a key');
+  action(rotation, 'enable <key>', 'rotate the key automatically every N days', 'keyhold keys rotation enable alias/orders --period-days 90',
+    ([key], o) => ['enablekeyrotation', { KeyId: key, RotationPeriodInDays: o.periodDays }])
+    .option('--period-days <n>', 'days between rotations (90..2560, default 365)', positiveInteger);
+  action(rotation, 'disable <key>', 'stop rotating the key automatically', 'keyhold keys rotation disable alias/orders',
+    ([key]) => ['disablekeyrotation', { KeyId: key }]);
+  action(rotation, 'status <key>', 'show whether and when the key rotates', 'keyhold keys rotation status alias/orders',
+    ([key]) => ['getkeyrotationstatus', { KeyId: key }],
+    (answer) => ({ rows: [answer], columns: ['KeyId', 'KeyRotationEnabled', 'RotationPeriodInDays', 'NextRotationDate'] }));
+
+  return keys;
+}
+
+export function aliasesCommand(): Command {
+  const aliases = new Command('aliases').description('friendly names for keys (alias/…)');
+  action(aliases, 'create <alias> <key>', 'name a key', 'keyhold aliases create alias/orders 1234abcd-…',
+    ([alias, key]) => ['createalias', { AliasName: alias, TargetKeyId: key }]);
+  action(aliases, 'update <alias> <key>', 'point an alias at another key', 'keyhold aliases update alias/orders 5678efgh-…',
+    ([alias, key]) => ['updatealias', { AliasName: alias, TargetKeyId: key }]);
+  action(aliases, 'delete <alias>', 'remove an alias (the key stays)', 'keyhold aliases delete alias/orders',
+    ([alias]) => ['deletealias', { AliasName: alias }]);
+  action(aliases, 'list', 'list aliases, all or of one key', 'keyhold aliases list --key-id alias/orders',
+    (_args, o) => ['listaliases', { KeyId: o.keyId, Limit: o.limit, Marker: o.marker }],
+    (answer) => ({ rows: answer.Aliases, columns: ['AliasName', 'TargetKeyId', 'LastUpdatedDate'] }))
+    .option('--key-id <key>', 'only the aliases of this key')
+    .option('--limit <n>', 'aliases per page (1..100)', positiveInteger)
+    .option('--marker <marker>', 'NextMarker of the previous page');
+  return aliases;
+}
+
+export function tagsCommand(): Command {
+  const tags = new Command('tags').description('tags on keys');
+  action(tags, 'add <key> <pairs...>', 'add or replace tags (key=value)', 'keyhold tags add alias/orders team=payments env=prod',
+    ([key, ...pairs]) => ['tagresource', { KeyId: key, Tags: pairs.flat().map((pair) => collectPairs(pair)).flatMap((o) => Object.entries(o)).map(([TagKey, TagValue]) => ({ TagKey, TagValue })) }]);
+  action(tags, 'remove <key> <tagKeys...>', 'remove tags by key', 'keyhold tags remove alias/orders env',
+    ([key, ...tagKeys]) => ['untagresource', { KeyId: key, TagKeys: tagKeys.flat() }]);
+  action(tags, 'list <key>', 'list the tags of a key', 'keyhold tags list alias/orders',
+    ([key], o) => ['listresourcetags', { KeyId: key, Limit: o.limit, Marker: o.marker }],
+    (answer) => ({ rows: answer.Tags, columns: ['TagKey', 'TagValue'] }))
+    .option('--limit <n>', 'tags per page (1..50)', positiveInteger)
+    .option('--marker <marker>', 'NextMarker of the previous page');
+  return tags;
+}
+
+export const outputOption = () => new Option('--output <format>', 'json or table (default: table on a terminal, json otherwise)').choices(['json', 'table']);

@@ -1,0 +1,130 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { KeyholdClient, readCredentialsFile, type KeyholdClientOptions } from '../src/client/index.js';
+import { UsageError } from './errors.js';
+import { readConfig, type Profile } from './profiles.js';
+
+/** The options every command accepts (defined on the root command). */
+export interface GlobalOptions {
+  url?: string;
+  profile?: string;
+  credentials?: string;
+  caCert?: string;
+  insecure?: boolean;
+  output?: 'json' | 'table';
+  verbose?: boolean;
+}
+
+/** The credential file `npm start` writes: used when nothing else is configured. */
+export const DEFAULT_CREDENTIALS_FILE = 'data/admin.credentials';
+
+export function globalOptions(command: Command): GlobalOptions {
+  return command.optsWithGlobals() as GlobalOptions;
+}
+
+/**
+ * Where to connect and with which credential. Precedence: flags, then environment
+ * (KEYHOLD_URL, KEYHOLD_ACCESS_KEY_ID, KEYHOLD_SECRET_KEY), then the profile (--profile,
+ * KEYHOLD_PROFILE or `default`), then ./data/admin.credentials of a local dev server.
+ */
+export function connectionOptions(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): KeyholdClientOptions {
+  const profileName = options.profile ?? env.KEYHOLD_PROFILE;
+  const profiles = readConfig().profiles;
+  if (profileName !== undefined && !profiles[profileName]) {
+    throw new UsageError(`no profile '${profileName}' (keyhold configure --profile ${profileName} makes one)`);
+  }
+  let base: Partial<Profile> = profiles[profileName ?? 'default'] ?? {};
+  const credentialsFile = options.credentials ?? env.KEYHOLD_CREDENTIALS_FILE;
+  if (credentialsFile !== undefined || (Object.keys(base).length === 0 && existsSync(DEFAULT_CREDENTIALS_FILE))) {
+    const file = readCredentialsFile(credentialsFile ?? DEFAULT_CREDENTIALS_FILE);
+    base = { url: file.url, accessKeyId: file.accessKeyId, secretKey: file.secretKey, certSha256: file.certSha256 };
+  }
+  const url = options.url ?? env.KEYHOLD_URL ?? base.url;
+  const accessKeyId = env.KEYHOLD_ACCESS_KEY_ID ?? base.accessKeyId;
+  const secretKey = env.KEYHOLD_SECRET_KEY ?? base.secretKey;
+  if (!url || !accessKeyId || !secretKey) {
+    throw new UsageError(
+      'no server configured: run `keyhold configure --import-credentials data/admin.credentials`, ' +
+        'or set KEYHOLD_URL, KEYHOLD_ACCESS_KEY_ID and KEYHOLD_SECRET_KEY',
+    );
+  }
+  const caFile = options.caCert ?? base.caCert;
+  const client: KeyholdClientOptions = { url, accessKeyId, secretKey };
+  if (options.insecure) {
+    process.stderr.write('keyhold: WARNING: --insecure accepts any server certificate; anyone on the network can read and change this traffic\n');
+    client.dangerouslyAcceptAnyCertificate = true;
+  } else if (caFile !== undefined) {
+    client.ca = readFileSync(caFile);
+  } else if (base.certSha256 !== undefined && (options.url === undefined || options.url === base.url)) {
+    // The pin belongs to the server of the profile or credential file, not to another URL.
+    client.certSha256 = base.certSha256;
+  }
+  return client;
+}
+
+export async function withClient<T>(command: Command, work: (client: KeyholdClient) => Promise<T>): Promise<T> {
+  const client = new KeyholdClient(connectionOptions(globalOptions(command)));
+  try {
+    return await work(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** `k=v` pairs (repeatable option) as an object; the first `=` splits. */
+export function collectPairs(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const at = value.indexOf('=');
+  if (at < 1) throw new UsageError(`expected key=value, got '${value.slice(0, 64)}'`);
+  return Object.fromEntries([...Object.entries(previous), [value.slice(0, at), value.slice(at + 1)]]);
+}
+
+export function positiveInteger(value: string): number {
+  if (!/^\d+$/.test(value)) throw new UsageError(`expected a whole number, got '${value.slice(0, 32)}'`);
+  return Number(value);
+}
+
+/** Reads the input bytes: --plaintext text, --in FILE, or stdin. */
+export async function readInput(options: { plaintext?: string; in?: string }): Promise<Buffer> {
+  if (options.plaintext !== undefined && options.in !== undefined) throw new UsageError('give --plaintext or --in, not both');
+  if (options.plaintext !== undefined) return Buffer.from(options.plaintext, 'utf8');
+  if (options.in !== undefined) return readFileSync(options.in);
+  if (process.stdin.isTTY) throw new UsageError('no input: give --plaintext, --in FILE, or pipe the data to stdin');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * A ciphertext blob as given: raw bytes (a format-1 blob starts with 0x01, which is no
+ * base64 character) or the base64 text `--base64` printed.
+ */
+export function blobFromInput(bytes: Buffer): Buffer {
+  if (bytes[0] === 0x01) return bytes;
+  const text = bytes.toString('utf8').trim();
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new UsageError('the input is neither a ciphertext blob nor its base64');
+  return Buffer.from(text, 'base64');
+}
+
+/** Writes bytes: to --out FILE (0600), or stdout raw, or as base64 with --base64. */
+export function writeOutput(bytes: Buffer, options: { out?: string; base64?: boolean }): void {
+  const data = options.base64 ? Buffer.from(bytes.toString('base64') + '\n') : bytes;
+  if (options.out !== undefined) writeFileSync(options.out, data, { mode: 0o600 });
+  else process.stdout.write(data);
+}
+
+/** Structured answers: JSON when piped, a table on a terminal, or as --output says. */
+export function printResult(command: Command, value: unknown, table?: { rows: Record<string, unknown>[]; columns: string[] }): void {
+  const format = globalOptions(command).output ?? (process.stdout.isTTY ? 'table' : 'json');
+  if (format === 'json' || !table) {
+    console.log(JSON.stringify(value, null, 2));
+    return;
+  }
+  console.log(renderTable(table.rows, table.columns));
+}
+
+export function renderTable(rows: Record<string, unknown>[], columns: string[]): string {
+  const cell = (value: unknown) => (value === undefined || value === null ? '' : Array.isArray(value) ? value.join(',') : String(value));
+  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => cell(row[column]).length)));
+  const line = (values: string[]) => values.map((value, i) => value.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(columns), line(widths.map((width) => '-'.repeat(width))), ...rows.map((row) => line(columns.map((c) => cell(row[c]))))].join('\n');
+}

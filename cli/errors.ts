@@ -1,0 +1,32 @@
+import { KeyholdApiError, KeyholdConnectionError } from '../src/client/index.js';
+
+/** Exit codes of every keyhold command. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, connection: 3 } as const;
+
+/** Wrong or missing arguments, settings or files: exit 2. */
+export class UsageError extends Error {}
+
+/**
+ * One line on stderr, `Error: <__type>: <message>`, and the exit code for the error's kind.
+ * Never a stack trace, never a secret: messages come from typed errors only.
+ */
+export function describeError(error: unknown, verbose: boolean): { line: string; code: number } {
+  if (error instanceof KeyholdApiError) {
+    const requestId = verbose && error.requestId ? ` (request id ${error.requestId})` : '';
+    return { line: `Error: ${error.type}: ${error.message}${requestId}`, code: EXIT.failure };
+  }
+  if (error instanceof KeyholdConnectionError) {
+    return { line: `Error: ${error.code ?? 'ConnectionError'}: ${error.message}`, code: EXIT.connection };
+  }
+  // File format errors (src/client/file-envelope.ts, loaded only by the file commands).
+  const fileCode = (error as { code?: unknown }).code;
+  if (typeof fileCode === 'string' && fileCode.startsWith('ERR_KEYHOLD_FILE_')) {
+    return { line: `Error: ${fileCode}: ${(error as Error).message}`, code: EXIT.failure };
+  }
+  if (error instanceof UsageError) return { line: `Error: UsageError: ${error.message}`, code: EXIT.usage };
+  const failure = error as NodeJS.ErrnoException;
+  if (failure.code === 'ENOENT' || failure.code === 'EACCES' || failure.code === 'EISDIR') {
+    return { line: `Error: ${failure.code}: ${failure.message}`, code: EXIT.usage };
+  }
+  return { line: `Error: ${failure.name ?? 'Error'}: ${failure.message}`, code: EXIT.failure };
+}

@@ -1,0 +1,39 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { capturedLog } from './log-capture.js';
+
+const CLI = fileURLToPath(new URL('../../cli/keyhold.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
+export interface CliResult {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/**
+ * Runs the real `keyhold` command line (cli/keyhold.ts) in `cwd` with only the given
+ * KEYHOLD_* settings and XDG_CONFIG_HOME, feeding `input` to stdin.
+ */
+export function runCli(args: string[], options: { cwd: string; env?: Record<string, string>; input?: Buffer | string }): Promise<CliResult> {
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('KEYHOLD_') && name !== 'XDG_CONFIG_HOME'),
+  );
+  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+    cwd: options.cwd,
+    env: { ...inherited, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const stdout: Buffer[] = [];
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  child.stdin.end(options.input ?? '');
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => {
+      capturedLog.push(stderr);
+      resolve({ code, stdout: Buffer.concat(stdout), stderr });
+    });
+  });
+}
