@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../src/config.js';
 import { StartupError } from '../src/errors.js';
@@ -68,6 +69,10 @@ function asNewSetting(error: unknown): unknown {
 async function openStoreOffline(): Promise<{ store: Store; record: RootKeyRecord; dataDir: string }> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   const { dataDir } = loadConfig();
+  // Never create a store here: a mistyped KEYHOLD_DATA_DIR must not leave one behind.
+  if (!existsSync(path.join(dataDir, 'store'))) {
+    throw new StartupError(`no Keyhold store in ${dataDir} (start the server once to create one)`, 'KEYHOLD_DATA_DIR');
+  }
   const store = await Store.open(dataDir).catch((error: unknown) => {
     if (error instanceof StartupError && error.message.includes('store in use')) {
       throw new StartupError(`${error.message.replace(/^KEYHOLD_DATA_DIR: /, '')}; stop the server first`, 'KEYHOLD_DATA_DIR');
@@ -82,7 +87,9 @@ async function openStoreOffline(): Promise<{ store: Store; record: RootKeyRecord
   return { store, record, dataDir };
 }
 
-async function status(options: { output: string }): Promise<void> {
+async function status(_options: unknown, command: Command): Promise<void> {
+  // --output is the root command's option: json, or text for 'table' and by default.
+  const options = { output: command.optsWithGlobals().output === 'json' ? 'json' : 'text' };
   const { store, record, dataDir } = await openStoreOffline();
   try {
     const keys = (await store.listKeys(undefined, Number.MAX_SAFE_INTEGER)).length;
@@ -134,8 +141,7 @@ export function adminCommand(): Command {
   admin
     .command('status')
     .description("show the store's master-key kind, KDF or mechanism parameters and version (no secrets)")
-    .addOption(new Option('--output <format>', 'text or json').choices(['text', 'json']).default('text'))
-    .addHelpText('after', '\nExample:\n  $ KEYHOLD_DATA_DIR=./data keyhold admin status')
+    .addHelpText('after', '\nExample:\n  $ KEYHOLD_DATA_DIR=./data keyhold admin status\n  $ keyhold --output json admin status')
     .action(status);
 
   admin

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { KeyholdClient, readCredentialsFile, type KeyholdClientOptions } from '../src/client/index.js';
 import { UsageError } from './errors.js';
@@ -36,7 +36,12 @@ export function connectionOptions(options: GlobalOptions, env: NodeJS.ProcessEnv
   let base: Partial<Profile> = profiles[profileName ?? 'default'] ?? {};
   const credentialsFile = options.credentials ?? env.KEYHOLD_CREDENTIALS_FILE;
   if (credentialsFile !== undefined || (Object.keys(base).length === 0 && existsSync(DEFAULT_CREDENTIALS_FILE))) {
-    const file = readCredentialsFile(credentialsFile ?? DEFAULT_CREDENTIALS_FILE);
+    let file: ReturnType<typeof readCredentialsFile>;
+    try {
+      file = readCredentialsFile(credentialsFile ?? DEFAULT_CREDENTIALS_FILE);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
     base = { url: file.url, accessKeyId: file.accessKeyId, secretKey: file.secretKey, certSha256: file.certSha256 };
   }
   const url = options.url ?? env.KEYHOLD_URL ?? base.url;
@@ -55,7 +60,7 @@ export function connectionOptions(options: GlobalOptions, env: NodeJS.ProcessEnv
     client.dangerouslyAcceptAnyCertificate = true;
   } else if (caFile !== undefined) {
     client.ca = readFileSync(caFile);
-  } else if (base.certSha256 !== undefined && (options.url === undefined || options.url === base.url)) {
+  } else if (base.certSha256 !== undefined && url === base.url) {
     // The pin belongs to the server of the profile or credential file, not to another URL.
     client.certSha256 = base.certSha256;
   }
@@ -105,11 +110,19 @@ export function blobFromInput(bytes: Buffer): Buffer {
   return Buffer.from(text, 'base64');
 }
 
-/** Writes bytes: to --out FILE (0600), or stdout raw, or as base64 with --base64. */
+/**
+ * Writes bytes: to --out FILE, or stdout raw, or as base64 with --base64. A file is written
+ * whole or not at all (a 0600 temp file, then a rename), so it never keeps a looser mode.
+ */
 export function writeOutput(bytes: Buffer, options: { out?: string; base64?: boolean }): void {
   const data = options.base64 ? Buffer.from(bytes.toString('base64') + '\n') : bytes;
-  if (options.out !== undefined) writeFileSync(options.out, data, { mode: 0o600 });
-  else process.stdout.write(data);
+  if (options.out === undefined) {
+    process.stdout.write(data);
+    return;
+  }
+  const temporary = `${options.out}.${process.pid}.tmp`;
+  writeFileSync(temporary, data, { mode: 0o600 });
+  renameSync(temporary, options.out);
 }
 
 /** Structured answers: JSON when piped, a table on a terminal, or as --output says. */
@@ -120,6 +133,8 @@ export function printResult(command: Command, value: unknown, table?: { rows: Re
     return;
   }
   console.log(renderTable(table.rows, table.columns));
+  const page = value as { Truncated?: boolean; NextMarker?: string };
+  if (page.Truncated && page.NextMarker) console.log(`(more: add --marker ${page.NextMarker})`);
 }
 
 export function renderTable(rows: Record<string, unknown>[], columns: string[]): string {

@@ -26,7 +26,8 @@ export function describeError(error: unknown, verbose: boolean): { line: string;
   if (error instanceof UsageError) return { line: `Error: UsageError: ${error.message}`, code: EXIT.usage };
   const failure = error as NodeJS.ErrnoException;
   if (failure.code === 'ENOENT' || failure.code === 'EACCES' || failure.code === 'EISDIR') {
-    return { line: `Error: ${failure.code}: ${failure.message}`, code: EXIT.usage };
+    // Node's message already begins with the code ("ENOENT: no such file …").
+    return { line: `Error: ${failure.message}`, code: EXIT.usage };
   }
   return { line: `Error: ${failure.name ?? 'Error'}: ${failure.message}`, code: EXIT.failure };
 }

@@ -22,7 +22,6 @@ export function buildProgram(): Command {
     .option('--insecure', 'accept any server certificate (prints a warning; testing only)')
     .addOption(new Option('--output <format>', 'json or table (default: table on a terminal, json otherwise)').choices(['json', 'table']))
     .option('--verbose', 'show the request id of a failed call')
-    .showHelpAfterError()
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -46,7 +45,13 @@ export function buildProgram(): Command {
 
   // Usage errors exit 2, not commander's default 1.
   const all = (command: Command): Command[] => [command, ...command.commands.flatMap(all)];
-  for (const command of all(program)) command.exitOverride();
+  for (const command of all(program)) {
+    command.exitOverride();
+    // Usage problems are one line like every other error, with a pointer to --help.
+    command.configureOutput({
+      outputError: (message, write) => write(`Error: UsageError: ${message.replace(/^error: /, '').trim()} (see --help)\n`),
+    });
+  }
   return program;
 }
 

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command } from 'commander';
 import { readCredentialsFile } from '../../src/client/index.js';
 import { UsageError } from '../errors.js';
@@ -7,15 +8,19 @@ import { configPath, saveProfile, type Profile } from '../profiles.js';
 export function configureCommand(): Command {
   return new Command('configure')
     .description(`save a connection profile in ${configPath().replace(process.env.HOME ?? '\u0000', '~')} (mode 0600)`)
-    .option('--profile <name>', 'profile to write', 'default')
     .option('--import-credentials <file>', 'take everything from an admin.credentials file')
-    .option('--url <url>', 'server URL, https://host:port')
     .option('--access-key-id <id>', 'access key id')
     .option('--secret-key-file <file>', 'file holding the base64 secret key (never pass secrets as arguments)')
     .option('--cert-sha256 <hex>', 'pin the server certificate (hex SHA-256 of its DER)')
-    .option('--ca-cert <file>', 'trust this CA certificate instead of pinning')
+    .addHelpText('before', 'Uses the global --profile (default: default), --url and --ca-cert options.\n')
     .addHelpText('after', '\nExamples:\n  $ keyhold configure --import-credentials data/admin.credentials\n  $ KEYHOLD_SECRET_KEY=… keyhold configure --profile prod --url https://kms.internal:8443 --access-key-id KH… --ca-cert ca.pem')
-    .action((options) => {
+    .action((_options, command: Command) => {
+      // --profile, --url and --ca-cert are the root command's options, wherever they are written.
+      const options = command.optsWithGlobals();
+      const profileName: string = options.profile ?? 'default';
+      if (options.importCredentials && options.secretKeyFile) {
+        throw new UsageError('give --import-credentials or --secret-key-file, not both');
+      }
       let profile: Partial<Profile> = {};
       if (options.importCredentials) {
         const file = readCredentialsFile(options.importCredentials);
@@ -28,13 +33,13 @@ export function configureCommand(): Command {
         ...(options.accessKeyId ? { accessKeyId: options.accessKeyId } : {}),
         ...(secretKey && !options.importCredentials ? { secretKey } : {}),
         ...(options.certSha256 ? { certSha256: options.certSha256 } : {}),
-        ...(options.caCert ? { caCert: options.caCert } : {}),
+        ...(options.caCert ? { caCert: path.resolve(options.caCert) } : {}),
       };
       if (!profile.url || !profile.accessKeyId || !profile.secretKey) {
         throw new UsageError('a profile needs a URL, an access key id and a secret key (or --import-credentials FILE)');
       }
       if (Buffer.from(profile.secretKey, 'base64').length !== 32) throw new UsageError('the secret key must be base64 of 32 bytes');
-      saveProfile(options.profile, profile as Profile);
-      console.log(`saved profile '${options.profile}' for ${profile.url} in ${configPath()}`);
+      saveProfile(profileName, profile as Profile);
+      console.log(`saved profile '${profileName}' for ${profile.url} in ${configPath()}`);
     });
 }

@@ -29,15 +29,30 @@ export function fileCommands(): Command[] {
     .description('decrypt a file made by encrypt-file; OUT appears only once every byte is authenticated')
     .argument('<in>', 'encrypted file')
     .argument('<out>', 'plaintext file to write (mode 0600)')
-    .addHelpText('after', '\nExample:\n  $ keyhold decrypt-file backup.tar.khf backup.tar')
-    .action(async (input: string, output: string, _options, command: Command) => {
+    .option('--context <key=value>', 'require this encryption context in the file (repeatable)', collectPairs)
+    .addHelpText('after', '\nExample:\n  $ keyhold decrypt-file backup.tar.khf backup.tar --context host=db1')
+    .action(async (input: string, output: string, options, command: Command) => {
       const { decryptFileAtPath } = await envelope();
       await withClient(command, (client) =>
         decryptFileAtPath(input, output, {
-          decrypt: async (ciphertextBlob: Buffer, encryptionContext: Record<string, string> | undefined) => (await client.decrypt({ ciphertextBlob, encryptionContext })).plaintext,
+          decrypt: async (ciphertextBlob: Buffer, encryptionContext: Record<string, string> | undefined) => {
+            // Anyone who may make data keys under this key can write a file with any context:
+            // when the caller says which context to expect, a file with another is refused.
+            if (options.context && !sameContext(options.context, encryptionContext ?? {})) {
+              throw Object.assign(new Error("the file's encryption context is not the one given with --context"), {
+                code: 'ERR_KEYHOLD_FILE_CONTEXT_MISMATCH',
+              });
+            }
+            return (await client.decrypt({ ciphertextBlob, encryptionContext })).plaintext;
+          },
         }),
       );
     });
 
   return [encryptFile, decryptFile];
+}
+
+function sameContext(expected: Record<string, string>, actual: Record<string, string>): boolean {
+  const keys = Object.keys(expected);
+  return keys.length === Object.keys(actual).length && keys.every((key) => Object.hasOwn(actual, key) && actual[key] === expected[key]);
 }

@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { collectPairs, positiveInteger, printResult, withClient } from '../context.js';
 
 const KEY_COLUMNS = ['KeyId', 'KeyState', 'Description', 'CurrentKeyVersion', 'KeyRotationEnabled', 'Aliases', 'CreationDate'];
@@ -106,5 +106,3 @@ export function tagsCommand(): Command {
     .option('--marker <marker>', 'NextMarker of the previous page');
   return tags;
 }
-
-export const outputOption = () => new Option('--output <format>', 'json or table (default: table on a terminal, json otherwise)').choices(['json', 'table']);

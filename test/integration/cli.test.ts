@@ -191,6 +191,17 @@ describe('the keyhold command line, against a real server', function () {
       expect(readdirSync(cwd).filter((name) => name.includes('tampered.out')), `${what} left a temp file`).to.deep.equal([]);
     }
 
+    it('with --context, refuses a file made under another context and writes nothing', async () => {
+      writeFileSync(path.join(cwd, 'ctx.txt'), 'context matters');
+      expect((await keyhold(['encrypt-file', 'ctx.txt', 'ctx.khf', '--key-id', keyId, '--context', 'host=db1'])).code).to.equal(0);
+      const wrong = await keyhold(['decrypt-file', 'ctx.khf', 'ctx.out', '--context', 'host=db2']);
+      expect(wrong.code).to.equal(1);
+      expect(wrong.stderr).to.match(/^Error: ERR_KEYHOLD_FILE_CONTEXT_MISMATCH: /);
+      expect(existsSync(path.join(cwd, 'ctx.out'))).to.equal(false);
+      expect((await keyhold(['decrypt-file', 'ctx.khf', 'ctx.out', '--context', 'host=db1'])).code).to.equal(0);
+      expect(readFileSync(path.join(cwd, 'ctx.out'), 'utf8')).to.equal('context matters');
+    });
+
     it('refuses truncation, bit flips, swapped chunks and swapped headers, leaving no OUT', async () => {
       const { bytes, header } = await sample('victim');
       const record = CHUNK + 16;
@@ -235,7 +246,10 @@ describe('the keyhold command line, against a real server', function () {
     });
 
     it('exits 2 for a usage error and 3 when the server cannot be reached', async () => {
-      expect((await keyhold(['encrypt', '--plaintext', 'no key id'])).code).to.equal(2);
+      const usage = await keyhold(['encrypt', '--plaintext', 'no key id']);
+      expect(usage.code).to.equal(2);
+      expect(usage.stderr.trim().split('\n')).to.have.length(1);
+      expect(usage.stderr).to.match(/^Error: UsageError: required option '--key-id <key>' not specified/);
       expect((await keyhold(['keys', 'frobnicate'])).code).to.equal(2);
       const refused = await keyhold(['--url', 'https://127.0.0.1:1', 'random', '--bytes', '1']);
       expect(refused.code).to.equal(3);
@@ -263,6 +277,24 @@ describe('the keyhold command line, against a real server', function () {
         const missing = await keyhold(['--profile', 'nope', 'random', '--bytes', '4'], { cwd: elsewhere.path });
         expect(missing.code).to.equal(2);
         expect(missing.stderr).to.match(/no profile 'nope'/);
+      } finally {
+        elsewhere.remove();
+      }
+    });
+
+    it('configure --profile NAME writes a named profile from --url, --access-key-id and --secret-key-file', async () => {
+      const credentials = JSON.parse(readFileSync(path.join(cwd, 'data', 'admin.credentials'), 'utf8'));
+      writeFileSync(path.join(cwd, 'secret.txt'), credentials.SecretKey, { mode: 0o600 });
+      const saved = await keyhold([
+        'configure', '--profile', 'staging', '--url', credentials.Url, '--access-key-id', credentials.AccessKeyId,
+        '--secret-key-file', 'secret.txt', '--cert-sha256', credentials.CertSha256,
+      ]);
+      expect(saved.code, saved.stderr).to.equal(0);
+      const stored = JSON.parse(readFileSync(path.join(config, 'keyhold', 'config.json'), 'utf8'));
+      expect(stored.profiles.staging).to.include({ url: credentials.Url, accessKeyId: credentials.AccessKeyId });
+      const elsewhere = makeTempDir('keyhold-cli-staging-');
+      try {
+        expect((await keyhold(['--profile', 'staging', 'random', '--bytes', '3'], { cwd: elsewhere.path })).stdout).to.have.length(3);
       } finally {
         elsewhere.remove();
       }
