@@ -1,0 +1,94 @@
+/**
+ * The load generator: a child process (started by bench/load-job.ts) that runs autocannon
+ * jobs received over IPC and sends back req/s and latency percentiles.
+ *
+ * Signatures: each distinct body is signed once, here, right before its job starts, and the
+ * same headers are sent again and again. The server accepts a signature for 300 s either side
+ * of its X-Kms-Date and keeps no replay cache, and a job lasts seconds, so reuse is valid; it
+ * also keeps HMAC work out of the load generator's share of the two cores.
+ *
+ * TLS: autocannon connects with rejectUnauthorized false (hard-coded in its client), which
+ * is acceptable here only because the target is a self-signed server on 127.0.0.1.
+ */
+import autocannon from 'autocannon';
+import { signRequest } from '../src/client/signing.js';
+import type { LoadJob, LoadResult } from './load-job.js';
+
+type AutocannonRequest = NonNullable<autocannon.Options['requests']>[number];
+
+function signedRequest(job: LoadJob, body: Record<string, unknown>): AutocannonRequest {
+  const bytes = Buffer.from(JSON.stringify(body), 'utf8');
+  const headers = signRequest({
+    method: 'POST',
+    pathWithQuery: job.path,
+    body: bytes,
+    accessKeyId: job.accessKeyId,
+    secretKey: Buffer.from(job.secretKey, 'base64'),
+  });
+  return { method: 'POST', path: job.path, headers: { ...headers, 'Content-Type': 'application/json' }, body: bytes };
+}
+
+/** Connection i gets requests i, i + connections, …: every key is used and connections do not move in step. */
+function requestsPerConnection(job: LoadJob): AutocannonRequest[][] {
+  const bodies = job.keyIds ? job.keyIds.map((KeyId) => ({ ...job.body, KeyId })) : [job.body];
+  const slices: AutocannonRequest[][] = Array.from({ length: job.connections }, () => []);
+  bodies.forEach((body, index) => slices[index % job.connections]!.push(signedRequest(job, body)));
+  return slices.map((slice, index) => (slice.length > 0 ? slice : slices[index % bodies.length]!));
+}
+
+function percentile(sorted: Float64Array, fraction: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
+}
+
+/**
+ * One continuous autocannon run of warm-up + duration on the same keep-alive connections;
+ * only answers after the warm-up count, so TLS handshakes and JIT warm-up stay out.
+ */
+async function runJob(job: LoadJob): Promise<LoadResult> {
+  const slices = requestsPerConnection(job);
+  let nextConnection = 0;
+  const latencies: number[] = [];
+  let failures = 0;
+  let measuring = false;
+  const warmupTimer = setTimeout(() => (measuring = true), job.warmupSeconds * 1000);
+
+  await new Promise<void>((resolve, reject) => {
+    const instance = autocannon(
+      {
+        url: job.origin,
+        connections: job.connections,
+        duration: job.warmupSeconds + job.durationSeconds,
+        requests: [slices[0]![0]!],
+        setupClient: (client) => client.setRequests(slices[nextConnection++ % slices.length]!),
+      },
+      (error) => (error ? reject(error) : resolve()),
+    );
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      if (!measuring) return;
+      latencies.push(responseTime);
+      if (statusCode < 200 || statusCode > 299) failures++;
+    });
+    instance.on('reqError', () => {
+      if (measuring) failures++;
+    });
+  });
+  clearTimeout(warmupTimer);
+
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    requestsPerSec: latencies.length / job.durationSeconds,
+    p50Ms: percentile(sorted, 0.5),
+    p99Ms: percentile(sorted, 0.99),
+    requests: latencies.length,
+    failures,
+  };
+}
+
+process.on('message', (job: LoadJob) => {
+  runJob(job).then(
+    (result) => process.send!({ result }),
+    (error: Error) => process.send!({ error: error.message }),
+  );
+});
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,71 @@
+/**
+ * What the load generator is asked to do and what it answers. The load generator
+ * (bench/load-generator.ts) is a child process of its own, so autocannon never shares a
+ * process with a server; this file starts it and talks to it over IPC.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { cleanEnv, exitOf, TSX } from './processes.js';
+
+const LOAD_GENERATOR = fileURLToPath(new URL('./load-generator.ts', import.meta.url));
+
+export interface LoadJob {
+  /** `https://127.0.0.1:<port>`. */
+  origin: string;
+  /** e.g. `/api/v1/kms/encrypt`. */
+  path: string;
+  /** The JSON request body. */
+  body: Record<string, unknown>;
+  /** When given, one request per key: `body` with `KeyId` set to each, spread over the connections. */
+  keyIds?: string[];
+  connections: number;
+  warmupSeconds: number;
+  durationSeconds: number;
+  accessKeyId: string;
+  /** Base64 of the credential's 32-byte secret. */
+  secretKey: string;
+}
+
+export interface LoadResult {
+  requestsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Answers in the measured window. */
+  requests: number;
+  /** Answers that were not 2xx, plus connection errors and timeouts. */
+  failures: number;
+}
+
+/** A load-generator child process that runs one job at a time. */
+export class LoadGenerator {
+  private constructor(
+    readonly child: ChildProcess,
+    private readonly exited: Promise<number | null>,
+  ) {}
+
+  static start(): LoadGenerator {
+    const child = spawn(process.execPath, ['--import', TSX, LOAD_GENERATOR], {
+      env: cleanEnv({}),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    return new LoadGenerator(child, exitOf(child));
+  }
+
+  run(job: LoadJob): Promise<LoadResult> {
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`load generator exited with ${code}`));
+      this.child.once('exit', onExit);
+      this.child.once('message', (message: { result?: LoadResult; error?: string }) => {
+        this.child.off('exit', onExit);
+        if (message.result) resolve(message.result);
+        else reject(new Error(`load generator: ${message.error}`));
+      });
+      this.child.send(job);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.child.connected) this.child.disconnect();
+    await this.exited;
+  }
+}

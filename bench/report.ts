@@ -1,0 +1,73 @@
+/**
+ * The results of a run: a Markdown table on stdout (pasteable into RESULTS.md) and
+ * bench/results/*.json for tools.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+
+export interface ScenarioResult {
+  name: string;
+  requestsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** The baseline's req/s in the same run. */
+  baselineRequestsPerSec: number;
+  /** Non-2xx answers and request errors in the measured window (0 when all went well). */
+  failures: number;
+  /** The server's user-mode CPU over warm-up and measurement, in % of one core (100 = one core). */
+  serverCpuPercent: number;
+  /** The load generator's, likewise: both share the machine's cores. */
+  loadGeneratorCpuPercent: number;
+  /** Every other process's, likewise: well above 0 means the numbers were disturbed. */
+  otherCpuPercent: number;
+  /** The server's resident memory right after the scenario. */
+  serverRssMb: number;
+  serverRssAnonMb: number;
+  serverRssFileMb: number;
+}
+
+const round = (value: number, digits: number) => Number(value.toFixed(digits));
+
+export function roundResult(result: ScenarioResult): ScenarioResult {
+  return {
+    ...result,
+    requestsPerSec: Math.round(result.requestsPerSec),
+    p50Ms: round(result.p50Ms, 2),
+    p99Ms: round(result.p99Ms, 2),
+    baselineRequestsPerSec: Math.round(result.baselineRequestsPerSec),
+    serverCpuPercent: Math.round(result.serverCpuPercent),
+    loadGeneratorCpuPercent: Math.round(result.loadGeneratorCpuPercent),
+    otherCpuPercent: Math.round(result.otherCpuPercent),
+  };
+}
+
+/** A Markdown table: scenario, req/s, p50, p99, ratio to the baseline, CPU, RSS, failures. */
+export function formatTable(results: ScenarioResult[]): string {
+  const rows = [
+    '| scenario | req/s | p50 ms | p99 ms | × baseline | user CPU % server / load gen / other | server RSS MB (anon / file) | failures |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of results) {
+    const ratio = r.requestsPerSec / r.baselineRequestsPerSec;
+    rows.push(
+      `| ${r.name} | ${Math.round(r.requestsPerSec)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${ratio.toFixed(2)} | ` +
+        `${Math.round(r.serverCpuPercent)} / ${Math.round(r.loadGeneratorCpuPercent)} / ${Math.round(r.otherCpuPercent)} | ` +
+        `${r.serverRssMb} (${r.serverRssAnonMb} / ${r.serverRssFileMb}) | ${r.failures} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+export function writeResults(fileName: string, value: unknown): string {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = `${RESULTS_DIR}${fileName}`;
+  writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
+  return file;
+}
+
+/** Progress goes to stderr, so stdout carries only the table. */
+export function log(message: string): void {
+  process.stderr.write(`bench: ${message}\n`);
+}

@@ -1,0 +1,148 @@
+/**
+ * `npm run bench [-- --quick] [-- --million] [-- --masters] [-- --profile]`
+ *
+ * Starts a real Keyhold server and a bare node:https baseline as child processes, drives
+ * both from a third process with autocannon, prints a table and writes
+ * bench/results/latest.json. See bench/README.md.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LoadGenerator } from './load-job.js';
+import { measureMasterKeys } from './master-keys.js';
+import { loadKeys } from './million-keys.js';
+import { readMemory, startBaseline, startKeyhold, waitForQuietMachine, type BenchProcess } from './processes.js';
+import { printProfile, summarizeProfile } from './profile-summary.js';
+import { formatTable, log, RESULTS_DIR, roundResult, writeResults, type ScenarioResult } from './report.js';
+import { encryptScenario, measure, measureOn, PASSPHRASE_MASTER, standardScenarios, timingFor, type Timing } from './scenarios.js';
+import { prepareStore, type PreparedStore } from './store-setup.js';
+
+const OPTIONS = ['--quick', '--million', '--masters', '--profile'] as const;
+const SPREAD_KEYS = 1_000;
+const MILLION = 1_000_000;
+/** Requests of the million-key scenario go to this many distinct keys (64 connections × 1,000). */
+const MILLION_SAMPLE = 64_000;
+const SERVER_WARMUP_SECONDS = 3;
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const unknown = args.filter((arg) => !(OPTIONS as readonly string[]).includes(arg));
+  if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')}; options: ${OPTIONS.join(' ')}`);
+  const timing = timingFor(args.includes('--quick'));
+
+  await warnIfMachineBusy();
+  const tempDir = mkdtempSync(path.join(os.tmpdir(), 'keyhold-bench-'));
+  const load = LoadGenerator.start();
+  try {
+    if (args.includes('--masters')) {
+      await measureMasterKeys(load, tempDir, timing);
+    } else if (args.includes('--profile')) {
+      await profileEncrypt(load, tempDir, timing);
+    } else {
+      await benchmark(load, tempDir, timing, args.includes('--million'));
+    }
+  } finally {
+    await load.close();
+    rmSync(tempDir, { recursive: true, force: true });
+  }
+}
+
+async function benchmark(load: LoadGenerator, tempDir: string, timing: Timing, million: boolean): Promise<void> {
+  const dataDir = path.join(tempDir, 'data');
+  log(`preparing a store with ${SPREAD_KEYS + 1} keys in ${dataDir}`);
+  const prepared = await prepareStore(dataDir, PASSPHRASE_MASTER, SPREAD_KEYS);
+  let keyhold = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER });
+  const baseline = await startBaseline(path.join(dataDir, 'tls-cert.pem'), path.join(dataDir, 'tls-key.pem'));
+  const baselineScenario = { ...encryptScenario(prepared), name: 'baseline: bare node:https, JSON in/out' };
+  const baselines: ScenarioResult[] = [];
+  const results: ScenarioResult[] = [];
+  try {
+    log(`baseline: bare node:https, ${timing.warmupSeconds} s warm-up + ${timing.durationSeconds} s per scenario`);
+    baselines.push(await measureOn(load, baseline, prepared, baselineScenario, timing));
+    await warmUp(load, keyhold, prepared);
+    for (const scenario of standardScenarios(prepared)) {
+      log(scenario.name);
+      results.push(await measureOn(load, keyhold, prepared, scenario, timing));
+    }
+    // Measured again after the scenarios: the ratios use the mean, so drift shows and averages out.
+    log('baseline again');
+    baselines.push(await measureOn(load, baseline, prepared, { ...baselineScenario, name: `${baselineScenario.name} (again)` }, timing));
+    await baseline.stop();
+    if (million) {
+      await keyhold.stop();
+      const keyIds = await loadMillionKeys(dataDir);
+      keyhold = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER });
+      await warmUp(load, keyhold, prepared);
+      const memory = readMemory(keyhold.pid);
+      log(`server with ${MILLION.toLocaleString('en')} keys, just started: RSS ${memory.rssMb} MB (anon ${memory.anonMb}, file ${memory.fileMb})`);
+      const scenario = { ...encryptScenario(prepared), name: 'encrypt 1 KiB over 1,000,000 keys', keyIds };
+      log(scenario.name);
+      // One run only: a second would find the sampled keys in the server's caches.
+      results.push(await measureOn(load, keyhold, prepared, scenario, timing, 1));
+    }
+  } finally {
+    await baseline.stop();
+    await keyhold.stop();
+  }
+  const baselineRequestsPerSec = baselines.reduce((sum, b) => sum + b.requestsPerSec, 0) / baselines.length;
+  results.unshift(...baselines);
+  for (const result of results) result.baselineRequestsPerSec = baselineRequestsPerSec;
+
+  console.log(`\n${formatTable(results)}\n`);
+  log(`wrote ${writeResults('latest.json', results.map(roundResult))}`);
+  const failed = results.filter((result) => result.failures > 0);
+  if (failed.length > 0) throw new Error(`requests failed in: ${failed.map((result) => result.name).join(', ')}`);
+}
+
+/**
+ * A fresh server is slower for its first seconds (JIT, heap growth), more than one scenario's
+ * warm-up absorbs: encrypt under one key for a few seconds, unrecorded, before the first scenario.
+ */
+async function warmUp(load: LoadGenerator, keyhold: BenchProcess, prepared: PreparedStore): Promise<void> {
+  log('warming the server up');
+  await measure(load, keyhold.origin, prepared, encryptScenario(prepared), { warmupSeconds: 0, durationSeconds: SERVER_WARMUP_SECONDS });
+}
+
+/** Loads a million keys into the (closed) store; returns the sample of KeyIds the scenario uses. */
+async function loadMillionKeys(dataDir: string): Promise<string[]> {
+  const started = performance.now();
+  const sample = await loadKeys(dataDir, PASSPHRASE_MASTER, MILLION, MILLION_SAMPLE, (loaded) => {
+    if (loaded % 100_000 === 0) log(`  loaded ${loaded.toLocaleString('en')} keys`);
+  });
+  log(`loaded ${MILLION.toLocaleString('en')} keys in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return sample;
+}
+
+/** Encrypt under `node --cpu-prof`; prints where the server's time went. Numbers not recorded. */
+async function profileEncrypt(load: LoadGenerator, tempDir: string, timing: Timing): Promise<void> {
+  const dataDir = path.join(tempDir, 'data');
+  const profileDir = path.join(RESULTS_DIR, 'profiles');
+  const prepared = await prepareStore(dataDir, PASSPHRASE_MASTER, 0);
+  mkdirSync(profileDir, { recursive: true });
+  const before = new Set(readdirSync(profileDir));
+  const keyhold = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
+  let result;
+  try {
+    result = await measure(load, keyhold.origin, prepared, encryptScenario(prepared), timing);
+  } finally {
+    await keyhold.stop();
+  }
+  // CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile: thread 0 is the main thread (1 is tsx's loader).
+  const file = readdirSync(profileDir).find((name) => /\.0\.\d+\.cpuprofile$/.test(name) && !before.has(name));
+  if (!file) throw new Error(`the server wrote no profile into ${profileDir}`);
+  const summary = summarizeProfile(path.join(profileDir, file), 15);
+  console.log(`\nencrypt 1 KiB under --cpu-prof: ${Math.round(result.requestsPerSec)} req/s, p99 ${result.p99Ms.toFixed(2)} ms`);
+  console.log(`written to ${path.join(profileDir, file)}`);
+  printProfile(summary);
+}
+
+/** Other work on the machine lowers every number: wait for a quiet moment, or say so. */
+async function warnIfMachineBusy(): Promise<void> {
+  const busyPercent = await waitForQuietMachine();
+  if (busyPercent >= 20) log(`warning: other processes use ${Math.round(busyPercent)} % of a core; the numbers will be low`);
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`bench: ${error.message}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,68 @@
+/**
+ * Prepares a Keyhold data dir offline, before the server starts: the store, its root key
+ * (created by the configured master key), an admin credential whose secret the bench keeps,
+ * the keys the scenarios use and a ciphertext to decrypt. Goes through KeyService and
+ * CredentialService like the server does; the store is closed again before the server opens it.
+ */
+import { randomBytes } from 'node:crypto';
+import { loadConfig } from '../src/config.js';
+import { CredentialService } from '../src/kms/credential-service.js';
+import { KeyService } from '../src/kms/key-service.js';
+import { openRootKey } from '../src/kms/root-key.js';
+import { createMasterKeyProvider } from '../src/providers/index.js';
+import { Store } from '../src/store/store.js';
+import { cleanEnv } from './processes.js';
+
+export const PLAINTEXT_BYTES = 1024;
+
+export interface PreparedStore {
+  accessKeyId: string;
+  /** Base64 of the admin credential's secret. */
+  secretKey: string;
+  keyId: string;
+  /** 1 KiB sealed under `keyId`, for decrypt and reencrypt. */
+  ciphertextBlob: string;
+  plaintext: string;
+  spreadKeyIds: string[];
+}
+
+/**
+ * Opens the store at `dataDir` with the master key that `masterEnv` describes and adds a
+ * credential, one key, a blob and `spreadKeyCount` more keys. SOFTHSM2_CONF, when in
+ * `masterEnv`, is set for this process while the token is open (SoftHSM reads it then).
+ */
+export async function prepareStore(dataDir: string, masterEnv: Record<string, string>, spreadKeyCount: number): Promise<PreparedStore> {
+  const config = loadConfig(cleanEnv({ ...masterEnv, KEYHOLD_DATA_DIR: dataDir }));
+  const previousConf = process.env.SOFTHSM2_CONF;
+  if (masterEnv.SOFTHSM2_CONF) process.env.SOFTHSM2_CONF = masterEnv.SOFTHSM2_CONF;
+  const store = await Store.open(config.dataDir);
+  const provider = createMasterKeyProvider(config, () => {});
+  try {
+    const { rootKey } = await openRootKey(store, provider);
+    const credentials = await CredentialService.load(store, rootKey);
+    const admin = await credentials.create({ admin: true, description: 'bench', principal: 'bench' });
+    const keyService = new KeyService({ store, rootKey });
+    const { KeyId: keyId } = await keyService.createKey({ description: 'bench' });
+    const plaintext = randomBytes(PLAINTEXT_BYTES);
+    const { ciphertextBlob } = await keyService.encrypt({ keyId, plaintext: Buffer.from(plaintext) });
+    const spreadKeyIds: string[] = [];
+    for (let i = 0; i < spreadKeyCount; i++) {
+      spreadKeyIds.push((await keyService.createKey({ description: `bench spread ${i}` })).KeyId);
+    }
+    keyService.clearCaches();
+    rootKey.fill(0);
+    return {
+      accessKeyId: admin.accessKeyId,
+      secretKey: admin.secretKey.toString('base64'),
+      keyId,
+      ciphertextBlob: ciphertextBlob.toString('base64'),
+      plaintext: plaintext.toString('base64'),
+      spreadKeyIds,
+    };
+  } finally {
+    await store.close();
+    await provider.close();
+    if (previousConf === undefined) delete process.env.SOFTHSM2_CONF;
+    else process.env.SOFTHSM2_CONF = previousConf;
+  }
+}
