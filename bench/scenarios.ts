@@ -5,7 +5,7 @@
 import type { LoadGenerator, LoadResult } from './load-job.js';
 import { readMachineUserCpuSeconds, readMemory, readUserCpuSeconds, waitForQuietMachine, type BenchProcess, type ResidentMemory } from './processes.js';
 import { log, type ScenarioResult } from './report.js';
-import type { PreparedStore } from './store-setup.js';
+import { VERSIONS, type PreparedStore } from './store-setup.js';
 
 /** A fixed bench passphrase: the stores it protects are temporary and hold no real keys. */
 export const PASSPHRASE_MASTER = { KEYHOLD_MASTER: 'passphrase', KEYHOLD_PASSPHRASE: 'keyhold-bench-passphrase-not-secret' };
@@ -45,6 +45,8 @@ export function standardScenarios(prepared: PreparedStore): Scenario[] {
     { name: 'generatedatakey AES_256', action: 'generatedatakey', body: { KeyId: keyId, KeySpec: 'AES_256' } },
     { name: 'reencrypt 1 KiB', action: 'reencrypt', body: { CiphertextBlob: ciphertextBlob, DestinationKeyId: keyId } },
     { ...encrypt, name: `encrypt 1 KiB over ${spreadKeyIds.length.toLocaleString('en')} keys`, keyIds: spreadKeyIds },
+    { name: `encrypt 1 KiB, key with ${VERSIONS} versions`, action: 'encrypt', body: { KeyId: prepared.versionedKeyId, Plaintext: prepared.plaintext } },
+    { name: `decrypt 1 KiB, version 1 of ${VERSIONS}`, action: 'decrypt', body: { CiphertextBlob: prepared.oldestVersionBlob } },
     { name: 'createkey', action: 'createkey', body: { Description: 'bench' } },
   ];
 }

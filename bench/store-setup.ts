@@ -24,7 +24,13 @@ export interface PreparedStore {
   ciphertextBlob: string;
   plaintext: string;
   spreadKeyIds: string[];
+  /** A key rotated to 1,000 versions, and a blob made under its version 1. */
+  versionedKeyId: string;
+  oldestVersionBlob: string;
 }
+
+/** Issue 5: encrypt and decrypt must cost the same on a key with 1 or 1,000 versions. */
+export const VERSIONS = 1000;
 
 /**
  * Opens the store at `dataDir` with the master key that `masterEnv` describes and adds a
@@ -49,6 +55,11 @@ export async function prepareStore(dataDir: string, masterEnv: Record<string, st
     for (let i = 0; i < spreadKeyCount; i++) {
       spreadKeyIds.push((await keyService.createKey({ description: `bench spread ${i}` })).KeyId);
     }
+    const { KeyId: versionedKeyId } = await keyService.createKey({ description: `bench ${VERSIONS} versions` });
+    const oldest = await keyService.encrypt({ keyId: versionedKeyId, plaintext: Buffer.from(plaintext) });
+    for (let version = 2; version <= VERSIONS; version++) {
+      await keyService.rotation.rotateOnDemand(versionedKeyId, { principal: 'bench' });
+    }
     keyService.clearCaches();
     rootKey.fill(0);
     return {
@@ -58,6 +69,8 @@ export async function prepareStore(dataDir: string, masterEnv: Record<string, st
       ciphertextBlob: ciphertextBlob.toString('base64'),
       plaintext: plaintext.toString('base64'),
       spreadKeyIds,
+      versionedKeyId,
+      oldestVersionBlob: oldest.ciphertextBlob.toString('base64'),
     };
   } finally {
     await store.close();
