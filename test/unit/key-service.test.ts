@@ -4,17 +4,11 @@ import { versionKeyAad, wrapKey } from '../../src/crypto/index.js';
 import { InvalidCiphertextException, KmsError } from '../../src/errors.js';
 import { KeyService } from '../../src/kms/key-service.js';
 import { Store } from '../../src/store/store.js';
+import { rejectionOf } from '../helpers/rejection.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
-/** Awaits `promise` and returns the KmsError it rejects with (failing the test if it does not). */
-async function kmsErrorOf(promise: Promise<unknown>): Promise<KmsError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(KmsError);
-    return error as KmsError;
-  }
-  expect.fail('expected a KmsError');
+function kmsErrorOf(promise: Promise<unknown>): Promise<KmsError> {
+  return rejectionOf(promise, KmsError);
 }
 
 const VERSION_OFFSET = 17;

@@ -17,6 +17,7 @@ import {
 import type { MasterKeyDescriptor, RootKeyRecord } from '../../src/store/records.js';
 import { Store } from '../../src/store/store.js';
 import { rememberSecret } from '../helpers/secrets.js';
+import { rejectionOf } from '../helpers/rejection.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
 const PASSPHRASE: Passphrase = { value: 'the right passphrase for tests', source: 'KEYHOLD_PASSPHRASE' };
@@ -24,15 +25,8 @@ const WRONG_PASSPHRASE: Passphrase = { value: 'a wrong passphrase for tests', so
 rememberSecret(PASSPHRASE.value);
 rememberSecret(WRONG_PASSPHRASE.value);
 
-/** Awaits `promise` and returns the StartupError it rejects with (failing the test if it does not). */
-async function startupErrorOf(promise: Promise<unknown>): Promise<StartupError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(StartupError);
-    return error as StartupError;
-  }
-  expect.fail('expected a StartupError');
+function startupErrorOf(promise: Promise<unknown>): Promise<StartupError> {
+  return rejectionOf(promise, StartupError);
 }
 
 function startupErrorOfSync(run: () => unknown): StartupError {
