@@ -63,7 +63,14 @@ export class KeyRegistry {
 
   /** Every alias, by name: few enough to hold in memory, read once from the store. */
   aliases(): Promise<Map<string, AliasRecord>> {
-    this.aliasesLoaded ??= this.store.listAliases().then((records) => new Map(records.map((r) => [r.aliasName, r])));
+    this.aliasesLoaded ??= this.store.listAliases().then(
+      (records) => new Map(records.map((r) => [r.aliasName, r])),
+      (error: unknown) => {
+        // A failed read (store down) is not remembered: the next call reads again.
+        this.aliasesLoaded = undefined;
+        throw error;
+      },
+    );
     return this.aliasesLoaded;
   }
 

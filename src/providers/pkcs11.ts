@@ -18,6 +18,8 @@ type Mechanism = Pkcs11Descriptor['mechanism'];
 
 export interface Pkcs11Options extends TokenOptions {
   keyLabel: string;
+  /** Forces a wrapping mechanism; by default CKM_AES_GCM where the token offers it. */
+  mechanism?: Mechanism;
 }
 
 /** The token PIN from KEYHOLD_PKCS11_PIN or KEYHOLD_PKCS11_PIN_FILE. */
@@ -44,6 +46,7 @@ export class Pkcs11MasterKey implements MasterKeyProvider {
     private readonly key: Buffer,
     private readonly keyLabel: string,
     private readonly mechanisms: Set<number>,
+    private readonly forcedMechanism: Mechanism | undefined,
   ) {}
 
   /** Loads the module, finds the token, logs in and finds the master key. */
@@ -51,7 +54,7 @@ export class Pkcs11MasterKey implements MasterKeyProvider {
     const token = openTokenSession(options);
     try {
       const key = findMasterKey(token, options.keyLabel);
-      return new Pkcs11MasterKey(token, key, options.keyLabel, new Set(token.module.C_GetMechanismList(token.slot)));
+      return new Pkcs11MasterKey(token, key, options.keyLabel, new Set(token.module.C_GetMechanismList(token.slot)), options.mechanism);
     } catch (error) {
       token.close();
       throw error;
@@ -59,6 +62,7 @@ export class Pkcs11MasterKey implements MasterKeyProvider {
   }
 
   private preferredMechanism(): Mechanism {
+    if (this.forcedMechanism) return this.forcedMechanism;
     if (this.mechanisms.has(pkcs11js.CKM_AES_GCM)) return 'CKM_AES_GCM';
     if (this.mechanisms.has(pkcs11js.CKM_AES_KEY_WRAP_PAD)) return 'CKM_AES_KEY_WRAP_PAD';
     throw new StartupError('the token offers neither CKM_AES_GCM nor CKM_AES_KEY_WRAP_PAD', 'KEYHOLD_PKCS11_LIB');
@@ -74,8 +78,15 @@ export class Pkcs11MasterKey implements MasterKeyProvider {
       const sealed = module.C_Encrypt(session, rootKey, Buffer.alloc(rootKey.length + GCM_TAG_BITS / 8));
       return { master, wrappedRootKey: Buffer.concat([iv, sealed]) };
     }
-    module.C_EncryptInit(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, this.key);
-    return { master, wrappedRootKey: Buffer.from(module.C_Encrypt(session, rootKey, Buffer.alloc(rootKey.length + 16))) };
+    // Key wrap is a wrap/unwrap mechanism, not an encryption one: the root key enters the
+    // token as a short-lived session object and is wrapped by C_WrapKey.
+    const object = module.C_CreateObject(session, rootKeyTemplate([{ type: pkcs11js.CKA_VALUE, value: rootKey }]));
+    try {
+      const wrapped = module.C_WrapKey(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, this.key, object, Buffer.alloc(rootKey.length + 16));
+      return { master, wrappedRootKey: Buffer.from(wrapped) };
+    } finally {
+      module.C_DestroyObject(session, object);
+    }
   }
 
   async unwrapRootKey(master: MasterKeyDescriptor, wrappedRootKey: Buffer): Promise<Buffer> {
@@ -90,8 +101,19 @@ export class Pkcs11MasterKey implements MasterKeyProvider {
         const body = wrappedRootKey.subarray(GCM_IV_BYTES);
         return Buffer.from(module.C_Decrypt(session, body, Buffer.alloc(body.length)));
       }
-      module.C_DecryptInit(session, { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD }, this.key);
-      return Buffer.from(module.C_Decrypt(session, wrappedRootKey, Buffer.alloc(wrappedRootKey.length)));
+      const object = module.C_UnwrapKey(
+        session,
+        { mechanism: pkcs11js.CKM_AES_KEY_WRAP_PAD },
+        this.key,
+        wrappedRootKey,
+        rootKeyTemplate([]),
+      );
+      try {
+        const [value] = module.C_GetAttributeValue(session, object, [{ type: pkcs11js.CKA_VALUE }]);
+        return Buffer.from(value!.value as Buffer);
+      } finally {
+        module.C_DestroyObject(session, object);
+      }
     } catch (error) {
       // SoftHSM reports a failed GCM tag as CKR_GENERAL_ERROR: any failure here means
       // this token key does not unwrap this store's root key.
@@ -135,6 +157,21 @@ export function ensureMasterKey(options: Pkcs11Options): 'created' | 'exists' {
   } finally {
     token.close();
   }
+}
+
+/**
+ * A session object (gone when the session ends) holding the root key on its way into or
+ * out of the token for CKM_AES_KEY_WRAP_PAD; the root key is used in memory anyway.
+ */
+function rootKeyTemplate(extra: pkcs11js.Template): pkcs11js.Template {
+  return [
+    { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+    { type: pkcs11js.CKA_KEY_TYPE, value: pkcs11js.CKK_AES },
+    { type: pkcs11js.CKA_TOKEN, value: false },
+    { type: pkcs11js.CKA_SENSITIVE, value: false },
+    { type: pkcs11js.CKA_EXTRACTABLE, value: true },
+    ...extra,
+  ];
 }
 
 function gcm(iv: Buffer): pkcs11js.Mechanism {

@@ -103,6 +103,36 @@ describe('PKCS#11 master key on a real SoftHSM2 token', function () {
     }
   });
 
+  it('wraps with CKM_AES_KEY_WRAP_PAD when that mechanism is used (tokens without GCM)', async () => {
+    const hsm = token();
+    const previous = process.env.SOFTHSM2_CONF;
+    process.env.SOFTHSM2_CONF = hsm.conf;
+    try {
+      const options = { library: softHsmLibrary, tokenLabel: hsm.label, pin: hsm.pin, keyLabel: 'keyhold-master' };
+      const rootKey = Buffer.from('00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff', 'hex');
+      const provider = Pkcs11MasterKey.open({ ...options, mechanism: 'CKM_AES_KEY_WRAP_PAD' });
+      const { master, wrappedRootKey } = await provider.wrapRootKey(rootKey).finally(() => provider.close());
+      expect(master).to.deep.equal({ kind: 'pkcs11', keyLabel: 'keyhold-master', mechanism: 'CKM_AES_KEY_WRAP_PAD' });
+      expect(wrappedRootKey.length).to.equal(40);
+      // The mechanism recorded in the store decides how it is unwrapped, whatever the default.
+      const reopened = Pkcs11MasterKey.open(options);
+      try {
+        expect(await reopened.unwrapRootKey(master, wrappedRootKey)).to.deep.equal(rootKey);
+        const tampered = Buffer.from(wrappedRootKey);
+        tampered[3]! ^= 1;
+        await reopened.unwrapRootKey(master, tampered).then(
+          () => expect.fail('a tampered wrapped root key must not unwrap'),
+          (error: Error) => expect(error.message).to.match(/does not unwrap/),
+        );
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      if (previous === undefined) delete process.env.SOFTHSM2_CONF;
+      else process.env.SOFTHSM2_CONF = previous;
+    }
+  });
+
   describe('refuses to start, in one line naming the setting, with nothing written', () => {
     it('when the library cannot be loaded', async () => {
       const hsm = token();
