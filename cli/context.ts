@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { KeyholdClient, readCredentialsFile, type KeyholdClientOptions } from '../src/client/index.js';
+import { writeFileDurably } from '../src/durable-file.js';
 import { UsageError } from './errors.js';
 import { readConfig, type Profile } from './profiles.js';
 
@@ -112,7 +113,7 @@ export function blobFromInput(bytes: Buffer): Buffer {
 
 /**
  * Writes bytes: to --out FILE, or stdout raw, or as base64 with --base64. A file is written
- * whole or not at all (a 0600 temp file, then a rename), so it never keeps a looser mode.
+ * whole or not at all, through a new 0600 temp file (never an existing file or a symlink).
  */
 export function writeOutput(bytes: Buffer, options: { out?: string; base64?: boolean }): void {
   const data = options.base64 ? Buffer.from(bytes.toString('base64') + '\n') : bytes;
@@ -120,9 +121,7 @@ export function writeOutput(bytes: Buffer, options: { out?: string; base64?: boo
     process.stdout.write(data);
     return;
   }
-  const temporary = `${options.out}.${process.pid}.tmp`;
-  writeFileSync(temporary, data, { mode: 0o600 });
-  renameSync(temporary, options.out);
+  writeFileDurably(options.out, data);
 }
 
 /** Structured answers: JSON when piped, a table on a terminal, or as --output says. */

@@ -1,7 +1,8 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { writeFileDurably } from '../src/durable-file.js';
 import { UsageError } from './errors.js';
 
 /** One saved connection: where the server is, which credential to sign with, what to trust. */
@@ -42,8 +43,5 @@ export function saveProfile(name: string, profile: Profile, file = configPath())
   const config = readConfig(file);
   config.profiles[name] = profileSchema.parse(profile);
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const temporary = `${file}.${process.pid}.tmp`;
-  writeFileSync(temporary, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
-  renameSync(temporary, file);
-  chmodSync(file, 0o600);
+  writeFileDurably(file, JSON.stringify(config, null, 2) + '\n');
 }

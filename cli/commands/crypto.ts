@@ -14,7 +14,7 @@ export function cryptoCommands(): Command[] {
     new Command('encrypt')
       .description('encrypt up to 4096 bytes under a key; prints the ciphertext blob')
       .requiredOption('--key-id <key>', 'KeyId, keyhold:key/…, or alias/…')
-      .option('--plaintext <text>', 'the text to encrypt (else --in or stdin)')
+      .option('--plaintext <text>', 'the text to encrypt (visible to other users in `ps` and in shell history: prefer --in or stdin)')
       .option('--context <key=value>', 'encryption context pair (repeatable)', collectPairs)
       .addHelpText('after', '\nExample:\n  $ echo -n "s3cret" | keyhold encrypt --key-id alias/orders --context table=orders --out secret.blob'),
   ).action(async (options, command: Command) => {

@@ -114,7 +114,7 @@ export function normalizeFields(body: unknown): Record<string, unknown> {
 }
 
 export function displayName(lowerName: string): string {
-  return DISPLAY_NAMES[lowerName] ?? lowerName;
+  return Object.hasOwn(DISPLAY_NAMES, lowerName) ? DISPLAY_NAMES[lowerName]! : lowerName;
 }
 
 /** Parses a normalized body with an action's schema; the first problems become one message. */

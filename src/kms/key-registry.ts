@@ -50,7 +50,8 @@ export class KeyRegistry {
   private readonly versionKeys: LruCache<string, VersionKey>;
   private readonly keyRecords: LruCache<string, KeyRecord>;
   private aliasesLoaded: Promise<Map<string, AliasRecord>> | undefined;
-  // Bumped whenever a key's material is dropped, so a read in flight cannot re-cache it.
+  // Bumped whenever a key changes or its material is dropped, so a read in flight cannot
+  // put an older record or dropped material back into a cache.
   private readonly generations = new Map<string, number>();
 
   constructor(options: KeyRegistryOptions) {
@@ -106,7 +107,10 @@ export class KeyRegistry {
   async loadKey(keyId: string): Promise<KeyRecord> {
     const cached = this.keyRecords.get(keyId);
     if (cached) return cached;
+    const generation = this.generations.get(keyId) ?? 0;
     const record = await this.store.getKey(keyId);
+    // The key changed while we read the store: what we read may be older than the change.
+    if ((this.generations.get(keyId) ?? 0) !== generation) return this.loadKey(keyId);
     if (!record) throw new NotFoundException(`Key '${keyId}' does not exist`);
     this.keyRecords.set(keyId, record);
     return record;
@@ -184,6 +188,7 @@ export class KeyRegistry {
       for (const entry of oldEntries) if (!newEntries.includes(entry)) batch.deleteSchedule(entry);
       for (const entry of newEntries) if (!oldEntries.includes(entry)) batch.putSchedule(entry);
       await this.store.write(batch.putKey(after));
+      this.bumpGeneration(keyId);
       this.keyRecords.set(keyId, after);
       if (after.keyState !== 'Enabled') this.dropVersionKeys(keyId);
       return after;
@@ -191,13 +196,18 @@ export class KeyRegistry {
   }
 
   /**
-   * Deletes a key for good: record, every version, rotations, aliases and schedule entries
+   * Deletes a key for good, if it is still due: record, every version, rotations, aliases and schedule entries
    * in one sync batch, then its cached material. The caller compacts the store afterwards
    * so that the bytes leave the disk too (once per run, not once per key).
    */
-  deleteForever(keyId: string, batchExtras: (batch: StoreBatch) => void): Promise<void> {
+  deleteIfDue(keyId: string, now: Date, batchExtras: (batch: StoreBatch) => void): Promise<boolean> {
     return this.locks.run(keyId, async () => {
       const record = await this.loadKey(keyId);
+      /* Precondition: only a key still pending deletion, whose date has come, is deleted. The
+         schedule was read without the lock: the deletion may have been cancelled since. */
+      if (record.keyState !== 'PendingDeletion' || !record.deletionDate || Date.parse(record.deletionDate) > now.getTime()) {
+        return false;
+      }
       const batch = this.store.batch().deleteKey(record);
       for (const entry of scheduleEntries(record)) batch.deleteSchedule(entry);
       const aliases = await this.aliases();
@@ -208,12 +218,18 @@ export class KeyRegistry {
       for (const alias of doomed) aliases.delete(alias.aliasName);
       this.keyRecords.delete(keyId);
       this.dropVersionKeys(keyId);
+      return true;
     });
   }
 
   dropVersionKeys(keyId: string): void {
-    this.generations.set(keyId, (this.generations.get(keyId) ?? 0) + 1);
+    this.bumpGeneration(keyId);
     this.versionKeys.deleteWhere((cacheKey) => cacheKey.startsWith(`${keyId}!`));
+  }
+
+  /** Marks a key changed, so that store reads in flight do not cache what they read. */
+  private bumpGeneration(keyId: string): void {
+    this.generations.set(keyId, (this.generations.get(keyId) ?? 0) + 1);
   }
 
   clearCaches(): void {

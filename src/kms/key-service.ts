@@ -283,9 +283,10 @@ export class KeyService {
         // One key's failure is reported and skipped; it must not hold up the others.
         try {
           if (kind === 'delete') {
-            await this.registry.deleteForever(keyId, (batch) => batch.audit({ action: 'DeleteKey', principal: 'system', keyId }, now));
-            deleted.push(keyId);
-            progressed = true;
+            if (await this.deleteIfDue(keyId, now)) {
+              deleted.push(keyId);
+              progressed = true;
+            }
           } else if (await this.rotation.rotateIfDue(keyId, now)) {
             rotated.push(keyId);
             progressed = true;
@@ -299,6 +300,15 @@ export class KeyService {
     // Deleted entries stay in LevelDB's files until compaction: compact so they are gone.
     if (deleted.length > 0) await this.registry.store.compact();
     return { rotated, deleted, failed };
+  }
+
+  /**
+   * Deletes a key for good if it is still pending deletion and its date has come (checked
+   * under the key's lock, so a cancellation that won the race is honoured). The caller
+   * compacts the store afterwards.
+   */
+  deleteIfDue(keyId: string, now: Date = this.clock()): Promise<boolean> {
+    return this.registry.deleteIfDue(keyId, now, (batch) => batch.audit({ action: 'DeleteKey', principal: 'system', keyId }, now));
   }
 
   /** Drops every cached record and unwrapped key (zeroing the keys). */

@@ -31,8 +31,14 @@ export class RotationOperations {
   constructor(private readonly registry: KeyRegistry) {}
 
   /** Adds a version in one sync batch: the wrapped material, the rotation record, the key. */
-  private rotate(keyId: string, type: RotationRecord['rotationType'], caller: Caller): Promise<KeyRecord> {
+  private rotate(
+    keyId: string,
+    type: RotationRecord['rotationType'],
+    caller: Caller,
+    stillWanted: (record: KeyRecord) => boolean = () => true,
+  ): Promise<KeyRecord> {
     return this.registry.update(keyId, (record, batch) => {
+      if (!stillWanted(record)) return record;
       requireEnabled(record);
       const now = this.registry.clock();
       const version = record.currentVersion + 1;
@@ -54,11 +60,15 @@ export class RotationOperations {
 
   /** For the scheduler: rotates a key whose rotation date has come, if it is still due. */
   async rotateIfDue(keyId: string, now: Date): Promise<boolean> {
-    const record = await this.registry.loadKey(keyId);
-    const next = record.rotation?.enabled ? record.rotation.nextRotationDate : undefined;
-    if (record.keyState !== 'Enabled' || !next || Date.parse(next) > now.getTime()) return false;
-    await this.rotate(keyId, 'AUTOMATIC', { principal: 'system' });
-    return true;
+    // Decided under the key's lock: rotation may have been disabled since the schedule was read.
+    const isDue = (record: KeyRecord) => {
+      const next = record.rotation?.enabled ? record.rotation.nextRotationDate : undefined;
+      return record.keyState === 'Enabled' && next !== undefined && Date.parse(next) <= now.getTime();
+    };
+    const before = await this.registry.loadKey(keyId);
+    if (!isDue(before)) return false;
+    const after = await this.rotate(keyId, 'AUTOMATIC', { principal: 'system' }, isDue);
+    return after.currentVersion > before.currentVersion;
   }
 
   async enable(keyIdInput: string, periodDays: number | undefined, caller: Caller): Promise<void> {

@@ -1,10 +1,11 @@
 import { pbkdf2, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import argon2 from 'argon2';
 import type { KdfAlgorithm, KeyholdConfig } from '../config.js';
 import { DecryptionFailedError, ROOT_KEY_AAD, unwrapKey, wrapKey } from '../crypto/index.js';
+import { writeFileDurably } from '../durable-file.js';
 import { StartupError } from '../errors.js';
 import type { MasterKeyDescriptor } from '../store/records.js';
 import type { MasterKeyProvider } from './master-key.js';
@@ -46,7 +47,9 @@ export function loadPassphrase(config: KeyholdConfig, warn: (message: string) =>
   } else {
     const file = path.join(config.dataDir, DEV_PASSPHRASE_FILE);
     if (!existsSync(file)) {
-      writeFileSync(file, randomBytes(32).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
+      // On disk before any root key is wrapped under it: a power cut must not leave a store
+      // whose passphrase was lost. The first writer wins if two starts race.
+      writeFileDurably(file, randomBytes(32).toString('base64url') + '\n', { exclusive: true });
     }
     chmodSync(file, 0o600);
     warn(

@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { KeyholdConfig } from '../config.js';
+import { writeFileDurably } from '../durable-file.js';
 import { StartupError } from '../errors.js';
 import { certificateSha256, generateSelfSignedCertificate } from './self-signed.js';
 
@@ -32,8 +33,9 @@ export async function loadTlsMaterial(config: KeyholdConfig): Promise<TlsMateria
   const keyFile = path.join(config.dataDir, 'tls-key.pem');
   if (!existsSync(certFile) || !existsSync(keyFile)) {
     const generated = await generateSelfSignedCertificate({ commonName: 'Keyhold (self-signed)' });
-    writeFileSync(keyFile, generated.keyPem, { mode: 0o600 });
-    writeFileSync(certFile, generated.certPem, { mode: 0o644 });
+    // Durable: a lost certificate would be replaced by a new one, breaking every pinned client.
+    writeFileDurably(keyFile, generated.keyPem);
+    writeFileDurably(certFile, generated.certPem, { mode: 0o644 });
   }
   const cert = readFileSync(certFile, 'utf8');
   return { cert, key: readFileSync(keyFile, 'utf8'), certSha256: certificateSha256(cert), selfSigned: true };

@@ -237,6 +237,20 @@ describe('key lifecycle (rotation, aliases, tags, deletion)', () => {
   });
 
   describe('deletion', () => {
+    it('honours a cancellation that came after the schedule was read: a key no longer pending is not deleted', async () => {
+      const keyId = await createKey();
+      await h.call('schedulekeydeletion', { KeyId: keyId, PendingWindowInDays: 7 }).expect(200);
+      await h.call('cancelkeydeletion', { KeyId: keyId }).expect(200);
+      // As the scheduler would, with the schedule it read before the cancellation.
+      expect(await h.keyService.deleteIfDue(keyId, new Date(now + 30 * DAY))).to.equal(false);
+      expect((await h.call('describekey', { KeyId: keyId }).expect(200)).body.KeyMetadata.KeyState).to.equal('Disabled');
+      // Nor is a key whose (new) date has not come.
+      await h.call('schedulekeydeletion', { KeyId: keyId, PendingWindowInDays: 30 }).expect(200);
+      expect(await h.keyService.deleteIfDue(keyId, new Date(now + 8 * DAY))).to.equal(false);
+      await h.call('describekey', { KeyId: keyId }).expect(200);
+      await h.call('cancelkeydeletion', { KeyId: keyId }).expect(200);
+    });
+
     it('deletes a key for good once its deletion date has passed: metadata, versions, aliases, and the bytes on disk', async () => {
       const keyId = await createKey();
       const blob = await encrypt(keyId, 'soon unreadable');
