@@ -3,10 +3,13 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfig } from '../src/config.js';
 import { StartupError } from '../src/errors.js';
-import { rekeyRootKey } from '../src/kms/rekey.js';
-import { createMasterKeyProvider, type MasterKeyProvider } from '../src/providers/index.js';
+import type { MasterKeyProvider } from '../src/providers/index.js';
 import type { MasterKeyDescriptor, RootKeyRecord } from '../src/store/records.js';
-import { Store } from '../src/store/store.js';
+import type { Store } from '../src/store/store.js';
+
+// The store and the master-key providers (LevelDB, argon2, PKCS#11) load only when an admin
+// command runs, not with every client command.
+const storeModule = () => import('../src/store/store.js');
 
 /** The master-key settings a rekey takes anew; each may be given as KEYHOLD_NEW_<NAME>. */
 const MASTER_SETTINGS = [
@@ -73,6 +76,7 @@ async function openStoreOffline(): Promise<{ store: Store; record: RootKeyRecord
   if (!existsSync(path.join(dataDir, 'store'))) {
     throw new StartupError(`no Keyhold store in ${dataDir} (start the server once to create one)`, 'KEYHOLD_DATA_DIR');
   }
+  const { Store } = await storeModule();
   const store = await Store.open(dataDir).catch((error: unknown) => {
     if (error instanceof StartupError && error.message.includes('store in use')) {
       throw new StartupError(`${error.message.replace(/^KEYHOLD_DATA_DIR: /, '')}; stop the server first`, 'KEYHOLD_DATA_DIR');
@@ -115,6 +119,8 @@ async function rekey(flags: RekeyFlags): Promise<void> {
   let from: MasterKeyProvider | undefined;
   let to: MasterKeyProvider | undefined;
   try {
+    const { createMasterKeyProvider } = await import('../src/providers/index.js');
+    const { rekeyRootKey } = await import('../src/kms/rekey.js');
     const warn = (message: string) => process.stderr.write(`keyhold: ${message}\n`);
     from = createMasterKeyProvider(loadConfig(), warn);
     try {

@@ -1,6 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
 import { StartupError } from '../src/errors.js';
-import { main as startServerMain } from '../src/server/main.js';
 import { adminCommand } from './admin.js';
 import { configureCommand } from './commands/configure.js';
 import { cryptoCommands } from './commands/crypto.js';
@@ -34,7 +33,9 @@ export function buildProgram(): Command {
     .command('server')
     .description('start the Keyhold server (configuration from the environment and .env)')
     .addHelpText('after', '\nExample:\n  $ KEYHOLD_DATA_DIR=/var/lib/keyhold KEYHOLD_PASSPHRASE_FILE=/etc/keyhold/passphrase keyhold server')
-    .action(() => startServerMain());
+    // The server stack (express, LevelDB, argon2, PKCS#11) is loaded only for `server`, so the
+    // client commands start fast and small.
+    .action(async () => (await import('../src/server/main.js')).main());
 
   program.addCommand(configureCommand());
   program.addCommand(keysCommand());
