@@ -67,7 +67,7 @@ export function startServerProcess(env: Record<string, string>, cwd: string): Pr
 }
 
 /** Runs the server expecting it to fail at start; resolves with its exit code and output. */
-export function runServerUntilExit(env: Record<string, string>, cwd: string, timeoutMs = 15_000): Promise<ExitedProcess> {
+export function runServerToCompletion(env: Record<string, string>, cwd: string, timeoutMs = 15_000): Promise<ExitedProcess> {
   const child = spawnServer(env, cwd);
   let stdout = '';
   let stderr = '';

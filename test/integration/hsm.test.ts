@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { KeyholdClient } from '../../src/client/index.js';
 import { Pkcs11MasterKey } from '../../src/providers/pkcs11.js';
 import { rememberSecret } from '../helpers/secrets.js';
-import { runServerUntilExit, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { runServerToCompletion, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeToken, requireSoftHsm, softHsmLibrary, type TestToken } from '../helpers/softhsm.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
@@ -45,7 +45,7 @@ describe('PKCS#11 master key on a real SoftHSM2 token', function () {
 
   /** Expects a start to fail with exit 1 and exactly one stderr line matching `pattern`. */
   async function expectStartFailure(env: Record<string, string>, cwd: string, pattern: RegExp, secrets: string[] = []) {
-    const result = await runServerUntilExit(env, cwd);
+    const result = await runServerToCompletion(env, cwd);
     expect(result.code, result.stderr).to.equal(1);
     const lines = result.stderr.trim().split('\n');
     expect(lines, result.stderr).to.have.length(1);

@@ -5,7 +5,7 @@ import { KeyholdClient } from '../../src/client/index.js';
 import { generateSelfSignedCertificate } from '../../src/server/self-signed.js';
 import { Store } from '../../src/store/store.js';
 import { rememberSecret } from '../helpers/secrets.js';
-import { runServerUntilExit, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { runServerToCompletion, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
 const PASSPHRASE = 'process test passphrase, long enough';
@@ -108,7 +108,7 @@ describe('the server process (npm start)', function () {
     const before = await storeSnapshot(dataDir);
     const wrong = 'this is not the passphrase at all';
     rememberSecret(wrong);
-    const result = await runServerUntilExit({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: wrong }, cwd);
+    const result = await runServerToCompletion({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: wrong }, cwd);
     expect(result.code).to.equal(1);
     const lines = result.stderr.trim().split('\n');
     expect(lines).to.have.length(1);
@@ -131,7 +131,7 @@ describe('the server process (npm start)', function () {
     const cwd = tempDir();
     const dataDir = path.join(cwd, 'data');
     await start({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE }, cwd);
-    const result = await runServerUntilExit({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE }, cwd);
+    const result = await runServerToCompletion({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE }, cwd);
     expect(result.code).to.equal(1);
     expect(result.stderr.trim()).to.match(/^keyhold: KEYHOLD_DATA_DIR: store in use/);
   });
@@ -139,7 +139,7 @@ describe('the server process (npm start)', function () {
   it('says in one line that the port is in use, naming KEYHOLD_PORT', async () => {
     const cwd = tempDir();
     const server = await start({ KEYHOLD_DATA_DIR: path.join(cwd, 'a'), KEYHOLD_PASSPHRASE: PASSPHRASE }, cwd);
-    const result = await runServerUntilExit(
+    const result = await runServerToCompletion(
       { KEYHOLD_DATA_DIR: path.join(cwd, 'b'), KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_PORT: String(server.port) },
       cwd,
     );
@@ -150,7 +150,7 @@ describe('the server process (npm start)', function () {
   it('stops at start with one line naming the variable for a bad configuration value', async () => {
     const cwd = tempDir();
     for (const [variable, value] of [['KEYHOLD_PORT', 'abc'], ['KEYHOLD_KDF', 'scrypt'], ['KEYHOLD_MASTER', 'hsm']]) {
-      const result = await runServerUntilExit({ KEYHOLD_DATA_DIR: path.join(cwd, 'data'), [variable!]: value! }, cwd);
+      const result = await runServerToCompletion({ KEYHOLD_DATA_DIR: path.join(cwd, 'data'), [variable!]: value! }, cwd);
       expect(result.code).to.equal(1);
       expect(result.stderr.trim().split('\n')).to.have.length(1);
       expect(result.stderr).to.match(new RegExp(`^keyhold: ${variable}: `));
@@ -159,7 +159,7 @@ describe('the server process (npm start)', function () {
 
   it('refuses to start in production without a passphrase', async () => {
     const cwd = tempDir();
-    const result = await runServerUntilExit({ KEYHOLD_DATA_DIR: path.join(cwd, 'data'), NODE_ENV: 'production' }, cwd);
+    const result = await runServerToCompletion({ KEYHOLD_DATA_DIR: path.join(cwd, 'data'), NODE_ENV: 'production' }, cwd);
     expect(result.code).to.equal(1);
     expect(result.stderr).to.match(/^keyhold: KEYHOLD_PASSPHRASE: no passphrase/);
     expect(existsSync(path.join(cwd, 'data', 'store')), 'no empty store is left behind').to.equal(false);

@@ -6,6 +6,7 @@ import { KeyService } from '../../src/kms/key-service.js';
 import { Store } from '../../src/store/store.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
+import { openTempStore } from '../helpers/temp-store.js';
 
 function kmsErrorOf(promise: Promise<unknown>): Promise<KmsError> {
   return rejectionOf(promise, KmsError);
@@ -19,10 +20,7 @@ describe('KeyService on a real store', () => {
   // A real random root key: openRootKey and its KDF are tested in passphrase.test.ts.
   const rootKey = randomBytes(32);
 
-  beforeEach(async () => {
-    dir = makeTempDir();
-    store = await Store.open(dir.path);
-  });
+  beforeEach(async () => ({ dir, store } = await openTempStore()));
   afterEach(async () => {
     await store.close();
     dir.remove();

@@ -19,6 +19,7 @@ import { Store } from '../../src/store/store.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
+import { openTempStore } from '../helpers/temp-store.js';
 
 const PASSPHRASE: Passphrase = { value: 'the right passphrase for tests', source: 'KEYHOLD_PASSPHRASE' };
 const WRONG_PASSPHRASE: Passphrase = { value: 'a wrong passphrase for tests', source: 'KEYHOLD_PASSPHRASE' };
@@ -215,10 +216,7 @@ describe('openRootKey with a passphrase master key', () => {
   let store: Store;
   const provider = new PassphraseMasterKey(PASSPHRASE, 'pbkdf2');
 
-  beforeEach(async () => {
-    dir = makeTempDir();
-    store = await Store.open(dir.path);
-  });
+  beforeEach(async () => ({ dir, store } = await openTempStore()));
   afterEach(async () => {
     await store.close();
     dir.remove();

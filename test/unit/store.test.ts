@@ -6,6 +6,7 @@ import { StartupError } from '../../src/errors.js';
 import type { KeyRecord } from '../../src/store/records.js';
 import { Store, versionRecordKey } from '../../src/store/store.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
+import { openTempStore } from '../helpers/temp-store.js';
 
 const STORE_MODULE = new URL('../../src/store/store.ts', import.meta.url).href;
 const TSX = import.meta.resolve('tsx');
@@ -52,10 +53,7 @@ describe('Store', () => {
   let dir: ReturnType<typeof makeTempDir>;
   let store: Store;
 
-  beforeEach(async () => {
-    dir = makeTempDir();
-    store = await Store.open(dir.path);
-  });
+  beforeEach(async () => ({ dir, store } = await openTempStore()));
   afterEach(async () => {
     await store.close();
     dir.remove();
