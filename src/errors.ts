@@ -41,6 +41,8 @@ export const AlreadyExistsException = kmsErrorClass('AlreadyExistsException', 40
 export const LimitExceededException = kmsErrorClass('LimitExceededException', 400);
 export const TagException = kmsErrorClass('TagException', 400);
 export const UnknownOperationException = kmsErrorClass('UnknownOperationException', 400);
+export const UnsupportedOperationException = kmsErrorClass('UnsupportedOperationException', 400);
+export const KMSInvalidSignatureException = kmsErrorClass('KMSInvalidSignatureException', 400);
 export const UnrecognizedClientException = kmsErrorClass('UnrecognizedClientException', 401);
 export const InvalidSignatureException = kmsErrorClass('InvalidSignatureException', 401);
 export const RequestExpired = kmsErrorClass('RequestExpired', 401);
@@ -50,6 +52,8 @@ export const RequestEntityTooLarge = kmsErrorClass('RequestEntityTooLarge', 413)
 export const ThrottlingException = kmsErrorClass('ThrottlingException', 429);
 export const KMSInternalException = kmsErrorClass('KMSInternalException', 500);
 export const ServiceUnavailableException = kmsErrorClass('ServiceUnavailableException', 503);
+/** A key provider (AWS KMS, Google Cloud KMS) did not answer in time or was unreachable. */
+export const DependencyTimeoutException = kmsErrorClass('DependencyTimeoutException', 503);
 
 /**
  * The single decryption failure. Wrong tag, wrong context, truncated body, unknown format:

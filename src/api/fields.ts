@@ -36,6 +36,13 @@ const DISPLAY_NAMES: Record<string, string> = {
   aliasname: 'AliasName',
   targetkeyid: 'TargetKeyId',
   tagkeys: 'TagKeys',
+  origin: 'Origin',
+  providerkeyid: 'ProviderKeyId',
+  message: 'Message',
+  messagetype: 'MessageType',
+  signature: 'Signature',
+  signingalgorithm: 'SigningAlgorithm',
+  encryptionalgorithm: 'EncryptionAlgorithm',
 };
 
 export const keyIdField = z.string().min(1).max(2048);
@@ -52,6 +59,10 @@ export function bytesField(min: number, max: number) {
 
 export const plaintextField = bytesField(1, MAX_PLAINTEXT_BYTES);
 export const ciphertextBlobField = bytesField(1, 6144);
+
+/** Algorithm names are checked against the key by the KMS layer; here only their shape. */
+export const algorithmField = z.string().min(1).max(64);
+export const messageTypeField = z.enum(['RAW', 'DIGEST']);
 
 /**
  * An encryption context: a JSON object of string to string. Built with Object.fromEntries

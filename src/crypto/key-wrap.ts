@@ -26,6 +26,15 @@ export function versionKeyAad(keyId: string, version: number): string {
 }
 
 /**
+ * The AAD of an asymmetric key's wrapped private key (PKCS#8 DER). Distinct from every
+ * version-key AAD (those end in a number), so neither can be unwrapped as the other.
+ * @example privateKeyAad('19e8782d-…', 1) // 'keyhold:v1|19e8782d-…|1|private'
+ */
+export function privateKeyAad(keyId: string, version: number): string {
+  return `${versionKeyAad(keyId, version)}|private`;
+}
+
+/**
  * The AAD of a wrapped credential secret, binding it to its access key id.
  * @example credentialSecretAad('AKIDEXAMPLE') // 'keyhold:v1|credential|AKIDEXAMPLE'
  */

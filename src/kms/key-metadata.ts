@@ -15,6 +15,8 @@ export interface KeyMetadata {
   Origin: KeyRecord['origin'];
   KeyManager: 'CUSTOMER';
   EncryptionAlgorithms: string[];
+  SigningAlgorithms?: string[];
+  ProviderKeyId?: string;
   CurrentKeyVersion: number;
   KeyRotationEnabled: boolean;
   RotationPeriodInDays?: number;
@@ -36,7 +38,8 @@ export function toKeyMetadata(record: KeyRecord, aliases: string[]): KeyMetadata
     KeyUsage: record.keyUsage,
     Origin: record.origin,
     KeyManager: 'CUSTOMER',
-    EncryptionAlgorithms: record.keyUsage === 'ENCRYPT_DECRYPT' ? ['SYMMETRIC_DEFAULT'] : [],
+    EncryptionAlgorithms:
+      record.keySpec === 'SYMMETRIC_DEFAULT' ? ['SYMMETRIC_DEFAULT'] : [...(record.encryptionAlgorithms ?? [])],
     CurrentKeyVersion: record.currentVersion,
     KeyRotationEnabled: record.rotation?.enabled ?? false,
     Aliases: aliases,
@@ -46,5 +49,7 @@ export function toKeyMetadata(record: KeyRecord, aliases: string[]): KeyMetadata
     if (record.rotation.nextRotationDate) metadata.NextRotationDate = record.rotation.nextRotationDate;
   }
   if (record.deletionDate) metadata.DeletionDate = record.deletionDate;
+  if (record.keySpec !== 'SYMMETRIC_DEFAULT') metadata.SigningAlgorithms = [...(record.signingAlgorithms ?? [])];
+  if (record.providerKeyId) metadata.ProviderKeyId = record.providerKeyId;
   return metadata;
 }

@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { asVersionKey, unwrapKey, versionKeyAad, wrapKey, type VersionKey } from '../crypto/index.js';
+import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { asVersionKey, privateKeyAad, unwrapKey, versionKeyAad, wrapKey, type VersionKey } from '../crypto/index.js';
 import { DisabledException, KMSInvalidStateException, NotFoundException, ValidationException } from '../errors.js';
 import { LruCache } from '../store/lru-cache.js';
 import type { AliasRecord, KeyRecord } from '../store/records.js';
@@ -49,6 +49,9 @@ export class KeyRegistry {
   // Unwrapped version keys, zeroed as they leave the cache. Never held across an await.
   private readonly versionKeys: LruCache<string, VersionKey>;
   private readonly keyRecords: LruCache<string, KeyRecord>;
+  // Asymmetric keys' parsed private (local keys) and public keys, by KeyId.
+  private readonly privateKeys: LruCache<string, KeyObject>;
+  private readonly publicKeys: LruCache<string, KeyObject>;
   private aliasesLoaded: Promise<Map<string, AliasRecord>> | undefined;
   // Bumped whenever a key changes or its material is dropped, so a read in flight cannot
   // put an older record or dropped material back into a cache.
@@ -60,6 +63,8 @@ export class KeyRegistry {
     this.clock = options.clock ?? (() => new Date());
     this.versionKeys = new LruCache(options.versionKeyCacheSize ?? 10_000, (key) => key.fill(0));
     this.keyRecords = new LruCache(options.keyRecordCacheSize ?? 100_000);
+    this.privateKeys = new LruCache(options.versionKeyCacheSize ?? 10_000);
+    this.publicKeys = new LruCache(options.versionKeyCacheSize ?? 10_000);
   }
 
   /** Every alias, by name: few enough to hold in memory, read once from the store. */
@@ -149,6 +154,44 @@ export class KeyRegistry {
     return versionKey;
   }
 
+  /** The private key of a local asymmetric key (version 1), unwrapped once and cached. */
+  async privateKey(record: KeyRecord): Promise<KeyObject> {
+    const cached = this.privateKeys.get(record.keyId);
+    if (cached) return cached;
+    const generation = this.generations.get(record.keyId) ?? 0;
+    const wrapped = await this.store.getVersion(record.keyId, 1);
+    if (!wrapped) throw new Error(`store is missing the private key of key ${record.keyId}`);
+    const der = unwrapKey(this.rootKey, wrapped, privateKeyAad(record.keyId, 1));
+    let privateKey: KeyObject;
+    try {
+      privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    } finally {
+      der.fill(0);
+    }
+    if ((this.generations.get(record.keyId) ?? 0) !== generation) return this.privateKey(await this.usableKey(record.keyId));
+    this.privateKeys.set(record.keyId, privateKey);
+    return privateKey;
+  }
+
+  /** The public key of an asymmetric key, parsed once and cached. */
+  publicKey(record: KeyRecord): KeyObject {
+    const cached = this.publicKeys.get(record.keyId);
+    if (cached) return cached;
+    const publicKey = createPublicKey({ key: Buffer.from(record.publicKey!, 'base64'), format: 'der', type: 'spki' });
+    this.publicKeys.set(record.keyId, publicKey);
+    return publicKey;
+  }
+
+  /** Wraps an asymmetric key's private key (PKCS#8 DER) under the root key. */
+  wrapPrivateKey(keyId: string, privateKey: KeyObject): Buffer {
+    const der = privateKey.export({ format: 'der', type: 'pkcs8' });
+    try {
+      return wrapKey(this.rootKey, der, privateKeyAad(keyId, 1)) as Buffer;
+    } finally {
+      der.fill(0);
+    }
+  }
+
   /** Fresh key material for a version, wrapped under the root key; the plaintext is zeroed. */
   newWrappedVersion(keyId: string, version: number): Buffer {
     const material = randomBytes(32);
@@ -160,9 +203,15 @@ export class KeyRegistry {
     }
   }
 
-  /** Writes a new key's record, its first version and schedule, in one sync batch. */
-  async create(record: KeyRecord, batch: StoreBatch): Promise<void> {
-    batch.putKey(record).putVersion(record.keyId, 1, this.newWrappedVersion(record.keyId, 1));
+  /**
+   * Writes a new key's record, its first version and schedule, in one sync batch. The first
+   * version is fresh AES material, or `wrappedMaterial` when given (an asymmetric key's
+   * wrapped private key), or nothing for a key whose private half lives in another KMS.
+   */
+  async create(record: KeyRecord, batch: StoreBatch, wrappedMaterial?: Buffer | 'none'): Promise<void> {
+    batch.putKey(record);
+    if (wrappedMaterial === undefined) batch.putVersion(record.keyId, 1, this.newWrappedVersion(record.keyId, 1));
+    else if (wrappedMaterial !== 'none') batch.putVersion(record.keyId, 1, wrappedMaterial);
     for (const entry of scheduleEntries(record)) batch.putSchedule(entry);
     await this.store.write(batch);
     this.keyRecords.set(record.keyId, record);
@@ -225,6 +274,8 @@ export class KeyRegistry {
   dropVersionKeys(keyId: string): void {
     this.bumpGeneration(keyId);
     this.versionKeys.deleteWhere((cacheKey) => cacheKey.startsWith(`${keyId}!`));
+    this.privateKeys.delete(keyId);
+    this.publicKeys.delete(keyId);
   }
 
   /** Marks a key changed, so that store reads in flight do not cache what they read. */
@@ -235,6 +286,8 @@ export class KeyRegistry {
   clearCaches(): void {
     this.versionKeys.clear();
     this.keyRecords.clear();
+    this.privateKeys.clear();
+    this.publicKeys.clear();
   }
 }
 

@@ -7,10 +7,17 @@ import {
   type EncryptionContext,
   type ParsedCiphertext,
 } from '../crypto/index.js';
-import { IncorrectKeyException, invalidCiphertext, KMSInvalidStateException, ValidationException } from '../errors.js';
+import {
+  IncorrectKeyException,
+  invalidCiphertext,
+  InvalidKeyUsageException,
+  KMSInvalidStateException,
+  ValidationException,
+} from '../errors.js';
 import type { KeyRecord, Tag } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { AliasOperations } from './aliases.js';
+import { AsymmetricOperations, isAsymmetric, type RemoteKeyProviders } from './asymmetric-keys.js';
 import { toKeyMetadata, type KeyMetadata } from './key-metadata.js';
 import { KeyRegistry, pendingDeletion, SYSTEM, type Caller } from './key-registry.js';
 import { decodeMarker, encodeMarker } from './markers.js';
@@ -34,6 +41,8 @@ export interface KeyServiceOptions {
   versionKeyCacheSize?: number;
   /** How many key records to keep in memory. */
   keyRecordCacheSize?: number;
+  /** AWS KMS and Google Cloud KMS, for asymmetric keys whose private half lives there. */
+  remoteProviders?: RemoteKeyProviders;
 }
 
 /**
@@ -45,11 +54,13 @@ export class KeyService {
   private readonly registry: KeyRegistry;
   readonly aliases: AliasOperations;
   readonly rotation: RotationOperations;
+  readonly asymmetric: AsymmetricOperations;
 
   constructor(options: KeyServiceOptions) {
     this.registry = new KeyRegistry(options);
     this.aliases = new AliasOperations(this.registry);
     this.rotation = new RotationOperations(this.registry);
+    this.asymmetric = new AsymmetricOperations(this.registry, options.remoteProviders);
   }
 
   private get clock(): () => Date {
@@ -63,14 +74,19 @@ export class KeyService {
   /* ---------------------------------------------------------------- key management */
 
   async createKey(
-    request: { description?: string; keySpec?: string; keyUsage?: string; tags?: Tag[] },
+    request: { description?: string; keySpec?: string; keyUsage?: string; origin?: string; providerKeyId?: string; tags?: Tag[] },
     caller: Caller = SYSTEM,
   ): Promise<KeyMetadata> {
-    const keySpec = request.keySpec ?? 'SYMMETRIC_DEFAULT';
-    const keyUsage = request.keyUsage ?? 'ENCRYPT_DECRYPT';
-    if (keySpec !== 'SYMMETRIC_DEFAULT') {
-      throw new ValidationException(`KeySpec '${keySpec}' is not supported; use SYMMETRIC_DEFAULT`);
+    const origin = request.origin ?? 'KEYHOLD';
+    if (origin !== 'KEYHOLD' && origin !== 'AWS_KMS' && origin !== 'GCP_KMS') {
+      throw new ValidationException(`Origin '${origin.slice(0, 64)}' is not supported; use KEYHOLD, AWS_KMS or GCP_KMS`);
     }
+    if (origin !== 'KEYHOLD' || (request.keySpec !== undefined && request.keySpec !== 'SYMMETRIC_DEFAULT')) {
+      return toKeyMetadata(await this.asymmetric.create({ ...request, origin }, caller), []);
+    }
+    if (request.providerKeyId !== undefined) throw new ValidationException('ProviderKeyId is only for Origin AWS_KMS or GCP_KMS');
+    const keySpec = 'SYMMETRIC_DEFAULT';
+    const keyUsage = request.keyUsage ?? 'ENCRYPT_DECRYPT';
     if (keyUsage !== 'ENCRYPT_DECRYPT') {
       throw new ValidationException(`KeyUsage '${keyUsage}' is not valid for a SYMMETRIC_DEFAULT key`);
     }
@@ -197,21 +213,55 @@ export class KeyService {
     keyId: string;
     plaintext: Buffer;
     encryptionContext?: EncryptionContext;
-  }): Promise<{ ciphertextBlob: Buffer; keyId: string }> {
+    encryptionAlgorithm?: string;
+  }): Promise<{ ciphertextBlob: Buffer; keyId: string; encryptionAlgorithm: string }> {
     /* Precondition: plaintext is 1..4096 bytes. */
     if (request.plaintext.length < 1 || request.plaintext.length > MAX_PLAINTEXT_BYTES) {
       throw new ValidationException(`Plaintext must be 1 to ${MAX_PLAINTEXT_BYTES} bytes`);
     }
     const record = await this.registry.usableKey(await this.registry.resolveKeyId(request.keyId));
-    return { ciphertextBlob: await this.seal(record, request.plaintext, request.encryptionContext), keyId: record.keyId };
+    if (isAsymmetric(record)) {
+      refuseContext(request.encryptionContext);
+      return this.asymmetric.encrypt(record, request.plaintext, request.encryptionAlgorithm);
+    }
+    requireSymmetricAlgorithm(request.encryptionAlgorithm);
+    return {
+      ciphertextBlob: await this.seal(record, request.plaintext, request.encryptionContext),
+      keyId: record.keyId,
+      encryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+    };
   }
 
-  decrypt(request: {
+  /**
+   * Symmetric blobs name their key; RSA ciphertexts do not, so decrypting one needs the
+   * KeyId and the EncryptionAlgorithm, as in AWS KMS.
+   */
+  async decrypt(request: {
     ciphertextBlob: Buffer;
     encryptionContext?: EncryptionContext;
     keyId?: string;
-  }): Promise<{ plaintext: Buffer; keyId: string }> {
-    return this.open(request.ciphertextBlob, request.encryptionContext, request.keyId);
+    encryptionAlgorithm?: string;
+  }): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string }> {
+    if (request.encryptionAlgorithm !== undefined && request.encryptionAlgorithm !== 'SYMMETRIC_DEFAULT') {
+      if (request.keyId === undefined) throw new ValidationException('KeyId is required to decrypt with an asymmetric EncryptionAlgorithm');
+      refuseContext(request.encryptionContext);
+      const record = await this.registry.usableKey(await this.registry.resolveKeyId(request.keyId));
+      if (!isAsymmetric(record)) {
+        throw new InvalidKeyUsageException(`Key '${record.keyId}' is SYMMETRIC_DEFAULT; omit EncryptionAlgorithm or use SYMMETRIC_DEFAULT`);
+      }
+      return this.asymmetric.decrypt(record, request.ciphertextBlob, request.encryptionAlgorithm);
+    }
+    if (request.keyId !== undefined && request.encryptionAlgorithm === undefined) {
+      const record = await this.registry.loadKey(await this.registry.resolveKeyId(request.keyId));
+      if (isAsymmetric(record)) {
+        if (record.keyUsage !== 'ENCRYPT_DECRYPT') {
+          throw new InvalidKeyUsageException(`Decrypt needs an ENCRYPT_DECRYPT key; '${record.keyId}' is ${record.keyUsage}`);
+        }
+        throw new ValidationException(`EncryptionAlgorithm is required for the asymmetric key '${record.keyId}'`);
+      }
+    }
+    const result = await this.open(request.ciphertextBlob, request.encryptionContext, request.keyId);
+    return { ...result, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
   }
 
   /** Moves a blob to the newest version of the destination key (which may be its own key). */
@@ -223,6 +273,7 @@ export class KeyService {
     destinationEncryptionContext?: EncryptionContext;
   }): Promise<{ ciphertextBlob: Buffer; keyId: string; sourceKeyId: string }> {
     const destination = await this.registry.usableKey(await this.registry.resolveKeyId(request.destinationKeyId));
+    requireSymmetric(destination, 'ReEncrypt');
     const source = await this.open(request.ciphertextBlob, request.sourceEncryptionContext, request.sourceKeyId);
     try {
       const ciphertextBlob = await this.seal(destination, source.plaintext, request.destinationEncryptionContext);
@@ -319,6 +370,7 @@ export class KeyService {
   /* ---------------------------------------------------------------- internals */
 
   private async seal(record: KeyRecord, plaintext: Buffer, context: EncryptionContext | undefined): Promise<Buffer> {
+    requireSymmetric(record, 'This operation');
     const versionKey = await this.registry.versionKey(record, record.currentVersion);
     // No await between fetching the cached key and using it: eviction zeroes keys.
     return encryptMessage({ versionKey, keyId: record.keyId, version: record.currentVersion, plaintext, context });
@@ -340,7 +392,8 @@ export class KeyService {
       throw new IncorrectKeyException('The ciphertext was not encrypted under the KeyId given in the request');
     }
     const record = await this.registry.usableKey(parsed.keyId);
-    if (parsed.version > record.currentVersion) throw invalidCiphertext();
+    // A symmetric blob naming an asymmetric key was not made by Keyhold.
+    if (isAsymmetric(record) || parsed.version > record.currentVersion) throw invalidCiphertext();
     const versionKey = await this.registry.versionKey(record, parsed.version);
     try {
       return { plaintext: decryptMessage(parsed, versionKey, context), keyId: record.keyId };
@@ -365,6 +418,25 @@ export class KeyService {
       return after;
     });
     return this.metadata(record);
+  }
+}
+
+function requireSymmetric(record: KeyRecord, action: string): void {
+  if (isAsymmetric(record)) {
+    throw new InvalidKeyUsageException(`${action} needs a SYMMETRIC_DEFAULT key; '${record.keyId}' is ${record.keySpec} ${record.keyUsage}`);
+  }
+}
+
+function requireSymmetricAlgorithm(algorithm: string | undefined): void {
+  if (algorithm !== undefined && algorithm !== 'SYMMETRIC_DEFAULT') {
+    throw new InvalidKeyUsageException(`EncryptionAlgorithm '${algorithm.slice(0, 64)}' is not valid for a SYMMETRIC_DEFAULT key`);
+  }
+}
+
+/** Encryption context is a symmetric-key feature, as in AWS KMS. */
+function refuseContext(context: EncryptionContext | undefined): void {
+  if (context !== undefined && Object.keys(context).length > 0) {
+    throw new ValidationException('EncryptionContext is not supported with asymmetric keys');
   }
 }
 

@@ -1,4 +1,4 @@
-import { DisabledException, KMSInvalidStateException, ValidationException } from '../errors.js';
+import { DisabledException, KMSInvalidStateException, UnsupportedOperationException, ValidationException } from '../errors.js';
 import type { KeyRecord, RotationRecord } from '../store/records.js';
 import { pendingDeletion, type Caller, type KeyRegistry } from './key-registry.js';
 import { decodeMarker, encodeMarker } from './markers.js';
@@ -17,8 +17,11 @@ function addDays(date: Date, days: number): string {
   return new Date(date.getTime() + days * DAY_MS).toISOString();
 }
 
-/** Rotation needs an Enabled key, as in AWS KMS. */
-function requireEnabled(record: KeyRecord): void {
+/** Rotation needs an Enabled symmetric key, as in AWS KMS. */
+function requireRotatable(record: KeyRecord): void {
+  if (record.keySpec !== 'SYMMETRIC_DEFAULT') {
+    throw new UnsupportedOperationException(`Key '${record.keyId}' is asymmetric; only symmetric keys rotate`);
+  }
   if (record.keyState === 'Disabled') throw new DisabledException(`Key '${record.keyId}' is disabled`);
   if (record.keyState === 'PendingDeletion') throw pendingDeletion(record.keyId);
 }
@@ -39,7 +42,7 @@ export class RotationOperations {
   ): Promise<KeyRecord> {
     return this.registry.update(keyId, (record, batch) => {
       if (!stillWanted(record)) return record;
-      requireEnabled(record);
+      requireRotatable(record);
       const now = this.registry.clock();
       const version = record.currentVersion + 1;
       batch
@@ -79,7 +82,7 @@ export class RotationOperations {
     }
     const keyId = await this.registry.resolveKeyId(keyIdInput);
     await this.registry.update(keyId, (record, batch) => {
-      requireEnabled(record);
+      requireRotatable(record);
       const now = this.registry.clock();
       batch.audit({ action: 'EnableKeyRotation', principal: caller.principal, keyId, detail: `${days} days` }, now);
       return { ...record, rotation: { enabled: true, periodDays: days, nextRotationDate: addDays(now, days) } };
@@ -89,7 +92,7 @@ export class RotationOperations {
   async disable(keyIdInput: string, caller: Caller): Promise<void> {
     const keyId = await this.registry.resolveKeyId(keyIdInput);
     await this.registry.update(keyId, (record, batch) => {
-      requireEnabled(record);
+      requireRotatable(record);
       batch.audit({ action: 'DisableKeyRotation', principal: caller.principal, keyId }, this.registry.clock());
       return { ...record, rotation: { enabled: false, periodDays: record.rotation?.periodDays ?? DEFAULT_ROTATION_PERIOD_DAYS } };
     });

@@ -29,6 +29,13 @@ export interface KeyRecord {
   currentVersion: number;
   /** Automatic rotation; absent means never enabled. */
   rotation?: RotationSettings;
+  /** Asymmetric keys: base64 of the DER SubjectPublicKeyInfo. */
+  publicKey?: string;
+  /** Asymmetric keys: the algorithms the key offers (AWS KMS's names). */
+  signingAlgorithms?: string[];
+  encryptionAlgorithms?: string[];
+  /** Keys of another KMS (origin AWS_KMS or GCP_KMS): the key's name there. */
+  providerKeyId?: string;
 }
 
 export interface RotationSettings {

@@ -3,6 +3,7 @@ import request from 'supertest';
 import { createApp } from '../../src/api/app.js';
 import { signRequest } from '../../src/client/signing.js';
 import { CredentialService } from '../../src/kms/credential-service.js';
+import type { RemoteKeyProviders } from '../../src/kms/asymmetric-keys.js';
 import { KeyService } from '../../src/kms/key-service.js';
 import { openRootKey } from '../../src/kms/root-key.js';
 import { PassphraseMasterKey } from '../../src/providers/passphrase.js';
@@ -30,13 +31,15 @@ export interface Harness {
  * The real service (LevelDB in a temp dir, passphrase master key, KeyService, signed API)
  * behind the express app, for supertest. Nothing is mocked.
  */
-export async function openHarness(options: { goKmsAuthKey?: string; clock?: () => Date } = {}): Promise<Harness> {
+export async function openHarness(
+  options: { goKmsAuthKey?: string; clock?: () => Date; remoteProviders?: RemoteKeyProviders } = {},
+): Promise<Harness> {
   rememberSecret(TEST_PASSPHRASE);
   const dir = makeTempDir();
   const store = await Store.open(dir.path);
   const provider = new PassphraseMasterKey({ value: TEST_PASSPHRASE, source: 'KEYHOLD_PASSPHRASE' }, 'pbkdf2');
   const { rootKey } = await openRootKey(store, provider);
-  const keyService = new KeyService({ store, rootKey, clock: options.clock });
+  const keyService = new KeyService({ store, rootKey, clock: options.clock, remoteProviders: options.remoteProviders });
   const credentials = await CredentialService.load(store, rootKey);
   const credential = await credentials.create({ admin: true, description: 'test admin', principal: 'test' });
   rememberSecret(credential.secretKey);

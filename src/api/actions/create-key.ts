@@ -9,6 +9,8 @@ export const createKey = defineAction({
     keyspec: z.string().min(1).max(64).optional(),
     customermasterkeyspec: z.string().min(1).max(64).optional(),
     keyusage: z.string().min(1).max(64).optional(),
+    origin: z.string().min(1).max(64).optional(),
+    providerkeyid: z.string().min(1).max(2048).optional(),
     tags: tagsField.optional(),
   }),
   async handle(input, { keyService, principal }) {
@@ -17,6 +19,8 @@ export const createKey = defineAction({
         description: input.description,
         keySpec: input.keyspec ?? input.customermasterkeyspec,
         keyUsage: input.keyusage,
+        origin: input.origin,
+        providerKeyId: input.providerkeyid,
         tags: input.tags,
       },
       { principal: principal.accessKeyId },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { base64, defineAction } from '../action.js';
-import { ciphertextBlobField, encryptionContextField, keyIdField } from '../fields.js';
+import { algorithmField, ciphertextBlobField, encryptionContextField, keyIdField } from '../fields.js';
 
 export const decrypt = defineAction({
   name: 'decrypt',
@@ -8,15 +8,17 @@ export const decrypt = defineAction({
     ciphertextblob: ciphertextBlobField,
     encryptioncontext: encryptionContextField.optional(),
     keyid: keyIdField.optional(),
+    encryptionalgorithm: algorithmField.optional(),
   }),
   async handle(input, { keyService }) {
     const result = await keyService.decrypt({
       ciphertextBlob: input.ciphertextblob,
       encryptionContext: input.encryptioncontext,
       keyId: input.keyid,
+      encryptionAlgorithm: input.encryptionalgorithm,
     });
     try {
-      return { Plaintext: base64(result.plaintext), KeyId: result.keyId };
+      return { Plaintext: base64(result.plaintext), KeyId: result.keyId, EncryptionAlgorithm: result.encryptionAlgorithm };
     } finally {
       result.plaintext.fill(0);
     }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { base64, defineAction } from '../action.js';
-import { encryptionContextField, keyIdField, plaintextField } from '../fields.js';
+import { algorithmField, encryptionContextField, keyIdField, plaintextField } from '../fields.js';
 
 export const encrypt = defineAction({
   name: 'encrypt',
@@ -8,6 +8,7 @@ export const encrypt = defineAction({
     keyid: keyIdField,
     plaintext: plaintextField,
     encryptioncontext: encryptionContextField.optional(),
+    encryptionalgorithm: algorithmField.optional(),
   }),
   async handle(input, { keyService }) {
     try {
@@ -15,8 +16,9 @@ export const encrypt = defineAction({
         keyId: input.keyid,
         plaintext: input.plaintext,
         encryptionContext: input.encryptioncontext,
+        encryptionAlgorithm: input.encryptionalgorithm,
       });
-      return { CiphertextBlob: base64(result.ciphertextBlob), KeyId: result.keyId };
+      return { CiphertextBlob: base64(result.ciphertextBlob), KeyId: result.keyId, EncryptionAlgorithm: result.encryptionAlgorithm };
     } finally {
       input.plaintext.fill(0);
     }

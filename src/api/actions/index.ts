@@ -1,4 +1,5 @@
 import type { Action } from '../action.js';
+import { getPublicKey, sign, verify } from './asymmetric.js';
 import { createKey } from './create-key.js';
 import { decrypt } from './decrypt.js';
 import { describeKey } from './describe-key.js';
@@ -40,5 +41,8 @@ export const actions: ReadonlyMap<string, Action> = new Map(
     tagResource,
     untagResource,
     listResourceTags,
+    getPublicKey,
+    sign,
+    verify,
   ].map((action) => [action.name, action as unknown as Action]),
 );
