@@ -34,6 +34,12 @@ const environmentSchema = z.object({
   KEYHOLD_PKCS11_PIN_FILE: z.string().min(1).optional(),
   KEYHOLD_PKCS11_KEY_LABEL: z.string().min(1).default('keyhold-master'),
   KEYHOLD_GOKMS_AUTH_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  KEYHOLD_PROVIDER_TIMEOUT_MS: wholeNumber(100, 600_000).default(10_000),
+  KEYHOLD_PROVIDER_MAX_ATTEMPTS: wholeNumber(1, 10).default(3),
+  KEYHOLD_GCP_KMS_ENDPOINT: z
+    .string()
+    .regex(/^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port')
+    .optional(),
   KEYHOLD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
 });
@@ -65,6 +71,8 @@ export interface KeyholdConfig {
     keyLabel: string;
   };
   goKmsAuthKey: string | undefined;
+  /** AWS KMS and Google Cloud KMS, for keys whose private half lives there. */
+  remote: { timeoutMs: number; maxAttempts: number; gcpEndpoint: string | undefined };
   logLevel: string;
   production: boolean;
 }
@@ -125,6 +133,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
       keyLabel: e.KEYHOLD_PKCS11_KEY_LABEL,
     },
     goKmsAuthKey: e.KEYHOLD_GOKMS_AUTH_KEY,
+    remote: {
+      timeoutMs: e.KEYHOLD_PROVIDER_TIMEOUT_MS,
+      maxAttempts: e.KEYHOLD_PROVIDER_MAX_ATTEMPTS,
+      gcpEndpoint: e.KEYHOLD_GCP_KMS_ENDPOINT,
+    },
     logLevel: e.KEYHOLD_LOG_LEVEL,
     production: e.NODE_ENV === 'production',
   };

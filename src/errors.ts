@@ -8,22 +8,40 @@
  * @example
  *   throw new NotFoundException(`Key '${keyId}' does not exist`);
  */
+// Shared by every copy of this module (Symbol.for), see KmsError[Symbol.hasInstance].
+const KMS_ERROR_BRAND = Symbol.for('keyhold.KmsError');
+
 export class KmsError extends Error {
   /** The AWS-style error name sent as `__type`. */
   readonly type: string;
   /** The HTTP status the API answers with. */
   readonly status: number;
+  /** The `__type` of a subclass; undefined on KmsError itself. */
+  static readonly errorType: string | undefined = undefined;
 
   constructor(type: string, status: number, message: string) {
     super(message);
     this.name = type;
     this.type = type;
     this.status = status;
+    Object.defineProperty(this, KMS_ERROR_BRAND, { value: true });
+  }
+
+  /**
+   * `instanceof` also recognises a KmsError made by a second copy of this module (a module
+   * loader may load one file twice, e.g. through a dynamic import under a test runner's
+   * loader): it carries the same brand, and for a subclass the same `__type`.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (typeof value !== 'object' || value === null || (value as Record<symbol, unknown>)[KMS_ERROR_BRAND] !== true) return false;
+    return this.errorType === undefined || this.errorType === (value as KmsError).type;
   }
 }
 
 function kmsErrorClass(type: string, status: number) {
   return class extends KmsError {
+    static override readonly errorType = type;
     constructor(message: string) {
       super(type, status, message);
     }

@@ -28,6 +28,7 @@ export interface RemoteKeyDescription {
  *   - timeout, unreachable, throttled after the bounded retries -> DependencyTimeoutException (503)
  *   - anything else (bad credentials, remote 500, integrity check failed) -> KMSInternalException (500)
  *   - the key cannot do this (wrong usage, unsupported algorithm) -> ValidationException / InvalidKeyUsageException
+ *   - the provider refuses a ciphertext               -> invalidCiphertext() (the one decryption failure)
  */
 export interface RemoteKeyProvider {
   readonly origin: RemoteOrigin;

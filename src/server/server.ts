@@ -9,7 +9,7 @@ import { StartupError } from '../errors.js';
 import { CredentialService } from '../kms/credential-service.js';
 import { KeyService } from '../kms/key-service.js';
 import { openRootKey } from '../kms/root-key.js';
-import { createMasterKeyProvider, type MasterKeyProvider } from '../providers/index.js';
+import { createMasterKeyProvider, createRemoteKeyProviders, type MasterKeyProvider } from '../providers/index.js';
 import { Store } from '../store/store.js';
 import { ADMIN_CREDENTIALS_FILE, writeAdminCredentials } from './admin-credentials.js';
 import { loadTlsMaterial } from './tls.js';
@@ -41,6 +41,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     // Loud on purpose: a development passphrase must not go unnoticed into real use.
     process.stderr.write(`\n!!! keyhold: ${message}\n\n`);
   });
+  const remoteProviders = createRemoteKeyProviders(config, (message) => logger.warn(message));
   let store: Store | undefined;
   let rootKey: Buffer | undefined;
   let scheduler: Scheduler | undefined;
@@ -51,7 +52,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     rootKey = opened.rootKey;
     if (opened.created) logger.info({ dataDir: config.dataDir, master: provider.kind }, 'initialised a new store');
 
-    const keyService = new KeyService({ store, rootKey });
+    const keyService = new KeyService({ store, rootKey, remoteProviders });
     scheduler = startScheduler(keyService, logger);
     await scheduler.runNow();
     const credentials = await CredentialService.load(store, rootKey);
@@ -100,6 +101,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
         await scheduler!.stop();
         keyService.clearCaches();
         await openStore.close();
+        await remoteProviders.close();
         await provider.close();
         rootKey!.fill(0);
         logger.info('stopped');
@@ -114,6 +116,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     }
     await scheduler?.stop();
     rootKey?.fill(0);
+    await remoteProviders.close();
     await provider.close();
     await store?.close();
     throw error;
