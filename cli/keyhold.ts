@@ -1,6 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { StartupError } from '../src/errors.js';
 import { adminCommand } from './admin.js';
+import { asymmetricCommands } from './commands/asymmetric.js';
+import { certCommands } from './commands/certs.js';
 import { configureCommand } from './commands/configure.js';
 import { cryptoCommands } from './commands/crypto.js';
 import { fileCommands } from './commands/files.js';
@@ -26,7 +28,9 @@ export function buildProgram(): Command {
       '\nExamples:\n' +
         '  $ keyhold server                                   # same as npm start\n' +
         '  $ keyhold keys create --description "orders db"    # uses ./data/admin.credentials by default\n' +
-        '  $ echo -n hi | keyhold encrypt --key-id alias/orders --base64',
+        '  $ echo -n hi | keyhold encrypt --key-id alias/orders --base64\n' +
+        '  $ keyhold keys create --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --description "web TLS key"\n' +
+        '  $ keyhold csr --key-id alias/web --subject "CN=www.example.com" --san dns:www.example.com',
     );
 
   program
@@ -41,7 +45,7 @@ export function buildProgram(): Command {
   program.addCommand(keysCommand());
   program.addCommand(aliasesCommand());
   program.addCommand(tagsCommand());
-  for (const command of [...cryptoCommands(), ...fileCommands()]) program.addCommand(command);
+  for (const command of [...cryptoCommands(), ...asymmetricCommands(), ...certCommands(), ...fileCommands()]) program.addCommand(command);
   program.addCommand(adminCommand());
 
   // Usage errors exit 2, not commander's default 1.

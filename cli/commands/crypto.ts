@@ -9,6 +9,21 @@ function withIo(command: Command): Command {
     .option('--base64', 'write the output as base64 text instead of raw bytes');
 }
 
+function encryptionAlgorithmOption(): Option {
+  return new Option('--encryption-algorithm <alg>', 'for an RSA ENCRYPT_DECRYPT key: RSAES_OAEP_SHA_1 or RSAES_OAEP_SHA_256 (symmetric keys: SYMMETRIC_DEFAULT, or leave out)')
+    .choices(['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256']);
+}
+
+/**
+ * An RSA ciphertext as given: raw bytes, or the base64 text `--base64` printed. Raw RSA output
+ * that happened to be all base64 characters is as likely as guessing the key, so text that
+ * reads as base64 is base64.
+ */
+function rsaCiphertextFromInput(bytes: Buffer): Buffer {
+  const text = bytes.toString('latin1').trim();
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(text) ? Buffer.from(text, 'base64') : bytes;
+}
+
 export function cryptoCommands(): Command[] {
   const encrypt = withIo(
     new Command('encrypt')
@@ -16,11 +31,13 @@ export function cryptoCommands(): Command[] {
       .requiredOption('--key-id <key>', 'KeyId, keyhold:key/…, or alias/…')
       .option('--plaintext <text>', 'the text to encrypt (visible to other users in `ps` and in shell history: prefer --in or stdin)')
       .option('--context <key=value>', 'encryption context pair (repeatable)', collectPairs)
-      .addHelpText('after', '\nExample:\n  $ echo -n "s3cret" | keyhold encrypt --key-id alias/orders --context table=orders --out secret.blob'),
+      .addOption(encryptionAlgorithmOption())
+      .addHelpText('after', '\nExamples:\n  $ echo -n "s3cret" | keyhold encrypt --key-id alias/orders --context table=orders --out secret.blob\n' +
+        '  $ keyhold encrypt --key-id alias/rsa-transport --encryption-algorithm RSAES_OAEP_SHA_256 --in session.key --out session.key.enc'),
   ).action(async (options, command: Command) => {
     const plaintext = await readInput(options);
     const answer = await withClient(command, (client) =>
-      client.encrypt({ keyId: options.keyId, plaintext, encryptionContext: options.context }),
+      client.encrypt({ keyId: options.keyId, plaintext, encryptionContext: options.context, encryptionAlgorithm: options.encryptionAlgorithm }),
     );
     writeOutput(answer.ciphertextBlob, options);
   });
@@ -28,13 +45,20 @@ export function cryptoCommands(): Command[] {
   const decrypt = withIo(
     new Command('decrypt')
       .description('decrypt a ciphertext blob (raw or base64); prints the plaintext')
-      .option('--key-id <key>', 'refuse the blob unless it belongs to this key')
+      .option('--key-id <key>', 'refuse the blob unless it belongs to this key (required for an RSA key)')
       .option('--context <key=value>', 'encryption context pair (repeatable)', collectPairs)
-      .addHelpText('after', '\nExample:\n  $ keyhold decrypt --in secret.blob --context table=orders'),
+      .addOption(encryptionAlgorithmOption())
+      .addHelpText('after', '\nExamples:\n  $ keyhold decrypt --in secret.blob --context table=orders\n' +
+        '  $ keyhold decrypt --key-id alias/rsa-transport --encryption-algorithm RSAES_OAEP_SHA_256 --in session.key.enc'),
   ).action(async (options, command: Command) => {
-    const ciphertextBlob = blobFromInput(await readInput({ in: options.in }));
+    const input = await readInput({ in: options.in });
+    /* Precondition: an RSA ciphertext names no key, so the key is given. */
+    if (options.encryptionAlgorithm !== undefined && options.encryptionAlgorithm !== 'SYMMETRIC_DEFAULT' && options.keyId === undefined) {
+      throw new UsageError('--encryption-algorithm RSAES_… needs --key-id (an RSA ciphertext does not name its key)');
+    }
+    const ciphertextBlob = options.encryptionAlgorithm?.startsWith('RSAES_') ? rsaCiphertextFromInput(input) : blobFromInput(input);
     const answer = await withClient(command, (client) =>
-      client.decrypt({ ciphertextBlob, encryptionContext: options.context, keyId: options.keyId }),
+      client.decrypt({ ciphertextBlob, encryptionContext: options.context, keyId: options.keyId, encryptionAlgorithm: options.encryptionAlgorithm }),
     );
     try {
       writeOutput(answer.plaintext, options);

@@ -1,7 +1,10 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { ASYMMETRIC_KEY_SPECS } from '../../src/crypto/asymmetric-algorithms.js';
 import { collectPairs, positiveInteger, printResult, withClient } from '../context.js';
+import { UsageError } from '../errors.js';
 
-const KEY_COLUMNS = ['KeyId', 'KeyState', 'Description', 'CurrentKeyVersion', 'KeyRotationEnabled', 'Aliases', 'CreationDate'];
+const KEY_COLUMNS = ['KeyId', 'KeyState', 'Description', 'KeySpec', 'KeyUsage', 'Origin', 'CurrentKeyVersion', 'KeyRotationEnabled', 'Aliases', 'CreationDate'];
+const KEY_SPECS = ['SYMMETRIC_DEFAULT', ...ASYMMETRIC_KEY_SPECS];
 
 function example(command: Command, text: string): Command {
   return command.addHelpText('after', `\nExample:\n  $ ${text}`);
@@ -33,11 +36,33 @@ const keyTable = (answer: Record<string, any>) => ({ rows: [answer.KeyMetadata],
 export function keysCommand(): Command {
   const keys = new Command('keys').description('create, inspect, rotate and retire keys');
 
-  action(keys, 'create', 'create a symmetric key (AES-256-GCM)', 'keyhold keys create --description "orders db" --tag team=payments',
-    (_args, o) => ['createkey', { Description: o.description, Tags: Object.entries((o.tag as Record<string, string>) ?? {}).map(([TagKey, TagValue]) => ({ TagKey, TagValue })) }],
+  action(keys, 'create', 'create a key: symmetric AES-256-GCM by default, RSA or ECC with --key-spec, or register an AWS/GCP KMS key with --origin',
+    'keyhold keys create --description "orders db" --tag team=payments\n' +
+      '  $ keyhold keys create --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --description "release signing"\n' +
+      '  $ keyhold keys create --key-spec RSA_3072 --key-usage ENCRYPT_DECRYPT\n' +
+      '  $ keyhold keys create --origin GCP_KMS --provider-key-id projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1\n' +
+      '  $ keyhold keys create --origin AWS_KMS --provider-key-id arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    (_args, o) => {
+      /* Precondition: a remote key is named by its provider id, and only a remote key has one. */
+      const remote = o.origin === 'AWS_KMS' || o.origin === 'GCP_KMS';
+      if (remote && o.providerKeyId === undefined) throw new UsageError(`--origin ${o.origin as string} needs --provider-key-id`);
+      if (!remote && o.providerKeyId !== undefined) throw new UsageError('--provider-key-id needs --origin AWS_KMS or GCP_KMS');
+      return ['createkey', {
+        Description: o.description,
+        KeySpec: o.keySpec,
+        KeyUsage: o.keyUsage,
+        Origin: o.origin,
+        ProviderKeyId: o.providerKeyId,
+        Tags: Object.entries((o.tag as Record<string, string>) ?? {}).map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
+      }];
+    },
     keyTable)
     .option('--description <text>', 'what the key is for')
-    .option('--tag <key=value>', 'a tag (repeatable)', collectPairs);
+    .option('--tag <key=value>', 'a tag (repeatable)', collectPairs)
+    .addOption(new Option('--key-spec <spec>', 'SYMMETRIC_DEFAULT (default), RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256 or ECC_NIST_P384; for a remote key, read from the provider').choices(KEY_SPECS))
+    .addOption(new Option('--key-usage <usage>', 'ENCRYPT_DECRYPT (default; RSA or symmetric) or SIGN_VERIFY (RSA or ECC)').choices(['ENCRYPT_DECRYPT', 'SIGN_VERIFY']))
+    .addOption(new Option('--origin <origin>', 'KEYHOLD (default: the key is made and kept here), AWS_KMS or GCP_KMS (register a key that stays in that KMS)').choices(['KEYHOLD', 'AWS_KMS', 'GCP_KMS']))
+    .option('--provider-key-id <id>', 'with --origin: the AWS key ARN, or the GCP projects/…/cryptoKeyVersions/N name');
 
   action(keys, 'list', 'list keys, a page at a time', 'keyhold keys list --limit 20',
     (_args, o) => ['listkeys', { Limit: o.limit, Marker: o.marker }],

@@ -6,7 +6,7 @@
  */
 import https from 'node:https';
 import { readCredentialsFile } from './credentials-file.js';
-import { KeyholdConnectionError } from './errors.js';
+import { KeyholdApiError, KeyholdConnectionError } from './errors.js';
 import { PinnedAgent } from './pinned-agent.js';
 import { signRequest } from './signing.js';
 import { base64Field, isStandardBase64, parseJson, readJsonAnswer } from './answers.js';
@@ -20,12 +20,17 @@ import type {
   GenerateDataKeyOptions,
   GenerateDataKeyResult,
   GenerateDataKeyWithoutPlaintextResult,
+  GetPublicKeyResult,
   KeyMetadata,
   ListKeysOptions,
   ListKeysResult,
   ReEncryptOptions,
   ReEncryptResult,
   ScheduleKeyDeletionResult,
+  SignOptions,
+  SignResult,
+  VerifyOptions,
+  VerifyResult,
 } from './types.js';
 
 export { KeyholdApiError, KeyholdConnectionError } from './errors.js';
@@ -186,6 +191,8 @@ export class KeyholdClient {
       Description: opts.description,
       KeySpec: opts.keySpec,
       KeyUsage: opts.keyUsage,
+      Origin: opts.origin,
+      ProviderKeyId: opts.providerKeyId,
       Tags: opts.tags && Object.entries(opts.tags).map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
     });
     return answer.KeyMetadata;
@@ -225,8 +232,13 @@ export class KeyholdClient {
       KeyId: opts.keyId,
       Plaintext: opts.plaintext.toString('base64'),
       EncryptionContext: opts.encryptionContext,
+      EncryptionAlgorithm: opts.encryptionAlgorithm,
     });
-    return { ciphertextBlob: base64Field(answer, 'CiphertextBlob'), keyId: answer.KeyId };
+    return {
+      ciphertextBlob: base64Field(answer, 'CiphertextBlob'),
+      keyId: answer.KeyId,
+      ...optionalString(answer, 'EncryptionAlgorithm', 'encryptionAlgorithm'),
+    };
   }
 
   async decrypt(opts: DecryptOptions): Promise<DecryptResult> {
@@ -234,8 +246,68 @@ export class KeyholdClient {
       CiphertextBlob: opts.ciphertextBlob.toString('base64'),
       EncryptionContext: opts.encryptionContext,
       KeyId: opts.keyId,
+      EncryptionAlgorithm: opts.encryptionAlgorithm,
     });
-    return { plaintext: base64Field(answer, 'Plaintext'), keyId: answer.KeyId };
+    return {
+      plaintext: base64Field(answer, 'Plaintext'),
+      keyId: answer.KeyId,
+      ...optionalString(answer, 'EncryptionAlgorithm', 'encryptionAlgorithm'),
+    };
+  }
+
+  /**
+   * The public half of an asymmetric key, as DER SubjectPublicKeyInfo, with what the key can do.
+   *
+   * @example
+   *   const { publicKey } = await kms.getPublicKey('alias/signing');
+   *   const pem = crypto.createPublicKey({ key: publicKey, format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' });
+   */
+  async getPublicKey(keyId: string): Promise<GetPublicKeyResult> {
+    const answer = await this.call('getpublickey', { KeyId: keyId });
+    return {
+      keyId: answer.KeyId,
+      publicKey: base64Field(answer, 'PublicKey'),
+      keySpec: answer.KeySpec,
+      keyUsage: answer.KeyUsage,
+      signingAlgorithms: Array.isArray(answer.SigningAlgorithms) ? answer.SigningAlgorithms : [],
+      encryptionAlgorithms: Array.isArray(answer.EncryptionAlgorithms) ? answer.EncryptionAlgorithms : [],
+    };
+  }
+
+  /**
+   * Signs a message (RAW, up to 4096 bytes) or its digest (DIGEST) with an asymmetric key.
+   *
+   * @example
+   *   const digest = crypto.createHash('sha256').update(bigFile).digest();
+   *   const { signature } = await kms.sign({ keyId, message: digest, messageType: 'DIGEST', signingAlgorithm: 'ECDSA_SHA_256' });
+   */
+  async sign(opts: SignOptions): Promise<SignResult> {
+    const answer = await this.call('sign', signatureRequest(opts));
+    return {
+      keyId: answer.KeyId,
+      signature: base64Field(answer, 'Signature'),
+      signingAlgorithm: answer.SigningAlgorithm,
+    };
+  }
+
+  /**
+   * Checks a signature with the key's public key, on the server. A signature that does not
+   * verify resolves `signatureValid: false` (the server's KMSInvalidSignatureException);
+   * every other failure rejects.
+   *
+   * @example
+   *   const { signatureValid } = await kms.verify({ keyId, message, signature, signingAlgorithm: 'ECDSA_SHA_256' });
+   */
+  async verify(opts: VerifyOptions): Promise<VerifyResult> {
+    try {
+      const answer = await this.call('verify', { ...signatureRequest(opts), Signature: opts.signature.toString('base64') });
+      return { keyId: answer.KeyId, signatureValid: answer.SignatureValid === true, signingAlgorithm: answer.SigningAlgorithm };
+    } catch (error) {
+      if (error instanceof KeyholdApiError && error.type === 'KMSInvalidSignatureException') {
+        return { keyId: opts.keyId, signatureValid: false, signingAlgorithm: opts.signingAlgorithm };
+      }
+      throw error;
+    }
   }
 
   async reEncrypt(opts: ReEncryptOptions): Promise<ReEncryptResult> {
@@ -308,6 +380,21 @@ function dataKeyRequest(opts: GenerateDataKeyOptions): object {
     NumberOfBytes: opts.numberOfBytes,
     EncryptionContext: opts.encryptionContext,
   };
+}
+
+function signatureRequest(opts: SignOptions): Record<string, unknown> {
+  return {
+    KeyId: opts.keyId,
+    Message: opts.message.toString('base64'),
+    MessageType: opts.messageType ?? 'RAW',
+    SigningAlgorithm: opts.signingAlgorithm,
+  };
+}
+
+/** `{ [to]: answer[from] }` when the answer carries that string field, else nothing. */
+function optionalString<To extends string>(answer: Record<string, unknown>, from: string, to: To): { [K in To]?: string } {
+  const value = answer[from];
+  return (typeof value === 'string' ? { [to]: value } : {}) as { [K in To]?: string };
 }
 
 /* Precondition: the secret is exactly 32 bytes, given raw or as standard base64. */

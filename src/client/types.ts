@@ -25,10 +25,47 @@ export interface KeyMetadata {
 
 export type EncryptionContext = Record<string, string>;
 
+/** `SYMMETRIC_DEFAULT` (AES-256-GCM, the default) or an asymmetric spec. */
+export type KeySpec =
+  | 'SYMMETRIC_DEFAULT'
+  | 'RSA_2048'
+  | 'RSA_3072'
+  | 'RSA_4096'
+  | 'ECC_NIST_P256'
+  | 'ECC_NIST_P384'
+  | (string & {});
+
+export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | (string & {});
+
+/** Where the private key lives: in Keyhold (`KEYHOLD`, default), or in AWS KMS / Google Cloud KMS. */
+export type KeyOrigin = 'KEYHOLD' | 'AWS_KMS' | 'GCP_KMS' | (string & {});
+
+/** AWS KMS's names. ECDSA signatures are DER-encoded; PSS uses a salt as long as the hash. */
+export type SigningAlgorithm =
+  | 'RSASSA_PSS_SHA_256'
+  | 'RSASSA_PSS_SHA_384'
+  | 'RSASSA_PSS_SHA_512'
+  | 'RSASSA_PKCS1_V1_5_SHA_256'
+  | 'RSASSA_PKCS1_V1_5_SHA_384'
+  | 'RSASSA_PKCS1_V1_5_SHA_512'
+  | 'ECDSA_SHA_256'
+  | 'ECDSA_SHA_384'
+  | (string & {});
+
+/** `SYMMETRIC_DEFAULT` for symmetric keys; RSAES-OAEP for RSA ENCRYPT_DECRYPT keys. */
+export type EncryptionAlgorithm = 'SYMMETRIC_DEFAULT' | 'RSAES_OAEP_SHA_1' | 'RSAES_OAEP_SHA_256' | (string & {});
+
+/** `RAW`: the server hashes the message (1..4096 bytes). `DIGEST`: the message is the hash already. */
+export type MessageType = 'RAW' | 'DIGEST';
+
 export interface CreateKeyOptions {
   description?: string;
-  keySpec?: string;
-  keyUsage?: 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | (string & {});
+  keySpec?: KeySpec;
+  keyUsage?: KeyUsage;
+  /** `AWS_KMS` or `GCP_KMS` registers a remote key named by providerKeyId; its spec and usage are read from it. */
+  origin?: KeyOrigin;
+  /** AWS: the key ARN. GCP: `projects/…/locations/…/keyRings/…/cryptoKeys/…/cryptoKeyVersions/N`. */
+  providerKeyId?: string;
   /** Sent as AWS `Tags: [{ TagKey, TagValue }]`. */
   tags?: Record<string, string>;
 }
@@ -54,23 +91,73 @@ export interface EncryptOptions {
   keyId: string;
   plaintext: Buffer;
   encryptionContext?: EncryptionContext;
+  /** Required for an RSA ENCRYPT_DECRYPT key (`RSAES_OAEP_SHA_1` or `RSAES_OAEP_SHA_256`). */
+  encryptionAlgorithm?: EncryptionAlgorithm;
 }
 
 export interface EncryptResult {
+  /** For an RSA key, the raw RSAES-OAEP ciphertext (as long as the modulus). */
   ciphertextBlob: Buffer;
   keyId: string;
+  /** As the server reports it; absent from servers that predate asymmetric keys. */
+  encryptionAlgorithm?: EncryptionAlgorithm;
 }
 
 export interface DecryptOptions {
   ciphertextBlob: Buffer;
   encryptionContext?: EncryptionContext;
-  /** When given, the server refuses a blob made under another key (IncorrectKeyException). */
+  /**
+   * When given, the server refuses a blob made under another key (IncorrectKeyException).
+   * Required for an RSA key: its ciphertext does not name the key.
+   */
   keyId?: string;
+  /** Required for an RSA key: the algorithm it was encrypted with. */
+  encryptionAlgorithm?: EncryptionAlgorithm;
 }
 
 export interface DecryptResult {
   plaintext: Buffer;
   keyId: string;
+  encryptionAlgorithm?: EncryptionAlgorithm;
+}
+
+export interface GetPublicKeyResult {
+  keyId: string;
+  /** DER SubjectPublicKeyInfo; `crypto.createPublicKey({ key, format: 'der', type: 'spki' })` reads it. */
+  publicKey: Buffer;
+  keySpec: KeySpec;
+  keyUsage: KeyUsage;
+  /** Empty unless the key is for SIGN_VERIFY. */
+  signingAlgorithms: SigningAlgorithm[];
+  /** Empty unless the key is for ENCRYPT_DECRYPT. */
+  encryptionAlgorithms: EncryptionAlgorithm[];
+}
+
+export interface SignOptions {
+  keyId: string;
+  /** RAW: 1..4096 bytes, hashed by the server. DIGEST: exactly the algorithm's hash length. */
+  message: Buffer;
+  /** Default `RAW`. */
+  messageType?: MessageType;
+  signingAlgorithm: SigningAlgorithm;
+}
+
+export interface SignResult {
+  keyId: string;
+  /** ECDSA: DER-encoded `ECDSA-Sig-Value`, as AWS KMS returns it. */
+  signature: Buffer;
+  signingAlgorithm: SigningAlgorithm;
+}
+
+export interface VerifyOptions extends SignOptions {
+  signature: Buffer;
+}
+
+export interface VerifyResult {
+  keyId: string;
+  /** `false` when the server answered KMSInvalidSignatureException; every other error throws. */
+  signatureValid: boolean;
+  signingAlgorithm: SigningAlgorithm;
 }
 
 export interface ReEncryptOptions {
