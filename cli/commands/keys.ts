@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { ASYMMETRIC_KEY_SPECS } from '../../src/crypto/asymmetric-algorithms.js';
+import type { KeyholdClient } from '../../src/client/index.js';
 import { collectPairs, positiveInteger, printResult, withClient } from '../context.js';
 import { UsageError } from '../errors.js';
 
@@ -18,6 +19,7 @@ function action(
   exampleText: string,
   send: (args: string[], options: Record<string, unknown>) => [action: string, body: Record<string, unknown>],
   table?: (answer: Record<string, any>) => { rows: Record<string, unknown>[]; columns: string[] },
+  then?: (client: KeyholdClient, answer: Record<string, any>, options: Record<string, unknown>) => Promise<Record<string, any>>,
 ): Command {
   const command = example(parent.command(spec).description(description), exampleText);
   command.action(async (...received: unknown[]) => {
@@ -25,7 +27,10 @@ function action(
     const options = received[received.length - 2] as Record<string, unknown>;
     const args = received.slice(0, -2) as string[];
     const [name, body] = send(args, options);
-    const answer = await withClient(self, (client) => client.call(name, body));
+    const answer = await withClient(self, async (client) => {
+      const first = await client.call(name, body);
+      return then ? then(client, first, options) : first;
+    });
     printResult(self, answer, table?.(answer));
   });
   return command;
@@ -38,7 +43,7 @@ export function keysCommand(): Command {
 
   action(keys, 'create', 'create a key: symmetric AES-256-GCM by default, RSA or ECC with --key-spec, or register an AWS/GCP KMS key with --origin',
     'keyhold keys create --description "orders db" --tag team=payments\n' +
-      '  $ keyhold keys create --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --description "release signing"\n' +
+      '  $ keyhold keys create --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --alias alias/release-signing\n' +
       '  $ keyhold keys create --key-spec RSA_3072 --key-usage ENCRYPT_DECRYPT\n' +
       '  $ keyhold keys create --origin GCP_KMS --provider-key-id projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1\n' +
       '  $ keyhold keys create --origin AWS_KMS --provider-key-id arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
@@ -47,6 +52,7 @@ export function keysCommand(): Command {
       const remote = o.origin === 'AWS_KMS' || o.origin === 'GCP_KMS';
       if (remote && o.providerKeyId === undefined) throw new UsageError(`--origin ${o.origin as string} needs --provider-key-id`);
       if (!remote && o.providerKeyId !== undefined) throw new UsageError('--provider-key-id needs --origin AWS_KMS or GCP_KMS');
+      if (o.alias !== undefined && !String(o.alias).startsWith('alias/')) throw new UsageError('--alias must start with alias/');
       return ['createkey', {
         Description: o.description,
         KeySpec: o.keySpec,
@@ -56,8 +62,15 @@ export function keysCommand(): Command {
         Tags: Object.entries((o.tag as Record<string, string>) ?? {}).map(([TagKey, TagValue]) => ({ TagKey, TagValue })),
       }];
     },
-    keyTable)
+    keyTable,
+    // --alias names the new key in a second call, so scripts need not pick the KeyId out.
+    async (client, answer, o) => {
+      if (o.alias === undefined) return answer;
+      await client.call('createalias', { AliasName: o.alias, TargetKeyId: answer.KeyMetadata.KeyId });
+      return { KeyMetadata: { ...answer.KeyMetadata, Aliases: [o.alias] } };
+    })
     .option('--description <text>', 'what the key is for')
+    .option('--alias <alias/name>', 'also create this alias for the new key')
     .option('--tag <key=value>', 'a tag (repeatable)', collectPairs)
     .addOption(new Option('--key-spec <spec>', 'SYMMETRIC_DEFAULT (default), RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256 or ECC_NIST_P384; for a remote key, read from the provider').choices(KEY_SPECS))
     .addOption(new Option('--key-usage <usage>', 'ENCRYPT_DECRYPT (default; RSA or symmetric) or SIGN_VERIFY (RSA or ECC)').choices(['ENCRYPT_DECRYPT', 'SIGN_VERIFY']))

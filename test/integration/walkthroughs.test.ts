@@ -1,0 +1,131 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { startFakeAwsKms, type FakeAwsKms } from '../fakes/aws-kms.js';
+import { startFakeGcpKms, type FakeGcpKms } from '../fakes/gcp-kms.js';
+import { capturedLog } from '../helpers/log-capture.js';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/temp-dir.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = path.join(ROOT, 'cli/keyhold.ts');
+const TSX = import.meta.resolve('tsx');
+const CLOUD_ONLY = '<!-- walkthrough: cloud only -->';
+
+/**
+ * The README's walk-throughs, read from the README itself: the `sh` blocks of each
+ * "### Walk-through:" section of "## Certificates from KMS keys: walk-throughs", except those
+ * marked as needing a cloud account.
+ */
+function walkthroughs(): { title: string; script: string }[] {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('## Certificates from KMS keys: walk-throughs');
+  const end = readme.indexOf('\n## ', start + 1);
+  const section = readme.slice(start, end);
+  return section
+    .split('\n### Walk-through: ')
+    .slice(1)
+    .map((part) => {
+      const title = part.slice(0, part.indexOf('\n'));
+      const blocks: string[] = [];
+      const fence = /(^|\n)([^\n]*)\n```sh\n([\s\S]*?)\n```/g;
+      for (let match = fence.exec(part); match; match = fence.exec(part)) {
+        if (match[2]!.trim() !== CLOUD_ONLY) blocks.push(match[3]!);
+      }
+      return { title, script: blocks.join('\n') };
+    });
+}
+
+function bash(script: string, cwd: string, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  // No KEYHOLD_* setting of the test run leaks in: the walk-through connects as a reader would.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('KEYHOLD_')));
+  const child = spawn('bash', ['-euo', 'pipefail', '-c', script], { cwd, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  return new Promise((resolve) => child.once('close', (code) => {
+    capturedLog.push(output);
+    resolve({ code, output });
+  }));
+}
+
+describe('the README walk-throughs, run as written (AWS and Google are the fakes of the tests)', function () {
+  this.timeout(300_000);
+  let dir: ReturnType<typeof makeTempDir>;
+  let server: ServerProcess;
+  let aws: FakeAwsKms;
+  let gcp: FakeGcpKms;
+  const env: Record<string, string> = {};
+
+  before(async () => {
+    dir = makeTempDir('keyhold-walkthrough-');
+    aws = await startFakeAwsKms();
+    gcp = await startFakeGcpKms();
+    server = await startServerProcess(
+      {
+        AWS_ENDPOINT_URL_KMS: aws.url,
+        AWS_ACCESS_KEY_ID: 'AKIAWALKTHROUGHTEST',
+        AWS_SECRET_ACCESS_KEY: 'walkthrough-test-secret-not-real',
+        AWS_REGION: 'eu-west-1',
+        AWS_CONFIG_FILE: '/nonexistent/keyhold-test/aws-config',
+        AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/keyhold-test/aws-credentials',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        KEYHOLD_GCP_KMS_ENDPOINT: gcp.endpoint,
+      },
+      dir.path,
+    );
+    // `keyhold` on the PATH, as after `npm link`; it connects with ./data/admin.credentials.
+    const bin = path.join(dir.path, 'bin');
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, 'keyhold'), `#!/bin/sh\nexec "${process.execPath}" --import "${TSX}" "${CLI}" "$@"\n`);
+    chmodSync(path.join(bin, 'keyhold'), 0o755);
+    Object.assign(env, {
+      PATH: `${bin}:${process.env.PATH}`,
+      XDG_CONFIG_HOME: path.join(dir.path, 'config'),
+      // What the blocks "in your cloud account" would have set.
+      KEY_VERSION: gcp.addKeyVersion('EC_SIGN_P256_SHA256').name,
+      KEY_ARN: aws.addKey('ECC_NIST_P256', 'SIGN_VERIFY', 'eu-west-1').arn,
+    });
+  });
+
+  after(async () => {
+    await server?.stop();
+    await aws?.close();
+    await gcp?.close();
+    dir?.remove();
+  });
+
+  it('finds the three walk-throughs, each with commands to run', () => {
+    const found = walkthroughs();
+    expect(found.map((w) => w.title)).to.deep.equal([
+      'a two-level CA with KMS keys',
+      'an mTLS client certificate from a Google Cloud KMS key',
+      'a TLS server certificate for an AWS KMS key',
+    ]);
+    for (const walkthrough of found) expect(walkthrough.script).to.match(/keyhold (csr|cert)/);
+    // The cloud-side blocks are left out, and only those.
+    expect(found.map((w) => w.script).join('\n')).to.not.match(/gcloud|aws kms/);
+  });
+
+  const expectations: Record<string, RegExp[]> = {
+    'a two-level CA with KMS keys': [/issuing-ca\.pem: OK/, /web\.pem: OK/, /same key/, /Verify return code: 0 \(ok\)/, /TLS Web Server Authentication/],
+    'an mTLS client certificate from a Google Cloud KMS key': [/verify OK/, /client\.pem: OK/, /TLS Web Client Authentication/, /URI:spiffe:\/\/example\.org\/billing-worker/],
+    'a TLS server certificate for an AWS KMS key': [/verify OK/, /DNS:www\.example\.com, DNS:example\.com/, /www\.pem: OK/],
+  };
+
+  for (const [title, patterns] of Object.entries(expectations)) {
+    it(`runs "${title}"`, async () => {
+      const walkthrough = walkthroughs().find((w) => w.title === title)!;
+      const { code, output } = await bash(walkthrough.script, dir.path, env);
+      expect(code, output).to.equal(0);
+      for (const pattern of patterns) expect(output, output).to.match(pattern);
+    });
+  }
+
+  it('signed the remote certificates in AWS KMS and Google Cloud KMS', () => {
+    expect(gcp.calls).to.include('AsymmetricSign');
+    expect(aws.requests.some((r) => r.target === 'TrentService.Sign')).to.equal(true);
+  });
+});
