@@ -203,4 +203,14 @@ describe('API: asymmetric keys (local provider)', function () {
     const res = await h.call('sign', { KeyId: keyId, Message: 'aGk=', SigningAlgorithm: 'RSASSA_PSS_SHA_256' }).expect(200);
     expect(nodeVerifies(createPublicKey({ key: Buffer.from(publicDer, 'base64'), format: 'der', type: 'spki' }), 'RSASSA_PSS_SHA_256', Buffer.from('hi'), Buffer.from(res.body.Signature, 'base64'))).to.equal(true);
   });
+
+  it('deletes a local key pair for good: the wrapped private key leaves the store', async () => {
+    const keyId = (await h.call('createkey', { KeySpec: 'ECC_NIST_P256', KeyUsage: 'SIGN_VERIFY' }).expect(200)).body.KeyMetadata.KeyId;
+    expect(await h.store.getVersion(keyId, 1)).to.not.equal(undefined);
+    await h.call('schedulekeydeletion', { KeyId: keyId, PendingWindowInDays: 7 }).expect(200);
+    expect((await h.call('sign', { KeyId: keyId, Message: 'aGk=', SigningAlgorithm: 'ECDSA_SHA_256' }).expect(400)).body.__type).to.equal('KMSInvalidStateException');
+    expect(await h.keyService.deleteIfDue(keyId, new Date(Date.now() + 8 * 86_400_000))).to.equal(true);
+    expect(await h.store.getVersion(keyId, 1)).to.equal(undefined);
+    expect((await h.call('getpublickey', { KeyId: keyId }).expect(404)).body.__type).to.equal('NotFoundException');
+  });
 });

@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/config.js';
 import { createRemoteKeyProviders } from '../../src/providers/index.js';
 import { startFakeAwsKms, type FakeAwsKms } from '../fakes/aws-kms.js';
 import { startFakeGcpKms, type FakeGcpKms } from '../fakes/gcp-kms.js';
+import { rememberSecret } from '../helpers/secrets.js';
 import { openHarness, type Harness } from '../helpers/service-harness.js';
 
 const AWS_ACCESS_KEY_ID = 'AKIAKEYHOLDAPITESTONLY';
@@ -32,6 +33,8 @@ describe('API: keys of AWS KMS and Google Cloud KMS (real SDKs against fake serv
   let h: Harness;
 
   before(async () => {
+    // The final log audit checks that no log line of the run carries it.
+    rememberSecret(AWS_SECRET);
     for (const name of AWS_VARIABLES) {
       saved.set(name, process.env[name]);
       delete process.env[name];

@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { startFakeAwsKms, type FakeAwsKms } from '../fakes/aws-kms.js';
 import { startFakeGcpKms, type FakeGcpKms } from '../fakes/gcp-kms.js';
 import { capturedLog } from '../helpers/log-capture.js';
+import { rememberSecret } from '../helpers/secrets.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
@@ -61,6 +62,7 @@ describe('the README walk-throughs, run as written (AWS and Google are the fakes
 
   before(async () => {
     dir = makeTempDir('keyhold-walkthrough-');
+    rememberSecret('walkthrough-test-secret-not-real');
     aws = await startFakeAwsKms();
     gcp = await startFakeGcpKms();
     server = await startServerProcess(
