@@ -35,7 +35,9 @@ export class KmsError extends Error {
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
     if (typeof value !== 'object' || value === null || (value as Record<symbol, unknown>)[KMS_ERROR_BRAND] !== true) return false;
-    return this.errorType === undefined || this.errorType === (value as KmsError).type;
+    if (this === KmsError) return true;
+    // A subclass matches by the `__type` it declares itself; one that declares none matches nothing foreign.
+    return Object.hasOwn(this, 'errorType') && this.errorType !== undefined && this.errorType === (value as KmsError).type;
   }
 }
 

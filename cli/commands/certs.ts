@@ -344,6 +344,15 @@ function checkIssuer(x509: X509Module, caCertificate: X509.X509Certificate, opti
   if (!constraints?.ca) throw new UsageError(`${options.issuerCert} is not a CA certificate (no basicConstraints CA:TRUE)`);
   /* Precondition: a CA with path length 0 issues no further CA. */
   if (options.ca && constraints.pathLength === 0) throw new UsageError(`${options.issuerCert} has path length 0: it may not issue a CA certificate`);
+  /* Precondition: a CA below an issuer with a path length allows fewer CAs below it than the issuer. */
+  if (options.ca && constraints.pathLength !== undefined && (options.pathLength === undefined || options.pathLength >= constraints.pathLength)) {
+    throw new UsageError(`${options.issuerCert} has path length ${constraints.pathLength}: give --path-length ${constraints.pathLength - 1} or less`);
+  }
+  /* Precondition: the CA certificate is valid now, or what it issues would not verify. */
+  const now = new Date();
+  if (now < caCertificate.notBefore || now > caCertificate.notAfter) {
+    throw new UsageError(`${options.issuerCert} is not valid now (valid from ${caCertificate.notBefore.toISOString()} to ${caCertificate.notAfter.toISOString()})`);
+  }
   const usages = caCertificate.getExtension(x509.KeyUsagesExtension);
   if (usages && (usages.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
     throw new UsageError(`${options.issuerCert} may not sign certificates (its keyUsage lacks keyCertSign)`);

@@ -136,14 +136,16 @@ export function signDigest(privateKey: KeyObject, algorithm: SigningAlgorithm, d
   const hash = signingHash(algorithm);
   if (algorithm.startsWith('ECDSA_')) {
     const { curve, scalarBytes } = ecdsaCurve(algorithm);
-    const jwk = privateKey.export({ format: 'jwk' });
-    const secret = Buffer.from(jwk.d!, 'base64url');
+    // SEC1 DER (a Buffer we can zero, unlike a JWK string): SEQUENCE { INTEGER 1, OCTET STRING d, … }.
+    const sec1 = privateKey.export({ format: 'der', type: 'sec1' });
     try {
+      const marker = sec1.indexOf(Buffer.from([0x02, 0x01, 0x01, 0x04, scalarBytes]));
       /* Precondition: the key is on the algorithm's curve. */
-      if (secret.length !== scalarBytes) throw new AsymmetricInputError('the key does not fit the signing algorithm');
+      if (privateKey.asymmetricKeyType !== 'ec' || marker < 0 || marker > 4) throw new AsymmetricInputError('the key does not fit the signing algorithm');
+      const secret = sec1.subarray(marker + 5, marker + 5 + scalarBytes);
       return Buffer.from(curve.sign(digest, secret, { prehash: false, lowS: false, format: 'der', extraEntropy: true }));
     } finally {
-      secret.fill(0);
+      sec1.fill(0);
     }
   }
   if (algorithm.startsWith('RSASSA_PKCS1_')) {

@@ -24,7 +24,13 @@ import {
   type AsymmetricKeySpec,
   type SigningAlgorithm,
 } from '../crypto/asymmetric-algorithms.js';
-import { invalidCiphertext, InvalidKeyUsageException, KMSInvalidSignatureException, ValidationException } from '../errors.js';
+import {
+  invalidCiphertext,
+  InvalidKeyUsageException,
+  KMSInternalException,
+  KMSInvalidSignatureException,
+  ValidationException,
+} from '../errors.js';
 import type { RemoteKeyProvider, RemoteOrigin } from '../providers/remote-key-provider.js';
 import type { KeyOrigin, KeyRecord, KeyUsage, Tag } from '../store/records.js';
 import type { Caller, KeyRegistry } from './key-registry.js';
@@ -139,6 +145,11 @@ export class AsymmetricOperations {
       // Only the digest leaves Keyhold, whatever the message type.
       const digest = messageType === 'RAW' ? hashMessage(algorithm, request.message) : request.message;
       signature = await (await this.provider(record.origin)).signDigest(record.providerKeyId!, algorithm, digest);
+      /* Postcondition: the remote signature verifies with the public key Keyhold stored and answers
+         with, so a key that changed behind its name (or a corrupted answer) is never passed on. */
+      if (!verifyDigest(this.registry.publicKey(record), algorithm, digest, signature)) {
+        throw new KMSInternalException(`The ${record.origin} signature does not verify with the key's registered public key`);
+      }
     }
     return { keyId: record.keyId, signature, signingAlgorithm: algorithm };
   }

@@ -17,11 +17,16 @@ function addDays(date: Date, days: number): string {
   return new Date(date.getTime() + days * DAY_MS).toISOString();
 }
 
-/** Rotation needs an Enabled symmetric key, as in AWS KMS. */
-function requireRotatable(record: KeyRecord): void {
+/** Only symmetric keys rotate, as in AWS KMS. */
+function requireSymmetric(record: KeyRecord): void {
   if (record.keySpec !== 'SYMMETRIC_DEFAULT') {
     throw new UnsupportedOperationException(`Key '${record.keyId}' is asymmetric; only symmetric keys rotate`);
   }
+}
+
+/** Rotation needs an Enabled symmetric key, as in AWS KMS. */
+function requireRotatable(record: KeyRecord): void {
+  requireSymmetric(record);
   if (record.keyState === 'Disabled') throw new DisabledException(`Key '${record.keyId}' is disabled`);
   if (record.keyState === 'PendingDeletion') throw pendingDeletion(record.keyId);
 }
@@ -100,13 +105,14 @@ export class RotationOperations {
 
   async status(keyIdInput: string): Promise<RotationStatus> {
     const record = await this.registry.loadKey(await this.registry.resolveKeyId(keyIdInput));
+    requireSymmetric(record);
     if (record.keyState === 'PendingDeletion') throw new KMSInvalidStateException(`Key '${record.keyId}' is pending deletion`);
     return rotationStatus(record);
   }
 
   async list(request: { keyId: string; limit?: number; marker?: string }) {
     const keyId = await this.registry.resolveKeyId(request.keyId);
-    await this.registry.loadKey(keyId);
+    requireSymmetric(await this.registry.loadKey(keyId));
     const limit = request.limit ?? 100;
     const after = request.marker === undefined ? 0 : Number(decodeMarker(request.marker, 'r', 'listkeyrotations'));
     if (!Number.isInteger(after) || after < 0) throw new ValidationException('Marker is not a marker returned by listkeyrotations');

@@ -141,6 +141,8 @@ describe('API: asymmetric keys (local provider)', function () {
     expect(await type('decrypt', { CiphertextBlob: blob, KeyId: rsaEncrypt })).to.equal('ValidationException');
     expect(await type('rotatekeyondemand', { KeyId: ecc })).to.equal('UnsupportedOperationException');
     expect(await type('enablekeyrotation', { KeyId: rsaEncrypt })).to.equal('UnsupportedOperationException');
+    expect(await type('getkeyrotationstatus', { KeyId: ecc })).to.equal('UnsupportedOperationException');
+    expect(await type('listkeyrotations', { KeyId: ecc })).to.equal('UnsupportedOperationException');
     // Asymmetric actions on symmetric keys and the wrong usage.
     expect(await type('sign', { KeyId: symmetric, Message: 'aGk=', SigningAlgorithm: 'ECDSA_SHA_256' })).to.equal('InvalidKeyUsageException');
     expect(await type('getpublickey', { KeyId: symmetric })).to.equal('InvalidKeyUsageException');
@@ -174,6 +176,8 @@ describe('API: asymmetric keys (local provider)', function () {
     await h.call('disablekey', { KeyId: keyId }).expect(200);
     expect((await h.call('sign', { KeyId: keyId, Message: 'aGk=', SigningAlgorithm: 'ECDSA_SHA_256' }).expect(400)).body.__type).to.equal('DisabledException');
     expect((await h.call('getpublickey', { KeyId: keyId }).expect(400)).body.__type).to.equal('DisabledException');
+    const verifyBody = { KeyId: keyId, Message: 'aGk=', Signature: 'AAAA', SigningAlgorithm: 'ECDSA_SHA_256' };
+    expect((await h.call('verify', verifyBody).expect(400)).body.__type).to.equal('DisabledException');
     await h.call('enablekey', { KeyId: keyId }).expect(200);
     await h.call('sign', { KeyId: keyId, Message: 'aGk=', SigningAlgorithm: 'ECDSA_SHA_256' }).expect(200);
   });

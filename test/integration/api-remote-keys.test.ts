@@ -124,6 +124,22 @@ describe('API: keys of AWS KMS and Google Cloud KMS (real SDKs against fake serv
       expect(Buffer.from(dec1.body.Plaintext, 'base64').equals(plaintext)).to.equal(true);
     });
 
+    it('never passes on a remote signature that does not verify with the registered public key', async () => {
+      const remote = aws.addKey('ECC_NIST_P256', 'SIGN_VERIFY', 'eu-west-1');
+      const { KeyId } = await register('AWS_KMS', remote.arn);
+      aws.corruptNextSignature(randomBytes(70));
+      const res = await h.call('sign', { KeyId, Message: 'aGk=', SigningAlgorithm: 'ECDSA_SHA_256' }).expect(500);
+      expect(res.body.__type).to.equal('KMSInternalException');
+      expect(res.body.message).to.match(/does not verify with the key's registered public key/);
+      await h.call('sign', { KeyId, Message: 'aGk=', SigningAlgorithm: 'ECDSA_SHA_256' }).expect(200);
+    });
+
+    it('registers key ARNs only: an alias ARN could later name another key', async () => {
+      const remote = aws.addKey('ECC_NIST_P256', 'SIGN_VERIFY', 'eu-west-1');
+      const res = await h.call('createkey', { Origin: 'AWS_KMS', ProviderKeyId: remote.arn.replace(/key\/.*/, 'alias/web') }).expect(400);
+      expect(res.body.__type).to.equal('ValidationException');
+    });
+
     it('refuses a KeySpec or KeyUsage that does not match the remote key, and an unknown ARN', async () => {
       const remote = aws.addKey('ECC_NIST_P384', 'SIGN_VERIFY', 'eu-west-1');
       const mismatch = await h.call('createkey', { Origin: 'AWS_KMS', ProviderKeyId: remote.arn, KeySpec: 'ECC_NIST_P256' }).expect(400);
@@ -149,8 +165,8 @@ describe('API: keys of AWS KMS and Google Cloud KMS (real SDKs against fake serv
       expect(timedOut.body.__type).to.equal('DependencyTimeoutException');
       aws.resetFailures();
       aws.failNext(10, 'access-denied');
-      const denied = await sign().expect(500);
-      expect(denied.body.__type).to.equal('KMSInternalException');
+      const denied = await sign().expect(403);
+      expect(denied.body.__type).to.equal('AccessDeniedException');
       for (const body of [timedOut.text, denied.text]) {
         expect(body).to.not.include(AWS_ACCESS_KEY_ID);
         expect(body).to.not.include(AWS_SECRET);

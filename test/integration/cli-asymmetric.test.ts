@@ -316,6 +316,8 @@ describe('the keyhold command line with asymmetric keys and certificates, agains
       await expectFailure(['cert', 'sign', '--ca-key-id', leafKey, '--issuer-cert', 'inter.pem', '--csr', 'leaf.csr', '--days', '1'], 2, /^Error: UsageError: the public key of .* is not the public key of inter\.pem/);
       await expectFailure(['cert', 'sign', '--ca-key-id', leafKey, '--ca-cert', 'leaf.pem', '--csr', 'leaf.csr', '--days', '1'], 2, /^Error: UsageError: leaf\.pem is not a CA certificate/);
       await expectFailure(['cert', 'sign', '--ca-key-id', interKey, '--issuer-cert', 'inter.pem', '--csr', 'leaf.csr', '--days', '1', '--ca'], 2, /^Error: UsageError: inter\.pem has path length 0/);
+      // The root allows one CA level (path length 1): a CA below it must allow none.
+      await expectFailure(['cert', 'sign', '--ca-key-id', rootKey, '--ca-cert', 'root.pem', '--csr', 'leaf.csr', '--days', '1', '--ca', '--path-length', '1'], 2, /^Error: UsageError: root\.pem has path length 1: give --path-length 0 or less/);
       await expectFailure(['cert', 'self-signed', '--key-id', rootKey, '--subject', 'CN=x', '--days', '1', '--path-length', '2'], 2, /^Error: UsageError: --path-length needs --ca/);
       await expectFailure(['cert', 'sign', '--ca-key-id', interKey, '--csr', 'leaf.csr', '--days', '1'], 2, /^Error: UsageError: give the CA's certificate with --ca-cert/);
     });

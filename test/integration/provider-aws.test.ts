@@ -15,6 +15,7 @@ import {
   type SigningAlgorithm,
 } from '../../src/crypto/asymmetric-algorithms.js';
 import {
+  AccessDeniedException,
   DependencyTimeoutException,
   DisabledException,
   invalidCiphertext,
@@ -187,19 +188,23 @@ describe('AwsKmsProvider through the real AWS SDK against a fake AWS KMS', funct
       expect(fake.requests.slice(since).map((request) => request.region)).to.deep.equal(['eu-west-1', 'eu-west-1']);
     });
 
-    it('sends a bare key id to the default region of the chain', async () => {
-      const here = fake.addKey('ECC_NIST_P256', 'SIGN_VERIFY', 'us-east-1');
-      const elsewhere = fake.addKey('ECC_NIST_P256', 'SIGN_VERIFY', 'eu-west-1');
+    it('registers only key ARNs: a bare key id, an alias name or an alias ARN is refused without a request', async () => {
+      const key = fake.addKey('ECC_NIST_P256', 'SIGN_VERIFY', 'us-east-1');
+      const since = fake.requests.length;
       const aws = provider();
-      expect((await aws.describe(here.keyId)).keySpec).to.equal('ECC_NIST_P256');
-      await rejectionOf(aws.describe(elsewhere.keyId), NotFoundException);
+      for (const id of [key.keyId, 'alias/web-tls', key.arn.replace(/key\/.*/, 'alias/web-tls'), `${key.arn}x!`, 'arn:aws:kms:nowhere:111122223333:key/abc']) {
+        const error = await rejectionOf(aws.describe(id), ValidationException);
+        expect(error.message).to.match(/must be an AWS KMS key ARN/);
+      }
+      expect(fake.requests.length).to.equal(since);
     });
 
-    it('sends a bare key id to the region given to the constructor', async () => {
+    it('sends a bare key id (never registered, but signable through the interface) to the region given to the constructor', async () => {
       const key = fake.addKey('ECC_NIST_P384', 'SIGN_VERIFY', 'ap-southeast-2');
       const since = fake.requests.length;
-      expect((await provider({}, 'ap-southeast-2').describe(key.keyId)).keySpec).to.equal('ECC_NIST_P384');
-      expect(fake.requests.slice(since).map((request) => request.region)).to.deep.equal(['ap-southeast-2', 'ap-southeast-2']);
+      const digest = createHash('sha384').update('hi').digest();
+      await provider({}, 'ap-southeast-2').signDigest(key.keyId, 'ECDSA_SHA_384', digest);
+      expect(fake.requests.slice(since).map((request) => request.region)).to.deep.equal(['ap-southeast-2']);
     });
 
     it('follows AWS_ENDPOINT_URL when AWS_ENDPOINT_URL_KMS is not set', async () => {
@@ -488,11 +493,11 @@ describe('AwsKmsProvider through the real AWS SDK against a fake AWS KMS', funct
       expect(requestsFor('Sign', since)).to.have.length(2);
     });
 
-    it('answers KMSInternalException for access denied, without retrying and without the remote text or credentials', async () => {
+    it('answers AccessDeniedException for access denied, without retrying and without the remote text or credentials', async () => {
       fake.failNext(1, 'access-denied');
       const since = fake.requests.length;
-      const error = await rejectionOf(provider().describe(signingKey('ECC_NIST_P256').arn), KMSInternalException);
-      expect(error.message).to.equal('AWS KMS refused the request: AccessDeniedException');
+      const error = await rejectionOf(provider().describe(signingKey('ECC_NIST_P256').arn), AccessDeniedException);
+      expect(error.message).to.equal(`AWS KMS denied Keyhold's AWS identity access to key '${signingKey('ECC_NIST_P256').arn}'`);
       for (const secret of [ACCESS_KEY_ID, SECRET_ACCESS_KEY, 'remote detail']) {
         expect(error.message).to.not.contain(secret);
         expect(String(error.stack)).to.not.contain(secret);
@@ -511,7 +516,8 @@ describe('AwsKmsProvider through the real AWS SDK against a fake AWS KMS', funct
 
     it('answers KMSInternalException for a bare key id when no region is configured', async () => {
       await withEnvironment({ AWS_REGION: undefined }, async () => {
-        const error = await rejectionOf(provider().describe(signingKey('ECC_NIST_P256').keyId), KMSInternalException);
+        const digest = createHash('sha256').update('hi').digest();
+        const error = await rejectionOf(provider().signDigest(signingKey('ECC_NIST_P256').keyId, 'ECDSA_SHA_256', digest), KMSInternalException);
         expect(error.message).to.equal(`AWS KMS has no region for key '${signingKey('ECC_NIST_P256').keyId}': give a key ARN, or set AWS_REGION`);
       });
     });

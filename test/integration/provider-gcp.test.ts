@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import type { AsymmetricEncryptionAlgorithm, AsymmetricKeySpec, SigningAlgorithm } from '../../src/crypto/asymmetric-algorithms.js';
 import {
+  AccessDeniedException,
   DependencyTimeoutException,
   DisabledException,
   InvalidCiphertextException,
@@ -472,7 +473,6 @@ describe('Google Cloud KMS provider through @google-cloud/kms against a fake Key
     });
 
     for (const [kind, status] of [
-      ['permission-denied', 'PERMISSION_DENIED'],
       ['unauthenticated', 'UNAUTHENTICATED'],
       ['internal', 'INTERNAL'],
     ] as const) {
@@ -488,12 +488,22 @@ describe('Google Cloud KMS provider through @google-cloud/kms against a fake Key
       });
     }
 
-    it('answers PERMISSION_DENIED on AsymmetricDecrypt with KMSInternalException', async () => {
+    it('answers PERMISSION_DENIED (also what Google answers for a project that does not exist) with AccessDeniedException (403), without retrying', async () => {
+      const version = addVersion('EC_SIGN_P256_SHA256');
+      fake.failNext(1, 'permission-denied', 'GetCryptoKeyVersion');
+      const since = fake.calls.length;
+      const error = await rejectionOf(provider.describe(version.name), AccessDeniedException);
+      expect(error.status).to.equal(403);
+      expectSafe(error);
+      expect(callsOf('GetCryptoKeyVersion', since)).to.equal(1);
+    });
+
+    it('answers PERMISSION_DENIED on AsymmetricDecrypt with AccessDeniedException', async () => {
       const version = addVersion('RSA_DECRYPT_OAEP_2048_SHA256');
       await provider.describe(version.name);
       fake.failNext(1, 'permission-denied', 'AsymmetricDecrypt');
       const ciphertext = publicEncrypt({ key: version.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, Buffer.from('x'));
-      const error = await rejectionOf(provider.decrypt(version.name, 'RSAES_OAEP_SHA_256', ciphertext), KMSInternalException);
+      const error = await rejectionOf(provider.decrypt(version.name, 'RSAES_OAEP_SHA_256', ciphertext), AccessDeniedException);
       expectSafe(error);
     });
   });

@@ -20,4 +20,13 @@ describe('errors', () => {
     expect(foreign).to.be.instanceOf(DisabledException);
     expect(foreign).to.not.be.instanceOf(NotFoundException);
   });
+
+  it('a subclass that declares no __type of its own matches no KmsError of another copy', () => {
+    class Custom extends KmsError {}
+    const foreign = Object.assign(new Error('x'), { type: 'NotFoundException', status: 404 });
+    Object.defineProperty(foreign, Symbol.for('keyhold.KmsError'), { value: true });
+    expect(foreign).to.not.be.instanceOf(Custom);
+    expect(new NotFoundException('x')).to.not.be.instanceOf(Custom);
+    expect(new Custom('X', 400, 'x')).to.be.instanceOf(Custom);
+  });
 });

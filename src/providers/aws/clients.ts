@@ -1,4 +1,5 @@
 import { KMSClient } from '@aws-sdk/client-kms';
+import { ValidationException } from '../../errors.js';
 
 /**
  * One KMSClient per AWS region, made on first use. Credentials, the default region and the
@@ -23,6 +24,22 @@ export function regionOfKeyArn(providerKeyId: string): string | undefined {
   const match = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):\d{12}:(?:key|alias)\/.+$/.exec(providerKeyId);
   return match?.[1];
 }
+
+// arn:PARTITION:kms:REGION:ACCOUNT:key/ID; multi-Region keys have ids like mrk-1234abcd….
+const KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z]{2}(?:-[a-z]+)+-\d{1,2}:\d{12}:key\/[A-Za-z0-9-]{1,128}$/;
+
+/**
+ * Refuses anything but a key ARN. An alias (or a bare id) can be pointed at another key later,
+ * which would then sign while Keyhold verifies with the public key it stored.
+ */
+export function assertKeyArn(providerKeyId: string): void {
+  if (!KEY_ARN.test(providerKeyId)) {
+    throw new ValidationException('ProviderKeyId must be an AWS KMS key ARN: arn:aws:kms:<region>:<account>:key/<key id> (not an alias)');
+  }
+}
+
+/** At most this many regional clients are kept; the least recently used one is closed. */
+const MAX_REGION_CLIENTS = 16;
 
 const NODE_VERSION_WARNING_SWITCH = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
 
@@ -54,7 +71,16 @@ export class AwsKmsClients {
     const region = regionOfKeyArn(providerKeyId) ?? this.settings.region;
     const cacheKey = region ?? '';
     let client = this.byRegion.get(cacheKey);
-    if (!client) {
+    if (client) {
+      // Most recently used last, so the first entry is the one to close.
+      this.byRegion.delete(cacheKey);
+      this.byRegion.set(cacheKey, client);
+    } else {
+      if (this.byRegion.size >= MAX_REGION_CLIENTS) {
+        const [oldestRegion, oldest] = this.byRegion.entries().next().value!;
+        this.byRegion.delete(oldestRegion);
+        oldest.destroy();
+      }
       client = withoutNodeVersionWarning(
         () =>
           new KMSClient({

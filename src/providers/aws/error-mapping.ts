@@ -1,4 +1,5 @@
 import {
+  AccessDeniedException,
   DependencyTimeoutException,
   DisabledException,
   InvalidKeyUsageException,
@@ -7,6 +8,7 @@ import {
   KMSInvalidStateException,
   KmsError,
   NotFoundException,
+  ValidationException,
 } from '../../errors.js';
 
 /**
@@ -91,6 +93,11 @@ export function toKmsError(error: unknown, context: AwsCallContext): KmsError {
     case 'InvalidCiphertextException':
       // The one decryption failure, whichever KMS found it.
       return invalidCiphertext();
+    case 'InvalidArnException':
+    case 'ValidationException':
+      return new ValidationException(`AWS KMS refused the key id '${providerKeyId}' (${name})`);
+    case 'AccessDeniedException':
+      return new AccessDeniedException(`AWS KMS denied Keyhold's AWS identity access to key '${providerKeyId}'`);
   }
 
   if (error instanceof AwsDeadlineExceeded || name === 'TimeoutError' || name === 'AbortError') {

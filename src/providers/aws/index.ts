@@ -7,7 +7,7 @@ import {
 } from '../../crypto/asymmetric-algorithms.js';
 import { KMSInternalException, ValidationException } from '../../errors.js';
 import type { RemoteCallLimits, RemoteKeyDescription, RemoteKeyProvider } from '../remote-key-provider.js';
-import { AwsKmsClients } from './clients.js';
+import { assertKeyArn, AwsKmsClients } from './clients.js';
 import { AwsDeadlineExceeded, toKmsError } from './error-mapping.js';
 import { describeAwsKey, usableKeyOf } from './key-description.js';
 
@@ -49,6 +49,8 @@ export class AwsKmsProvider implements RemoteKeyProvider {
   }
 
   async describe(providerKeyId: string): Promise<RemoteKeyDescription> {
+    /* Precondition: a key is registered by its key ARN, which always names the same key. */
+    assertKeyArn(providerKeyId);
     // One deadline for both requests: describe is one provider call to the caller.
     return this.call(providerKeyId, async (client, abortSignal) => {
       const described = await client.send(new DescribeKeyCommand({ KeyId: providerKeyId }), { abortSignal });

@@ -11,6 +11,7 @@ import {
 } from '../../crypto/asymmetric-algorithms.js';
 import { specOfPublicKey } from '../../crypto/asymmetric.js';
 import {
+  AccessDeniedException,
   DependencyTimeoutException,
   invalidCiphertext,
   KMSInternalException,
@@ -226,6 +227,13 @@ export class GcpKmsProvider implements RemoteKeyProvider {
     if (status === Status.INVALID_ARGUMENT && operation === 'AsymmetricDecrypt') {
       // Google answers a ciphertext it cannot decrypt with INVALID_ARGUMENT.
       return invalidCiphertext();
+    }
+    if (status === Status.PERMISSION_DENIED) {
+      // Also what Google answers for a project that does not exist: the caller can act on it.
+      return new AccessDeniedException(`Google Cloud KMS denied Keyhold's identity access to ${name} (or it does not exist)`);
+    }
+    if (status === Status.INVALID_ARGUMENT && operation === 'GetCryptoKeyVersion') {
+      return new ValidationException(`Google Cloud KMS refused the key version name ${name}`);
     }
     if (status === Status.FAILED_PRECONDITION && operation !== 'GetCryptoKeyVersion') {
       // Usually a version that is not ENABLED: its state says which error the caller gets.
