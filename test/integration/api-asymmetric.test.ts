@@ -1,4 +1,4 @@
-import { constants, createHash, createPublicKey, publicEncrypt, randomBytes, verify as nodeVerify, type KeyObject } from 'node:crypto';
+import { constants, createHash, createPublicKey, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -7,18 +7,9 @@ import {
   SIGNING_ALGORITHMS,
   signingHash,
   type AsymmetricKeySpec,
-  type SigningAlgorithm,
-} from '../../src/crypto/asymmetric-algorithms.js';
+  type SigningAlgorithm } from '../../src/crypto/asymmetric-algorithms.js';
 import { openHarness, type Harness } from '../helpers/service-harness.js';
-
-/** node:crypto's own check of a signature over the message. */
-function nodeVerifies(publicKey: KeyObject, algorithm: SigningAlgorithm, message: Buffer, signature: Buffer): boolean {
-  const hash = signingHash(algorithm);
-  const saltLength = createHash(hash).digest().length;
-  if (algorithm.startsWith('RSASSA_PSS_')) return nodeVerify(hash, message, { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }, signature);
-  if (algorithm.startsWith('RSASSA_PKCS1_')) return nodeVerify(hash, message, { key: publicKey, padding: constants.RSA_PKCS1_PADDING }, signature);
-  return nodeVerify(hash, message, { key: publicKey, dsaEncoding: 'der' }, signature);
-}
+import { nodeVerifies } from '../helpers/signatures.js';
 
 const EXPECTED_SIGNING: Record<AsymmetricKeySpec, string[]> = {
   RSA_2048: SIGNING_ALGORITHMS.filter((a) => a.startsWith('RSASSA_')),

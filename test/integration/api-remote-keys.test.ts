@@ -1,12 +1,13 @@
-import { constants, createHash, publicEncrypt, randomBytes, verify, type KeyObject } from 'node:crypto';
+import { constants, createHash, publicEncrypt, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { digestLength, signingHash, type SigningAlgorithm } from '../../src/crypto/asymmetric-algorithms.js';
+import { signingHash } from '../../src/crypto/asymmetric-algorithms.js';
 import { loadConfig } from '../../src/config.js';
 import { createRemoteKeyProviders } from '../../src/providers/index.js';
 import { startFakeAwsKms, type FakeAwsKms } from '../fakes/aws-kms.js';
 import { startFakeGcpKms, type FakeGcpKms } from '../fakes/gcp-kms.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { openHarness, type Harness } from '../helpers/service-harness.js';
+import { nodeVerifies as verifiesOver } from '../helpers/signatures.js';
 
 const AWS_ACCESS_KEY_ID = 'AKIAKEYHOLDAPITESTONLY';
 const AWS_SECRET = 'keyhold/api-test-secret+not-real/0123456789';
@@ -16,13 +17,6 @@ const AWS_VARIABLES = [
   'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_REGION', 'AWS_DEFAULT_REGION', 'AWS_PROFILE',
   'AWS_CONFIG_FILE', 'AWS_SHARED_CREDENTIALS_FILE', 'AWS_EC2_METADATA_DISABLED', 'AWS_MAX_ATTEMPTS', 'AWS_RETRY_MODE',
 ];
-
-function verifiesOver(publicKey: KeyObject, algorithm: SigningAlgorithm, message: Buffer, signature: Buffer): boolean {
-  const hash = signingHash(algorithm);
-  if (algorithm.startsWith('RSASSA_PSS_')) return verify(hash, message, { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: digestLength(hash) }, signature);
-  if (algorithm.startsWith('RSASSA_PKCS1_')) return verify(hash, message, { key: publicKey, padding: constants.RSA_PKCS1_PADDING }, signature);
-  return verify(hash, message, { key: publicKey, dsaEncoding: 'der' }, signature);
-}
 
 describe('API: keys of AWS KMS and Google Cloud KMS (real SDKs against fake services)', function () {
   this.timeout(60_000);

@@ -1,15 +1,16 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { constants, createHash, createPublicKey, publicEncrypt, randomBytes, verify as verifySignature, X509Certificate, type KeyObject } from 'node:crypto';
+import { constants, createHash, createPublicKey, publicEncrypt, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { KeyholdClient } from '../../src/client/index.js';
-import { algorithmsFor, signingHash, type AsymmetricKeySpec, type SigningAlgorithm } from '../../src/crypto/asymmetric-algorithms.js';
+import { algorithmsFor, type AsymmetricKeySpec, type SigningAlgorithm } from '../../src/crypto/asymmetric-algorithms.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
+import { nodeVerifies } from '../helpers/signatures.js';
 
 const PASSPHRASE = 'cli asymmetric suite passphrase, long enough';
 const SPECS: AsymmetricKeySpec[] = ['RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384'];
@@ -20,15 +21,6 @@ const DEFAULT_ALGORITHM: Record<AsymmetricKeySpec, SigningAlgorithm> = {
   ECC_NIST_P256: 'ECDSA_SHA_256',
   ECC_NIST_P384: 'ECDSA_SHA_384',
 };
-
-/** Checks a KMS signature with node:crypto alone: PSS salt is the hash length, ECDSA is DER. */
-function nodeVerifies(publicKey: KeyObject, algorithm: SigningAlgorithm, message: Buffer, signature: Buffer): boolean {
-  const hash = signingHash(algorithm);
-  const key = algorithm.startsWith('RSASSA_PSS_')
-    ? { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: createHash(hash).digest().length }
-    : publicKey;
-  return verifySignature(hash, message, key, signature);
-}
 
 describe('the keyhold command line with asymmetric keys and certificates, against a real server', function () {
   this.timeout(120_000);

@@ -1,4 +1,4 @@
-import { constants, createHash, publicEncrypt, randomBytes, verify, type KeyObject } from 'node:crypto';
+import { constants, createHash, publicEncrypt, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
@@ -6,14 +6,12 @@ import {
   algorithmsFor,
   ASYMMETRIC_ENCRYPTION_ALGORITHMS,
   ASYMMETRIC_KEY_SPECS,
-  digestLength,
   maxOaepPlaintextBytes,
   oaepHash,
   signingHash,
   type AsymmetricEncryptionAlgorithm,
   type AsymmetricKeySpec,
-  type SigningAlgorithm,
-} from '../../src/crypto/asymmetric-algorithms.js';
+  type SigningAlgorithm } from '../../src/crypto/asymmetric-algorithms.js';
 import {
   AccessDeniedException,
   DependencyTimeoutException,
@@ -24,12 +22,12 @@ import {
   KMSInternalException,
   KMSInvalidStateException,
   NotFoundException,
-  ValidationException,
-} from '../../src/errors.js';
+  ValidationException } from '../../src/errors.js';
 import { AwsKmsProvider } from '../../src/providers/aws/index.js';
 import type { RemoteCallLimits } from '../../src/providers/remote-key-provider.js';
 import { startFakeAwsKms, type FakeAwsKms, type FakeAwsKmsKey } from '../fakes/aws-kms.js';
 import { rejectionOf } from '../helpers/rejection.js';
+import { nodeVerifies as verifiesOver } from '../helpers/signatures.js';
 
 const ACCESS_KEY_ID = 'AKIAKEYHOLDTESTONLY7';
 const SECRET_ACCESS_KEY = 'keyhold/test-secret+not-a-real-one/0123456789';
@@ -58,18 +56,6 @@ const SIGN_VERIFY_CASES: [AsymmetricKeySpec, SigningAlgorithm][] = ASYMMETRIC_KE
   algorithmsFor(spec, 'SIGN_VERIFY').signingAlgorithms.map((algorithm): [AsymmetricKeySpec, SigningAlgorithm] => [spec, algorithm]),
 );
 const RSA_SPECS = ['RSA_2048', 'RSA_3072', 'RSA_4096'] as const;
-
-/** node:crypto's own verification of a signature over the original message. */
-function verifiesOver(publicKey: KeyObject, algorithm: SigningAlgorithm, message: Buffer, signature: Buffer): boolean {
-  const hash = signingHash(algorithm);
-  if (algorithm.startsWith('RSASSA_PSS_')) {
-    return verify(hash, message, { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: digestLength(hash) }, signature);
-  }
-  if (algorithm.startsWith('RSASSA_PKCS1_')) {
-    return verify(hash, message, { key: publicKey, padding: constants.RSA_PKCS1_PADDING }, signature);
-  }
-  return verify(hash, message, { key: publicKey, dsaEncoding: 'der' }, signature);
-}
 
 describe('AwsKmsProvider through the real AWS SDK against a fake AWS KMS', function () {
   this.timeout(60_000);

@@ -4,9 +4,7 @@ import {
   generateKeyPair,
   publicEncrypt,
   randomBytes,
-  verify,
-  type KeyObject,
-} from 'node:crypto';
+  type KeyObject } from 'node:crypto';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
@@ -21,12 +19,12 @@ import {
   KmsError,
   NotFoundException,
   StartupError,
-  ValidationException,
-} from '../../src/errors.js';
+  ValidationException } from '../../src/errors.js';
 import { GcpKmsProvider, gcpClientOptions, isLoopbackHost, parseGcpEndpoint, SUPPORTED_GCP_ALGORITHMS } from '../../src/providers/gcp/index.js';
 import type { RemoteCallLimits } from '../../src/providers/remote-key-provider.js';
 import { startFakeGcpKms, type FakeGcpKms, type FakeKeyVersion, type FakeMethod } from '../fakes/gcp-kms.js';
 import { rejectionOf } from '../helpers/rejection.js';
+import { nodeVerifies } from '../helpers/signatures.js';
 
 // What each supported GCP algorithm must mean, written out here apart from the provider's table.
 const SIGNING_CASES: [gcp: string, spec: AsymmetricKeySpec, algorithm: SigningAlgorithm][] = [
@@ -58,17 +56,6 @@ const generateKeyPairAsync = promisify(generateKeyPair);
 
 function hashOf(algorithm: SigningAlgorithm): 'sha256' | 'sha384' | 'sha512' {
   return algorithm.endsWith('512') ? 'sha512' : algorithm.endsWith('384') ? 'sha384' : 'sha256';
-}
-
-/** node:crypto's own check of a signature over the original message. */
-function nodeVerifies(publicKey: KeyObject, algorithm: SigningAlgorithm, message: Buffer, signature: Buffer): boolean {
-  const hash = hashOf(algorithm);
-  if (algorithm.startsWith('RSASSA_PSS_')) {
-    const saltLength = createHash(hash).digest().length; // Google's PSS salt is as long as the hash
-    return verify(hash, message, { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength }, signature);
-  }
-  if (algorithm.startsWith('RSASSA_PKCS1_')) return verify(hash, message, { key: publicKey, padding: constants.RSA_PKCS1_PADDING }, signature);
-  return verify(hash, message, { key: publicKey, dsaEncoding: 'der' }, signature);
 }
 
 describe('Google Cloud KMS provider through @google-cloud/kms against a fake KeyManagementService', function () {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes, verify as nodeVerify, constants, type KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -14,28 +14,16 @@ import {
   signMessage,
   specOfPublicKey,
   verifyDigest,
-  verifyMessage,
-} from '../../src/crypto/asymmetric.js';
+  verifyMessage } from '../../src/crypto/asymmetric.js';
 import {
   ASYMMETRIC_ENCRYPTION_ALGORITHMS,
   ASYMMETRIC_KEY_SPECS,
   maxOaepPlaintextBytes,
   SIGNING_ALGORITHMS,
-  signingHash,
   type AsymmetricKeySpec,
-  type SigningAlgorithm,
-} from '../../src/crypto/asymmetric-algorithms.js';
+  type SigningAlgorithm } from '../../src/crypto/asymmetric-algorithms.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
-
-/** node:crypto's own verification of a signature over the message, independent of our code. */
-function nodeVerifies(publicKey: KeyObject, algorithm: SigningAlgorithm, message: Buffer, signature: Buffer): boolean {
-  const hash = signingHash(algorithm);
-  if (algorithm.startsWith('RSASSA_PSS_')) {
-    return nodeVerify(hash, message, { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: createHash(hash).digest().length }, signature);
-  }
-  if (algorithm.startsWith('RSASSA_PKCS1_')) return nodeVerify(hash, message, { key: publicKey, padding: constants.RSA_PKCS1_PADDING }, signature);
-  return nodeVerify(hash, message, { key: publicKey, dsaEncoding: 'der' }, signature);
-}
+import { nodeVerifies } from '../helpers/signatures.js';
 
 describe('crypto/asymmetric', function () {
   this.timeout(60_000);
