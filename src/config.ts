@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { StartupError } from './errors.js';
@@ -16,6 +17,9 @@ function wholeNumber(min: number, max: number) {
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 }
+
+/** More HTTP workers than this is a typo, not a machine. */
+export const MAX_WORKERS = 256;
 
 const environmentSchema = z.object({
   KEYHOLD_HOST: z.string().min(1).default('127.0.0.1'),
@@ -40,6 +44,7 @@ const environmentSchema = z.object({
     .string()
     .regex(/^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port')
     .optional(),
+  KEYHOLD_WORKERS: wholeNumber(1, MAX_WORKERS).default(() => Math.min(os.availableParallelism(), MAX_WORKERS)),
   KEYHOLD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
 });
@@ -73,6 +78,8 @@ export interface KeyholdConfig {
   goKmsAuthKey: string | undefined;
   /** AWS KMS and Google Cloud KMS, for keys whose private half lives there. */
   remote: { timeoutMs: number; maxAttempts: number; gcpEndpoint: string | undefined };
+  /** HTTP worker processes (node:cluster); 1 serves from the one process that owns the store. */
+  workers: number;
   logLevel: string;
   production: boolean;
 }
@@ -138,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
       maxAttempts: e.KEYHOLD_PROVIDER_MAX_ATTEMPTS,
       gcpEndpoint: e.KEYHOLD_GCP_KMS_ENDPOINT,
     },
+    workers: e.KEYHOLD_WORKERS,
     logLevel: e.KEYHOLD_LOG_LEVEL,
     production: e.NODE_ENV === 'production',
   };

@@ -3,7 +3,7 @@ import { asVersionKey, privateKeyAad, unwrapKey, versionKeyAad, wrapKey, type Ve
 import { DisabledException, KMSInvalidStateException, NotFoundException, ValidationException } from '../errors.js';
 import { LruCache } from '../store/lru-cache.js';
 import type { AliasRecord, KeyRecord } from '../store/records.js';
-import type { Store, StoreBatch } from '../store/store.js';
+import type { Store, StoreBatch, StoreChange } from '../store/store.js';
 import { isUuid, KEY_RESOURCE_PREFIX } from './key-id.js';
 import { KeyLocks } from './key-locks.js';
 
@@ -276,6 +276,24 @@ export class KeyRegistry {
     this.versionKeys.deleteWhere((cacheKey) => cacheKey.startsWith(`${keyId}!`));
     this.privateKeys.delete(keyId);
     this.publicKeys.delete(keyId);
+  }
+
+  /**
+   * Forgets what this process cached of keys and aliases that another process changed in the
+   * store (a cluster worker, told by the primary). A key's record always goes; its material
+   * (immutable per version) goes too unless the key is still Enabled. Reads in flight do not
+   * put the old state back: the generation moves on.
+   */
+  forget(change: StoreChange): void {
+    for (const { keyId, keyState, currentVersion } of change.keys) {
+      this.bumpGeneration(keyId);
+      this.keyRecords.delete(keyId);
+      if (keyState === 'Enabled') continue;
+      for (let version = 1; version <= currentVersion; version++) this.versionKeys.delete(`${keyId}!${version}`);
+      this.privateKeys.delete(keyId);
+      this.publicKeys.delete(keyId);
+    }
+    if (change.aliases) this.aliasesLoaded = undefined;
   }
 
   /** Marks a key changed, so that store reads in flight do not cache what they read. */

@@ -15,7 +15,7 @@ import {
   ValidationException,
 } from '../errors.js';
 import type { KeyRecord, Tag } from '../store/records.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoreChange } from '../store/store.js';
 import { AliasOperations } from './aliases.js';
 import { AsymmetricOperations, isAsymmetric, type RemoteKeyProviders } from './asymmetric-keys.js';
 import { toKeyMetadata, type KeyMetadata } from './key-metadata.js';
@@ -360,6 +360,11 @@ export class KeyService {
    */
   deleteIfDue(keyId: string, now: Date = this.clock()): Promise<boolean> {
     return this.registry.deleteIfDue(keyId, now, (batch) => batch.audit({ action: 'DeleteKey', principal: 'system', keyId }, now));
+  }
+
+  /** Drops what is cached of keys and aliases that another process changed (src/cluster). */
+  forgetCached(change: StoreChange): void {
+    this.registry.forget(change);
   }
 
   /** Drops every cached record and unwrapped key (zeroing the keys). */

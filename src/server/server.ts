@@ -1,21 +1,19 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createApp } from '../api/app.js';
+import { startCluster, type RunningCluster } from '../cluster/primary.js';
 import type { KeyholdConfig } from '../config.js';
-import { StartupError } from '../errors.js';
 import { CredentialService } from '../kms/credential-service.js';
 import { KeyService } from '../kms/key-service.js';
 import { openRootKey } from '../kms/root-key.js';
 import { createMasterKeyProvider, createRemoteKeyProviders, type MasterKeyProvider } from '../providers/index.js';
 import { Store } from '../store/store.js';
 import { ADMIN_CREDENTIALS_FILE, writeAdminCredentials } from './admin-credentials.js';
+import { closeGracefully, listen, SHUTDOWN_GRACE_MS, urlHost } from './listen.js';
 import { loadTlsMaterial } from './tls.js';
 
-/** How long shutdown waits for in-flight requests before closing their connections. */
-const SHUTDOWN_GRACE_MS = 10_000;
 /** How often due key rotations and deletions are looked for. */
 const SCHEDULER_INTERVAL_MS = 60_000;
 
@@ -31,6 +29,9 @@ export interface RunningServer {
  * Starts Keyhold: opens the store, unwraps the root key with the master key, loads the
  * credentials and the certificate, and listens. Every failure before listening is a
  * StartupError that names the setting at fault, with the store left as it was.
+ *
+ * With KEYHOLD_WORKERS > 1 this process keeps the store, the scheduler and the credentials,
+ * and HTTP workers (node:cluster, src/cluster) serve the port; with 1 it serves itself.
  */
 export async function startServer(config: KeyholdConfig, logger: Logger): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -46,6 +47,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
   let rootKey: Buffer | undefined;
   let scheduler: Scheduler | undefined;
   let server: https.Server | undefined;
+  let workers: RunningCluster | undefined;
   try {
     store = await Store.open(config.dataDir);
     const opened = await openRootKey(store, provider);
@@ -58,19 +60,25 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     const credentials = await CredentialService.load(store, rootKey);
     const tls = await loadTlsMaterial(config);
     const openStore = store;
-    const app = createApp({
-      keyService,
-      lookupCredential: (accessKeyId) => credentials.lookup(accessKeyId),
-      logger,
-      goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
-      isHealthy: () => openStore.isOpen,
-    });
     if (config.goKmsAuthKey !== undefined) {
       logger.warn("KEYHOLD_GOKMS_AUTH_KEY is set: go-kms's legacy signatures (which do not cover the body) act as admin on /api/v1/go-kms/");
     }
 
-    server = https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, app);
-    const port = await listen(server, config);
+    let port: number;
+    if (config.workers > 1) {
+      workers = await startCluster({ config, logger, store, keyService, rootKey, tls });
+      port = workers.port;
+    } else {
+      const app = createApp({
+        keyService,
+        lookupCredential: (accessKeyId) => credentials.lookup(accessKeyId),
+        logger,
+        goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
+        isHealthy: () => openStore.isOpen,
+      });
+      server = https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, app);
+      port = await listen(server, config);
+    }
     const url = `https://${urlHost(config.host)}:${port}`;
 
     if (credentials.size === 0) {
@@ -89,15 +97,14 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     logger.info({ url, certSha256: tls.certSha256, selfSigned: tls.selfSigned, dataDir: config.dataDir }, 'keyhold is listening');
 
     const listening = server;
+    const serving = workers;
     let closing: Promise<void> | undefined;
     const close = () => {
       closing ??= (async () => {
         logger.info('shutting down: finishing in-flight requests');
-        const closed = new Promise<void>((resolve) => listening.close(() => resolve()));
-        listening.closeIdleConnections();
-        const timer = setTimeout(() => listening.closeAllConnections(), SHUTDOWN_GRACE_MS);
-        await closed;
-        clearTimeout(timer);
+        // Workers finish their requests first: the store still answers them meanwhile.
+        if (serving) await serving.close();
+        else await closeGracefully(listening!, SHUTDOWN_GRACE_MS);
         await scheduler!.stop();
         keyService.clearCaches();
         await openStore.close();
@@ -110,6 +117,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     };
     return { url, port, certSha256: tls.certSha256, close };
   } catch (error) {
+    await workers?.close();
     if (server?.listening) {
       server.closeAllConnections();
       await new Promise((resolve) => server!.close(resolve));
@@ -155,27 +163,4 @@ function startScheduler(keyService: KeyService, logger: Logger): Scheduler {
       await running;
     },
   };
-}
-
-function listen(server: https.Server, config: KeyholdConfig): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EADDRINUSE') {
-        reject(new StartupError(`port ${config.port} on ${config.host} is already in use`, 'KEYHOLD_PORT'));
-      } else if (error.code === 'EACCES') {
-        reject(new StartupError(`no permission to listen on port ${config.port}`, 'KEYHOLD_PORT'));
-      } else if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND') {
-        reject(new StartupError(`cannot listen on ${config.host}: no such local address`, 'KEYHOLD_HOST'));
-      } else {
-        reject(error);
-      }
-    });
-    server.listen(config.port, config.host, () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
-function urlHost(host: string): string {
-  if (host === '0.0.0.0') return '127.0.0.1';
-  if (host === '::') return '[::1]';
-  return host.includes(':') ? `[${host}]` : host;
 }

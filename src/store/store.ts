@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync } from 'node:fs';
 import { Level } from 'level';
 import { StartupError } from '../errors.js';
-import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, RootKeyRecord, RotationRecord } from './records.js';
+import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, KeyState, RootKeyRecord, RotationRecord } from './records.js';
 
 // The value type is documentation: level's sublevel types do not carry it through.
 type JsonSublevel<_V> = ReturnType<Level<string, unknown>['sublevel']>;
@@ -14,6 +14,33 @@ type BatchOp =
 
 const ROOT_KEY = 'root';
 let auditSequence = 0;
+
+/**
+ * At most this many batches are merged into one LevelDB write: bounds the size of a write
+ * and the wait of the first batch in it.
+ */
+const MAX_BATCHES_PER_WRITE = 1024;
+
+/**
+ * What one committed write changed, for the processes that cache the store's contents
+ * (src/cluster): the key records written or deleted, and whether aliases or credentials
+ * changed. Derived from the batch's operations, so no writer can forget to report a change.
+ */
+export interface StoreChange {
+  /** Each key written (its new state and newest version) or deleted (`Deleted`, with its last version). */
+  keys: { keyId: string; keyState: KeyState | 'Deleted'; currentVersion: number }[];
+  aliases: boolean;
+  credentials: boolean;
+}
+
+/** Called after a write is durable and before its writers are told: see Store.onCommit. */
+export type CommitListener = (change: StoreChange) => Promise<void>;
+
+interface PendingWrite {
+  operations: BatchOp[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
 
 /** `<KeyId>!<version as 10 digits>`: versions of one key sort together, in order. */
 export function versionRecordKey(keyId: string, version: number): string {
@@ -114,6 +141,12 @@ export class Store {
   readonly credentials: JsonSublevel<CredentialRecord>;
   readonly audit: JsonSublevel<AuditRecord>;
 
+  // Group commit: batches that arrive while a write is in progress wait here and go to disk
+  // together, in arrival order, as one synced LevelDB batch.
+  private readonly pending: PendingWrite[] = [];
+  private flushing: Promise<void> | undefined;
+  private commitListener: CommitListener | undefined;
+
   private constructor(
     readonly location: string,
     private readonly db: Level<string, unknown>,
@@ -158,10 +191,112 @@ export class Store {
     return new StoreBatch(this);
   }
 
-  /** Writes a batch atomically and durably: it resolves only after the data is synced. */
-  async write(batch: StoreBatch): Promise<void> {
-    if (batch.operations.length === 0) return;
-    await this.db.batch(batch.operations as never, { sync: true } as never);
+  /**
+   * Writes a batch atomically and durably: it resolves only after the data is synced (and
+   * after the commit listener, if any, has been told). Batches written concurrently are
+   * merged into one synced LevelDB batch (group commit): each stays all-or-nothing, and
+   * none is acknowledged before the merged batch is on disk.
+   */
+  write(batch: StoreBatch): Promise<void> {
+    if (batch.operations.length === 0) return Promise.resolve();
+    const operations = [...batch.operations];
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ operations, resolve, reject });
+      // Started on the next turn of the event loop, so that the writes issued by the
+      // requests of this turn join the first group too.
+      this.flushing ??= new Promise<void>((done) => setImmediate(() => void this.flush().then(done)));
+    });
+  }
+
+  /**
+   * Registers the one listener told of every committed change (the cluster primary, which
+   * tells its workers to drop what they cached). A write resolves only after the listener
+   * has resolved; the listener must not reject, since the change is already durable.
+   */
+  onCommit(listener: CommitListener | undefined): void {
+    this.commitListener = listener;
+  }
+
+  private async flush(): Promise<void> {
+    const acknowledgements: Promise<void>[] = [];
+    while (this.pending.length > 0) {
+      const group = this.pending.splice(0, MAX_BATCHES_PER_WRITE);
+      const committed = await this.commitGroup(group);
+      // The next group goes to disk while this one's listener runs: per key, the callers'
+      // locks already order the writes, and each writer waits for its own listener call.
+      acknowledgements.push(this.acknowledge(committed));
+    }
+    this.flushing = undefined;
+    await Promise.all(acknowledgements);
+  }
+
+  /** Writes a group as one batch; the writers whose operations are now durable. */
+  private async commitGroup(group: PendingWrite[]): Promise<PendingWrite[]> {
+    try {
+      await this.db.batch(group.flatMap((write) => write.operations) as never, { sync: true } as never);
+      return group;
+    } catch (error) {
+      if (group.length === 1) {
+        group[0]!.reject(error);
+        return [];
+      }
+      // The merged batch wrote nothing (it is atomic). One writer's bad batch must not fail
+      // the others: each is written alone, and only the failing ones are rejected.
+      const committed: PendingWrite[] = [];
+      for (const write of group) {
+        try {
+          await this.db.batch(write.operations as never, { sync: true } as never);
+          committed.push(write);
+        } catch (alone) {
+          write.reject(alone);
+        }
+      }
+      return committed;
+    }
+  }
+
+  private async acknowledge(committed: PendingWrite[]): Promise<void> {
+    if (committed.length === 0) return;
+    const listener = this.commitListener;
+    if (listener) {
+      try {
+        await listener(this.describe(committed.flatMap((write) => write.operations)));
+      } catch {
+        // Not the writers' failure: their data is durable. The listener handles its own errors.
+      }
+    }
+    for (const write of committed) write.resolve();
+  }
+
+  /** What a set of operations changed: the keys, aliases and credentials it touched. */
+  private describe(operations: BatchOp[]): StoreChange {
+    const keys = new Map<string, StoreChange['keys'][number]>();
+    const lastVersions = new Map<string, number>();
+    let aliases = false;
+    let credentials = false;
+    for (const op of operations) {
+      if (op.sublevel === this.keys) {
+        const record = op.type === 'put' ? (op.value as KeyRecord) : undefined;
+        keys.set(op.key, {
+          keyId: op.key,
+          keyState: record ? record.keyState : 'Deleted',
+          currentVersion: record ? record.currentVersion : 0,
+        });
+      } else if (op.sublevel === this.versions) {
+        const separator = op.key.lastIndexOf('!');
+        const keyId = op.key.slice(0, separator);
+        lastVersions.set(keyId, Math.max(lastVersions.get(keyId) ?? 0, Number(op.key.slice(separator + 1))));
+      } else if (op.sublevel === this.aliases) {
+        aliases = true;
+      } else if (op.sublevel === this.credentials) {
+        credentials = true;
+      }
+    }
+    // A deleted record names no version: the deleted versions say how many there were.
+    for (const entry of keys.values()) {
+      if (entry.keyState === 'Deleted') entry.currentVersion = lastVersions.get(entry.keyId) ?? 0;
+    }
+    return { keys: [...keys.values()], aliases, credentials };
   }
 
   async getRootKeyRecord(): Promise<RootKeyRecord | undefined> {
@@ -214,7 +349,9 @@ export class Store {
     return (await this.audit.values().all()) as AuditRecord[];
   }
 
+  /** Closes the store once the writes already queued are done. */
   async close(): Promise<void> {
+    await this.flushing;
     if (this.db.status === 'open' || this.db.status === 'opening') await this.db.close();
   }
 }

@@ -86,13 +86,19 @@ export function runServerToCompletion(env: Record<string, string>, cwd: string, 
   });
 }
 
+/**
+ * How many HTTP workers a server of the tests runs when the test does not say:
+ * KEYHOLD_TEST_WORKERS (CI runs the integration suite with 1 and with 2), else 1.
+ */
+export const TEST_WORKERS = process.env.KEYHOLD_TEST_WORKERS || '1';
+
 function spawnServer(env: Record<string, string>, cwd: string): ChildProcess {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('KEYHOLD_') && name !== 'NODE_ENV'),
   );
   return spawn(process.execPath, ['--import', TSX, MAIN], {
     cwd,
-    env: { ...inherited, KEYHOLD_PORT: '0', ...env },
+    env: { ...inherited, KEYHOLD_PORT: '0', KEYHOLD_WORKERS: TEST_WORKERS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }

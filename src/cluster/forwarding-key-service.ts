@@ -1,0 +1,38 @@
+import type { KeyService } from '../kms/key-service.js';
+import type { PrimaryChannel } from './primary-channel.js';
+import { KEY_SERVICE_CALLS, type ServiceTarget } from './protocol.js';
+
+/**
+ * The KeyService a worker's API uses: the worker's own KeyService (its caches, its crypto),
+ * except that every call placed on the primary in KEY_SERVICE_CALLS is sent there whole and
+ * answered from there. The primary has already told every worker to forget what the call
+ * changed when the answer arrives.
+ */
+export function forwardChanges(keyService: KeyService, primary: PrimaryChannel): KeyService {
+  return forwarding(keyService, 'keyService', primary);
+}
+
+const NESTED: Partial<Record<string, ServiceTarget>> = { aliases: 'aliases', rotation: 'rotation', asymmetric: 'asymmetric' };
+
+function forwarding<T extends object>(local: T, target: ServiceTarget, primary: PrimaryChannel): T {
+  const placement = KEY_SERVICE_CALLS[target] as Record<string, 'worker' | 'primary'>;
+  const cache = new Map<string | symbol, unknown>();
+  return new Proxy(local, {
+    get(object, property) {
+      if (cache.has(property)) return cache.get(property);
+      const value: unknown = Reflect.get(object, property, object);
+      let result = value;
+      if (typeof property === 'string' && typeof value === 'function') {
+        result =
+          Object.hasOwn(placement, property) && placement[property] === 'primary'
+            ? (...args: unknown[]) => primary.call(target, property, args)
+            : (value as (...args: unknown[]) => unknown).bind(object);
+      } else if (target === 'keyService' && typeof property === 'string' && NESTED[property] && typeof value === 'object' && value !== null) {
+        result = forwarding(value, NESTED[property]!, primary);
+      }
+      // Methods and the nested objects are fixed for a KeyService's life: wrap them once.
+      if (result !== value) cache.set(property, result);
+      return result;
+    },
+  });
+}

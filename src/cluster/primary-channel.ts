@@ -1,0 +1,137 @@
+import { ServiceUnavailableException } from '../errors.js';
+import type { StoreChange } from '../store/store.js';
+import { fromWireError, type CallTarget, type PrimaryMessage, type WorkerInit, type WorkerMessage } from './protocol.js';
+
+/** The worker's end of the IPC channel: `process` in a cluster worker, a stand-in in tests. */
+export interface WorkerPort {
+  send(message: WorkerMessage, sendHandle?: undefined, options?: object, callback?: (error: Error | null) => void): boolean;
+  on(event: 'message', listener: (message: PrimaryMessage) => void): unknown;
+  on(event: 'disconnect', listener: () => void): unknown;
+  readonly connected: boolean;
+}
+
+export interface PrimaryChannelHandlers {
+  /** Drop what is cached of a change; the primary waits for this before it answers its caller. */
+  forget(change: StoreChange): Promise<void> | void;
+  shutdown(): void;
+  /** The primary is gone: stop. */
+  disconnected(): void;
+  /** Forgetting a change failed: this worker may hold stale state and must stop at once. */
+  failed(error: unknown): void;
+}
+
+/**
+ * A worker's connection to the primary: calls with answers (store reads, forwarded changes),
+ * the primary's view of the store's health, and its instructions (forget, shut down).
+ */
+export class PrimaryChannel {
+  private nextId = 1;
+  private readonly calls = new Map<number, { resolve(value: unknown): void; reject(error: unknown): void }>();
+  private handlers: PrimaryChannelHandlers | undefined;
+  private initReceived: ((init: WorkerInit | undefined) => void) | undefined;
+  private storeHealthy = true;
+
+  constructor(private readonly port: WorkerPort) {
+    port.on('message', (message) => this.receive(message));
+    port.on('disconnect', () => this.disconnect());
+  }
+
+  /**
+   * Tells the primary this worker listens for messages, and waits for what it needs to
+   * serve; undefined when the primary is stopping and the worker must exit instead.
+   */
+  init(): Promise<WorkerInit | undefined> {
+    return new Promise((resolve) => {
+      this.initReceived = resolve;
+      this.send({ type: 'ready' });
+    });
+  }
+
+  handle(handlers: PrimaryChannelHandlers): void {
+    this.handlers = handlers;
+  }
+
+  /** Whether the primary is there and its store is open: false means answer 503. */
+  get healthy(): boolean {
+    return this.port.connected && this.storeHealthy;
+  }
+
+  /** Runs `target.method(...args)` in the primary; its KmsErrors come back as KmsErrors. */
+  call(target: CallTarget, method: string, args: unknown[]): Promise<unknown> {
+    if (!this.port.connected) return Promise.reject(unavailable());
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      this.send({ type: 'call', id, target, method, args }, (error) => {
+        if (error && this.calls.delete(id)) reject(unavailable());
+      });
+    });
+  }
+
+  /** Sends a message; `sent` is told when it has been written, or why it could not be. */
+  send(message: WorkerMessage, sent: (error: Error | null) => void = () => {}): void {
+    try {
+      this.port.send(message, undefined, {}, sent);
+    } catch (error) {
+      // The channel closed under us: 'disconnect' follows and stops the worker.
+      sent(error as Error);
+    }
+  }
+
+  private receive(message: PrimaryMessage): void {
+    switch (message.type) {
+      case 'init':
+        this.storeHealthy = message.healthy;
+        this.initReceived?.(message);
+        this.initReceived = undefined;
+        return;
+      case 'result':
+      case 'error': {
+        // The answer says how the store was when it was made: a failed read of a closed
+        // store must find the worker already unhealthy, so that it answers 503.
+        this.storeHealthy = message.healthy;
+        const call = this.calls.get(message.id);
+        if (!call) return;
+        this.calls.delete(message.id);
+        if (message.type === 'result') call.resolve(message.value);
+        else call.reject(fromWireError(message.error));
+        return;
+      }
+      case 'forget':
+        void this.forget(message.id, message.change);
+        return;
+      case 'health':
+        this.storeHealthy = message.healthy;
+        return;
+      case 'shutdown':
+        if (this.initReceived) {
+          this.initReceived(undefined);
+          this.initReceived = undefined;
+        }
+        this.handlers?.shutdown();
+        return;
+    }
+  }
+
+  private async forget(id: number, change: StoreChange): Promise<void> {
+    try {
+      await this.handlers?.forget(change);
+    } catch (error) {
+      // Not answered: a worker that may hold stale state must stop serving. The primary
+      // stops waiting for it when it exits, and starts another.
+      this.handlers?.failed(error);
+      return;
+    }
+    this.send({ type: 'forgotten', id });
+  }
+
+  private disconnect(): void {
+    for (const call of this.calls.values()) call.reject(unavailable());
+    this.calls.clear();
+    this.handlers?.disconnected();
+  }
+}
+
+function unavailable() {
+  return new ServiceUnavailableException('The key store is not available');
+}

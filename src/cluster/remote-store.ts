@@ -1,0 +1,63 @@
+import type { AliasRecord, CredentialRecord, KeyRecord, RotationRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import type { PrimaryChannel } from './primary-channel.js';
+import type { StoreRead } from './protocol.js';
+
+/**
+ * A worker's view of the store: reads go to the primary, which owns the LevelDB database
+ * (LevelDB allows one process). Writes are refused: every change is a KeyService call that
+ * the worker forwards whole (see KEY_SERVICE_CALLS), so that the primary's per-key locks
+ * see every writer.
+ */
+export class RemoteStore implements Pick<Store, StoreRead | 'isOpen' | 'batch' | 'write'> {
+  constructor(private readonly primary: PrimaryChannel) {}
+
+  /**
+   * This object where the service's classes expect the store: they only read through it
+   * in a worker (the methods of Store they would write with throw here).
+   */
+  asStore(): Store {
+    return this as unknown as Store;
+  }
+
+  get isOpen(): boolean {
+    return this.primary.healthy;
+  }
+
+  getKey(keyId: string): Promise<KeyRecord | undefined> {
+    return this.read('getKey', [keyId]) as Promise<KeyRecord | undefined>;
+  }
+
+  getVersion(keyId: string, version: number): Promise<Buffer | undefined> {
+    return this.read('getVersion', [keyId, version]) as Promise<Buffer | undefined>;
+  }
+
+  listKeys(afterKeyId: string | undefined, limit: number): Promise<KeyRecord[]> {
+    return this.read('listKeys', [afterKeyId, limit]) as Promise<KeyRecord[]>;
+  }
+
+  listAliases(): Promise<AliasRecord[]> {
+    return this.read('listAliases', []) as Promise<AliasRecord[]>;
+  }
+
+  listRotations(keyId: string, afterVersion: number, limit: number): Promise<RotationRecord[]> {
+    return this.read('listRotations', [keyId, afterVersion, limit]) as Promise<RotationRecord[]>;
+  }
+
+  listCredentials(): Promise<CredentialRecord[]> {
+    return this.read('listCredentials', []) as Promise<CredentialRecord[]>;
+  }
+
+  /* Precondition: a worker never writes; a change that reaches here was not forwarded. */
+  batch(): never {
+    throw new Error('a worker cannot write to the store: this change must be forwarded to the primary (KEY_SERVICE_CALLS)');
+  }
+
+  write(): never {
+    return this.batch();
+  }
+
+  private read(method: StoreRead, args: unknown[]): Promise<unknown> {
+    return this.primary.call('store', method, args);
+  }
+}

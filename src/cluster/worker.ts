@@ -1,0 +1,87 @@
+import cluster from 'node:cluster';
+import https from 'node:https';
+import { createApp } from '../api/app.js';
+import { StartupError } from '../errors.js';
+import { CredentialService } from '../kms/credential-service.js';
+import { KeyService } from '../kms/key-service.js';
+import { createRemoteKeyProviders } from '../providers/index.js';
+import { closeGracefully, listen, SHUTDOWN_GRACE_MS } from '../server/listen.js';
+import { createLogger } from '../server/logger.js';
+import { forwardChanges } from './forwarding-key-service.js';
+import { PrimaryChannel, type WorkerPort } from './primary-channel.js';
+import { RemoteStore } from './remote-store.js';
+
+/** The response header naming the worker that answered (its node:cluster id, from 1). */
+export const WORKER_HEADER = 'X-Keyhold-Worker';
+
+/**
+ * A cluster worker: serves the HTTPS API with its own KeyService and caches, reads the store
+ * through the primary and forwards every change to it. Exits 0 when told to shut down or on
+ * SIGTERM (after in-flight requests), at once when the primary is gone (node:cluster exits a
+ * worker whose channel closes unexpectedly), 1 when it cannot start.
+ */
+export async function runWorker(port: WorkerPort = process as unknown as WorkerPort): Promise<void> {
+  const primary = new PrimaryChannel(port);
+  const workerId = cluster.worker?.id ?? 0;
+  // Ctrl-C in a terminal reaches every process of the group: the primary decides, and says so.
+  process.on('SIGINT', () => {});
+
+  const init = await primary.init();
+  if (!init) process.exit(0);
+  const rootKey = init.rootKey;
+  // However the process ends, its copy of the root key does not outlive it in memory.
+  process.once('exit', () => rootKey.fill(0));
+  const config = init.config;
+  const logger = createLogger(config.logLevel).child({ worker: workerId });
+
+  const store = new RemoteStore(primary);
+  const remoteProviders = createRemoteKeyProviders(config, (message) => logger.warn(message));
+  const keyService = new KeyService({ store: store.asStore(), rootKey, remoteProviders });
+  let credentials: CredentialService | undefined;
+  let server: https.Server | undefined;
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      if (server?.listening) await closeGracefully(server, SHUTDOWN_GRACE_MS);
+      keyService.clearCaches();
+      await remoteProviders.close();
+      rootKey.fill(0);
+      process.exit(0);
+    })();
+  };
+  primary.handle({
+    forget: async (change) => {
+      keyService.forgetCached(change);
+      if (change.credentials) credentials = await CredentialService.load(store.asStore(), rootKey);
+    },
+    shutdown: stop,
+    disconnected: stop,
+    failed: (error) => {
+      logger.error({ err: error }, 'could not drop stale cached state; stopping this worker');
+      process.exit(1);
+    },
+  });
+  process.once('SIGTERM', stop);
+
+  try {
+    credentials = await CredentialService.load(store.asStore(), rootKey);
+    const app = createApp({
+      keyService: forwardChanges(keyService, primary),
+      lookupCredential: (accessKeyId) => credentials!.lookup(accessKeyId),
+      logger,
+      goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
+      isHealthy: () => primary.healthy,
+    });
+    server = https.createServer({ cert: init.tls.cert, key: init.tls.key, minVersion: 'TLSv1.2' }, (req, res) => {
+      res.setHeader(WORKER_HEADER, String(workerId));
+      app(req, res);
+    });
+    const listeningPort = await listen(server, { host: config.host, port: init.port });
+    primary.send({ type: 'listening', port: listeningPort });
+  } catch (error) {
+    const message = error instanceof StartupError ? error.message : `a worker could not start: ${(error as Error).message}`;
+    // The primary reports it (one line) and stops; this worker says nothing itself.
+    primary.send({ type: 'failed', message }, () => process.exit(1));
+  }
+}

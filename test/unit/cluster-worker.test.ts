@@ -1,0 +1,189 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import v8 from 'node:v8';
+import { expect } from 'chai';
+import { createCallHandler } from '../../src/cluster/calls.js';
+import { forwardChanges } from '../../src/cluster/forwarding-key-service.js';
+import { PrimaryChannel, type WorkerPort } from '../../src/cluster/primary-channel.js';
+import { toWireError, type PrimaryMessage, type WorkerMessage } from '../../src/cluster/protocol.js';
+import { RemoteStore } from '../../src/cluster/remote-store.js';
+import { KmsError } from '../../src/errors.js';
+import { KeyService } from '../../src/kms/key-service.js';
+import type { Store } from '../../src/store/store.js';
+import { rejectionOf } from '../helpers/rejection.js';
+import { makeTempDir } from '../helpers/temp-dir.js';
+import { openTempStore } from '../helpers/temp-store.js';
+
+/** What node's IPC does with `serialization: 'advanced'`: a copy through the V8 serializer. */
+function overIpc<T>(message: T): T {
+  return v8.deserialize(v8.serialize(message)) as T;
+}
+
+/**
+ * A worker's channel and a primary's side of it in one process: the primary answers calls
+ * with its own KeyService and store, and tells the worker of every commit, as src/cluster's
+ * primary does (without node:cluster's processes).
+ */
+class Loopback extends EventEmitter implements WorkerPort {
+  connected = true;
+  private forgetSequence = 0;
+  private readonly forgets = new Map<number, () => void>();
+  readonly forwarded: string[] = [];
+
+  constructor(
+    private readonly store: Store,
+    primaryService: KeyService,
+    private readonly rootKey: Buffer,
+  ) {
+    super();
+    const answer = createCallHandler(primaryService, store);
+    this.onWorkerMessage = async (message) => {
+      if (message.type === 'ready') this.toWorker({ type: 'init', config: {} as never, port: 0, tls: { cert: '', key: '' }, rootKey: this.rootKey, healthy: true });
+      if (message.type === 'forgotten') this.forgets.get(message.id)?.();
+      if (message.type !== 'call') return;
+      this.forwarded.push(`${message.target}.${message.method}`);
+      try {
+        this.toWorker({ type: 'result', id: message.id, value: await answer(message), healthy: this.store.isOpen });
+      } catch (error) {
+        this.toWorker({ type: 'error', id: message.id, error: toWireError(error), healthy: this.store.isOpen });
+      }
+    };
+    store.onCommit(
+      (change) =>
+        new Promise<void>((resolve) => {
+          const id = ++this.forgetSequence;
+          this.forgets.set(id, resolve);
+          this.toWorker({ type: 'forget', id, change });
+        }),
+    );
+  }
+
+  private readonly onWorkerMessage: (message: WorkerMessage) => Promise<void>;
+
+  send(message: WorkerMessage, _handle?: undefined, _options?: object, sent?: (error: Error | null) => void): boolean {
+    const copy = overIpc(message);
+    setImmediate(() => {
+      sent?.(null);
+      void this.onWorkerMessage(copy);
+    });
+    return true;
+  }
+
+  toWorker(message: PrimaryMessage): void {
+    const copy = overIpc(message);
+    setImmediate(() => this.emit('message', copy));
+  }
+}
+
+describe('a cluster worker (src/cluster), with its primary in the same process', () => {
+  let dir: ReturnType<typeof makeTempDir>;
+  let store: Store;
+  let primaryService: KeyService;
+  let loopback: Loopback;
+  let channel: PrimaryChannel;
+  let workerService: KeyService;
+  /** What the worker's API calls: its KeyService, changes forwarded to the primary. */
+  let api: KeyService;
+  const rootKey = randomBytes(32);
+
+  beforeEach(async () => {
+    ({ dir, store } = await openTempStore());
+    primaryService = new KeyService({ store, rootKey });
+    loopback = new Loopback(store, primaryService, rootKey);
+    channel = new PrimaryChannel(loopback);
+    const init = await channel.init();
+    expect(init!.rootKey.equals(rootKey)).to.equal(true);
+    workerService = new KeyService({ store: new RemoteStore(channel).asStore(), rootKey: init!.rootKey });
+    channel.handle({ forget: (change) => workerService.forgetCached(change), shutdown() {}, disconnected() {}, failed() {} });
+    api = forwardChanges(workerService, channel);
+  });
+  afterEach(async () => {
+    store.onCommit(undefined);
+    await store.close();
+    dir.remove();
+  });
+
+  it('runs every change in the primary and reads and encrypts in the worker', async () => {
+    const key = await api.createKey({ description: 'from a worker' });
+    expect((await store.getKey(key.KeyId))!.description).to.equal('from a worker');
+    const encrypted = await api.encrypt({ keyId: key.KeyId, plaintext: Buffer.from('worker side') });
+    expect((await primaryService.decrypt({ ciphertextBlob: encrypted.ciphertextBlob })).plaintext.toString()).to.equal('worker side');
+    await api.aliases.create('alias/w', key.KeyId, { principal: 'test' });
+    await api.rotation.rotateOnDemand('alias/w', { principal: 'test' });
+    await api.tagResource(key.KeyId, [{ TagKey: 'team', TagValue: 'a' }]);
+    await api.disableKey(key.KeyId);
+    expect(loopback.forwarded.filter((call) => !call.startsWith('store.'))).to.deep.equal([
+      'keyService.createKey',
+      'aliases.create',
+      'rotation.rotateOnDemand',
+      'keyService.tagResource',
+      'keyService.disableKey',
+    ]);
+    expect(loopback.forwarded).to.include.members(['store.getKey', 'store.getVersion']);
+    expect(await store.getKey(key.KeyId)).to.deep.include({ keyState: 'Disabled', currentVersion: 2, tags: [{ TagKey: 'team', TagValue: 'a' }] });
+  });
+
+  it('forwards the creation of asymmetric keys as well', async () => {
+    const key = await api.createKey({ keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' });
+    const signed = await api.asymmetric.sign({ keyId: key.KeyId, message: Buffer.from('m'), signingAlgorithm: 'ECDSA_SHA_256' });
+    expect((await primaryService.asymmetric.verify({ keyId: key.KeyId, message: Buffer.from('m'), signature: signed.signature, signingAlgorithm: 'ECDSA_SHA_256' })).keyId).to.equal(key.KeyId);
+    const direct = await api.asymmetric.create({ origin: 'KEYHOLD', keySpec: 'RSA_2048', keyUsage: 'ENCRYPT_DECRYPT' }, { principal: 'test' });
+    expect(await store.getKey(direct.keyId)).to.not.equal(undefined);
+    expect(loopback.forwarded).to.include.members(['keyService.createKey', 'asymmetric.create']);
+  });
+
+  it('gives back KmsErrors with their type, status and message', async () => {
+    const error = await rejectionOf(api.disableKey('00000000-0000-4000-8000-000000000000'), KmsError);
+    expect(error).to.include({ type: 'NotFoundException', status: 404, message: "Key '00000000-0000-4000-8000-000000000000' does not exist" });
+  });
+
+  it('forgets a key disabled elsewhere before the change has answered', async () => {
+    const key = await api.createKey({});
+    await api.encrypt({ keyId: key.KeyId, plaintext: Buffer.from('cached now') });
+    // Another worker's change, as the primary runs it.
+    await primaryService.disableKey(key.KeyId);
+    const error = await rejectionOf(api.encrypt({ keyId: key.KeyId, plaintext: Buffer.from('x') }), KmsError);
+    expect(error.type).to.equal('DisabledException');
+  });
+
+  it('forgets the aliases when another worker changes one', async () => {
+    const first = await api.createKey({});
+    const second = await api.createKey({});
+    await primaryService.aliases.create('alias/moving', first.KeyId, { principal: 'test' });
+    expect((await api.encrypt({ keyId: 'alias/moving', plaintext: Buffer.from('x') })).keyId).to.equal(first.KeyId);
+    await primaryService.aliases.update('alias/moving', second.KeyId, { principal: 'test' });
+    expect((await api.encrypt({ keyId: 'alias/moving', plaintext: Buffer.from('x') })).keyId).to.equal(second.KeyId);
+  });
+
+  it('refuses to write through the store of a worker: a change that was not forwarded fails loudly', () => {
+    const remote = new RemoteStore(channel);
+    expect(() => remote.batch()).to.throw(/a worker cannot write to the store/);
+    expect(() => remote.write()).to.throw(/a worker cannot write to the store/);
+  });
+
+  it('refuses a call that is not a primary call (a read of the service, or no such method)', async () => {
+    const answer = createCallHandler(primaryService, store);
+    for (const [target, method] of [['keyService', 'encrypt'], ['store', 'compact'], ['aliases', 'list'], ['keyService', 'constructor'], ['nothing', 'x']]) {
+      const error = await rejectionOf(answer({ type: 'call', id: 1, target: target as never, method: method!, args: [] }), Error);
+      expect(error.message).to.match(/is not a primary call/);
+    }
+  });
+
+  it('is unhealthy (503) once the primary answers that its store is closed, or the channel is gone', async () => {
+    expect(channel.healthy).to.equal(true);
+    loopback.emit('message', { type: 'health', healthy: false });
+    expect(channel.healthy).to.equal(false);
+    loopback.emit('message', { type: 'health', healthy: true });
+    expect(channel.healthy).to.equal(true);
+
+    await store.close();
+    await rejectionOf(api.describeKey('00000000-0000-4000-8000-000000000000'), Error);
+    expect(channel.healthy, 'after a failed read of the closed store').to.equal(false);
+
+    loopback.emit('message', { type: 'health', healthy: true });
+    loopback.connected = false;
+    expect(channel.healthy).to.equal(false);
+    const error = await rejectionOf(api.describeKey('00000000-0000-4000-8000-000000000000'), KmsError);
+    expect(error.type).to.equal('ServiceUnavailableException');
+  });
+});
