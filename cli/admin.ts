@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { loadConfig } from '../src/config.js';
 import { StartupError } from '../src/errors.js';
 import type { MasterKeyProvider } from '../src/providers/index.js';
 import type { MasterKeyDescriptor, RootKeyRecord } from '../src/store/records.js';
@@ -10,6 +9,8 @@ import type { Store } from '../src/store/store.js';
 // The store and the master-key providers (LevelDB, argon2, PKCS#11) load only when an admin
 // command runs, not with every client command.
 const storeModule = () => import('../src/store/store.js');
+// zod comes with the configuration schema: loaded only by the admin commands that need it.
+const configModule = () => import('../src/config.js');
 
 /** The master-key settings a rekey takes anew; each may be given as KEYHOLD_NEW_<NAME>. */
 const MASTER_SETTINGS = [
@@ -71,6 +72,7 @@ function asNewSetting(error: unknown): unknown {
 
 async function openStoreOffline(): Promise<{ store: Store; record: RootKeyRecord; dataDir: string }> {
   if (existsSync('.env')) process.loadEnvFile('.env');
+  const { loadConfig } = await configModule();
   const { dataDir } = loadConfig();
   // Never create a store here: a mistyped KEYHOLD_DATA_DIR must not leave one behind.
   if (!existsSync(path.join(dataDir, 'store'))) {
@@ -121,6 +123,7 @@ async function rekey(flags: RekeyFlags): Promise<void> {
   try {
     const { createMasterKeyProvider } = await import('../src/providers/index.js');
     const { rekeyRootKey } = await import('../src/kms/rekey.js');
+    const { loadConfig } = await configModule();
     const warn = (message: string) => process.stderr.write(`keyhold: ${message}\n`);
     from = createMasterKeyProvider(loadConfig(), warn);
     try {

@@ -50,6 +50,42 @@ export function chunkNonce(counter: number, final: boolean): Buffer {
 }
 
 /**
+ * Seals one chunk under nonce(counter, final): its ciphertext (one piece per plaintext piece)
+ * followed by its 16-byte tag, in the order they are written.
+ */
+export function sealChunk(payloadKey: Buffer, counter: number, final: boolean, plaintext: readonly Buffer[]): Buffer[] {
+  const cipher = createCipheriv('aes-256-gcm', payloadKey, chunkNonce(counter, final), { authTagLength: TAG_LENGTH });
+  const sealed = plaintext.map((piece) => cipher.update(piece));
+  cipher.final();
+  sealed.push(cipher.getAuthTag());
+  return sealed;
+}
+
+/**
+ * Opens one chunk sealed under nonce(counter, final) and verifies its tag; only then returns
+ * the plaintext. A chunk that fails throws the one tampered error, its plaintext zeroed.
+ */
+export function openChunk(
+  payloadKey: Buffer,
+  counter: number,
+  final: boolean,
+  ciphertext: readonly Buffer[],
+  tag: Buffer,
+): Buffer[] {
+  const decipher = createDecipheriv('aes-256-gcm', payloadKey, chunkNonce(counter, final), { authTagLength: TAG_LENGTH });
+  decipher.setAuthTag(tag);
+  const plaintext = ciphertext.map((piece) => decipher.update(piece));
+  try {
+    decipher.final();
+  } catch {
+    // Unauthenticated plaintext never leaves this function.
+    for (const piece of plaintext) piece.fill(0);
+    throw tamperedError();
+  }
+  return plaintext;
+}
+
+/**
  * Encrypts the rest of `reader` as chunks: every chunk but the last holds exactly chunkSize
  * plaintext bytes, the last holds fewer (0..chunkSize-1). A short chunk is the final one, so
  * neither side ever needs to look ahead or try both flags; a file whose size is a multiple of
@@ -64,12 +100,7 @@ export async function* sealChunks(
   for (let counter = 0; ; counter++) {
     const { pieces, byteLength } = await reader.read(chunkSize);
     const final = byteLength < chunkSize;
-    const cipher = createCipheriv('aes-256-gcm', payloadKey, chunkNonce(counter, final), {
-      authTagLength: TAG_LENGTH,
-    });
-    for (const piece of pieces) yield cipher.update(piece);
-    cipher.final();
-    yield cipher.getAuthTag();
+    yield* sealChunk(payloadKey, counter, final, pieces);
     totals.plaintextBytes += byteLength;
     if (final) return;
   }
@@ -93,15 +124,15 @@ export async function* openChunks(
     if (byteLength < TAG_LENGTH) throw tamperedError();
     // read() returns less than asked only at the end of the input: this is the last chunk.
     const final = byteLength < recordLength;
-    const plaintext = openChunk(pieces, byteLength - TAG_LENGTH, payloadKey, chunkNonce(counter, final));
-    for (const piece of plaintext) yield piece;
+    const { ciphertext, tag } = splitRecord(pieces, byteLength - TAG_LENGTH);
+    yield* openChunk(payloadKey, counter, final, ciphertext, tag);
     totals.plaintextBytes += byteLength - TAG_LENGTH;
     if (final) return;
   }
 }
 
-/** Decrypts one chunk (ciphertext || tag, given as pieces) and verifies its tag; only then returns. */
-function openChunk(pieces: Buffer[], ciphertextLength: number, payloadKey: Buffer, nonce: Buffer): Buffer[] {
+/** A record given as pieces, cut into its ciphertext pieces and its tag (the last 16 bytes). */
+function splitRecord(pieces: Buffer[], ciphertextLength: number): { ciphertext: Buffer[]; tag: Buffer } {
   const ciphertext: Buffer[] = [];
   const tagPieces: Buffer[] = [];
   let remaining = ciphertextLength;
@@ -111,21 +142,5 @@ function openChunk(pieces: Buffer[], ciphertextLength: number, payloadKey: Buffe
     if (take < piece.length) tagPieces.push(piece.subarray(take));
     remaining -= take;
   }
-  const tag = tagPieces.length === 1 ? tagPieces[0]! : Buffer.concat(tagPieces, TAG_LENGTH);
-
-  const decipher = createDecipheriv('aes-256-gcm', payloadKey, nonce, { authTagLength: TAG_LENGTH });
-  decipher.setAuthTag(tag);
-  const plaintext: Buffer[] = [];
-  for (const piece of ciphertext) {
-    const out = decipher.update(piece);
-    if (out.length > 0) plaintext.push(out);
-  }
-  try {
-    decipher.final();
-  } catch {
-    // Unauthenticated plaintext never leaves this function.
-    for (const piece of plaintext) piece.fill(0);
-    throw tamperedError();
-  }
-  return plaintext;
+  return { ciphertext, tag: tagPieces.length === 1 ? tagPieces[0]! : Buffer.concat(tagPieces, TAG_LENGTH) };
 }

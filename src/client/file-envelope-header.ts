@@ -21,6 +21,9 @@ const FIXED_LENGTH = 11;
 const LENGTH_FIELD = 2;
 const EMPTY_CONTEXT_JSON_LENGTH = 2; // "{}"
 
+/** The longest valid header: 12,333 bytes. */
+export const MAX_HEADER_LENGTH = FIXED_LENGTH + MAX_CONTEXT_BYTES + LENGTH_FIELD + MAX_WRAPPED_KEY_BYTES + SALT_LENGTH;
+
 /** A header as read from a file: `bytes` is exactly what the payload key is bound to. */
 export interface FileHeader {
   readonly bytes: Buffer;
