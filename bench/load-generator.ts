@@ -50,8 +50,13 @@ async function runJob(job: LoadJob): Promise<LoadResult> {
   let nextConnection = 0;
   const latencies: number[] = [];
   let failures = 0;
+  let allRequests = 0;
   let measuring = false;
-  const warmupTimer = setTimeout(() => (measuring = true), job.warmupSeconds * 1000);
+  const warmupTimer = setTimeout(() => {
+    measuring = true;
+    // The parent reads the processes' CPU counters now, so CPU is measured over the same window.
+    process.send!({ measuring: true });
+  }, job.warmupSeconds * 1000);
 
   await new Promise<void>((resolve, reject) => {
     const instance = autocannon(
@@ -65,6 +70,7 @@ async function runJob(job: LoadJob): Promise<LoadResult> {
       (error) => (error ? reject(error) : resolve()),
     );
     instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+      allRequests++;
       if (!measuring) return;
       latencies.push(responseTime);
       if (statusCode < 200 || statusCode > 299) failures++;
@@ -81,6 +87,7 @@ async function runJob(job: LoadJob): Promise<LoadResult> {
     p50Ms: percentile(sorted, 0.5),
     p99Ms: percentile(sorted, 0.99),
     requests: latencies.length,
+    allRequests,
     failures,
   };
 }

@@ -32,6 +32,8 @@ export interface LoadResult {
   p99Ms: number;
   /** Answers in the measured window. */
   requests: number;
+  /** Answers in warm-up and measured window together. */
+  allRequests: number;
   /** Answers that were not 2xx, plus connection errors and timeouts. */
   failures: number;
 }
@@ -51,15 +53,22 @@ export class LoadGenerator {
     return new LoadGenerator(child, exitOf(child));
   }
 
-  run(job: LoadJob): Promise<LoadResult> {
+  /** Runs one job; `onWindowStart` is called when the warm-up ends and the measured window begins. */
+  run(job: LoadJob, onWindowStart?: () => void): Promise<LoadResult> {
     return new Promise((resolve, reject) => {
       const onExit = (code: number | null) => reject(new Error(`load generator exited with ${code}`));
-      this.child.once('exit', onExit);
-      this.child.once('message', (message: { result?: LoadResult; error?: string }) => {
+      const onMessage = (message: { measuring?: boolean; result?: LoadResult; error?: string }) => {
+        if (message.measuring) {
+          onWindowStart?.();
+          return;
+        }
         this.child.off('exit', onExit);
+        this.child.off('message', onMessage);
         if (message.result) resolve(message.result);
         else reject(new Error(`load generator: ${message.error}`));
-      });
+      };
+      this.child.once('exit', onExit);
+      this.child.on('message', onMessage);
       this.child.send(job);
     });
   }

@@ -4,7 +4,7 @@
  * neither shares a process with the load generator. Loopback only.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,8 @@ export interface KeyholdStart {
   logLevel?: string;
   /** Extra node flags for the server, e.g. `--cpu-prof`. */
   nodeFlags?: string[];
+  /** KEYHOLD_WORKERS; unset, the server's own default (one HTTP worker per core). */
+  workers?: number;
 }
 
 /** The environment without inherited KEYHOLD_* settings, so the bench decides them all. */
@@ -50,6 +52,7 @@ export function keyholdEnv(options: KeyholdStart, port: number): Record<string, 
     KEYHOLD_HOST: HOST,
     KEYHOLD_PORT: String(port),
     KEYHOLD_LOG_LEVEL: options.logLevel ?? 'warn',
+    ...(options.workers === undefined ? {} : { KEYHOLD_WORKERS: String(options.workers) }),
   });
 }
 
@@ -102,22 +105,75 @@ export interface ResidentMemory {
   fileMb: number;
 }
 
-/** Resident memory of a process in MB, from /proc/<pid>/status (Linux). */
+/**
+ * Resident memory of a process and its descendants (a multi-worker server's HTTP workers) in MB,
+ * from /proc/<pid>/status (Linux). Summed over the processes, so file pages they share (the
+ * node binary) count once per process.
+ */
 export function readMemory(pid: number): ResidentMemory {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string) => {
-    const match = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status);
-    if (!match) throw new Error(`no ${name} for process ${pid}`);
-    return Math.round(Number(match[1]) / 1024);
-  };
-  return { rssMb: field('VmRSS'), anonMb: field('RssAnon'), fileMb: field('RssFile') };
+  const total = { rssMb: 0, anonMb: 0, fileMb: 0 };
+  for (const member of processTree(pid)) {
+    const status = readFileSync(`/proc/${member}/status`, 'utf8');
+    const field = (name: string) => {
+      const match = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status);
+      if (!match) throw new Error(`no ${name} for process ${member}`);
+      return Number(match[1]) / 1024;
+    };
+    total.rssMb += field('VmRSS');
+    total.anonMb += field('RssAnon');
+    total.fileMb += field('RssFile');
+  }
+  return { rssMb: Math.round(total.rssMb), anonMb: Math.round(total.anonMb), fileMb: Math.round(total.fileMb) };
+}
+
+/** A process and all its descendants, found through the parent ids in /proc/<pid>/stat (Linux). */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const parent = Number(stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[1]);
+    children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+  }
+  const tree = [root];
+  for (let at = 0; at < tree.length; at++) tree.push(...(children.get(tree[at]!) ?? []));
+  return tree;
 }
 
 /** User-mode CPU seconds a process has used (all its threads), from /proc/<pid>/stat (Linux, 100 ticks/s). */
 export function readUserCpuSeconds(pid: number): number {
-  // Fields after the parenthesised command name; utime is the 12th of them.
+  return readCpuSeconds(pid).user;
+}
+
+/** User-mode and kernel-mode CPU seconds a process has used (all its threads), from /proc/<pid>/stat. */
+export function readCpuSeconds(pid: number): { user: number; system: number } {
+  // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return Number(fields[11]) / 100;
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+}
+
+/**
+ * CPU seconds of a process and its live descendants (a multi-worker server's HTTP workers).
+ * A worker that exits between two readings takes its seconds with it; the bench's workers live
+ * as long as the server.
+ */
+export function readTreeCpuSeconds(pid: number): { user: number; system: number } {
+  const total = { user: 0, system: 0 };
+  for (const member of processTree(pid)) {
+    try {
+      const cpu = readCpuSeconds(member);
+      total.user += cpu.user;
+      total.system += cpu.system;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total;
 }
 
 /**

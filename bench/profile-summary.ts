@@ -47,23 +47,29 @@ const fileOf = (frame: CallFrame) => frame.url.replace('file://', '').replace(RO
 const fromPackage = (frame: CallFrame, pattern: RegExp) => pattern.test(fileOf(frame));
 
 /**
- * Request stages, by the functions that mark them. The first five count wherever they are on a
- * sample's stack, in this order, so that the encryption done inside a route handler inside
- * express counts as encryption. The others are middleware that call the next one, so there the
+ * Request stages, by the functions that mark them. The "anywhere" ones count wherever they are
+ * on a sample's stack, in this order, so that the encryption done inside a route handler counts
+ * as encryption. The others are middleware or helpers that call into node, so there the
  * innermost frame decides: a setHeader called by helmet is helmet's. Heuristic: the names are
- * Keyhold's and its packages', and change with them.
+ * Keyhold's and its packages', and change with them; stages of the express route the actions
+ * had before issue 7 (res.json, helmet, body-parser) stay, so older profiles still read.
  */
 const STAGES: { name: string; anywhere: boolean; on: (frame: CallFrame) => boolean }[] = [
   { name: 'garbage collection', anywhere: true, on: (f) => f.functionName === '(garbage collector)' },
   { name: 'envelope encryption: HKDF, AES-GCM, random salt (encryptMessage)', anywhere: true, on: (f) => f.functionName === 'encryptMessage' },
   { name: 'envelope decryption (decryptMessage)', anywhere: true, on: (f) => f.functionName === 'decryptMessage' },
   { name: 'signature check: HMAC, body SHA-256, headers', anywhere: true, on: (f) => f.functionName === 'verifyRequestSignature' },
-  { name: 'request validation: zod, base64 (parseRequest)', anywhere: true, on: (f) => f.functionName === 'parseRequest' },
-  { name: 'response: res.json, headers, TLS write', anywhere: true, on: (f) => f.functionName === 'json' && fromPackage(f, /express\/lib\/response/) },
-  { name: 'body reading (body-parser, raw-body)', anywhere: false, on: (f) => fromPackage(f, /node_modules\/(body-parser|raw-body)\//) },
-  { name: 'helmet headers', anywhere: false, on: (f) => fromPackage(f, /node_modules\/helmet\//) },
-  { name: 'access log (pino)', anywhere: false, on: (f) => fromPackage(f, /node_modules\/pino/) },
+  { name: 'request validation: JSON, field names, zod, base64', anywhere: true, on: (f) => ['parseRequest', 'parseJson', 'normalizeFields'].includes(f.functionName) },
+  { name: 'access log (pino)', anywhere: true, on: (f) => fromPackage(f, /node_modules\/(pino|@pinojs|sonic-boom)/) },
+  {
+    name: 'response: JSON answer, headers, TLS write',
+    anywhere: true,
+    on: (f) => f.functionName === 'writeJsonAnswer' || (f.functionName === 'json' && fromPackage(f, /express\/lib\/response/)),
+  },
+  { name: 'body reading (readBody; before #7 body-parser, raw-body)', anywhere: false, on: (f) => f.functionName === 'readBody' || fromPackage(f, /node_modules\/(body-parser|raw-body)\//) },
+  { name: 'helmet headers (before #7)', anywhere: false, on: (f) => fromPackage(f, /node_modules\/helmet\//) },
   { name: 'express routing and middleware', anywhere: false, on: (f) => fromPackage(f, /node_modules\/(express|router)\//) },
+  { name: 'key lookups and actions (src/kms, src/api/actions)', anywhere: false, on: (f) => fromPackage(f, /^src\/(kms|api\/actions)\//) },
   { name: 'Keyhold code elsewhere (src/)', anywhere: false, on: (f) => fromPackage(f, /^src\//) },
   { name: 'module loading at start', anywhere: false, on: (f) => fromPackage(f, /^node:internal\/modules\//) },
 ];
@@ -121,9 +127,17 @@ export function summarizeProfile(file: string, top = 10): ProfileSummary {
   };
 }
 
-export function printProfile(summary: ProfileSummary): void {
-  const line = (share: TimeShare) => console.log(`${share.percent.toFixed(1).padStart(5)} %  ${String(share.ms).padStart(6)} ms  ${share.name}`);
-  console.log(`profile: ${summary.totalMs} ms, idle ${summary.idleMs} ms; shares of the busy time`);
+/** Prints the summary; with the number of answers the server gave, also the µs per answer. */
+export function printProfile(summary: ProfileSummary, answers?: number): void {
+  const perAnswer = (ms: number) => (answers ? `${((1000 * ms) / answers).toFixed(1).padStart(6)} µs  ` : '');
+  const line = (share: TimeShare) =>
+    console.log(`${share.percent.toFixed(1).padStart(5)} %  ${String(share.ms).padStart(6)} ms  ${perAnswer(share.ms)}${share.name}`);
+  const busyMs = summary.totalMs - summary.idleMs;
+  console.log(
+    `profile: ${summary.totalMs} ms, idle ${summary.idleMs} ms` +
+      (answers ? `; ${answers} answers, ${((1000 * busyMs) / answers).toFixed(1)} µs busy per answer (start-up included)` : '') +
+      '; shares of the busy time',
+  );
   console.log('self time by function:');
   summary.functions.forEach(line);
   console.log('by request stage (whole stack):');

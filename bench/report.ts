@@ -16,8 +16,10 @@ export interface ScenarioResult {
   baselineRequestsPerSec: number;
   /** Non-2xx answers and request errors in the measured window (0 when all went well). */
   failures: number;
-  /** The server's user-mode CPU over warm-up and measurement, in % of one core (100 = one core). */
+  /** The server's user-mode CPU over the measured window, in % of one core (100 = one core). */
   serverCpuPercent: number;
+  /** The server's CPU time, user and kernel, over the measured window ÷ the answers in it, in µs. */
+  serverCpuMicrosPerRequest: number;
   /** The load generator's, likewise: both share the machine's cores. */
   loadGeneratorCpuPercent: number;
   /** Every other process's, likewise: well above 0 means the numbers were disturbed. */
@@ -38,21 +40,23 @@ export function roundResult(result: ScenarioResult): ScenarioResult {
     p99Ms: round(result.p99Ms, 2),
     baselineRequestsPerSec: Math.round(result.baselineRequestsPerSec),
     serverCpuPercent: Math.round(result.serverCpuPercent),
+    serverCpuMicrosPerRequest: Math.round(result.serverCpuMicrosPerRequest),
     loadGeneratorCpuPercent: Math.round(result.loadGeneratorCpuPercent),
     otherCpuPercent: Math.round(result.otherCpuPercent),
   };
 }
 
-/** A Markdown table: scenario, req/s, p50, p99, ratio to the baseline, CPU, RSS, failures. */
+/** A Markdown table: scenario, req/s, p50, p99, ratio to the baseline, CPU per request, CPU, RSS, failures. */
 export function formatTable(results: ScenarioResult[]): string {
   const rows = [
-    '| scenario | req/s | p50 ms | p99 ms | × baseline | user CPU % server / load gen / other | server RSS MB (anon / file) | failures |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| scenario | req/s | p50 ms | p99 ms | × baseline | server CPU µs/req | user CPU % server / load gen / other | server RSS MB (anon / file) | failures |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of results) {
     const ratio = r.requestsPerSec / r.baselineRequestsPerSec;
     rows.push(
       `| ${r.name} | ${Math.round(r.requestsPerSec)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${ratio.toFixed(2)} | ` +
+        `${Math.round(r.serverCpuMicrosPerRequest)} | ` +
         `${Math.round(r.serverCpuPercent)} / ${Math.round(r.loadGeneratorCpuPercent)} / ${Math.round(r.otherCpuPercent)} | ` +
         `${r.serverRssMb} (${r.serverRssAnonMb} / ${r.serverRssFileMb}) | ${r.failures} |`,
     );

@@ -17,7 +17,7 @@ import { formatTable, log, RESULTS_DIR, roundResult, writeResults, type Scenario
 import { encryptScenario, measure, measureOn, PASSPHRASE_MASTER, standardScenarios, timingFor, type Timing } from './scenarios.js';
 import { prepareStore, type PreparedStore } from './store-setup.js';
 
-const OPTIONS = ['--quick', '--million', '--masters', '--profile'] as const;
+const OPTIONS = ['--quick', '--million', '--masters', '--profile', '--workers'] as const;
 const SPREAD_KEYS = 1_000;
 const MILLION = 1_000_000;
 /** Requests of the million-key scenario go to this many distinct keys (64 connections × 1,000). */
@@ -26,9 +26,13 @@ const SERVER_WARMUP_SECONDS = 3;
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  const workersAt = args.indexOf('--workers');
+  const workers = workersAt === -1 ? undefined : Number(args.splice(workersAt, 2)[1]);
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new Error('--workers takes a whole number, e.g. --workers 1');
   const unknown = args.filter((arg) => !(OPTIONS as readonly string[]).includes(arg));
-  if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')}; options: ${OPTIONS.join(' ')}`);
+  if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')}; options: ${OPTIONS.join(' ')} N`);
   const timing = timingFor(args.includes('--quick'));
+  log(`Keyhold with ${workers === undefined ? "the server's default number of" : workers} HTTP worker(s)`);
 
   await warnIfMachineBusy();
   const tempDir = mkdtempSync(path.join(os.tmpdir(), 'keyhold-bench-'));
@@ -37,9 +41,9 @@ async function main(): Promise<void> {
     if (args.includes('--masters')) {
       await measureMasterKeys(load, tempDir, timing);
     } else if (args.includes('--profile')) {
-      await profileEncrypt(load, tempDir, timing);
+      await profileScenarios(load, tempDir, timing, workers ?? 1);
     } else {
-      await benchmark(load, tempDir, timing, args.includes('--million'));
+      await benchmark(load, tempDir, timing, args.includes('--million'), workers);
     }
   } finally {
     await load.close();
@@ -47,11 +51,11 @@ async function main(): Promise<void> {
   }
 }
 
-async function benchmark(load: LoadGenerator, tempDir: string, timing: Timing, million: boolean): Promise<void> {
+async function benchmark(load: LoadGenerator, tempDir: string, timing: Timing, million: boolean, workers: number | undefined): Promise<void> {
   const dataDir = path.join(tempDir, 'data');
   log(`preparing a store with ${SPREAD_KEYS + 1} keys in ${dataDir}`);
   const prepared = await prepareStore(dataDir, PASSPHRASE_MASTER, SPREAD_KEYS);
-  let keyhold = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER });
+  let keyhold = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER, workers });
   const baseline = await startBaseline(path.join(dataDir, 'tls-cert.pem'), path.join(dataDir, 'tls-key.pem'));
   const baselineScenario = { ...encryptScenario(prepared), name: 'baseline: bare node:https, JSON in/out' };
   const baselines: ScenarioResult[] = [];
@@ -71,7 +75,7 @@ async function benchmark(load: LoadGenerator, tempDir: string, timing: Timing, m
     if (million) {
       await keyhold.stop();
       const keyIds = await loadMillionKeys(dataDir);
-      keyhold = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER });
+      keyhold = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER, workers });
       await warmUp(load, keyhold, prepared);
       const memory = readMemory(keyhold.pid);
       log(`server with ${MILLION.toLocaleString('en')} keys, just started: RSS ${memory.rssMb} MB (anon ${memory.anonMb}, file ${memory.fileMb})`);
@@ -113,27 +117,34 @@ async function loadMillionKeys(dataDir: string): Promise<string[]> {
   return sample;
 }
 
-/** Encrypt under `node --cpu-prof`; prints where the server's time went. Numbers not recorded. */
-async function profileEncrypt(load: LoadGenerator, tempDir: string, timing: Timing): Promise<void> {
+/** The scenarios `--profile` runs, each on a server of its own under `node --cpu-prof`. */
+const PROFILED = ['encrypt 1 KiB', 'decrypt 1 KiB', 'generatedatakey AES_256'];
+
+/** Encrypt, decrypt and generatedatakey under `node --cpu-prof`; prints where the server's time went. */
+async function profileScenarios(load: LoadGenerator, tempDir: string, timing: Timing, workers: number): Promise<void> {
   const dataDir = path.join(tempDir, 'data');
   const profileDir = path.join(RESULTS_DIR, 'profiles');
   const prepared = await prepareStore(dataDir, PASSPHRASE_MASTER, 0);
   mkdirSync(profileDir, { recursive: true });
-  const before = new Set(readdirSync(profileDir));
-  const keyhold = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
-  let result;
-  try {
-    result = await measure(load, keyhold.origin, prepared, encryptScenario(prepared), timing);
-  } finally {
-    await keyhold.stop();
+  for (const scenario of standardScenarios(prepared).filter((candidate) => PROFILED.includes(candidate.name))) {
+    log(`${scenario.name} under --cpu-prof`);
+    const before = new Set(readdirSync(profileDir));
+    // One worker by default: with more, each process writes a profile and this reads the first.
+    const keyhold = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER, workers, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
+    let result;
+    try {
+      result = await measure(load, keyhold.origin, prepared, scenario, timing);
+    } finally {
+      await keyhold.stop();
+    }
+    // CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile: thread 0 is the main thread (1 is tsx's loader).
+    const file = readdirSync(profileDir).find((name) => /\.0\.\d+\.cpuprofile$/.test(name) && !before.has(name));
+    if (!file) throw new Error(`the server wrote no profile into ${profileDir}`);
+    const summary = summarizeProfile(path.join(profileDir, file), 15);
+    console.log(`\n${scenario.name} under --cpu-prof: ${Math.round(result.requestsPerSec)} req/s, p99 ${result.p99Ms.toFixed(2)} ms`);
+    console.log(`written to ${path.join(profileDir, file)}`);
+    printProfile(summary, result.allRequests);
   }
-  // CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile: thread 0 is the main thread (1 is tsx's loader).
-  const file = readdirSync(profileDir).find((name) => /\.0\.\d+\.cpuprofile$/.test(name) && !before.has(name));
-  if (!file) throw new Error(`the server wrote no profile into ${profileDir}`);
-  const summary = summarizeProfile(path.join(profileDir, file), 15);
-  console.log(`\nencrypt 1 KiB under --cpu-prof: ${Math.round(result.requestsPerSec)} req/s, p99 ${result.p99Ms.toFixed(2)} ms`);
-  console.log(`written to ${path.join(profileDir, file)}`);
-  printProfile(summary);
 }
 
 /** Other work on the machine lowers every number: wait for a quiet moment, or say so. */

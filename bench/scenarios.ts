@@ -3,7 +3,7 @@
  * connections on 127.0.0.1, a warm-up, then a fixed measured window.
  */
 import type { LoadGenerator, LoadResult } from './load-job.js';
-import { readMachineUserCpuSeconds, readMemory, readUserCpuSeconds, waitForQuietMachine, type BenchProcess, type ResidentMemory } from './processes.js';
+import { readMachineUserCpuSeconds, readMemory, readTreeCpuSeconds, readUserCpuSeconds, waitForQuietMachine, type BenchProcess, type ResidentMemory } from './processes.js';
 import { log, type ScenarioResult } from './report.js';
 import { VERSIONS, type PreparedStore } from './store-setup.js';
 
@@ -58,17 +58,21 @@ export function measure(
   prepared: PreparedStore,
   scenario: Scenario,
   timing: Timing,
+  onWindowStart?: () => void,
 ): Promise<LoadResult> {
-  return load.run({
-    origin,
-    path: `${API_PREFIX}/${scenario.action}`,
-    body: scenario.body,
-    ...(scenario.keyIds ? { keyIds: scenario.keyIds } : {}),
-    connections: CONNECTIONS,
-    ...timing,
-    accessKeyId: prepared.accessKeyId,
-    secretKey: prepared.secretKey,
-  });
+  return load.run(
+    {
+      origin,
+      path: `${API_PREFIX}/${scenario.action}`,
+      body: scenario.body,
+      ...(scenario.keyIds ? { keyIds: scenario.keyIds } : {}),
+      connections: CONNECTIONS,
+      ...timing,
+      accessKeyId: prepared.accessKeyId,
+      secretKey: prepared.secretKey,
+    },
+    onWindowStart,
+  );
 }
 
 /** Other processes using more than this much of a core during a run make it "disturbed". */
@@ -103,9 +107,10 @@ export async function measureOn(
 }
 
 /**
- * Runs one scenario against one server process and adds the user-mode CPU use (in % of one
- * core, over warm-up and measurement) of that process, of the load generator and of every other
- * process on the machine, and the server's RSS. `baselineRequestsPerSec` is left for the caller.
+ * Runs one scenario against one server process and adds, over the measured window (warm-up
+ * excluded), the user-mode CPU use (in % of one core) of that process with its HTTP workers, of the load generator and
+ * of every other process on the machine; the server's CPU time (user + kernel) per answer; and
+ * the server's RSS. `baselineRequestsPerSec` is left for the caller.
  */
 async function measureOnce(
   load: LoadGenerator,
@@ -115,18 +120,26 @@ async function measureOnce(
   timing: Timing,
 ): Promise<ScenarioResult> {
   const loadPid = load.child.pid!;
-  const before = { server: readUserCpuSeconds(target.pid), load: readUserCpuSeconds(loadPid), machine: readMachineUserCpuSeconds() };
-  const started = performance.now();
-  const result = await measure(load, target.origin, prepared, scenario, timing);
-  const percent = (seconds: number) => (100 * seconds) / ((performance.now() - started) / 1000);
-  const server = readUserCpuSeconds(target.pid) - before.server;
-  const loadGenerator = readUserCpuSeconds(loadPid) - before.load;
-  const machine = readMachineUserCpuSeconds() - before.machine;
+  const snapshot = () => ({
+    at: performance.now(),
+    server: readTreeCpuSeconds(target.pid),
+    load: readUserCpuSeconds(loadPid),
+    machine: readMachineUserCpuSeconds(),
+  });
+  let before = snapshot();
+  const result = await measure(load, target.origin, prepared, scenario, timing, () => (before = snapshot()));
+  const after = snapshot();
+  const percent = (seconds: number) => (100 * seconds) / ((after.at - before.at) / 1000);
+  const server = after.server.user - before.server.user;
+  const serverKernel = after.server.system - before.server.system;
+  const loadGenerator = after.load - before.load;
+  const machine = after.machine - before.machine;
   return {
     name: scenario.name,
     ...result,
     baselineRequestsPerSec: NaN,
     serverCpuPercent: percent(server),
+    serverCpuMicrosPerRequest: result.requests > 0 ? (1e6 * (server + serverKernel)) / result.requests : NaN,
     loadGeneratorCpuPercent: percent(loadGenerator),
     otherCpuPercent: percent(Math.max(0, machine - server - loadGenerator)),
     ...serverMemory(readMemory(target.pid)),

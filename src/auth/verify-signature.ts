@@ -5,8 +5,8 @@
  * header value, a secret or the expected signature, so a failure teaches the caller
  * nothing about the key.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { AUTH_SCHEME, sha256Hex, stringToSign } from '../client/signing.js';
+import { createHmac, hash, timingSafeEqual } from 'node:crypto';
+import { AUTH_SCHEME, stringToSign } from '../client/signing.js';
 import { InvalidSignatureException, RequestExpired, UnrecognizedClientException } from '../errors.js';
 import type { Principal } from './principal.js';
 
@@ -74,14 +74,15 @@ const KMS_DATE_PATTERN = new RegExp(
  *   );
  */
 export function verifyRequestSignature(req: SignedRequest, options: VerifyOptions): Principal {
-  const authorization = requireHeader(req.headers, 'authorization', 'Authorization');
+  const headers = findSignatureHeaders(req.headers);
+  const authorization = requireHeader(headers.authorization, 'Authorization');
 
   /* Precondition: a bare base64 Authorization is the go-kms scheme, refused unless its key is configured. */
   if (BARE_BASE64_PATTERN.test(authorization)) {
     if (!options.goKmsAuthKey) {
       throw new UnrecognizedClientException('Unsupported authorization scheme');
     }
-    return verifyGoKmsLegacy(req, authorization, options.goKmsAuthKey, options);
+    return verifyGoKmsLegacy(req, headers, authorization, options.goKmsAuthKey, options);
   }
 
   /* Precondition: Authorization is exactly "KMS-HMAC-SHA256 Credential=<id>, Signature=<base64>". */
@@ -95,10 +96,10 @@ export function verifyRequestSignature(req: SignedRequest, options: VerifyOption
   const accessKeyId = match[1]!;
   const presentedSignature = match[2]!;
 
-  const date = requireHeader(req.headers, 'x-kms-date', 'X-Kms-Date');
+  const date = requireHeader(headers.date, 'X-Kms-Date');
   checkFreshness(parseKmsDate(date), options);
 
-  const contentSha256 = requireHeader(req.headers, 'x-kms-content-sha256', 'X-Kms-Content-Sha256');
+  const contentSha256 = requireHeader(headers.contentSha256, 'X-Kms-Content-Sha256');
   /* Precondition: X-Kms-Content-Sha256 is 64 hex characters. */
   if (!CONTENT_SHA256_PATTERN.test(contentSha256)) {
     throw new UnrecognizedClientException('X-Kms-Content-Sha256 must be 64 hex characters');
@@ -120,7 +121,8 @@ export function verifyRequestSignature(req: SignedRequest, options: VerifyOption
 
   // The signature covers the hash header; this binds the hash header to the body received,
   // so a captured request cannot be replayed with another body.
-  if (sha256Hex(req.body) !== contentSha256.toLowerCase()) {
+  // One-shot hash (node ≥ 20.12): the lower-case hex of signing.ts's sha256Hex, without a Hash object.
+  if (hash('sha256', req.body, 'hex') !== contentSha256.toLowerCase()) {
     throw new InvalidSignatureException('The request body does not match X-Kms-Content-Sha256');
   }
 
@@ -134,11 +136,12 @@ export function verifyRequestSignature(req: SignedRequest, options: VerifyOption
  */
 function verifyGoKmsLegacy(
   req: SignedRequest,
+  headers: SignatureHeaders,
   presentedSignature: string,
   authKey: Buffer,
   options: VerifyOptions,
 ): Principal {
-  const date = requireHeader(req.headers, 'x-kms-date', 'X-Kms-Date');
+  const date = requireHeader(headers.date, 'X-Kms-Date');
   checkFreshness(parseKmsDate(date), options);
 
   const queryStart = req.pathWithQuery.indexOf('?');
@@ -199,15 +202,49 @@ function checkFreshness(requestDate: Date, options: VerifyOptions): void {
   }
 }
 
-/** One header value by case-insensitive name; repeated or missing headers are refused. */
-function requireHeader(headers: RequestHeaders, lowerName: string, displayName: string): string {
-  let value: string | string[] | undefined;
+/** A header's value as found, and whether a second header of that name was found too. */
+interface FoundHeader {
+  value: string | string[] | undefined;
+  repeated: boolean;
+}
+
+interface SignatureHeaders {
+  authorization: FoundHeader;
+  date: FoundHeader;
+  contentSha256: FoundHeader;
+}
+
+/**
+ * The three headers of the scheme by case-insensitive name, in one pass over the headers.
+ * Nothing is refused here: `requireHeader` does that, in the order of the checks.
+ */
+function findSignatureHeaders(headers: RequestHeaders): SignatureHeaders {
+  const found: SignatureHeaders = {
+    authorization: { value: undefined, repeated: false },
+    date: { value: undefined, repeated: false },
+    contentSha256: { value: undefined, repeated: false },
+  };
   for (const name of Object.keys(headers)) {
-    if (name.toLowerCase() === lowerName) {
-      if (value !== undefined) throw repeatedHeader(displayName);
-      value = headers[name];
-    }
+    const lowerName = name.toLowerCase();
+    const header =
+      lowerName === 'authorization'
+        ? found.authorization
+        : lowerName === 'x-kms-date'
+          ? found.date
+          : lowerName === 'x-kms-content-sha256'
+            ? found.contentSha256
+            : undefined;
+    if (header === undefined) continue;
+    if (header.value !== undefined) header.repeated = true;
+    header.value = headers[name];
   }
+  return found;
+}
+
+/** One header's value; repeated or missing headers are refused. */
+function requireHeader(header: FoundHeader, displayName: string): string {
+  if (header.repeated) throw repeatedHeader(displayName);
+  let value = header.value;
   if (Array.isArray(value)) {
     if (value.length !== 1) throw repeatedHeader(displayName);
     value = value[0];

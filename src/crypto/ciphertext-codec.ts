@@ -64,12 +64,24 @@ export function bytesToUuid(bytes: Uint8Array): string {
  * @example encodeHead(keyId, 1) // 01 <16 KeyId bytes> 00000001
  */
 export function encodeHead(keyId: string, version: number): Buffer {
-  assertKeyVersion(version);
   const head = Buffer.allocUnsafe(HEAD_LENGTH);
-  head[FORMAT_OFFSET] = CIPHERTEXT_FORMAT_1;
-  uuidToBytes(keyId).copy(head, KEY_ID_OFFSET);
-  head.writeUInt32BE(version, VERSION_OFFSET);
+  writeHead(head, keyId, version);
   return head;
+}
+
+/**
+ * Writes the head of `encodeHead` into the first 21 bytes of `target` (a blob being built).
+ * @example writeHead(blob, keyId, 1) // blob[0:21] = 01 <16 KeyId bytes> 00000001
+ */
+export function writeHead(target: Buffer, keyId: string, version: number): void {
+  assertKeyVersion(version);
+  assertKeyId(keyId);
+  /* Precondition: the target has room for the head. */
+  if (target.length < HEAD_LENGTH) throw new RangeError('a head needs 21 bytes');
+  target[FORMAT_OFFSET] = CIPHERTEXT_FORMAT_1;
+  // The KeyId was checked to be a hyphenated UUID, so its 32 hex digits fill the 16 bytes.
+  target.write(keyId.replaceAll('-', ''), KEY_ID_OFFSET, UUID_LENGTH, 'hex');
+  target.writeUInt32BE(version, VERSION_OFFSET);
 }
 
 /**

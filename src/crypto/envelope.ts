@@ -1,22 +1,43 @@
 import { Buffer } from 'node:buffer';
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
 import type { CipherGCM, DecipherGCM } from 'node:crypto';
 import {
   HEAD_LENGTH,
   PREFIX_LENGTH,
   SALT_LENGTH,
   TAG_LENGTH,
-  encodeHead,
+  writeHead,
   type ParsedCiphertext,
 } from './ciphertext-codec.js';
 import { canonicalEncryptionContext } from './encryption-context.js';
 import { DecryptionFailedError } from './errors.js';
+import { hkdfSha256 } from './hkdf.js';
 import { KEY_LENGTH, asVersionKey, type EncryptionContext, type VersionKey } from './types.js';
 
 const AEAD_ALGORITHM = 'aes-256-gcm';
 const DEK_INFO_LABEL = Buffer.from('keyhold/v1/dek', 'utf8');
 const IV_LENGTH = 12;
 const OKM_LENGTH = KEY_LENGTH + IV_LENGTH;
+
+// HKDF's info, label || head, rebuilt in place for each message: it is read only within the
+// synchronous HKDF call, and holds nothing secret.
+const messageInfo = Buffer.alloc(DEK_INFO_LABEL.length + HEAD_LENGTH);
+DEK_INFO_LABEL.copy(messageInfo);
+
+// Salts are public (each is written into its blob), so they are drawn from random bytes fetched
+// 4 KiB at a time rather than by one call into OpenSSL's DRBG per message; no byte is used twice.
+const saltPool = Buffer.alloc(128 * SALT_LENGTH);
+let saltPoolOffset = saltPool.length;
+
+/** Copies 32 fresh random bytes into `target` at `offset`. */
+function writeRandomSalt(target: Buffer, offset: number): void {
+  if (saltPoolOffset === saltPool.length) {
+    randomFillSync(saltPool);
+    saltPoolOffset = 0;
+  }
+  saltPool.copy(target, offset, saltPoolOffset, saltPoolOffset + SALT_LENGTH);
+  saltPoolOffset += SALT_LENGTH;
+}
 
 /** What `encryptMessage` needs; `salt` is for known-answer tests and is random otherwise. */
 export interface EncryptMessageParams {
@@ -35,8 +56,8 @@ export interface EncryptMessageParams {
 function withMessageKey<T>(versionKey: Buffer, prefix: Buffer, create: (dek: Uint8Array, iv: Uint8Array) => T): T {
   // A fresh key per message (salted by 32 random bytes) lifts the 2^32-messages limit of random
   // GCM nonces under one key; info carries the head, so the key is bound to KeyId and version.
-  const info = Buffer.concat([DEK_INFO_LABEL, prefix.subarray(0, HEAD_LENGTH)]);
-  const okm = new Uint8Array(hkdfSync('sha256', versionKey, prefix.subarray(HEAD_LENGTH, PREFIX_LENGTH), info, OKM_LENGTH));
+  prefix.copy(messageInfo, DEK_INFO_LABEL.length, 0, HEAD_LENGTH);
+  const okm = hkdfSha256(versionKey, prefix.subarray(HEAD_LENGTH, PREFIX_LENGTH), messageInfo, OKM_LENGTH);
   try {
     // The cipher copies the key schedule and IV at construction, so zeroing afterwards is safe.
     return create(okm.subarray(0, KEY_LENGTH), okm.subarray(KEY_LENGTH));
@@ -63,18 +84,18 @@ function setMessageAad(cipher: CipherGCM | DecipherGCM, prefix: Buffer, context:
 export function encryptMessage(params: EncryptMessageParams): Buffer {
   const { versionKey, keyId, version, plaintext, context } = params;
   asVersionKey(versionKey); // the brand is a compile-time promise; the length is checked here
-  const salt = params.salt ?? randomBytes(SALT_LENGTH);
+  const { salt } = params;
   /* Precondition: a given salt is exactly 32 bytes. */
-  if (!(salt instanceof Uint8Array) || salt.length !== SALT_LENGTH) {
+  if (salt !== undefined && (!(salt instanceof Uint8Array) || salt.length !== SALT_LENGTH)) {
     throw new TypeError('a salt must be 32 bytes');
   }
-  const head = encodeHead(keyId, version);
 
   // One allocation for the whole blob; the prefix is written in place and used as a view.
   const ciphertextLength = plaintext.length;
   const blob = Buffer.allocUnsafe(PREFIX_LENGTH + ciphertextLength + TAG_LENGTH);
-  head.copy(blob, 0);
-  blob.set(salt, HEAD_LENGTH);
+  writeHead(blob, keyId, version);
+  if (salt === undefined) writeRandomSalt(blob, HEAD_LENGTH);
+  else blob.set(salt, HEAD_LENGTH);
   const prefix = blob.subarray(0, PREFIX_LENGTH);
 
   const cipher = withMessageKey(versionKey, prefix, (dek, iv) =>
