@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { KeyRecord } from '../../src/store/records.js';
 import { Store } from '../../src/store/store.js';
 import { makeTempDir } from './temp-dir.js';
 
@@ -5,4 +7,21 @@ import { makeTempDir } from './temp-dir.js';
 export async function openTempStore(): Promise<{ dir: ReturnType<typeof makeTempDir>; store: Store }> {
   const dir = makeTempDir();
   return { dir, store: await Store.open(dir.path) };
+}
+
+/** An Enabled symmetric key record with a fresh KeyId, for store tests; `overrides` win. */
+export function sampleKeyRecord(overrides: Partial<KeyRecord> = {}): KeyRecord {
+  const keyId = overrides.keyId ?? randomUUID();
+  return {
+    keyId,
+    description: `key ${keyId}`,
+    keySpec: 'SYMMETRIC_DEFAULT',
+    keyUsage: 'ENCRYPT_DECRYPT',
+    keyState: 'Enabled',
+    origin: 'KEYHOLD',
+    creationDate: '2030-01-01T00:00:00.000Z',
+    tags: [],
+    currentVersion: 1,
+    ...overrides,
+  };
 }

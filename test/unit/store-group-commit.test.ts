@@ -1,24 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import type { KeyRecord } from '../../src/store/records.js';
 import { Store, type StoreChange } from '../../src/store/store.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
-import { openTempStore } from '../helpers/temp-store.js';
+import { openTempStore, sampleKeyRecord as keyRecord } from '../helpers/temp-store.js';
 
-function keyRecord(overrides: Partial<KeyRecord> = {}): KeyRecord {
-  return {
-    keyId: randomUUID(),
-    description: '',
-    keySpec: 'SYMMETRIC_DEFAULT',
-    keyUsage: 'ENCRYPT_DECRYPT',
-    keyState: 'Enabled',
-    origin: 'KEYHOLD',
-    creationDate: '2030-01-01T00:00:00.000Z',
-    tags: [],
-    currentVersion: 1,
-    ...overrides,
-  };
-}
 
 type BatchFunction = (operations: unknown[], options: unknown) => Promise<void>;
 

@@ -3,28 +3,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { Level } from 'level';
 import { StartupError } from '../../src/errors.js';
-import type { KeyRecord } from '../../src/store/records.js';
 import { Store, versionRecordKey } from '../../src/store/store.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
-import { openTempStore } from '../helpers/temp-store.js';
+import { openTempStore, sampleKeyRecord as keyRecord } from '../helpers/temp-store.js';
 
 const STORE_MODULE = new URL('../../src/store/store.ts', import.meta.url).href;
 const TSX = import.meta.resolve('tsx');
 
-function keyRecord(keyId: string = randomUUID(), overrides: Partial<KeyRecord> = {}): KeyRecord {
-  return {
-    keyId,
-    description: `key ${keyId}`,
-    keySpec: 'SYMMETRIC_DEFAULT',
-    keyUsage: 'ENCRYPT_DECRYPT',
-    keyState: 'Enabled',
-    origin: 'KEYHOLD',
-    creationDate: '2030-01-01T00:00:00.000Z',
-    tags: [],
-    currentVersion: 1,
-    ...overrides,
-  };
-}
 
 interface ChildResult {
   code: number | null;
@@ -257,7 +242,7 @@ describe('Store', () => {
 
     beforeEach(async () => {
       const batch = store.batch();
-      for (const keyId of keyIds) batch.putKey(keyRecord(keyId));
+      for (const keyId of keyIds) batch.putKey(keyRecord({ keyId }));
       await store.write(batch);
     });
 
