@@ -1,16 +1,16 @@
 /**
- * The processes a benchmark runs: the real Keyhold server (src/server/main.ts, what
- * `npm start` runs) and the bare node:https baseline, each a child of its own, so that
- * neither shares a process with the load generator. Loopback only.
+ * The processes a benchmark runs: the real Keyhold server (dist/src/server/main.js, what
+ * `npm start` runs; the bench scripts build it first) and the bare node:https baseline, each a
+ * child of its own, so that neither shares a process with the load generator. Loopback only.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = path.join(ROOT, 'src/server/main.ts');
+const MAIN = path.join(ROOT, 'dist/src/server/main.js');
 const BASELINE = path.join(ROOT, 'bench/baseline-server.ts');
 export const TSX = import.meta.resolve('tsx');
 export const HOST = '127.0.0.1';
@@ -62,7 +62,7 @@ export function keyholdEnv(options: KeyholdStart, port: number): Record<string, 
  */
 export async function startKeyhold(options: KeyholdStart): Promise<BenchProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', TSX, MAIN], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), builtMain()], {
     cwd: options.dataDir,
     env: keyholdEnv(options, port),
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -97,7 +97,12 @@ export async function startBaseline(certFile: string, keyFile: string): Promise<
 }
 
 export interface ResidentMemory {
-  /** VmRSS: all resident memory. */
+  /**
+   * Pss: the server's share of memory, each page shared by n processes counted 1/n in each;
+   * summed over the processes, what the server holds with shared pages (the node binary) once.
+   */
+  pssMb: number;
+  /** VmRSS: all resident memory, summed over the processes (shared pages once per process). */
   rssMb: number;
   /** RssAnon: heap and other private memory. */
   anonMb: number;
@@ -107,23 +112,30 @@ export interface ResidentMemory {
 
 /**
  * Resident memory of a process and its descendants (a multi-worker server's HTTP workers) in MB,
- * from /proc/<pid>/status (Linux). Summed over the processes, so file pages they share (the
- * node binary) count once per process.
+ * from /proc/<pid>/status and smaps_rollup (Linux), summed over the processes.
  */
 export function readMemory(pid: number): ResidentMemory {
-  const total = { rssMb: 0, anonMb: 0, fileMb: 0 };
+  const total = { pssMb: 0, rssMb: 0, anonMb: 0, fileMb: 0 };
   for (const member of processTree(pid)) {
     const status = readFileSync(`/proc/${member}/status`, 'utf8');
-    const field = (name: string) => {
-      const match = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status);
+    const rollup = readFileSync(`/proc/${member}/smaps_rollup`, 'utf8');
+    const field = (text: string, name: string) => {
+      const match = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(text);
       if (!match) throw new Error(`no ${name} for process ${member}`);
       return Number(match[1]) / 1024;
     };
-    total.rssMb += field('VmRSS');
-    total.anonMb += field('RssAnon');
-    total.fileMb += field('RssFile');
+    total.pssMb += field(rollup, 'Pss');
+    total.rssMb += field(status, 'VmRSS');
+    total.anonMb += field(status, 'RssAnon');
+    total.fileMb += field(status, 'RssFile');
   }
-  return { rssMb: Math.round(total.rssMb), anonMb: Math.round(total.anonMb), fileMb: Math.round(total.fileMb) };
+  return { pssMb: Math.round(total.pssMb), rssMb: Math.round(total.rssMb), anonMb: Math.round(total.anonMb), fileMb: Math.round(total.fileMb) };
+}
+
+/** The compiled server; the bench scripts in package.json build it before they run. */
+function builtMain(): string {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm run bench does)`);
+  return MAIN;
 }
 
 /** A process and all its descendants, found through the parent ids in /proc/<pid>/stat (Linux). */
@@ -249,12 +261,12 @@ function benchProcess(child: ChildProcess, origin: string, exited: Promise<numbe
 
 /**
  * Milliseconds from spawning the server to its "keyhold is listening" log line (so at
- * log level info), then stops it. Includes node and tsx start-up as well as the root-key unwrap.
+ * log level info), then stops it. Includes node's start-up as well as the root-key unwrap.
  */
 export async function timeKeyholdStart(options: KeyholdStart): Promise<number> {
   const port = await freePort();
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', TSX, MAIN], {
+  const child = spawn(process.execPath, [builtMain()], {
     cwd: options.dataDir,
     env: keyholdEnv({ ...options, logLevel: 'info' }, port),
     stdio: ['ignore', 'pipe', 'pipe'],

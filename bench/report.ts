@@ -25,6 +25,9 @@ export interface ScenarioResult {
   /** Every other process's, likewise: well above 0 means the numbers were disturbed. */
   otherCpuPercent: number;
   /** The server's resident memory right after the scenario. */
+  /** The server's processes' Pss summed: shared pages (the node binary) counted once. */
+  serverPssMb: number;
+  /** VmRSS summed over the server's processes: shared pages once per process. */
   serverRssMb: number;
   serverRssAnonMb: number;
   serverRssFileMb: number;
@@ -49,7 +52,7 @@ export function roundResult(result: ScenarioResult): ScenarioResult {
 /** A Markdown table: scenario, req/s, p50, p99, ratio to the baseline, CPU per request, CPU, RSS, failures. */
 export function formatTable(results: ScenarioResult[]): string {
   const rows = [
-    '| scenario | req/s | p50 ms | p99 ms | × baseline | server CPU µs/req | user CPU % server / load gen / other | server RSS MB (anon / file) | failures |',
+    '| scenario | req/s | p50 ms | p99 ms | × baseline | server CPU µs/req | user CPU % server / load gen / other | server memory MB: PSS (RSS: anon / file) | failures |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of results) {
@@ -58,7 +61,7 @@ export function formatTable(results: ScenarioResult[]): string {
       `| ${r.name} | ${Math.round(r.requestsPerSec)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${ratio.toFixed(2)} | ` +
         `${Math.round(r.serverCpuMicrosPerRequest)} | ` +
         `${Math.round(r.serverCpuPercent)} / ${Math.round(r.loadGeneratorCpuPercent)} / ${Math.round(r.otherCpuPercent)} | ` +
-        `${r.serverRssMb} (${r.serverRssAnonMb} / ${r.serverRssFileMb}) | ${r.failures} |`,
+        `${r.serverPssMb} (${r.serverRssMb}: ${r.serverRssAnonMb} / ${r.serverRssFileMb}) | ${r.failures} |`,
     );
   }
   return rows.join('\n');

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --million] [-- --masters] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --million] [-- --masters] [-- --profile] [-- --workers N] [-- --only <name part>]`
  *
  * Starts a real Keyhold server and a bare node:https baseline as child processes, drives
  * both from a third process with autocannon, prints a table and writes
@@ -17,7 +17,7 @@ import { formatTable, log, RESULTS_DIR, roundResult, writeResults, type Scenario
 import { encryptScenario, measure, measureOn, PASSPHRASE_MASTER, standardScenarios, timingFor, type Timing } from './scenarios.js';
 import { prepareStore, type PreparedStore } from './store-setup.js';
 
-const OPTIONS = ['--quick', '--million', '--masters', '--profile', '--workers'] as const;
+const OPTIONS = ['--quick', '--million', '--masters', '--profile', '--workers', '--only'] as const;
 const SPREAD_KEYS = 1_000;
 const MILLION = 1_000_000;
 /** Requests of the million-key scenario go to this many distinct keys (64 connections × 1,000). */
@@ -29,8 +29,11 @@ async function main(): Promise<void> {
   const workersAt = args.indexOf('--workers');
   const workers = workersAt === -1 ? undefined : Number(args.splice(workersAt, 2)[1]);
   if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) throw new Error('--workers takes a whole number, e.g. --workers 1');
+  const onlyAt = args.indexOf('--only');
+  const only = onlyAt === -1 ? undefined : args.splice(onlyAt, 2)[1];
+  if (only !== undefined && (only === '' || only.startsWith('--'))) throw new Error('--only takes part of a scenario name, e.g. --only "1,000 keys"');
   const unknown = args.filter((arg) => !(OPTIONS as readonly string[]).includes(arg));
-  if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')}; options: ${OPTIONS.join(' ')} N`);
+  if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')}; options: ${OPTIONS.join(' ')}`);
   const timing = timingFor(args.includes('--quick'));
   log(`Keyhold with ${workers === undefined ? "the server's default number of" : workers} HTTP worker(s)`);
 
@@ -43,7 +46,7 @@ async function main(): Promise<void> {
     } else if (args.includes('--profile')) {
       await profileScenarios(load, tempDir, timing, workers ?? 1);
     } else {
-      await benchmark(load, tempDir, timing, args.includes('--million'), workers);
+      await benchmark(load, tempDir, timing, args.includes('--million'), workers, only);
     }
   } finally {
     await load.close();
@@ -51,7 +54,14 @@ async function main(): Promise<void> {
   }
 }
 
-async function benchmark(load: LoadGenerator, tempDir: string, timing: Timing, million: boolean, workers: number | undefined): Promise<void> {
+async function benchmark(
+  load: LoadGenerator,
+  tempDir: string,
+  timing: Timing,
+  million: boolean,
+  workers: number | undefined,
+  only: string | undefined,
+): Promise<void> {
   const dataDir = path.join(tempDir, 'data');
   log(`preparing a store with ${SPREAD_KEYS + 1} keys in ${dataDir}`);
   const prepared = await prepareStore(dataDir, PASSPHRASE_MASTER, SPREAD_KEYS);
@@ -64,7 +74,7 @@ async function benchmark(load: LoadGenerator, tempDir: string, timing: Timing, m
     log(`baseline: bare node:https, ${timing.warmupSeconds} s warm-up + ${timing.durationSeconds} s per scenario`);
     baselines.push(await measureOn(load, baseline, prepared, baselineScenario, timing));
     await warmUp(load, keyhold, prepared);
-    for (const scenario of standardScenarios(prepared)) {
+    for (const scenario of standardScenarios(prepared).filter((candidate) => only === undefined || candidate.name.includes(only))) {
       log(scenario.name);
       results.push(await measureOn(load, keyhold, prepared, scenario, timing));
     }
@@ -78,7 +88,7 @@ async function benchmark(load: LoadGenerator, tempDir: string, timing: Timing, m
       keyhold = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER, workers });
       await warmUp(load, keyhold, prepared);
       const memory = readMemory(keyhold.pid);
-      log(`server with ${MILLION.toLocaleString('en')} keys, just started: RSS ${memory.rssMb} MB (anon ${memory.anonMb}, file ${memory.fileMb})`);
+      log(`server with ${MILLION.toLocaleString('en')} keys, just started: PSS ${memory.pssMb} MB, RSS ${memory.rssMb} MB (anon ${memory.anonMb}, file ${memory.fileMb})`);
       const scenario = { ...encryptScenario(prepared), name: 'encrypt 1 KiB over 1,000,000 keys', keyIds };
       log(scenario.name);
       // One run only: a second would find the sampled keys in the server's caches.

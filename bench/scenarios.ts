@@ -147,5 +147,5 @@ async function measureOnce(
 }
 
 function serverMemory(memory: ResidentMemory) {
-  return { serverRssMb: memory.rssMb, serverRssAnonMb: memory.anonMb, serverRssFileMb: memory.fileMb };
+  return { serverPssMb: memory.pssMb, serverRssMb: memory.rssMb, serverRssAnonMb: memory.anonMb, serverRssFileMb: memory.fileMb };
 }
