@@ -45,6 +45,8 @@ const environmentSchema = z.object({
     .regex(/^(?:\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port')
     .optional(),
   KEYHOLD_WORKERS: wholeNumber(1, MAX_WORKERS).default(() => Math.min(os.availableParallelism(), MAX_WORKERS)),
+  // KeyRegistry's DEFAULT_KEY_CACHE_SIZE (a test keeps the two equal).
+  KEYHOLD_KEY_CACHE_SIZE: wholeNumber(1, 10_000_000).default(10_000),
   KEYHOLD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
 });
@@ -80,6 +82,8 @@ export interface KeyholdConfig {
   remote: { timeoutMs: number; maxAttempts: number; gcpEndpoint: string | undefined };
   /** HTTP worker processes (node:cluster); 1 serves from the one process that owns the store. */
   workers: number;
+  /** Key records, and unwrapped version keys, each serving process keeps in memory. */
+  keyCacheSize: number;
   logLevel: string;
   production: boolean;
 }
@@ -146,6 +150,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
       gcpEndpoint: e.KEYHOLD_GCP_KMS_ENDPOINT,
     },
     workers: e.KEYHOLD_WORKERS,
+    keyCacheSize: e.KEYHOLD_KEY_CACHE_SIZE,
     logLevel: e.KEYHOLD_LOG_LEVEL,
     production: e.NODE_ENV === 'production',
   };

@@ -1,5 +1,6 @@
 import { ServiceUnavailableException } from '../errors.js';
 import type { StoreChange } from '../store/store.js';
+import { MessageBatcher, type Sent } from './message-batcher.js';
 import { fromWireError, type CallTarget, type PrimaryMessage, type WorkerInit, type WorkerMessage } from './protocol.js';
 
 /** The worker's end of the IPC channel: `process` in a cluster worker, a stand-in in tests. */
@@ -30,8 +31,10 @@ export class PrimaryChannel {
   private handlers: PrimaryChannelHandlers | undefined;
   private initReceived: ((init: WorkerInit | undefined) => void) | undefined;
   private storeHealthy = true;
+  private readonly outgoing: MessageBatcher<WorkerMessage>;
 
   constructor(private readonly port: WorkerPort) {
+    this.outgoing = new MessageBatcher((message, sent) => port.send(message, undefined, {}, sent));
     port.on('message', (message) => this.receive(message));
     port.on('disconnect', () => this.disconnect());
   }
@@ -56,30 +59,35 @@ export class PrimaryChannel {
     return this.port.connected && this.storeHealthy;
   }
 
-  /** Runs `target.method(...args)` in the primary; its KmsErrors come back as KmsErrors. */
+  /**
+   * Runs `target.method(...args)` in the primary; its KmsErrors come back as KmsErrors. The
+   * calls made during one turn of the event loop travel as one message.
+   */
   call(target: CallTarget, method: string, args: unknown[]): Promise<unknown> {
     if (!this.port.connected) return Promise.reject(unavailable());
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.calls.set(id, { resolve, reject });
-      this.send({ type: 'call', id, target, method, args }, (error) => {
+      this.outgoing.queue({ type: 'call', id, target, method, args }, (error) => {
         if (error && this.calls.delete(id)) reject(unavailable());
       });
     });
   }
 
-  /** Sends a message; `sent` is told when it has been written, or why it could not be. */
-  send(message: WorkerMessage, sent: (error: Error | null) => void = () => {}): void {
-    try {
-      this.port.send(message, undefined, {}, sent);
-    } catch (error) {
-      // The channel closed under us: 'disconnect' follows and stops the worker.
-      sent(error as Error);
-    }
+  /**
+   * Sends a message now (after the calls queued before it); `sent` is told when it has been
+   * written, or why it could not be. A closed channel is no error here: 'disconnect' follows
+   * and stops the worker.
+   */
+  send(message: WorkerMessage, sent?: Sent): void {
+    this.outgoing.sendNow(message, sent);
   }
 
   private receive(message: PrimaryMessage): void {
     switch (message.type) {
+      case 'batch':
+        for (const each of message.messages) this.receive(each);
+        return;
       case 'init':
         this.storeHealthy = message.healthy;
         this.initReceived?.(message);

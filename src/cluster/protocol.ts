@@ -10,6 +10,7 @@ import type { AsymmetricOperations } from '../kms/asymmetric-keys.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { RotationOperations } from '../kms/rotation.js';
 import type { Store, StoreChange } from '../store/store.js';
+import type { BatchMessage } from './message-batcher.js';
 
 /** What a worker needs to serve: no passphrase, no PIN (see workerConfig). */
 export interface WorkerInit {
@@ -24,7 +25,7 @@ export interface WorkerInit {
 }
 
 /** The store reads a worker may ask the primary for; it never writes. */
-export const STORE_READS = ['getKey', 'getVersion', 'listKeys', 'listAliases', 'listRotations', 'listCredentials'] as const;
+export const STORE_READS = ['getKey', 'getVersion', 'getKeyWithVersion', 'listKeys', 'listAliases', 'listRotations', 'listCredentials'] as const;
 export type StoreRead = (typeof STORE_READS)[number];
 
 /** Where a worker forwards a call: a store read, or a KeyService call run whole by the primary. */
@@ -53,7 +54,9 @@ export type PrimaryMessage =
   | { type: 'forget'; id: number; change: StoreChange }
   | { type: 'health'; healthy: boolean }
   /** Finish in-flight requests and exit 0. */
-  | { type: 'shutdown' };
+  | { type: 'shutdown' }
+  /** Several of these, in order (see MessageBatcher). */
+  | BatchMessage<PrimaryMessage>;
 
 /** Worker to primary. */
 export type WorkerMessage =
@@ -63,7 +66,9 @@ export type WorkerMessage =
   /** The worker could not start; `message` is one line for the operator. */
   | { type: 'failed'; message: string }
   | CallRequest
-  | { type: 'forgotten'; id: number };
+  | { type: 'forgotten'; id: number }
+  /** Several of these, in order (see MessageBatcher). */
+  | BatchMessage<WorkerMessage>;
 
 type MethodsOf<T> = { [K in keyof T]: T[K] extends (...args: never[]) => unknown ? K : never }[keyof T] & string;
 type Placement<T> = Record<MethodsOf<T>, 'worker' | 'primary'>;

@@ -1,5 +1,5 @@
 import type { AliasRecord, CredentialRecord, KeyRecord, RotationRecord } from '../store/records.js';
-import type { Store } from '../store/store.js';
+import type { KeyWithVersion, Store } from '../store/store.js';
 import type { PrimaryChannel } from './primary-channel.js';
 import type { StoreRead } from './protocol.js';
 
@@ -30,6 +30,10 @@ export class RemoteStore implements Pick<Store, StoreRead | 'isOpen' | 'batch' |
 
   getVersion(keyId: string, version: number): Promise<Buffer | undefined> {
     return this.read('getVersion', [keyId, version]) as Promise<Buffer | undefined>;
+  }
+
+  getKeyWithVersion(keyId: string, version: number | 'current'): Promise<KeyWithVersion> {
+    return this.read('getKeyWithVersion', [keyId, version]) as Promise<KeyWithVersion>;
   }
 
   listKeys(afterKeyId: string | undefined, limit: number): Promise<KeyRecord[]> {

@@ -36,7 +36,13 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
 
   const store = new RemoteStore(primary);
   const remoteProviders = createRemoteKeyProviders(config, (message) => logger.warn(message));
-  const keyService = new KeyService({ store: store.asStore(), rootKey, remoteProviders });
+  const keyService = new KeyService({
+    store: store.asStore(),
+    rootKey,
+    remoteProviders,
+    versionKeyCacheSize: config.keyCacheSize,
+    keyRecordCacheSize: config.keyCacheSize,
+  });
   let credentials: CredentialService | undefined;
   let server: https.Server | undefined;
 

@@ -13,9 +13,19 @@ export interface KeyRegistryOptions {
   store: Store;
   rootKey: Buffer;
   clock?: () => Date;
+  /** Unwrapped version keys kept (default DEFAULT_KEY_CACHE_SIZE). */
   versionKeyCacheSize?: number;
+  /** Key records kept (default DEFAULT_KEY_CACHE_SIZE). */
   keyRecordCacheSize?: number;
 }
+
+/**
+ * Key records and unwrapped version keys each process keeps by default (KEYHOLD_KEY_CACHE_SIZE).
+ * 10,000 records take about 4 MB of heap, 10,000 version keys less than 1 MB.
+ */
+export const DEFAULT_KEY_CACHE_SIZE = 10_000;
+/** Parsed asymmetric keys kept: OpenSSL objects of a few KB each (RSA-4096 private keys). */
+const ASYMMETRIC_KEY_CACHE_SIZE = 1_000;
 
 /** Who asked: recorded in the audit trail of every change. */
 export interface Caller {
@@ -53,18 +63,20 @@ export class KeyRegistry {
   private readonly privateKeys: LruCache<string, KeyObject>;
   private readonly publicKeys: LruCache<string, KeyObject>;
   private aliasesLoaded: Promise<Map<string, AliasRecord>> | undefined;
-  // Bumped whenever a key changes or its material is dropped, so a read in flight cannot
-  // put an older record or dropped material back into a cache.
-  private readonly generations = new Map<string, number>();
+  // The keys being read from the store right now, each with a count of the changes (or drops
+  // of material) made to it since: a read that sees a change in flight cannot put an older
+  // record or dropped material back into a cache. Entries live only while a read does, so
+  // the map stays as small as the reads in flight.
+  private readonly reads = new Map<string, { readers: number; changes: number }>();
 
   constructor(options: KeyRegistryOptions) {
     this.store = options.store;
     this.rootKey = options.rootKey;
     this.clock = options.clock ?? (() => new Date());
-    this.versionKeys = new LruCache(options.versionKeyCacheSize ?? 10_000, (key) => key.fill(0));
-    this.keyRecords = new LruCache(options.keyRecordCacheSize ?? 100_000);
-    this.privateKeys = new LruCache(options.versionKeyCacheSize ?? 10_000);
-    this.publicKeys = new LruCache(options.versionKeyCacheSize ?? 10_000);
+    this.versionKeys = new LruCache(options.versionKeyCacheSize ?? DEFAULT_KEY_CACHE_SIZE, (key) => key.fill(0));
+    this.keyRecords = new LruCache(options.keyRecordCacheSize ?? DEFAULT_KEY_CACHE_SIZE);
+    this.privateKeys = new LruCache(ASYMMETRIC_KEY_CACHE_SIZE);
+    this.publicKeys = new LruCache(ASYMMETRIC_KEY_CACHE_SIZE);
   }
 
   /** Every alias, by name: few enough to hold in memory, read once from the store. */
@@ -112,65 +124,126 @@ export class KeyRegistry {
   async loadKey(keyId: string): Promise<KeyRecord> {
     const cached = this.keyRecords.get(keyId);
     if (cached) return cached;
-    const generation = this.generations.get(keyId) ?? 0;
-    const record = await this.store.getKey(keyId);
-    // The key changed while we read the store: what we read may be older than the change.
-    if ((this.generations.get(keyId) ?? 0) !== generation) return this.loadKey(keyId);
-    if (!record) throw new NotFoundException(`Key '${keyId}' does not exist`);
-    this.keyRecords.set(keyId, record);
-    return record;
+    const watch = this.watch(keyId);
+    try {
+      const record = await this.store.getKey(keyId);
+      // The key changed while we read the store: what we read may be older than the change.
+      if (watch.changed()) return this.loadKey(keyId);
+      if (!record) throw new NotFoundException(`Key '${keyId}' does not exist`);
+      this.keyRecords.set(keyId, record);
+      return record;
+    } finally {
+      watch.release();
+    }
   }
 
   /** A key that exists and is Enabled, or the typed error that says why not. */
   async usableKey(keyId: string): Promise<KeyRecord> {
-    const record = await this.loadKey(keyId);
-    if (record.keyState === 'Disabled') throw new DisabledException(`Key '${keyId}' is disabled`);
-    if (record.keyState === 'PendingDeletion') throw pendingDeletion(keyId);
-    return record;
+    return usable(await this.loadKey(keyId));
+  }
+
+  /**
+   * usableKey for an operation that needs a symmetric key's version next (the current one
+   * unless `version` says): when the record is not cached, the record and that version's
+   * wrapped material come in one store read (one round trip to the primary in a cluster
+   * worker, not two), and the version key is unwrapped and cached for the versionKey call
+   * that follows.
+   */
+  async usableKeyWithVersion(keyId: string, version: number | 'current' = 'current'): Promise<KeyRecord> {
+    const cached = this.keyRecords.get(keyId);
+    if (cached) return usable(cached);
+    const watch = this.watch(keyId);
+    try {
+      const { record, wrapped } = await this.store.getKeyWithVersion(keyId, version);
+      if (watch.changed()) return this.usableKeyWithVersion(keyId, version);
+      if (!record) throw new NotFoundException(`Key '${keyId}' does not exist`);
+      this.keyRecords.set(keyId, record);
+      usable(record);
+      const wanted = version === 'current' ? record.currentVersion : version;
+      // Not for asymmetric keys (their version 1 is a private key) or versions the key lacks.
+      if (wrapped && record.keySpec === 'SYMMETRIC_DEFAULT' && wanted >= 1 && wanted <= record.currentVersion) {
+        this.cacheVersionKey(keyId, wanted, wrapped);
+      }
+      return record;
+    } finally {
+      watch.release();
+    }
   }
 
   async versionKey(record: KeyRecord, version: number): Promise<VersionKey> {
-    const cacheKey = `${record.keyId}!${version}`;
-    const cached = this.versionKeys.get(cacheKey);
+    const cached = this.versionKeys.get(`${record.keyId}!${version}`);
     if (cached) return cached;
-    const generation = this.generations.get(record.keyId) ?? 0;
-    const wrapped = await this.store.getVersion(record.keyId, version);
-    // A version the key should have but the store lacks is corruption, not a caller error.
-    if (!wrapped) throw new Error(`store is missing version ${version} of key ${record.keyId}`);
-    const versionKey = asVersionKey(unwrapKey(this.rootKey, wrapped, versionKeyAad(record.keyId, version)));
-    // The key was disabled or deleted while we read the store: its material must not go
-    // back into the cache. Start again from the key's current state.
-    if ((this.generations.get(record.keyId) ?? 0) !== generation) {
-      versionKey.fill(0);
-      return this.versionKey(await this.usableKey(record.keyId), version);
+    const watch = this.watch(record.keyId);
+    try {
+      const wrapped = await this.store.getVersion(record.keyId, version);
+      // The key was disabled or deleted while we read the store: its material must not go
+      // back into the cache. Start again from the key's current state.
+      if (watch.changed()) return this.versionKey(await this.usableKey(record.keyId), version);
+      // A version the key should have but the store lacks is corruption, not a caller error.
+      if (!wrapped) throw new Error(`store is missing version ${version} of key ${record.keyId}`);
+      return this.cacheVersionKey(record.keyId, version, wrapped);
+    } finally {
+      watch.release();
     }
-    // Another request may have filled the slot while we awaited the store: keep theirs.
+  }
+
+  /**
+   * Unwraps a version's material read from the store and caches it, unless another request
+   * cached it meanwhile (theirs is kept). Synchronous: the caller has checked, in the same
+   * turn as its read finished, that the key has not changed since.
+   */
+  private cacheVersionKey(keyId: string, version: number, wrapped: Buffer): VersionKey {
+    const cacheKey = `${keyId}!${version}`;
     const raced = this.versionKeys.get(cacheKey);
-    if (raced) {
-      versionKey.fill(0);
-      return raced;
-    }
+    if (raced) return raced;
+    const versionKey = asVersionKey(unwrapKey(this.rootKey, wrapped, versionKeyAad(keyId, version)));
     this.versionKeys.set(cacheKey, versionKey);
     return versionKey;
+  }
+
+  /**
+   * Starts watching a key for the length of a store read of it. `changed()` says whether the
+   * key changed (or its material was dropped) since: then what was read may be stale and must
+   * not be cached. Call it right after the read's await, before anything else is awaited;
+   * `release()` when done.
+   */
+  private watch(keyId: string): { changed(): boolean; release(): void } {
+    let entry = this.reads.get(keyId);
+    if (!entry) this.reads.set(keyId, (entry = { readers: 0, changes: 0 }));
+    entry.readers++;
+    const changesBefore = entry.changes;
+    let released = false;
+    return {
+      changed: () => entry.changes !== changesBefore,
+      release: () => {
+        if (released) return;
+        released = true;
+        if (--entry.readers === 0) this.reads.delete(keyId);
+      },
+    };
   }
 
   /** The private key of a local asymmetric key (version 1), unwrapped once and cached. */
   async privateKey(record: KeyRecord): Promise<KeyObject> {
     const cached = this.privateKeys.get(record.keyId);
     if (cached) return cached;
-    const generation = this.generations.get(record.keyId) ?? 0;
-    const wrapped = await this.store.getVersion(record.keyId, 1);
-    if (!wrapped) throw new Error(`store is missing the private key of key ${record.keyId}`);
-    const der = unwrapKey(this.rootKey, wrapped, privateKeyAad(record.keyId, 1));
-    let privateKey: KeyObject;
+    const watch = this.watch(record.keyId);
     try {
-      privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+      const wrapped = await this.store.getVersion(record.keyId, 1);
+      if (watch.changed()) return this.privateKey(await this.usableKey(record.keyId));
+      if (!wrapped) throw new Error(`store is missing the private key of key ${record.keyId}`);
+      const der = unwrapKey(this.rootKey, wrapped, privateKeyAad(record.keyId, 1));
+      let privateKey: KeyObject;
+      try {
+        privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+      } finally {
+        der.fill(0);
+      }
+      this.privateKeys.set(record.keyId, privateKey);
+      return privateKey;
     } finally {
-      der.fill(0);
+      watch.release();
     }
-    if ((this.generations.get(record.keyId) ?? 0) !== generation) return this.privateKey(await this.usableKey(record.keyId));
-    this.privateKeys.set(record.keyId, privateKey);
-    return privateKey;
   }
 
   /** The public key of an asymmetric key, parsed once and cached. */
@@ -237,7 +310,7 @@ export class KeyRegistry {
       for (const entry of oldEntries) if (!newEntries.includes(entry)) batch.deleteSchedule(entry);
       for (const entry of newEntries) if (!oldEntries.includes(entry)) batch.putSchedule(entry);
       await this.store.write(batch.putKey(after));
-      this.bumpGeneration(keyId);
+      this.markChanged(keyId);
       this.keyRecords.set(keyId, after);
       if (after.keyState !== 'Enabled') this.dropVersionKeys(keyId);
       return after;
@@ -272,7 +345,7 @@ export class KeyRegistry {
   }
 
   dropVersionKeys(keyId: string): void {
-    this.bumpGeneration(keyId);
+    this.markChanged(keyId);
     this.versionKeys.deleteWhere((cacheKey) => cacheKey.startsWith(`${keyId}!`));
     this.privateKeys.delete(keyId);
     this.publicKeys.delete(keyId);
@@ -282,11 +355,11 @@ export class KeyRegistry {
    * Forgets what this process cached of keys and aliases that another process changed in the
    * store (a cluster worker, told by the primary). A key's record always goes; its material
    * (immutable per version) goes too unless the key is still Enabled. Reads in flight do not
-   * put the old state back: the generation moves on.
+   * put the old state back (see readKey).
    */
   forget(change: StoreChange): void {
     for (const { keyId, keyState, currentVersion } of change.keys) {
-      this.bumpGeneration(keyId);
+      this.markChanged(keyId);
       this.keyRecords.delete(keyId);
       if (keyState === 'Enabled') continue;
       for (let version = 1; version <= currentVersion; version++) this.versionKeys.delete(`${keyId}!${version}`);
@@ -297,8 +370,9 @@ export class KeyRegistry {
   }
 
   /** Marks a key changed, so that store reads in flight do not cache what they read. */
-  private bumpGeneration(keyId: string): void {
-    this.generations.set(keyId, (this.generations.get(keyId) ?? 0) + 1);
+  private markChanged(keyId: string): void {
+    const watch = this.reads.get(keyId);
+    if (watch) watch.changes++;
   }
 
   clearCaches(): void {
@@ -307,6 +381,13 @@ export class KeyRegistry {
     this.privateKeys.clear();
     this.publicKeys.clear();
   }
+}
+
+/** The record of a key that is Enabled, or the typed error that says why it cannot be used. */
+function usable(record: KeyRecord): KeyRecord {
+  if (record.keyState === 'Disabled') throw new DisabledException(`Key '${record.keyId}' is disabled`);
+  if (record.keyState === 'PendingDeletion') throw pendingDeletion(record.keyId);
+  return record;
 }
 
 export function pendingDeletion(keyId: string) {

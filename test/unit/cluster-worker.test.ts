@@ -29,6 +29,10 @@ class Loopback extends EventEmitter implements WorkerPort {
   private forgetSequence = 0;
   private readonly forgets = new Map<number, () => void>();
   readonly forwarded: string[] = [];
+  /** IPC messages the worker sent (a batch counts once). */
+  messagesFromWorker = 0;
+  /** While set, answers to calls wait here (in order) until `releaseAnswers()`. */
+  private heldAnswers: PrimaryMessage[] | undefined;
 
   constructor(
     private readonly store: Store,
@@ -38,6 +42,10 @@ class Loopback extends EventEmitter implements WorkerPort {
     super();
     const answer = createCallHandler(primaryService, store);
     this.onWorkerMessage = async (message) => {
+      if (message.type === 'batch') {
+        for (const each of message.messages) void this.onWorkerMessage(each);
+        return;
+      }
       if (message.type === 'ready') this.toWorker({ type: 'init', config: {} as never, port: 0, tls: { cert: '', key: '' }, rootKey: this.rootKey, healthy: true });
       if (message.type === 'forgotten') this.forgets.get(message.id)?.();
       if (message.type !== 'call') return;
@@ -62,6 +70,7 @@ class Loopback extends EventEmitter implements WorkerPort {
 
   send(message: WorkerMessage, _handle?: undefined, _options?: object, sent?: (error: Error | null) => void): boolean {
     const copy = overIpc(message);
+    this.messagesFromWorker++;
     setImmediate(() => {
       sent?.(null);
       void this.onWorkerMessage(copy);
@@ -69,7 +78,22 @@ class Loopback extends EventEmitter implements WorkerPort {
     return true;
   }
 
+  /** Holds the answers to calls from now on, as a slow primary would; other messages go on. */
+  holdAnswers(): void {
+    this.heldAnswers ??= [];
+  }
+
+  releaseAnswers(): void {
+    const held = this.heldAnswers ?? [];
+    this.heldAnswers = undefined;
+    for (const message of held) this.toWorker(message);
+  }
+
   toWorker(message: PrimaryMessage): void {
+    if (this.heldAnswers && (message.type === 'result' || message.type === 'error')) {
+      this.heldAnswers.push(message);
+      return;
+    }
     const copy = overIpc(message);
     setImmediate(() => this.emit('message', copy));
   }
@@ -119,8 +143,29 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
       'keyService.tagResource',
       'keyService.disableKey',
     ]);
-    expect(loopback.forwarded).to.include.members(['store.getKey', 'store.getVersion']);
+    // The cold key's record and current version came in one read.
+    expect(loopback.forwarded).to.include('store.getKeyWithVersion');
+    expect(loopback.forwarded).to.not.include('store.getVersion');
     expect(await store.getKey(key.KeyId)).to.deep.include({ keyState: 'Disabled', currentVersion: 2, tags: [{ TagKey: 'team', TagValue: 'a' }] });
+  });
+
+  it('reads a cold key with its version in one call, and the calls of one turn in one message', async () => {
+    const keyIds: string[] = [];
+    for (let i = 0; i < 5; i++) keyIds.push((await primaryService.createKey({})).KeyId);
+    const blob = (await primaryService.encrypt({ keyId: keyIds[0]!, plaintext: Buffer.from('old') })).ciphertextBlob;
+    loopback.forwarded.length = 0;
+    const messagesBefore = loopback.messagesFromWorker;
+    const encrypted = await Promise.all(keyIds.slice(1).map((keyId) => api.encrypt({ keyId, plaintext: Buffer.from(keyId) })));
+    expect((await api.decrypt({ ciphertextBlob: blob })).plaintext.toString()).to.equal('old');
+    expect(loopback.forwarded).to.deep.equal(Array(5).fill('store.getKeyWithVersion'));
+    // Four cold encrypts in one turn: one message; then the decrypt's read.
+    expect(loopback.messagesFromWorker - messagesBefore).to.equal(2);
+    for (const [i, result] of encrypted.entries()) {
+      expect((await primaryService.decrypt({ ciphertextBlob: result.ciphertextBlob })).plaintext.toString()).to.equal(keyIds[i + 1]);
+    }
+    // Cached now: no more reads.
+    await api.encrypt({ keyId: keyIds[1]!, plaintext: Buffer.from('again') });
+    expect(loopback.forwarded).to.have.length(5);
   });
 
   it('forwards the creation of asymmetric keys as well', async () => {
@@ -144,6 +189,22 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
     await primaryService.disableKey(key.KeyId);
     const error = await rejectionOf(api.encrypt({ keyId: key.KeyId, plaintext: Buffer.from('x') }), KmsError);
     expect(error.type).to.equal('DisabledException');
+  });
+
+  it('does not cache what a cold read brought back when the key changed while it was on its way', async () => {
+    const key = await primaryService.createKey({});
+    loopback.holdAnswers();
+    const encrypting = api.encrypt({ keyId: key.KeyId, plaintext: Buffer.from('x') });
+    // The primary has read the key, Enabled, but its answer has not reached the worker yet.
+    while (!loopback.forwarded.includes('store.getKeyWithVersion')) await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Another worker's change: the worker forgets the key before the disable answers.
+    await primaryService.disableKey(key.KeyId);
+    loopback.releaseAnswers();
+    // The old answer is read again, not trusted: the key is disabled now, and stays so.
+    expect((await rejectionOf(encrypting, KmsError)).type).to.equal('DisabledException');
+    expect((await rejectionOf(api.encrypt({ keyId: key.KeyId, plaintext: Buffer.from('x') }), KmsError)).type).to.equal('DisabledException');
+    expect(loopback.forwarded.filter((call) => call === 'store.getKeyWithVersion')).to.have.length(2);
   });
 
   it('forgets the aliases when another worker changes one', async () => {

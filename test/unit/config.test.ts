@@ -3,6 +3,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { loadConfig } from '../../src/config.js';
 import { StartupError } from '../../src/errors.js';
+import { DEFAULT_KEY_CACHE_SIZE } from '../../src/kms/key-registry.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
 /** Runs loadConfig and returns the StartupError it throws (failing the test if it does not). */
@@ -40,6 +41,7 @@ describe('loadConfig', () => {
     expect(config.kdf).to.equal('pbkdf2');
     expect(config.pkcs11.keyLabel).to.equal('keyhold-master');
     expect(config.goKmsAuthKey).to.equal(undefined);
+    expect(config.keyCacheSize).to.equal(DEFAULT_KEY_CACHE_SIZE);
     expect(config.logLevel).to.equal('info');
     expect(config.production).to.equal(false);
   });
@@ -57,6 +59,7 @@ describe('loadConfig', () => {
       KEYHOLD_PKCS11_SLOT: '3',
       KEYHOLD_PKCS11_KEY_LABEL: 'other-label',
       KEYHOLD_GOKMS_AUTH_KEY: 'sixteen chars ok',
+      KEYHOLD_KEY_CACHE_SIZE: '250000',
       KEYHOLD_LOG_LEVEL: 'debug',
     });
 
@@ -70,6 +73,7 @@ describe('loadConfig', () => {
     expect(config.pkcs11.slot).to.equal(3);
     expect(config.pkcs11.keyLabel).to.equal('other-label');
     expect(config.goKmsAuthKey).to.equal('sixteen chars ok');
+    expect(config.keyCacheSize).to.equal(250_000);
     expect(config.logLevel).to.equal('debug');
   });
 
@@ -131,6 +135,8 @@ describe('loadConfig', () => {
       { title: 'an unknown master key kind', variable: 'KEYHOLD_MASTER', env: () => ({ KEYHOLD_MASTER: 'hsm' }) },
       { title: 'an unknown KDF', variable: 'KEYHOLD_KDF', env: () => ({ KEYHOLD_KDF: 'scrypt' }) },
       { title: 'an unknown log level', variable: 'KEYHOLD_LOG_LEVEL', env: () => ({ KEYHOLD_LOG_LEVEL: 'loud' }) },
+      { title: 'a key cache of no entries', variable: 'KEYHOLD_KEY_CACHE_SIZE', env: () => ({ KEYHOLD_KEY_CACHE_SIZE: '0' }) },
+      { title: 'a key cache size that is not a number', variable: 'KEYHOLD_KEY_CACHE_SIZE', env: () => ({ KEYHOLD_KEY_CACHE_SIZE: '10k' }) },
       {
         title: 'a TLS certificate without a TLS key',
         variable: 'KEYHOLD_TLS_KEY',

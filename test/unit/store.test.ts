@@ -230,6 +230,30 @@ describe('Store', () => {
     });
   });
 
+  describe('getKeyWithVersion', () => {
+    it("reads a key's record with the wrapped material of its current version, or of the one asked for", async () => {
+      const record = keyRecord({ currentVersion: 2 });
+      const [one, two] = [randomBytes(60), randomBytes(60)];
+      await store.write(store.batch().putKey(record).putVersion(record.keyId, 1, one).putVersion(record.keyId, 2, two));
+      const current = await store.getKeyWithVersion(record.keyId, 'current');
+      expect(current.record).to.deep.equal(record);
+      expect(current.wrapped!.equals(two)).to.equal(true);
+      expect((await store.getKeyWithVersion(record.keyId, 1)).wrapped!.equals(one)).to.equal(true);
+    });
+
+    it('reads no material for a version the record does not have, and nothing for a missing key', async () => {
+      const record = keyRecord({ currentVersion: 1 });
+      // A stray version beyond the record's is never handed out.
+      await store.write(store.batch().putKey(record).putVersion(record.keyId, 1, randomBytes(60)).putVersion(record.keyId, 2, randomBytes(60)));
+      for (const version of [0, 2, 1.5, -1]) {
+        const read = await store.getKeyWithVersion(record.keyId, version);
+        expect(read.record).to.deep.equal(record);
+        expect(read.wrapped).to.equal(undefined);
+      }
+      expect(await store.getKeyWithVersion(randomUUID(), 'current')).to.deep.equal({ record: undefined, wrapped: undefined });
+    });
+  });
+
   describe('listKeys', () => {
     const keyIds = [
       '9a000000-0000-4000-8000-000000000000',
