@@ -1,5 +1,6 @@
 /**
- * `node --import tsx bench/drive.ts [scenario] [seconds] [-- node flags…]`
+ * `node --import tsx bench/drive.ts [scenario] [seconds] [-- node flags…]` (after `npm run build`:
+ * it starts the compiled server, as the bench does)
  *
  * Starts one Keyhold server on a fresh store, warms it up for 3 s, prints "measuring <pid>", then
  * drives one scenario (default "encrypt 1 KiB") for `seconds` (default 10) and prints its

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = path.join(ROOT, 'dist/src/server/main.js');
 const BASELINE = path.join(ROOT, 'bench/baseline-server.ts');
+const FLOOR = path.join(ROOT, 'bench/floor-server.ts');
 export const TSX = import.meta.resolve('tsx');
 export const HOST = '127.0.0.1';
 const START_TIMEOUT_MS = 30_000;
@@ -78,9 +79,18 @@ export async function startKeyhold(options: KeyholdStart): Promise<BenchProcess>
 }
 
 /** Starts bench/baseline-server.ts with Keyhold's certificate; it prints its port. */
-export async function startBaseline(certFile: string, keyFile: string): Promise<BenchProcess> {
-  const child = spawn(process.execPath, ['--import', TSX, BASELINE], {
-    env: cleanEnv({ BASELINE_CERT: certFile, BASELINE_KEY: keyFile }),
+export function startBaseline(certFile: string, keyFile: string): Promise<BenchProcess> {
+  return startBareServer(BASELINE, { BASELINE_CERT: certFile, BASELINE_KEY: keyFile });
+}
+
+/** Starts bench/floor-server.ts, in `workers` processes, with Keyhold's certificate and the bench credential's secret (base64). */
+export function startFloor(certFile: string, keyFile: string, secretKey: string, workers: number): Promise<BenchProcess> {
+  return startBareServer(FLOOR, { BASELINE_CERT: certFile, BASELINE_KEY: keyFile, FLOOR_SECRET_KEY: secretKey, FLOOR_WORKERS: String(workers) });
+}
+
+async function startBareServer(program: string, env: Record<string, string>): Promise<BenchProcess> {
+  const child = spawn(process.execPath, ['--import', TSX, program], {
+    env: cleanEnv(env),
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = exitOf(child);
@@ -91,7 +101,7 @@ export async function startBaseline(certFile: string, keyFile: string): Promise<
       const match = /listening on (\d+)/.exec(out);
       if (match) resolve(Number(match[1]));
     });
-    void exited.then((code) => reject(new Error(`baseline server exited with ${code}`)));
+    void exited.then((code) => reject(new Error(`${path.basename(program)} exited with ${code}`)));
   });
   return benchProcess(child, `https://${HOST}:${port}`, exited);
 }

@@ -43,7 +43,8 @@ export interface ProfileSummary {
 }
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const fileOf = (frame: CallFrame) => frame.url.replace('file://', '').replace(ROOT, '');
+// The server runs compiled (dist/src/…); its files are named as their sources (src/…).
+const fileOf = (frame: CallFrame) => frame.url.replace('file://', '').replace(ROOT, '').replace(/^dist\//, '');
 const fromPackage = (frame: CallFrame, pattern: RegExp) => pattern.test(fileOf(frame));
 
 /**

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { LoadGenerator } from './load-job.js';
 import { measureMasterKeys } from './master-keys.js';
 import { loadKeys } from './million-keys.js';
-import { readMemory, startBaseline, startKeyhold, waitForQuietMachine, type BenchProcess } from './processes.js';
+import { readMemory, startBaseline, startFloor, startKeyhold, waitForQuietMachine, type BenchProcess } from './processes.js';
 import { printProfile, summarizeProfile } from './profile-summary.js';
 import { formatTable, log, RESULTS_DIR, roundResult, writeResults, type ScenarioResult } from './report.js';
 import { encryptScenario, measure, measureOn, PASSPHRASE_MASTER, standardScenarios, timingFor, type Timing } from './scenarios.js';
@@ -73,6 +73,7 @@ async function benchmark(
   try {
     log(`baseline: bare node:https, ${timing.warmupSeconds} s warm-up + ${timing.durationSeconds} s per scenario`);
     baselines.push(await measureOn(load, baseline, prepared, baselineScenario, timing));
+    results.push(await measureFloor(load, dataDir, prepared, timing, workers ?? os.availableParallelism()));
     await warmUp(load, keyhold, prepared);
     for (const scenario of standardScenarios(prepared).filter((candidate) => only === undefined || candidate.name.includes(only))) {
       log(scenario.name);
@@ -106,6 +107,22 @@ async function benchmark(
   log(`wrote ${writeResults('latest.json', results.map(roundResult))}`);
   const failed = results.filter((result) => result.failures > 0);
   if (failed.length > 0) throw new Error(`requests failed in: ${failed.map((result) => result.name).join(', ')}`);
+}
+
+/**
+ * The encrypt request against bench/floor-server.ts, in as many processes as Keyhold has HTTP
+ * workers: only the protocol's and format 1's own work. Its row says how far any server
+ * speaking this protocol gets on this machine.
+ */
+async function measureFloor(load: LoadGenerator, dataDir: string, prepared: PreparedStore, timing: Timing, processes: number): Promise<ScenarioResult> {
+  const name = `floor: node:https + the protocol's own work (signature, HKDF, AES-GCM), ${processes} process${processes === 1 ? '' : 'es'}`;
+  log(name);
+  const floor = await startFloor(path.join(dataDir, 'tls-cert.pem'), path.join(dataDir, 'tls-key.pem'), prepared.secretKey, processes);
+  try {
+    return await measureOn(load, floor, prepared, { ...encryptScenario(prepared), name }, timing);
+  } finally {
+    await floor.stop();
+  }
 }
 
 /**
@@ -147,7 +164,7 @@ async function profileScenarios(load: LoadGenerator, tempDir: string, timing: Ti
     } finally {
       await keyhold.stop();
     }
-    // CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile: thread 0 is the main thread (1 is tsx's loader).
+    // CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile: thread 0 is the main thread.
     const file = readdirSync(profileDir).find((name) => /\.0\.\d+\.cpuprofile$/.test(name) && !before.has(name));
     if (!file) throw new Error(`the server wrote no profile into ${profileDir}`);
     const summary = summarizeProfile(path.join(profileDir, file), 15);
