@@ -56,7 +56,7 @@ export class KeyRegistry {
   readonly clock: () => Date;
   private readonly rootKey: Buffer;
   private readonly locks = new KeyLocks();
-  // Unwrapped version keys, zeroed as they leave the cache. Never held across an await.
+  // Unwrapped version keys, zeroed as they leave the cache: used only inside withVersionKey.
   private readonly versionKeys: LruCache<string, VersionKey>;
   private readonly keyRecords: LruCache<string, KeyRecord>;
   // Asymmetric keys' parsed private (local keys) and public keys, by KeyId.
@@ -146,8 +146,8 @@ export class KeyRegistry {
    * usableKey for an operation that needs a symmetric key's version next (the current one
    * unless `version` says): when the record is not cached, the record and that version's
    * wrapped material come in one store read (one round trip to the primary in a cluster
-   * worker, not two), and the version key is unwrapped and cached for the versionKey call
-   * that follows.
+   * worker, not two), and the version key is unwrapped and cached for the withVersionKey
+   * call that follows.
    */
   async usableKeyWithVersion(keyId: string, version: number | 'current' = 'current'): Promise<KeyRecord> {
     const cached = this.keyRecords.get(keyId);
@@ -170,18 +170,24 @@ export class KeyRegistry {
     }
   }
 
-  async versionKey(record: KeyRecord, version: number): Promise<VersionKey> {
+  /**
+   * Runs `use` with the unwrapped key of a version of `record`'s key, and answers what it
+   * returns. `use` runs in the same turn as the key is taken from the cache or unwrapped:
+   * keys leaving the cache are zeroed, and other requests' reads can push a key out at any
+   * await, so a version key is never handed out to be held across one.
+   */
+  async withVersionKey<T>(record: KeyRecord, version: number, use: (versionKey: VersionKey) => T): Promise<T> {
     const cached = this.versionKeys.get(`${record.keyId}!${version}`);
-    if (cached) return cached;
+    if (cached) return use(cached);
     const watch = this.watch(record.keyId);
     try {
       const wrapped = await this.store.getVersion(record.keyId, version);
       // The key was disabled or deleted while we read the store: its material must not go
       // back into the cache. Start again from the key's current state.
-      if (watch.changed()) return this.versionKey(await this.usableKey(record.keyId), version);
+      if (watch.changed()) return await this.withVersionKey(await this.usableKey(record.keyId), version, use);
       // A version the key should have but the store lacks is corruption, not a caller error.
       if (!wrapped) throw new Error(`store is missing version ${version} of key ${record.keyId}`);
-      return this.cacheVersionKey(record.keyId, version, wrapped);
+      return use(this.cacheVersionKey(record.keyId, version, wrapped));
     } finally {
       watch.release();
     }

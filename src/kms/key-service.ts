@@ -272,10 +272,14 @@ export class KeyService {
     destinationKeyId: string;
     destinationEncryptionContext?: EncryptionContext;
   }): Promise<{ ciphertextBlob: Buffer; keyId: string; sourceKeyId: string }> {
-    const destination = await this.registry.usableKeyWithVersion(await this.registry.resolveKeyId(request.destinationKeyId));
-    requireSymmetric(destination, 'ReEncrypt');
+    const destinationKeyId = await this.registry.resolveKeyId(request.destinationKeyId);
+    requireSymmetric(await this.registry.usableKeyWithVersion(destinationKeyId), 'ReEncrypt');
     const source = await this.open(request.ciphertextBlob, request.sourceEncryptionContext, request.sourceKeyId);
     try {
+      // Looked up again: opening the source may have waited on the store, and the destination
+      // may have been disabled or rotated meanwhile.
+      const destination = await this.registry.usableKeyWithVersion(destinationKeyId);
+      requireSymmetric(destination, 'ReEncrypt');
       const ciphertextBlob = await this.seal(destination, source.plaintext, request.destinationEncryptionContext);
       return { ciphertextBlob, keyId: destination.keyId, sourceKeyId: source.keyId };
     } finally {
@@ -376,9 +380,9 @@ export class KeyService {
 
   private async seal(record: KeyRecord, plaintext: Buffer, context: EncryptionContext | undefined): Promise<Buffer> {
     requireSymmetric(record, 'This operation');
-    const versionKey = await this.registry.versionKey(record, record.currentVersion);
-    // No await between fetching the cached key and using it: eviction zeroes keys.
-    return encryptMessage({ versionKey, keyId: record.keyId, version: record.currentVersion, plaintext, context });
+    return this.registry.withVersionKey(record, record.currentVersion, (versionKey) =>
+      encryptMessage({ versionKey, keyId: record.keyId, version: record.currentVersion, plaintext, context }),
+    );
   }
 
   private async open(
@@ -399,9 +403,9 @@ export class KeyService {
     const record = await this.registry.usableKeyWithVersion(parsed.keyId, parsed.version);
     // A symmetric blob naming an asymmetric key was not made by Keyhold.
     if (isAsymmetric(record) || parsed.version > record.currentVersion) throw invalidCiphertext();
-    const versionKey = await this.registry.versionKey(record, parsed.version);
     try {
-      return { plaintext: decryptMessage(parsed, versionKey, context), keyId: record.keyId };
+      const plaintext = await this.registry.withVersionKey(record, parsed.version, (versionKey) => decryptMessage(parsed, versionKey, context));
+      return { plaintext, keyId: record.keyId };
     } catch (error) {
       if (error instanceof DecryptionFailedError) throw invalidCiphertext();
       throw error;

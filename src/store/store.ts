@@ -175,7 +175,7 @@ export class Store {
   static async open(directory: string): Promise<Store> {
     mkdirSync(directory, { recursive: true, mode: 0o700 });
     const location = `${directory}/store`;
-    const db = new Level<string, unknown>(location, { valueEncoding: 'json', ...(process.env.EXP_MAXOPEN ? { maxOpenFiles: Number(process.env.EXP_MAXOPEN) } : {}), ...(process.env.EXP_MAXFILE ? { maxFileSize: Number(process.env.EXP_MAXFILE) } : {}) } as never);
+    const db = new Level<string, unknown>(location, { valueEncoding: 'json' });
     try {
       await db.open();
     } catch (error) {
@@ -319,12 +319,14 @@ export class Store {
   }
 
   /**
-   * A key's record and the wrapped material of one of its versions (`'current'`: the one the
-   * record names), as one read: a cluster worker asks the primary once for both.
+   * A key's record and, when a symmetric operation can use it (the key is Enabled and
+   * SYMMETRIC_DEFAULT, and has that version), the wrapped material of one of its versions
+   * (`'current'`: the one the record names), as one read: a cluster worker asks the primary
+   * once for both, and is sent no material it would not use.
    */
   async getKeyWithVersion(keyId: string, version: number | 'current'): Promise<KeyWithVersion> {
     const record = await this.getKey(keyId);
-    if (!record) return { record, wrapped: undefined };
+    if (!record || record.keyState !== 'Enabled' || record.keySpec !== 'SYMMETRIC_DEFAULT') return { record, wrapped: undefined };
     const wanted = version === 'current' ? record.currentVersion : version;
     const exists = Number.isInteger(wanted) && wanted >= 1 && wanted <= record.currentVersion;
     return { record, wrapped: exists ? await this.getVersion(keyId, wanted) : undefined };

@@ -83,10 +83,15 @@ class Loopback extends EventEmitter implements WorkerPort {
     this.heldAnswers ??= [];
   }
 
+  get heldAnswerCount(): number {
+    return this.heldAnswers?.length ?? 0;
+  }
+
+  /** Sends the answers held, in one batch message as the primary sends the answers of one turn. */
   releaseAnswers(): void {
     const held = this.heldAnswers ?? [];
     this.heldAnswers = undefined;
-    for (const message of held) this.toWorker(message);
+    if (held.length > 0) this.toWorker({ type: 'batch', messages: held });
   }
 
   toWorker(message: PrimaryMessage): void {
@@ -205,6 +210,44 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
     expect((await rejectionOf(encrypting, KmsError)).type).to.equal('DisabledException');
     expect((await rejectionOf(api.encrypt({ keyId: key.KeyId, plaintext: Buffer.from('x') }), KmsError)).type).to.equal('DisabledException');
     expect(loopback.forwarded.filter((call) => call === 'store.getKeyWithVersion')).to.have.length(2);
+  });
+
+  it('never uses a version key that another request pushed out of the cache meanwhile (a cache of one)', async () => {
+    // Eviction zeroes a key, and the answers of one batch resume many requests in one turn.
+    const small = new KeyService({ store: new RemoteStore(channel).asStore(), rootKey, versionKeyCacheSize: 1 });
+    const keyIds: string[] = [];
+    for (let i = 0; i < 3; i++) keyIds.push((await primaryService.createKey({})).KeyId);
+    // Every record cached; the one version key cached is the last key's.
+    for (const keyId of keyIds) await small.encrypt({ keyId, plaintext: Buffer.from('warm') });
+    loopback.holdAnswers();
+    const encrypting = Promise.all(keyIds.slice(0, 2).map((keyId) => small.encrypt({ keyId, plaintext: Buffer.from(keyId) })));
+    while (loopback.heldAnswerCount < 2) await new Promise((resolve) => setImmediate(resolve));
+    loopback.releaseAnswers();
+    for (const [i, result] of (await encrypting).entries()) {
+      expect((await primaryService.decrypt({ ciphertextBlob: result.ciphertextBlob })).plaintext.toString()).to.equal(keyIds[i]);
+    }
+  });
+
+  it('reads a cold asymmetric key without being sent its private key', async () => {
+    const key = await primaryService.createKey({ keySpec: 'RSA_2048', keyUsage: 'ENCRYPT_DECRYPT' });
+    const encrypted = await api.encrypt({ keyId: key.KeyId, plaintext: Buffer.from('rsa'), encryptionAlgorithm: 'RSAES_OAEP_SHA_256' });
+    const decrypted = await primaryService.decrypt({ ciphertextBlob: encrypted.ciphertextBlob, keyId: key.KeyId, encryptionAlgorithm: 'RSAES_OAEP_SHA_256' });
+    expect(decrypted.plaintext.toString()).to.equal('rsa');
+    expect(loopback.forwarded).to.deep.include('store.getKeyWithVersion');
+  });
+
+  it('reencrypts to a destination only if it is still usable once the source has been read', async () => {
+    const source = await primaryService.createKey({});
+    const destination = await primaryService.createKey({});
+    const blob = (await primaryService.encrypt({ keyId: source.KeyId, plaintext: Buffer.from('moving') })).ciphertextBlob;
+    await api.encrypt({ keyId: destination.KeyId, plaintext: Buffer.from('warm') });
+    loopback.holdAnswers();
+    const moving = api.reEncrypt({ ciphertextBlob: blob, destinationKeyId: destination.KeyId });
+    // The source's read is on its way when the destination is disabled elsewhere.
+    while (!loopback.forwarded.includes('store.getKeyWithVersion')) await new Promise((resolve) => setImmediate(resolve));
+    await primaryService.disableKey(destination.KeyId);
+    loopback.releaseAnswers();
+    expect((await rejectionOf(moving, KmsError)).type).to.equal('DisabledException');
   });
 
   it('forgets the aliases when another worker changes one', async () => {

@@ -252,6 +252,17 @@ describe('Store', () => {
       }
       expect(await store.getKeyWithVersion(randomUUID(), 'current')).to.deep.equal({ record: undefined, wrapped: undefined });
     });
+
+    it('sends no material of a key a symmetric operation cannot use: not Enabled, or asymmetric', async () => {
+      for (const record of [
+        keyRecord({ keyState: 'Disabled' }),
+        keyRecord({ keyState: 'PendingDeletion', deletionDate: '2030-02-01T00:00:00.000Z' }),
+        keyRecord({ keySpec: 'RSA_2048' }),
+      ]) {
+        await store.write(store.batch().putKey(record).putVersion(record.keyId, 1, randomBytes(60)));
+        expect(await store.getKeyWithVersion(record.keyId, 'current')).to.deep.equal({ record, wrapped: undefined });
+      }
+    });
   });
 
   describe('listKeys', () => {
