@@ -5,36 +5,19 @@
  *
  * Run by bench/processes.ts with BASELINE_CERT and BASELINE_KEY; prints "listening on <port>".
  */
-import { readFileSync } from 'node:fs';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { serveBare } from './bare-server.js';
 
 const answer = (body: string) => JSON.stringify({ ok: true, bytes: body.length });
 
-const server = https.createServer(
-  { cert: readFileSync(process.env.BASELINE_CERT!), key: readFileSync(process.env.BASELINE_KEY!), minVersion: 'TLSv1.2' },
-  (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      try {
-        JSON.parse(body);
-      } catch {
-        res.writeHead(400).end();
-        return;
-      }
-      const json = answer(body);
-      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(json) });
-      res.end(json);
-    });
-  },
-);
-
-server.listen(0, '127.0.0.1', () => {
-  process.stdout.write(`listening on ${(server.address() as AddressInfo).port}\n`);
-});
-process.once('SIGTERM', () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
+serveBare((_req, res, bytes) => {
+  const body = bytes.toString('utf8');
+  try {
+    JSON.parse(body);
+  } catch {
+    res.writeHead(400).end();
+    return;
+  }
+  const json = answer(body);
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(json) });
+  res.end(json);
 });

@@ -18,13 +18,10 @@
  * Run by bench/processes.ts with BASELINE_CERT, BASELINE_KEY and FLOOR_SECRET_KEY (the bench
  * credential's secret, base64); prints "listening on <port>".
  */
-import cluster from 'node:cluster';
 import { createCipheriv, createHmac, hash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { securityHeaders } from '../src/api/security-headers.js';
+import { serveBare } from './bare-server.js';
 
 const secretKey = Buffer.from(process.env.FLOOR_SECRET_KEY ?? '', 'base64');
 if (secretKey.length !== 32) throw new Error('FLOOR_SECRET_KEY must be 32 bytes in base64');
@@ -38,58 +35,32 @@ function refuse(res: ServerResponse, status: number): void {
   res.writeHead(status).end();
 }
 
-const server = https.createServer(
-  { cert: readFileSync(process.env.BASELINE_CERT!), key: readFileSync(process.env.BASELINE_KEY!), minVersion: 'TLSv1.2' },
-  (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const contentSha256 = req.headers['x-kms-content-sha256'];
-      const date = req.headers['x-kms-date'];
-      const signature = /Signature=(\S+)$/.exec(req.headers.authorization ?? '')?.[1];
-      if (typeof contentSha256 !== 'string' || typeof date !== 'string' || !signature) return refuse(res, 401);
-      if (hash('sha256', body, 'hex') !== contentSha256.toLowerCase()) return refuse(res, 401);
-      const expected = createHmac('sha256', secretKey).update(`${req.method}\n${req.url}\n${date}\n${contentSha256}`).digest();
-      const given = Buffer.from(signature, 'base64');
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return refuse(res, 403);
-      let plaintext: Buffer;
-      try {
-        plaintext = Buffer.from((JSON.parse(body.toString('utf8')) as { Plaintext: string }).Plaintext, 'base64');
-      } catch {
-        return refuse(res, 400);
-      }
-      const salt = randomBytes(32);
-      const prk = createHmac('sha256', salt).update(versionKey).digest();
-      const t1 = createHmac('sha256', prk).update(info).update(Buffer.of(1)).digest();
-      const t2 = createHmac('sha256', prk).update(t1).update(info).update(Buffer.of(2)).digest();
-      const cipher = createCipheriv('aes-256-gcm', t1, t2.subarray(0, 12), { authTagLength: 16 });
-      cipher.setAAD(head);
-      const blob = Buffer.concat([head, salt, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
-      const json = JSON.stringify({ CiphertextBlob: blob.toString('base64'), KeyId: keyId, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' });
-      const headers = template.slice();
-      headers[1] = randomUUID();
-      headers[headers.length - 1] = String(Buffer.byteLength(json));
-      res.writeHead(200, headers);
-      res.end(json);
-    });
-  },
-);
-
-const workers = Number(process.env.FLOOR_WORKERS ?? 1);
-if (workers > 1 && cluster.isPrimary) {
-  // Every worker listens on port 0 and node:cluster gives them one shared port.
-  const ports = Array.from({ length: workers }, () => new Promise<number>((resolve) => cluster.fork().once('message', resolve)));
-  void Promise.all(ports).then(([port]) => process.stdout.write(`listening on ${port}\n`));
-  process.once('SIGTERM', () => cluster.disconnect(() => process.exit(0)));
-} else {
-  server.listen(0, '127.0.0.1', () => {
-    const { port } = server.address() as AddressInfo;
-    if (cluster.isWorker) process.send!(port);
-    else process.stdout.write(`listening on ${port}\n`);
-  });
-  process.once('SIGTERM', () => {
-    server.close(() => process.exit(0));
-    server.closeAllConnections();
-  });
-}
+serveBare((req, res, body) => {
+  const contentSha256 = req.headers['x-kms-content-sha256'];
+  const date = req.headers['x-kms-date'];
+  const signature = /Signature=(\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+  if (typeof contentSha256 !== 'string' || typeof date !== 'string' || !signature) return refuse(res, 401);
+  if (hash('sha256', body, 'hex') !== contentSha256.toLowerCase()) return refuse(res, 401);
+  const expected = createHmac('sha256', secretKey).update(`${req.method}\n${req.url}\n${date}\n${contentSha256}`).digest();
+  const given = Buffer.from(signature, 'base64');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return refuse(res, 403);
+  let plaintext: Buffer;
+  try {
+    plaintext = Buffer.from((JSON.parse(body.toString('utf8')) as { Plaintext: string }).Plaintext, 'base64');
+  } catch {
+    return refuse(res, 400);
+  }
+  const salt = randomBytes(32);
+  const prk = createHmac('sha256', salt).update(versionKey).digest();
+  const t1 = createHmac('sha256', prk).update(info).update(Buffer.of(1)).digest();
+  const t2 = createHmac('sha256', prk).update(t1).update(info).update(Buffer.of(2)).digest();
+  const cipher = createCipheriv('aes-256-gcm', t1, t2.subarray(0, 12), { authTagLength: 16 });
+  cipher.setAAD(head);
+  const blob = Buffer.concat([head, salt, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+  const json = JSON.stringify({ CiphertextBlob: blob.toString('base64'), KeyId: keyId, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' });
+  const headers = template.slice();
+  headers[1] = randomUUID();
+  headers[headers.length - 1] = String(Buffer.byteLength(json));
+  res.writeHead(200, headers);
+  res.end(json);
+}, Number(process.env.FLOOR_WORKERS ?? 1));
