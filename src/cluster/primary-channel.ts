@@ -76,8 +76,8 @@ export class PrimaryChannel {
 
   /**
    * Sends a message now (after the calls queued before it); `sent` is told when it has been
-   * written, or why it could not be. A closed channel is no error here: 'disconnect' follows
-   * and stops the worker.
+   * written, or why it could not be (a closed channel, and then 'disconnect' follows and
+   * stops the worker).
    */
   send(message: WorkerMessage, sent?: Sent): void {
     this.outgoing.sendNow(message, sent);

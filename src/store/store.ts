@@ -36,7 +36,7 @@ export interface StoreChange {
 /** A key's record and the wrapped material of one of its versions, read together. */
 export interface KeyWithVersion {
   record: KeyRecord | undefined;
-  /** Undefined when the key or that version does not exist. */
+  /** Undefined when the key does not exist, is not an Enabled symmetric key, or lacks that version. */
   wrapped: Buffer | undefined;
 }
 
