@@ -201,8 +201,7 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
     loopback.holdAnswers();
     const encrypting = api.encrypt({ keyId: key.KeyId, plaintext: Buffer.from('x') });
     // The primary has read the key, Enabled, but its answer has not reached the worker yet.
-    while (!loopback.forwarded.includes('store.getKeyWithVersion')) await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    while (loopback.heldAnswerCount < 1) await new Promise((resolve) => setImmediate(resolve));
     // Another worker's change: the worker forgets the key before the disable answers.
     await primaryService.disableKey(key.KeyId);
     loopback.releaseAnswers();
@@ -244,7 +243,7 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
     loopback.holdAnswers();
     const moving = api.reEncrypt({ ciphertextBlob: blob, destinationKeyId: destination.KeyId });
     // The source's read is on its way when the destination is disabled elsewhere.
-    while (!loopback.forwarded.includes('store.getKeyWithVersion')) await new Promise((resolve) => setImmediate(resolve));
+    while (loopback.heldAnswerCount < 1) await new Promise((resolve) => setImmediate(resolve));
     await primaryService.disableKey(destination.KeyId);
     loopback.releaseAnswers();
     expect((await rejectionOf(moving, KmsError)).type).to.equal('DisabledException');
