@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { expect } from 'chai';
+import { rejectionOf } from '../helpers/rejection.js';
 import {
   DEFAULT_CHUNK_SIZE,
   FileEnvelopeError,
@@ -80,14 +81,6 @@ async function decryptBySpec(file: Buffer): Promise<{ plaintext: Buffer; chunkSi
   return { plaintext: Buffer.concat(plaintext), chunkSize, context };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 function flipBit(file: Buffer, offset: number): Buffer {
   const copy = Buffer.from(file);
@@ -128,7 +121,7 @@ describe('file envelope between files (src/client/file-envelope-paths.ts)', () =
   /** Decrypts `file` from a path; expects the tampered error, no OUT and no temporary file. */
   async function expectTampered(file: Buffer) {
     writeFileSync(inPath, file);
-    const error = await rejection(decryptFileAtPath(inPath, outPath, { decrypt: kms.decrypt }));
+    const error = await rejectionOf(decryptFileAtPath(inPath, outPath, { decrypt: kms.decrypt }), Error);
     expect(error, String(error)).to.be.instanceOf(FileEnvelopeError);
     expect((error as FileEnvelopeError).code).to.equal('ERR_KEYHOLD_FILE_TAMPERED');
     expect(readdirSync(directory)).to.deep.equal(['in']);

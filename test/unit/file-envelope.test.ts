@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { expect } from 'chai';
 import fc from 'fast-check';
+import { rejectionOf } from '../helpers/rejection.js';
 import {
   DEFAULT_CHUNK_SIZE,
   FileEnvelopeError,
@@ -113,14 +114,6 @@ function flipBit(file: Buffer, offset: number, bit = 0): Buffer {
   return copy;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('file envelope (src/client/file-envelope.ts)', () => {
   let directory: string;
@@ -138,7 +131,7 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
     const inPath = join(directory, 'in.khf');
     const outPath = join(directory, 'out');
     writeFileSync(inPath, file);
-    const error = await rejection(decryptFileAtPath(inPath, outPath, { decrypt: kms.decrypt, ...options }));
+    const error = await rejectionOf(decryptFileAtPath(inPath, outPath, { decrypt: kms.decrypt, ...options }), Error);
     expect(error, String(error)).to.be.instanceOf(FileEnvelopeError);
     expect((error as FileEnvelopeError).code).to.equal(code);
     expect(existsSync(outPath)).to.equal(false);
@@ -224,7 +217,7 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
 
     it('refuses a short last chunk sealed without the final flag', async () => {
       const file = buildFileFromSpec({ plaintext: randomBytes(SMALL_CHUNK + 5), finalFlag: () => 0 });
-      const error = await rejection(decryptBytes(file));
+      const error = await rejectionOf(decryptBytes(file), Error);
       expect((error as FileEnvelopeError).code).to.equal(TAMPERED);
     });
 
@@ -232,7 +225,7 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
       const plaintext = randomBytes(2 * SMALL_CHUNK);
       const pieces = [plaintext.subarray(0, SMALL_CHUNK), plaintext.subarray(SMALL_CHUNK)];
       const file = buildFileFromSpec({ plaintext, pieces, finalFlag: (index, count) => (index === count - 1 ? 1 : 0) });
-      const error = await rejection(decryptBytes(file));
+      const error = await rejectionOf(decryptBytes(file), Error);
       expect((error as FileEnvelopeError).code).to.equal(TAMPERED);
     });
 
@@ -338,7 +331,7 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
       const outPath = join(directory, 'out');
       writeFileSync(inPath, file.subarray(0, file.length - 1));
       writeFileSync(outPath, 'previous contents');
-      await rejection(decryptFileAtPath(inPath, outPath, { decrypt: kms.decrypt }));
+      await rejectionOf(decryptFileAtPath(inPath, outPath, { decrypt: kms.decrypt }), Error);
       expect(readFileSync(outPath, 'utf8')).to.equal('previous contents');
       expect(readdirSync(directory).sort()).to.deep.equal(['in.khf', 'out']);
     });
@@ -465,7 +458,7 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
     it('refuses a wrapped data key that the KMS does not unwrap, with the KMS error', async () => {
       const inPath = join(directory, 'in.khf');
       writeFileSync(inPath, flipBit(file, 11 + file.readUInt16BE(9) + 2 + 20));
-      const error = await rejection(decryptFileAtPath(inPath, join(directory, 'out'), { decrypt: kms.decrypt }));
+      const error = await rejectionOf(decryptFileAtPath(inPath, join(directory, 'out'), { decrypt: kms.decrypt }), Error);
       expect(error.message).to.match(/^InvalidCiphertextException/);
       expect(readdirSync(directory)).to.deep.equal(['in.khf']);
     });
@@ -483,7 +476,7 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
 
     it('refuses an edited context: the KMS will not unwrap the data key under it', async () => {
       const file = await encryptBytes(Buffer.from('payroll'), { encryptionContext: { department: 'hr' } });
-      const error = await rejection(decryptBytes(withContext(file, '{"department":"it"}')));
+      const error = await rejectionOf(decryptBytes(withContext(file, '{"department":"it"}')), Error);
       expect(error.message).to.match(/^InvalidCiphertextException/);
     });
 
@@ -494,7 +487,7 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
         generateDataKey: lax.generateDataKey,
       });
       expect((await decryptBytes(file, { decrypt: lax.decrypt })).toString()).to.equal('payroll');
-      const error = await rejection(decryptBytes(withContext(file, '{"department":"it"}'), { decrypt: lax.decrypt }));
+      const error = await rejectionOf(decryptBytes(withContext(file, '{"department":"it"}'), { decrypt: lax.decrypt }), Error);
       expect((error as FileEnvelopeError).code).to.equal(TAMPERED);
     });
 
@@ -506,7 +499,7 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
     ] as const) {
       it(`refuses a context that is not canonical JSON (${name})`, async () => {
         const file = await encryptBytes(Buffer.from('x'), { encryptionContext: { a: '1', b: '2' } });
-        const error = await rejection(decryptBytes(withContext(file, json)));
+        const error = await rejectionOf(decryptBytes(withContext(file, json)), Error);
         expect((error as FileEnvelopeError).code).to.equal(FORMAT);
       });
     }
@@ -514,7 +507,7 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
     for (const json of ['[]', '{"a":1}', '{"a":{"b":"c"}}', '{"":"x"}', 'null', '"{}"', '{"a":"1"', '{"\\ud800":"x"}']) {
       it(`refuses a context that is not an object of strings: ${json}`, async () => {
         const file = await encryptBytes(Buffer.from('x'));
-        const error = await rejection(decryptBytes(withContext(file, json)));
+        const error = await rejectionOf(decryptBytes(withContext(file, json)), Error);
         expect((error as FileEnvelopeError).code).to.equal(FORMAT);
       });
     }
@@ -523,7 +516,7 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
       const file = await encryptBytes(Buffer.from('x'), { encryptionContext: { a: 'é' } });
       const edited = Buffer.from(file);
       edited[11 + 6] = 0xff; // the first byte of "é"
-      const error = await rejection(decryptBytes(edited));
+      const error = await rejectionOf(decryptBytes(edited), Error);
       expect((error as FileEnvelopeError).code).to.equal(FORMAT);
     });
   });
@@ -534,14 +527,14 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
       const file = await encryptBytes(plaintext, { chunkSize: SMALL_CHUNK });
       const tampered = flipBit(file, headerLength(file) + 2 * (SMALL_CHUNK + TAG) + 10);
       const { sink, bytes } = collector();
-      const error = await rejection(decryptFile(Readable.from(split(tampered, 300)), sink, { decrypt: kms.decrypt }));
+      const error = await rejectionOf(decryptFile(Readable.from(split(tampered, 300)), sink, { decrypt: kms.decrypt }), Error);
       expect((error as FileEnvelopeError).code).to.equal(TAMPERED);
       expect(bytes().equals(plaintext.subarray(0, 2 * SMALL_CHUNK))).to.equal(true);
     });
 
     it('refuses a wrapped key that unwraps to something other than a 32-byte data key', async () => {
       const file = await encryptBytes(Buffer.from('x'));
-      const error = await rejection(decryptBytes(file, { decrypt: async () => randomBytes(16) }));
+      const error = await rejectionOf(decryptBytes(file, { decrypt: async () => randomBytes(16) }), Error);
       expect((error as FileEnvelopeError).code).to.equal(FORMAT);
     });
 
@@ -550,7 +543,7 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
       const file = await encryptBytes(plaintext, { chunkSize: SMALL_CHUNK });
       const messages = new Set<string>();
       for (const broken of [flipBit(file, file.length - 1), file.subarray(0, file.length - 20), Buffer.concat([file, Buffer.from('x')])]) {
-        const error = (await rejection(decryptBytes(broken))) as FileEnvelopeError;
+        const error = (await rejectionOf(decryptBytes(broken), Error)) as FileEnvelopeError;
         expect(error.code).to.equal(TAMPERED);
         messages.add(error.message);
       }
@@ -564,8 +557,9 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
       const inPath = join(directory, 'plain');
       writeFileSync(inPath, 'x');
       for (const chunkSize of [0, 1023, 16 * MiB + 1, 1500.5]) {
-        const error = await rejection(
+        const error = await rejectionOf(
           encryptFileAtPath(inPath, join(directory, 'out'), { generateDataKey: kms.generateDataKey, chunkSize }),
+          Error,
         );
         expect(error).to.be.instanceOf(RangeError);
       }
@@ -573,14 +567,15 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
     });
 
     it('refuses an encryption context longer than 8 KiB as canonical JSON', async () => {
-      const error = await rejection(encryptBytes(Buffer.from('x'), { encryptionContext: { k: 'v'.repeat(8200) } }));
+      const error = await rejectionOf(encryptBytes(Buffer.from('x'), { encryptionContext: { k: 'v'.repeat(8200) } }), Error);
       expect(error).to.be.instanceOf(RangeError);
     });
 
     it('refuses a context of empty keys, non-string values or lone surrogates', async () => {
       for (const encryptionContext of [{ '': 'x' }, { a: 1 }, { a: '\ud800' }, { '\udc00': 'x' }, ['x']]) {
-        const error = await rejection(
+        const error = await rejectionOf(
           encryptBytes(Buffer.from('x'), { encryptionContext: encryptionContext as unknown as Record<string, string> }),
+          Error,
         );
         expect(error, JSON.stringify(encryptionContext)).to.be.instanceOf(TypeError);
       }
@@ -588,27 +583,30 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
 
     it('refuses a data key that is not 32 bytes, and zeroes it', async () => {
       const shortKey = randomBytes(16);
-      const error = await rejection(
+      const error = await rejectionOf(
         encryptBytes(Buffer.from('x'), {
           generateDataKey: async () => ({ plaintext: shortKey, ciphertextBlob: randomBytes(60) }),
         }),
+        Error,
       );
       expect(error).to.be.instanceOf(TypeError);
       expect(shortKey.equals(Buffer.alloc(16))).to.equal(true);
     });
 
     it('refuses a wrapped data key larger than 4096 bytes', async () => {
-      const error = await rejection(
+      const error = await rejectionOf(
         encryptBytes(Buffer.from('x'), {
           generateDataKey: async () => ({ plaintext: randomBytes(32), ciphertextBlob: randomBytes(4097) }),
         }),
+        Error,
       );
       expect(error).to.be.instanceOf(TypeError);
     });
 
     it('refuses an input stream with an encoding set', async () => {
-      const error = await rejection(
+      const error = await rejectionOf(
         encryptFile(Readable.from(['text']), collector().sink, { generateDataKey: kms.generateDataKey }),
+        Error,
       );
       expect(error).to.be.instanceOf(TypeError);
     });
@@ -639,20 +637,22 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
     it('leaves no file when GenerateDataKey fails', async () => {
       const inPath = join(directory, 'plain');
       writeFileSync(inPath, 'x');
-      const error = await rejection(
+      const error = await rejectionOf(
         encryptFileAtPath(inPath, join(directory, 'out'), {
           generateDataKey: async () => {
             throw new Error('AccessDeniedException');
           },
         }),
+        Error,
       );
       expect(error.message).to.equal('AccessDeniedException');
       expect(readdirSync(directory)).to.deep.equal(['plain']);
     });
 
     it('leaves no file when IN does not exist', async () => {
-      const error = await rejection(
+      const error = await rejectionOf(
         encryptFileAtPath(join(directory, 'missing'), join(directory, 'out'), { generateDataKey: kms.generateDataKey }),
+        Error,
       );
       expect((error as NodeJS.ErrnoException).code).to.equal('ENOENT');
       expect(readdirSync(directory)).to.deep.equal([]);
@@ -694,7 +694,7 @@ describe('file envelope (src/client/file-envelope.ts)', () => {
             const changed = Buffer.from(file);
             changed[position % file.length]! ^= mask;
             const { sink, bytes } = collector();
-            const error = await rejection(decryptFile(Readable.from([changed]), sink, { decrypt: kms.decrypt }));
+            const error = await rejectionOf(decryptFile(Readable.from([changed]), sink, { decrypt: kms.decrypt }), Error);
             expect(error).to.be.instanceOf(Error);
             // A header change fails before any chunk; a chunk change fails before that chunk is written.
             const offset = (position % file.length) - headerLength(file);
