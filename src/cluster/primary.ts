@@ -118,13 +118,15 @@ class ClusterPrimary implements RunningCluster {
   constructor(private readonly options: ClusterOptions) {
     this.port = options.config.port;
     this.answer = createCallHandler(options.keyService, options.store);
-    this.healthy = options.store.isOpen;
+    this.healthy = options.store.isHealthy;
   }
 
   async start(): Promise<void> {
     const { config, store, logger } = this.options;
     cluster.setupPrimary({ exec: WORKER_PROGRAM, execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS), serialization: 'advanced', silent: false });
     store.onCommit((change) => this.forgetEverywhere(change));
+    // A write failure or a reopen reaches the workers at once, not at the next health check.
+    store.health.on(() => this.checkHealth());
     // All at once: with port 0, node:cluster gives every worker that asks for port 0 on the
     // same address the same listening socket, so they share the port it picked.
     const ports = await Promise.all(Array.from({ length: config.workers }, () => this.fork().listening));
@@ -204,7 +206,7 @@ class ClusterPrimary implements RunningCluster {
           port: this.options.config.port,
           tls: { cert: this.options.tls.cert, key: this.options.tls.key },
           rootKey: this.options.rootKey,
-          healthy: this.options.store.isOpen,
+          healthy: this.options.store.isHealthy,
         });
         return;
       case 'listening':
@@ -232,12 +234,12 @@ class ClusterPrimary implements RunningCluster {
     let answer: PrimaryMessage;
     try {
       const value = await this.answer(request);
-      answer = { type: 'result', id: request.id, value, healthy: this.options.store.isOpen };
+      answer = { type: 'result', id: request.id, value, healthy: this.options.store.isHealthy };
     } catch (error) {
       if (!(error instanceof KmsError)) {
         this.options.logger.error({ err: error, worker: state.worker.id, call: `${request.target}.${request.method}` }, 'a call from a worker failed');
       }
-      answer = { type: 'error', id: request.id, error: toWireError(error), healthy: this.options.store.isOpen };
+      answer = { type: 'error', id: request.id, error: toWireError(error), healthy: this.options.store.isHealthy };
     }
     state.outgoing.queue(answer);
   }
@@ -291,7 +293,7 @@ class ClusterPrimary implements RunningCluster {
   }
 
   private checkHealth(): void {
-    const healthy = this.options.store.isOpen;
+    const healthy = this.options.store.isHealthy;
     if (healthy === this.healthy) return;
     this.healthy = healthy;
     for (const state of this.workers.values()) if (state.initialized) this.send(state, { type: 'health', healthy });

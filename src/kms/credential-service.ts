@@ -49,16 +49,17 @@ export class CredentialService {
   }
 
   /**
-   * Creates a credential; the secret is returned once and stored only wrapped.
+   * Creates a credential (or commits `existing`); the secret is returned once and stored only wrapped.
    * `beforeCommit` runs before the credential is written (e.g. to hand the secret over).
    */
   async create(
-    options: { admin: boolean; description: string; principal: string },
+    options: { admin: boolean; description: string; principal: string; existing?: { accessKeyId: string; secretKey: Buffer } },
     now: Date = new Date(),
     beforeCommit?: (credential: { accessKeyId: string; secretKey: Buffer }) => void,
   ): Promise<{ accessKeyId: string; secretKey: Buffer }> {
-    const accessKeyId = newAccessKeyId();
-    const secretKey = randomBytes(32);
+    // `existing`: a credential handed out before it was committed (see startServer).
+    const accessKeyId = options.existing?.accessKeyId ?? newAccessKeyId();
+    const secretKey = options.existing?.secretKey ?? randomBytes(32);
     beforeCommit?.({ accessKeyId, secretKey });
     const wrappedSecret = wrapKey(this.rootKey, secretKey, credentialSecretAad(accessKeyId)) as Buffer;
     await this.store.write(

@@ -364,6 +364,12 @@ export class KeyRegistry {
    * put the old state back (see readKey).
    */
   forget(change: StoreChange): void {
+    if (change.everything) {
+      for (const watch of this.reads.values()) watch.changes++;
+      this.clearCaches();
+      this.aliasesLoaded = undefined;
+      return;
+    }
     for (const { keyId, keyState, currentVersion } of change.keys) {
       this.markChanged(keyId);
       this.keyRecords.delete(keyId);

@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { keyCheckMatches, keyCheckValue } from '../crypto/index.js';
 import { StartupError } from '../errors.js';
 import type { MasterKeyProvider } from '../providers/master-key.js';
 import type { RootKeyRecord } from '../store/records.js';
+import { ADMIN_CREDENTIALS_FILE, RESTORE_ADVICE } from '../store/store-open.js';
 import type { Store } from '../store/store.js';
 
 export const STORE_VERSION = 1;
@@ -19,6 +22,7 @@ export async function openRootKey(
 ): Promise<{ rootKey: Buffer; created: boolean }> {
   const record = await store.getRootKeyRecord();
   if (!record) {
+    await refuseRootKeyOverOldStore(store);
     const rootKey = randomBytes(32);
     const { master, wrappedRootKey } = await provider.wrapRootKey(rootKey);
     await store.write(
@@ -36,6 +40,24 @@ export async function openRootKey(
     return { rootKey, created: true };
   }
   return { rootKey: await unwrapRootKeyRecord(record, provider), created: false };
+}
+
+/**
+ * A store is created once. A root key is made only in a store that never held one: not where
+ * keys or credentials exist (their root key is lost, and a new one would open none of them),
+ * nor beside an admin credential file (written only after the first root key was committed).
+ */
+async function refuseRootKeyOverOldStore(store: Store): Promise<void> {
+  const remains: string[] = [];
+  if ((await store.listKeys(undefined, 1)).length > 0) remains.push('keys');
+  if ((await store.listCredentials()).length > 0) remains.push('credentials');
+  if (existsSync(path.join(store.dataDir, ADMIN_CREDENTIALS_FILE))) remains.push(ADMIN_CREDENTIALS_FILE);
+  if (remains.length === 0) return;
+  throw new StartupError(
+    `the store at ${store.location} has no root key, but it holds ${remains.join(' and ')} made under one; ` +
+      `Keyhold never makes a new root key over an old store: ${RESTORE_ADVICE}`,
+    'KEYHOLD_DATA_DIR',
+  );
 }
 
 /**

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import https from 'node:https';
 import type { Logger } from 'pino';
@@ -10,7 +10,8 @@ import { KeyService } from '../kms/key-service.js';
 import { openRootKey } from '../kms/root-key.js';
 import { createMasterKeyProvider, createRemoteKeyProviders, type MasterKeyProvider } from '../providers/index.js';
 import { Store } from '../store/store.js';
-import { ADMIN_CREDENTIALS_FILE, writeAdminCredentials } from './admin-credentials.js';
+import { StartupError } from '../errors.js';
+import { ADMIN_CREDENTIALS_FILE, readAdminCredentials, writeAdminCredentials } from './admin-credentials.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS, urlHost } from './listen.js';
 import { loadTlsMaterial } from './tls.js';
 
@@ -34,7 +35,7 @@ export interface RunningServer {
  * and HTTP workers (node:cluster, src/cluster) serve the port; with 1 it serves itself.
  */
 export async function startServer(config: KeyholdConfig, logger: Logger): Promise<RunningServer> {
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  makeDataDir(config.dataDir);
   // The master key first: a missing passphrase or a wrong PIN fails before the store is
   // touched, so a failed first start leaves no empty store behind.
   const provider = createMasterKeyProvider(config, (message) => {
@@ -55,6 +56,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     if (opened.created) logger.info({ dataDir: config.dataDir, master: provider.kind }, 'initialised a new store');
 
     const keyService = new KeyService({ store, rootKey, remoteProviders, versionKeyCacheSize: config.keyCacheSize, keyRecordCacheSize: config.keyCacheSize });
+    reportStoreEvents(store, keyService, logger);
     scheduler = startScheduler(keyService, logger);
     await scheduler.runNow();
     const credentials = await CredentialService.load(store, rootKey);
@@ -74,7 +76,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
         lookupCredential: (accessKeyId) => credentials.lookup(accessKeyId),
         logger,
         goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
-        isHealthy: () => openStore.isOpen,
+        isHealthy: () => openStore.isHealthy,
       });
       server = https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, app);
       port = await listen(server, config);
@@ -82,16 +84,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     const url = `https://${urlHost(config.host)}:${port}`;
 
     if (credentials.size === 0) {
-      // The file is written before the credential is committed: a crash in between leaves
-      // a file that does not work yet, and the next start makes a new credential and file.
-      const admin = await credentials.create({ admin: true, description: 'admin (first start)', principal: 'system' }, new Date(), (created) =>
-        writeAdminCredentials(config.dataDir, {
-          AccessKeyId: created.accessKeyId,
-          SecretKey: created.secretKey.toString('base64'),
-          Url: url,
-          CertSha256: tls.certSha256,
-        }),
-      );
+      const admin = await createFirstAdminCredential(credentials, config.dataDir, { Url: url, CertSha256: tls.certSha256 }, logger);
       logger.info({ file: path.join(config.dataDir, ADMIN_CREDENTIALS_FILE), accessKeyId: admin.accessKeyId }, 'created the admin credential (secret only in the file)');
     }
     logger.info({ url, certSha256: tls.certSha256, selfSigned: tls.selfSigned, dataDir: config.dataDir }, 'keyhold is listening');
@@ -129,6 +122,69 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     await store?.close();
     throw error;
   }
+}
+
+/** The data directory, made if missing; failing that, one line naming the setting and the cause. */
+function makeDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    const cause = code === 'EACCES' ? 'permission denied' : message;
+    throw new StartupError(`cannot use the data directory ${dataDir}: ${cause}`, 'KEYHOLD_DATA_DIR');
+  }
+}
+
+/**
+ * The first start's admin credential. The file is written (exclusively, never over an existing
+ * one) before the credential is committed, so a start interrupted in between leaves a file
+ * that names a credential the store lacks: the next start commits that very credential
+ * instead of making another. Any other existing file stops the start: it is never overwritten.
+ */
+async function createFirstAdminCredential(
+  credentials: CredentialService,
+  dataDir: string,
+  where: { Url: string; CertSha256: string },
+  logger: Logger,
+): Promise<{ accessKeyId: string }> {
+  const file = path.join(dataDir, ADMIN_CREDENTIALS_FILE);
+  const options = { admin: true, description: 'admin (first start)', principal: 'system' };
+  if (existsSync(file)) {
+    const existing = readAdminCredentials(dataDir);
+    if (!existing) {
+      throw new StartupError(`${file} exists, but the store has no credential and the file names none Keyhold can use; it is never overwritten: move it away to have a new admin credential made`, 'KEYHOLD_DATA_DIR');
+    }
+    logger.warn({ file, accessKeyId: existing.accessKeyId }, 'the first start was interrupted after writing the admin credential file: committing the credential it names');
+    return credentials.create({ ...options, existing });
+  }
+  return credentials.create(options, new Date(), (created) => {
+    const written = writeAdminCredentials(dataDir, { AccessKeyId: created.accessKeyId, SecretKey: created.secretKey.toString('base64'), ...where });
+    if (!written) throw new StartupError(`${file} appeared while the admin credential was being made; it is never overwritten`, 'KEYHOLD_DATA_DIR');
+  });
+}
+
+/**
+ * Logs what the store reports, one line each, naming the cause and what happens next; after
+ * a reopen this process forgets everything it cached (a failed write may have landed).
+ */
+function reportStoreEvents(store: Store, keyService: KeyService, logger: Logger): void {
+  store.health.on((event) => {
+    switch (event.type) {
+      case 'write-failed':
+        logger.error({ store: store.location, cause: event.cause }, `the store cannot write (${event.cause}): writes answer 503 until it has been reopened`);
+        return;
+      case 'reopen-failed':
+        logger.error({ store: store.location, cause: event.cause, retryInMs: event.retryInMs }, `the store could not be reopened (${event.cause}); trying again`);
+        return;
+      case 'recovered':
+        keyService.clearCaches();
+        logger.warn({ store: store.location, afterMs: event.afterMs }, 'the store was reopened and takes writes again');
+        return;
+      case 'read-failed':
+        logger.error({ store: store.location, what: event.what, cause: event.cause }, `the store could not read ${event.what} (${event.cause})`);
+        return;
+    }
+  });
 }
 
 interface Scheduler {

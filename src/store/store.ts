@@ -1,7 +1,14 @@
 import { chmodSync, mkdirSync } from 'node:fs';
+import { readdir, stat, statfs } from 'node:fs/promises';
+import path from 'node:path';
 import { Level } from 'level';
-import { StartupError } from '../errors.js';
+import { ServiceUnavailableException } from '../errors.js';
+import { CommitSeal } from './commit-seal.js';
 import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, KeyState, RootKeyRecord, RotationRecord } from './records.js';
+import { StoreHealth, storeFaultCause } from './store-health.js';
+import { checkAgainstSeal, createSeal, heldStoreEvidence, openLevel, readSeal, RESTORE_ADVICE, STORE_DIRECTORY, type StoreMarks } from './store-open.js';
+
+export type { StoreEvent } from './store-health.js';
 
 // The value type is documentation: level's sublevel types do not carry it through.
 type JsonSublevel<_V> = ReturnType<Level<string, unknown>['sublevel']>;
@@ -13,6 +20,9 @@ type BatchOp =
   | { type: 'del'; sublevel: unknown; key: string };
 
 const ROOT_KEY = 'root';
+/** Meta records: the store's identity (its seal names it) and the number of its newest commit. */
+const IDENTITY_KEY = 'identity';
+const COMMIT_KEY = 'commit';
 let auditSequence = 0;
 
 /**
@@ -20,6 +30,12 @@ let auditSequence = 0;
  * and the wait of the first batch in it.
  */
 const MAX_BATCHES_PER_WRITE = 1024;
+
+/** Reopening after a failed write is retried after 0.5 s, then less often, at most every 10 s. */
+const REOPEN_RETRY_MS = 500;
+const MAX_REOPEN_RETRY_MS = 10_000;
+/** Free space beyond the logs' size that a reopen waits for (LevelDB writes a table and a manifest). */
+const REOPEN_MARGIN_BYTES = 1 << 20;
 
 /**
  * What one committed write changed, for the processes that cache the store's contents
@@ -31,6 +47,8 @@ export interface StoreChange {
   keys: { keyId: string; keyState: KeyState | 'Deleted'; currentVersion: number }[];
   aliases: boolean;
   credentials: boolean;
+  /** Set when the store was reopened after a failed write: forget everything cached. */
+  everything?: boolean;
 }
 
 /** A key's record and the wrapped material of one of its versions, read together. */
@@ -148,15 +166,24 @@ export class Store {
   readonly credentials: JsonSublevel<CredentialRecord>;
   readonly audit: JsonSublevel<AuditRecord>;
 
+  /** Whether the store can take writes, and the events it reports. */
+  readonly health = new StoreHealth();
+
   // Group commit: batches that arrive while a write is in progress wait here and go to disk
   // together, in arrival order, as one synced LevelDB batch.
   private readonly pending: PendingWrite[] = [];
   private flushing: Promise<void> | undefined;
   private commitListener: CommitListener | undefined;
+  /** The number the next LevelDB write carries (meta `commit`); the seal follows it. */
+  private nextCommit: number;
+  private recovering: Promise<void> | undefined;
+  private closed = false;
 
   private constructor(
+    readonly dataDir: string,
     readonly location: string,
     private readonly db: Level<string, unknown>,
+    private readonly seal: CommitSeal,
   ) {
     this.meta = db.sublevel('meta', { valueEncoding: 'json' }) as JsonSublevel<RootKeyRecord>;
     this.keys = db.sublevel('keys', { valueEncoding: 'json' }) as JsonSublevel<KeyRecord>;
@@ -166,28 +193,49 @@ export class Store {
     this.schedule = db.sublevel('schedule', { valueEncoding: 'json' }) as JsonSublevel<string>;
     this.credentials = db.sublevel('credentials', { valueEncoding: 'json' }) as JsonSublevel<CredentialRecord>;
     this.audit = db.sublevel('audit', { valueEncoding: 'json' }) as JsonSublevel<AuditRecord>;
+    this.nextCommit = seal.commit + 1;
   }
 
   /**
-   * Opens (creating if needed) the store in `directory`. A second process on the same
-   * directory gets a StartupError naming KEYHOLD_DATA_DIR, never a LevelDB stack.
+   * Opens the store in `dataDir`, creating it only in a data directory that never held one.
+   * Before anything is written it checks that the database is the one the seal names and
+   * holds every acknowledged commit (see CommitSeal); any failure is one StartupError line
+   * naming KEYHOLD_DATA_DIR, the file at fault and what to do.
    */
-  static async open(directory: string): Promise<Store> {
-    mkdirSync(directory, { recursive: true, mode: 0o700 });
-    const location = `${directory}/store`;
+  static async open(dataDir: string): Promise<Store> {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const location = path.join(dataDir, STORE_DIRECTORY);
+    const evidence = heldStoreEvidence(dataDir);
+    const sealState = readSeal(dataDir);
     const db = new Level<string, unknown>(location, { valueEncoding: 'json' });
+    await openLevel(db, location, evidence.length === 0, evidence);
     try {
-      await db.open();
-    } catch (error) {
-      const code = (error as { cause?: { code?: string } }).cause?.code;
-      if (code === 'LEVEL_LOCKED') {
-        throw new StartupError(`store in use: another Keyhold process has ${location} open`, 'KEYHOLD_DATA_DIR');
+      // LevelDB makes its directory with the default mode: the wrapped keys are ours alone.
+      chmodSync(location, 0o700);
+      const meta = db.sublevel('meta', { valueEncoding: 'json' }) as JsonSublevel<unknown>;
+      const marks = await readMarks(db, meta);
+      const decision = checkAgainstSeal(dataDir, location, sealState, marks);
+      const state = 'create' in decision ? createSeal(dataDir) : decision.seal;
+      const store = new Store(dataDir, location, db, await CommitSeal.open(dataDir, state));
+      if ('create' in decision || decision.identityMissing) {
+        // The identity goes in with commit 1: from here on the seal and the store agree.
+        await store.writeRaw([{ type: 'put', sublevel: meta, key: IDENTITY_KEY, value: { storeId: state.storeId } }]);
       }
-      throw new StartupError(`cannot open the store at ${location}: ${(error as Error).message}`, 'KEYHOLD_DATA_DIR');
+      return store;
+    } catch (error) {
+      await db.close();
+      throw error;
     }
-    // LevelDB makes its directory with the default mode: the wrapped keys are ours alone.
-    chmodSync(location, 0o700);
-    return new Store(location, db);
+  }
+
+  /** Whether the store is open and can take writes: false answers 503 and /healthz 503. */
+  get isHealthy(): boolean {
+    return this.db.status === 'open' && this.health.healthy;
+  }
+
+  /** The store's identity (the seal names it too). */
+  get storeId(): string {
+    return this.seal.storeId;
   }
 
   get isOpen(): boolean {
@@ -205,8 +253,15 @@ export class Store {
    * none is acknowledged before the merged batch is on disk.
    */
   write(batch: StoreBatch): Promise<void> {
-    if (batch.operations.length === 0) return Promise.resolve();
-    const operations = [...batch.operations];
+    return this.writeRaw(batch.operations);
+  }
+
+  private writeRaw(batchOperations: BatchOp[]): Promise<void> {
+    if (batchOperations.length === 0) return Promise.resolve();
+    /* Precondition: after a write error nothing is written until the store has been reopened. */
+    const refused = this.health.writeError;
+    if (refused) return Promise.reject(refused);
+    const operations = [...batchOperations];
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ operations, resolve, reject });
       // Started on the next turn of the event loop, so that the writes issued by the
@@ -229,50 +284,158 @@ export class Store {
     while (this.pending.length > 0) {
       const group = this.pending.splice(0, MAX_BATCHES_PER_WRITE);
       const committed = await this.commitGroup(group);
-      // The next group goes to disk while this one's listener runs: per key, the callers'
-      // locks already order the writes, and each writer waits for its own listener call.
+      // The next group goes to disk while this one's seal and listener run: per key, the
+      // callers' locks already order the writes, and each writer waits for its own.
       acknowledgements.push(this.acknowledge(committed));
     }
     this.flushing = undefined;
     await Promise.all(acknowledgements);
   }
 
-  /** Writes a group as one batch; the writers whose operations are now durable. */
-  private async commitGroup(group: PendingWrite[]): Promise<PendingWrite[]> {
+  /** Writes a group as one batch; the writers whose operations are now durable, and the commit number. */
+  private async commitGroup(group: PendingWrite[]): Promise<{ writes: PendingWrite[]; commit: number }> {
+    const refused = this.health.writeError;
+    if (refused) {
+      for (const write of group) write.reject(refused);
+      return { writes: [], commit: 0 };
+    }
     try {
-      await this.db.batch(group.flatMap((write) => write.operations) as never, { sync: true } as never);
-      return group;
+      return { writes: group, commit: await this.commitOperations(group.flatMap((write) => write.operations)) };
     } catch (error) {
-      if (group.length === 1) {
-        group[0]!.reject(error);
-        return [];
+      if (this.failedWrite(error) || group.length === 1) {
+        for (const write of group) write.reject(this.health.writeError ?? error);
+        return { writes: [], commit: 0 };
       }
       // The merged batch wrote nothing (it is atomic). One writer's bad batch must not fail
       // the others: each is written alone, and only the failing ones are rejected.
       const committed: PendingWrite[] = [];
+      let commit = 0;
       for (const write of group) {
         try {
-          await this.db.batch(write.operations as never, { sync: true } as never);
+          commit = await this.commitOperations(write.operations);
           committed.push(write);
         } catch (alone) {
-          write.reject(alone);
+          this.failedWrite(alone);
+          write.reject(this.health.writeError ?? alone);
         }
       }
-      return committed;
+      return { writes: committed, commit };
     }
   }
 
-  private async acknowledge(committed: PendingWrite[]): Promise<void> {
-    if (committed.length === 0) return;
+  /** One synced LevelDB batch that also records its commit number. */
+  private async commitOperations(operations: BatchOp[]): Promise<number> {
+    /* Precondition: a store that failed a write takes no more until it has been reopened. */
+    const refused = this.health.writeError;
+    if (refused) throw refused;
+    const commit = this.nextCommit++;
+    const numbered = [...operations, { type: 'put', sublevel: this.meta, key: COMMIT_KEY, value: { commit } } satisfies BatchOp];
+    await this.db.batch(numbered as never, { sync: true } as never);
+    return commit;
+  }
+
+  /**
+   * Whether a write error is the store's fault (a full disk, an I/O error): then the store
+   * takes no more writes and starts to reopen itself. A caller's bad batch is not.
+   */
+  private failedWrite(error: unknown): boolean {
+    if (error === this.health.writeError) return true;
+    const cause = storeFaultCause(error);
+    if (cause === undefined) return false;
+    if (this.health.fail(cause)) this.recovering ??= this.recover();
+    return true;
+  }
+
+  private async acknowledge({ writes, commit }: { writes: PendingWrite[]; commit: number }): Promise<void> {
+    if (writes.length === 0) return;
+    try {
+      // Acknowledged only once the seal says so: a store that later opens shorter is noticed.
+      await this.seal.advance(commit);
+    } catch (error) {
+      const cause = storeFaultCause(error) ?? `cannot write ${this.seal.file}`;
+      if (this.health.fail(cause)) this.recovering ??= this.recover();
+      for (const write of writes) write.reject(this.health.writeError);
+      await this.tell(this.describe(writes.flatMap((write) => write.operations)));
+      return;
+    }
+    await this.tell(this.describe(writes.flatMap((write) => write.operations)));
+    for (const write of writes) write.resolve();
+  }
+
+  private async tell(change: StoreChange): Promise<void> {
     const listener = this.commitListener;
-    if (listener) {
+    if (!listener) return;
+    try {
+      await listener(change);
+    } catch {
+      // Not the writers' failure: their data is durable. The listener handles its own errors.
+    }
+  }
+
+  /**
+   * After a failed write: waits for the writes in flight to settle, then closes and reopens
+   * the database (LevelDB then starts a fresh log after the damaged one), checks it against
+   * the seal, and takes writes again. While the disk is full it retries, at most every few
+   * seconds; reads keep working from the open database until a reopen is tried.
+   */
+  private async recover(): Promise<void> {
+    const started = Date.now();
+    await new Promise((resolve) => setImmediate(resolve));
+    await this.flushing;
+    let failures = 0;
+    let waitingForSpace = false;
+    while (!this.closed) {
+      // On a full disk the database stays open for reads until there is room to reopen it:
+      // reopening writes what the log holds into a new table.
+      const room = await this.roomToReopen();
+      if (!room.enough) {
+        if (!waitingForSpace) this.health.emit({ type: 'reopen-failed', cause: `waiting for ${room.needed} bytes of free space`, retryInMs: REOPEN_RETRY_MS });
+        waitingForSpace = true;
+        await sleep(REOPEN_RETRY_MS);
+        continue;
+      }
       try {
-        await listener(this.describe(committed.flatMap((write) => write.operations)));
-      } catch {
-        // Not the writers' failure: their data is durable. The listener handles its own errors.
+        await this.reopen();
+        this.recovering = undefined;
+        this.health.recovered(Date.now() - started);
+        // A write that failed may still have reached the disk: every cache forgets everything.
+        await this.tell({ keys: [], aliases: true, credentials: true, everything: true });
+        return;
+      } catch (error) {
+        const retryInMs = Math.min(REOPEN_RETRY_MS * 2 ** failures++, MAX_REOPEN_RETRY_MS);
+        this.health.emit({ type: 'reopen-failed', cause: storeFaultCause(error) ?? (error as Error).message, retryInMs });
+        await sleep(retryInMs);
       }
     }
-    for (const write of committed) write.resolve();
+    this.recovering = undefined;
+  }
+
+  /** Whether the file system has room for LevelDB to reopen: its logs' size and a margin. */
+  private async roomToReopen(): Promise<{ enough: boolean; needed: number }> {
+    try {
+      const names = await readdir(this.location);
+      const sizes = await Promise.all(names.filter((name) => name.endsWith('.log')).map(async (name) => (await stat(path.join(this.location, name))).size));
+      const needed = sizes.reduce((sum, size) => sum + size, 0) + REOPEN_MARGIN_BYTES;
+      const space = await statfs(this.location);
+      return { enough: space.bavail * space.bsize >= needed, needed };
+    } catch {
+      // Cannot tell: try, and let the open say what is wrong.
+      return { enough: true, needed: 0 };
+    }
+  }
+
+  private async reopen(): Promise<void> {
+    if (this.db.status === 'open') await this.db.close();
+    await this.db.open({ createIfMissing: false });
+    // Sublevels do not follow their database when it is opened again.
+    await Promise.all([this.meta, this.keys, this.versions, this.aliases, this.rotations, this.schedule, this.credentials, this.audit].map((sublevel) => sublevel.open()));
+    const marks = await readMarks(this.db, this.meta);
+    /* Postcondition: the reopened store holds every acknowledged commit. */
+    if (marks.identity?.storeId !== this.seal.storeId || marks.commit < this.seal.commit) {
+      throw new Error(`the reopened store does not match its seal (commit ${marks.commit}, seal ${this.seal.commit}): ${RESTORE_ADVICE}`);
+    }
+    // The failed write may have landed: the next number follows whatever the store holds.
+    this.nextCommit = Math.max(this.nextCommit, marks.commit + 1);
   }
 
   /** What a set of operations changed: the keys, aliases and credentials it touched. */
@@ -307,15 +470,15 @@ export class Store {
   }
 
   async getRootKeyRecord(): Promise<RootKeyRecord | undefined> {
-    return (await this.meta.get(ROOT_KEY)) as RootKeyRecord | undefined;
+    return (await this.read('the root key', () => this.meta.get(ROOT_KEY))) as RootKeyRecord | undefined;
   }
 
   async getKey(keyId: string): Promise<KeyRecord | undefined> {
-    return (await this.keys.get(keyId)) as KeyRecord | undefined;
+    return (await this.read(`key ${keyId}`, () => this.keys.get(keyId))) as KeyRecord | undefined;
   }
 
   async getVersion(keyId: string, version: number): Promise<Buffer | undefined> {
-    return (await this.versions.get(versionRecordKey(keyId, version))) as Buffer | undefined;
+    return (await this.read(`version ${version} of key ${keyId}`, () => this.versions.get(versionRecordKey(keyId, version)))) as Buffer | undefined;
   }
 
   /**
@@ -335,23 +498,23 @@ export class Store {
   /** Keys in KeyId order, starting after `afterKeyId`. */
   async listKeys(afterKeyId: string | undefined, limit: number): Promise<KeyRecord[]> {
     const range = afterKeyId === undefined ? { limit } : { gt: afterKeyId, limit };
-    return (await this.keys.values(range).all()) as KeyRecord[];
+    return (await this.read('the list of keys', () => this.keys.values(range).all())) as KeyRecord[];
   }
 
   async listAliases(): Promise<AliasRecord[]> {
-    return (await this.aliases.values().all()) as AliasRecord[];
+    return (await this.read('the aliases', () => this.aliases.values().all())) as AliasRecord[];
   }
 
   /** Rotations of one key, oldest first, starting after `afterVersion`. */
   async listRotations(keyId: string, afterVersion: number, limit: number): Promise<RotationRecord[]> {
-    return (await this.rotations
-      .values({ gt: versionRecordKey(keyId, afterVersion), lt: `${keyId}!~`, limit })
-      .all()) as RotationRecord[];
+    return (await this.read(`the rotations of key ${keyId}`, () =>
+      this.rotations.values({ gt: versionRecordKey(keyId, afterVersion), lt: `${keyId}!~`, limit }).all(),
+    )) as RotationRecord[];
   }
 
   /** Schedule entries due at or before `until` (entries begin with an RFC 3339 date). */
   async dueScheduleEntries(until: Date, limit: number): Promise<string[]> {
-    return this.schedule.keys({ lte: `${until.toISOString()}\uffff`, limit }).all();
+    return this.read('the schedule', () => this.schedule.keys({ lte: `${until.toISOString()}\uffff`, limit }).all());
   }
 
   /**
@@ -363,16 +526,47 @@ export class Store {
   }
 
   async listCredentials(): Promise<CredentialRecord[]> {
-    return (await this.credentials.values().all()) as CredentialRecord[];
+    return (await this.read('the credentials', () => this.credentials.values().all())) as CredentialRecord[];
   }
 
   async listAudit(): Promise<AuditRecord[]> {
-    return (await this.audit.values().all()) as AuditRecord[];
+    return (await this.read('the audit trail', () => this.audit.values().all())) as AuditRecord[];
+  }
+
+  /**
+   * A read whose failure is the store's (damaged data, an I/O error, the database being
+   * reopened) answers 503 naming what could not be read, and is reported with its cause:
+   * never a NotFound for a record that may exist, never a crash.
+   */
+  private async read<T>(what: string, reading: () => Promise<T>): Promise<T> {
+    try {
+      return await reading();
+    } catch (error) {
+      const cause = storeFaultCause(error) ?? (this.db.status === 'open' ? undefined : 'the store is not open (it is being reopened)');
+      if (cause === undefined) throw error;
+      this.health.emit({ type: 'read-failed', what, cause });
+      throw new ServiceUnavailableException(`The key store could not read ${what}`);
+    }
   }
 
   /** Closes the store once the writes already queued are done. */
   async close(): Promise<void> {
+    this.closed = true;
     await this.flushing;
+    await this.recovering;
     if (this.db.status === 'open' || this.db.status === 'opening') await this.db.close();
+    await this.seal.close();
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** The identity and newest commit number the database holds, and whether it holds anything. */
+async function readMarks(db: Level<string, unknown>, meta: JsonSublevel<unknown>): Promise<StoreMarks> {
+  const identity = (await meta.get(IDENTITY_KEY)) as { storeId: string } | undefined;
+  const commit = ((await meta.get(COMMIT_KEY)) as { commit: number } | undefined)?.commit ?? 0;
+  const first = await db.keys({ limit: 1 }).all();
+  return { identity, commit, empty: first.length === 0 };
 }

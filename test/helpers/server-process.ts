@@ -67,8 +67,13 @@ export function startServerProcess(env: Record<string, string>, cwd: string): Pr
 }
 
 /** Runs the server expecting it to fail at start; resolves with its exit code and output. */
-export function runServerToCompletion(env: Record<string, string>, cwd: string, timeoutMs = 15_000): Promise<ExitedProcess> {
-  const child = spawnServer(env, cwd);
+export function runServerToCompletion(
+  env: Record<string, string>,
+  cwd: string,
+  timeoutMs = 15_000,
+  as: { uid?: number; gid?: number } = {},
+): Promise<ExitedProcess> {
+  const child = spawnServer(env, cwd, as);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk) => (stdout += chunk));
@@ -92,7 +97,7 @@ export function runServerToCompletion(env: Record<string, string>, cwd: string, 
  */
 export const TEST_WORKERS = process.env.KEYHOLD_TEST_WORKERS || '1';
 
-function spawnServer(env: Record<string, string>, cwd: string): ChildProcess {
+function spawnServer(env: Record<string, string>, cwd: string, as: { uid?: number; gid?: number } = {}): ChildProcess {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('KEYHOLD_') && name !== 'NODE_ENV'),
   );
@@ -100,5 +105,6 @@ function spawnServer(env: Record<string, string>, cwd: string): ChildProcess {
     cwd,
     env: { ...inherited, KEYHOLD_PORT: '0', KEYHOLD_WORKERS: TEST_WORKERS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...as,
   });
 }
