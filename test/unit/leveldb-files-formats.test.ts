@@ -133,6 +133,23 @@ describe('checkLogFile on hand-made logs', () => {
     expect(problems.map((entry) => [entry.kind, entry.offset])).to.deep.equal([['bad-block-trailer', LOG_BLOCK_SIZE - 3]]);
   });
 
+  it('reports a damaged record followed by whole records in the same block as a problem, not a torn tail', async () => {
+    const damaged = logRecord(FULL, Buffer.from('one'));
+    damaged[8]! ^= 1;
+    const log = Buffer.concat([logRecord(FULL, Buffer.from('zero')), damaged, logRecord(FULL, Buffer.from('two'))]);
+    const result = await check(log, true);
+    expect(result.tornTail).to.equal(undefined);
+    expect(result.problems.map((entry) => [entry.kind, entry.offset])).to.deep.equal([['checksum-mismatch', 11]]);
+  });
+
+  it('calls a damaged last record of the newest log a torn tail', async () => {
+    const damaged = logRecord(FULL, Buffer.from('one'));
+    damaged[8]! ^= 1;
+    const result = await check(Buffer.concat([logRecord(FULL, Buffer.from('zero')), damaged]), true);
+    expect(result.problems).to.deep.equal([]);
+    expect(result.tornTail).to.deep.equal({ file: 'store/test.log', offset: 11, bytes: 10 });
+  });
+
   it('reports a record whose length runs past its block', async () => {
     const record = logRecord(FULL, Buffer.from('one'));
     record.writeUInt16LE(60_000, 4);

@@ -64,6 +64,10 @@ function isZero(bytes: Uint8Array): boolean {
 function walkBlock(walk: LogWalk, block: Uint8Array, blockStart: number, isLastBlock: boolean): void {
   const fullBlock = block.length === LOG_BLOCK_SIZE;
   let position = 0;
+  // After a checksum mismatch the walk looks once at the record its length points to:
+  // LevelDB's reader drops the rest of the block, but a whole record there shows that the
+  // damage is not a torn tail. A second mismatch is the same damage, and ends the block.
+  let afterMismatch = false;
   while (position < block.length) {
     const offset = blockStart + position;
     const remaining = block.length - position;
@@ -90,9 +94,13 @@ function walkBlock(walk: LogWalk, block: Uint8Array, blockStart: number, isLastB
     }
     const payload = view.subarray(LOG_HEADER_SIZE, LOG_HEADER_SIZE + length);
     if (maskedCrcOf(view.subarray(6, 7), payload) !== storedCrc) {
+      if (afterMismatch) return;
       walk.report('checksum-mismatch', 'checksum mismatch', offset);
-      return;
+      afterMismatch = true;
+      position += LOG_HEADER_SIZE + length;
+      continue;
     }
+    afterMismatch = false;
     const end = offset + LOG_HEADER_SIZE + length;
     if (type < FULL || type > LAST) walk.report('bad-record-type', `unknown record type ${type}`, offset);
     else walk.fragment(type, offset, end);
