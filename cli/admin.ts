@@ -173,6 +173,7 @@ async function verifyStore(): Promise<void> {
     return;
   }
   console.log(`files: ${files.files} files, ${megabytes} MB: intact`);
+  if (files.ignored.length > 0) console.log(`note: not read, since LevelDB deletes them at open unread: ${files.ignored.join(', ')}`);
   if (files.tornTail) {
     const { file, offset, bytes } = files.tornTail;
     console.log(`note: ${file} ends in ${bytes} bytes from byte ${offset} that LevelDB drops at open: a write cut short, never acknowledged`);

@@ -4,7 +4,9 @@ import path from 'node:path';
 import { crc32c as awsCrc32c } from '@aws-crypto/crc32c';
 import { expect } from 'chai';
 import { crc32c, crc32cExtend, maskCrc, maskedCrcOf } from '../../src/store/leveldb-files/crc32c.js';
+import { TableFormatError } from '../../src/store/leveldb-files/block.js';
 import { checkLogFile, LOG_BLOCK_SIZE } from '../../src/store/leveldb-files/log-file.js';
+import { applyVersionEdit, emptyLiveFiles } from '../../src/store/leveldb-files/manifest.js';
 import { SnappyFormatError, snappyDecompress } from '../../src/store/leveldb-files/snappy.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
@@ -166,5 +168,26 @@ describe('checkLogFile on hand-made logs', () => {
   it('reports an unknown record type', async () => {
     const log = Buffer.concat([logRecord(9, Buffer.from('one')), logRecord(FULL, Buffer.from('two'))]);
     expect((await check(log)).problems.map((entry) => entry.kind)).to.deep.equal(['bad-record-type']);
+  });
+});
+
+describe('applyVersionEdit', () => {
+  /** A varint as LevelDB's PutVarint writes it (small values only in these tests). */
+  const varint = (value: number) => (value < 128 ? [value] : [(value & 0x7f) | 0x80, value >> 7]);
+  const slice = (text: string) => [...varint(text.length), ...Buffer.from(text)];
+
+  it('adds the tables of NEW_FILE, removes those of DELETED_FILE, and reads the log numbers', () => {
+    const live = emptyLiveFiles();
+    applyVersionEdit(live, Buffer.from([1, ...slice('leveldb.BytewiseComparator'), 2, 7, 9, 5, 3, 20, 4, 200, 1]));
+    applyVersionEdit(live, Buffer.from([7, 0, 10, ...varint(300), ...slice('a'), ...slice('z'), 7, 1, 11, 50, ...slice('b'), ...slice('c')]));
+    applyVersionEdit(live, Buffer.from([6, 0, 10, 5, 1, ...slice('k')]));
+    expect(live.logNumber).to.equal(7);
+    expect(live.prevLogNumber).to.equal(5);
+    expect([...live.tables]).to.deep.equal([[11, 50]]);
+  });
+
+  it('refuses an unknown tag and a slice that runs past its record', () => {
+    expect(() => applyVersionEdit(emptyLiveFiles(), Buffer.from([8, 1]))).to.throw(TableFormatError, /unknown MANIFEST tag 8/);
+    expect(() => applyVersionEdit(emptyLiveFiles(), Buffer.from([1, 10, 0x61]))).to.throw(TableFormatError, /past its record/);
   });
 });

@@ -44,6 +44,7 @@ describe('verifyLevelDbFiles', function () {
     const report = await verifyLevelDbFiles(store);
     expect(report.problems).to.deep.equal([]);
     expect(report.tornTail).to.equal(undefined);
+    expect(report.ignored).to.deep.equal([]);
     expect(report.files).to.be.at.least(4);
     expect(report.bytes).to.be.greaterThan(100_000);
   });
@@ -160,16 +161,18 @@ describe('verifyLevelDbFiles', function () {
 
     it('reports a table cut short', async () => {
       const table = largestFile(store, TABLE);
-      truncateSync(table, tableHandles(table).size - 100);
+      const size = tableHandles(table).size;
+      truncateSync(table, size - 100);
       const report = await verifyLevelDbFiles(store);
-      expect(report.problems.map((entry) => entry.file)).to.deep.equal([`store/${path.basename(table)}`]);
+      expect(report.problems.map((entry) => entry.kind)).to.deep.equal(['table-size-mismatch', 'bad-footer']);
+      expect(report.problems[0]!.message).to.equal(`store/${path.basename(table)}: is ${size - 100} bytes, the MANIFEST says ${size}`);
     });
 
     it('reports a table shorter than its footer', async () => {
       const table = largestFile(store, TABLE);
       truncateSync(table, 20);
       const report = await verifyLevelDbFiles(store);
-      expect(report.problems.map((entry) => entry.kind)).to.deep.equal(['truncated']);
+      expect(report.problems.map((entry) => entry.kind)).to.deep.equal(['table-size-mismatch', 'truncated']);
     });
 
     it('reports bytes that belong to no block (inserted before the footer)', async () => {
@@ -178,7 +181,31 @@ describe('verifyLevelDbFiles', function () {
       const footerStart = bytes.length - 48;
       writeFileSync(table, Buffer.concat([bytes.subarray(0, footerStart), Buffer.alloc(10), bytes.subarray(footerStart)]));
       const report = await verifyLevelDbFiles(store);
-      expect(report.problems.map((entry) => [entry.kind, entry.offset])).to.deep.equal([['uncovered-bytes', footerStart]]);
+      expect(report.problems.map((entry) => [entry.kind, entry.offset])).to.deep.equal([
+        ['table-size-mismatch', undefined],
+        ['uncovered-bytes', footerStart],
+      ]);
+    });
+
+    it('reports a table the MANIFEST lists but the directory lacks', async () => {
+      const table = largestFile(store, TABLE);
+      unlinkSync(table);
+      const report = await verifyLevelDbFiles(store);
+      expect(report.problems.map((entry) => [entry.kind, entry.file])).to.deep.equal([['missing-table', `store/${path.basename(table)}`]]);
+    });
+
+    it('ignores, unread, a table the MANIFEST does not list (a compaction cut short leaves one; LevelDB deletes it)', async () => {
+      writeFileSync(path.join(store, '999999.ldb'), 'half a table');
+      const report = await verifyLevelDbFiles(store);
+      expect(report.problems).to.deep.equal([]);
+      expect(report.ignored).to.deep.equal(['store/999999.ldb']);
+    });
+
+    it('checks every table on disk when the MANIFEST cannot be read', async () => {
+      writeFileSync(path.join(store, '999999.ldb'), 'half a table');
+      flipByte(newestFile(store, /^MANIFEST-\d+$/), 10);
+      const report = await verifyLevelDbFiles(store);
+      expect(report.problems.map((entry) => entry.file)).to.include('store/999999.ldb');
     });
 
     it('reports every single-byte change anywhere in a table (CRCs, footer and coverage leave no byte unchecked)', async () => {

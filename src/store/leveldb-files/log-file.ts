@@ -27,28 +27,42 @@ class LogWalk {
   /** End of the last complete logical record (FULL, or FIRST..LAST). */
   lastCompleteEnd = 0;
 
-  constructor(readonly file: string) {}
+  /** Fragments of the record being assembled, kept only when records are collected. */
+  private pieces: Buffer[] = [];
+
+  constructor(
+    readonly file: string,
+    private readonly collect?: (record: Buffer) => void,
+  ) {}
 
   report(kind: LevelDbProblem['kind'], text: string, offset: number): void {
     this.damage.push(problem(this.file, kind, text, offset));
   }
 
   /** Pairs fragments up: FULL or FIRST..MIDDLE*..LAST, nothing else. */
-  fragment(type: number, offset: number, end: number): void {
+  fragment(type: number, offset: number, end: number, payload: Buffer): void {
     if (type === FULL || type === FIRST) {
       if (this.fragmentStart !== undefined) this.report('bad-fragment-sequence', 'record started at this byte never ends', this.fragmentStart);
       this.fragmentStart = type === FIRST ? offset : undefined;
-      if (type === FULL) this.lastCompleteEnd = end;
+      this.pieces = type === FIRST && this.collect ? [Buffer.from(payload)] : [];
+      if (type === FULL) this.complete(end, payload);
       return;
     }
     if (this.fragmentStart === undefined) {
       this.report('bad-fragment-sequence', 'fragment without the start of its record', offset);
       return;
     }
+    if (this.collect) this.pieces.push(Buffer.from(payload));
     if (type === LAST) {
       this.fragmentStart = undefined;
-      this.lastCompleteEnd = end;
+      this.complete(end, Buffer.concat(this.pieces));
+      this.pieces = [];
     }
+  }
+
+  private complete(end: number, record: Buffer): void {
+    this.lastCompleteEnd = end;
+    this.collect?.(record);
   }
 }
 
@@ -103,7 +117,7 @@ function walkBlock(walk: LogWalk, block: Uint8Array, blockStart: number, isLastB
     afterMismatch = false;
     const end = offset + LOG_HEADER_SIZE + length;
     if (type < FULL || type > LAST) walk.report('bad-record-type', `unknown record type ${type}`, offset);
-    else walk.fragment(type, offset, end);
+    else walk.fragment(type, offset, end, payload);
     position += LOG_HEADER_SIZE + length;
   }
 }
@@ -113,12 +127,18 @@ function walkBlock(walk: LogWalk, block: Uint8Array, blockStart: number, isLastB
  *
  * With `tailMayBeTorn` (the newest *.log), damage after which no complete record follows is
  * a torn tail, not a problem: a crash during a write that was not yet acknowledged leaves it.
+ * `collect`, when given, is called with each whole record's payload (the MANIFEST's edits).
  */
-export async function checkLogFile(path: string, file: string, tailMayBeTorn: boolean): Promise<LogFileResult> {
+export async function checkLogFile(
+  path: string,
+  file: string,
+  tailMayBeTorn: boolean,
+  collect?: (record: Buffer) => void,
+): Promise<LogFileResult> {
   const handle = await open(path, 'r');
   try {
     const { size } = await handle.stat();
-    const walk = new LogWalk(file);
+    const walk = new LogWalk(file, collect);
     const buffer = Buffer.alloc(LOG_BLOCK_SIZE);
     for (let blockStart = 0; blockStart < size; blockStart += LOG_BLOCK_SIZE) {
       const { bytesRead } = await handle.read(buffer, 0, Math.min(LOG_BLOCK_SIZE, size - blockStart), blockStart);

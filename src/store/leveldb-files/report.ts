@@ -4,6 +4,9 @@ export type LevelDbProblemKind =
   | 'missing-current'
   | 'bad-current'
   | 'missing-manifest'
+  | 'bad-manifest-record'
+  | 'missing-table'
+  | 'table-size-mismatch'
   | 'unreadable'
   | 'checksum-mismatch'
   | 'bad-record-length'
@@ -39,11 +42,13 @@ export interface TornTail {
 }
 
 export interface LevelDbFilesReport {
-  /** Files checked: CURRENT, the current MANIFEST, every log and table file. */
+  /** Files checked: CURRENT, the current MANIFEST, the live logs and tables. */
   files: number;
   bytes: number;
   problems: LevelDbProblem[];
   tornTail?: TornTail;
+  /** Logs and tables the MANIFEST no longer counts as live: LevelDB deletes them at open, unread. */
+  ignored: string[];
 }
 
 /** At most this many problems are listed per file; one more line says how many were left out. */
