@@ -151,6 +151,8 @@ async function rekey(flags: RekeyFlags): Promise<void> {
   }
 }
 
+const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
+
 /**
  * Checks the LevelDB files, then (only if they are intact: opening lets LevelDB drop or
  * rewrite damaged files) every record under the root key. Exit 4 on any damage.
@@ -166,13 +168,13 @@ async function verifyStore(): Promise<void> {
   const { verifyLevelDbFiles } = await import('../src/store/leveldb-files.js');
   const files = await verifyLevelDbFiles(location);
   for (const found of files.problems) console.log(`problem: ${found.message}`);
-  const megabytes = (files.bytes / 1e6).toFixed(1);
+  const size = files.bytes < 1e6 ? `${Math.ceil(files.bytes / 1e3)} KB` : `${(files.bytes / 1e6).toFixed(1)} MB`;
   if (files.problems.length > 0) {
-    console.log(`files: ${files.files} files, ${megabytes} MB: ${files.problems.length} problems; records not checked, since opening a damaged store lets LevelDB drop or rewrite the damaged files (copy the directory aside first)`);
+    console.log(`files: ${files.files} files, ${size}: ${plural(files.problems.length, 'problem')}; records not checked, since opening a damaged store lets LevelDB drop or rewrite the damaged files (copy the directory aside first)`);
     process.exitCode = EXIT.damaged;
     return;
   }
-  console.log(`files: ${files.files} files, ${megabytes} MB: intact`);
+  console.log(`files: ${files.files} files, ${size}: intact`);
   if (files.ignored.length > 0) console.log(`note: not read, since LevelDB deletes them at open unread: ${files.ignored.join(', ')}`);
   if (files.tornTail) {
     const { file, offset, bytes } = files.tornTail;
@@ -192,7 +194,7 @@ async function verifyStore(): Promise<void> {
     for (const found of result.problems) console.log(`problem: ${found.message}`);
     const unlisted = result.problemCount - result.problems.length;
     if (unlisted > 0) console.log(`problem: … and ${unlisted} more`);
-    const verdict = result.problemCount === 0 ? 'all intact' : `${result.problemCount} problems`;
+    const verdict = result.problemCount === 0 ? 'all intact' : plural(result.problemCount, 'problem');
     console.log(`records: ${describeCounts(result.counts)}: ${verdict}`);
     if (result.problemCount > 0) process.exitCode = EXIT.damaged;
   } finally {
