@@ -1,7 +1,7 @@
 import { KeyholdApiError, KeyholdConnectionError } from '../src/client/index.js';
 
-/** Exit codes of every keyhold command. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, connection: 3 } as const;
+/** Exit codes of every keyhold command; `damaged`: `admin verify-store` found damage. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, connection: 3, damaged: 4 } as const;
 
 /** Wrong or missing arguments, settings or files: exit 2. */
 export class UsageError extends Error {}

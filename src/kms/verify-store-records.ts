@@ -1,0 +1,105 @@
+import { createPrivateKey } from 'node:crypto';
+import { credentialSecretAad, privateKeyAad, unwrapKey, versionKeyAad } from '../crypto/index.js';
+import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, RotationRecord } from '../store/records.js';
+import type { RawEntry } from '../store/store-scan.js';
+import { isUuid } from './key-id.js';
+
+/**
+ * What each stored record must look like to be usable, checked on its raw bytes: the
+ * shapes `keyhold admin verify-store` expects, and the unwrapping of stored material with the
+ * same src/crypto functions and AADs the KeyService uses.
+ */
+
+const KEY_STATES = new Set(['Enabled', 'Disabled', 'PendingDeletion']);
+const ORIGINS = new Set(['KEYHOLD', 'AWS_KMS', 'GCP_KMS']);
+
+/** The entry's value as a JSON object, or undefined. */
+export function parseObject(entry: RawEntry): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(entry.value.toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isVersion = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 1;
+
+/** A key record stored under its own KeyId, with the fields the service relies on. */
+export function asKeyRecord(entry: RawEntry): KeyRecord | undefined {
+  const value = parseObject(entry);
+  if (!value || value.keyId !== entry.key || !isUuid(entry.key)) return undefined;
+  if (!isString(value.keySpec) || !KEY_STATES.has(value.keyState as string) || !ORIGINS.has(value.origin as string)) return undefined;
+  return isVersion(value.currentVersion) ? (value as unknown as KeyRecord) : undefined;
+}
+
+export function asAliasRecord(entry: RawEntry): AliasRecord | undefined {
+  const value = parseObject(entry);
+  return value && value.aliasName === entry.key && isString(value.targetKeyId) ? (value as unknown as AliasRecord) : undefined;
+}
+
+export function asRotationRecord(entry: RawEntry, keyId: string, version: number): RotationRecord | undefined {
+  const value = parseObject(entry);
+  return value && value.keyId === keyId && value.version === version ? (value as unknown as RotationRecord) : undefined;
+}
+
+export function asCredentialRecord(entry: RawEntry): CredentialRecord | undefined {
+  const value = parseObject(entry);
+  return value && value.accessKeyId === entry.key && isString(value.wrappedSecret) ? (value as unknown as CredentialRecord) : undefined;
+}
+
+export function asAuditRecord(entry: RawEntry): AuditRecord | undefined {
+  const value = parseObject(entry);
+  return value && isString(value.time) && isString(value.action) ? (value as unknown as AuditRecord) : undefined;
+}
+
+/** `<RFC 3339 date>!delete|rotate!<KeyId>`: see scheduleEntries in key-registry.ts. */
+export function parseScheduleEntry(key: string): { keyId: string } | undefined {
+  const match = /^(.+)!(delete|rotate)!([^!]+)$/.exec(key);
+  return match && !Number.isNaN(Date.parse(match[1]!)) ? { keyId: match[3]! } : undefined;
+}
+
+/**
+ * Which version records a key must have: a local symmetric key one per version, a local
+ * asymmetric key its private key as version 1, a key of another KMS none.
+ */
+export type KeyMaterial = { kind: 'symmetric'; versions: number } | { kind: 'private'; versions: 1 } | { kind: 'none'; versions: 0 };
+
+export function materialOf(record: KeyRecord): KeyMaterial {
+  if (record.origin !== 'KEYHOLD') return { kind: 'none', versions: 0 };
+  if (record.keySpec === 'SYMMETRIC_DEFAULT') return { kind: 'symmetric', versions: record.currentVersion };
+  return { kind: 'private', versions: 1 };
+}
+
+/**
+ * Whether a version's wrapped bytes unwrap under the root key with the AAD of that key and
+ * version (and, for a private key, parse as PKCS#8). Unwrapped bytes are zeroed at once.
+ */
+export function versionUnwraps(rootKey: Buffer, keyId: string, version: number, material: KeyMaterial, wrapped: Buffer): boolean {
+  try {
+    if (material.kind === 'symmetric') {
+      unwrapKey(rootKey, wrapped, versionKeyAad(keyId, version)).fill(0);
+      return true;
+    }
+    const der = unwrapKey(rootKey, wrapped, privateKeyAad(keyId, version));
+    try {
+      createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    } finally {
+      der.fill(0);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a credential's wrapped secret unwraps under the root key with its AAD. */
+export function credentialUnwraps(rootKey: Buffer, record: CredentialRecord): boolean {
+  try {
+    unwrapKey(rootKey, Buffer.from(record.wrappedSecret, 'base64'), credentialSecretAad(record.accessKeyId)).fill(0);
+    return true;
+  } catch {
+    return false;
+  }
+}
