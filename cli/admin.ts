@@ -83,10 +83,10 @@ async function existingDataDir(): Promise<string> {
   return dataDir;
 }
 
-async function openStoreOffline(): Promise<{ store: Store; record: RootKeyRecord; dataDir: string }> {
+async function openStoreOffline(options: { reseal?: boolean } = {}): Promise<{ store: Store; record: RootKeyRecord; dataDir: string }> {
   const dataDir = await existingDataDir();
   const { Store } = await storeModule();
-  const store = await Store.open(dataDir).catch((error: unknown) => {
+  const store = await Store.open(dataDir, options).catch((error: unknown) => {
     if (error instanceof StartupError && error.message.includes('store in use')) {
       throw new StartupError(`${error.message.replace(/^KEYHOLD_DATA_DIR: /, '')}; stop the server first`, 'KEYHOLD_DATA_DIR');
     }
@@ -157,7 +157,7 @@ const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ?
  * Checks the LevelDB files, then (only if they are intact: opening lets LevelDB drop or
  * rewrite damaged files) every record under the root key. Exit 4 on any damage.
  */
-async function verifyStore(): Promise<void> {
+async function verifyStore(options: { reseal?: boolean }): Promise<void> {
   const dataDir = await existingDataDir();
   const { isStoreLockHeld } = await import('../src/store/store-lock.js');
   const location = path.join(dataDir, 'store');
@@ -180,7 +180,8 @@ async function verifyStore(): Promise<void> {
     const { file, offset, bytes } = files.tornTail;
     console.log(`note: ${file} ends in ${bytes} bytes from byte ${offset} that LevelDB drops at open: a write cut short, never acknowledged`);
   }
-  const { store, record } = await openStoreOffline();
+  const { store, record } = await openStoreOffline({ reseal: options.reseal === true });
+  if (options.reseal) console.log(`seal: ${path.join(dataDir, 'store.seal')} made anew for store ${store.storeId}`);
   let provider: MasterKeyProvider | undefined;
   let rootKey: Buffer | undefined;
   try {
@@ -242,6 +243,7 @@ export function adminCommand(): Command {
       'check the LevelDB files (checksums of logs and tables) and then every record (parses, versions complete and ' +
         'unwrapping under the root key, aliases and schedule naming existing keys); exit 4 on any damage',
     )
+    .option('--reseal', "after the files check out, make store.seal anew from the store's own identity and newest write (for a store whose seal was lost; the records are checked after)")
     .addHelpText('after', '\nExample:\n  $ KEYHOLD_DATA_DIR=./data KEYHOLD_PASSPHRASE_FILE=pass.txt keyhold admin verify-store')
     .action(verifyStore);
 

@@ -3,6 +3,8 @@ import path from 'node:path';
 import type { Level } from 'level';
 import { StartupError } from '../errors.js';
 import { CommitSeal, SEAL_FILE, type SealState } from './commit-seal.js';
+import { verifyLevelDbFiles } from './leveldb-files.js';
+import { isStoreLockHeld } from './store-lock.js';
 
 /** The admin credential file of the data directory (written once, at the first start). */
 export const ADMIN_CREDENTIALS_FILE = 'admin.credentials';
@@ -52,6 +54,20 @@ export async function openLevel(db: Level<string, unknown>, location: string, cr
     }
     throw new StartupError(`cannot open the store at ${location}: ${reason}`, 'KEYHOLD_DATA_DIR');
   }
+}
+
+/**
+ * Checks LevelDB's files before LevelDB opens them (it would skip a damaged log record
+ * silently, and trip over a damaged table only later): a problem is one StartupError line
+ * naming the store, the first damaged file and what to do. Skipped for a store another process
+ * has open (opening says "store in use") and for one without CURRENT (opening says it is missing).
+ */
+export async function checkLevelFiles(location: string): Promise<void> {
+  if (!existsSync(path.join(location, 'CURRENT')) || isStoreLockHeld(location)) return;
+  const report = await verifyLevelDbFiles(location);
+  if (report.problems.length === 0) return;
+  const more = report.problems.length > 1 ? ` (and ${report.problems.length - 1} more: keyhold admin verify-store lists them)` : '';
+  throw new StartupError(`cannot open the store at ${location}: it is damaged: ${report.problems[0]!.message}${more}; ${RESTORE_ADVICE}`, 'KEYHOLD_DATA_DIR');
 }
 
 /** The store's own record of who it is and of its newest commit (sublevel `meta`). */

@@ -1,12 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { readdir, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
 import { ServiceUnavailableException } from '../errors.js';
-import { CommitSeal } from './commit-seal.js';
+import { CommitSeal, type SealState } from './commit-seal.js';
 import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, KeyState, RootKeyRecord, RotationRecord } from './records.js';
 import { StoreHealth, storeFaultCause } from './store-health.js';
-import { checkAgainstSeal, createSeal, heldStoreEvidence, openLevel, readSeal, RESTORE_ADVICE, STORE_DIRECTORY, type StoreMarks } from './store-open.js';
+import { checkAgainstSeal, checkLevelFiles, createSeal, heldStoreEvidence, openLevel, readSeal, RESTORE_ADVICE, STORE_DIRECTORY, type StoreMarks } from './store-open.js';
 
 export type { StoreEvent } from './store-health.js';
 
@@ -202,11 +203,12 @@ export class Store {
    * holds every acknowledged commit (see CommitSeal); any failure is one StartupError line
    * naming KEYHOLD_DATA_DIR, the file at fault and what to do.
    */
-  static async open(dataDir: string): Promise<Store> {
+  static async open(dataDir: string, options: { reseal?: boolean } = {}): Promise<Store> {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const location = path.join(dataDir, STORE_DIRECTORY);
     const evidence = heldStoreEvidence(dataDir);
     const sealState = readSeal(dataDir);
+    await checkLevelFiles(location);
     const db = new Level<string, unknown>(location, { valueEncoding: 'json' });
     await openLevel(db, location, evidence.length === 0, evidence);
     try {
@@ -214,7 +216,7 @@ export class Store {
       chmodSync(location, 0o700);
       const meta = db.sublevel('meta', { valueEncoding: 'json' }) as JsonSublevel<unknown>;
       const marks = await readMarks(db, meta);
-      const decision = checkAgainstSeal(dataDir, location, sealState, marks);
+      const decision = options.reseal ? resealDecision(dataDir, sealState, marks) : checkAgainstSeal(dataDir, location, sealState, marks);
       const state = 'create' in decision ? createSeal(dataDir) : decision.seal;
       const store = new Store(dataDir, location, db, await CommitSeal.open(dataDir, state));
       if ('create' in decision || decision.identityMissing) {
@@ -426,6 +428,8 @@ export class Store {
 
   private async reopen(): Promise<void> {
     if (this.db.status === 'open') await this.db.close();
+    // A failed append leaves a torn end of the log, which is allowed; damage before it is not.
+    await checkLevelFiles(this.location);
     await this.db.open({ createIfMissing: false });
     // Sublevels do not follow their database when it is opened again.
     await Promise.all([this.meta, this.keys, this.versions, this.aliases, this.rotations, this.schedule, this.credentials, this.audit].map((sublevel) => sublevel.open()));
@@ -557,6 +561,16 @@ export class Store {
     if (this.db.status === 'open' || this.db.status === 'opening') await this.db.close();
     await this.seal.close();
   }
+}
+
+/**
+ * `reseal`: an operator vouches for the store as it is (keyhold admin verify-store --reseal):
+ * the seal is made anew from the store's own identity and newest commit.
+ */
+function resealDecision(dataDir: string, seal: SealState | undefined, marks: StoreMarks): { seal: SealState; identityMissing: boolean } {
+  const state = { storeId: marks.identity?.storeId ?? seal?.storeId ?? randomBytes(16).toString('hex'), commit: marks.commit };
+  CommitSeal.replace(dataDir, state);
+  return { seal: state, identityMissing: marks.identity === undefined };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -2,6 +2,7 @@ import { chmodSync, cpSync, readdirSync, readFileSync, rmSync, statSync, truncat
 import path from 'node:path';
 import { expect } from 'chai';
 import { KeyholdApiError, KeyholdClient } from '../../src/client/index.js';
+import { runCli } from '../helpers/cli.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { runServerToCompletion, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
@@ -132,7 +133,7 @@ describe('a damaged or missing store file', function () {
       const [manifest] = storeFiles(dir, /^MANIFEST-/);
       flipBytes(manifest!, 10, 16);
     });
-    await expectRefusal(dataDir, /cannot open the store at .*(corrupt|checksum|damaged)/i);
+    await expectRefusal(dataDir, /cannot open the store at .*(corrupt|checksum|damaged).*restore the data directory from a backup/i);
   });
 
   it('says "permission denied" in one line for a data directory the server cannot read', async function () {
@@ -146,6 +147,51 @@ describe('a damaged or missing store file', function () {
     // directories above it may be passed through).
     chmodSync(work.path, 0o711);
     await expectRefusal(dataDir, /permission denied/i, { uid: 65534, gid: 65534 });
+  });
+
+  it('never answers NotFound for a key that exists when a table file is damaged', async () => {
+    const dataDir = damagedCopy((dir) => {
+      for (const table of storeFiles(dir, /\.ldb$/)) flipBytes(table, Math.floor(statSync(table).size / 3));
+    });
+    const credentials = readFileSync(path.join(dataDir, 'admin.credentials'));
+    // Either it refuses to start (one line naming the table) or it serves and answers 503 for
+    // what it cannot read: both are acceptable, a NotFound or a crash is not.
+    let server: ServerProcess;
+    try {
+      server = await startServerProcess(env(dataDir), work.path);
+    } catch (error) {
+      const message = (error as Error).message;
+      expect(message).to.match(/exited with 1 before listening: keyhold: KEYHOLD_DATA_DIR: .*\.ldb.*restore the data directory from a backup/);
+      expect(message.trim().split('\n')).to.have.length(1);
+      return;
+    }
+    running.push(server);
+    const client = KeyholdClient.fromCredentialsFile(path.join(dataDir, 'admin.credentials'), { url: server.url });
+    for (const { keyId } of made) {
+      try {
+        await client.describeKey(keyId);
+      } catch (error) {
+        expect(error).to.be.instanceOf(KeyholdApiError);
+        expect((error as KeyholdApiError).status, `${keyId}: ${(error as Error).message}`).to.equal(503);
+      }
+    }
+    expect(server.child.exitCode).to.equal(null);
+    expect(readFileSync(path.join(dataDir, 'admin.credentials')).equals(credentials)).to.equal(true);
+  });
+
+  it('refuses to start without store.seal, and starts again once keyhold admin verify-store --reseal has checked the store', async () => {
+    const dataDir = damagedCopy((dir) => rmSync(path.join(dir, 'store.seal')));
+    const refused = await runServerToCompletion(env(dataDir), work.path, 30_000);
+    expect(refused.code).to.equal(1);
+    expect(refused.stderr.trim().split('\n')).to.have.length(1);
+    expect(refused.stderr).to.match(/store\.seal is missing.*verify-store --reseal/);
+    const resealed = await runCli(['admin', 'verify-store', '--reseal'], { cwd: work.path, env: env(dataDir) });
+    expect(resealed.code, resealed.stderr).to.equal(0);
+    expect(resealed.stdout).to.match(/store\.seal made anew/).and.match(/all intact/);
+    const server = await startServerProcess(env(dataDir), work.path);
+    running.push(server);
+    const client = KeyholdClient.fromCredentialsFile(path.join(dataDir, 'admin.credentials'), { url: server.url });
+    for (const { keyId } of made) expect((await client.describeKey(keyId)).KeyId).to.equal(keyId);
   });
 
   it('starts on the undamaged copy and every key and blob is there (the control)', async () => {
