@@ -74,6 +74,7 @@ async function openStoreOffline(): Promise<{ store: Store; record: RootKeyRecord
   if (existsSync('.env')) process.loadEnvFile('.env');
   const { loadConfig } = await configModule();
   const { dataDir } = loadConfig();
+  (await import('../src/backup/restore-marker.js')).refuseUnfinishedRestore(dataDir);
   // Never create a store here: a mistyped KEYHOLD_DATA_DIR must not leave one behind.
   if (!existsSync(path.join(dataDir, 'store'))) {
     throw new StartupError(`no Keyhold store in ${dataDir} (start the server once to create one)`, 'KEYHOLD_DATA_DIR');
