@@ -5,6 +5,7 @@ import { StartupError } from '../src/errors.js';
 import type { MasterKeyProvider } from '../src/providers/index.js';
 import type { MasterKeyDescriptor, RootKeyRecord } from '../src/store/records.js';
 import type { Store } from '../src/store/store.js';
+import { backup, restore } from './commands/backup.js';
 
 // The store and the master-key providers (LevelDB, argon2, PKCS#11) load only when an admin
 // command runs, not with every client command.
@@ -146,7 +147,7 @@ async function rekey(flags: RekeyFlags): Promise<void> {
 }
 
 export function adminCommand(): Command {
-  const admin = new Command('admin').description('offline administration of a store (the server must be stopped)');
+  const admin = new Command('admin').description('administration of a store: backup talks to a running server, the others need it stopped');
 
   admin
     .command('status')
@@ -176,6 +177,23 @@ export function adminCommand(): Command {
         '      keyhold admin rekey --to pkcs11 --new-token-label keyhold --new-pin-file softhsm/dev-pin',
     )
     .action(rekey);
+
+  admin
+    .command('backup')
+    .description('back up every record of a running server (admin credential), key material only wrapped, into FILE (0600)')
+    .requiredOption('--out <file>', 'the backup file to write (replaced only once the new backup is whole and checked)')
+    .addHelpText('after', '\nExample:\n  $ keyhold --credentials data/admin.credentials admin backup --out /backups/keyhold-$(date +%F).backup')
+    .action(backup);
+
+  admin
+    .command('restore')
+    .description(
+      'restore a backup into an empty KEYHOLD_DATA_DIR (offline), with the master-key settings of the store that was backed up; ' +
+        'the file and the master key are checked before anything is written',
+    )
+    .requiredOption('--in <file>', 'the backup file')
+    .addHelpText('after', '\nExample:\n  $ KEYHOLD_DATA_DIR=/var/lib/keyhold KEYHOLD_PASSPHRASE_FILE=/etc/keyhold/passphrase keyhold admin restore --in keyhold.backup')
+    .action(restore);
 
   return admin;
 }

@@ -64,11 +64,16 @@ export class StoreSnapshots implements SnapshotSource {
   async next(snapshotId: string): Promise<SnapshotPage> {
     const snapshot = this.#get(snapshotId);
     clearTimeout(snapshot.idle);
-    const entries = await snapshot.iterator.nextv(SNAPSHOT_PAGE_RECORDS);
-    const records = entries.map(([key, value]) => toRecord(key, value as Buffer));
-    if (entries.length < SNAPSHOT_PAGE_RECORDS) {
-      await this.close(snapshotId);
-      return { records, done: true };
+    const records: BackupRecord[] = [];
+    // nextv may answer fewer entries than asked (what LevelDB had read ahead); only an empty
+    // answer means the end.
+    while (records.length < SNAPSHOT_PAGE_RECORDS) {
+      const entries = await snapshot.iterator.nextv(SNAPSHOT_PAGE_RECORDS - records.length);
+      if (entries.length === 0) {
+        await this.close(snapshotId);
+        return { records, done: true };
+      }
+      for (const [key, value] of entries) records.push(toRecord(key, value as Buffer));
     }
     snapshot.idle = this.#idleTimer(snapshotId);
     return { records, done: false };
