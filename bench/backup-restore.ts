@@ -64,11 +64,15 @@ async function main(): Promise<void> {
       JSON.stringify({ AccessKeyId: prepared.accessKeyId, SecretKey: prepared.secretKey, Url: server.origin, CertSha256: certificateSha256(readFileSync(path.join(dataDir, 'tls-cert.pem'), 'utf8')) }),
       { mode: 0o600 },
     );
-    const idleServerMb = readMemory(server.pid).rssMb;
-    let peakServerMb = idleServerMb;
+    const idle = readMemory(server.pid);
+    // Peaks of the whole, of anonymous memory (heap) and of mapped files (LevelDB's tables).
+    const peak = { rssMb: idle.rssMb, anonMb: idle.anonMb, fileMb: idle.fileMb };
     const sampler = setInterval(() => {
       try {
-        peakServerMb = Math.max(peakServerMb, readMemory(server.pid).rssMb);
+        const now = readMemory(server.pid);
+        peak.rssMb = Math.max(peak.rssMb, now.rssMb);
+        peak.anonMb = Math.max(peak.anonMb, now.anonMb);
+        peak.fileMb = Math.max(peak.fileMb, now.fileMb);
       } catch {
         /* a process of the tree exited between listing and reading */
       }
@@ -88,7 +92,7 @@ async function main(): Promise<void> {
         {
           keys,
           workers,
-          backup: { seconds: +backup.seconds.toFixed(1), fileMb: +(statSync(backupFile).size / 1e6).toFixed(1), cliMaxRssMb: Math.round(backup.maxRssMb), serverIdleRssMb: Math.round(idleServerMb), serverPeakRssMb: Math.round(peakServerMb), output: backup.output },
+          backup: { seconds: +backup.seconds.toFixed(1), fileMb: +(statSync(backupFile).size / 1e6).toFixed(1), cliMaxRssMb: Math.round(backup.maxRssMb), serverIdleRssMb: `${Math.round(idle.rssMb)} (anon ${Math.round(idle.anonMb)}, file ${Math.round(idle.fileMb)})`, serverPeakRssMb: `${Math.round(peak.rssMb)} (anon ${Math.round(peak.anonMb)}, file ${Math.round(peak.fileMb)})`, output: backup.output },
           restore: { seconds: +restore.seconds.toFixed(1), cliMaxRssMb: Math.round(restore.maxRssMb), output: restore.output },
         },
         null,
