@@ -6,6 +6,7 @@ import type { MasterKeyProvider } from '../src/providers/index.js';
 import type { MasterKeyDescriptor, RootKeyRecord } from '../src/store/records.js';
 import type { Store } from '../src/store/store.js';
 import { EXIT } from './errors.js';
+import { backup, restore } from './commands/backup.js';
 
 // The store and the master-key providers (LevelDB, argon2, PKCS#11) load only when an admin
 // command runs, not with every client command.
@@ -76,6 +77,7 @@ async function existingDataDir(): Promise<string> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   const { loadConfig } = await configModule();
   const { dataDir } = loadConfig();
+  (await import('../src/backup/restore-marker.js')).refuseUnfinishedRestore(dataDir);
   // Never create a store here: a mistyped KEYHOLD_DATA_DIR must not leave one behind.
   if (!existsSync(path.join(dataDir, 'store'))) {
     throw new StartupError(`no Keyhold store in ${dataDir} (start the server once to create one)`, 'KEYHOLD_DATA_DIR');
@@ -206,7 +208,7 @@ async function verifyStore(options: { reseal?: boolean }): Promise<void> {
 }
 
 export function adminCommand(): Command {
-  const admin = new Command('admin').description('offline administration of a store (the server must be stopped)');
+  const admin = new Command('admin').description('administration of a store: backup talks to a running server, the others need it stopped');
 
   admin
     .command('status')
@@ -246,6 +248,23 @@ export function adminCommand(): Command {
     .option('--reseal', "after the files check out, make store.seal anew from the store's own identity and newest write (for a store whose seal was lost; the records are checked after)")
     .addHelpText('after', '\nExample:\n  $ KEYHOLD_DATA_DIR=./data KEYHOLD_PASSPHRASE_FILE=pass.txt keyhold admin verify-store')
     .action(verifyStore);
+
+  admin
+    .command('backup')
+    .description('back up every record of a running server (admin credential), key material only wrapped, into FILE (0600)')
+    .requiredOption('--out <file>', 'the backup file to write (replaced only once the new backup is whole and checked)')
+    .addHelpText('after', '\nExample:\n  $ keyhold --credentials data/admin.credentials admin backup --out /backups/keyhold-$(date +%F).backup')
+    .action(backup);
+
+  admin
+    .command('restore')
+    .description(
+      'restore a backup into an empty KEYHOLD_DATA_DIR (offline), with the master-key settings of the store that was backed up; ' +
+        'the file and the master key are checked before anything is written',
+    )
+    .requiredOption('--in <file>', 'the backup file')
+    .addHelpText('after', '\nExample:\n  $ KEYHOLD_DATA_DIR=/var/lib/keyhold KEYHOLD_PASSPHRASE_FILE=/etc/keyhold/passphrase keyhold admin restore --in keyhold.backup')
+    .action(restore);
 
   return admin;
 }

@@ -20,7 +20,8 @@ export function describeError(error: unknown, verbose: boolean): { line: string;
   }
   // File format errors (src/client/file-envelope.ts, loaded only by the file commands).
   const fileCode = (error as { code?: unknown }).code;
-  if (typeof fileCode === 'string' && fileCode.startsWith('ERR_KEYHOLD_FILE_')) {
+  // … and backup format errors (src/backup/format.ts, loaded only by the admin commands).
+  if (typeof fileCode === 'string' && (fileCode.startsWith('ERR_KEYHOLD_FILE_') || fileCode.startsWith('ERR_KEYHOLD_BACKUP_'))) {
     return { line: `Error: ${fileCode}: ${(error as Error).message}`, code: EXIT.failure };
   }
   if (error instanceof UsageError) return { line: `Error: UsageError: ${error.message}`, code: EXIT.usage };

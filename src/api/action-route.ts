@@ -5,11 +5,14 @@ import { verifyRequestSignature, type CredentialLookup } from '../auth/verify-si
 import { UnknownOperationException, ValidationException } from '../errors.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { AccessLog, RequestFacts } from './access-log.js';
+import { BACKUP_ACTION, streamBackup } from './actions/backup-store.js';
 import { actions } from './actions/index.js';
 import { errorAnswerFor, errorBody } from './error-handler.js';
 import { normalizeFields, parseRequest } from './fields.js';
 import type { JsonAnswerWriter } from './json-answer.js';
 import { readBody } from './request-body.js';
+import type { HeaderPairs } from './security-headers.js';
+import type { SnapshotSource } from '../store/snapshots.js';
 
 /** Request bodies above this answer 413 RequestEntityTooLarge. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -30,6 +33,10 @@ export interface ActionRouteOptions {
   clock: () => Date;
   answer: JsonAnswerWriter;
   logAccess: AccessLog;
+  /** The store's snapshots, for BackupStore; undefined where backups are not offered. */
+  backupSource?: SnapshotSource;
+  /** The security headers, for the answers not written by `answer` (BackupStore's stream). */
+  security: HeaderPairs;
 }
 
 /** Answers a request if it is an action request and says whether it was one. */
@@ -81,6 +88,13 @@ async function answerAction(
       },
     );
     const name = decodeSegment(actionSegment).toLowerCase();
+    if (name === BACKUP_ACTION && dialect === 'kms') {
+      facts.action = BACKUP_ACTION;
+      parseJson(body);
+      const { backupSource: source, security, clock } = options;
+      await streamBackup(res, { source, principal: facts.principal, requestId: facts.requestId, security, clock });
+      return;
+    }
     const action = actions.get(name);
     if (!action) throw new UnknownOperationException(`No such action: ${name.slice(0, 64)}`);
     facts.action = action.name;

@@ -4,6 +4,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { CredentialLookup } from '../auth/verify-signature.js';
 import type { KeyService } from '../kms/key-service.js';
+import type { SnapshotSource } from '../store/snapshots.js';
 import { accessLog, type RequestFacts } from './access-log.js';
 import { actionRoute } from './action-route.js';
 import { errorHandler, notFound } from './error-handler.js';
@@ -21,6 +22,8 @@ export interface AppOptions {
   /** Whether the service can answer: false while sealed or when the store is down. */
   isHealthy: () => boolean;
   clock?: () => Date;
+  /** The store's snapshots: enables BackupStore (admin credentials only). */
+  backupSource?: SnapshotSource;
 }
 
 type Handle = (req: IncomingMessage, res: ServerResponse, next?: NextFunction) => void;
@@ -47,6 +50,8 @@ export function createApp(options: AppOptions): express.Express {
     clock: options.clock ?? (() => new Date()),
     answer: jsonAnswerWriter(security),
     logAccess,
+    backupSource: options.backupSource,
+    security,
   });
 
   const app = express();

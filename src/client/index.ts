@@ -4,6 +4,7 @@
  * values or typed errors. The CLI, the tests and applications all use it; it depends on
  * nothing of the server.
  */
+import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { readCredentialsFile } from './credentials-file.js';
 import { KeyholdApiError, KeyholdConnectionError } from './errors.js';
@@ -11,6 +12,7 @@ import { PinnedAgent } from './pinned-agent.js';
 import { signRequest } from './signing.js';
 import { base64Field, isStandardBase64, parseJson, readJsonAnswer } from './answers.js';
 import { sendHttpsRequest, type HttpsResponse } from './transport.js';
+import { openHttpsStream } from './stream-transport.js';
 import type {
   CreateKeyOptions,
   DecryptOptions,
@@ -176,6 +178,31 @@ export class KeyholdClient {
       'Content-Length': String(payload.length),
     }, payload);
     return readJsonAnswer<T>(response);
+  }
+
+  /**
+   * Starts a backup of the whole store (admin credentials only): resolves with the answer,
+   * a stream of the backup file's bytes (src/backup/format.ts), to be read at the caller's
+   * pace. Check it (BackupVerifier) before trusting it: a cut connection just ends early.
+   *
+   * @example
+   *   const stream = await kms.backupStore();
+   *   for await (const chunk of stream) file.write(chunk);
+   */
+  async backupStore(): Promise<IncomingMessage> {
+    if (this.#closed) throw new KeyholdConnectionError('This KeyholdClient has been closed', { code: 'ECLOSED' });
+    const path = `${this.#basePath}${this.prefix}/backupstore`;
+    const payload = Buffer.from('{}', 'utf8');
+    const signed = signRequest({ method: 'POST', pathWithQuery: path, body: payload, accessKeyId: this.accessKeyId, secretKey: this.#secretKey });
+    return openHttpsStream({
+      agent: this.#agent,
+      origin: this.#origin,
+      method: 'POST',
+      path,
+      headers: { Accept: 'application/x-ndjson', ...signed, 'Content-Type': 'application/json', 'Content-Length': String(payload.length) },
+      body: payload,
+      timeoutMs: this.#timeoutMs,
+    });
   }
 
   /** `GET /healthz`, unsigned. Resolves `{status}` also for a 503 that carries one (e.g. sealed). */

@@ -1,4 +1,5 @@
 import type { KeyService } from '../kms/key-service.js';
+import type { SnapshotSource } from '../store/snapshots.js';
 import type { Store } from '../store/store.js';
 import { runsOnPrimary, type CallRequest } from './protocol.js';
 
@@ -7,13 +8,19 @@ import { runsOnPrimary, type CallRequest } from './protocol.js';
  * under this process's per-key locks, exactly as a request to a single-process server
  * would run it.
  */
-export function createCallHandler(keyService: KeyService, store: Store): (request: CallRequest) => Promise<unknown> {
+export function createCallHandler(
+  keyService: KeyService,
+  store: Store,
+  snapshots: SnapshotSource,
+): (request: CallRequest) => Promise<unknown> {
   return async ({ target, method, args }) => {
-    /* Precondition: a worker asks only for the store reads and the changes of KEY_SERVICE_CALLS. */
+    /* Precondition: a worker asks only for the store reads, snapshot pages and the changes of KEY_SERVICE_CALLS. */
     if (!runsOnPrimary(target, method)) {
       throw new Error(`a worker asked the primary for ${String(target).slice(0, 32)}.${String(method).slice(0, 64)}, which is not a primary call`);
     }
-    const object = (target === 'store' ? store : target === 'keyService' ? keyService : keyService[target]) as unknown as Record<
+    const object = (
+      target === 'store' ? store : target === 'snapshots' ? snapshots : target === 'keyService' ? keyService : keyService[target]
+    ) as unknown as Record<
       string,
       (...values: unknown[]) => unknown
     >;

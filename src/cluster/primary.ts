@@ -7,6 +7,7 @@ import { KmsError, StartupError } from '../errors.js';
 import type { KeyService } from '../kms/key-service.js';
 import { SHUTDOWN_GRACE_MS } from '../server/listen.js';
 import type { TlsMaterial } from '../server/tls.js';
+import type { SnapshotSource } from '../store/snapshots.js';
 import type { Store, StoreChange } from '../store/store.js';
 import { createCallHandler } from './calls.js';
 import { MessageBatcher } from './message-batcher.js';
@@ -61,6 +62,8 @@ export interface ClusterOptions {
   store: Store;
   /** This process's KeyService: it runs every change a worker forwards. */
   keyService: KeyService;
+  /** The store's backup snapshots, which workers read page by page. */
+  snapshots: SnapshotSource;
   rootKey: Buffer;
   tls: TlsMaterial;
 }
@@ -117,7 +120,7 @@ class ClusterPrimary implements RunningCluster {
 
   constructor(private readonly options: ClusterOptions) {
     this.port = options.config.port;
-    this.answer = createCallHandler(options.keyService, options.store);
+    this.answer = createCallHandler(options.keyService, options.store, options.snapshots);
     this.healthy = options.store.isHealthy;
   }
 

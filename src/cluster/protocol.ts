@@ -9,6 +9,7 @@ import type { AliasOperations } from '../kms/aliases.js';
 import type { AsymmetricOperations } from '../kms/asymmetric-keys.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { RotationOperations } from '../kms/rotation.js';
+import type { SnapshotSource } from '../store/snapshots.js';
 import type { Store, StoreChange } from '../store/store.js';
 import type { BatchMessage } from './message-batcher.js';
 
@@ -28,8 +29,15 @@ export interface WorkerInit {
 export const STORE_READS = ['getKey', 'getVersion', 'getKeyWithVersion', 'listKeys', 'listAliases', 'listRotations', 'listCredentials'] as const;
 export type StoreRead = (typeof STORE_READS)[number];
 
-/** Where a worker forwards a call: a store read, or a KeyService call run whole by the primary. */
-export type CallTarget = 'store' | ServiceTarget;
+/** A backup's snapshot of the store, held by the primary, read page by page (src/store/snapshots.ts). */
+export const SNAPSHOT_CALLS = ['open', 'next', 'close'] as const;
+export type SnapshotCall = (typeof SNAPSHOT_CALLS)[number];
+
+/**
+ * Where a worker forwards a call: a store read, a backup snapshot's page, or a KeyService
+ * call run whole by the primary.
+ */
+export type CallTarget = 'store' | 'snapshots' | ServiceTarget;
 export type ServiceTarget = keyof typeof KEY_SERVICE_CALLS;
 
 export interface CallRequest {
@@ -129,12 +137,14 @@ export const KEY_SERVICE_CALLS = {
 /** Whether `target.method` is a call the primary runs for a worker. */
 export function runsOnPrimary(target: string, method: string): target is CallTarget {
   if (target === 'store') return (STORE_READS as readonly string[]).includes(method);
+  if (target === 'snapshots') return (SNAPSHOT_CALLS as readonly string[]).includes(method);
   const placement = (KEY_SERVICE_CALLS as Record<string, Record<string, string>>)[target];
   return placement !== undefined && Object.hasOwn(placement, method) && placement[method] === 'primary';
 }
 
 // Type-level check that the store reads exist on Store with these names.
 export type StoreReads = Pick<Store, StoreRead>;
+export type SnapshotCalls = Pick<SnapshotSource, SnapshotCall>;
 
 /**
  * The configuration a worker gets: the primary's, without the master-key secrets (a worker

@@ -9,6 +9,7 @@ import { closeGracefully, listen, SHUTDOWN_GRACE_MS } from '../server/listen.js'
 import { createLogger } from '../server/logger.js';
 import { forwardChanges } from './forwarding-key-service.js';
 import { PrimaryChannel, type WorkerPort } from './primary-channel.js';
+import { RemoteSnapshots } from './remote-snapshots.js';
 import { RemoteStore } from './remote-store.js';
 
 /** The response header naming the worker that answered (its node:cluster id, from 1). */
@@ -78,6 +79,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
       logger,
       goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
       isHealthy: () => primary.healthy,
+      backupSource: new RemoteSnapshots(primary),
     });
     server = https.createServer({ cert: init.tls.cert, key: init.tls.key, minVersion: 'TLSv1.2' }, (req, res) => {
       res.setHeader(WORKER_HEADER, String(workerId));

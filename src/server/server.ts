@@ -3,12 +3,14 @@ import path from 'node:path';
 import https from 'node:https';
 import type { Logger } from 'pino';
 import { createApp } from '../api/app.js';
+import { refuseUnfinishedRestore } from '../backup/restore-marker.js';
 import { startCluster, type RunningCluster } from '../cluster/primary.js';
 import type { KeyholdConfig } from '../config.js';
 import { CredentialService } from '../kms/credential-service.js';
 import { KeyService } from '../kms/key-service.js';
 import { openRootKey } from '../kms/root-key.js';
 import { createMasterKeyProvider, createRemoteKeyProviders, type MasterKeyProvider } from '../providers/index.js';
+import { StoreSnapshots } from '../store/snapshots.js';
 import { Store } from '../store/store.js';
 import { StartupError } from '../errors.js';
 import { ADMIN_CREDENTIALS_FILE, readAdminCredentials, writeAdminCredentials } from './admin-credentials.js';
@@ -35,6 +37,7 @@ export interface RunningServer {
  * and HTTP workers (node:cluster, src/cluster) serve the port; with 1 it serves itself.
  */
 export async function startServer(config: KeyholdConfig, logger: Logger): Promise<RunningServer> {
+  refuseUnfinishedRestore(config.dataDir);
   makeDataDir(config.dataDir);
   // The master key first: a missing passphrase or a wrong PIN fails before the store is
   // touched, so a failed first start leaves no empty store behind.
@@ -62,13 +65,14 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     const credentials = await CredentialService.load(store, rootKey);
     const tls = await loadTlsMaterial(config);
     const openStore = store;
+    const snapshots = new StoreSnapshots(store);
     if (config.goKmsAuthKey !== undefined) {
       logger.warn("KEYHOLD_GOKMS_AUTH_KEY is set: go-kms's legacy signatures (which do not cover the body) act as admin on /api/v1/go-kms/");
     }
 
     let port: number;
     if (config.workers > 1) {
-      workers = await startCluster({ config, logger, store, keyService, rootKey, tls });
+      workers = await startCluster({ config, logger, store, keyService, snapshots, rootKey, tls });
       port = workers.port;
     } else {
       const app = createApp({
@@ -77,6 +81,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
         logger,
         goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
         isHealthy: () => openStore.isHealthy,
+        backupSource: snapshots,
       });
       server = https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, app);
       port = await listen(server, config);
@@ -99,6 +104,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
         if (serving) await serving.close();
         else await closeGracefully(listening!, SHUTDOWN_GRACE_MS);
         await scheduler!.stop();
+        await snapshots.closeAll();
         keyService.clearCaches();
         await openStore.close();
         await remoteProviders.close();

@@ -151,6 +151,20 @@ export class StoreBatch {
     this.operations.push({ type: 'put', sublevel: this.store.audit, key: id, value: { time: now.toISOString(), ...record } });
     return this;
   }
+
+  /**
+   * Puts the stored bytes of an entry as they are, for a restore (src/backup): `sublevel` is
+   * one of the store's sublevels by name, `value` the bytes a backup took from it.
+   */
+  putRaw(sublevel: string, key: string, value: Buffer): this {
+    // The identity and commit number belong to the store written to, and its seal names them:
+    // a restore must not carry over those of the store it was copied from.
+    if (sublevel === 'meta' && (key === IDENTITY_KEY || key === COMMIT_KEY)) return this;
+    const target = this.store.sublevelNamed(sublevel);
+    // The bytes are stored as given, not encoded again by the sublevel's JSON encoding.
+    this.operations.push({ type: 'put', sublevel: target, key, value, valueEncoding: 'buffer' } as BatchOp);
+    return this;
+  }
 }
 
 /**
@@ -560,6 +574,27 @@ export class Store {
     await this.recovering;
     if (this.db.status === 'open' || this.db.status === 'opening') await this.db.close();
     await this.seal.close();
+  }
+
+  /** One of the sublevels above by its name (`keys`, `versions`, …); throws for any other. */
+  sublevelNamed(name: string): ReturnType<Level<string, unknown>['sublevel']> {
+    const sublevels: Record<string, ReturnType<Level<string, unknown>['sublevel']>> = {
+      meta: this.meta, keys: this.keys, versions: this.versions, aliases: this.aliases,
+      rotations: this.rotations, schedule: this.schedule, credentials: this.credentials, audit: this.audit,
+    };
+    /* Precondition: only the store's own sublevels are written by name. */
+    if (!Object.hasOwn(sublevels, name)) throw new Error(`the store has no sublevel '${name.slice(0, 32)}'`);
+    return sublevels[name]!;
+  }
+
+  /**
+   * One iterator over every entry of every sublevel. A LevelDB iterator reads one snapshot,
+   * so what it yields is one point in time however long it is read while writes go on.
+   * Keys keep their sublevel prefix (`!keys!<KeyId>`); values are the stored bytes. The
+   * caller closes it (closing the store closes it too).
+   */
+  snapshotIterator() {
+    return this.db.iterator({ keyEncoding: 'utf8', valueEncoding: 'buffer' });
   }
 }
 

@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import v8 from 'node:v8';
 import { expect } from 'chai';
 import { createCallHandler } from '../../src/cluster/calls.js';
+import { StoreSnapshots } from '../../src/store/snapshots.js';
 import { forwardChanges } from '../../src/cluster/forwarding-key-service.js';
 import { PrimaryChannel, type WorkerPort } from '../../src/cluster/primary-channel.js';
 import { toWireError, type PrimaryMessage, type WorkerMessage } from '../../src/cluster/protocol.js';
@@ -40,7 +41,7 @@ class Loopback extends EventEmitter implements WorkerPort {
     private readonly rootKey: Buffer,
   ) {
     super();
-    const answer = createCallHandler(primaryService, store);
+    const answer = createCallHandler(primaryService, store, new StoreSnapshots(store));
     this.onWorkerMessage = async (message) => {
       if (message.type === 'batch') {
         for (const each of message.messages) void this.onWorkerMessage(each);
@@ -265,7 +266,7 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
   });
 
   it('refuses a call that is not a primary call (a read of the service, or no such method)', async () => {
-    const answer = createCallHandler(primaryService, store);
+    const answer = createCallHandler(primaryService, store, new StoreSnapshots(store));
     for (const [target, method] of [['keyService', 'encrypt'], ['store', 'compact'], ['aliases', 'list'], ['keyService', 'constructor'], ['nothing', 'x']]) {
       const error = await rejectionOf(answer({ type: 'call', id: 1, target: target as never, method: method!, args: [] }), Error);
       expect(error.message).to.match(/is not a primary call/);
