@@ -5,26 +5,17 @@ import path from 'node:path';
 import { Level } from 'level';
 import { ServiceUnavailableException } from '../errors.js';
 import { CommitSeal, type SealState } from './commit-seal.js';
+import { COMMIT_KEY, IDENTITY_KEY, ROOT_KEY, StoreBatch, versionRecordKey, type BatchOp } from './store-batch.js';
 import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, KeyState, RootKeyRecord, RotationRecord } from './records.js';
 import { StoreHealth, storeFaultCause } from './store-health.js';
 import { checkAgainstSeal, checkLevelFiles, createSeal, heldStoreEvidence, openLevel, readSeal, RESTORE_ADVICE, STORE_DIRECTORY, type StoreMarks } from './store-open.js';
 
 export type { StoreEvent } from './store-health.js';
+export { StoreBatch, versionRecordKey } from './store-batch.js';
 
 // The value type is documentation: level's sublevel types do not carry it through.
 type JsonSublevel<_V> = ReturnType<Level<string, unknown>['sublevel']>;
 
-// The root db.batch with sublevel ops is the only batch that spans sublevels of different
-// value types; level's types cannot express it, so ops are built here and cast once.
-type BatchOp =
-  | { type: 'put'; sublevel: unknown; key: string; value: unknown }
-  | { type: 'del'; sublevel: unknown; key: string };
-
-const ROOT_KEY = 'root';
-/** Meta records: the store's identity (its seal names it) and the number of its newest commit. */
-const IDENTITY_KEY = 'identity';
-const COMMIT_KEY = 'commit';
-let auditSequence = 0;
 
 /**
  * At most this many batches are merged into one LevelDB write: bounds the size of a write
@@ -66,105 +57,6 @@ interface PendingWrite {
   operations: BatchOp[];
   resolve: () => void;
   reject: (error: unknown) => void;
-}
-
-/** `<KeyId>!<version as 10 digits>`: versions of one key sort together, in order. */
-export function versionRecordKey(keyId: string, version: number): string {
-  return `${keyId}!${String(version).padStart(10, '0')}`;
-}
-
-/**
- * A set of changes that is written as one LevelDB batch with `sync: true`, so that it
- * lands whole or not at all and survives a power cut once `Store.write` has resolved.
- */
-export class StoreBatch {
-  readonly operations: BatchOp[] = [];
-
-  constructor(private readonly store: Store) {}
-
-  putRootKey(record: RootKeyRecord): this {
-    this.operations.push({ type: 'put', sublevel: this.store.meta, key: ROOT_KEY, value: record });
-    return this;
-  }
-
-  putKey(record: KeyRecord): this {
-    this.operations.push({ type: 'put', sublevel: this.store.keys, key: record.keyId, value: record });
-    return this;
-  }
-
-  putVersion(keyId: string, version: number, wrappedMaterial: Buffer): this {
-    this.operations.push({
-      type: 'put',
-      sublevel: this.store.versions,
-      key: versionRecordKey(keyId, version),
-      value: wrappedMaterial,
-    });
-    return this;
-  }
-
-  /** Removes a key and everything of it: record, every version, its rotations. */
-  deleteKey(record: KeyRecord): this {
-    this.operations.push({ type: 'del', sublevel: this.store.keys, key: record.keyId });
-    for (let version = 1; version <= record.currentVersion; version++) {
-      const key = versionRecordKey(record.keyId, version);
-      this.operations.push({ type: 'del', sublevel: this.store.versions, key });
-      this.operations.push({ type: 'del', sublevel: this.store.rotations, key });
-    }
-    return this;
-  }
-
-  putRotation(record: RotationRecord): this {
-    this.operations.push({ type: 'put', sublevel: this.store.rotations, key: versionRecordKey(record.keyId, record.version), value: record });
-    return this;
-  }
-
-  putAlias(record: AliasRecord): this {
-    this.operations.push({ type: 'put', sublevel: this.store.aliases, key: record.aliasName, value: record });
-    return this;
-  }
-
-  deleteAlias(aliasName: string): this {
-    this.operations.push({ type: 'del', sublevel: this.store.aliases, key: aliasName });
-    return this;
-  }
-
-  /** Schedule entries index the keys due for rotation or deletion by date. */
-  putSchedule(entry: string): this {
-    this.operations.push({ type: 'put', sublevel: this.store.schedule, key: entry, value: '' });
-    return this;
-  }
-
-  deleteSchedule(entry: string): this {
-    this.operations.push({ type: 'del', sublevel: this.store.schedule, key: entry });
-    return this;
-  }
-
-  putCredential(record: CredentialRecord): this {
-    this.operations.push({ type: 'put', sublevel: this.store.credentials, key: record.accessKeyId, value: record });
-    return this;
-  }
-
-  audit(record: Omit<AuditRecord, 'time'>, now: Date): this {
-    // Time, then a sequence number of this process: the audit trail reads back in the
-    // order it was written, also within one millisecond (one process owns the store).
-    const id = `${now.toISOString()}!${String(auditSequence++).padStart(12, '0')}`;
-    this.operations.push({ type: 'put', sublevel: this.store.audit, key: id, value: { time: now.toISOString(), ...record } });
-    return this;
-  }
-
-  /**
-   * Puts the stored bytes of an entry as they are, for a restore (src/backup): `sublevel` is
-   * one of the store's sublevels by name, `value` the bytes a backup took from it.
-   */
-  putRaw(sublevel: string, key: string, value: Buffer): this {
-    // The identity and commit number belong to the store written to, and its seal names them:
-    // a restore must not carry over those of the store it was copied from.
-    if (sublevel === 'meta' && (key === IDENTITY_KEY || key === COMMIT_KEY)) return this;
-    const target = this.store.sublevelNamed(sublevel);
-    // The bytes are stored as given, not encoded again by the sublevel's JSON encoding.
-    this.operations.push({ type: 'put', sublevel: target, key, value, valueEncoding: 'buffer' } as BatchOp);
-    return this;
-  }
 }
 
 /**
