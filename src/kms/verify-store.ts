@@ -88,8 +88,13 @@ async function verifyKeysAndVersions(store: Store, rootKey: Buffer, tally: Tally
     for (let version = await versions.peek(); version && ownerOf(version) === entry.key; version = await versions.peek()) {
       tally.counts.versions++;
       versions.take();
-      const number = parseVersionRecordKey(version.key)!.version;
+      const parsed = parseVersionRecordKey(version.key);
+      if (!parsed) {
+        tally.report('versions', version.key, 'not a <KeyId>!<version> key');
+        continue;
+      }
       if (!record) continue; // the key record's problem is reported already
+      const number = parsed.version;
       if (number < 1 || number > material.versions) {
         tally.report('versions', version.key, `key ${entry.key} has no version ${number} (${material.kind} key with ${material.versions})`);
         continue;

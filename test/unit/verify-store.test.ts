@@ -101,6 +101,15 @@ describe('verifyStoreRecords', function () {
     ]);
   });
 
+  it('reports a version record whose key is not <KeyId>!<version>, also one equal to a KeyId', async () => {
+    const wrapped = (await store.getVersion(fixture.rotatedKeyId, 1))!;
+    await raw(store.versions).put(fixture.pendingKeyId, wrapped);
+    await raw(store.versions).put(`${fixture.rotatedKeyId}!x`, wrapped);
+    expect((await problems()).sort()).to.deep.equal(
+      [`versions/${fixture.pendingKeyId}: not a <KeyId>!<version> key`, `versions/${fixture.rotatedKeyId}!x: not a <KeyId>!<version> key`].sort(),
+    );
+  });
+
   it('reports a key record that does not parse', async () => {
     await raw(store.keys).put(fixture.pendingKeyId, '{"keyId": ', { valueEncoding: 'utf8' });
     expect(await problems()).to.deep.equal([`keys/${fixture.pendingKeyId}: is not a readable key record`]);
