@@ -7,6 +7,7 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { Level } from 'level';
 import { loadConfig } from '../src/config.js';
 import { unwrapRootKeyRecord } from '../src/kms/root-key.js';
 import { describeCounts, verifyStoreRecords } from '../src/kms/verify-store.js';
@@ -36,6 +37,17 @@ console.log(`store: ${(onDisk / 1e6).toFixed(1)} MB in ${readdirSync(location).l
 let start = process.hrtime.bigint();
 const files = await verifyLevelDbFiles(location);
 console.log(`verifyLevelDbFiles: ${files.files} files, ${(files.bytes / 1e6).toFixed(1)} MB, ${files.problems.length} problems, ${seconds(start)} s`);
+
+// What a start pays: LevelDB's open alone, then Store.open (the file check, LevelDB's open and
+// the seal check), each on a closed store.
+start = process.hrtime.bigint();
+const bare = new Level(location);
+await bare.open({ createIfMissing: false });
+await bare.close();
+console.log(`LevelDB open alone: ${seconds(start)} s`);
+start = process.hrtime.bigint();
+await (await Store.open(dataDir)).close();
+console.log(`Store.open (file check, open, seal check): ${seconds(start)} s`);
 
 const store = await Store.open(dataDir);
 const provider = createMasterKeyProvider(loadConfig(cleanEnv({ ...MASTER, KEYHOLD_DATA_DIR: dataDir })), () => {});
