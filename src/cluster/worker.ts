@@ -8,6 +8,7 @@ import { createRemoteKeyProviders } from '../providers/index.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS } from '../server/listen.js';
 import { createLogger } from '../server/logger.js';
 import { forwardChanges } from './forwarding-key-service.js';
+import { PEER_TIMEOUT_MS } from './heartbeat.js';
 import { PrimaryChannel, type WorkerPort } from './primary-channel.js';
 import { RemoteStore } from './remote-store.js';
 
@@ -67,7 +68,12 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
       logger.error({ err: error }, 'could not drop stale cached state; stopping this worker');
       process.exit(1);
     },
+    primaryHung: (hung) => {
+      if (hung) logger.error({ timeoutMs: PEER_TIMEOUT_MS }, 'the primary process stopped answering; answering 503 until it does');
+      else logger.info('the primary process answers again');
+    },
   });
+  primary.watchPrimary();
   process.once('SIGTERM', stop);
 
   try {
