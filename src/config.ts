@@ -21,6 +21,12 @@ function wholeNumber(min: number, max: number) {
 /** More HTTP workers than this is a typo, not a machine. */
 export const MAX_WORKERS = 256;
 
+/**
+ * An action not answered within this answers 503 instead (KEYHOLD_REQUEST_TIMEOUT_MS): a few
+ * seconds, far above any action on a healthy server, below the patience of most clients.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
+
 const environmentSchema = z.object({
   KEYHOLD_HOST: z.string().min(1).default('127.0.0.1'),
   KEYHOLD_PORT: wholeNumber(0, 65535).default(8443),
@@ -47,6 +53,7 @@ const environmentSchema = z.object({
   KEYHOLD_WORKERS: wholeNumber(1, MAX_WORKERS).default(() => Math.min(os.availableParallelism(), MAX_WORKERS)),
   // KeyRegistry's DEFAULT_KEY_CACHE_SIZE (a test keeps the two equal).
   KEYHOLD_KEY_CACHE_SIZE: wholeNumber(1, 10_000_000).default(10_000),
+  KEYHOLD_REQUEST_TIMEOUT_MS: wholeNumber(100, 600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
   KEYHOLD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
 });
@@ -84,6 +91,8 @@ export interface KeyholdConfig {
   workers: number;
   /** Key records, and unwrapped version keys, each serving process keeps in memory. */
   keyCacheSize: number;
+  /** Past this, an action answers 503 ServiceUnavailableException (its work may still complete). */
+  requestTimeoutMs: number;
   logLevel: string;
   production: boolean;
 }
@@ -151,6 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     },
     workers: e.KEYHOLD_WORKERS,
     keyCacheSize: e.KEYHOLD_KEY_CACHE_SIZE,
+    requestTimeoutMs: e.KEYHOLD_REQUEST_TIMEOUT_MS,
     logLevel: e.KEYHOLD_LOG_LEVEL,
     production: e.NODE_ENV === 'production',
   };

@@ -84,6 +84,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
       logger,
       goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
       isHealthy: () => primary.healthy,
+      requestTimeoutMs: config.requestTimeoutMs,
     });
     server = https.createServer({ cert: init.tls.cert, key: init.tls.key, minVersion: 'TLSv1.2' }, (req, res) => {
       res.setHeader(WORKER_HEADER, String(workerId));
