@@ -74,7 +74,9 @@ export class PrimaryChannel {
   watchPrimary(): void {
     this.stopWatching ??= startWatchdog(
       (now) => {
-        this.outgoing.queue({ type: 'heartbeat' });
+        // Not to a hung primary: they would pile up unread in the channel. The primary's own
+        // next heartbeat, once it runs again, starts them again.
+        if (!this.hung) this.outgoing.queue({ type: 'heartbeat' });
         if (!this.hung && now - this.lastHeard > PEER_TIMEOUT_MS) this.primaryStoppedAnswering();
       },
       (now) => {
