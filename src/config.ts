@@ -21,6 +21,14 @@ function wholeNumber(min: number, max: number) {
 /** More HTTP workers than this is a typo, not a machine. */
 export const MAX_WORKERS = 256;
 
+/**
+ * An action not answered within this answers 503 instead (KEYHOLD_REQUEST_TIMEOUT_MS): far
+ * above any action on a healthy server, and above the default deadline of a call to AWS KMS or
+ * Google Cloud KMS (10 s), so that a silent provider still answers DependencyTimeoutException
+ * as AWS KMS would. A frozen primary is noticed by the workers' 1 s heartbeat, not by this.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
+
 const environmentSchema = z.object({
   KEYHOLD_HOST: z.string().min(1).default('127.0.0.1'),
   KEYHOLD_PORT: wholeNumber(0, 65535).default(8443),
@@ -47,6 +55,7 @@ const environmentSchema = z.object({
   KEYHOLD_WORKERS: wholeNumber(1, MAX_WORKERS).default(() => Math.min(os.availableParallelism(), MAX_WORKERS)),
   // KeyRegistry's DEFAULT_KEY_CACHE_SIZE (a test keeps the two equal).
   KEYHOLD_KEY_CACHE_SIZE: wholeNumber(1, 10_000_000).default(10_000),
+  KEYHOLD_REQUEST_TIMEOUT_MS: wholeNumber(100, 600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
   KEYHOLD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
 });
@@ -84,6 +93,8 @@ export interface KeyholdConfig {
   workers: number;
   /** Key records, and unwrapped version keys, each serving process keeps in memory. */
   keyCacheSize: number;
+  /** Past this, an action answers 503 ServiceUnavailableException (its work may still complete). */
+  requestTimeoutMs: number;
   logLevel: string;
   production: boolean;
 }
@@ -151,6 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     },
     workers: e.KEYHOLD_WORKERS,
     keyCacheSize: e.KEYHOLD_KEY_CACHE_SIZE,
+    requestTimeoutMs: e.KEYHOLD_REQUEST_TIMEOUT_MS,
     logLevel: e.KEYHOLD_LOG_LEVEL,
     production: e.NODE_ENV === 'production',
   };

@@ -7,6 +7,7 @@ import type { KeyService } from '../kms/key-service.js';
 import type { AccessLog, RequestFacts } from './access-log.js';
 import { BACKUP_ACTION, streamBackup } from './actions/backup-store.js';
 import { actions } from './actions/index.js';
+import { withinDeadline } from './deadline.js';
 import { errorAnswerFor, errorBody } from './error-handler.js';
 import { normalizeFields, parseRequest } from './fields.js';
 import type { JsonAnswerWriter } from './json-answer.js';
@@ -30,6 +31,8 @@ export interface ActionRouteOptions {
   /** Bytes of KEYHOLD_GOKMS_AUTH_KEY; enables go-kms's legacy signature scheme. */
   goKmsAuthKey?: Buffer;
   isHealthy: () => boolean;
+  /** An action not answered within this answers 503 (counted from the moment its body is read). */
+  requestTimeoutMs: number;
   clock: () => Date;
   answer: JsonAnswerWriter;
   logAccess: AccessLog;
@@ -99,7 +102,7 @@ async function answerAction(
     if (!action) throw new UnknownOperationException(`No such action: ${name.slice(0, 64)}`);
     facts.action = action.name;
     const input = parseRequest(action.schema, normalizeFields(parseJson(body)));
-    const result = await action.handle(input, { keyService: options.keyService, principal: facts.principal, dialect });
+    const result = await withinDeadline(action.handle(input, { keyService: options.keyService, principal: facts.principal, dialect }), options.requestTimeoutMs);
     options.answer(res, 200, facts.requestId, JSON.stringify(result));
   } catch (error) {
     const kmsError = errorAnswerFor(error, facts, options.logger, options.isHealthy);

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { CredentialLookup } from '../auth/verify-signature.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../config.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { SnapshotSource } from '../store/snapshots.js';
 import { accessLog, type RequestFacts } from './access-log.js';
@@ -19,8 +20,10 @@ export interface AppOptions {
   logger: Logger;
   /** Bytes of KEYHOLD_GOKMS_AUTH_KEY; enables go-kms's legacy signature scheme. */
   goKmsAuthKey?: Buffer;
-  /** Whether the service can answer: false while sealed or when the store is down. */
+  /** Whether the service can answer: false while sealed, when the store is down or the primary process hung. */
   isHealthy: () => boolean;
+  /** KEYHOLD_REQUEST_TIMEOUT_MS: past it an action answers 503. */
+  requestTimeoutMs?: number;
   clock?: () => Date;
   /** The store's snapshots: enables BackupStore (admin credentials only). */
   backupSource?: SnapshotSource;
@@ -30,7 +33,7 @@ type Handle = (req: IncomingMessage, res: ServerResponse, next?: NextFunction) =
 
 /**
  * The Keyhold HTTP application: one POST route per action under each prefix, every
- * request signed, every error a typed JSON answer; `GET /healthz`; 404 for anything else.
+ * request signed, every error a typed JSON answer; `GET /healthz` and `GET /readyz`; 404 for anything else.
  * Every response carries an X-Request-Id and the same security headers.
  *
  * Action requests are answered before express sees them (src/api/action-route.ts): express
@@ -47,6 +50,7 @@ export function createApp(options: AppOptions): express.Express {
     logger: options.logger,
     goKmsAuthKey: options.goKmsAuthKey,
     isHealthy: options.isHealthy,
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     clock: options.clock ?? (() => new Date()),
     answer: jsonAnswerWriter(security),
     logAccess,
@@ -67,10 +71,14 @@ export function createApp(options: AppOptions): express.Express {
     next();
   });
 
-  app.get('/healthz', (_req, res) => {
+  // Both unauthenticated, for load balancers and orchestrators. They answer the same today:
+  // a server that cannot reach its store, or whose primary process hung, is neither.
+  const health = (_req: Request, res: Response) => {
     if (options.isHealthy()) res.json({ status: 'ok' });
     else res.status(503).json({ status: 'unavailable' });
-  });
+  };
+  app.get('/healthz', health);
+  app.get('/readyz', health);
 
   app.use(notFound);
   app.use(errorHandler(options.logger, options.isHealthy));

@@ -1,5 +1,6 @@
 import { ServiceUnavailableException } from '../errors.js';
 import type { StoreChange } from '../store/store.js';
+import { PEER_TIMEOUT_MS, startWatchdog } from './heartbeat.js';
 import { MessageBatcher, type Sent } from './message-batcher.js';
 import { fromWireError, type CallTarget, type PrimaryMessage, type WorkerInit, type WorkerMessage } from './protocol.js';
 
@@ -19,6 +20,8 @@ export interface PrimaryChannelHandlers {
   disconnected(): void;
   /** Forgetting a change failed: this worker may hold stale state and must stop at once. */
   failed(error: unknown): void;
+  /** The primary has been silent for PEER_TIMEOUT_MS (true), or is heard again (false). */
+  primaryHung?(hung: boolean): void;
 }
 
 /**
@@ -31,6 +34,10 @@ export class PrimaryChannel {
   private handlers: PrimaryChannelHandlers | undefined;
   private initReceived: ((init: WorkerInit | undefined) => void) | undefined;
   private storeHealthy = true;
+  /** When the primary was last heard from (performance.now()), and whether that is too long ago. */
+  private lastHeard = performance.now();
+  private hung = false;
+  private stopWatching: (() => void) | undefined;
   private readonly outgoing: MessageBatcher<WorkerMessage>;
 
   constructor(private readonly port: WorkerPort) {
@@ -54,9 +61,28 @@ export class PrimaryChannel {
     this.handlers = handlers;
   }
 
-  /** Whether the primary is there and its store is open: false means answer 503. */
+  /** Whether the primary is there, answering, and its store is open: false means answer 503. */
   get healthy(): boolean {
-    return this.port.connected && this.storeHealthy;
+    return this.port.connected && !this.hung && this.storeHealthy;
+  }
+
+  /**
+   * Starts the heartbeats both ways (src/cluster/heartbeat.ts): this worker says it is alive,
+   * and treats a primary silent for PEER_TIMEOUT_MS as hung until it is heard again: its calls
+   * fail at once with 503, and so do the ones waiting for it (their work may still complete).
+   */
+  watchPrimary(): void {
+    this.stopWatching ??= startWatchdog(
+      (now) => {
+        // Not to a hung primary: they would pile up unread in the channel. The primary's own
+        // next heartbeat, once it runs again, starts them again.
+        if (!this.hung) this.outgoing.queue({ type: 'heartbeat' });
+        if (!this.hung && now - this.lastHeard > PEER_TIMEOUT_MS) this.primaryStoppedAnswering();
+      },
+      (now) => {
+        this.lastHeard = now;
+      },
+    );
   }
 
   /**
@@ -65,6 +91,7 @@ export class PrimaryChannel {
    */
   call(target: CallTarget, method: string, args: unknown[]): Promise<unknown> {
     if (!this.port.connected) return Promise.reject(unavailable());
+    if (this.hung) return Promise.reject(primaryHung());
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.calls.set(id, { resolve, reject });
@@ -84,6 +111,11 @@ export class PrimaryChannel {
   }
 
   private receive(message: PrimaryMessage): void {
+    this.lastHeard = performance.now();
+    if (this.hung) {
+      this.hung = false;
+      this.handlers?.primaryHung?.(false);
+    }
     switch (message.type) {
       case 'batch':
         for (const each of message.messages) this.receive(each);
@@ -111,6 +143,8 @@ export class PrimaryChannel {
       case 'health':
         this.storeHealthy = message.healthy;
         return;
+      case 'heartbeat':
+        return;
       case 'shutdown':
         if (this.initReceived) {
           this.initReceived(undefined);
@@ -133,13 +167,28 @@ export class PrimaryChannel {
     this.send({ type: 'forgotten', id });
   }
 
+  private primaryStoppedAnswering(): void {
+    this.hung = true;
+    this.failCalls(primaryHung());
+    this.handlers?.primaryHung?.(true);
+  }
+
   private disconnect(): void {
-    for (const call of this.calls.values()) call.reject(unavailable());
-    this.calls.clear();
+    this.stopWatching?.();
+    this.failCalls(unavailable());
     this.handlers?.disconnected();
+  }
+
+  private failCalls(error: Error): void {
+    for (const call of this.calls.values()) call.reject(error);
+    this.calls.clear();
   }
 }
 
 function unavailable() {
   return new ServiceUnavailableException('The key store is not available');
+}
+
+function primaryHung() {
+  return new ServiceUnavailableException(`The primary process did not answer within ${PEER_TIMEOUT_MS} ms`);
 }

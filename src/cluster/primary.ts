@@ -1,6 +1,4 @@
 import cluster, { type Worker } from 'node:cluster';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { KeyholdConfig } from '../config.js';
 import { KmsError, StartupError } from '../errors.js';
@@ -10,14 +8,11 @@ import type { TlsMaterial } from '../server/tls.js';
 import type { SnapshotSource } from '../store/snapshots.js';
 import type { Store, StoreChange } from '../store/store.js';
 import { createCallHandler } from './calls.js';
+import { PEER_TIMEOUT_MS, startWatchdog } from './heartbeat.js';
 import { MessageBatcher } from './message-batcher.js';
+import { EMPTIED_IN_WORKERS, WORKER_PROGRAM, workerExecArgv } from './worker-process.js';
 import { toWireError, workerConfig, type CallRequest, type PrimaryMessage, type WorkerMessage } from './protocol.js';
 
-// The worker program sits next to this file, as .ts under tsx and as .js once compiled.
-const WORKER_PROGRAM = fileURLToPath(new URL(`./worker-main${path.extname(fileURLToPath(import.meta.url))}`, import.meta.url));
-
-/** A worker that has not confirmed a change by then is killed: it must not serve stale keys. */
-const FORGET_TIMEOUT_MS = 15_000;
 /** How often the primary looks at its store's health, to tell the workers of a change. */
 const HEALTH_INTERVAL_MS = 1_000;
 /** Workers get the shutdown grace, and this much more, before they are killed. */
@@ -26,34 +21,6 @@ const STOP_MARGIN_MS = 5_000;
 const RESTART_DELAY_MS = 100;
 const MAX_RESTART_DELAY_MS = 30_000;
 const CRASH_WINDOW_MS = 60_000;
-
-/**
- * Secrets a worker has no use for (it receives the unwrapped root key and its settings over
- * IPC): emptied in its environment, which it would otherwise inherit.
- */
-const EMPTIED_IN_WORKERS = {
-  KEYHOLD_PASSPHRASE: '',
-  KEYHOLD_PKCS11_PIN: '',
-  KEYHOLD_GOKMS_AUTH_KEY: '',
-  KEYHOLD_NEW_PASSPHRASE: '',
-  KEYHOLD_NEW_PKCS11_PIN: '',
-};
-
-/**
- * V8's young generation (where every request's short-lived objects go) grows under load to
- * 2 × 16 MB of semi-spaces per process. Capped at 2 × 4 MB, a worker under full load holds
- * 35-45 MB less for about 5 % more CPU per request (bench/RESULTS.md, issue 7).
- */
-const WORKER_SEMI_SPACE_MB = 4;
-
-/**
- * The node flags of a worker: the primary's own, plus the young generation's cap unless the
- * operator chose one (in the primary's flags or NODE_OPTIONS, which workers inherit).
- */
-export function workerExecArgv(primaryFlags: readonly string[], nodeOptions: string | undefined): string[] {
-  const chosen = [...primaryFlags, ...(nodeOptions ?? '').split(/\s+/)].some((flag) => /^--max[-_]semi[-_]space[-_]size\b/.test(flag));
-  return chosen ? [...primaryFlags] : [...primaryFlags, `--max-semi-space-size=${WORKER_SEMI_SPACE_MB}`];
-}
 
 export interface ClusterOptions {
   config: KeyholdConfig;
@@ -82,8 +49,12 @@ interface WorkerState {
   listening: Promise<number>;
   listened(port: number): void;
   failed(error: Error): void;
-  /** Changes sent to it and not yet confirmed, by id. */
-  forgets: Map<number, () => void>;
+  /** Changes sent to it and not yet confirmed, by id, with when they were sent (performance.now()). */
+  forgets: Map<number, { confirm(): void; since: number }>;
+  /** When it was last heard from (performance.now()); watched once it is initialized. */
+  lastHeard: number;
+  /** Killed for not answering: its exit is on its way. */
+  killed: boolean;
   /** Its side of the channel: answers to its calls go out once per turn of the event loop. */
   outgoing: MessageBatcher<PrimaryMessage>;
   exited: Promise<void>;
@@ -112,6 +83,7 @@ class ClusterPrimary implements RunningCluster {
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   private readonly crashes: number[] = [];
   private healthTimer: NodeJS.Timeout | undefined;
+  private stopWatchdog: (() => void) | undefined;
   private healthy: boolean;
   private started = false;
   private stopping = false;
@@ -126,6 +98,10 @@ class ClusterPrimary implements RunningCluster {
 
   async start(): Promise<void> {
     const { config, store, logger } = this.options;
+    // Workers accept connections from the shared socket themselves, instead of this process
+    // accepting and handing each one to the next worker in turn: a stopped worker then takes no
+    // new connection, and a stopped primary does not stop new connections (decision 52).
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
     cluster.setupPrimary({ exec: WORKER_PROGRAM, execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS), serialization: 'advanced', silent: false });
     store.onCommit((change) => this.forgetEverywhere(change));
     // A write failure or a reopen reaches the workers at once, not at the next health check.
@@ -139,6 +115,10 @@ class ClusterPrimary implements RunningCluster {
     this.started = true;
     this.healthTimer = setInterval(() => this.checkHealth(), HEALTH_INTERVAL_MS);
     this.healthTimer.unref();
+    this.stopWatchdog = startWatchdog(
+      (now) => this.watchWorkers(now),
+      (now) => this.forgiveSilence(now),
+    );
     logger.info({ workers: config.workers }, 'every worker is listening');
   }
 
@@ -146,6 +126,7 @@ class ClusterPrimary implements RunningCluster {
     this.closing ??= (async () => {
       this.stopping = true;
       clearInterval(this.healthTimer);
+      this.stopWatchdog?.();
       for (const timer of this.restartTimers) clearTimeout(timer);
       const states = [...this.workers.values()];
       for (const state of states) {
@@ -181,7 +162,7 @@ class ClusterPrimary implements RunningCluster {
       if (worker.isConnected()) worker.send(message, undefined, {}, sent);
       else sent(new Error('the worker has disconnected'));
     });
-    const state: WorkerState = { worker, initialized: false, listening, listened, failed, forgets: new Map(), outgoing, exited };
+    const state: WorkerState = { worker, initialized: false, listening, listened, failed, forgets: new Map(), outgoing, exited, lastHeard: performance.now(), killed: false };
     this.workers.set(worker.id, state);
     worker.on('message', (message: WorkerMessage) => this.receive(state, message));
     worker.on('exit', (code, signal) => this.exited(state, code, signal));
@@ -191,6 +172,7 @@ class ClusterPrimary implements RunningCluster {
   }
 
   private receive(state: WorkerState, message: WorkerMessage): void {
+    state.lastHeard = performance.now();
     switch (message.type) {
       case 'batch':
         for (const each of message.messages) this.receive(state, each);
@@ -201,6 +183,7 @@ class ClusterPrimary implements RunningCluster {
           return;
         }
         state.initialized = true;
+        state.lastHeard = performance.now();
         this.send(state, {
           type: 'init',
           config: workerConfig(this.options.config),
@@ -228,7 +211,9 @@ class ClusterPrimary implements RunningCluster {
         void this.call(state, message);
         return;
       case 'forgotten':
-        state.forgets.get(message.id)?.();
+        state.forgets.get(message.id)?.confirm();
+        return;
+      case 'heartbeat':
         return;
     }
   }
@@ -249,8 +234,8 @@ class ClusterPrimary implements RunningCluster {
 
   /**
    * Tells every worker that may cache something to forget a change, and resolves once each
-   * has confirmed, exited, or been killed for not confirming in time. Never rejects: the
-   * change is durable already (see Store.onCommit).
+   * has confirmed, exited, or been killed for not confirming within PEER_TIMEOUT_MS (see
+   * watchWorkers). Never rejects: the change is durable already (see Store.onCommit).
    */
   private async forgetEverywhere(change: StoreChange): Promise<void> {
     const id = ++this.forgetSequence;
@@ -259,25 +244,49 @@ class ClusterPrimary implements RunningCluster {
       waiting.map(
         (state) =>
           new Promise<void>((resolve) => {
-            const timer = setTimeout(() => {
-              this.options.logger.error({ worker: state.worker.id }, `a worker did not confirm a change within ${FORGET_TIMEOUT_MS} ms; stopping it`);
-              state.worker.process.kill('SIGKILL');
-            }, FORGET_TIMEOUT_MS);
-            state.forgets.set(id, () => {
-              clearTimeout(timer);
+            const confirm = () => {
               state.forgets.delete(id);
               resolve();
-            });
+            };
+            state.forgets.set(id, { confirm, since: performance.now() });
             this.send(state, { type: 'forget', id, change });
           }),
       ),
     );
   }
 
+  /**
+   * Says this process is alive to every worker, and kills a worker that has been silent, or
+   * has left a change unconfirmed, for PEER_TIMEOUT_MS: SIGKILL ends a stopped process too,
+   * its connections are reset, its changes count as confirmed (it caches nothing any more),
+   * and `exited` starts another.
+   */
+  private watchWorkers(now: number): void {
+    for (const state of this.workers.values()) {
+      if (!state.initialized || state.killed) continue;
+      state.outgoing.queue({ type: 'heartbeat' });
+      const oldestChange = Math.min(...[...state.forgets.values()].map((forget) => forget.since));
+      const silentMs = now - state.lastHeard;
+      if (silentMs <= PEER_TIMEOUT_MS && now - oldestChange <= PEER_TIMEOUT_MS) continue;
+      state.killed = true;
+      const why = silentMs > PEER_TIMEOUT_MS ? 'did not answer' : 'did not confirm a change';
+      this.options.logger.error({ worker: state.worker.id, workerPid: state.worker.process.pid, timeoutMs: PEER_TIMEOUT_MS }, `a worker ${why} in time; killing it`);
+      state.worker.process.kill('SIGKILL');
+    }
+  }
+
+  /** This process did not run for a while: the workers' messages wait unread, give them time. */
+  private forgiveSilence(now: number): void {
+    for (const state of this.workers.values()) {
+      state.lastHeard = now;
+      for (const forget of state.forgets.values()) forget.since = now;
+    }
+  }
+
   private exited(state: WorkerState, code: number | null, signal: string | null): void {
     this.workers.delete(state.worker.id);
     // It caches nothing any more: changes it had not confirmed are done with.
-    for (const confirm of [...state.forgets.values()]) confirm();
+    for (const forget of [...state.forgets.values()]) forget.confirm();
     const how = signal ? `signal ${signal}` : `code ${code}`;
     state.failed(new StartupError(`a worker exited (${how}) before it listened`));
     if (this.stopping || !this.started) return;

@@ -61,6 +61,8 @@ export type PrimaryMessage =
   /** Drop what you cached of this change, then answer `forgotten` with the same id. */
   | { type: 'forget'; id: number; change: StoreChange }
   | { type: 'health'; healthy: boolean }
+  /** I am alive (src/cluster/heartbeat.ts); any other message says so too. */
+  | { type: 'heartbeat' }
   /** Finish in-flight requests and exit 0. */
   | { type: 'shutdown' }
   /** Several of these, in order (see MessageBatcher). */
@@ -75,6 +77,8 @@ export type WorkerMessage =
   | { type: 'failed'; message: string }
   | CallRequest
   | { type: 'forgotten'; id: number }
+  /** I am alive (src/cluster/heartbeat.ts); any other message says so too. */
+  | { type: 'heartbeat' }
   /** Several of these, in order (see MessageBatcher). */
   | BatchMessage<WorkerMessage>;
 

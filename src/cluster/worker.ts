@@ -8,6 +8,7 @@ import { createRemoteKeyProviders } from '../providers/index.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS } from '../server/listen.js';
 import { createLogger } from '../server/logger.js';
 import { forwardChanges } from './forwarding-key-service.js';
+import { PEER_TIMEOUT_MS } from './heartbeat.js';
 import { PrimaryChannel, type WorkerPort } from './primary-channel.js';
 import { RemoteSnapshots } from './remote-snapshots.js';
 import { RemoteStore } from './remote-store.js';
@@ -68,7 +69,12 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
       logger.error({ err: error }, 'could not drop stale cached state; stopping this worker');
       process.exit(1);
     },
+    primaryHung: (hung) => {
+      if (hung) logger.error({ timeoutMs: PEER_TIMEOUT_MS }, 'the primary process stopped answering; answering 503 until it does');
+      else logger.info('the primary process answers again');
+    },
   });
+  primary.watchPrimary();
   process.once('SIGTERM', stop);
 
   try {
@@ -80,6 +86,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
       goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
       isHealthy: () => primary.healthy,
       backupSource: new RemoteSnapshots(primary),
+      requestTimeoutMs: config.requestTimeoutMs,
     });
     server = https.createServer({ cert: init.tls.cert, key: init.tls.key, minVersion: 'TLSv1.2' }, (req, res) => {
       res.setHeader(WORKER_HEADER, String(workerId));

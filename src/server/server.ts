@@ -82,6 +82,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
         goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
         isHealthy: () => openStore.isHealthy,
         backupSource: snapshots,
+        requestTimeoutMs: config.requestTimeoutMs,
       });
       server = https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, app);
       port = await listen(server, config);

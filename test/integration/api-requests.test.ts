@@ -22,17 +22,21 @@ describe('API requests (auth, limits, routing, robustness)', () => {
     await h.close();
   });
 
-  describe('GET /healthz', () => {
+  describe('GET /healthz and GET /readyz', () => {
     it('answers {"status":"ok"} without a signature', async () => {
-      const res = await request(h.app).get('/healthz').expect(200);
-      expect(res.body).to.deep.equal({ status: 'ok' });
+      for (const path of ['/healthz', '/readyz']) {
+        const res = await request(h.app).get(path).expect(200);
+        expect(res.body).to.deep.equal({ status: 'ok' });
+      }
     });
 
     it('answers 503 once the store is down, and so do actions (ServiceUnavailableException)', async () => {
       const down = await openHarness();
       await down.store.close();
-      const res = await request(down.app).get('/healthz').expect(503);
-      expect(res.body).to.deep.equal({ status: 'unavailable' });
+      for (const path of ['/healthz', '/readyz']) {
+        const res = await request(down.app).get(path).expect(503);
+        expect(res.body).to.deep.equal({ status: 'unavailable' });
+      }
       const action = await down.call('createkey', {}).expect(503);
       expect(action.body.__type).to.equal('ServiceUnavailableException');
       await down.close();

@@ -144,9 +144,15 @@ describe('the server with two HTTP workers (KEYHOLD_WORKERS=2)', function () {
     });
 
     it('spreads new connections over both workers, each healthy', async () => {
-      const answers = await Promise.all(Array.from({ length: 8 }, () => cluster.health()));
-      for (const answer of answers) expect(answer).to.deep.include({ status: 200, body: { status: 'ok' } });
-      expect(new Set(answers.map((answer) => answer.worker)).size).to.equal(2);
+      // The workers accept from the shared socket themselves (SCHED_NONE): the kernel, not a
+      // rotation, decides who takes a connection, so a few rounds may go to one worker.
+      const workers = new Set<string>();
+      for (let round = 0; round < 10 && workers.size < 2; round++) {
+        const answers = await Promise.all(Array.from({ length: 8 }, () => cluster.health()));
+        for (const answer of answers) expect(answer).to.deep.include({ status: 200, body: { status: 'ok' } });
+        for (const answer of answers) workers.add(answer.worker);
+      }
+      expect(workers.size).to.equal(2);
     });
 
     it('creates a key through one worker and encrypts and decrypts with it on every worker', async () => {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { workerExecArgv } from '../../src/cluster/primary.js';
+import { workerExecArgv } from '../../src/cluster/worker-process.js';
 
-describe('the node flags of a cluster worker (src/cluster/primary.ts)', () => {
+describe('the node flags of a cluster worker (src/cluster/worker-process.ts)', () => {
   it("are the primary's, with the young generation capped", () => {
     expect(workerExecArgv([], undefined)).to.deep.equal(['--max-semi-space-size=4']);
     expect(workerExecArgv(['--enable-source-maps'], '--no-warnings')).to.deep.equal(['--enable-source-maps', '--max-semi-space-size=4']);
