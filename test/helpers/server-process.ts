@@ -28,6 +28,20 @@ export interface ExitedProcess {
  * settings. Resolves when it logs that it is listening; rejects if it exits first.
  */
 export function startServerProcess(env: Record<string, string>, cwd: string): Promise<ServerProcess> {
+  return launchServerProcess(env, cwd).listening;
+}
+
+export interface LaunchedProcess {
+  /** The process from the moment it is spawned, for a test that kills it during start-up. */
+  child: ChildProcess;
+  /** Resolves when it logs that it is listening; rejects if it exits first. */
+  listening: Promise<ServerProcess>;
+  /** Resolves with the exit code (null after a signal) once the process has exited. */
+  exited: Promise<number | null>;
+}
+
+/** Like startServerProcess, but hands out the child before it listens. */
+export function launchServerProcess(env: Record<string, string>, cwd: string): LaunchedProcess {
   const child = spawnServer(env, cwd);
   let out = '';
   let err = '';
@@ -40,7 +54,7 @@ export function startServerProcess(env: Record<string, string>, cwd: string): Pr
     capturedLog.push(String(chunk));
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
+  const listening = new Promise<ServerProcess>((resolve, reject) => {
     const onData = () => {
       for (const line of out.split('\n')) {
         if (!line.includes('keyhold is listening')) continue;
@@ -64,6 +78,7 @@ export function startServerProcess(env: Record<string, string>, cwd: string): Pr
     child.stdout!.on('data', onData);
     void exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${err.trim()}`)));
   });
+  return { child, listening, exited };
 }
 
 /** Runs the server expecting it to fail at start; resolves with its exit code and output. */
