@@ -63,7 +63,10 @@ function planRound(prng: Prng, workers: number): RoundPlan {
 }
 
 export async function runKillNine(options: KillNineOptions): Promise<KillNineReport> {
-  const prng = new Prng(options.seed);
+  // Two streams: the schedule (victims, kill points) replays exactly from the seed; the load's
+  // draws depend on how its concurrent calls interleave, so they must not shift the schedule.
+  const schedule = new Prng(options.seed);
+  const prng = new Prng((options.seed ^ 0x9e3779b9) >>> 0);
   const ledger = new Ledger();
   const report: KillNineReport = {
     seed: options.seed,
@@ -83,8 +86,8 @@ export async function runKillNine(options: KillNineOptions): Promise<KillNineRep
     live = await startServer(settings);
     for (let round = 1; round <= options.rounds && Date.now() - started < (options.budgetMs ?? Infinity); round++) {
       const roundStarted = Date.now();
-      const plan = planRound(prng, options.workers);
-      live = await runRound(round, plan, live, { settings, prng, ledger, report, lanes: options.lanes ?? 6, olderBlobSample: options.olderBlobSample ?? Infinity });
+      const plan = planRound(schedule, options.workers);
+      live = await runRound(round, plan, live, { settings, schedule, prng, ledger, report, lanes: options.lanes ?? 6, olderBlobSample: options.olderBlobSample ?? Infinity });
       report.rounds = round;
       report.acknowledged = ledger.acknowledged;
       const kill = plan.victim === 'worker' ? 'a worker' : plan.startupKillMs === undefined ? 'the primary' : `the primary, then its restart after ${plan.startupKillMs} ms`;
@@ -106,6 +109,8 @@ export async function runKillNine(options: KillNineOptions): Promise<KillNineRep
 
 interface RunState {
   settings: ServerSettings;
+  schedule: Prng;
+  /** The load's and the checks' draws. */
   prng: Prng;
   ledger: Ledger;
   report: KillNineReport;
@@ -121,17 +126,21 @@ async function runRound(round: number, plan: RoundPlan, live: LiveServer, state:
   let stopped = false;
   const context = { client: live.client, ledger, prng: state.prng, round, findings: report.findings, stop: () => stopped || Date.now() - loadStarted > LOAD_PATIENCE_MS };
   const load = runLoad(context, state.lanes);
+  let primaryGone: Promise<void> | undefined;
   try {
     await waitFor(`${plan.killAfterAcks} acknowledged calls`, () => ledger.acknowledged >= target, LOAD_PATIENCE_MS);
     await new Promise((resolve) => setTimeout(resolve, plan.killDelayMs));
     if (plan.victim === 'worker') await killWorker(live, state, round);
-    else await killPrimary(live);
+    // SIGKILL is sent at once; the load stops then, since the workers of a killed primary
+    // stay (answering 503) until their connections have been idle or 10 s have passed.
+    else primaryGone = killPrimary(live);
   } finally {
     // The check reads a quiet server: every call of the load has had its answer (or none).
     stopped = true;
     await load;
   }
-  if (plan.victim === 'worker') return checked(round, live, state);
+  if (!primaryGone) return checked(round, live, state);
+  await primaryGone;
   report.kills.primary++;
   if (plan.startupKillMs !== undefined) {
     const { listened } = await killDuringStartup(state.settings, plan.startupKillMs);
@@ -144,7 +153,7 @@ async function runRound(round: number, plan: RoundPlan, live: LiveServer, state:
 /** Kills one worker and waits for its replacement and for service to continue. */
 async function killWorker(live: LiveServer, state: RunState, round: number): Promise<void> {
   const workers = liveWorkerPids(live.server);
-  const victim = state.prng.pick(workers);
+  const victim = state.schedule.pick(workers);
   const listenedBefore = workersListened(live.server);
   process.kill(victim, 'SIGKILL');
   state.report.kills.worker++;
