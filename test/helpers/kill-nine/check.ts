@@ -33,6 +33,7 @@ export async function checkLedger(client: KeyholdClient, ledger: Ledger, prng: P
   await eachLimited([...ledger.keys.keys()], CONCURRENCY, async (keyId) => {
     if (!listed.has(keyId)) {
       found('lost', `key ${keyId} (createkey acknowledged) is not listed`);
+      ledger.forget(keyId);
       return;
     }
     await checkKey(client, ledger, keyId, found);
@@ -45,6 +46,7 @@ async function checkKey(client: KeyholdClient, ledger: Ledger, keyId: string, fo
   const observed = await observeKey(client, keyId);
   if (observed === undefined) {
     found('lost', `key ${keyId} (createkey acknowledged) does not exist`);
+    ledger.forget(keyId);
     return;
   }
   const possible = ledger.possibilities(keyId);

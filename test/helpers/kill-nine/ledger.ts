@@ -96,6 +96,13 @@ export class Ledger {
     return change ? [facts, applyChange(facts, change)] : [facts];
   }
 
+  /** Drops a key found lost, with its blobs: reported once, and the load stops using it. */
+  forget(keyId: string): void {
+    this.keys.delete(keyId);
+    this.unsure.delete(keyId);
+    for (let index = this.blobs.length - 1; index >= 0; index--) if (this.blobs[index]!.keyId === keyId) this.blobs.splice(index, 1);
+  }
+
   /** Adopts what a check saw (one of the possibilities): the key is sure again. */
   settle(keyId: string, observed: KeyFacts): void {
     this.keys.set(keyId, observed);
