@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { capturedLog } from './log-capture.js';
 
 const MAIN = fileURLToPath(new URL('../../src/server/main.ts', import.meta.url));
+/** What `npm start` runs, after `npm run build`: for benches that time a start. */
+const BUILT_MAIN = fileURLToPath(new URL('../../dist/src/server/main.js', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 
 export interface ServerProcess {
@@ -40,9 +42,12 @@ export interface LaunchedProcess {
   exited: Promise<number | null>;
 }
 
-/** Like startServerProcess, but hands out the child before it listens. */
-export function launchServerProcess(env: Record<string, string>, cwd: string): LaunchedProcess {
-  const child = spawnServer(env, cwd);
+/**
+ * Like startServerProcess, but hands out the child before it listens. `built` runs the
+ * compiled server (dist/, as `npm start` does) instead of src/ through tsx.
+ */
+export function launchServerProcess(env: Record<string, string>, cwd: string, options: { built?: boolean } = {}): LaunchedProcess {
+  const child = spawnServer(env, cwd, options.built);
   let out = '';
   let err = '';
   child.stdout!.on('data', (chunk) => {
@@ -107,11 +112,11 @@ export function runServerToCompletion(env: Record<string, string>, cwd: string, 
  */
 export const TEST_WORKERS = process.env.KEYHOLD_TEST_WORKERS || '1';
 
-function spawnServer(env: Record<string, string>, cwd: string): ChildProcess {
+function spawnServer(env: Record<string, string>, cwd: string, built = false): ChildProcess {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('KEYHOLD_') && name !== 'NODE_ENV'),
   );
-  return spawn(process.execPath, ['--import', TSX, MAIN], {
+  return spawn(process.execPath, built ? [BUILT_MAIN] : ['--import', TSX, MAIN], {
     cwd,
     env: { ...inherited, KEYHOLD_PORT: '0', KEYHOLD_WORKERS: TEST_WORKERS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -23,6 +23,10 @@ export interface KillNineOptions {
   /** See CheckOptions.olderBlobSample. */
   olderBlobSample?: number;
   lanes?: number;
+  /** A round's kill comes after from `min` to `max` acknowledged calls; default 20 to 160. */
+  killAfterAcks?: { min: number; max: number };
+  /** Run the compiled server (dist/, after `npm run build`), as `npm start` does; default src/ through tsx. */
+  built?: boolean;
   progress?: (line: string) => void;
 }
 
@@ -52,11 +56,11 @@ const PASSPHRASE = 'kill-nine test passphrase, long enough';
 const ACKS_AFTER_WORKER_KILL = 30;
 const LOAD_PATIENCE_MS = 60_000;
 
-function planRound(prng: Prng, workers: number): RoundPlan {
+function planRound(prng: Prng, workers: number, killAfterAcks: { min: number; max: number }): RoundPlan {
   const victim = workers > 1 && prng.chance(0.35) ? 'worker' : 'primary';
   return {
     victim,
-    killAfterAcks: prng.int(20, 160),
+    killAfterAcks: prng.int(killAfterAcks.min, killAfterAcks.max),
     killDelayMs: prng.int(0, 15),
     startupKillMs: victim === 'primary' && prng.chance(0.3) ? prng.int(0, 1500) : undefined,
   };
@@ -78,7 +82,7 @@ export async function runKillNine(options: KillNineOptions): Promise<KillNineRep
     restartMs: [],
   };
   const dir = makeTempDir('keyhold-kill-nine-');
-  const settings: ServerSettings = { dataDir: path.join(dir.path, 'data'), cwd: dir.path, passphrase: PASSPHRASE, workers: options.workers };
+  const settings: ServerSettings = { dataDir: path.join(dir.path, 'data'), cwd: dir.path, passphrase: PASSPHRASE, workers: options.workers, built: options.built ?? false };
   rememberSecret(PASSPHRASE);
   const started = Date.now();
   let live: LiveServer | undefined;
@@ -86,7 +90,7 @@ export async function runKillNine(options: KillNineOptions): Promise<KillNineRep
     live = await startServer(settings);
     for (let round = 1; round <= options.rounds && Date.now() - started < (options.budgetMs ?? Infinity); round++) {
       const roundStarted = Date.now();
-      const plan = planRound(schedule, options.workers);
+      const plan = planRound(schedule, options.workers, options.killAfterAcks ?? { min: 20, max: 160 });
       live = await runRound(round, plan, live, { settings, schedule, prng, ledger, report, lanes: options.lanes ?? 6, olderBlobSample: options.olderBlobSample ?? Infinity });
       report.rounds = round;
       report.acknowledged = ledger.acknowledged;

@@ -16,6 +16,8 @@ export interface ServerSettings {
   cwd: string;
   passphrase: string;
   workers: number;
+  /** Run dist/ (as `npm start` does) rather than src/ through tsx. */
+  built: boolean;
 }
 
 export interface LiveServer {
@@ -32,7 +34,7 @@ function environment(settings: ServerSettings): Record<string, string> {
 /** Starts the server and a client for it (the admin credential the first start wrote). */
 export async function startServer(settings: ServerSettings): Promise<LiveServer> {
   const started = Date.now();
-  const server = await launchServerProcess(environment(settings), settings.cwd).listening;
+  const server = await launchServerProcess(environment(settings), settings.cwd, { built: settings.built }).listening;
   const startMs = Date.now() - started;
   const credentials = JSON.parse(readFileSync(path.join(settings.dataDir, 'admin.credentials'), 'utf8'));
   rememberSecret(Buffer.from(credentials.SecretKey, 'base64'));
@@ -62,7 +64,7 @@ export async function killPrimary(live: LiveServer): Promise<void> {
  * (opening the store, deriving the master key, forking workers). Resolves whether it had listened.
  */
 export async function killDuringStartup(settings: ServerSettings, delayMs: number): Promise<{ listened: boolean }> {
-  const launched = launchServerProcess(environment(settings), settings.cwd);
+  const launched = launchServerProcess(environment(settings), settings.cwd, { built: settings.built });
   let listened = false;
   const listening = launched.listening.then(
     (server) => {
