@@ -85,13 +85,15 @@ export async function runKillNine(options: KillNineOptions): Promise<KillNineRep
   const settings: ServerSettings = { dataDir: path.join(dir.path, 'data'), cwd: dir.path, passphrase: PASSPHRASE, workers: options.workers, built: options.built ?? false };
   rememberSecret(PASSPHRASE);
   const started = Date.now();
+  // Every server started, so that a failing round leaves none running.
+  const servers: LiveServer[] = [];
   let live: LiveServer | undefined;
   try {
-    live = await startServer(settings);
+    live = await restart(settings, servers);
     for (let round = 1; round <= options.rounds && Date.now() - started < (options.budgetMs ?? Infinity); round++) {
       const roundStarted = Date.now();
       const plan = planRound(schedule, options.workers, options.killAfterAcks ?? { min: 20, max: 160 });
-      live = await runRound(round, plan, live, { settings, schedule, prng, ledger, report, lanes: options.lanes ?? 6, olderBlobSample: options.olderBlobSample ?? Infinity });
+      live = await runRound(round, plan, live, { settings, schedule, prng, ledger, report, servers, lanes: options.lanes ?? 6, olderBlobSample: options.olderBlobSample ?? Infinity });
       report.rounds = round;
       report.acknowledged = ledger.acknowledged;
       const kill = plan.victim === 'worker' ? 'a worker' : plan.startupKillMs === undefined ? 'the primary' : `the primary, then its restart after ${plan.startupKillMs} ms`;
@@ -99,13 +101,14 @@ export async function runKillNine(options: KillNineOptions): Promise<KillNineRep
     }
     // A last restart, then every blob, not a sample.
     await killPrimary(live);
-    live = await restart(settings, report);
+    live = await restart(settings, servers);
+    report.restartMs.push(live.startMs);
     report.findings.push(...(await checkLedger(live.client, ledger, prng, { round: report.rounds + 1, olderBlobSample: Infinity })));
     await live.server.stop();
     live.client.close();
-    live = undefined;
   } finally {
-    if (live) await killPrimary(live).catch(() => undefined);
+    const running = servers.filter((server) => server.server.child.exitCode === null && server.server.child.signalCode === null);
+    await Promise.all(running.map((server) => killPrimary(server).catch(() => undefined)));
     dir.remove();
   }
   return report;
@@ -118,6 +121,7 @@ interface RunState {
   prng: Prng;
   ledger: Ledger;
   report: KillNineReport;
+  servers: LiveServer[];
   lanes: number;
   olderBlobSample: number;
 }
@@ -151,7 +155,9 @@ async function runRound(round: number, plan: RoundPlan, live: LiveServer, state:
     report.kills.startup++;
     if (!listened) report.kills.startupBeforeListening++;
   }
-  return checked(round, await restart(state.settings, report), state);
+  const again = await restart(state.settings, state.servers);
+  report.restartMs.push(again.startMs);
+  return checked(round, again, state);
 }
 
 /** Kills one worker and waits for its replacement and for service to continue. */
@@ -170,9 +176,9 @@ async function killWorker(live: LiveServer, state: RunState, round: number): Pro
   }
 }
 
-async function restart(settings: ServerSettings, report: KillNineReport): Promise<LiveServer> {
+async function restart(settings: ServerSettings, servers: LiveServer[]): Promise<LiveServer> {
   const live = await startServer(settings);
-  report.restartMs.push(live.startMs);
+  servers.push(live);
   return live;
 }
 
