@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { capturedLog } from './log-capture.js';
 
 const MAIN = fileURLToPath(new URL('../../src/server/main.ts', import.meta.url));
+/** What `npm start` runs, after `npm run build`: for benches that time a start. */
+const BUILT_MAIN = fileURLToPath(new URL('../../dist/src/server/main.js', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 
 export interface ServerProcess {
@@ -28,7 +30,24 @@ export interface ExitedProcess {
  * settings. Resolves when it logs that it is listening; rejects if it exits first.
  */
 export function startServerProcess(env: Record<string, string>, cwd: string): Promise<ServerProcess> {
-  const child = spawnServer(env, cwd);
+  return launchServerProcess(env, cwd).listening;
+}
+
+export interface LaunchedProcess {
+  /** The process from the moment it is spawned, for a test that kills it during start-up. */
+  child: ChildProcess;
+  /** Resolves when it logs that it is listening; rejects if it exits first. */
+  listening: Promise<ServerProcess>;
+  /** Resolves with the exit code (null after a signal) once the process has exited. */
+  exited: Promise<number | null>;
+}
+
+/**
+ * Like startServerProcess, but hands out the child before it listens. `built` runs the
+ * compiled server (dist/, as `npm start` does) instead of src/ through tsx.
+ */
+export function launchServerProcess(env: Record<string, string>, cwd: string, options: { built?: boolean } = {}): LaunchedProcess {
+  const child = spawnServer(env, cwd, options.built);
   let out = '';
   let err = '';
   child.stdout!.on('data', (chunk) => {
@@ -40,7 +59,7 @@ export function startServerProcess(env: Record<string, string>, cwd: string): Pr
     capturedLog.push(String(chunk));
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
+  const listening = new Promise<ServerProcess>((resolve, reject) => {
     const onData = () => {
       for (const line of out.split('\n')) {
         if (!line.includes('keyhold is listening')) continue;
@@ -64,6 +83,7 @@ export function startServerProcess(env: Record<string, string>, cwd: string): Pr
     child.stdout!.on('data', onData);
     void exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${err.trim()}`)));
   });
+  return { child, listening, exited };
 }
 
 /** Runs the server expecting it to fail at start; resolves with its exit code and output. */
@@ -73,7 +93,7 @@ export function runServerToCompletion(
   timeoutMs = 15_000,
   as: { uid?: number; gid?: number } = {},
 ): Promise<ExitedProcess> {
-  const child = spawnServer(env, cwd, as);
+  const child = spawnServer(env, cwd, false, as);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk) => (stdout += chunk));
@@ -97,11 +117,11 @@ export function runServerToCompletion(
  */
 export const TEST_WORKERS = process.env.KEYHOLD_TEST_WORKERS || '1';
 
-function spawnServer(env: Record<string, string>, cwd: string, as: { uid?: number; gid?: number } = {}): ChildProcess {
+function spawnServer(env: Record<string, string>, cwd: string, built = false, as: { uid?: number; gid?: number } = {}): ChildProcess {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('KEYHOLD_') && name !== 'NODE_ENV'),
   );
-  return spawn(process.execPath, ['--import', TSX, MAIN], {
+  return spawn(process.execPath, built ? [BUILT_MAIN] : ['--import', TSX, MAIN], {
     cwd,
     env: { ...inherited, KEYHOLD_PORT: '0', KEYHOLD_WORKERS: TEST_WORKERS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
