@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 
 /**
@@ -52,4 +53,14 @@ export function writeFileDurably(file: string, data: string | Buffer, options: {
     closeSync(directoryDescriptor);
   }
   return written;
+}
+
+/** Syncs a directory, so that a file just created or renamed in it survives a power cut. */
+export async function syncDirectory(directory: string): Promise<void> {
+  const handle = await open(directory, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { syncDirectory } from '../../src/durable-file.js';
 import { StartupError } from '../../src/errors.js';
 import { withClient } from '../context.js';
 
@@ -69,14 +70,5 @@ export async function restore(flags: RestoreFlags): Promise<void> {
     console.log(`restored ${result.records} records (backup of ${result.createdAt}) into ${config.dataDir}`);
   } finally {
     await provider.close();
-  }
-}
-
-async function syncDirectory(directory: string): Promise<void> {
-  const handle = await open(directory, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

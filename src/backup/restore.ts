@@ -1,7 +1,7 @@
 import { createReadStream, existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { open, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileDurably } from '../durable-file.js';
+import { syncDirectory, writeFileDurably } from '../durable-file.js';
 import { StartupError } from '../errors.js';
 import { unwrapRootKeyRecord } from '../kms/root-key.js';
 import type { MasterKeyProvider } from '../providers/master-key.js';
@@ -107,13 +107,4 @@ async function writeRecords(store: Store, file: string): Promise<{ trailer: Back
   });
   await store.write(batch);
   return result;
-}
-
-async function syncDirectory(directory: string): Promise<void> {
-  const handle = await open(directory, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

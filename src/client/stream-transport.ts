@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { readJsonAnswer } from './answers.js';
 import { KeyholdApiError, KeyholdConnectionError } from './errors.js';
-import type { HttpsRequest } from './transport.js';
+import { requestOptions, type HttpsRequest } from './transport.js';
 
 const MAX_ERROR_BYTES = 64 * 1024;
 
@@ -22,14 +22,7 @@ const MAX_ERROR_BYTES = 64 * 1024;
 export function openHttpsStream(request: HttpsRequest): Promise<IncomingMessage> {
   const target = request.origin.host;
   return new Promise<IncomingMessage>((resolve, reject) => {
-    const req = https.request({
-      agent: request.agent,
-      host: request.origin.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: request.origin.port === '' ? 443 : Number(request.origin.port),
-      method: request.method,
-      path: request.path,
-      headers: request.headers,
-    });
+    const req = https.request(requestOptions(request));
     req.setTimeout(request.timeoutMs, () => {
       req.destroy(new KeyholdConnectionError(`No data from ${target} within ${request.timeoutMs} ms`, { code: 'ETIMEDOUT' }));
     });

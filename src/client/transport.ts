@@ -28,6 +28,19 @@ export interface HttpsResponse {
   body: Buffer;
 }
 
+/** node:https options for a request. */
+export function requestOptions(request: HttpsRequest): https.RequestOptions {
+  return {
+    agent: request.agent,
+    // URL keeps IPv6 hosts in brackets; the socket layer wants them bare.
+    host: request.origin.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: request.origin.port === '' ? 443 : Number(request.origin.port),
+    method: request.method,
+    path: request.path,
+    headers: request.headers,
+  };
+}
+
 /**
  * @example
  *   const res = await sendHttpsRequest({ agent, origin: new URL('https://127.0.0.1:8443'),
@@ -44,15 +57,7 @@ export function sendHttpsRequest(request: HttpsRequest): Promise<HttpsResponse> 
       reject(err);
     };
 
-    const req = https.request({
-      agent: request.agent,
-      // URL keeps IPv6 hosts in brackets; the socket layer wants them bare.
-      host: request.origin.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: request.origin.port === '' ? 443 : Number(request.origin.port),
-      method: request.method,
-      path: request.path,
-      headers: request.headers,
-    });
+    const req = https.request(requestOptions(request));
 
     const deadline = setTimeout(() => {
       const err = new KeyholdConnectionError(
