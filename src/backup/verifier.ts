@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import { decodeCheckedJson } from '../store/checked-json.js';
 import {
   BackupFormatError,
   MAX_LINE_BYTES,
@@ -104,7 +105,7 @@ export class BackupVerifier {
   #checkRootRecord(value: Buffer): void {
     let stored: unknown;
     try {
-      stored = JSON.parse(value.toString('utf8'));
+      stored = decodeCheckedJson(value.toString('utf8'));
     } catch {
       throw new BackupFormatError("the backup's root-key record is not valid JSON");
     }

@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
-import { asVersionKey, privateKeyAad, unwrapKey, versionKeyAad, wrapKey, type VersionKey } from '../crypto/index.js';
-import { DisabledException, KMSInvalidStateException, NotFoundException, ValidationException } from '../errors.js';
+import { asVersionKey, DecryptionFailedError, privateKeyAad, unwrapKey, versionKeyAad, wrapKey, type VersionKey } from '../crypto/index.js';
+import { DisabledException, KMSInvalidStateException, NotFoundException, ServiceUnavailableException, ValidationException } from '../errors.js';
 import { LruCache } from '../store/lru-cache.js';
 import type { AliasRecord, KeyRecord } from '../store/records.js';
 import type { Store, StoreBatch, StoreChange } from '../store/store.js';
@@ -202,7 +202,7 @@ export class KeyRegistry {
     const cacheKey = `${keyId}!${version}`;
     const raced = this.versionKeys.get(cacheKey);
     if (raced) return raced;
-    const versionKey = asVersionKey(unwrapKey(this.rootKey, wrapped, versionKeyAad(keyId, version)));
+    const versionKey = asVersionKey(unwrapStored(() => unwrapKey(this.rootKey, wrapped, versionKeyAad(keyId, version)), `version ${version} of key ${keyId}`));
     this.versionKeys.set(cacheKey, versionKey);
     return versionKey;
   }
@@ -238,7 +238,7 @@ export class KeyRegistry {
       const wrapped = await this.store.getVersion(record.keyId, 1);
       if (watch.changed()) return this.privateKey(await this.usableKey(record.keyId));
       if (!wrapped) throw new Error(`store is missing the private key of key ${record.keyId}`);
-      const der = unwrapKey(this.rootKey, wrapped, privateKeyAad(record.keyId, 1));
+      const der = unwrapStored(() => unwrapKey(this.rootKey, wrapped, privateKeyAad(record.keyId, 1)), `the private key of key ${record.keyId}`);
       let privateKey: KeyObject;
       try {
         privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
@@ -392,6 +392,19 @@ export class KeyRegistry {
     this.keyRecords.clear();
     this.privateKeys.clear();
     this.publicKeys.clear();
+  }
+}
+
+/**
+ * Material read from the store that does not unwrap under the root key (which opened the
+ * store, so it is the right one) was damaged on disk: 503 naming it, not a 500.
+ */
+function unwrapStored(unwrap: () => Buffer, what: string): Buffer {
+  try {
+    return unwrap();
+  } catch (error) {
+    if (error instanceof DecryptionFailedError) throw new ServiceUnavailableException(`The key store holds damaged material for ${what}`);
+    throw error;
   }
 }
 

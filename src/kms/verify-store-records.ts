@@ -1,6 +1,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { credentialSecretAad, privateKeyAad, unwrapKey, versionKeyAad } from '../crypto/index.js';
 import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, RotationRecord } from '../store/records.js';
+import { decodeCheckedJson } from '../store/checked-json.js';
 import type { RawEntry } from '../store/store-scan.js';
 import { isUuid } from './key-id.js';
 
@@ -16,7 +17,7 @@ const ORIGINS = new Set(['KEYHOLD', 'AWS_KMS', 'GCP_KMS']);
 /** The entry's value as a JSON object, or undefined. */
 export function parseObject(entry: RawEntry): Record<string, unknown> | undefined {
   try {
-    const value: unknown = JSON.parse(entry.value.toString('utf8'));
+    const value: unknown = decodeCheckedJson(entry.value.toString('utf8'));
     return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
   } catch {
     return undefined;

@@ -31,6 +31,8 @@ export function storeFaultCause(error: unknown): string | undefined {
   const text = `${message} ${causeMessage}`;
   for (const [pattern, cause] of KNOWN_FAULTS) if (pattern.test(text)) return cause;
   if (code === 'LEVEL_CORRUPTION' || /corruption/i.test(text)) return `damaged data (${oneLine(message).slice(0, 200)})`;
+  // A stored value that no longer parses: LevelDB read damaged bytes without noticing.
+  if (code === 'LEVEL_DECODE_ERROR') return 'damaged data (a stored value does not decode)';
   if (code === 'LEVEL_IO_ERROR' || /^IO error/i.test(message) || /^E[A-Z]+$/.test(code)) return oneLine(message).slice(0, 200);
   return undefined;
 }

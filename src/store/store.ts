@@ -4,6 +4,8 @@ import { readdir, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
 import { ServiceUnavailableException } from '../errors.js';
+import { checkedJson } from './checked-json.js';
+import { checkTablesHolding, type TableCheckMemory } from './leveldb-files.js';
 import { CommitSeal, type SealState } from './commit-seal.js';
 import { COMMIT_KEY, IDENTITY_KEY, ROOT_KEY, StoreBatch, versionRecordKey, type BatchOp } from './store-batch.js';
 import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, KeyState, RootKeyRecord, RotationRecord } from './records.js';
@@ -85,6 +87,8 @@ export class Store {
   private nextCommit: number;
   private recovering: Promise<void> | undefined;
   private closed = false;
+  /** What confirmAbsent remembers of the MANIFEST and of the tables it found intact. */
+  private readonly checkedTables: TableCheckMemory = { intact: new Map() };
 
   private constructor(
     readonly dataDir: string,
@@ -92,14 +96,14 @@ export class Store {
     private readonly db: Level<string, unknown>,
     private readonly seal: CommitSeal,
   ) {
-    this.meta = db.sublevel('meta', { valueEncoding: 'json' }) as JsonSublevel<RootKeyRecord>;
-    this.keys = db.sublevel('keys', { valueEncoding: 'json' }) as JsonSublevel<KeyRecord>;
+    this.meta = db.sublevel('meta', { valueEncoding: checkedJson }) as JsonSublevel<RootKeyRecord>;
+    this.keys = db.sublevel('keys', { valueEncoding: checkedJson }) as JsonSublevel<KeyRecord>;
     this.versions = db.sublevel('versions', { valueEncoding: 'buffer' });
-    this.aliases = db.sublevel('aliases', { valueEncoding: 'json' }) as JsonSublevel<AliasRecord>;
-    this.rotations = db.sublevel('rotations', { valueEncoding: 'json' }) as JsonSublevel<RotationRecord>;
-    this.schedule = db.sublevel('schedule', { valueEncoding: 'json' }) as JsonSublevel<string>;
-    this.credentials = db.sublevel('credentials', { valueEncoding: 'json' }) as JsonSublevel<CredentialRecord>;
-    this.audit = db.sublevel('audit', { valueEncoding: 'json' }) as JsonSublevel<AuditRecord>;
+    this.aliases = db.sublevel('aliases', { valueEncoding: checkedJson }) as JsonSublevel<AliasRecord>;
+    this.rotations = db.sublevel('rotations', { valueEncoding: checkedJson }) as JsonSublevel<RotationRecord>;
+    this.schedule = db.sublevel('schedule', { valueEncoding: checkedJson }) as JsonSublevel<string>;
+    this.credentials = db.sublevel('credentials', { valueEncoding: checkedJson }) as JsonSublevel<CredentialRecord>;
+    this.audit = db.sublevel('audit', { valueEncoding: checkedJson }) as JsonSublevel<AuditRecord>;
     this.nextCommit = seal.commit + 1;
   }
 
@@ -120,7 +124,7 @@ export class Store {
     try {
       // LevelDB makes its directory with the default mode: the wrapped keys are ours alone.
       chmodSync(location, 0o700);
-      const meta = db.sublevel('meta', { valueEncoding: 'json' }) as JsonSublevel<unknown>;
+      const meta = db.sublevel('meta', { valueEncoding: checkedJson }) as JsonSublevel<unknown>;
       const marks = await readMarks(db, meta);
       const decision = options.reseal ? resealDecision(dataDir, sealState, marks) : checkAgainstSeal(dataDir, location, sealState, marks);
       const state = 'create' in decision ? createSeal(dataDir) : decision.seal;
@@ -384,7 +388,10 @@ export class Store {
   }
 
   async getKey(keyId: string): Promise<KeyRecord | undefined> {
-    return (await this.read(`key ${keyId}`, () => this.keys.get(keyId))) as KeyRecord | undefined;
+    const record = (await this.read(`key ${keyId}`, () => this.keys.get(keyId))) as KeyRecord | undefined;
+    // Absent may mean damaged: a key is never NotFound because its table is damaged.
+    if (record === undefined) await this.confirmAbsent(`key ${keyId}`, `!keys!${keyId}`);
+    return record;
   }
 
   async getVersion(keyId: string, version: number): Promise<Buffer | undefined> {
@@ -457,6 +464,23 @@ export class Store {
       this.health.emit({ type: 'read-failed', what, cause });
       throw new ServiceUnavailableException(`The key store could not read ${what}`);
     }
+  }
+
+  /**
+   * For a read that found nothing: checks the tables that would hold it (checkTablesHolding)
+   * and answers 503, reported like any failed read, when one is damaged. When the check itself
+   * cannot be made (files moving under a compaction), LevelDB's answer stands.
+   */
+  private async confirmAbsent(what: string, userKey: string): Promise<void> {
+    let problems: Awaited<ReturnType<typeof checkTablesHolding>>;
+    try {
+      problems = await checkTablesHolding(this.location, Buffer.from(userKey, 'utf8'), this.checkedTables);
+    } catch {
+      return;
+    }
+    if (problems.length === 0) return;
+    this.health.emit({ type: 'read-failed', what, cause: `damaged data (${problems[0]!.message})` });
+    throw new ServiceUnavailableException(`The key store could not read ${what}`);
   }
 
   /** Closes the store once the writes already queued are done. */

@@ -12,6 +12,8 @@ export interface LiveFiles {
   prevLogNumber: number;
   /** Table file number -> size in bytes. */
   tables: Map<number, number>;
+  /** Table file number -> the smallest and largest user keys it holds (internal keys less their 8-byte tag). */
+  ranges: Map<number, { smallest: Buffer; largest: Buffer }>;
 }
 
 const COMPARATOR = 1;
@@ -24,7 +26,7 @@ const NEW_FILE = 7;
 const PREV_LOG_NUMBER = 9;
 
 export function emptyLiveFiles(): LiveFiles {
-  return { logNumber: 0, prevLogNumber: 0, tables: new Map() };
+  return { logNumber: 0, prevLogNumber: 0, tables: new Map(), ranges: new Map() };
 }
 
 /** Reads fields of one edit, each bounds-checked against the record. */
@@ -44,9 +46,15 @@ class EditReader {
 
   /** A length-prefixed slice (a key or the comparator name), skipped. */
   skipSlice(): void {
+    this.slice();
+  }
+
+  /** A length-prefixed slice. */
+  slice(): Buffer {
     const length = this.varint(5);
     if (this.offset + length > this.record.length) throw new TableFormatError('slice runs past its record');
     this.offset += length;
+    return this.record.subarray(this.offset - length, this.offset);
   }
 }
 
@@ -78,14 +86,20 @@ export function applyVersionEdit(live: LiveFiles, record: Buffer): void {
         break;
       case DELETED_FILE:
         reader.varint(5);
-        live.tables.delete(reader.varint());
+        {
+          const number = reader.varint();
+          live.tables.delete(number);
+          live.ranges.delete(number);
+        }
         break;
       case NEW_FILE: {
         reader.varint(5); // level
         const number = reader.varint();
         live.tables.set(number, reader.varint());
-        reader.skipSlice(); // smallest key
-        reader.skipSlice(); // largest key
+        // Internal keys: the user key, then 8 bytes of sequence number and type.
+        const smallest = Buffer.from(reader.slice());
+        const largest = Buffer.from(reader.slice());
+        live.ranges.set(number, { smallest: smallest.subarray(0, Math.max(0, smallest.length - 8)), largest: largest.subarray(0, Math.max(0, largest.length - 8)) });
         break;
       }
       default:
