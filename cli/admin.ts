@@ -207,6 +207,15 @@ async function verifyStore(options: { reseal?: boolean }): Promise<void> {
   }
 }
 
+/** Makes a new store offline, as a first start would, only in a data directory that never held one. */
+async function init(): Promise<void> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  const { loadConfig } = await configModule();
+  const { initStore } = await import('../src/server/init-store.js');
+  const made = await initStore(loadConfig(), (message) => process.stderr.write(`keyhold: ${message}\n`));
+  console.log(`initialised store ${made.storeId}; admin credential ${made.accessKeyId} in ${made.credentialsFile} (mode 0600)`);
+}
+
 export function adminCommand(): Command {
   const admin = new Command('admin').description('administration of a store: backup talks to a running server, the others need it stopped');
 
@@ -238,6 +247,15 @@ export function adminCommand(): Command {
         '      keyhold admin rekey --to pkcs11 --new-token-label keyhold --new-pin-file softhsm/dev-pin',
     )
     .action(rekey);
+
+  admin
+    .command('init')
+    .description(
+      'make a new store offline in an empty KEYHOLD_DATA_DIR, as the first start would: root key under the configured master key, ' +
+        'the first admin credential and admin.credentials (for KEYHOLD_HOST and KEYHOLD_PORT); refused where a store exists',
+    )
+    .addHelpText('after', '\nExample:\n  $ KEYHOLD_DATA_DIR=/var/lib/keyhold KEYHOLD_PASSPHRASE_FILE=/etc/keyhold/passphrase keyhold admin init')
+    .action(init);
 
   admin
     .command('verify-store')

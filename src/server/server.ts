@@ -1,4 +1,3 @@
-import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import https from 'node:https';
 import type { Logger } from 'pino';
@@ -12,8 +11,7 @@ import { openRootKey } from '../kms/root-key.js';
 import { createMasterKeyProvider, createRemoteKeyProviders, type MasterKeyProvider } from '../providers/index.js';
 import { StoreSnapshots } from '../store/snapshots.js';
 import { Store } from '../store/store.js';
-import { StartupError } from '../errors.js';
-import { ADMIN_CREDENTIALS_FILE, readAdminCredentials, writeAdminCredentials } from './admin-credentials.js';
+import { ADMIN_CREDENTIALS_FILE, createFirstAdminCredential, makeDataDir } from './admin-credentials.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS, urlHost } from './listen.js';
 import { loadTlsMaterial } from './tls.js';
 
@@ -90,7 +88,9 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     const url = `https://${urlHost(config.host)}:${port}`;
 
     if (credentials.size === 0) {
-      const admin = await createFirstAdminCredential(credentials, config.dataDir, { Url: url, CertSha256: tls.certSha256 }, logger);
+      const admin = await createFirstAdminCredential(credentials, config.dataDir, { Url: url, CertSha256: tls.certSha256 }, (message, fields) =>
+        logger.warn(fields, message),
+      );
       logger.info({ file: path.join(config.dataDir, ADMIN_CREDENTIALS_FILE), accessKeyId: admin.accessKeyId }, 'created the admin credential (secret only in the file)');
     }
     logger.info({ url, certSha256: tls.certSha256, selfSigned: tls.selfSigned, dataDir: config.dataDir }, 'keyhold is listening');
@@ -129,45 +129,6 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     await store?.close();
     throw error;
   }
-}
-
-/** The data directory, made if missing; failing that, one line naming the setting and the cause. */
-function makeDataDir(dataDir: string): void {
-  try {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    const { code, message } = error as NodeJS.ErrnoException;
-    const cause = code === 'EACCES' ? 'permission denied' : message;
-    throw new StartupError(`cannot use the data directory ${dataDir}: ${cause}`, 'KEYHOLD_DATA_DIR');
-  }
-}
-
-/**
- * The first start's admin credential. The file is written (exclusively, never over an existing
- * one) before the credential is committed, so a start interrupted in between leaves a file
- * that names a credential the store lacks: the next start commits that very credential
- * instead of making another. Any other existing file stops the start: it is never overwritten.
- */
-async function createFirstAdminCredential(
-  credentials: CredentialService,
-  dataDir: string,
-  where: { Url: string; CertSha256: string },
-  logger: Logger,
-): Promise<{ accessKeyId: string }> {
-  const file = path.join(dataDir, ADMIN_CREDENTIALS_FILE);
-  const options = { admin: true, description: 'admin (first start)', principal: 'system' };
-  if (existsSync(file)) {
-    const existing = readAdminCredentials(dataDir);
-    if (!existing) {
-      throw new StartupError(`${file} exists, but the store has no credential and the file names none Keyhold can use; it is never overwritten: move it away to have a new admin credential made`, 'KEYHOLD_DATA_DIR');
-    }
-    logger.warn({ file, accessKeyId: existing.accessKeyId }, 'the first start was interrupted after writing the admin credential file: committing the credential it names');
-    return credentials.create({ ...options, existing });
-  }
-  return credentials.create(options, new Date(), (created) => {
-    const written = writeAdminCredentials(dataDir, { AccessKeyId: created.accessKeyId, SecretKey: created.secretKey.toString('base64'), ...where });
-    if (!written) throw new StartupError(`${file} appeared while the admin credential was being made; it is never overwritten`, 'KEYHOLD_DATA_DIR');
-  });
 }
 
 /**

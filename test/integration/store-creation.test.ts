@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { Level } from 'level';
@@ -8,6 +8,7 @@ import { openRootKey } from '../../src/kms/root-key.js';
 import { PassphraseMasterKey } from '../../src/providers/passphrase.js';
 import { SEAL_FILE } from '../../src/store/commit-seal.js';
 import { Store } from '../../src/store/store.js';
+import { runCli } from '../helpers/cli.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { runServerToCompletion, startServerProcess } from '../helpers/server-process.js';
@@ -103,5 +104,32 @@ describe('creating a store', function () {
     expect(exited.stderr.trim().split('\n')).to.have.length(1);
     expect(exited.stderr).to.match(/admin\.credentials exists.*never overwritten/);
     expect(readFileSync(file, 'utf8')).to.equal('not a credential');
+  });
+
+  it('keyhold admin init makes a store a server then serves, and refuses where a store exists', async () => {
+    const cwd = tempDir();
+    const env = { KEYHOLD_DATA_DIR: 'data', KEYHOLD_PASSPHRASE: PASSPHRASE };
+    const made = await runCli(['admin', 'init'], { cwd, env });
+    expect(made.code, made.stderr).to.equal(0);
+    expect(made.stdout.toString()).to.match(/^initialised store [0-9a-f]{32}; admin credential KH[A-Z2-7]{18} in \/.*\/data\/admin\.credentials \(mode 0600\)\n$/);
+    const file = path.join(cwd, 'data', 'admin.credentials');
+    const contents = readFileSync(file);
+    rememberSecret(Buffer.from(JSON.parse(contents.toString()).SecretKey, 'base64'));
+    expect(statSync(file).mode & 0o777).to.equal(0o600);
+
+    const again = await runCli(['admin', 'init'], { cwd, env });
+    expect(again.code).to.equal(1);
+    expect(again.stderr).to.match(/already holds a store \(found admin\.credentials, store\.seal/);
+    expect(readFileSync(file).equals(contents)).to.equal(true);
+
+    const server = await startServerProcess({ KEYHOLD_DATA_DIR: path.join(cwd, 'data'), KEYHOLD_PASSPHRASE: PASSPHRASE }, cwd);
+    try {
+      const client = KeyholdClient.fromCredentialsFile(file, { url: server.url });
+      expect((await client.createKey({ description: 'after admin init' })).KeyState).to.equal('Enabled');
+      client.close();
+      expect(readFileSync(file).equals(contents), 'the server leaves admin.credentials as init wrote it').to.equal(true);
+    } finally {
+      await server.stop();
+    }
   });
 });
