@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path';
 import { expect } from 'chai';
 import { BackupVerifier } from '../../src/backup/verifier.js';
+import { decodeCheckedJson } from '../../src/store/checked-json.js';
 import { KeyholdApiError, KeyholdClient } from '../../src/client/index.js';
 import { CredentialService } from '../../src/kms/credential-service.js';
 import { openRootKey } from '../../src/kms/root-key.js';
@@ -124,7 +125,7 @@ describe('backup and restore', function () {
     const keys = new Map<string, number>();
     for (const record of verifier.push(readFileSync(backupFile))) {
       if (record.sublevel === 'versions') versions.add(record.key);
-      if (record.sublevel === 'keys') keys.set(record.key, JSON.parse(record.value.toString()).currentVersion);
+      if (record.sublevel === 'keys') keys.set(record.key, (decodeCheckedJson(record.value.toString()) as { currentVersion: number }).currentVersion);
     }
     verifier.finish();
     for (const { keyId } of earlier.keys) expect(keys.has(keyId), keyId).to.equal(true);
