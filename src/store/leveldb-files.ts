@@ -171,5 +171,7 @@ async function liveFilesNow(directory: string, memory: TableCheckMemory, now: nu
   const live = emptyLiveFiles();
   await checkLogFile(path.join(directory, manifest), manifest, true, (record) => applyVersionEdit(live, record));
   memory.manifest = { name: manifest, size, live, readAt: now };
+  // Tables compacted away are forgotten, so the memory stays as small as the live set.
+  for (const name of memory.intact.keys()) if (!live.tables.has(Number.parseInt(name, 10))) memory.intact.delete(name);
   return live;
 }
