@@ -8,16 +8,18 @@
  *   {"trailer":true,"records":<count>,"sha256":"<hex of every byte before this line>"}
  *
  * Values are the bytes as stored: key material only ever wrapped by the root key, which is
- * itself only in the header, wrapped by the master key. Dependency-free (node:crypto aside).
+ * itself only in the header, wrapped by the master key. It loads nothing of the server (the
+ * list of sublevels comes from a module without runtime imports).
  */
 import type { RootKeyRecord } from '../store/records.js';
+import { SUBLEVEL_NAMES, type SublevelName } from '../store/store-scan.js';
 
 export const BACKUP_FORMAT = 'keyhold-backup';
 export const BACKUP_VERSION = 1;
 
-/** The sublevels of the store (src/store/store.ts): a backup names no other. */
-export const BACKUP_SUBLEVELS = ['aliases', 'audit', 'credentials', 'keys', 'meta', 'rotations', 'schedule', 'versions'] as const;
-export type BackupSublevel = (typeof BACKUP_SUBLEVELS)[number];
+/** The sublevels of the store: a backup names no other. */
+export const BACKUP_SUBLEVELS = SUBLEVEL_NAMES;
+export type BackupSublevel = SublevelName;
 
 /** No line of a backup is longer: a damaged file cannot make a reader hold more. */
 export const MAX_LINE_BYTES = 1024 * 1024;

@@ -10,6 +10,7 @@ import { CommitSeal, type SealState } from './commit-seal.js';
 import { COMMIT_KEY, IDENTITY_KEY, ROOT_KEY, StoreBatch, versionRecordKey, type BatchOp } from './store-batch.js';
 import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, KeyState, RootKeyRecord, RotationRecord } from './records.js';
 import { StoreHealth, storeFaultCause } from './store-health.js';
+import type { SublevelName } from './store-scan.js';
 import { checkAgainstSeal, checkLevelFiles, createSeal, heldStoreEvidence, openLevel, readSeal, RESTORE_ADVICE, STORE_DIRECTORY, type StoreMarks } from './store-open.js';
 
 export type { StoreEvent } from './store-health.js';
@@ -17,7 +18,6 @@ export { StoreBatch, versionRecordKey } from './store-batch.js';
 
 // The value type is documentation: level's sublevel types do not carry it through.
 type JsonSublevel<_V> = ReturnType<Level<string, unknown>['sublevel']>;
-
 
 /**
  * At most this many batches are merged into one LevelDB write: bounds the size of a write
@@ -131,7 +131,7 @@ export class Store {
       const store = new Store(dataDir, location, db, await CommitSeal.open(dataDir, state));
       if ('create' in decision || decision.identityMissing) {
         // The identity goes in with commit 1: from here on the seal and the store agree.
-        await store.writeRaw([{ type: 'put', sublevel: meta, key: IDENTITY_KEY, value: { storeId: state.storeId } }]);
+        await store.writeRaw([{ type: 'put', sublevel: store.meta, key: IDENTITY_KEY, value: { storeId: state.storeId } }]);
       }
       return store;
     } catch (error) {
@@ -342,7 +342,7 @@ export class Store {
     await checkLevelFiles(this.location);
     await this.db.open({ createIfMissing: false });
     // Sublevels do not follow their database when it is opened again.
-    await Promise.all([this.meta, this.keys, this.versions, this.aliases, this.rotations, this.schedule, this.credentials, this.audit].map((sublevel) => sublevel.open()));
+    await Promise.all(Object.values(this.sublevels()).map((sublevel) => sublevel.open()));
     const marks = await readMarks(this.db, this.meta);
     /* Postcondition: the reopened store holds every acknowledged commit. */
     if (marks.identity?.storeId !== this.seal.storeId || marks.commit < this.seal.commit) {
@@ -390,7 +390,7 @@ export class Store {
   async getKey(keyId: string): Promise<KeyRecord | undefined> {
     const record = (await this.read(`key ${keyId}`, () => this.keys.get(keyId))) as KeyRecord | undefined;
     // Absent may mean damaged: a key is never NotFound because its table is damaged.
-    if (record === undefined) await this.confirmAbsent(`key ${keyId}`, `!keys!${keyId}`);
+    if (record === undefined) await this.confirmAbsent(`key ${keyId}`, `${this.keys.prefix}${keyId}`);
     return record;
   }
 
@@ -494,13 +494,18 @@ export class Store {
 
   /** One of the sublevels above by its name (`keys`, `versions`, …); throws for any other. */
   sublevelNamed(name: string): ReturnType<Level<string, unknown>['sublevel']> {
-    const sublevels: Record<string, ReturnType<Level<string, unknown>['sublevel']>> = {
+    const sublevels = this.sublevels();
+    /* Precondition: only the store's own sublevels are written by name. */
+    if (!Object.hasOwn(sublevels, name)) throw new Error(`the store has no sublevel '${name.slice(0, 32)}'`);
+    return sublevels[name as SublevelName];
+  }
+
+  /** Every sublevel, by its name (SUBLEVEL_NAMES). */
+  private sublevels(): Record<SublevelName, ReturnType<Level<string, unknown>['sublevel']>> {
+    return {
       meta: this.meta, keys: this.keys, versions: this.versions, aliases: this.aliases,
       rotations: this.rotations, schedule: this.schedule, credentials: this.credentials, audit: this.audit,
     };
-    /* Precondition: only the store's own sublevels are written by name. */
-    if (!Object.hasOwn(sublevels, name)) throw new Error(`the store has no sublevel '${name.slice(0, 32)}'`);
-    return sublevels[name]!;
   }
 
   /**

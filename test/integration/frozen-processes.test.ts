@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { expect } from 'chai';
-import { PEER_TIMEOUT_MS } from '../../src/cluster/heartbeat.js';
+import { HEARTBEAT_INTERVAL_MS, PEER_TIMEOUT_MS } from '../../src/cluster/heartbeat.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { logLines, serverClient, waitFor, workerPids, type Exchange, type ServerClient } from '../helpers/server-client.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
@@ -131,6 +131,9 @@ describe('frozen processes do not stall the service (SIGSTOP)', function () {
     await waitFor('/healthz to answer 503', async () => (await client.get('/healthz')).status === 503, PEER_TIMEOUT_MS + SLACK_MS);
     const seenWithin = performance.now() - frozenAt;
     expect(seenWithin, 'ms until /healthz saw the frozen primary').to.be.lessThan(PEER_TIMEOUT_MS + SLACK_MS);
+    // That was one worker; each watches the primary on its own timer, so the other notices
+    // within a few heartbeats (it answered /readyz 200 once when asked at once).
+    await new Promise((resolve) => setTimeout(resolve, 5 * HEARTBEAT_INTERVAL_MS));
 
     const answers: Exchange[] = [];
     for (let i = 0; i < 4; i++) {

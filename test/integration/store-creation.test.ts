@@ -27,6 +27,15 @@ describe('creating a store', function () {
     return dir.path;
   };
   before(() => rememberSecret(PASSPHRASE));
+
+  /** A data directory whose store has a root key and no credential yet, as a first start leaves it before the credential. */
+  async function storeWithRootKeyOnly(): Promise<string> {
+    const dataDir = tempDir();
+    const store = await Store.open(dataDir);
+    (await openRootKey(store, passphrase())).rootKey.fill(0);
+    await store.close();
+    return dataDir;
+  }
   after(() => dirs.forEach((dir) => dir.remove()));
 
   it('gives a store made before seals existed a seal and an identity, keeping its records', async () => {
@@ -70,11 +79,8 @@ describe('creating a store', function () {
   });
 
   it('commits the credential of an admin.credentials file that an interrupted first start wrote', async () => {
-    const dataDir = tempDir();
     // The first start got as far as the root key and the file, not the credential.
-    const store = await Store.open(dataDir);
-    (await openRootKey(store, passphrase())).rootKey.fill(0);
-    await store.close();
+    const dataDir = await storeWithRootKeyOnly();
     const secret = randomBytes(32);
     rememberSecret(secret);
     const file = path.join(dataDir, 'admin.credentials');
@@ -93,10 +99,7 @@ describe('creating a store', function () {
   });
 
   it('never overwrites an admin.credentials file it cannot use, and says so in one line', async () => {
-    const dataDir = tempDir();
-    const store = await Store.open(dataDir);
-    (await openRootKey(store, passphrase())).rootKey.fill(0);
-    await store.close();
+    const dataDir = await storeWithRootKeyOnly();
     const file = path.join(dataDir, 'admin.credentials');
     writeFileSync(file, 'not a credential');
     const exited = await runServerToCompletion({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE }, dataDir, 30_000);
