@@ -60,7 +60,7 @@ export class AliasOperations {
       const batch = this.registry.store.batch();
       if (result) batch.putAlias(result);
       else batch.deleteAlias(aliasName);
-      batch.audit({ action, principal: caller.principal, keyId: result?.targetKeyId, detail: aliasName }, now);
+      batch.auditChange(caller, { action, keyId: result?.targetKeyId, detail: { AliasName: aliasName } }, now);
       await this.registry.store.write(batch);
       if (result) aliases.set(aliasName, result);
       else aliases.delete(aliasName);

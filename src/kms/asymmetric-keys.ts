@@ -82,7 +82,7 @@ export class AsymmetricOperations {
       tags,
       currentVersion: 1,
     };
-    const batch = this.registry.store.batch().audit({ action: 'CreateKey', principal: caller.principal, keyId, detail: request.origin }, now);
+    const batch = this.registry.store.batch().auditChange(caller, { action: 'CreateKey', keyId, detail: { Origin: request.origin } }, now);
     if (request.origin === 'KEYHOLD') {
       /* Precondition: a local asymmetric key names a spec; RSA may encrypt, ECC only signs. */
       if (request.providerKeyId !== undefined) throw new ValidationException('ProviderKeyId is only for Origin AWS_KMS or GCP_KMS');

@@ -72,7 +72,7 @@ export class CredentialService {
           description: options.description,
           createdAt: now.toISOString(),
         })
-        .audit({ action: 'CreateCredential', principal: options.principal, detail: accessKeyId }, now),
+        .auditChange({ principal: options.principal }, { action: 'CreateCredential', detail: { AccessKeyId: accessKeyId } }, now),
     );
     this.credentials.set(accessKeyId, { secretKey, principal: { accessKeyId, admin: options.admin } });
     return { accessKeyId, secretKey };

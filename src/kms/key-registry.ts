@@ -1,3 +1,4 @@
+import type { ChangeAuthor } from '../audit/audit-record.js';
 import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { asVersionKey, DecryptionFailedError, privateKeyAad, unwrapKey, versionKeyAad, wrapKey, type VersionKey } from '../crypto/index.js';
 import { DisabledException, KMSInvalidStateException, NotFoundException, ServiceUnavailableException, ValidationException } from '../errors.js';
@@ -27,10 +28,8 @@ export const DEFAULT_KEY_CACHE_SIZE = 10_000;
 /** Parsed asymmetric keys kept: OpenSSL objects of a few KB each (RSA-4096 private keys). */
 const ASYMMETRIC_KEY_CACHE_SIZE = 1_000;
 
-/** Who asked: recorded in the audit trail of every change. */
-export interface Caller {
-  principal: string;
-}
+/** Who asked (and, for an API request, the request): recorded in the audit trail of every change. */
+export type Caller = ChangeAuthor;
 
 export const SYSTEM: Caller = { principal: 'system' };
 

@@ -104,7 +104,7 @@ export class KeyService {
       tags,
       currentVersion: 1,
     };
-    await this.registry.create(record, this.registry.store.batch().audit({ action: 'CreateKey', principal: caller.principal, keyId }, now));
+    await this.registry.create(record, this.registry.store.batch().auditChange(caller, { action: 'CreateKey', keyId }, now));
     return toKeyMetadata(record, []);
   }
 
@@ -202,7 +202,7 @@ export class KeyService {
     const keyId = await this.registry.resolveKeyId(keyIdInput);
     await this.registry.update(keyId, (record, batch) => {
       if (record.keyState === 'PendingDeletion') throw pendingDeletion(keyId);
-      batch.audit({ action, principal: caller.principal, keyId }, this.clock());
+      batch.auditChange(caller, { action, keyId }, this.clock());
       return { ...record, tags: change(record.tags) };
     });
   }
@@ -363,7 +363,7 @@ export class KeyService {
    * compacts the store afterwards.
    */
   deleteIfDue(keyId: string, now: Date = this.clock()): Promise<boolean> {
-    return this.registry.deleteIfDue(keyId, now, (batch) => batch.audit({ action: 'DeleteKey', principal: 'system', keyId }, now));
+    return this.registry.deleteIfDue(keyId, now, (batch) => batch.auditChange(SYSTEM, { action: 'DeleteKey', keyId }, now));
   }
 
   /** Drops what is cached of keys and aliases that another process changed (src/cluster). */
@@ -423,7 +423,7 @@ export class KeyService {
     const record = await this.registry.update(keyId, (before, batch) => {
       const after = change(before);
       if (after.keyState === before.keyState && after.deletionDate === before.deletionDate) return before;
-      batch.audit({ action, principal: caller.principal, keyId, detail: `${before.keyState} -> ${after.keyState}` }, this.clock());
+      batch.auditChange(caller, { action, keyId, detail: { State: `${before.keyState} -> ${after.keyState}` } }, this.clock());
       return after;
     });
     return this.metadata(record);

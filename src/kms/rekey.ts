@@ -36,6 +36,7 @@ export async function rekeyRootKey(options: RekeyOptions): Promise<{ from: Maste
   const rootKey = await unwrapRootKeyRecord(record, from);
   let check: Buffer | undefined;
   try {
+    await store.useAuditKey(rootKey);
     beforeStep('wrap-new');
     const { master, wrappedRootKey } = await to.wrapRootKey(rootKey);
     beforeStep('verify-new');
@@ -49,10 +50,7 @@ export async function rekeyRootKey(options: RekeyOptions): Promise<{ from: Maste
       store
         .batch()
         .putRootKey({ ...record, master, wrappedRootKey: wrappedRootKey.toString('base64'), rekeyedAt: now.toISOString() })
-        .audit(
-          { action: 'RekeyMasterKey', principal: options.principal ?? 'keyhold admin rekey', detail: `${record.master.kind} -> ${master.kind}` },
-          now,
-        ),
+        .auditChange({ principal: options.principal ?? 'keyhold admin rekey' }, { action: 'RekeyMasterKey', detail: { Master: `${record.master.kind} -> ${master.kind}` } }, now),
     );
     return { from: record.master, to: master };
   } finally {

@@ -19,12 +19,13 @@ export async function openRootKey(
   store: Store,
   provider: MasterKeyProvider,
   now: Date = new Date(),
-): Promise<{ rootKey: Buffer; created: boolean }> {
+): Promise<{ rootKey: Buffer; created: boolean; auditHeadMatches: boolean }> {
   const record = await store.getRootKeyRecord();
   if (!record) {
     await refuseRootKeyOverOldStore(store);
     const rootKey = randomBytes(32);
     const { master, wrappedRootKey } = await provider.wrapRootKey(rootKey);
+    await store.useAuditKey(rootKey);
     await store.write(
       store
         .batch()
@@ -35,11 +36,19 @@ export async function openRootKey(
           keyCheckValue: keyCheckValue(rootKey).toString('base64'),
           createdAt: now.toISOString(),
         })
-        .audit({ action: 'InitializeStore', principal: 'system', detail: master.kind }, now),
+        .auditChange({ principal: 'system' }, { action: 'InitializeStore', detail: { Master: master.kind } }, now),
     );
-    return { rootKey, created: true };
+    return { rootKey, created: true, auditHeadMatches: true };
   }
-  return { rootKey: await unwrapRootKeyRecord(record, provider), created: false };
+  const rootKey = await unwrapRootKeyRecord(record, provider);
+  try {
+    // Every writer of the store chains its audit records under the key the root key gives.
+    const { headMatches } = await store.useAuditKey(rootKey);
+    return { rootKey, created: false, auditHeadMatches: headMatches };
+  } catch (error) {
+    rootKey.fill(0);
+    throw error;
+  }
 }
 
 /**

@@ -53,7 +53,7 @@ export class RotationOperations {
       batch
         .putVersion(keyId, version, this.registry.newWrappedVersion(keyId, version))
         .putRotation({ keyId, version, rotationDate: now.toISOString(), rotationType: type })
-        .audit({ action: type === 'ON_DEMAND' ? 'RotateKeyOnDemand' : 'RotateKey', principal: caller.principal, keyId, detail: `version ${version}` }, now);
+        .auditChange(caller, { action: type === 'ON_DEMAND' ? 'RotateKeyOnDemand' : 'RotateKey', keyId, detail: { Version: version } }, now);
       const rotation = record.rotation?.enabled
         ? { ...record.rotation, nextRotationDate: addDays(now, record.rotation.periodDays) }
         : record.rotation;
@@ -89,7 +89,7 @@ export class RotationOperations {
     await this.registry.update(keyId, (record, batch) => {
       requireRotatable(record);
       const now = this.registry.clock();
-      batch.audit({ action: 'EnableKeyRotation', principal: caller.principal, keyId, detail: `${days} days` }, now);
+      batch.auditChange(caller, { action: 'EnableKeyRotation', keyId, detail: { RotationPeriodInDays: days } }, now);
       return { ...record, rotation: { enabled: true, periodDays: days, nextRotationDate: addDays(now, days) } };
     });
   }
@@ -98,7 +98,7 @@ export class RotationOperations {
     const keyId = await this.registry.resolveKeyId(keyIdInput);
     await this.registry.update(keyId, (record, batch) => {
       requireRotatable(record);
-      batch.audit({ action: 'DisableKeyRotation', principal: caller.principal, keyId }, this.registry.clock());
+      batch.auditChange(caller, { action: 'DisableKeyRotation', keyId }, this.registry.clock());
       return { ...record, rotation: { enabled: false, periodDays: record.rotation?.periodDays ?? DEFAULT_ROTATION_PERIOD_DAYS } };
     });
   }

@@ -52,6 +52,8 @@ export function asCredentialRecord(entry: RawEntry): CredentialRecord | undefine
 
 export function asAuditRecord(entry: RawEntry): AuditRecord | undefined {
   const value = parseObject(entry);
+  // Chained records (src/audit), or the unchained lines of stores made before them.
+  if (value && isString(value.Time) && isString(value.Action) && typeof value.Seq === 'number' && isString(value.Mac)) return value as unknown as AuditRecord;
   return value && isString(value.time) && isString(value.action) ? (value as unknown as AuditRecord) : undefined;
 }
 

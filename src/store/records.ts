@@ -106,7 +106,10 @@ export interface CredentialRecord {
   createdAt: string;
 }
 
-/** One line of the audit trail (sublevel `audit`, by time-ordered id). */
+/**
+ * One line of the audit trail as stores made before the chained trail (src/audit) wrote it
+ * (sublevel `audit`, by time-ordered id); chained records follow them under `c!<Seq>`.
+ */
 export interface AuditRecord {
   time: string;
   action: string;

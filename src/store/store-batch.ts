@@ -1,17 +1,26 @@
-import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, RootKeyRecord, RotationRecord } from './records.js';
+import { changeEntry, type AuditEntry, type ChangeAuthor } from '../audit/audit-record.js';
+import type { AliasRecord, CredentialRecord, KeyRecord, RootKeyRecord, RotationRecord } from './records.js';
 import type { Store } from './store.js';
 
 // The root db.batch with sublevel ops is the only batch that spans sublevels of different
 // value types; level's types cannot express it, so ops are built here and cast once.
 export type BatchOp =
-  | { type: 'put'; sublevel: unknown; key: string; value: unknown }
+  | {
+      type: 'put';
+      sublevel: unknown;
+      key: string;
+      value: unknown;
+      /** An audit entry: the store numbers, MACs and keys it as it writes it. */
+      auditEntry?: true;
+      /** The entry is the record of the request that made this change. */
+      answersRequest?: true;
+    }
   | { type: 'del'; sublevel: unknown; key: string };
 
 export const ROOT_KEY = 'root';
 /** Meta records: the store's identity (its seal names it) and the number of its newest commit. */
 export const IDENTITY_KEY = 'identity';
 export const COMMIT_KEY = 'commit';
-let auditSequence = 0;
 
 /** `<KeyId>!<version as 10 digits>`: versions of one key sort together, in order. */
 export function versionRecordKey(keyId: string, version: number): string {
@@ -89,12 +98,20 @@ export class StoreBatch {
     return this;
   }
 
-  audit(record: Omit<AuditRecord, 'time'>, now: Date): this {
-    // Time, then a sequence number of this process: the audit trail reads back in the
-    // order it was written, also within one millisecond (one process owns the store).
-    const id = `${now.toISOString()}!${String(auditSequence++).padStart(12, '0')}`;
-    this.operations.push({ type: 'put', sublevel: this.store.audit, key: id, value: { time: now.toISOString(), ...record } });
+  /**
+   * An audit record, chained as the batch is written (src/audit). `answersRequest`: it is the
+   * record of the API request that made this change, which then writes no second one.
+   */
+  audit(entry: AuditEntry, options: { answersRequest?: boolean } = {}): this {
+    const op: BatchOp = { type: 'put', sublevel: this.store.audit, key: '', value: entry, auditEntry: true };
+    if (options.answersRequest && entry.RequestId) op.answersRequest = true;
+    this.operations.push(op);
     return this;
+  }
+
+  /** The audit record of a change (the request's own record when a request made it). */
+  auditChange(author: ChangeAuthor, change: Parameters<typeof changeEntry>[1], now: Date): this {
+    return this.audit(changeEntry(author, change, now), { answersRequest: author.request !== undefined });
   }
 
   /**

@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { readdir, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
+import { AUDIT_HEAD_KEY, AuditChain, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, type AuditEntry, type AuditEvent, type AuditHead } from '../audit/audit-record.js';
 import { ServiceUnavailableException } from '../errors.js';
 import { checkedJson } from './checked-json.js';
 import { checkTablesHolding, type TableCheckMemory } from './leveldb-files.js';
@@ -55,8 +56,13 @@ export interface KeyWithVersion {
 /** Called after a write is durable and before its writers are told: see Store.onCommit. */
 export type CommitListener = (change: StoreChange) => Promise<void>;
 
+/** How long the store remembers that a request's audit record went in with its change. */
+const ANSWERED_REQUEST_MEMORY_MS = 60_000;
+
 interface PendingWrite {
   operations: BatchOp[];
+  /** Synced before it is acknowledged (every change); false only for audit records of requests that changed nothing. */
+  sync: boolean;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -89,6 +95,10 @@ export class Store {
   private closed = false;
   /** What confirmAbsent remembers of the MANIFEST and of the tables it found intact. */
   private readonly checkedTables: TableCheckMemory = { intact: new Map() };
+  /** Numbers and MACs the audit records as they are written (useAuditKey). */
+  private auditChain: AuditChain | undefined;
+  /** Requests whose audit record was written with their change, by RequestId, with when. */
+  private readonly answeredRequests = new Map<string, number>();
 
   private constructor(
     readonly dataDir: string,
@@ -164,18 +174,53 @@ export class Store {
    * merged into one synced LevelDB batch (group commit): each stays all-or-nothing, and
    * none is acknowledged before the merged batch is on disk.
    */
-  write(batch: StoreBatch): Promise<void> {
-    return this.writeRaw(batch.operations);
+  write(batch: StoreBatch, options: { sync?: boolean } = {}): Promise<void> {
+    return this.writeRaw(batch.operations, options.sync ?? true);
   }
 
-  private writeRaw(batchOperations: BatchOp[]): Promise<void> {
+  /**
+   * Starts the audit chain (src/audit): from here on every audit entry written is numbered
+   * and MACed under the key derived from the root key. The chain continues from the newest
+   * record the store holds, so that nothing already written is ever overwritten, even when
+   * the head was moved back by hand (`keyhold admin audit verify` reports that).
+   */
+  async useAuditKey(rootKey: Buffer): Promise<{ headMatches: boolean }> {
+    const head = (await this.read('the audit head', () => this.meta.get(AUDIT_HEAD_KEY))) as AuditHead | undefined;
+    const newest = (await this.read('the audit trail', () => this.audit.values({ gte: CHAINED_PREFIX, lt: `${CHAINED_PREFIX}~`, reverse: true, limit: 1 }).all())) as AuditEvent[];
+    const last = newest[0];
+    const from = last && (!head || last.Seq >= head.Seq) ? { Seq: last.Seq, Mac: last.Mac } : head;
+    this.auditChain = new AuditChain(deriveAuditKey(rootKey), head?.Chain ?? last?.Chain ?? this.storeId, from);
+    return { headMatches: head === undefined ? last === undefined : last !== undefined && last.Seq === head.Seq && last.Mac === head.Mac };
+  }
+
+  /**
+   * Whether a request's audit record was already written with the change it made (then the
+   * record the API writes for it after answering is not written twice). Forgets it.
+   */
+  takeAnsweredRequest(requestId: string): boolean {
+    return this.answeredRequests.delete(requestId);
+  }
+
+  private rememberAnsweredRequests(operations: BatchOp[]): void {
+    const now = Date.now();
+    for (const op of operations) {
+      if (op.type === 'put' && op.answersRequest) this.answeredRequests.set((op.value as AuditEntry).RequestId!, now);
+    }
+    // Oldest first (insertion order): a worker that died before writing its record leaves its id here.
+    for (const [requestId, since] of this.answeredRequests) {
+      if (now - since < ANSWERED_REQUEST_MEMORY_MS) break;
+      this.answeredRequests.delete(requestId);
+    }
+  }
+
+  private writeRaw(batchOperations: BatchOp[], sync = true): Promise<void> {
     if (batchOperations.length === 0) return Promise.resolve();
     /* Precondition: after a write error nothing is written until the store has been reopened. */
     const refused = this.health.writeError;
     if (refused) return Promise.reject(refused);
     const operations = [...batchOperations];
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ operations, resolve, reject });
+      this.pending.push({ operations, sync, resolve, reject });
       // Started on the next turn of the event loop, so that the writes issued by the
       // requests of this turn join the first group too.
       this.flushing ??= new Promise<void>((done) => setImmediate(() => void this.flush().then(done)));
@@ -205,18 +250,19 @@ export class Store {
   }
 
   /** Writes a group as one batch; the writers whose operations are now durable, and the commit number. */
-  private async commitGroup(group: PendingWrite[]): Promise<{ writes: PendingWrite[]; commit: number }> {
+  private async commitGroup(group: PendingWrite[]): Promise<{ writes: PendingWrite[]; commit: number; synced: boolean }> {
     const refused = this.health.writeError;
+    const synced = group.some((write) => write.sync);
     if (refused) {
       for (const write of group) write.reject(refused);
-      return { writes: [], commit: 0 };
+      return { writes: [], commit: 0, synced };
     }
     try {
-      return { writes: group, commit: await this.commitOperations(group.flatMap((write) => write.operations)) };
+      return { writes: group, commit: await this.commitOperations(group.flatMap((write) => write.operations), synced), synced };
     } catch (error) {
       if (this.failedWrite(error) || group.length === 1) {
         for (const write of group) write.reject(this.health.writeError ?? error);
-        return { writes: [], commit: 0 };
+        return { writes: [], commit: 0, synced };
       }
       // The merged batch wrote nothing (it is atomic). One writer's bad batch must not fail
       // the others: each is written alone, and only the failing ones are rejected.
@@ -224,26 +270,54 @@ export class Store {
       let commit = 0;
       for (const write of group) {
         try {
-          commit = await this.commitOperations(write.operations);
+          commit = await this.commitOperations(write.operations, write.sync);
           committed.push(write);
         } catch (alone) {
           this.failedWrite(alone);
           write.reject(this.health.writeError ?? alone);
         }
       }
-      return { writes: committed, commit };
+      return { writes: committed, commit, synced: committed.some((write) => write.sync) };
     }
   }
 
-  /** One synced LevelDB batch that also records its commit number. */
-  private async commitOperations(operations: BatchOp[]): Promise<number> {
+  /**
+   * One LevelDB batch (synced unless it holds only audit records of requests that changed
+   * nothing) that also records its commit number, with its audit entries numbered and MACed
+   * in the order written and the chain's new head.
+   */
+  private async commitOperations(operations: BatchOp[], sync: boolean): Promise<number> {
     /* Precondition: a store that failed a write takes no more until it has been reopened. */
     const refused = this.health.writeError;
     if (refused) throw refused;
+    const mark = this.auditChain?.mark();
+    const chained = this.chainAudit(operations);
     const commit = this.nextCommit++;
-    const numbered = [...operations, { type: 'put', sublevel: this.meta, key: COMMIT_KEY, value: { commit } } satisfies BatchOp];
-    await this.db.batch(numbered as never, { sync: true } as never);
+    const numbered = [...chained, { type: 'put', sublevel: this.meta, key: COMMIT_KEY, value: { commit } } satisfies BatchOp];
+    try {
+      await this.db.batch(numbered as never, { sync } as never);
+    } catch (error) {
+      // Nothing of the batch was written: its records' numbers are given again.
+      if (mark) this.auditChain!.rollback(mark);
+      throw error;
+    }
+    this.rememberAnsweredRequests(operations);
     return commit;
+  }
+
+  /** The operations with each audit entry made a chained record, and the head after them. */
+  private chainAudit(operations: BatchOp[]): BatchOp[] {
+    if (!operations.some((op) => op.type === 'put' && op.auditEntry)) return operations;
+    const chain = this.auditChain;
+    /* Precondition: audit records are written only once the chain knows its key. */
+    if (!chain) throw new Error('an audit record was written before the store was given the audit key');
+    const chained = operations.map((op): BatchOp => {
+      if (op.type !== 'put' || !op.auditEntry) return op;
+      const event = chain.append(op.value as AuditEntry);
+      return { type: 'put', sublevel: this.audit, key: auditRecordKey(event.Seq), value: event };
+    });
+    chained.push({ type: 'put', sublevel: this.meta, key: AUDIT_HEAD_KEY, value: chain.head() });
+    return chained;
   }
 
   /**
@@ -258,8 +332,13 @@ export class Store {
     return true;
   }
 
-  private async acknowledge({ writes, commit }: { writes: PendingWrite[]; commit: number }): Promise<void> {
+  private async acknowledge({ writes, commit, synced }: { writes: PendingWrite[]; commit: number; synced: boolean }): Promise<void> {
     if (writes.length === 0) return;
+    if (!synced) {
+      // Audit records of requests that changed nothing: no change to seal or to tell.
+      for (const write of writes) write.resolve();
+      return;
+    }
     try {
       // Acknowledged only once the seal says so: a store that later opens shorter is noticed.
       await this.seal.advance(commit);
@@ -446,8 +525,16 @@ export class Store {
     return (await this.read('the credentials', () => this.credentials.values().all())) as CredentialRecord[];
   }
 
-  async listAudit(): Promise<AuditRecord[]> {
-    return (await this.read('the audit trail', () => this.audit.values().all())) as AuditRecord[];
+  /** Every chained audit record, oldest first (for tests and small stores; the API pages through auditRange). */
+  async listAudit(): Promise<AuditEvent[]> {
+    return this.auditRange(0, Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Up to `limit` chained audit records after number `afterSeq`, oldest first. */
+  async auditRange(afterSeq: number, limit: number): Promise<AuditEvent[]> {
+    return (await this.read('the audit trail', () =>
+      this.audit.values({ gt: auditRecordKey(afterSeq), lt: `${CHAINED_PREFIX}~`, limit }).all(),
+    )) as AuditEvent[];
   }
 
   /**

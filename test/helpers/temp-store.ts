@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { KeyRecord } from '../../src/store/records.js';
 import { Store } from '../../src/store/store.js';
 import { makeTempDir } from './temp-dir.js';
@@ -6,7 +6,10 @@ import { makeTempDir } from './temp-dir.js';
 /** A real LevelDB store in a fresh temp dir (the caller closes it and removes the dir). */
 export async function openTempStore(): Promise<{ dir: ReturnType<typeof makeTempDir>; store: Store }> {
   const dir = makeTempDir();
-  return { dir, store: await Store.open(dir.path) };
+  const store = await Store.open(dir.path);
+  // Any key will do for the audit chain of a store with no root key.
+  await store.useAuditKey(randomBytes(32));
+  return { dir, store };
 }
 
 /** An Enabled symmetric key record with a fresh KeyId, for store tests; `overrides` win. */

@@ -162,9 +162,9 @@ describe('API actions (through the signed express app, real LevelDB)', () => {
     it('records every change in the audit trail', async () => {
       const keyId = await createKey();
       await h.call('disablekey', { KeyId: keyId }).expect(200);
-      const audit = (await h.store.listAudit()).filter((entry) => entry.keyId === keyId);
-      expect(audit.map((entry) => entry.action)).to.deep.equal(['CreateKey', 'DisableKey']);
-      expect(audit[0]!.principal).to.equal(h.credential.accessKeyId);
+      const audit = (await h.store.listAudit()).filter((entry) => entry.KeyId === keyId);
+      expect(audit.map((entry) => entry.Action)).to.deep.equal(['CreateKey', 'DisableKey']);
+      expect(audit[0]!.Principal).to.equal(h.credential.accessKeyId);
     });
   });
 

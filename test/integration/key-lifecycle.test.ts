@@ -287,8 +287,8 @@ describe('key lifecycle (rotation, aliases, tags, deletion)', () => {
       for (const record of [`!keys!${keyId}`, `!versions!${keyId}`, `!rotations!${keyId}`]) {
         expect(dataFiles.some((file) => file.includes(record)), `${record} is still in a data file`).to.equal(false);
       }
-      expect(await h.store.listAudit()).to.satisfy((audit: { action: string; keyId?: string }[]) =>
-        audit.some((entry) => entry.action === 'DeleteKey' && entry.keyId === keyId),
+      expect(await h.store.listAudit()).to.satisfy((audit: { Action: string; KeyId: string | null }[]) =>
+        audit.some((entry) => entry.Action === 'DeleteKey' && entry.KeyId === keyId),
       );
     });
   });

@@ -90,7 +90,7 @@ describe('master-key rekey', function () {
         () => expect.fail('the old passphrase must no longer open the store'),
         (error: Error) => expect(error.message).to.match(/wrong passphrase/),
       );
-      expect((await store.listAudit()).map((entry) => entry.action)).to.include('RekeyMasterKey');
+      expect((await store.listAudit()).map((entry) => entry.Action)).to.include('RekeyMasterKey');
       await store.close();
     });
 

@@ -27,7 +27,7 @@ describe('KeyService on a real store', () => {
   });
 
   async function auditOf(keyId: string) {
-    return (await store.listAudit()).filter((entry) => entry.keyId === keyId && entry.action !== 'CreateKey');
+    return (await store.listAudit()).filter((entry) => entry.KeyId === keyId && entry.Action !== 'CreateKey');
   }
 
   describe('enableKey and disableKey', () => {
@@ -56,7 +56,7 @@ describe('KeyService on a real store', () => {
 
       // Compared as sorted lists: audit ids within one millisecond do not keep write order.
       const audit = await auditOf(KeyId);
-      expect(audit.map((entry) => `${entry.action}: ${entry.detail}`).sort()).to.deep.equal(
+      expect(audit.map((entry) => `${entry.Action}: ${entry.Detail?.State}`).sort()).to.deep.equal(
         expectedChanges.map((change) => `${change.endsWith('Disabled') ? 'DisableKey' : 'EnableKey'}: ${change}`).sort(),
       );
     });
@@ -68,7 +68,7 @@ describe('KeyService on a real store', () => {
       await service.disableKey(KeyId);
       await service.disableKey(KeyId);
 
-      expect((await auditOf(KeyId)).map((entry) => entry.detail)).to.deep.equal(['Enabled -> Disabled']);
+      expect((await auditOf(KeyId)).map((entry) => entry.Detail?.State)).to.deep.equal(['Enabled -> Disabled']);
     });
 
     it('record the caller as the principal of the change', async () => {
@@ -76,7 +76,7 @@ describe('KeyService on a real store', () => {
       const { KeyId } = await service.createKey({});
       await service.disableKey(KeyId, { principal: 'KHALICE' });
 
-      expect((await auditOf(KeyId)).map((entry) => entry.principal)).to.deep.equal(['KHALICE']);
+      expect((await auditOf(KeyId)).map((entry) => entry.Principal)).to.deep.equal(['KHALICE']);
     });
 
     it('keep a key usable after disable then enable, unwrapping its version key again', async () => {
@@ -223,7 +223,7 @@ describe('KeyService on a real store', () => {
       expect(scheduled.keyState).to.equal('PendingDeletion');
       expect((await service.describeKey(KeyId)).DeletionDate).to.equal('2031-05-13T07:08:09.000Z');
       expect((await store.getKey(KeyId))!.deletionDate).to.equal('2031-05-13T07:08:09.000Z');
-      expect((await auditOf(KeyId)).map((entry) => entry.time)).to.deep.equal([now.toISOString()]);
+      expect((await auditOf(KeyId)).map((entry) => entry.Time)).to.deep.equal([now.toISOString()]);
     });
 
     it('scheduleKeyDeletion defaults to a 30-day window', async () => {

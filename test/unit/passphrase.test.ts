@@ -239,7 +239,7 @@ describe('openRootKey with a passphrase master key', () => {
     expect(record.master).to.include({ kind: 'passphrase', kdf: 'pbkdf2-sha256' });
     expect(record.createdAt).to.equal('2030-01-02T03:04:05.000Z');
     expect(Buffer.from(record.wrappedRootKey, 'base64').includes(created.rootKey)).to.equal(false);
-    expect((await store.listAudit()).map((entry) => entry.action)).to.deep.equal(['InitializeStore']);
+    expect((await store.listAudit()).map((entry) => entry.Action)).to.deep.equal(['InitializeStore']);
 
     await store.close();
     store = await Store.open(dir.path);

@@ -54,7 +54,7 @@ describe('Store', () => {
           .putKey(record)
           .putVersion(record.keyId, 1, material)
           .putCredential({ accessKeyId: 'KHTEST', wrappedSecret: 'c2VjcmV0', admin: true, description: 'd', createdAt: 'now' })
-          .audit({ action: 'CreateKey', principal: 'test', keyId: record.keyId }, new Date('2030-01-01T00:00:00.000Z')),
+          .auditChange({ principal: 'test' }, { action: 'CreateKey', keyId: record.keyId }, new Date('2030-01-01T00:00:00.000Z')),
       );
       expect(store.isOpen).to.equal(true);
       await store.close();
@@ -64,8 +64,8 @@ describe('Store', () => {
       expect(await store.getKey(record.keyId)).to.deep.equal(record);
       expect((await store.getVersion(record.keyId, 1))!.equals(material)).to.equal(true);
       expect((await store.listCredentials()).map((credential) => credential.accessKeyId)).to.deep.equal(['KHTEST']);
-      expect(await store.listAudit()).to.deep.equal([
-        { time: '2030-01-01T00:00:00.000Z', action: 'CreateKey', principal: 'test', keyId: record.keyId },
+      expect((await store.listAudit()).map(({ Time, Action, Principal, KeyId, Seq }) => ({ Time, Action, Principal, KeyId, Seq }))).to.deep.equal([
+        { Time: '2030-01-01T00:00:00.000Z', Action: 'CreateKey', Principal: 'test', KeyId: record.keyId, Seq: 1 },
       ]);
     });
 
@@ -132,9 +132,9 @@ describe('Store', () => {
     it('reads back in the order it was written, also within one millisecond', async () => {
       const sameInstant = new Date('2026-11-23T10:00:00.000Z');
       for (let i = 0; i < 20; i++) {
-        await store.write(store.batch().audit({ action: `Step${i}`, principal: 'test' }, sameInstant));
+        await store.write(store.batch().auditChange({ principal: 'test' }, { action: `Step${i}` }, sameInstant));
       }
-      const actions = (await store.listAudit()).map((entry) => entry.action);
+      const actions = (await store.listAudit()).map((entry) => entry.Action);
       expect(actions).to.deep.equal(Array.from({ length: 20 }, (_, i) => `Step${i}`));
     });
   });
@@ -147,13 +147,13 @@ describe('Store', () => {
         .batch()
         .putKey(record)
         .putVersion(record.keyId, 1, material)
-        .audit({ action: 'CreateKey', principal: 'test', keyId: record.keyId }, new Date());
+        .auditChange({ principal: 'test' }, { action: 'CreateKey', keyId: record.keyId }, new Date());
       expect(batch.operations).to.have.length(3);
       await store.write(batch);
 
       expect(await store.getKey(record.keyId)).to.deep.equal(record);
       expect((await store.getVersion(record.keyId, 1))!.equals(material)).to.equal(true);
-      expect((await store.listAudit()).map((entry) => entry.keyId)).to.deep.equal([record.keyId]);
+      expect((await store.listAudit()).map((entry) => entry.KeyId)).to.deep.equal([record.keyId]);
     });
 
     it('writes none of a batch when one of its operations is invalid', async () => {
@@ -162,7 +162,7 @@ describe('Store', () => {
         .batch()
         .putKey(record)
         .putVersion(record.keyId, 1, undefined as unknown as Buffer)
-        .audit({ action: 'CreateKey', principal: 'test', keyId: record.keyId }, new Date());
+        .auditChange({ principal: 'test' }, { action: 'CreateKey', keyId: record.keyId }, new Date());
 
       let failed = false;
       await store.write(batch).catch(() => (failed = true));
@@ -204,6 +204,7 @@ describe('Store', () => {
         `
         const { Store } = await import(process.env.STORE_MODULE);
         const store = await Store.open(process.env.DATA_DIR);
+        await store.useAuditKey(Buffer.alloc(32, 1));
         for (const keyId of JSON.parse(process.env.KEY_IDS)) {
           await store.write(
             store.batch()
@@ -211,7 +212,7 @@ describe('Store', () => {
                         keyState: 'Enabled', origin: 'KEYHOLD', creationDate: '2030-01-01T00:00:00.000Z',
                         tags: [], currentVersion: 1 })
               .putVersion(keyId, 1, Buffer.alloc(60, 7))
-              .audit({ action: 'CreateKey', principal: 'child', keyId }, new Date()),
+              .auditChange({ principal: 'child' }, { action: 'CreateKey', keyId }, new Date()),
           );
         }
         process.kill(process.pid, 'SIGKILL');

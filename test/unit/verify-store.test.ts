@@ -49,11 +49,11 @@ describe('verifyStoreRecords', function () {
     const result = await verifyStoreRecords(store, rootKey);
     expect(result.problems).to.deep.equal([]);
     expect(result.problemCount).to.equal(0);
-    // meta: the root key, the store's identity and its commit number.
+    // meta: the root key, the store's identity, its commit number and the audit chain's head.
     // 23 keys; versions: 20 + 3 (rotated) + 1 (pending) + 1 (private key).
-    expect(result.counts).to.include({ meta: 3, keys: 23, versions: 25, aliases: 1, rotations: 2, schedule: 2, credentials: 1 });
+    expect(result.counts).to.include({ meta: 4, keys: 23, versions: 25, aliases: 1, rotations: 2, schedule: 2, credentials: 1 });
     expect(result.counts.audit).to.be.greaterThan(20);
-    expect(describeCounts(result.counts)).to.match(/^meta 3, keys 23, versions 25, aliases 1, rotations 2, schedule 2, credentials 1, audit \d+$/);
+    expect(describeCounts(result.counts)).to.match(/^meta 4, keys 23, versions 25, aliases 1, rotations 2, schedule 2, credentials 1, audit \d+$/);
   });
 
   it('reports a key whose version record was deleted', async () => {

@@ -1,0 +1,178 @@
+/**
+ * The audit trail's records and their chain (DESIGN "Principals, policies and the audit
+ * trail"): each record carries the HMAC-SHA256 of its canonical JSON under the audit key,
+ * and the HMAC of the record before it in the same chain, so that a record cannot be
+ * altered, removed, reordered or inserted without the key.
+ */
+import { createHmac, hkdfSync } from 'node:crypto';
+
+/** The fields the writer of a record fills in; the chain adds the rest when it is written. */
+export interface AuditEntry {
+  Time: string;
+  RequestId: string | null;
+  /** An access key id, `go-kms-legacy`, `system` (the scheduler, offline commands) or `anonymous`. */
+  Principal: string;
+  SourceIp: string | null;
+  /** The action's AWS-style name (`Encrypt`, `CreateCredential`, …). */
+  Action: string;
+  KeyId: string | null;
+  /** `Success`, or the error's type (`AccessDeniedException`, …). */
+  Outcome: string;
+  /** The request's encryption context, as AWS CloudTrail records it (never plaintext). */
+  EncryptionContext?: Record<string, string>;
+  Detail?: Record<string, string | number | boolean>;
+}
+
+/** A record as stored and listed. */
+export interface AuditEvent extends AuditEntry {
+  Chain: string;
+  Seq: number;
+  PrevMac: string;
+  Mac: string;
+}
+
+/** Where a chain stands: its newest record, MACed so that it cannot be moved back by hand. */
+export interface AuditHead {
+  Chain: string;
+  Seq: number;
+  Mac: string;
+  HeadMac: string;
+}
+
+/** The last record removed by retention: the first kept record must follow it. */
+export interface AuditAnchor {
+  Chain: string;
+  Seq: number;
+  Mac: string;
+  /** Records older than this were removed. */
+  Before: string;
+  AnchorMac: string;
+}
+
+export const FIRST_PREV_MAC = '0'.repeat(64);
+/** Chained records live in the `audit` sublevel under `c!<Seq as 16 digits>`; older, unchained lines sort before. */
+export const CHAINED_PREFIX = 'c!';
+export const AUDIT_HEAD_KEY = 'audit-head';
+export const AUDIT_ANCHOR_KEY = 'audit-anchor';
+
+export function auditRecordKey(seq: number): string {
+  return `${CHAINED_PREFIX}${String(seq).padStart(16, '0')}`;
+}
+
+/** The audit key: HKDF-SHA256(root key, empty salt, `keyhold/v1/audit`, 32 bytes). */
+export function deriveAuditKey(rootKey: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', rootKey, Buffer.alloc(0), 'keyhold/v1/audit', 32));
+}
+
+/** JSON with object keys sorted at every depth and no spaces: the bytes a MAC covers. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const object = value as Record<string, unknown>;
+    const fields = Object.keys(object)
+      .filter((name) => object[name] !== undefined)
+      .sort()
+      .map((name) => `${JSON.stringify(name)}:${canonicalJson(object[name])}`);
+    return `{${fields.join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function recordMac(auditKey: Buffer, record: Omit<AuditEvent, 'Mac'> | AuditEvent): string {
+  const { Mac: _mac, ...covered } = record as AuditEvent;
+  return createHmac('sha256', auditKey).update(canonicalJson(covered), 'utf8').digest('hex');
+}
+
+export function headMac(auditKey: Buffer, head: Omit<AuditHead, 'HeadMac'>): string {
+  return createHmac('sha256', auditKey).update(`keyhold/audit-head\n${head.Chain}\n${head.Seq}\n${head.Mac}`, 'utf8').digest('hex');
+}
+
+export function anchorMac(auditKey: Buffer, anchor: Omit<AuditAnchor, 'AnchorMac'>): string {
+  return createHmac('sha256', auditKey)
+    .update(`keyhold/audit-anchor\n${anchor.Chain}\n${anchor.Seq}\n${anchor.Mac}\n${anchor.Before}`, 'utf8')
+    .digest('hex');
+}
+
+/**
+ * The chain of the one process that writes the store: gives each entry its number and MACs,
+ * in the order the store writes them. `mark`/`rollback` undo what a failed write numbered.
+ */
+export class AuditChain {
+  private seq: number;
+  private mac: string;
+
+  constructor(
+    private readonly auditKey: Buffer,
+    readonly chain: string,
+    head: { Seq: number; Mac: string } | undefined,
+  ) {
+    this.seq = head?.Seq ?? 0;
+    this.mac = head?.Mac ?? FIRST_PREV_MAC;
+  }
+
+  append(entry: AuditEntry): AuditEvent {
+    const unsigned = { ...entry, Chain: this.chain, Seq: this.seq + 1, PrevMac: this.mac };
+    const event: AuditEvent = { ...unsigned, Mac: recordMac(this.auditKey, unsigned) };
+    this.seq = event.Seq;
+    this.mac = event.Mac;
+    return event;
+  }
+
+  head(): AuditHead {
+    const head = { Chain: this.chain, Seq: this.seq, Mac: this.mac };
+    return { ...head, HeadMac: headMac(this.auditKey, head) };
+  }
+
+  mark(): { seq: number; mac: string } {
+    return { seq: this.seq, mac: this.mac };
+  }
+
+  rollback(mark: { seq: number; mac: string }): void {
+    this.seq = mark.seq;
+    this.mac = mark.mac;
+  }
+
+  anchor(last: { Seq: number; Mac: string }, before: string): AuditAnchor {
+    const anchor = { Chain: this.chain, Seq: last.Seq, Mac: last.Mac, Before: before };
+    return { ...anchor, AnchorMac: anchorMac(this.auditKey, anchor) };
+  }
+}
+
+/** What the API knows of a request, carried with it to the change it makes. */
+export interface RequestFacts {
+  requestId: string;
+  sourceIp: string | null;
+  /** The action's AWS-style name. */
+  action: string;
+  encryptionContext?: Record<string, string>;
+}
+
+/** Who made a change: a principal, and the request when an API request made it. */
+export interface ChangeAuthor {
+  principal: string;
+  request?: RequestFacts;
+}
+
+/**
+ * The audit entry of a change. Made by a request, it is that request's one record (action,
+ * request id and source of the request; the change's own name in Detail when it differs).
+ */
+export function changeEntry(
+  author: ChangeAuthor,
+  change: { action: string; keyId?: string; detail?: Record<string, string | number | boolean> },
+  now: Date,
+): AuditEntry {
+  const request = author.request;
+  const detail = { ...change.detail, ...(request && request.action !== change.action ? { Change: change.action } : {}) };
+  return {
+    Time: now.toISOString(),
+    RequestId: request?.requestId ?? null,
+    Principal: author.principal,
+    SourceIp: request?.sourceIp ?? null,
+    Action: request?.action ?? change.action,
+    KeyId: change.keyId ?? null,
+    Outcome: 'Success',
+    ...(request?.encryptionContext ? { EncryptionContext: request.encryptionContext } : {}),
+    ...(Object.keys(detail).length > 0 ? { Detail: detail } : {}),
+  };
+}
