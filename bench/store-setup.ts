@@ -46,7 +46,7 @@ export async function prepareStore(dataDir: string, masterEnv: Record<string, st
   try {
     const { rootKey } = await openRootKey(store, provider);
     const credentials = await CredentialService.load(store, rootKey);
-    const admin = await credentials.create({ admin: true, description: 'bench', principal: 'bench' });
+    const admin = await credentials.add({ admin: true, description: 'bench', principal: 'bench' });
     const keyService = new KeyService({ store, rootKey });
     const { KeyId: keyId } = await keyService.createKey({ description: 'bench' });
     const plaintext = randomBytes(PLAINTEXT_BYTES);

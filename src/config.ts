@@ -46,6 +46,8 @@ const environmentSchema = z.object({
   KEYHOLD_PKCS11_PIN_FILE: z.string().min(1).optional(),
   KEYHOLD_PKCS11_KEY_LABEL: z.string().min(1).default('keyhold-master'),
   KEYHOLD_GOKMS_AUTH_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  KEYHOLD_GOKMS_POLICY_FILE: z.string().min(1).optional(),
+  KEYHOLD_AUDIT_RETENTION_DAYS: wholeNumber(1, 36_500).optional(),
   KEYHOLD_PROVIDER_TIMEOUT_MS: wholeNumber(100, 600_000).default(10_000),
   KEYHOLD_PROVIDER_MAX_ATTEMPTS: wholeNumber(1, 10).default(3),
   KEYHOLD_GCP_KMS_ENDPOINT: z
@@ -87,6 +89,10 @@ export interface KeyholdConfig {
     keyLabel: string;
   };
   goKmsAuthKey: string | undefined;
+  /** A policy document for the go-kms legacy principal (admin when unset). */
+  goKmsPolicyFile: string | undefined;
+  /** Audit records older than this many days are removed (their chain stays verifiable); undefined keeps all. */
+  auditRetentionDays: number | undefined;
   /** AWS KMS and Google Cloud KMS, for keys whose private half lives there. */
   remote: { timeoutMs: number; maxAttempts: number; gcpEndpoint: string | undefined };
   /** HTTP worker processes (node:cluster); 1 serves from the one process that owns the store. */
@@ -123,7 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     const missing = e.KEYHOLD_TLS_CERT ? 'KEYHOLD_TLS_KEY' : 'KEYHOLD_TLS_CERT';
     throw new StartupError('KEYHOLD_TLS_CERT and KEYHOLD_TLS_KEY must be set together', missing);
   }
-  for (const variable of ['KEYHOLD_TLS_CERT', 'KEYHOLD_TLS_KEY', 'KEYHOLD_PASSPHRASE_FILE', 'KEYHOLD_PKCS11_PIN_FILE'] as const) {
+  for (const variable of ['KEYHOLD_TLS_CERT', 'KEYHOLD_TLS_KEY', 'KEYHOLD_PASSPHRASE_FILE', 'KEYHOLD_PKCS11_PIN_FILE', 'KEYHOLD_GOKMS_POLICY_FILE'] as const) {
     const file = e[variable];
     if (file !== undefined && !existsSync(file)) {
       throw new StartupError(`file ${file} does not exist`, variable);
@@ -155,6 +161,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
       keyLabel: e.KEYHOLD_PKCS11_KEY_LABEL,
     },
     goKmsAuthKey: e.KEYHOLD_GOKMS_AUTH_KEY,
+    goKmsPolicyFile: e.KEYHOLD_GOKMS_POLICY_FILE,
+    auditRetentionDays: e.KEYHOLD_AUDIT_RETENTION_DAYS,
     remote: {
       timeoutMs: e.KEYHOLD_PROVIDER_TIMEOUT_MS,
       maxAttempts: e.KEYHOLD_PROVIDER_MAX_ATTEMPTS,

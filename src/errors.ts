@@ -67,6 +67,8 @@ export const UnrecognizedClientException = kmsErrorClass('UnrecognizedClientExce
 export const InvalidSignatureException = kmsErrorClass('InvalidSignatureException', 401);
 export const RequestExpired = kmsErrorClass('RequestExpired', 401);
 export const AccessDeniedException = kmsErrorClass('AccessDeniedException', 403);
+/** A state-changing request whose signature was already accepted within the date window. */
+export const ReplayedRequestException = kmsErrorClass('ReplayedRequestException', 400);
 export const NotFoundException = kmsErrorClass('NotFoundException', 404);
 export const RequestEntityTooLarge = kmsErrorClass('RequestEntityTooLarge', 413);
 export const ThrottlingException = kmsErrorClass('ThrottlingException', 429);

@@ -1,12 +1,20 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { verifyRequestSignature, type CredentialLookup } from '../auth/verify-signature.js';
-import { UnknownOperationException, ValidationException } from '../errors.js';
+import type { AuditEntry } from '../audit/audit-record.js';
+import type { AuditSink } from '../audit/audit-trail.js';
+import type { CompiledPolicy } from '../auth/policy.js';
+import type { Principal } from '../auth/principal.js';
+import type { ReplayGuard } from '../auth/replay-guard.js';
+import { DEFAULT_MAX_SKEW_SECONDS, GO_KMS_LEGACY_ACCESS_KEY_ID, parseKmsDate, verifyRequestSignature, type CredentialLookup } from '../auth/verify-signature.js';
+import { AccessDeniedException, ServiceUnavailableException, UnknownOperationException, ValidationException } from '../errors.js';
+import type { CredentialService } from '../kms/credential-service.js';
+import { isUuid } from '../kms/key-id.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { AccessLog, RequestFacts } from './access-log.js';
 import { BACKUP_ACTION, streamBackup } from './actions/backup-store.js';
 import { actions } from './actions/index.js';
+import { authorize } from './authorize.js';
 import { withinDeadline } from './deadline.js';
 import { errorAnswerFor, errorBody } from './error-handler.js';
 import { normalizeFields, parseRequest } from './fields.js';
@@ -26,6 +34,14 @@ const ACTION_PATH = /^\/api\/v1\/(kms|go-kms)\/([^/?]+)\/?(?:\?|$)/i;
 
 export interface ActionRouteOptions {
   keyService: KeyService;
+  /** The credentials: lookups here, changes where the store is. */
+  credentials: CredentialService;
+  /** Where each request's audit record goes. */
+  audit: AuditSink;
+  /** Where state-changing requests' signatures are claimed once. */
+  replay: ReplayGuard;
+  /** KEYHOLD_GOKMS_POLICY_FILE: what the go-kms legacy principal may do (admin when unset). */
+  goKmsPolicy?: CompiledPolicy;
   lookupCredential: (accessKeyId: string) => CredentialLookup | undefined;
   logger: Logger;
   /** Bytes of KEYHOLD_GOKMS_AUTH_KEY; enables go-kms's legacy signature scheme. */
@@ -76,42 +92,147 @@ async function answerAction(
   dialect: 'kms' | 'go-kms',
   actionSegment: string,
 ): Promise<void> {
+  // The request's one audit record: filled in on the way, written before the answer is sent.
+  const record: AuditEntry = {
+    Time: options.clock().toISOString(),
+    RequestId: facts.requestId,
+    Principal: 'anonymous',
+    SourceIp: req.socket.remoteAddress ?? null,
+    Action: actionNameForRecord(actionSegment),
+    KeyId: null,
+    Outcome: 'Success',
+  };
+  let answer: { status: number; body: string };
   try {
     // The body is read first (the limit holds before authentication), then the signature,
     // which covers its exact bytes, is checked before anything else looks at it.
     const body = await readBody(req, MAX_BODY_BYTES);
-    // go-kms's legacy signatures (which cover neither body nor query) are accepted on the
-    // go-kms prefix only, and only when KEYHOLD_GOKMS_AUTH_KEY is set.
-    facts.principal = verifyRequestSignature(
+    record.Principal = claimedAccessKeyId(req.headers.authorization);
+    facts.principal = actAs(verifyRequestSignature(
       { method: 'POST', pathWithQuery: req.url!, headers: req.headers, body },
       {
         lookupCredential: options.lookupCredential,
         now: options.clock(),
+        // go-kms's legacy signatures (which cover neither body nor query) are accepted on the
+        // go-kms prefix only, and only when KEYHOLD_GOKMS_AUTH_KEY is set.
         goKmsAuthKey: dialect === 'go-kms' ? options.goKmsAuthKey : undefined,
       },
-    );
+    ), options.goKmsPolicy);
+    record.Principal = facts.principal.accessKeyId;
     const name = decodeSegment(actionSegment).toLowerCase();
     if (name === BACKUP_ACTION && dialect === 'kms') {
-      facts.action = BACKUP_ACTION;
-      parseJson(body);
-      const { backupSource: source, security, clock } = options;
-      await streamBackup(res, { source, principal: facts.principal, requestId: facts.requestId, security, clock });
+      await answerBackup(options, req, res, facts, record, body);
       return;
     }
     const action = actions.get(name);
     if (!action) throw new UnknownOperationException(`No such action: ${name.slice(0, 64)}`);
     facts.action = action.name;
-    const input = parseRequest(action.schema, normalizeFields(parseJson(body)));
-    const result = await withinDeadline(action.handle(input, { keyService: options.keyService, principal: facts.principal, dialect }), options.requestTimeoutMs);
-    options.answer(res, 200, facts.requestId, JSON.stringify(result));
+    record.Action = action.access.policyAction;
+    const input = parseRequest(action.schema, normalizeFields(parseJson(body))) as Record<string, unknown>;
+    const context = action.access.contextField === undefined ? undefined : (input[action.access.contextField] as Record<string, string> | undefined);
+    if (context !== undefined) record.EncryptionContext = context;
+    if (action.access.changesState) await options.replay.claim(replayFingerprint(req.headers.authorization, body), replayExpiry(req.headers));
+    record.KeyId = (await authorize(facts.principal, action.access, input, options.keyService)) ?? null;
+    noteCredentialUse(options, facts.principal.accessKeyId);
+    const caller = { principal: facts.principal.accessKeyId, request: { requestId: facts.requestId, sourceIp: record.SourceIp, action: record.Action, encryptionContext: context } };
+    const context_ = { keyService: options.keyService, credentials: options.credentials, audit: options.audit, principal: facts.principal, caller, dialect };
+    const result = await withinDeadline(action.handle(input as never, context_), options.requestTimeoutMs);
+    record.KeyId ??= keyIdOf(result) ?? keyIdOf(input) ?? null;
+    answer = { status: 200, body: JSON.stringify(result) };
   } catch (error) {
     const kmsError = errorAnswerFor(error, facts, options.logger, options.isHealthy);
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    options.answer(res, kmsError.status, facts.requestId, JSON.stringify(errorBody(kmsError)));
+    record.Outcome = kmsError.type;
+    answer = { status: kmsError.status, body: JSON.stringify(errorBody(kmsError)) };
   }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (!(await writeRecord(options, record, facts))) answer = auditUnavailable(facts);
+  options.answer(res, answer.status, facts.requestId, answer.body);
+}
+
+/**
+ * BackupStore answers a stream: its record (admins only) is written before the first byte.
+ */
+async function answerBackup(options: ActionRouteOptions, req: IncomingMessage, res: ServerResponse, facts: RequestFacts, record: AuditEntry, body: Buffer): Promise<void> {
+  facts.action = BACKUP_ACTION;
+  record.Action = 'BackupStore';
+  parseJson(body);
+  if (!facts.principal!.admin) throw new AccessDeniedException(`${facts.principal!.accessKeyId} is not authorized to perform kms:BackupStore: it needs an admin credential`);
+  if (!(await writeRecord(options, record, facts))) {
+    const unavailable = auditUnavailable(facts);
+    options.answer(res, unavailable.status, facts.requestId, unavailable.body);
+    return;
+  }
+  const { backupSource: source, security, clock } = options;
+  await streamBackup(res, { source, principal: facts.principal!, requestId: facts.requestId, security, clock });
+  void req;
+}
+
+/** Writes the request's audit record; false when it could not be written (the request then fails: fail closed). */
+async function writeRecord(options: ActionRouteOptions, record: AuditEntry, facts: RequestFacts): Promise<boolean> {
+  try {
+    await withinDeadline(options.audit.record(record), options.requestTimeoutMs);
+    return true;
+  } catch (error) {
+    options.logger.error({ requestId: facts.requestId, cause: (error as Error).message }, 'the audit record of a request could not be written: the request fails with 503');
+    return false;
+  }
+}
+
+function auditUnavailable(facts: RequestFacts): { status: number; body: string } {
+  const error = new ServiceUnavailableException('The audit trail cannot be written; nothing was done');
+  facts.errorType = error.type;
+  return { status: error.status, body: JSON.stringify(errorBody(error)) };
+}
+
+/** The go-kms legacy principal acts under KEYHOLD_GOKMS_POLICY_FILE's policy when one is set. */
+function actAs(principal: Principal, goKmsPolicy: CompiledPolicy | undefined): Principal {
+  if (goKmsPolicy === undefined || principal.accessKeyId !== GO_KMS_LEGACY_ACCESS_KEY_ID) return principal;
+  return { accessKeyId: principal.accessKeyId, admin: false, policy: goKmsPolicy };
+}
+
+/** LastUsedDate is coarse: each process asks for it to be written at most hourly per credential. */
+function noteCredentialUse(options: ActionRouteOptions, accessKeyId: string): void {
+  if (accessKeyId === GO_KMS_LEGACY_ACCESS_KEY_ID || !options.credentials.dueForUseNote(accessKeyId)) return;
+  options.credentials.noteUse(accessKeyId).catch(() => {});
+}
+
+const CLAIMED_CREDENTIAL = /^\S+ Credential=([A-Za-z0-9_-]{1,128}),/;
+
+/** The access key id a request claims (for the record of a failed authentication), or `anonymous`. */
+function claimedAccessKeyId(authorization: string | undefined): string {
+  const claimed = authorization === undefined ? undefined : CLAIMED_CREDENTIAL.exec(authorization)?.[1];
+  return claimed ?? 'anonymous';
+}
+
+/** An action name for the record of a request refused before its action was found. */
+function actionNameForRecord(segment: string): string {
+  const name = decodeSegment(segment).toLowerCase();
+  const action = actions.get(name);
+  if (action) return action.access.policyAction;
+  return name === BACKUP_ACTION ? 'BackupStore' : name.slice(0, 64);
+}
+
+/** What identifies one signed request: its Authorization (the signature) and body (go-kms's signatures do not cover it). */
+function replayFingerprint(authorization: string | undefined, body: Buffer): string {
+  return createHash('sha256').update(authorization ?? '').update('\n').update(body).digest('base64').slice(0, 22);
+}
+
+/** A signature need not be remembered past the moment its date leaves the window. */
+function replayExpiry(headers: IncomingMessage['headers']): number {
+  const date = headers['x-kms-date'];
+  const sent = typeof date === 'string' ? parseKmsDate(date).getTime() : Date.now();
+  return sent + DEFAULT_MAX_SKEW_SECONDS * 1000 + 1000;
+}
+
+/** The KeyId an answer or a request names, for its audit record. */
+function keyIdOf(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const object = value as { KeyId?: unknown; keyid?: unknown; KeyMetadata?: { KeyId?: unknown } };
+  const keyId = object.KeyId ?? object.KeyMetadata?.KeyId ?? object.keyid;
+  return typeof keyId === 'string' && isUuid(keyId) ? keyId.toLowerCase() : undefined;
 }
 
 /** The action name as written in the path, percent-decoded as express decoded route parameters. */

@@ -4,6 +4,10 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { CredentialLookup } from '../auth/verify-signature.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../config.js';
+import type { AuditSink } from '../audit/audit-trail.js';
+import type { CompiledPolicy } from '../auth/policy.js';
+import type { ReplayGuard } from '../auth/replay-guard.js';
+import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { SnapshotSource } from '../store/snapshots.js';
 import { accessLog, type RequestFacts } from './access-log.js';
@@ -16,7 +20,15 @@ export { MAX_BODY_BYTES } from './action-route.js';
 
 export interface AppOptions {
   keyService: KeyService;
-  lookupCredential: (accessKeyId: string) => CredentialLookup | undefined;
+  credentials: CredentialService;
+  /** Where each action request's audit record is written (before it is answered). */
+  audit: AuditSink;
+  /** Where state-changing requests' signatures are claimed, once. */
+  replay: ReplayGuard;
+  /** KEYHOLD_GOKMS_POLICY_FILE's policy for the go-kms legacy principal (admin when unset). */
+  goKmsPolicy?: CompiledPolicy;
+  /** Default: the credentials' own lookup. */
+  lookupCredential?: (accessKeyId: string) => CredentialLookup | undefined;
   logger: Logger;
   /** Bytes of KEYHOLD_GOKMS_AUTH_KEY; enables go-kms's legacy signature scheme. */
   goKmsAuthKey?: Buffer;
@@ -46,7 +58,11 @@ export function createApp(options: AppOptions): express.Express {
   const logAccess = accessLog(options.logger);
   const routeAction = actionRoute({
     keyService: options.keyService,
-    lookupCredential: options.lookupCredential,
+    credentials: options.credentials,
+    audit: options.audit,
+    replay: options.replay,
+    goKmsPolicy: options.goKmsPolicy,
+    lookupCredential: options.lookupCredential ?? ((accessKeyId) => options.credentials.lookup(accessKeyId)),
     logger: options.logger,
     goKmsAuthKey: options.goKmsAuthKey,
     isHealthy: options.isHealthy,

@@ -44,6 +44,14 @@ const DISPLAY_NAMES: Record<string, string> = {
   signature: 'Signature',
   signingalgorithm: 'SigningAlgorithm',
   encryptionalgorithm: 'EncryptionAlgorithm',
+  accesskeyid: 'AccessKeyId',
+  admin: 'Admin',
+  policy: 'Policy',
+  starttime: 'StartTime',
+  endtime: 'EndTime',
+  principal: 'Principal',
+  action: 'Action',
+  outcome: 'Outcome',
 };
 
 export const keyIdField = z.string().min(1).max(2048);

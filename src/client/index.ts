@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /**
  * The Keyhold client: signs each request (src/client/signing.ts), sends it over HTTPS with a
  * keep-alive agent, optionally pinned to one self-signed certificate, and turns answers into
@@ -163,7 +164,9 @@ export class KeyholdClient {
     if (!ACTION_PATTERN.test(action)) {
       throw new TypeError('An action is letters and digits only, e.g. "encrypt"');
     }
-    const path = `${this.#basePath}${this.prefix}/${action.toLowerCase()}`;
+    // A nonce in the signed query makes every call a request of its own: a state-changing request
+    // is accepted once per signature (replay protection), and two equal calls in one second are two.
+    const path = `${this.#basePath}${this.prefix}/${action.toLowerCase()}?nonce=${randomBytes(12).toString('base64url')}`;
     const payload = Buffer.from(JSON.stringify(body), 'utf8');
     const signed = signRequest({
       method: 'POST',

@@ -1,3 +1,6 @@
+import type { AuditTrail } from '../audit/audit-trail.js';
+import type { ReplayMemory } from '../auth/replay-guard.js';
+import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { SnapshotSource } from '../store/snapshots.js';
 import type { Store } from '../store/store.js';
@@ -8,18 +11,26 @@ import { runsOnPrimary, type CallRequest } from './protocol.js';
  * under this process's per-key locks, exactly as a request to a single-process server
  * would run it.
  */
-export function createCallHandler(
-  keyService: KeyService,
-  store: Store,
-  snapshots: SnapshotSource,
-): (request: CallRequest) => Promise<unknown> {
+export interface CallTargets {
+  keyService: KeyService;
+  store: Store;
+  snapshots: SnapshotSource;
+  credentials: CredentialService;
+  audit: AuditTrail;
+  replay: ReplayMemory;
+}
+
+export function createCallHandler(targets: CallTargets): (request: CallRequest) => Promise<unknown> {
+  const { keyService, store, snapshots } = targets;
   return async ({ target, method, args }) => {
     /* Precondition: a worker asks only for the store reads, snapshot pages and the changes of KEY_SERVICE_CALLS. */
     if (!runsOnPrimary(target, method)) {
       throw new Error(`a worker asked the primary for ${String(target).slice(0, 32)}.${String(method).slice(0, 64)}, which is not a primary call`);
     }
     const object = (
-      target === 'store' ? store : target === 'snapshots' ? snapshots : target === 'keyService' ? keyService : keyService[target]
+      target === 'store' || target === 'snapshots' || target === 'keyService' || target === 'credentials' || target === 'audit' || target === 'replay'
+        ? targets[target]
+        : keyService[target]
     ) as unknown as Record<
       string,
       (...values: unknown[]) => unknown

@@ -1,3 +1,6 @@
+import type { AuditPage, AuditSink } from '../audit/audit-trail.js';
+import type { ReplayGuard } from '../auth/replay-guard.js';
+import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { PrimaryChannel } from './primary-channel.js';
 import { KEY_SERVICE_CALLS, type ServiceTarget } from './protocol.js';
@@ -10,6 +13,23 @@ import { KEY_SERVICE_CALLS, type ServiceTarget } from './protocol.js';
  */
 export function forwardChanges(keyService: KeyService, primary: PrimaryChannel): KeyService {
   return forwarding(keyService, 'keyService', primary);
+}
+
+/** The worker's credentials: lookups from its own copy (reloaded when told), changes on the primary. */
+export function forwardCredentialChanges(credentials: CredentialService, primary: PrimaryChannel): CredentialService {
+  return forwarding(credentials, 'credentials', primary);
+}
+
+/** The audit trail and replay memory of the primary, as a worker's API uses them. */
+export function remoteAuditTrail(primary: PrimaryChannel): AuditSink {
+  return {
+    record: (entry) => primary.call('audit', 'record', [entry]) as Promise<void>,
+    list: (query) => primary.call('audit', 'list', [query]) as Promise<AuditPage>,
+  };
+}
+
+export function remoteReplayGuard(primary: PrimaryChannel): ReplayGuard {
+  return { claim: (fingerprint, expiresAtMs) => primary.call('replay', 'claim', [fingerprint, expiresAtMs]) as Promise<void> };
 }
 
 const NESTED: Partial<Record<string, ServiceTarget>> = { aliases: 'aliases', rotation: 'rotation', asymmetric: 'asymmetric' };

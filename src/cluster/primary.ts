@@ -2,6 +2,9 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { KeyholdConfig } from '../config.js';
 import { KmsError, StartupError } from '../errors.js';
+import type { AuditTrail } from '../audit/audit-trail.js';
+import type { ReplayMemory } from '../auth/replay-guard.js';
+import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import { SHUTDOWN_GRACE_MS } from '../server/listen.js';
 import type { TlsMaterial } from '../server/tls.js';
@@ -29,6 +32,12 @@ export interface ClusterOptions {
   store: Store;
   /** This process's KeyService: it runs every change a worker forwards. */
   keyService: KeyService;
+  /** The credentials: changes a worker forwards run here. */
+  credentials: CredentialService;
+  /** The audit trail every worker writes its records to. */
+  audit: AuditTrail;
+  /** The signatures of state-changing requests, claimed once across all workers. */
+  replay: ReplayMemory;
   /** The store's backup snapshots, which workers read page by page. */
   snapshots: SnapshotSource;
   rootKey: Buffer;
@@ -92,7 +101,7 @@ class ClusterPrimary implements RunningCluster {
 
   constructor(private readonly options: ClusterOptions) {
     this.port = options.config.port;
-    this.answer = createCallHandler(options.keyService, options.store, options.snapshots);
+    this.answer = createCallHandler(options);
     this.healthy = options.store.isHealthy;
   }
 

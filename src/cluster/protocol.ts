@@ -7,6 +7,7 @@ import type { KeyholdConfig } from '../config.js';
 import { KmsError } from '../errors.js';
 import type { AliasOperations } from '../kms/aliases.js';
 import type { AsymmetricOperations } from '../kms/asymmetric-keys.js';
+import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { RotationOperations } from '../kms/rotation.js';
 import type { SnapshotSource } from '../store/snapshots.js';
@@ -37,7 +38,11 @@ export type SnapshotCall = (typeof SNAPSHOT_CALLS)[number];
  * Where a worker forwards a call: a store read, a backup snapshot's page, or a KeyService
  * call run whole by the primary.
  */
-export type CallTarget = 'store' | 'snapshots' | ServiceTarget;
+export type CallTarget = 'store' | 'snapshots' | 'audit' | 'replay' | ServiceTarget;
+
+/** The audit trail and the replay memory live with the store: a worker writes and claims through the primary. */
+export const AUDIT_CALLS = ['record', 'list'] as const;
+export const REPLAY_CALLS = ['claim'] as const;
 export type ServiceTarget = keyof typeof KEY_SERVICE_CALLS;
 
 export interface CallRequest {
@@ -112,6 +117,8 @@ export const KEY_SERVICE_CALLS = {
     generateDataKey: 'worker',
     generateRandom: 'worker',
     forgetCached: 'worker',
+    policyResource: 'worker',
+    policyResourceOfBlob: 'worker',
     clearCaches: 'worker',
   } satisfies Placement<KeyService>,
   aliases: {
@@ -128,6 +135,19 @@ export const KEY_SERVICE_CALLS = {
     status: 'worker',
     list: 'worker',
   } satisfies Placement<RotationOperations>,
+  credentials: {
+    reload: 'worker',
+    lookup: 'worker',
+    dueForUseNote: 'worker',
+    noteUse: 'primary',
+    add: 'primary',
+    create: 'primary',
+    list: 'primary',
+    describe: 'primary',
+    updatePolicy: 'primary',
+    setEnabled: 'primary',
+    remove: 'primary',
+  } satisfies Placement<CredentialService>,
   asymmetric: {
     create: 'primary',
     getPublicKey: 'worker',
@@ -142,6 +162,8 @@ export const KEY_SERVICE_CALLS = {
 export function runsOnPrimary(target: string, method: string): target is CallTarget {
   if (target === 'store') return (STORE_READS as readonly string[]).includes(method);
   if (target === 'snapshots') return (SNAPSHOT_CALLS as readonly string[]).includes(method);
+  if (target === 'audit') return (AUDIT_CALLS as readonly string[]).includes(method);
+  if (target === 'replay') return (REPLAY_CALLS as readonly string[]).includes(method);
   const placement = (KEY_SERVICE_CALLS as Record<string, Record<string, string>>)[target];
   return placement !== undefined && Object.hasOwn(placement, method) && placement[method] === 'primary';
 }

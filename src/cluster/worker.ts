@@ -7,7 +7,8 @@ import { KeyService } from '../kms/key-service.js';
 import { createRemoteKeyProviders } from '../providers/index.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS } from '../server/listen.js';
 import { createLogger } from '../server/logger.js';
-import { forwardChanges } from './forwarding-key-service.js';
+import { loadGoKmsPolicy } from '../server/go-kms-policy.js';
+import { forwardChanges, forwardCredentialChanges, remoteAuditTrail, remoteReplayGuard } from './forwarding-key-service.js';
 import { PEER_TIMEOUT_MS } from './heartbeat.js';
 import { PrimaryChannel, type WorkerPort } from './primary-channel.js';
 import { RemoteSnapshots } from './remote-snapshots.js';
@@ -46,6 +47,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
     keyRecordCacheSize: config.keyCacheSize,
   });
   let credentials: CredentialService | undefined;
+  const goKmsPolicy = loadGoKmsPolicy(config);
   let server: https.Server | undefined;
 
   let stopping: Promise<void> | undefined;
@@ -61,7 +63,8 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
   primary.handle({
     forget: async (change) => {
       keyService.forgetCached(change);
-      if (change.credentials) credentials = await CredentialService.load(store.asStore(), rootKey);
+      // A disabled or deleted credential stops verifying here before its change is answered.
+      if (change.credentials) await credentials?.reload();
     },
     shutdown: stop,
     disconnected: stop,
@@ -81,7 +84,10 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
     credentials = await CredentialService.load(store.asStore(), rootKey);
     const app = createApp({
       keyService: forwardChanges(keyService, primary),
-      lookupCredential: (accessKeyId) => credentials!.lookup(accessKeyId),
+      credentials: forwardCredentialChanges(credentials, primary),
+      audit: remoteAuditTrail(primary),
+      replay: remoteReplayGuard(primary),
+      goKmsPolicy,
       logger,
       goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
       isHealthy: () => primary.healthy,

@@ -12,8 +12,10 @@ import {
   invalidCiphertext,
   InvalidKeyUsageException,
   KMSInvalidStateException,
+  NotFoundException,
   ValidationException,
 } from '../errors.js';
+import type { PolicyResource } from '../auth/policy.js';
 import type { KeyRecord, Tag } from '../store/records.js';
 import type { Store, StoreChange } from '../store/store.js';
 import { AliasOperations } from './aliases.js';
@@ -29,6 +31,8 @@ export type { Caller } from './key-registry.js';
 export const MAX_PLAINTEXT_BYTES = 4096;
 const DAY_MS = 86_400_000;
 const DATA_KEY_SPEC_BYTES = { AES_256: 32, AES_128: 16 } as const;
+
+const NO_TAGS: ReadonlyMap<string, string> = new Map();
 
 export type DataKeySpec = keyof typeof DATA_KEY_SPEC_BYTES;
 
@@ -312,6 +316,43 @@ export class KeyService {
       throw new ValidationException('NumberOfBytes must be an integer from 1 to 1024');
     }
     return randomBytes(numberOfBytes);
+  }
+
+  /* ---------------------------------------------------------------- authorization */
+
+  /**
+   * What a policy sees of the key a request names (src/api/authorize.ts): its id, aliases and
+   * tags. A key or alias that does not exist is no error here (a denial must not say whether
+   * it exists): it has no aliases or tags, and an id only when it was named by one.
+   */
+  async policyResource(keyIdInput: string): Promise<PolicyResource & { found: boolean }> {
+    let keyId: string;
+    try {
+      keyId = await this.registry.resolveKeyId(keyIdInput);
+    } catch (error) {
+      if (error instanceof NotFoundException) return { aliases: [], tags: NO_TAGS, found: false };
+      throw error;
+    }
+    let record: KeyRecord;
+    try {
+      record = await this.registry.loadKey(keyId);
+    } catch (error) {
+      if (error instanceof NotFoundException) return { keyId, aliases: [], tags: NO_TAGS, found: false };
+      throw error;
+    }
+    const tags = record.tags.length === 0 ? NO_TAGS : new Map(record.tags.map((tag) => [tag.TagKey, tag.TagValue]));
+    return { keyId, aliases: await this.registry.aliasesOf(keyId), tags, found: true };
+  }
+
+  /** policyResource of the key a symmetric ciphertext blob names; undefined for a blob that names none. */
+  async policyResourceOfBlob(blob: Buffer): Promise<(PolicyResource & { found: boolean }) | undefined> {
+    let keyId: string;
+    try {
+      keyId = parseCiphertext(blob).keyId;
+    } catch {
+      return undefined;
+    }
+    return this.policyResource(keyId);
   }
 
   /* ---------------------------------------------------------------- scheduled work */

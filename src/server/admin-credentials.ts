@@ -71,9 +71,9 @@ export async function createFirstAdminCredential(
       throw new StartupError(`${file} exists, but the store has no credential and the file names none Keyhold can use; it is never overwritten: move it away to have a new admin credential made`, 'KEYHOLD_DATA_DIR');
     }
     warn('the first start was interrupted after writing the admin credential file: committing the credential it names', { file, accessKeyId: existing.accessKeyId });
-    return credentials.create({ ...options, existing });
+    return credentials.add({ ...options, existing });
   }
-  return credentials.create(options, new Date(), (created) => {
+  return credentials.add(options, new Date(), (created) => {
     const written = writeAdminCredentials(dataDir, { AccessKeyId: created.accessKeyId, SecretKey: created.secretKey.toString('base64'), ...where });
     if (!written) throw new StartupError(`${file} appeared while the admin credential was being made; it is never overwritten`, 'KEYHOLD_DATA_DIR');
   });

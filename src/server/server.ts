@@ -5,6 +5,8 @@ import { createApp } from '../api/app.js';
 import { refuseUnfinishedRestore } from '../backup/restore-marker.js';
 import { startCluster, type RunningCluster } from '../cluster/primary.js';
 import type { KeyholdConfig } from '../config.js';
+import { AuditTrail } from '../audit/audit-trail.js';
+import { ReplayMemory } from '../auth/replay-guard.js';
 import { CredentialService } from '../kms/credential-service.js';
 import { KeyService } from '../kms/key-service.js';
 import { openRootKey } from '../kms/root-key.js';
@@ -13,6 +15,7 @@ import { StoreSnapshots } from '../store/snapshots.js';
 import { Store } from '../store/store.js';
 import { ADMIN_CREDENTIALS_FILE, createFirstAdminCredential, makeDataDir } from './admin-credentials.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS, urlHost } from './listen.js';
+import { loadGoKmsPolicy } from './go-kms-policy.js';
 import { loadTlsMaterial } from './tls.js';
 
 /** How often due key rotations and deletions are looked for. */
@@ -56,26 +59,40 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     rootKey = opened.rootKey;
     if (opened.created) logger.info({ dataDir: config.dataDir, master: provider.kind }, 'initialised a new store');
 
+    if (!opened.auditHeadMatches) {
+      logger.error({ dataDir: config.dataDir }, "the audit trail's head does not match its newest record: records may have been removed or the head moved; run keyhold admin audit verify");
+    }
+
     const keyService = new KeyService({ store, rootKey, remoteProviders, versionKeyCacheSize: config.keyCacheSize, keyRecordCacheSize: config.keyCacheSize });
+    const audit = new AuditTrail(store);
+    const replay = new ReplayMemory();
+    const goKmsPolicy = loadGoKmsPolicy(config);
     reportStoreEvents(store, keyService, logger);
-    scheduler = startScheduler(keyService, logger);
+    scheduler = startScheduler(keyService, audit, config, logger);
     await scheduler.runNow();
     const credentials = await CredentialService.load(store, rootKey);
     const tls = await loadTlsMaterial(config);
     const openStore = store;
     const snapshots = new StoreSnapshots(store);
     if (config.goKmsAuthKey !== undefined) {
-      logger.warn("KEYHOLD_GOKMS_AUTH_KEY is set: go-kms's legacy signatures (which do not cover the body) act as admin on /api/v1/go-kms/");
+      logger.warn(
+        goKmsPolicy
+          ? "KEYHOLD_GOKMS_AUTH_KEY is set: go-kms's legacy signatures (which do not cover the body) act under KEYHOLD_GOKMS_POLICY_FILE's policy on /api/v1/go-kms/"
+          : "KEYHOLD_GOKMS_AUTH_KEY is set: go-kms's legacy signatures (which do not cover the body) act as admin on /api/v1/go-kms/",
+      );
     }
 
     let port: number;
     if (config.workers > 1) {
-      workers = await startCluster({ config, logger, store, keyService, snapshots, rootKey, tls });
+      workers = await startCluster({ config, logger, store, keyService, credentials, audit, replay, snapshots, rootKey, tls });
       port = workers.port;
     } else {
       const app = createApp({
         keyService,
-        lookupCredential: (accessKeyId) => credentials.lookup(accessKeyId),
+        credentials,
+        audit,
+        replay,
+        goKmsPolicy,
         logger,
         goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
         isHealthy: () => openStore.isHealthy,
@@ -161,10 +178,11 @@ interface Scheduler {
 }
 
 /**
- * Runs the due rotations and deletions at start and every minute. One run at a time;
- * stop() waits for a run in progress, so the store is never closed under it.
+ * Runs the due rotations and deletions, and the audit trail's retention, at start and every
+ * minute, with this process's clock. One run at a time; stop() waits for a run in progress,
+ * so the store is never closed under it.
  */
-function startScheduler(keyService: KeyService, logger: Logger): Scheduler {
+function startScheduler(keyService: KeyService, audit: AuditTrail, config: KeyholdConfig, logger: Logger): Scheduler {
   let running: Promise<void> = Promise.resolve();
   const runNow = () => {
     running = running.then(async () => {
@@ -174,6 +192,13 @@ function startScheduler(keyService: KeyService, logger: Logger): Scheduler {
         for (const failure of failed) logger.error({ keyId: failure.keyId, err: failure.error }, 'a scheduled rotation or deletion failed');
       } catch (error) {
         logger.error({ err: error }, 'scheduled rotations and deletions failed');
+      }
+      if (config.auditRetentionDays === undefined) return;
+      try {
+        const removed = await audit.removeBefore(new Date(Date.now() - config.auditRetentionDays * 86_400_000));
+        if (removed > 0) logger.info({ removed, retentionDays: config.auditRetentionDays }, 'removed audit records past their retention');
+      } catch (error) {
+        logger.error({ err: error }, 'the audit retention could not run');
       }
     });
     return running;

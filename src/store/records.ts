@@ -104,6 +104,10 @@ export interface CredentialRecord {
   admin: boolean;
   description: string;
   createdAt: string;
+  /** Absent in credentials made before credentials could be disabled: enabled. */
+  enabled?: boolean;
+  /** The policy document of a non-admin credential (validated when written). */
+  policy?: object;
 }
 
 /**

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { readdir, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
-import { AUDIT_HEAD_KEY, AuditChain, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, type AuditEntry, type AuditEvent, type AuditHead } from '../audit/audit-record.js';
+import { AUDIT_HEAD_KEY, AuditChain, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, type AuditAnchor, type AuditEntry, type AuditEvent, type AuditHead } from '../audit/audit-record.js';
 import { ServiceUnavailableException } from '../errors.js';
 import { checkedJson } from './checked-json.js';
 import { checkTablesHolding, type TableCheckMemory } from './leveldb-files.js';
@@ -186,8 +186,7 @@ export class Store {
    */
   async useAuditKey(rootKey: Buffer): Promise<{ headMatches: boolean }> {
     const head = (await this.read('the audit head', () => this.meta.get(AUDIT_HEAD_KEY))) as AuditHead | undefined;
-    const newest = (await this.read('the audit trail', () => this.audit.values({ gte: CHAINED_PREFIX, lt: `${CHAINED_PREFIX}~`, reverse: true, limit: 1 }).all())) as AuditEvent[];
-    const last = newest[0];
+    const last = await this.auditNewest();
     const from = last && (!head || last.Seq >= head.Seq) ? { Seq: last.Seq, Mac: last.Mac } : head;
     this.auditChain = new AuditChain(deriveAuditKey(rootKey), head?.Chain ?? last?.Chain ?? this.storeId, from);
     return { headMatches: head === undefined ? last === undefined : last !== undefined && last.Seq === head.Seq && last.Mac === head.Mac };
@@ -528,6 +527,21 @@ export class Store {
   /** Every chained audit record, oldest first (for tests and small stores; the API pages through auditRange). */
   async listAudit(): Promise<AuditEvent[]> {
     return this.auditRange(0, Number.MAX_SAFE_INTEGER);
+  }
+
+  /** The newest chained audit record. */
+  async auditNewest(): Promise<AuditEvent | undefined> {
+    const [newest] = (await this.read('the audit trail', () =>
+      this.audit.values({ gte: CHAINED_PREFIX, lt: `${CHAINED_PREFIX}~`, reverse: true, limit: 1 }).all(),
+    )) as AuditEvent[];
+    return newest;
+  }
+
+  /** The retention anchor for the last record removed (MACed under the audit key). */
+  auditAnchor(last: { Seq: number; Mac: string }, before: string): AuditAnchor {
+    /* Precondition: only a store that writes audit records removes them. */
+    if (!this.auditChain) throw new Error('the store has no audit key');
+    return this.auditChain.anchor(last, before);
   }
 
   /** Up to `limit` chained audit records after number `afterSeq`, oldest first. */

@@ -33,7 +33,7 @@ export async function buildKeyholdStore(dataDir: string): Promise<KeyholdStoreFi
     const { rootKey } = await openRootKey(store, fixtureMasterKey());
     const service = new KeyService({ store, rootKey });
     const credentials = await CredentialService.load(store, rootKey);
-    const { accessKeyId, secretKey } = await credentials.create({ admin: true, description: 'fixture', principal: 'test' });
+    const { accessKeyId, secretKey } = await credentials.add({ admin: true, description: 'fixture', principal: 'test' });
     rememberSecret(secretKey);
     for (let i = 0; i < 20; i++) await service.createKey({ description: `plain ${i}` });
     const rotatedKeyId = (await service.createKey({ description: 'rotated' })).KeyId;

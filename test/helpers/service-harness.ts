@@ -1,5 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
+import { AuditTrail } from '../../src/audit/audit-trail.js';
+import { ReplayMemory } from '../../src/auth/replay-guard.js';
 import { createApp } from '../../src/api/app.js';
 import { signRequest } from '../../src/client/signing.js';
 import { CredentialService } from '../../src/kms/credential-service.js';
@@ -18,6 +21,8 @@ export interface Harness {
   app: Express;
   store: Store;
   keyService: KeyService;
+  credentials: CredentialService;
+  audit: AuditTrail;
   credential: { accessKeyId: string; secretKey: Buffer };
   dataDir: string;
   /** A signed POST to `path` (e.g. '/api/v1/kms/encrypt') with a JSON or raw body. */
@@ -41,11 +46,14 @@ export async function openHarness(
   const { rootKey } = await openRootKey(store, provider);
   const keyService = new KeyService({ store, rootKey, clock: options.clock, remoteProviders: options.remoteProviders });
   const credentials = await CredentialService.load(store, rootKey);
-  const credential = await credentials.create({ admin: true, description: 'test admin', principal: 'test' });
+  const credential = await credentials.add({ admin: true, description: 'test admin', principal: 'test' });
   rememberSecret(credential.secretKey);
+  const audit = new AuditTrail(store);
   const app = createApp({
     keyService,
-    lookupCredential: (id) => credentials.lookup(id),
+    credentials,
+    audit,
+    replay: new ReplayMemory(),
     logger: captureLogger(),
     goKmsAuthKey: options.goKmsAuthKey === undefined ? undefined : Buffer.from(options.goKmsAuthKey),
     isHealthy: () => store.isOpen,
@@ -71,10 +79,13 @@ export async function openHarness(
     app,
     store,
     keyService,
+    credentials,
+    audit,
     credential,
     dataDir: dir.path,
     post,
-    call: (action, body) => post(`/api/v1/kms/${action}`, body),
+    // A nonce per call, as the client sends: equal state-changing calls in one second are not replays.
+    call: (action, body) => post(`/api/v1/kms/${action}?nonce=${randomUUID()}`, body),
     async close() {
       await store.close();
       dir.remove();

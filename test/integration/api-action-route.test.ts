@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import express from 'express';
 import helmet from 'helmet';
 import request from 'supertest';
+import { ReplayMemory } from '../../src/auth/replay-guard.js';
 import { createApp } from '../../src/api/app.js';
 import { signRequest } from '../../src/client/signing.js';
 import { createLogger } from '../../src/server/logger.js';
@@ -132,6 +133,9 @@ describe('the action route', () => {
       });
       const app = createApp({
         keyService: h.keyService,
+        credentials: h.credentials,
+        audit: h.audit,
+        replay: new ReplayMemory(),
         lookupCredential: (id) => (id === h.credential.accessKeyId ? { secretKey: h.credential.secretKey, principal: { accessKeyId: id, admin: true } } : undefined),
         logger: createLogger(level, sink),
         isHealthy: () => true,

@@ -59,7 +59,7 @@ describe('backup and restore', function () {
     try {
       const { rootKey } = await openRootKey(store, new PassphraseMasterKey({ value: PASSPHRASE, source: 'test' }, 'pbkdf2'));
       const credentials = await CredentialService.load(store, rootKey);
-      const created = await credentials.create({ admin: false, description: 'read only', principal: 'test' });
+      const created = await credentials.add({ admin: false, description: 'read only', principal: 'test' });
       rememberSecret(created.secretKey);
       return created;
     } finally {

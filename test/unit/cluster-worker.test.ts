@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import v8 from 'node:v8';
 import { expect } from 'chai';
-import { createCallHandler } from '../../src/cluster/calls.js';
+import { AuditTrail } from '../../src/audit/audit-trail.js';
+import { ReplayMemory } from '../../src/auth/replay-guard.js';
+import { createCallHandler, type CallTargets } from '../../src/cluster/calls.js';
+import { CredentialService } from '../../src/kms/credential-service.js';
 import { StoreSnapshots } from '../../src/store/snapshots.js';
 import { forwardChanges } from '../../src/cluster/forwarding-key-service.js';
 import { PrimaryChannel, type WorkerPort } from '../../src/cluster/primary-channel.js';
@@ -25,6 +28,18 @@ function overIpc<T>(message: T): T {
  * with its own KeyService and store, and tells the worker of every commit, as src/cluster's
  * primary does (without node:cluster's processes).
  */
+/** What the primary serves to its workers: the real ones, on the test's store. */
+async function primaryTargets(store: Store, keyService: KeyService): Promise<CallTargets> {
+  return {
+    keyService,
+    store,
+    snapshots: new StoreSnapshots(store),
+    credentials: await CredentialService.load(store, randomBytes(32)),
+    audit: new AuditTrail(store),
+    replay: new ReplayMemory(),
+  };
+}
+
 class Loopback extends EventEmitter implements WorkerPort {
   connected = true;
   private forgetSequence = 0;
@@ -37,11 +52,11 @@ class Loopback extends EventEmitter implements WorkerPort {
 
   constructor(
     private readonly store: Store,
-    primaryService: KeyService,
+    targets: CallTargets,
     private readonly rootKey: Buffer,
   ) {
     super();
-    const answer = createCallHandler(primaryService, store, new StoreSnapshots(store));
+    const answer = createCallHandler(targets);
     this.onWorkerMessage = async (message) => {
       if (message.type === 'batch') {
         for (const each of message.messages) void this.onWorkerMessage(each);
@@ -109,6 +124,7 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
   let dir: ReturnType<typeof makeTempDir>;
   let store: Store;
   let primaryService: KeyService;
+  let targets: CallTargets;
   let loopback: Loopback;
   let channel: PrimaryChannel;
   let workerService: KeyService;
@@ -119,7 +135,8 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
   beforeEach(async () => {
     ({ dir, store } = await openTempStore());
     primaryService = new KeyService({ store, rootKey });
-    loopback = new Loopback(store, primaryService, rootKey);
+    targets = await primaryTargets(store, primaryService);
+    loopback = new Loopback(store, targets, rootKey);
     channel = new PrimaryChannel(loopback);
     const init = await channel.init();
     expect(init!.rootKey.equals(rootKey)).to.equal(true);
@@ -266,7 +283,7 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
   });
 
   it('refuses a call that is not a primary call (a read of the service, or no such method)', async () => {
-    const answer = createCallHandler(primaryService, store, new StoreSnapshots(store));
+    const answer = createCallHandler(targets);
     for (const [target, method] of [['keyService', 'encrypt'], ['store', 'compact'], ['aliases', 'list'], ['keyService', 'constructor'], ['nothing', 'x']]) {
       const error = await rejectionOf(answer({ type: 'call', id: 1, target: target as never, method: method!, args: [] }), Error);
       expect(error.message).to.match(/is not a primary call/);

@@ -6,33 +6,37 @@ const aliasName = z.string().min(1).max(256);
 
 export const createAlias = defineAction({
   name: 'createalias',
+  access: { policyAction: 'CreateAlias', changesState: true, keys: () => [{ field: 'targetkeyid' }] },
   schema: z.object({ aliasname: aliasName, targetkeyid: keyIdField }),
-  async handle(input, { keyService, principal }) {
-    await keyService.aliases.create(input.aliasname, input.targetkeyid, { principal: principal.accessKeyId });
+  async handle(input, { keyService, caller }) {
+    await keyService.aliases.create(input.aliasname, input.targetkeyid, caller);
     return {};
   },
 });
 
 export const updateAlias = defineAction({
   name: 'updatealias',
+  access: { policyAction: 'UpdateAlias', changesState: true, keys: () => [{ field: 'aliasname' }, { field: 'targetkeyid' }] },
   schema: z.object({ aliasname: aliasName, targetkeyid: keyIdField }),
-  async handle(input, { keyService, principal }) {
-    await keyService.aliases.update(input.aliasname, input.targetkeyid, { principal: principal.accessKeyId });
+  async handle(input, { keyService, caller }) {
+    await keyService.aliases.update(input.aliasname, input.targetkeyid, caller);
     return {};
   },
 });
 
 export const deleteAlias = defineAction({
   name: 'deletealias',
+  access: { policyAction: 'DeleteAlias', changesState: true, keys: () => [{ field: 'aliasname' }] },
   schema: z.object({ aliasname: aliasName }),
-  async handle(input, { keyService, principal }) {
-    await keyService.aliases.delete(input.aliasname, { principal: principal.accessKeyId });
+  async handle(input, { keyService, caller }) {
+    await keyService.aliases.delete(input.aliasname, caller);
     return {};
   },
 });
 
 export const listAliases = defineAction({
   name: 'listaliases',
+  access: { policyAction: 'ListAliases' },
   schema: z.object({
     keyid: keyIdField.optional(),
     limit: z.number().int().min(1).max(100).optional(),

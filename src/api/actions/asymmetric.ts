@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_RAW_MESSAGE_BYTES } from '../../crypto/asymmetric-algorithms.js';
-import { base64, defineAction } from '../action.js';
+import { base64, defineAction, onKeyId } from '../action.js';
 import { algorithmField, bytesField, keyIdField, messageTypeField } from '../fields.js';
 
 const messageField = bytesField(1, MAX_RAW_MESSAGE_BYTES);
@@ -9,6 +9,7 @@ const signatureField = bytesField(1, 1024);
 
 export const getPublicKey = defineAction({
   name: 'getpublickey',
+  access: { policyAction: 'GetPublicKey', keys: onKeyId },
   schema: z.object({ keyid: keyIdField }),
   async handle(input, { keyService }) {
     const { record, publicKey } = await keyService.asymmetric.getPublicKey(input.keyid);
@@ -27,6 +28,7 @@ export const getPublicKey = defineAction({
 
 export const sign = defineAction({
   name: 'sign',
+  access: { policyAction: 'Sign', keys: onKeyId },
   schema: z.object({
     keyid: keyIdField,
     message: messageField,
@@ -46,6 +48,7 @@ export const sign = defineAction({
 
 export const verify = defineAction({
   name: 'verify',
+  access: { policyAction: 'Verify', keys: onKeyId },
   schema: z.object({
     keyid: keyIdField,
     message: messageField,

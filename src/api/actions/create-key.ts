@@ -4,6 +4,7 @@ import { tagsField } from '../fields.js';
 
 export const createKey = defineAction({
   name: 'createkey',
+  access: { policyAction: 'CreateKey', changesState: true },
   schema: z.object({
     description: z.string().max(8192).optional(),
     keyspec: z.string().min(1).max(64).optional(),
@@ -13,7 +14,7 @@ export const createKey = defineAction({
     providerkeyid: z.string().min(1).max(2048).optional(),
     tags: tagsField.optional(),
   }),
-  async handle(input, { keyService, principal }) {
+  async handle(input, { keyService, caller }) {
     const keyMetadata = await keyService.createKey(
       {
         description: input.description,
@@ -23,7 +24,7 @@ export const createKey = defineAction({
         providerKeyId: input.providerkeyid,
         tags: input.tags,
       },
-      { principal: principal.accessKeyId },
+      caller,
     );
     return { KeyMetadata: keyMetadata };
   },

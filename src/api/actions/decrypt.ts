@@ -4,6 +4,12 @@ import { algorithmField, ciphertextBlobField, encryptionContextField, keyIdField
 
 export const decrypt = defineAction({
   name: 'decrypt',
+  access: {
+    policyAction: 'Decrypt',
+    // A symmetric blob names its key; an RSA ciphertext does not, and the request's KeyId does.
+    keys: (input) => (input.encryptionalgorithm === undefined || input.encryptionalgorithm === 'SYMMETRIC_DEFAULT' ? [{ blob: 'ciphertextblob' }] : [{ field: 'keyid' }]),
+    contextField: 'encryptioncontext',
+  },
   schema: z.object({
     ciphertextblob: ciphertextBlobField,
     encryptioncontext: encryptionContextField.optional(),

@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { base64, defineAction } from '../action.js';
+import { base64, defineAction, onKeyId } from '../action.js';
 import { algorithmField, encryptionContextField, keyIdField, plaintextField } from '../fields.js';
 
 export const encrypt = defineAction({
   name: 'encrypt',
+  access: { policyAction: 'Encrypt', keys: onKeyId, contextField: 'encryptioncontext' },
   schema: z.object({
     keyid: keyIdField,
     plaintext: plaintextField,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { base64, defineAction, type ActionContext } from '../action.js';
+import { base64, defineAction, onKeyId, type ActionContext } from '../action.js';
 import { encryptionContextField, keyIdField } from '../fields.js';
 import type { DataKeySpec } from '../../kms/key-service.js';
 
@@ -24,6 +24,7 @@ function generate(input: z.output<typeof dataKeyRequest>, { keyService, dialect 
 
 export const generateDataKey = defineAction({
   name: 'generatedatakey',
+  access: { policyAction: 'GenerateDataKey', keys: onKeyId, contextField: 'encryptioncontext' },
   schema: dataKeyRequest,
   async handle(input, context) {
     const result = await generate(input, context);
@@ -37,6 +38,7 @@ export const generateDataKey = defineAction({
 
 export const generateDataKeyWithoutPlaintext = defineAction({
   name: 'generatedatakeywithoutplaintext',
+  access: { policyAction: 'GenerateDataKeyWithoutPlaintext', keys: onKeyId, contextField: 'encryptioncontext' },
   schema: dataKeyRequest,
   async handle(input, context) {
     const result = await generate(input, context);

@@ -3,6 +3,7 @@ import { base64, defineAction } from '../action.js';
 
 export const generateRandom = defineAction({
   name: 'generaterandom',
+  access: { policyAction: 'GenerateRandom' },
   schema: z.object({ numberofbytes: z.number().int().min(1).max(1024) }),
   handle(input, { keyService }) {
     return { Plaintext: base64(keyService.generateRandom(input.numberofbytes)) };

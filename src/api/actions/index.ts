@@ -11,6 +11,8 @@ import { listKeys } from './list-keys.js';
 import { reEncrypt } from './re-encrypt.js';
 import { createAlias, deleteAlias, listAliases, updateAlias } from './aliases.js';
 import { disableKeyRotation, enableKeyRotation, getKeyRotationStatus, listKeyRotations, rotateKeyOnDemand } from './rotation.js';
+import { listAuditEvents } from './audit-events.js';
+import { createCredential, deleteCredential, describeCredential, disableCredential, enableCredential, listCredentials, updateCredentialPolicy } from './credentials.js';
 import { listResourceTags, tagResource, untagResource } from './tags.js';
 
 /** Every action, by the name that ends its path: `/api/v1/kms/<name>`. */
@@ -44,5 +46,13 @@ export const actions: ReadonlyMap<string, Action> = new Map(
     getPublicKey,
     sign,
     verify,
+    createCredential,
+    listCredentials,
+    describeCredential,
+    updateCredentialPolicy,
+    enableCredential,
+    disableCredential,
+    deleteCredential,
+    listAuditEvents,
   ].map((action) => [action.name, action as unknown as Action]),
 );

@@ -1,35 +1,36 @@
 import { z } from 'zod';
-import { defineAction } from '../action.js';
+import { defineAction, onKeyId } from '../action.js';
 import { keyIdField } from '../fields.js';
 
 const keyIdOnly = z.object({ keyid: keyIdField });
 
 export const enableKey = defineAction({
   name: 'enablekey',
+  access: { policyAction: 'EnableKey', changesState: true, keys: onKeyId },
   schema: keyIdOnly,
-  async handle(input, { keyService, principal }) {
-    return { KeyMetadata: await keyService.enableKey(input.keyid, { principal: principal.accessKeyId }) };
+  async handle(input, { keyService, caller }) {
+    return { KeyMetadata: await keyService.enableKey(input.keyid, caller) };
   },
 });
 
 export const disableKey = defineAction({
   name: 'disablekey',
+  access: { policyAction: 'DisableKey', changesState: true, keys: onKeyId },
   schema: keyIdOnly,
-  async handle(input, { keyService, principal }) {
-    return { KeyMetadata: await keyService.disableKey(input.keyid, { principal: principal.accessKeyId }) };
+  async handle(input, { keyService, caller }) {
+    return { KeyMetadata: await keyService.disableKey(input.keyid, caller) };
   },
 });
 
 export const scheduleKeyDeletion = defineAction({
   name: 'schedulekeydeletion',
+  access: { policyAction: 'ScheduleKeyDeletion', changesState: true, keys: onKeyId },
   schema: z.object({
     keyid: keyIdField,
     pendingwindowindays: z.number().int().min(7).max(30).optional(),
   }),
-  async handle(input, { keyService, principal }) {
-    const result = await keyService.scheduleKeyDeletion(input.keyid, input.pendingwindowindays, {
-      principal: principal.accessKeyId,
-    });
+  async handle(input, { keyService, caller }) {
+    const result = await keyService.scheduleKeyDeletion(input.keyid, input.pendingwindowindays, caller);
     return {
       KeyId: result.keyId,
       DeletionDate: result.deletionDate,
@@ -41,9 +42,10 @@ export const scheduleKeyDeletion = defineAction({
 
 export const cancelKeyDeletion = defineAction({
   name: 'cancelkeydeletion',
+  access: { policyAction: 'CancelKeyDeletion', changesState: true, keys: onKeyId },
   schema: keyIdOnly,
-  async handle(input, { keyService, principal }) {
-    const keyMetadata = await keyService.cancelKeyDeletion(input.keyid, { principal: principal.accessKeyId });
+  async handle(input, { keyService, caller }) {
+    const keyMetadata = await keyService.cancelKeyDeletion(input.keyid, caller);
     return { KeyId: keyMetadata.KeyId, KeyMetadata: keyMetadata };
   },
 });

@@ -3,6 +3,7 @@ import { defineAction } from '../action.js';
 
 export const listKeys = defineAction({
   name: 'listkeys',
+  access: { policyAction: 'ListKeys' },
   schema: z.object({
     limit: z.number().int().min(1).max(1000).optional(),
     marker: z.string().min(1).max(1024).optional(),

@@ -1,9 +1,18 @@
 import { z } from 'zod';
-import { base64, defineAction } from '../action.js';
+import { base64, defineAction, onKeyId } from '../action.js';
 import { ciphertextBlobField, encryptionContextField, keyIdField } from '../fields.js';
 
 export const reEncrypt = defineAction({
   name: 'reencrypt',
+  access: {
+    policyAction: 'ReEncrypt',
+    // As in AWS: kms:ReEncryptFrom on the key the blob names, kms:ReEncryptTo on the destination.
+    keys: () => [
+      { blob: 'ciphertextblob', policyAction: 'ReEncryptFrom', contextField: 'sourceencryptioncontext' },
+      { field: 'destinationkeyid', policyAction: 'ReEncryptTo', contextField: 'destinationencryptioncontext' },
+    ],
+    contextField: 'destinationencryptioncontext',
+  },
   schema: z.object({
     ciphertextblob: ciphertextBlobField,
     sourceencryptioncontext: encryptionContextField.optional(),

@@ -1,36 +1,40 @@
 import { z } from 'zod';
-import { defineAction } from '../action.js';
+import { defineAction, onKeyId } from '../action.js';
 import { keyIdField } from '../fields.js';
 
 export const rotateKeyOnDemand = defineAction({
   name: 'rotatekeyondemand',
+  access: { policyAction: 'RotateKeyOnDemand', changesState: true, keys: onKeyId },
   schema: z.object({ keyid: keyIdField }),
-  async handle(input, { keyService, principal }) {
-    const result = await keyService.rotation.rotateOnDemand(input.keyid, { principal: principal.accessKeyId });
+  async handle(input, { keyService, caller }) {
+    const result = await keyService.rotation.rotateOnDemand(input.keyid, caller);
     return { KeyId: result.keyId, CurrentKeyVersion: result.currentVersion };
   },
 });
 
 export const enableKeyRotation = defineAction({
   name: 'enablekeyrotation',
+  access: { policyAction: 'EnableKeyRotation', changesState: true, keys: onKeyId },
   schema: z.object({ keyid: keyIdField, rotationperiodindays: z.number().int().min(90).max(2560).optional() }),
-  async handle(input, { keyService, principal }) {
-    await keyService.rotation.enable(input.keyid, input.rotationperiodindays, { principal: principal.accessKeyId });
+  async handle(input, { keyService, caller }) {
+    await keyService.rotation.enable(input.keyid, input.rotationperiodindays, caller);
     return {};
   },
 });
 
 export const disableKeyRotation = defineAction({
   name: 'disablekeyrotation',
+  access: { policyAction: 'DisableKeyRotation', changesState: true, keys: onKeyId },
   schema: z.object({ keyid: keyIdField }),
-  async handle(input, { keyService, principal }) {
-    await keyService.rotation.disable(input.keyid, { principal: principal.accessKeyId });
+  async handle(input, { keyService, caller }) {
+    await keyService.rotation.disable(input.keyid, caller);
     return {};
   },
 });
 
 export const getKeyRotationStatus = defineAction({
   name: 'getkeyrotationstatus',
+  access: { policyAction: 'GetKeyRotationStatus', keys: onKeyId },
   schema: z.object({ keyid: keyIdField }),
   handle(input, { keyService }) {
     return keyService.rotation.status(input.keyid);
@@ -39,6 +43,7 @@ export const getKeyRotationStatus = defineAction({
 
 export const listKeyRotations = defineAction({
   name: 'listkeyrotations',
+  access: { policyAction: 'ListKeyRotations', keys: onKeyId },
   schema: z.object({
     keyid: keyIdField,
     limit: z.number().int().min(1).max(1000).optional(),

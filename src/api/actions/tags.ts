@@ -1,27 +1,30 @@
 import { z } from 'zod';
-import { defineAction } from '../action.js';
+import { defineAction, onKeyId } from '../action.js';
 import { keyIdField, tagsField } from '../fields.js';
 
 export const tagResource = defineAction({
   name: 'tagresource',
+  access: { policyAction: 'TagResource', changesState: true, keys: onKeyId },
   schema: z.object({ keyid: keyIdField, tags: tagsField }),
-  async handle(input, { keyService, principal }) {
-    await keyService.tagResource(input.keyid, input.tags, { principal: principal.accessKeyId });
+  async handle(input, { keyService, caller }) {
+    await keyService.tagResource(input.keyid, input.tags, caller);
     return {};
   },
 });
 
 export const untagResource = defineAction({
   name: 'untagresource',
+  access: { policyAction: 'UntagResource', changesState: true, keys: onKeyId },
   schema: z.object({ keyid: keyIdField, tagkeys: z.array(z.string().max(1024)).max(1000) }),
-  async handle(input, { keyService, principal }) {
-    await keyService.untagResource(input.keyid, input.tagkeys, { principal: principal.accessKeyId });
+  async handle(input, { keyService, caller }) {
+    await keyService.untagResource(input.keyid, input.tagkeys, caller);
     return {};
   },
 });
 
 export const listResourceTags = defineAction({
   name: 'listresourcetags',
+  access: { policyAction: 'ListResourceTags', keys: onKeyId },
   schema: z.object({
     keyid: keyIdField,
     limit: z.number().int().min(1).max(50).optional(),

@@ -1,0 +1,153 @@
+import { ValidationException } from '../errors.js';
+import { decodeMarker, encodeMarker } from '../kms/markers.js';
+import type { Store } from '../store/store.js';
+import { AUDIT_ANCHOR_KEY, auditRecordKey, type AuditAnchor, type AuditEntry, type AuditEvent } from './audit-record.js';
+
+/** listauditevents' filters (DESIGN); times as Dates once validated. */
+export interface AuditQuery {
+  startTime?: Date;
+  endTime?: Date;
+  keyId?: string;
+  principal?: string;
+  action?: string;
+  outcome?: string;
+  limit?: number;
+  marker?: string;
+}
+
+export interface AuditPage {
+  events: AuditEvent[];
+  /** Where to go on from: given whenever records were read, so that `--follow` can resume. */
+  nextMarker?: string;
+  /** More records exist after this page now. */
+  truncated: boolean;
+}
+
+export interface AuditQueries {
+  list(query: AuditQuery): Promise<AuditPage>;
+}
+
+/** Where the API writes its records: the store's owner, or a worker's channel to it. */
+export interface AuditSink extends AuditQueries {
+  /** Resolves once the record is written; rejects (503) when it cannot be: the request then fails. */
+  record(entry: AuditEntry): Promise<void>;
+}
+
+/** Records one listing reads at most: a page of a sparse filter comes back short, with a marker. */
+const MAX_SCANNED_PER_PAGE = 10_000;
+const READ_CHUNK = 500;
+/** Records are written in about the order of their times: a filter by time looks this much further. */
+const TIME_SLACK_MS = 60_000;
+/** Retention removes at most this many records per sync batch. */
+const RETENTION_BATCH = 1_000;
+
+/**
+ * The audit trail of the process that owns the store: writes each request's record (unless
+ * it went in with the change the request made), lists records with filters and paging, and
+ * removes records older than the retention period while keeping the rest verifiable.
+ */
+export class AuditTrail implements AuditSink {
+  constructor(private readonly store: Store) {}
+
+  async record(entry: AuditEntry): Promise<void> {
+    if (entry.RequestId !== null && this.store.takeAnsweredRequest(entry.RequestId)) return;
+    // Not synced: a request that changed nothing loses at most its record to a power cut
+    // (never to a killed process); records of changes go in the change's own synced batch.
+    await this.store.write(this.store.batch().audit(entry), { sync: false });
+  }
+
+  async list(query: AuditQuery): Promise<AuditPage> {
+    const limit = query.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationException('Limit must be an integer from 1 to 1000');
+    if (query.startTime && query.endTime && query.endTime < query.startTime) throw new ValidationException('EndTime is before StartTime');
+    let after = query.marker === undefined ? 0 : decodeSeq(query.marker);
+    if (query.marker === undefined && query.startTime) after = await this.seqBefore(query.startTime);
+    const events: AuditEvent[] = [];
+    let scanned = 0;
+    let last = after;
+    let more = true;
+    while (events.length < limit && scanned < MAX_SCANNED_PER_PAGE) {
+      const chunk = await this.store.auditRange(last, Math.min(READ_CHUNK, MAX_SCANNED_PER_PAGE - scanned));
+      if (chunk.length === 0) {
+        more = false;
+        break;
+      }
+      let pastEnd = false;
+      for (const event of chunk) {
+        scanned++;
+        last = event.Seq;
+        if (query.endTime && Date.parse(event.Time) > query.endTime.getTime() + TIME_SLACK_MS) {
+          pastEnd = true;
+          break;
+        }
+        if (matches(event, query)) events.push(event);
+        if (events.length === limit) break;
+      }
+      if (pastEnd) {
+        more = false;
+        break;
+      }
+    }
+    if (more) more = (await this.store.auditRange(last, 1)).length > 0;
+    return { events, truncated: more, ...(last > after ? { nextMarker: encodeMarker('a', String(last)) } : query.marker ? { nextMarker: query.marker } : {}) };
+  }
+
+  /** The number of a record a little before `time` (binary search: records come in about time order). */
+  private async seqBefore(time: Date): Promise<number> {
+    const target = time.getTime() - TIME_SLACK_MS;
+    let low = 0;
+    let high = (await this.store.auditNewest())?.Seq ?? 0;
+    while (low < high) {
+      const middle = Math.floor((low + high + 1) / 2);
+      const [event] = await this.store.auditRange(middle - 1, 1);
+      if (event && Date.parse(event.Time) < target) low = event.Seq;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
+  /**
+   * Removes the records older than `before`, oldest first, a batch at a time. Each batch also
+   * writes the anchor (the last removed record's number and MAC, MACed under the audit key),
+   * where the verifier starts, so the kept records stay verifiable. Returns how many went.
+   */
+  async removeBefore(before: Date): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const anchor = (await this.store.meta.get(AUDIT_ANCHOR_KEY)) as AuditAnchor | undefined;
+      const chunk = await this.store.auditRange(anchor?.Seq ?? 0, RETENTION_BATCH);
+      const old: AuditEvent[] = [];
+      for (const event of chunk) {
+        if (Date.parse(event.Time) >= before.getTime()) break;
+        old.push(event);
+      }
+      // The newest record stays: the chain's head must always have a record to match.
+      const newest = await this.store.auditNewest();
+      if (old.length > 0 && old[old.length - 1]!.Seq === newest?.Seq) old.pop();
+      if (old.length === 0) return removed;
+      const batch = this.store.batch();
+      for (const event of old) batch.operations.push({ type: 'del', sublevel: this.store.audit, key: auditRecordKey(event.Seq) });
+      const last = old[old.length - 1]!;
+      batch.operations.push({ type: 'put', sublevel: this.store.meta, key: AUDIT_ANCHOR_KEY, value: this.store.auditAnchor(last, before.toISOString()) });
+      await this.store.write(batch);
+      removed += old.length;
+    }
+  }
+}
+
+function matches(event: AuditEvent, query: AuditQuery): boolean {
+  if (query.keyId !== undefined && event.KeyId !== query.keyId) return false;
+  if (query.principal !== undefined && event.Principal !== query.principal) return false;
+  if (query.action !== undefined && event.Action.toLowerCase() !== query.action.toLowerCase()) return false;
+  if (query.outcome !== undefined && event.Outcome !== query.outcome) return false;
+  const time = Date.parse(event.Time);
+  if (query.startTime && time < query.startTime.getTime()) return false;
+  if (query.endTime && time > query.endTime.getTime()) return false;
+  return true;
+}
+
+function decodeSeq(marker: string): number {
+  const seq = Number(decodeMarker(marker, 'a', 'listauditevents'));
+  if (!Number.isSafeInteger(seq) || seq < 0) throw new ValidationException('Marker is not a marker returned by listauditevents');
+  return seq;
+}
