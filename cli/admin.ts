@@ -207,6 +207,41 @@ async function verifyStore(options: { reseal?: boolean }): Promise<void> {
   }
 }
 
+const warnOnStderr = (message: string) => process.stderr.write(`keyhold: ${message}\n`);
+
+/** `keyhold admin audit verify`: exit 4 on a break, naming the first bad record. */
+async function auditVerify(): Promise<void> {
+  const { store } = await openStoreOffline();
+  try {
+    const { loadConfig } = await configModule();
+    const { verifyTrailOffline } = await import('../src/server/offline-admin.js');
+    const verdict = await verifyTrailOffline(loadConfig(), store, warnOnStderr);
+    const unchained = verdict.unchained > 0 ? ` (and ${plural(verdict.unchained, 'older unchained line')}, not verifiable)` : '';
+    if (verdict.problem === undefined) {
+      console.log(`audit trail: ${plural(verdict.checked, 'record')} checked: intact${unchained}`);
+      return;
+    }
+    console.log(`audit trail: ${plural(verdict.checked, 'record')} checked before the first break: ${verdict.problem}`);
+    process.exitCode = EXIT.damaged;
+  } finally {
+    await store.close();
+  }
+}
+
+/** `keyhold admin credentials create`: a credential made offline (the way back in when every admin credential is lost). */
+async function credentialsCreate(options: { admin?: boolean; policyFile?: string; description?: string; out?: string }): Promise<void> {
+  const { store } = await openStoreOffline();
+  try {
+    const { loadConfig } = await configModule();
+    const { createCredentialOffline } = await import('../src/server/offline-admin.js');
+    const made = await createCredentialOffline(loadConfig(), store, { admin: options.admin === true, policyFile: options.policyFile, description: options.description, out: options.out }, warnOnStderr);
+    if (made.file) console.log(`created credential ${made.contents.AccessKeyId} in ${made.file} (mode 0600)`);
+    else console.log(JSON.stringify(made.contents, null, 2));
+  } finally {
+    await store.close();
+  }
+}
+
 /** Makes a new store offline, as a first start would, only in a data directory that never held one. */
 async function init(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
@@ -283,6 +318,27 @@ export function adminCommand(): Command {
     .requiredOption('--in <file>', 'the backup file')
     .addHelpText('after', '\nExample:\n  $ KEYHOLD_DATA_DIR=/var/lib/keyhold KEYHOLD_PASSPHRASE_FILE=/etc/keyhold/passphrase keyhold admin restore --in keyhold.backup')
     .action(restore);
+
+  const audit = admin.command('audit').description('the audit trail, offline');
+  audit
+    .command('verify')
+    .description(
+      "check every audit record's MAC under the audit key (from the root key), the numbering and chaining from the first kept record, " +
+        "and the chain's head: reports the records checked and 'intact' or the first record altered, removed, reordered or inserted; exit 4 on a break",
+    )
+    .addHelpText('after', '\nExample:\n  $ KEYHOLD_DATA_DIR=./data KEYHOLD_PASSPHRASE_FILE=pass.txt keyhold admin audit verify')
+    .action(auditVerify);
+
+  const credentials = admin.command('credentials').description('credentials, offline');
+  credentials
+    .command('create')
+    .description('make a credential offline with the master-key settings (the way back in when every admin credential is lost); audited')
+    .option('--admin', 'an admin credential')
+    .option('--policy-file <file>', 'the policy of a non-admin credential')
+    .option('--description <text>', 'what the credential is for')
+    .option('--out <file>', 'write it as a credentials file (mode 0600, never over an existing file) instead of printing it')
+    .addHelpText('after', '\nExample:\n  $ KEYHOLD_DATA_DIR=./data KEYHOLD_PASSPHRASE_FILE=pass.txt keyhold admin credentials create --admin --out new-admin.credentials')
+    .action(credentialsCreate);
 
   return admin;
 }

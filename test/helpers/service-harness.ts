@@ -23,6 +23,8 @@ export interface Harness {
   keyService: KeyService;
   credentials: CredentialService;
   audit: AuditTrail;
+  /** The store's root key (for checks that need the audit key). */
+  rootKey: Buffer;
   credential: { accessKeyId: string; secretKey: Buffer };
   dataDir: string;
   /** A signed POST to `path` (e.g. '/api/v1/kms/encrypt') with a JSON or raw body. */
@@ -81,6 +83,7 @@ export async function openHarness(
     keyService,
     credentials,
     audit,
+    rootKey,
     credential,
     dataDir: dir.path,
     post,

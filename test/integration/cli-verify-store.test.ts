@@ -46,7 +46,7 @@ describe('keyhold admin verify-store', function () {
     expect(result.code).to.equal(0);
     const lines = result.stdout.toString().trim().split('\n');
     expect(lines[0]).to.match(/^files: \d+ files, \d+ KB: intact$/);
-    expect(lines.at(-1)).to.match(/^records: meta 3, keys 23, versions 25, aliases 1, rotations 2, schedule 2, credentials 1, audit \d+: all intact$/);
+    expect(lines.at(-1)).to.match(/^records: meta 4, keys 23, versions 25, aliases 1, rotations 2, schedule 2, credentials 1, audit \d+: all intact$/);
   });
 
   it('names a deleted version record and exits 4', async () => {

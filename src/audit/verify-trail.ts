@@ -1,0 +1,105 @@
+import { timingSafeEqual } from 'node:crypto';
+import { decodeCheckedJson } from '../store/checked-json.js';
+import { scanSublevel } from '../store/store-scan.js';
+import type { Store } from '../store/store.js';
+import {
+  anchorMac,
+  AUDIT_ANCHOR_KEY,
+  AUDIT_HEAD_KEY,
+  auditRecordKey,
+  CHAINED_PREFIX,
+  deriveAuditKey,
+  FIRST_PREV_MAC,
+  headMac,
+  recordMac,
+  type AuditAnchor,
+  type AuditEvent,
+  type AuditHead,
+} from './audit-record.js';
+
+export interface TrailVerdict {
+  /** Chained records read. */
+  checked: number;
+  /** Lines written before the trail was chained (not verifiable). */
+  unchained: number;
+  /** Undefined when intact: else the first break found, in words, naming the record. */
+  problem?: string;
+}
+
+/**
+ * Checks the whole audit trail offline (`keyhold admin audit verify`): every record's MAC
+ * under the audit key, the numbers following on without gaps from the retention anchor (or
+ * from 1), each record naming the MAC of the one before it, and the chain's head naming the
+ * newest record. A record altered, removed, reordered or inserted, or records removed from
+ * the end, break one of these; the first break is reported.
+ */
+export async function verifyAuditTrail(store: Store, rootKey: Buffer): Promise<TrailVerdict> {
+  const auditKey = deriveAuditKey(rootKey);
+  try {
+    const head = (await store.meta.get(AUDIT_HEAD_KEY)) as AuditHead | undefined;
+    const anchor = (await store.meta.get(AUDIT_ANCHOR_KEY)) as AuditAnchor | undefined;
+    if (head && !macEqual(head.HeadMac, headMac(auditKey, head))) return { checked: 0, unchained: 0, problem: "the chain's head was altered (its MAC does not match)" };
+    if (anchor && !macEqual(anchor.AnchorMac, anchorMac(auditKey, anchor))) {
+      return { checked: 0, unchained: 0, problem: "the retention anchor was altered (its MAC does not match)" };
+    }
+    let expectedSeq = (anchor?.Seq ?? 0) + 1;
+    let prevMac = anchor?.Mac ?? FIRST_PREV_MAC;
+    const chain = head?.Chain ?? anchor?.Chain;
+    let checked = 0;
+    let unchained = 0;
+    for await (const { key, value } of scanSublevel(store, 'audit')) {
+      if (!key.startsWith(CHAINED_PREFIX)) {
+        unchained++;
+        continue;
+      }
+      const problem = checkRecord(auditKey, key, value, { expectedSeq, prevMac, chain });
+      if (problem) return { checked, unchained, problem };
+      const event = decodeCheckedJson(value!.toString('utf8')) as AuditEvent;
+      checked++;
+      expectedSeq = event.Seq + 1;
+      prevMac = event.Mac;
+    }
+    const newest = expectedSeq - 1;
+    if (head && (head.Seq !== newest || head.Mac !== prevMac)) {
+      return head.Seq > newest
+        ? { checked, unchained, problem: `records ${newest + 1} to ${head.Seq} were removed from the end (the chain's head names record ${head.Seq})` }
+        : { checked, unchained, problem: `record ${newest} is past the chain's head (record ${head.Seq}): inserted at the end` };
+    }
+    if (!head && checked > 0) return { checked, unchained, problem: "the chain's head is missing" };
+    return { checked, unchained };
+  } finally {
+    auditKey.fill(0);
+  }
+}
+
+function checkRecord(
+  auditKey: Buffer,
+  key: string,
+  value: Buffer | undefined,
+  expected: { expectedSeq: number; prevMac: string; chain: string | undefined },
+): string | undefined {
+  let event: AuditEvent;
+  try {
+    event = decodeCheckedJson(value!.toString('utf8')) as AuditEvent;
+  } catch {
+    return `the record stored as ${key.slice(0, 40)} cannot be read (damaged or not JSON)`;
+  }
+  const at = `record ${expected.expectedSeq}`;
+  if (typeof event !== 'object' || event === null || typeof event.Seq !== 'number' || typeof event.Mac !== 'string') {
+    return `${at}: the record stored as ${key.slice(0, 40)} is not an audit record`;
+  }
+  if (!macEqual(event.Mac, recordMac(auditKey, event))) return `${at} (stored as ${key.slice(0, 40)}) was altered or inserted: its MAC does not match`;
+  if (key !== auditRecordKey(event.Seq)) return `${at}: record ${event.Seq} is stored in the place of another (${key.slice(0, 40)}): reordered`;
+  if (expected.chain !== undefined && event.Chain !== expected.chain) return `${at}: record ${event.Seq} belongs to another chain (${event.Chain.slice(0, 40)})`;
+  if (event.Seq > expected.expectedSeq) {
+    const missing = event.Seq - 1 === expected.expectedSeq ? `record ${expected.expectedSeq} was` : `records ${expected.expectedSeq} to ${event.Seq - 1} were`;
+    return `${missing} removed (the next record is ${event.Seq})`;
+  }
+  if (event.PrevMac !== expected.prevMac) return `${at}: it does not follow the record before it (PrevMac differs): removed, reordered or inserted records`;
+  return undefined;
+}
+
+function macEqual(presented: unknown, expected: string): boolean {
+  if (typeof presented !== 'string' || presented.length !== expected.length) return false;
+  return timingSafeEqual(Buffer.from(presented), Buffer.from(expected));
+}

@@ -1,0 +1,153 @@
+import { expect } from 'chai';
+import { randomBytes } from 'node:crypto';
+import request from 'supertest';
+import { auditRecordKey, type AuditEvent } from '../../src/audit/audit-record.js';
+import { verifyAuditTrail } from '../../src/audit/verify-trail.js';
+import { signRequest } from '../../src/client/signing.js';
+import { openHarness, type Harness } from '../helpers/service-harness.js';
+
+/**
+ * The audit trail through the real signed app and a real LevelDB store: one record per
+ * request (allowed, denied, failed), written before the answer, chained so that
+ * `verifyAuditTrail` (what `keyhold admin audit verify` runs) finds every kind of tampering.
+ */
+describe('the audit trail', () => {
+  let h: Harness;
+
+  beforeEach(async () => {
+    h = await openHarness();
+  });
+  afterEach(async () => h.close());
+
+  async function newest(): Promise<AuditEvent> {
+    const events = await h.store.listAudit();
+    return events[events.length - 1]!;
+  }
+
+  async function createKey(): Promise<string> {
+    return (await h.call('createkey', {}).expect(200)).body.KeyMetadata.KeyId as string;
+  }
+
+  describe('records', () => {
+    it('records an allowed encrypt with who, what, from where and its encryption context, and no plaintext', async () => {
+      const keyId = await createKey();
+      const plaintext = randomBytes(32).toString('base64');
+      const res = await h.call('encrypt', { KeyId: keyId, Plaintext: plaintext, EncryptionContext: { table: 'orders' } }).expect(200);
+      const event = await newest();
+      expect(event).to.include({ RequestId: res.headers['x-request-id'], Principal: h.credential.accessKeyId, Action: 'Encrypt', KeyId: keyId, Outcome: 'Success' });
+      expect(event.SourceIp).to.be.a('string');
+      expect(event.EncryptionContext).to.deep.equal({ table: 'orders' });
+      expect(event.Mac).to.match(/^[0-9a-f]{64}$/);
+      expect(JSON.stringify(await h.store.listAudit())).not.to.include(plaintext).and.not.to.include(res.body.CiphertextBlob);
+    });
+
+    it('writes exactly one record per request, also for a change (its record goes in with the change)', async () => {
+      const before = (await h.store.listAudit()).length;
+      const keyId = await createKey();
+      await h.call('disablekey', { KeyId: keyId }).expect(200);
+      await h.call('describekey', { KeyId: keyId }).expect(200);
+      const events = (await h.store.listAudit()).slice(before);
+      expect(events.map((event) => event.Action)).to.deep.equal(['CreateKey', 'DisableKey', 'DescribeKey']);
+      expect(events[1]!.Detail).to.deep.equal({ State: 'Enabled -> Disabled' });
+      expect(new Set(events.map((event) => event.RequestId)).size).to.equal(3);
+    });
+
+    it('records a failed authentication under the access key id it claimed, and a validation failure by its type', async () => {
+      const body = Buffer.from('{}');
+      const headers = signRequest({ method: 'POST', pathWithQuery: '/api/v1/kms/listkeys', body, accessKeyId: 'KHNOBODYATALL000000', secretKey: randomBytes(32) });
+      await request(h.app).post('/api/v1/kms/listkeys').set(headers).set('Content-Type', 'application/octet-stream').send(body).expect(401);
+      expect(await newest()).to.include({ Principal: 'KHNOBODYATALL000000', Action: 'ListKeys', Outcome: 'UnrecognizedClientException' });
+
+      await h.call('encrypt', { KeyId: 'alias/x', Plaintext: 'not base64!' }).expect(400);
+      expect(await newest()).to.include({ Principal: h.credential.accessKeyId, Action: 'Encrypt', Outcome: 'ValidationException' });
+    });
+
+    it('lists records with filters and pages through listauditevents, oldest first', async () => {
+      const keyId = await createKey();
+      for (let i = 0; i < 5; i++) await h.call('describekey', { KeyId: keyId }).expect(200);
+      const page = (await h.call('listauditevents', { KeyId: keyId, Action: 'DescribeKey', Limit: 2 }).expect(200)).body;
+      expect(page.Events).to.have.length(2);
+      expect(page.Truncated).to.equal(true);
+      const rest = (await h.call('listauditevents', { KeyId: keyId, Action: 'DescribeKey', Marker: page.NextMarker }).expect(200)).body;
+      expect(rest.Events).to.have.length(3);
+      const seqs = [...page.Events, ...rest.Events].map((event: AuditEvent) => event.Seq);
+      expect(seqs).to.deep.equal([...seqs].sort((a, b) => a - b));
+    });
+
+    it('refuses bad filters with a ValidationException naming the field', async () => {
+      for (const [body, field] of [
+        [{ StartTime: 'yesterday' }, 'StartTime'],
+        [{ StartTime: '2026-12-04T10:00:00Z', EndTime: '2026-12-03T10:00:00Z' }, 'EndTime'],
+        [{ Limit: 100_000 }, 'Limit'],
+        [{ Marker: 'bm90LWEtbWFya2Vy' }, 'Marker'],
+      ] as const) {
+        const res = await h.call('listauditevents', body).expect(400);
+        expect(res.body.__type).to.equal('ValidationException');
+        expect(res.body.message).to.include(field);
+      }
+    });
+  });
+
+  describe('verify', () => {
+    /** A trail of a few dozen records, then the raw audit sublevel to tamper with. */
+    async function trail(): Promise<AuditEvent[]> {
+      const keyId = await createKey();
+      for (let i = 0; i < 10; i++) await h.call('describekey', { KeyId: keyId }).expect(200);
+      return h.store.listAudit();
+    }
+
+    const verdict = () => verifyAuditTrail(h.store, h.rootKey);
+
+    it('finds an untouched trail intact and counts its records', async () => {
+      const events = await trail();
+      expect(await verdict()).to.deep.equal({ checked: events.length, unchained: 0 });
+    });
+
+    it('names a record whose field was edited (even with its checksum redone)', async () => {
+      const events = await trail();
+      const victim = events[5]!;
+      await h.store.audit.put(auditRecordKey(victim.Seq), { ...victim, Principal: 'someone-else' });
+      expect((await verdict()).problem).to.match(new RegExp(`^record ${victim.Seq} .*altered`));
+    });
+
+    it('names a record removed from the middle', async () => {
+      const events = await trail();
+      await h.store.audit.del(auditRecordKey(events[4]!.Seq));
+      expect((await verdict()).problem).to.equal(`record ${events[4]!.Seq} was removed (the next record is ${events[5]!.Seq})`);
+    });
+
+    it('names two records swapped', async () => {
+      const events = await trail();
+      const [a, b] = [events[3]!, events[4]!];
+      await h.store.audit.put(auditRecordKey(a.Seq), b);
+      await h.store.audit.put(auditRecordKey(b.Seq), a);
+      expect((await verdict()).problem).to.match(new RegExp(`^record ${a.Seq}: .*reordered`));
+    });
+
+    it('names a record inserted, forged or copied', async () => {
+      const events = await trail();
+      const copy = events[2]!;
+      const forged = { ...copy, Seq: copy.Seq + 1, PrevMac: copy.Mac };
+      await h.store.audit.put(auditRecordKey(copy.Seq + 1), forged);
+      expect((await verdict()).problem).to.match(new RegExp(`^record ${copy.Seq + 1} .*altered or inserted`));
+    });
+
+    it('names the newest records removed from the end, where nothing follows them', async () => {
+      const events = await trail();
+      const last = events[events.length - 1]!;
+      await h.store.audit.del(auditRecordKey(last.Seq));
+      await h.store.audit.del(auditRecordKey(last.Seq - 1));
+      expect((await verdict()).problem).to.equal(`records ${last.Seq - 1} to ${last.Seq} were removed from the end (the chain's head names record ${last.Seq})`);
+    });
+
+    it('stays verifiable after retention removed the oldest records, and a removal before the anchor is noticed', async () => {
+      const events = await trail();
+      const cutoff = new Date(Date.parse(events[events.length - 1]!.Time) + 1);
+      const removed = await h.audit.removeBefore(cutoff);
+      expect(removed).to.equal(events.length - 1);
+      expect(await verdict()).to.deep.equal({ checked: 1, unchained: 0 });
+      await h.call('describekey', { KeyId: events[events.length - 1]!.KeyId ?? (await createKey()) }).expect(200);
+      expect((await verdict()).problem).to.equal(undefined);
+    });
+  });
+});
