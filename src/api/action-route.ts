@@ -7,7 +7,7 @@ import type { CompiledPolicy } from '../auth/policy.js';
 import type { Principal } from '../auth/principal.js';
 import type { ReplayGuard } from '../auth/replay-guard.js';
 import { DEFAULT_MAX_SKEW_SECONDS, GO_KMS_LEGACY_ACCESS_KEY_ID, parseKmsDate, verifyRequestSignature, type CredentialLookup } from '../auth/verify-signature.js';
-import { AccessDeniedException, ServiceUnavailableException, UnknownOperationException, ValidationException } from '../errors.js';
+import { AccessDeniedException, KmsError, ServiceUnavailableException, UnknownOperationException, ValidationException } from '../errors.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import { isUuid } from '../kms/key-id.js';
 import type { KeyService } from '../kms/key-service.js';
@@ -148,7 +148,8 @@ async function answerAction(
     res.destroy();
     return;
   }
-  if (!(await writeRecord(options, record, facts))) answer = auditUnavailable(facts);
+  const written = await writeRecord(options, record, facts);
+  if (written !== true) answer = auditUnavailable(facts, written);
   options.answer(res, answer.status, facts.requestId, answer.body);
 }
 
@@ -160,8 +161,9 @@ async function answerBackup(options: ActionRouteOptions, req: IncomingMessage, r
   record.Action = 'BackupStore';
   parseJson(body);
   if (!facts.principal!.admin) throw new AccessDeniedException(`${facts.principal!.accessKeyId} is not authorized to perform kms:BackupStore: it needs an admin credential`);
-  if (!(await writeRecord(options, record, facts))) {
-    const unavailable = auditUnavailable(facts);
+  const written = await writeRecord(options, record, facts);
+  if (written !== true) {
+    const unavailable = auditUnavailable(facts, written);
     options.answer(res, unavailable.status, facts.requestId, unavailable.body);
     return;
   }
@@ -171,18 +173,20 @@ async function answerBackup(options: ActionRouteOptions, req: IncomingMessage, r
 }
 
 /** Writes the request's audit record; false when it could not be written (the request then fails: fail closed). */
-async function writeRecord(options: ActionRouteOptions, record: AuditEntry, facts: RequestFacts): Promise<boolean> {
+async function writeRecord(options: ActionRouteOptions, record: AuditEntry, facts: RequestFacts): Promise<true | string> {
   try {
     await withinDeadline(options.audit.record(record), options.requestTimeoutMs);
     return true;
   } catch (error) {
-    options.logger.error({ requestId: facts.requestId, cause: (error as Error).message }, 'the audit record of a request could not be written: the request fails with 503');
-    return false;
+    const cause = error instanceof KmsError ? error.message : 'an internal error';
+    options.logger.error({ requestId: facts.requestId, cause }, 'the audit record of a request could not be written: the request fails with 503');
+    return cause;
   }
 }
 
-function auditUnavailable(facts: RequestFacts): { status: number; body: string } {
-  const error = new ServiceUnavailableException('The audit trail cannot be written; nothing was done');
+/** The answer of a request whose audit record could not be written (fail closed), with the store's cause. */
+function auditUnavailable(facts: RequestFacts, cause: string): { status: number; body: string } {
+  const error = new ServiceUnavailableException(`The audit trail cannot be written; nothing was done (${cause})`);
   facts.errorType = error.type;
   return { status: error.status, body: JSON.stringify(errorBody(error)) };
 }

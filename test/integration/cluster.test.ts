@@ -56,7 +56,9 @@ async function startCluster(tempDir: string): Promise<Cluster> {
       req.end(body);
     }).finally(() => agent.destroy());
   };
-  const call = (action: string, body: object = {}) => send('POST', `/api/v1/kms/${action}`, Buffer.from(JSON.stringify(body)));
+  // A nonce per call, as the client sends: equal state-changing calls in one second are not replays.
+  let calls = 0;
+  const call = (action: string, body: object = {}) => send('POST', `/api/v1/kms/${action}?nonce=${calls++}`, Buffer.from(JSON.stringify(body)));
 
   return {
     server,

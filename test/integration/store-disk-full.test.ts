@@ -87,11 +87,15 @@ describe('a full disk', function () {
     expect(refused!.message).to.match(/no space left on device/);
     expect(await healthStatus(server.url)).to.equal(503);
 
-    // Later writes are refused too, and reads of what the server holds still work.
+    // Later writes are refused too; and every request fails closed, since its audit record
+    // cannot be written: a decrypt answers 503 and no plaintext.
     const again = await rejectionOf(client.createKey({ description: 'still full' }), KeyholdApiError);
     expect(again.status).to.equal(503);
     const cached = acknowledged[0]!;
-    expect((await client.decrypt({ ciphertextBlob: cached.blob })).plaintext).to.deep.equal(cached.plaintext);
+    const unaudited = await rejectionOf(client.decrypt({ ciphertextBlob: cached.blob }), KeyholdApiError);
+    expect(unaudited.status).to.equal(503);
+    expect(unaudited.message).to.match(/audit trail cannot be written; nothing was done/);
+    expect(server.stdout()).to.match(/the audit record of a request could not be written/);
 
     // Space comes back: the store reopens by itself and takes writes again.
     tmpfs!.free();
