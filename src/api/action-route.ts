@@ -103,6 +103,7 @@ async function answerAction(
     Outcome: 'Success',
   };
   let answer: { status: number; body: string };
+  let input: Record<string, unknown> | undefined;
   try {
     // The body is read first (the limit holds before authentication), then the signature,
     // which covers its exact bytes, is checked before anything else looks at it.
@@ -128,11 +129,11 @@ async function answerAction(
     if (!action) throw new UnknownOperationException(`No such action: ${name.slice(0, 64)}`);
     facts.action = action.name;
     record.Action = action.access.policyAction;
-    const input = parseRequest(action.schema, normalizeFields(parseJson(body))) as Record<string, unknown>;
+    input = parseRequest(action.schema, normalizeFields(parseJson(body))) as Record<string, unknown>;
     const context = action.access.contextField === undefined ? undefined : (input[action.access.contextField] as Record<string, string> | undefined);
     if (context !== undefined) record.EncryptionContext = context;
     if (action.access.changesState) await options.replay.claim(replayFingerprint(req.headers.authorization, body), replayExpiry(req.headers));
-    record.KeyId = (await authorize(facts.principal, action.access, input, options.keyService)) ?? null;
+    record.KeyId = (await authorize(facts.principal, action.access, input, options.keyService, (keyId) => (record.KeyId = keyId))) ?? null;
     noteCredentialUse(options, facts.principal.accessKeyId);
     const caller = { principal: facts.principal.accessKeyId, request: { requestId: facts.requestId, sourceIp: record.SourceIp, action: record.Action, encryptionContext: context } };
     const context_ = { keyService: options.keyService, credentials: options.credentials, audit: options.audit, principal: facts.principal, caller, dialect };
@@ -142,6 +143,8 @@ async function answerAction(
   } catch (error) {
     const kmsError = errorAnswerFor(error, facts, options.logger, options.isHealthy);
     record.Outcome = kmsError.type;
+    // A refused request names its key in the record too, when the request named it by KeyId.
+    record.KeyId ??= keyIdOf(input) ?? null;
     answer = { status: kmsError.status, body: JSON.stringify(errorBody(kmsError)) };
   }
   if (res.headersSent) {

@@ -21,6 +21,8 @@ export async function authorize(
   access: ActionAccess,
   input: Record<string, unknown>,
   keyService: KeyService,
+  /** Told the KeyId of the first key named, once looked up (also when the request is then denied: for its audit record). */
+  seen: (keyId: string) => void = () => {},
 ): Promise<string | undefined> {
   if (principal.admin) return undefined;
   const policy = principal.policy;
@@ -41,6 +43,7 @@ export async function authorize(
         ? Buffer.isBuffer(named) ? await keyService.policyResourceOfBlob(named) : undefined
         : typeof named === 'string' ? await keyService.policyResource(named) : undefined;
     const action: PolicyAction = { prefix: access.keyholdPrefix ? 'keyhold' : 'kms', name };
+    if (first === undefined && resource?.keyId) seen(resource.keyId);
     if (!policy.allows({ action, resource, encryptionContext: contextOf(input, reference.contextField ?? access.contextField) })) {
       throw denied(principal, name, access);
     }

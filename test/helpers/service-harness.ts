@@ -3,6 +3,7 @@ import type { Express } from 'express';
 import request from 'supertest';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
 import { ReplayMemory } from '../../src/auth/replay-guard.js';
+import { compilePolicy } from '../../src/auth/policy.js';
 import { createApp } from '../../src/api/app.js';
 import { signRequest } from '../../src/client/signing.js';
 import { CredentialService } from '../../src/kms/credential-service.js';
@@ -39,7 +40,7 @@ export interface Harness {
  * behind the express app, for supertest. Nothing is mocked.
  */
 export async function openHarness(
-  options: { goKmsAuthKey?: string; clock?: () => Date; remoteProviders?: RemoteKeyProviders } = {},
+  options: { goKmsAuthKey?: string; goKmsPolicy?: object; clock?: () => Date; remoteProviders?: RemoteKeyProviders } = {},
 ): Promise<Harness> {
   rememberSecret(TEST_PASSPHRASE);
   const dir = makeTempDir();
@@ -58,6 +59,7 @@ export async function openHarness(
     replay: new ReplayMemory(),
     logger: captureLogger(),
     goKmsAuthKey: options.goKmsAuthKey === undefined ? undefined : Buffer.from(options.goKmsAuthKey),
+    goKmsPolicy: options.goKmsPolicy === undefined ? undefined : compilePolicy(options.goKmsPolicy),
     isHealthy: () => store.isOpen,
     clock: options.clock,
   });

@@ -53,13 +53,18 @@ describe('backup and restore', function () {
   const keyhold = (args: string[], env: Record<string, string> = {}) =>
     runCli(args, { cwd: work.path, env: { XDG_CONFIG_HOME: path.join(work.path, 'config'), ...env } });
 
-  /** A non-admin credential, made offline with the store's own CredentialService (no API makes one yet). */
+  /** A non-admin credential that may list keys, made offline with the store's own CredentialService. */
   async function addReadOnlyCredential(): Promise<{ accessKeyId: string; secretKey: Buffer }> {
     const store = await Store.open(dataDir());
     try {
       const { rootKey } = await openRootKey(store, new PassphraseMasterKey({ value: PASSPHRASE, source: 'test' }, 'pbkdf2'));
       const credentials = await CredentialService.load(store, rootKey);
-      const created = await credentials.add({ admin: false, description: 'read only', principal: 'test' });
+      const created = await credentials.add({
+        admin: false,
+        description: 'read only',
+        principal: 'test',
+        policy: { Statement: [{ Effect: 'Allow', Action: 'kms:ListKeys', Resource: '*' }] },
+      });
       rememberSecret(created.secretKey);
       return created;
     } finally {

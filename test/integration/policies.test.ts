@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { formatKmsDate } from '../../src/client/signing.js';
 import { actions } from '../../src/api/actions/index.js';
 import { openHarness, type Harness } from '../helpers/service-harness.js';
 
@@ -189,6 +191,19 @@ describe('policies', () => {
     expect(events[events.length - 1]).to.include({ Principal: signer.accessKeyId, Action: 'DisableKey', Outcome: 'AccessDeniedException' });
   });
 
+  it("shows a credential's LastUsedDate once it was used, and never its secret", async () => {
+    const signer = await credentialWith({ Statement: [{ Effect: 'Allow', Action: 'kms:GenerateRandom', Resource: '*' }] });
+    expect((await h.call('describecredential', { AccessKeyId: signer.accessKeyId }).expect(200)).body.Credential.LastUsedDate).to.equal(undefined);
+    await call(signer, 'generaterandom', { NumberOfBytes: 4 }).expect(200);
+    let described: Record<string, unknown> = {};
+    for (let attempt = 0; attempt < 50 && described.LastUsedDate === undefined; attempt++) {
+      described = (await h.call('describecredential', { AccessKeyId: signer.accessKeyId }).expect(200)).body.Credential;
+    }
+    expect(described).to.include({ AccessKeyId: signer.accessKeyId, Admin: false, Enabled: true });
+    expect(Date.parse(described.LastUsedDate as string)).to.be.closeTo(Date.now(), 60_000);
+    expect(JSON.stringify(described)).not.to.include(signer.secretKey.toString('base64'));
+  });
+
   it('refuses a malformed policy on write, naming the statement, and stores nothing', async () => {
     const before = (await h.call('listcredentials', {}).expect(200)).body.Credentials.length;
     for (const policy of [
@@ -202,5 +217,29 @@ describe('policies', () => {
       expect(res.body.message).to.match(/Statement|Policy/);
     }
     expect((await h.call('listcredentials', {}).expect(200)).body.Credentials.length).to.equal(before);
+  });
+});
+
+describe("the go-kms legacy principal under KEYHOLD_GOKMS_POLICY_FILE's policy", () => {
+  const GO_KMS_KEY = 'go-kms shared auth key for the policy test';
+  let h: Harness;
+  before(async () => {
+    h = await openHarness({ goKmsAuthKey: GO_KMS_KEY, goKmsPolicy: { Statement: [{ Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt'], Resource: 'alias/legacy' }] } });
+  });
+  after(async () => h.close());
+
+  it('may do what the policy allows and nothing else', async () => {
+    const allowed = (await h.call('createkey', {}).expect(200)).body.KeyMetadata.KeyId;
+    const other = (await h.call('createkey', {}).expect(200)).body.KeyMetadata.KeyId;
+    await h.call('createalias', { AliasName: 'alias/legacy', TargetKeyId: allowed }).expect(200);
+    const legacyPath = '/api/v1/go-kms/encrypt';
+    const send = (keyId: string, path = legacyPath) => {
+      const date = formatKmsDate(new Date());
+      const signature = createHmac('sha256', Buffer.from(GO_KMS_KEY)).update(`POST\n${date}\n${path}`).digest('base64');
+      return request(h.app).post(path).set({ Authorization: signature, 'x-kms-date': date }).send(JSON.stringify({ KeyID: keyId, Plaintext: 'Z28=' }));
+    };
+    await send(allowed).expect(200);
+    expect((await send(other).expect(403)).body.__type).to.equal('AccessDeniedException');
+    expect((await send(allowed, '/api/v1/go-kms/createkey').expect(403)).body.__type).to.equal('AccessDeniedException');
   });
 });

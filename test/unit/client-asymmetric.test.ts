@@ -20,7 +20,7 @@ class CannedKeyhold {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
-        const action = req.url!.split('/').pop()!;
+        const action = req.url!.split('?')[0]!.split('/').pop()!;
         this.bodies.push({ action, body: JSON.parse(Buffer.concat(chunks).toString()) });
         const answer = this.answers.get(action) ?? { status: 404, body: { __type: 'NotFoundException', message: 'no such key' } };
         const payload = JSON.stringify(answer.body);

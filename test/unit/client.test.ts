@@ -22,6 +22,8 @@ interface SeenRequest {
   url: string;
   headers: IncomingMessage['headers'];
   body: Buffer;
+  /** The query string the client signed (its nonce). */
+  query: string | undefined;
   principal?: Principal;
 }
 
@@ -55,7 +57,9 @@ class FakeKeyhold {
   }
 
   private handle(req: IncomingMessage, body: Buffer, res: ServerResponse): void {
-    const seen: SeenRequest = { method: req.method!, url: req.url!, headers: req.headers, body };
+    // The client signs a nonce in each call's query: the fake routes by path, and checks the nonce is there.
+    const [route, query] = req.url!.split('?') as [string, string | undefined];
+    const seen: SeenRequest = { method: req.method!, url: route, headers: req.headers, body, query };
     this.requests.push(seen);
     res.setHeader('X-Request-Id', 'req-0001');
     if (req.url === '/healthz') return json(res, 200, { status: 'ok' });
@@ -72,7 +76,7 @@ class FakeKeyhold {
       throw err;
     }
     const input = JSON.parse(body.toString()) as Record<string, string>;
-    switch (req.url) {
+    switch (route) {
       case '/api/v1/kms/describekey':
         return json(res, 200, { KeyMetadata: { KeyId: input.KeyId, KeyState: 'Enabled' } });
       case '/api/v1/kms/encrypt':
@@ -154,6 +158,15 @@ describe('KeyholdClient', () => {
       expect(seen.method).to.equal('POST');
       expect(seen.url).to.equal('/api/v1/kms/describekey');
       expect(seen.headers['content-type']).to.equal('application/json');
+    });
+
+    it('signs a fresh nonce into the query of every call, so equal calls are distinct requests', async () => {
+      await client().call('describekey', { KeyId: 'k-1' });
+      await client().call('describekey', { KeyId: 'k-1' });
+      const [first, second] = server.requests.map((seen) => seen.query);
+      expect(first).to.match(/^nonce=[A-Za-z0-9_-]{16}$/);
+      expect(second).to.match(/^nonce=[A-Za-z0-9_-]{16}$/);
+      expect(first).not.to.equal(second);
     });
 
     it('is refused by the server under a wrong secret', async () => {
