@@ -31,6 +31,7 @@ export function actionKey(action: PolicyAction): string {
  * would let a name that only looks like `kms:` pass; policy syntax is ASCII.
  */
 export function lowerAscii(text: string): string {
+  if (!/[A-Z]/.test(text)) return text; // the usual case on the hot path (key ids): no copy
   let lower = '';
   for (let index = 0; index < text.length; index++) {
     const code = text.charCodeAt(index);

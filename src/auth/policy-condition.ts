@@ -96,7 +96,7 @@ export function conditionHolds(condition: CompiledCondition, request: ConditionI
     if (value === actual) anyMatches = true;
   }
   for (const pattern of condition.patterns) {
-    if (!anyMatches && wildcardMatches(pattern, actual, false)) anyMatches = true;
+    if (!anyMatches && wildcardMatches(pattern, actual)) anyMatches = true;
   }
   return anyMatches !== condition.negated;
 }

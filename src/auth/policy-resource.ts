@@ -10,7 +10,7 @@ export interface ResourceInput {
 
 export type CompiledResource =
   | { readonly kind: 'any' }
-  /** `key/<id>`: the id pattern in lower case, matched with A-Z folded (key ids are UUIDs). */
+  /** `key/<id>`: the id pattern in lower case (key ids are UUIDs, compared case-insensitively). */
   | { readonly kind: 'key'; readonly pattern: WildcardPattern }
   /** `alias/<name>`: the whole `alias/…` pattern, matched case-sensitively (as AWS). */
   | { readonly kind: 'alias'; readonly pattern: WildcardPattern };
@@ -53,13 +53,16 @@ function aliasPattern(alias: string, text: string, path: string): WildcardPatter
   return pattern;
 }
 
-/** Whether a request's resource matches; an absent resource (an action on no key) matches only `*`. */
-export function resourceMatches(compiled: CompiledResource, resource: ResourceInput | undefined): boolean {
+/**
+ * Whether a request's resource matches; an absent resource (an action on no key) matches only
+ * `*`. `lowerKeyId` is the resource's key id in lower case, made once per decision.
+ */
+export function resourceMatches(compiled: CompiledResource, resource: ResourceInput | undefined, lowerKeyId: string | undefined): boolean {
   if (compiled.kind === 'any') return true;
   if (resource === undefined) return false;
-  if (compiled.kind === 'key') return resource.keyId !== undefined && wildcardMatches(compiled.pattern, resource.keyId, true);
+  if (compiled.kind === 'key') return lowerKeyId !== undefined && wildcardMatches(compiled.pattern, lowerKeyId);
   for (const alias of resource.aliases) {
-    if (wildcardMatches(compiled.pattern, alias, false)) return true;
+    if (wildcardMatches(compiled.pattern, alias)) return true;
   }
   return false;
 }

@@ -14,6 +14,7 @@ export interface CompiledStatement {
   readonly conditions: readonly CompiledCondition[];
 }
 
+const ACTION_KEYS = POLICY_ACTIONS.map(actionKey);
 const FIELDS = new Set(['Sid', 'Effect', 'Action', 'Resource', 'Condition']);
 const MAX_SID_LENGTH = 128;
 
@@ -78,7 +79,7 @@ function actionsMatching(pattern: string, path: string): PolicyAction[] {
   // An action key has one colon, so the pattern's literal colon can only match that one:
   // matching the whole `prefix:name` is the same as matching prefix and name separately.
   const compiled = compileWildcard(lowerAscii(pattern));
-  const matching = POLICY_ACTIONS.filter((action) => wildcardMatches(compiled, actionKey(action), false));
+  const matching = POLICY_ACTIONS.filter((action, index) => wildcardMatches(compiled, ACTION_KEYS[index] ?? actionKey(action)));
   if (matching.length === 0) throw invalidField(path, `${quote(pattern)} matches no action`);
   return matching;
 }

@@ -34,15 +34,14 @@ export function lastMatchSteps(): number {
 }
 
 /**
- * Whether `text` matches `pattern`. `*` matches any run of characters (also none), `?` exactly
- * one character (a surrogate pair counts as one). With `foldAsciiCase`, A-Z in `text` compare
- * as a-z: the pattern must then already be lower case.
+ * Whether `text` matches `pattern`, case-sensitively. `*` matches any run of characters (also
+ * none), `?` exactly one character (a surrogate pair counts as one).
  *
  * @example
- *   wildcardMatches(compileWildcard('alias/orders-*'), 'alias/orders-eu', false); // true
+ *   wildcardMatches(compileWildcard('alias/orders-*'), 'alias/orders-eu'); // true
  */
-export function wildcardMatches(pattern: WildcardPattern, text: string, foldAsciiCase: boolean): boolean {
-  if (!pattern.hasWildcard && !foldAsciiCase) {
+export function wildcardMatches(pattern: WildcardPattern, text: string): boolean {
+  if (!pattern.hasWildcard) {
     stepsOfLastMatch = 1;
     return pattern.text === text;
   }
@@ -61,7 +60,7 @@ export function wildcardMatches(pattern: WildcardPattern, text: string, foldAsci
     } else if (patternCode === 42 /* * */) {
       starIndex = patternIndex++;
       starTextIndex = textIndex;
-    } else if (patternCode !== -1 && patternCode === textCode(text, textIndex, foldAsciiCase)) {
+    } else if (patternCode !== -1 && patternCode === text.charCodeAt(textIndex)) {
       textIndex++;
       patternIndex++;
     } else if (starIndex >= 0) {
@@ -76,11 +75,6 @@ export function wildcardMatches(pattern: WildcardPattern, text: string, foldAsci
   while (patternIndex < glob.length && glob.charCodeAt(patternIndex) === 42) patternIndex++;
   stepsOfLastMatch = steps;
   return patternIndex === glob.length;
-}
-
-function textCode(text: string, index: number, foldAsciiCase: boolean): number {
-  const code = text.charCodeAt(index);
-  return foldAsciiCase && code >= 65 && code <= 90 ? code + 32 : code;
 }
 
 /** 2 for a surrogate pair (one character outside the BMP), else 1. */

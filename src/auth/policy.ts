@@ -8,7 +8,7 @@
  *   const policy = compilePolicy('{"Statement": {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "alias/orders"}}');
  *   policy.allows({ action: { prefix: 'kms', name: 'Encrypt' }, resource: { keyId, aliases: ['alias/orders'], tags: new Map() } }); // true
  */
-import { POLICY_ACTIONS, type PolicyAction } from './policy-actions.js';
+import { lowerAscii, POLICY_ACTIONS, type PolicyAction } from './policy-actions.js';
 import { conditionHolds } from './policy-condition.js';
 import { describeType, invalidField, isPlainObject } from './policy-field.js';
 import { checkPolicySize, parsePolicyText } from './policy-json.js';
@@ -121,19 +121,21 @@ function indexByAction(statements: readonly CompiledStatement[]): Map<string, Ma
 function evaluate(rules: Map<string, Map<string, ActionRules>>, request: PolicyRequest): boolean {
   const forAction = rules.get(request.action.prefix)?.get(request.action.name);
   if (forAction === undefined) return false;
+  const keyId = request.resource?.keyId;
+  const lowerKeyId = keyId === undefined ? undefined : lowerAscii(keyId);
   for (const statement of forAction.deny) {
-    if (statementMatches(statement, request)) return false;
+    if (statementMatches(statement, request, lowerKeyId)) return false;
   }
   for (const statement of forAction.allow) {
-    if (statementMatches(statement, request)) return true;
+    if (statementMatches(statement, request, lowerKeyId)) return true;
   }
   return false;
 }
 
-function statementMatches(statement: CompiledStatement, request: PolicyRequest): boolean {
+function statementMatches(statement: CompiledStatement, request: PolicyRequest, lowerKeyId: string | undefined): boolean {
   let anyResource = false;
   for (const resource of statement.resources) {
-    if (resourceMatches(resource, request.resource)) {
+    if (resourceMatches(resource, request.resource, lowerKeyId)) {
       anyResource = true;
       break;
     }
