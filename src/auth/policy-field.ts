@@ -17,6 +17,11 @@ export function quote(value: string): string {
   return JSON.stringify(shown);
 }
 
+/** An unknown field's name for a path: as it is when it is a plain word, else quoted and cut. */
+export function fieldName(name: string): string {
+  return /^[A-Za-z]{1,64}$/.test(name) ? name : quote(name);
+}
+
 /** What a JSON value is, for "must be a string, got a number". */
 export function describeType(value: unknown): string {
   if (value === null) return 'null';

@@ -1,6 +1,6 @@
 import { actionKey, lowerAscii, POLICY_ACTIONS, type PolicyAction } from './policy-actions.js';
 import { type CompiledCondition, compileConditions } from './policy-condition.js';
-import { describeType, invalidField, isPlainObject, itemPath, quote, stringOrList } from './policy-field.js';
+import { describeType, fieldName, invalidField, isPlainObject, itemPath, quote, stringOrList } from './policy-field.js';
 import { type CompiledResource, compileResource } from './policy-resource.js';
 import { compileWildcard, MAX_PATTERN_LENGTH, wildcardMatches } from './policy-wildcard.js';
 
@@ -28,7 +28,7 @@ export function compileStatement(value: unknown, path: string, sids: Set<string>
   const sid = statementSid(value, path, sids);
   const named = sid === undefined ? path : `${path} (Sid ${quote(sid)})`;
   for (const field of Object.keys(value)) {
-    if (!FIELDS.has(field)) throw invalidField(`${named}.${field.length > 64 ? quote(field) : field}`, 'is not supported (a statement has Sid, Effect, Action, Resource and Condition)');
+    if (!FIELDS.has(field)) throw invalidField(`${named}.${fieldName(field)}`, 'is not supported (a statement has Sid, Effect, Action, Resource and Condition)');
   }
   const effect = value.Effect;
   if (effect === undefined) throw invalidField(`${named}.Effect`, 'is required');

@@ -10,7 +10,7 @@
  */
 import { lowerAscii, POLICY_ACTIONS, type PolicyAction } from './policy-actions.js';
 import { conditionHolds } from './policy-condition.js';
-import { describeType, invalidField, isPlainObject } from './policy-field.js';
+import { describeType, fieldName, invalidField, isPlainObject } from './policy-field.js';
 import { checkPolicySize, parsePolicyText } from './policy-json.js';
 import { resourceMatches } from './policy-resource.js';
 import { type CompiledStatement, compileStatement } from './policy-statement.js';
@@ -77,7 +77,7 @@ export function compilePolicy(document: unknown): CompiledPolicy {
 function topLevelStatements(parsed: unknown): readonly unknown[] {
   if (!isPlainObject(parsed)) throw invalidField('Policy', `must be a JSON object, got ${describeType(parsed)}`);
   for (const field of Object.keys(parsed)) {
-    if (field !== 'Version' && field !== 'Statement') throw invalidField(`Policy.${field.length > 64 ? `${field.slice(0, 64)}…` : field}`, 'is not supported (a policy has Version and Statement)');
+    if (field !== 'Version' && field !== 'Statement') throw invalidField(`Policy.${fieldName(field)}`, 'is not supported (a policy has Version and Statement)');
   }
   if (parsed.Version !== undefined && typeof parsed.Version !== 'string') throw invalidField('Policy.Version', `must be a string, got ${describeType(parsed.Version)}`);
   const statement = parsed.Statement;

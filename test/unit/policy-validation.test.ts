@@ -131,8 +131,10 @@ describe('policy: malformed documents', () => {
     expect(refusal({ [`${'f'.repeat(100)}`]: 1, Statement: [VALID] })).to.not.include('f'.repeat(65));
   });
 
-  it('escapes control characters it repeats', () => {
+  it('escapes control characters it repeats, in values and in field names', () => {
     expect(refusal(withStatement({ Action: 'kms:\n\u0000' }))).to.include('"kms:\\n\\u0000"');
+    expect(refusal(withStatement({ 'x\ny': 1 }))).to.equal('Policy.Statement[0]."x\\ny": is not supported (a statement has Sid, Effect, Action, Resource and Condition)');
+    expect(refusal({ Statement: [VALID], '\r': 1 })).to.equal('Policy."\\r": is not supported (a policy has Version and Statement)');
   });
 });
 
