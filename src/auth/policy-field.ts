@@ -25,6 +25,7 @@ export function fieldName(name: string): string {
 /** What a JSON value is, for "must be a string, got a number". */
 export function describeType(value: unknown): string {
   if (value === null) return 'null';
+  if (value === undefined) return 'nothing';
   if (Array.isArray(value)) return 'a list';
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }

@@ -39,6 +39,7 @@ describe('policy: malformed documents', () => {
     ['an empty Statement list', { Statement: [] }, 'Policy.Statement: must hold at least one statement'],
     ['a Statement string', { Statement: 'allow all' }, 'Policy.Statement: must be a list of statements or one statement, got a string'],
     ['a statement that is a number', { Statement: [VALID, 7] }, 'Policy.Statement[1]: must be an object, got a number'],
+    ['a hole in the Statement list', { Statement: [VALID, undefined] }, 'Policy.Statement[1]: must be an object, got nothing'],
     ['an empty statement', { Statement: [{}] }, 'Policy.Statement[0].Effect: is required'],
     ['a Version that is a number', { Version: 2012, Statement: [VALID] }, 'Policy.Version: must be a string, got a number'],
     ['an Id field', { Id: 'x', Statement: [VALID] }, 'Policy.Id: is not supported'],
