@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { nonRegularFileKind } from '../src/client/file-envelope-atomic.js';
 import { KeyholdClient, type KeyholdClientOptions } from '../src/client/index.js';
 import { writeFileDurably } from '../src/durable-file.js';
 import { UsageError } from './errors.js';
@@ -76,7 +77,8 @@ export function blobFromInput(bytes: Buffer): Buffer {
 
 /**
  * Writes bytes: to --out FILE, or stdout raw, or as base64 with --base64. A file is written
- * whole or not at all, through a new 0600 temp file (never an existing file or a symlink).
+ * whole or not at all, through a new 0600 temp file renamed over FILE, so FILE must be absent
+ * or a regular file: the rename would replace a symlink such as /dev/stdout, not write through it.
  */
 export function writeOutput(bytes: Buffer, options: { out?: string; base64?: boolean }): void {
   const data = options.base64 ? Buffer.from(bytes.toString('base64') + '\n') : bytes;
@@ -84,6 +86,9 @@ export function writeOutput(bytes: Buffer, options: { out?: string; base64?: boo
     process.stdout.write(data);
     return;
   }
+  const kind = nonRegularFileKind(options.out);
+  /* Precondition: --out is absent or a regular file. */
+  if (kind !== undefined) throw new UsageError(`--out ${options.out} exists and is ${kind}, not a regular file: leave out --out to write to stdout`);
   writeFileDurably(options.out, data);
 }
 
