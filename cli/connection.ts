@@ -150,11 +150,11 @@ function fromEnvironment(flags: ConnectionFlags, env: NodeJS.ProcessEnv): Keyhol
   const url = flags.url ?? setting(env.KEYHOLD_URL);
   const accessKeyId = setting(env.KEYHOLD_ACCESS_KEY_ID);
   const secretKey = setting(env.KEYHOLD_SECRET_KEY);
-  const missing = [url ? undefined : 'KEYHOLD_URL (or --url)', accessKeyId ? undefined : 'KEYHOLD_ACCESS_KEY_ID', secretKey ? undefined : 'KEYHOLD_SECRET_KEY'];
   /* Precondition: the environment gives the URL and the credential together. */
   if (!url || !accessKeyId || !secretKey) {
+    const missing = [url ? '' : 'KEYHOLD_URL (or --url)', accessKeyId ? '' : 'KEYHOLD_ACCESS_KEY_ID', secretKey ? '' : 'KEYHOLD_SECRET_KEY'].filter(Boolean);
     throw new UsageError(
-      `the connection from the environment lacks ${missing.filter(Boolean).join(' and ')}: set all three, ` +
+      `the connection from the environment lacks ${missing.slice(0, -1).join(', ')}${missing.length > 1 ? ' and ' : ''}${missing.at(-1)}: set all three, ` +
         'or unset them to use a profile (a URL and a credential are never taken from different places)',
     );
   }

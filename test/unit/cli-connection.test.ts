@@ -75,6 +75,7 @@ describe('CLI connection sources (cli/connection.ts)', () => {
       expect(() => connectionFrom(source, {}, { KEYHOLD_URL: 'https://a.example' }, {})).to.throw(UsageError, /lacks KEYHOLD_ACCESS_KEY_ID and KEYHOLD_SECRET_KEY: set all three/);
       expect(() => connectionFrom(source, {}, { KEYHOLD_ACCESS_KEY_ID: 'KHENV', KEYHOLD_SECRET_KEY: SECRET }, {})).to.throw(UsageError, /lacks KEYHOLD_URL \(or --url\): /);
       expect(() => connectionFrom(source, { url: 'https://flag.example' }, {}, {})).to.throw(UsageError, /lacks KEYHOLD_ACCESS_KEY_ID and KEYHOLD_SECRET_KEY/);
+      expect(() => connectionFrom(source, { caCert: 'ca.pem' }, {}, {})).to.throw(UsageError, /lacks KEYHOLD_URL \(or --url\), KEYHOLD_ACCESS_KEY_ID and KEYHOLD_SECRET_KEY: /);
     });
 
     it('refuses a profile that does not exist', () => {
