@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { nonRegularFileKind } from '../src/client/file-envelope-atomic.js';
 import { KeyholdClient, type KeyholdClientOptions } from '../src/client/index.js';
 import { writeFileDurably } from '../src/durable-file.js';
-import { UsageError } from './errors.js';
 import { resolveConnection } from './connection.js';
+import { UsageError } from './errors.js';
 import { readConfig } from './profiles.js';
 
 /** The options every command accepts (defined on the root command). */
