@@ -1,9 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { KeyholdClient, readCredentialsFile, type KeyholdClientOptions } from '../src/client/index.js';
+import { nonRegularFileKind } from '../src/client/file-envelope-atomic.js';
+import { KeyholdClient, type KeyholdClientOptions } from '../src/client/index.js';
 import { writeFileDurably } from '../src/durable-file.js';
+import { resolveConnection } from './connection.js';
 import { UsageError } from './errors.js';
-import { readConfig, type Profile } from './profiles.js';
+import { readConfig } from './profiles.js';
 
 /** The options every command accepts (defined on the root command). */
 export interface GlobalOptions {
@@ -16,55 +18,17 @@ export interface GlobalOptions {
   verbose?: boolean;
 }
 
-/** The credential file `npm start` writes: used when nothing else is configured. */
-export const DEFAULT_CREDENTIALS_FILE = 'data/admin.credentials';
-
 export function globalOptions(command: Command): GlobalOptions {
   return command.optsWithGlobals() as GlobalOptions;
 }
 
 /**
- * Where to connect and with which credential. Precedence: flags, then environment
- * (KEYHOLD_URL, KEYHOLD_ACCESS_KEY_ID, KEYHOLD_SECRET_KEY), then the profile (--profile,
- * KEYHOLD_PROFILE or `default`), then ./data/admin.credentials of a local dev server.
+ * Where to connect and with which credential: one source, whole (cli/connection.ts). Prints on
+ * stderr which file was used when it is the working directory's ./data/admin.credentials.
  */
 export function connectionOptions(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): KeyholdClientOptions {
-  const profileName = options.profile ?? env.KEYHOLD_PROFILE;
-  const profiles = readConfig().profiles;
-  if (profileName !== undefined && !profiles[profileName]) {
-    throw new UsageError(`no profile '${profileName}' (keyhold configure --profile ${profileName} makes one)`);
-  }
-  let base: Partial<Profile> = profiles[profileName ?? 'default'] ?? {};
-  const credentialsFile = options.credentials ?? env.KEYHOLD_CREDENTIALS_FILE;
-  if (credentialsFile !== undefined || (Object.keys(base).length === 0 && existsSync(DEFAULT_CREDENTIALS_FILE))) {
-    let file: ReturnType<typeof readCredentialsFile>;
-    try {
-      file = readCredentialsFile(credentialsFile ?? DEFAULT_CREDENTIALS_FILE);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
-    base = { url: file.url, accessKeyId: file.accessKeyId, secretKey: file.secretKey, certSha256: file.certSha256 };
-  }
-  const url = options.url ?? env.KEYHOLD_URL ?? base.url;
-  const accessKeyId = env.KEYHOLD_ACCESS_KEY_ID ?? base.accessKeyId;
-  const secretKey = env.KEYHOLD_SECRET_KEY ?? base.secretKey;
-  if (!url || !accessKeyId || !secretKey) {
-    throw new UsageError(
-      'no server configured: run `keyhold configure --import-credentials data/admin.credentials`, ' +
-        'or set KEYHOLD_URL, KEYHOLD_ACCESS_KEY_ID and KEYHOLD_SECRET_KEY',
-    );
-  }
-  const caFile = options.caCert ?? base.caCert;
-  const client: KeyholdClientOptions = { url, accessKeyId, secretKey };
-  if (options.insecure) {
-    process.stderr.write('keyhold: WARNING: --insecure accepts any server certificate; anyone on the network can read and change this traffic\n');
-    client.dangerouslyAcceptAnyCertificate = true;
-  } else if (caFile !== undefined) {
-    client.ca = readFileSync(caFile);
-  } else if (base.certSha256 !== undefined && url === base.url) {
-    // The pin belongs to the server of the profile or credential file, not to another URL.
-    client.certSha256 = base.certSha256;
-  }
+  const { client, notices } = resolveConnection(options, env, readConfig().profiles);
+  for (const notice of notices) process.stderr.write(`${notice}\n`);
   return client;
 }
 
@@ -113,7 +77,8 @@ export function blobFromInput(bytes: Buffer): Buffer {
 
 /**
  * Writes bytes: to --out FILE, or stdout raw, or as base64 with --base64. A file is written
- * whole or not at all, through a new 0600 temp file (never an existing file or a symlink).
+ * whole or not at all, through a new 0600 temp file renamed over FILE, so FILE must be absent
+ * or a regular file: the rename would replace a symlink such as /dev/stdout, not write through it.
  */
 export function writeOutput(bytes: Buffer, options: { out?: string; base64?: boolean }): void {
   const data = options.base64 ? Buffer.from(bytes.toString('base64') + '\n') : bytes;
@@ -121,6 +86,9 @@ export function writeOutput(bytes: Buffer, options: { out?: string; base64?: boo
     process.stdout.write(data);
     return;
   }
+  const kind = nonRegularFileKind(options.out);
+  /* Precondition: --out is absent or a regular file. */
+  if (kind !== undefined) throw new UsageError(`--out ${options.out} exists and is ${kind}, not a regular file: leave out --out to write to stdout`);
   writeFileDurably(options.out, data);
 }
 

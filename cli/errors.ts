@@ -20,6 +20,8 @@ export function describeError(error: unknown, verbose: boolean): { line: string;
   }
   // File format errors (src/client/file-envelope.ts, loaded only by the file commands).
   const fileCode = (error as { code?: unknown }).code;
+  // An output path that is a symlink, device, fifo or directory is a bad argument, like EISDIR.
+  if (fileCode === 'ERR_KEYHOLD_FILE_OUTPUT') return { line: `Error: ${fileCode}: ${(error as Error).message}`, code: EXIT.usage };
   // … and backup format errors (src/backup/format.ts, loaded only by the admin commands).
   if (typeof fileCode === 'string' && (fileCode.startsWith('ERR_KEYHOLD_FILE_') || fileCode.startsWith('ERR_KEYHOLD_BACKUP_'))) {
     return { line: `Error: ${fileCode}: ${(error as Error).message}`, code: EXIT.failure };

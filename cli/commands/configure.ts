@@ -18,8 +18,10 @@ export function configureCommand(): Command {
       // --profile, --url and --ca-cert are the root command's options, wherever they are written.
       const options = command.optsWithGlobals();
       const profileName: string = options.profile ?? 'default';
-      if (options.importCredentials && options.secretKeyFile) {
-        throw new UsageError('give --import-credentials or --secret-key-file, not both');
+      // An imported file's URL, credential and pin belong together: none of them is replaced.
+      const mixed = (['url', 'accessKeyId', 'secretKeyFile', 'certSha256', 'caCert'] as const).find((name) => options[name] !== undefined);
+      if (options.importCredentials && mixed) {
+        throw new UsageError(`--import-credentials takes the URL, the credential and the pin from the file together: drop --${kebab(mixed)}`);
       }
       let profile: Partial<Profile> = {};
       if (options.importCredentials) {
@@ -42,4 +44,8 @@ export function configureCommand(): Command {
       saveProfile(profileName, profile as Profile);
       console.log(`saved profile '${profileName}' for ${profile.url} in ${configPath()}`);
     });
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 }

@@ -7,6 +7,7 @@
  * ```
  */
 import { readFileSync } from 'node:fs';
+import { normalizeFingerprint } from './pinned-agent.js';
 
 export interface CredentialsFile {
   accessKeyId: string;
@@ -17,7 +18,10 @@ export interface CredentialsFile {
 }
 
 /**
- * Reads and checks a credentials file. Error messages name the file and the field at fault,
+ * Reads and checks a credentials file. Its URL, credential and pin belong together: a caller
+ * uses them together or not at all, never the pin or URL with another credential (a file
+ * planted where a credential from elsewhere would pick up its URL could collect that
+ * credential's signed requests). Error messages name the file and the field at fault,
  * never its content: the file holds a secret.
  *
  * @example
@@ -58,7 +62,24 @@ export function readCredentialsFile(path: string): CredentialsFile {
     secretKey: field('SecretKey', true)!,
     url: field('Url', true)!,
   };
+  /* Precondition: the file's Url is an https URL. */
+  if (!URL.canParse(credentials.url) || new URL(credentials.url).protocol !== 'https:') {
+    throw new Error(`Credentials file ${path}: Url is not an https URL`);
+  }
   const certSha256 = field('CertSha256', false);
+  /* Precondition: the file's CertSha256, when given, is a SHA-256 fingerprint. */
+  if (certSha256 !== undefined && !isFingerprint(certSha256)) {
+    throw new Error(`Credentials file ${path}: CertSha256 is not a hex SHA-256 fingerprint`);
+  }
   if (certSha256 !== undefined) credentials.certSha256 = certSha256;
   return credentials;
+}
+
+function isFingerprint(value: string): boolean {
+  try {
+    normalizeFingerprint(value);
+    return true;
+  } catch {
+    return false;
+  }
 }

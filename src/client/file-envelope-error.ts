@@ -4,13 +4,14 @@
  * themselves pass through unchanged.
  */
 
-export type FileEnvelopeErrorCode = 'ERR_KEYHOLD_FILE_FORMAT' | 'ERR_KEYHOLD_FILE_TAMPERED';
+export type FileEnvelopeErrorCode = 'ERR_KEYHOLD_FILE_FORMAT' | 'ERR_KEYHOLD_FILE_TAMPERED' | 'ERR_KEYHOLD_FILE_OUTPUT';
 
 /**
  * `ERR_KEYHOLD_FILE_FORMAT`: the header cannot be read (not a Keyhold file, unknown version,
  * a length out of bounds, the file ends inside its header). `ERR_KEYHOLD_FILE_TAMPERED`: the
  * header was readable but the data does not authenticate: a flipped bit, a header or chunk
- * from another file, reordered chunks, truncation, bytes appended.
+ * from another file, reordered chunks, truncation, bytes appended. `ERR_KEYHOLD_FILE_OUTPUT`:
+ * the output path exists and is not a regular file (a symlink, device, named pipe, directory).
  *
  * Messages are fixed text about the layout; they never carry key bytes or plaintext, and
  * every authentication failure has the same message, whatever check failed.

@@ -6,7 +6,7 @@
  * appears whole or not at all.
  */
 import { open } from 'node:fs/promises';
-import { writeFileAtomically } from './file-envelope-atomic.js';
+import { checkOutputPath, writeFileAtomically } from './file-envelope-atomic.js';
 import { openBlocks, readUpTo, sealBlocks, writeAll } from './file-envelope-blocks.js';
 import { MAX_HEADER_LENGTH, readHeader } from './file-envelope-header.js';
 import { encryptionSettings, newFileKey, openFileKey } from './file-envelope-keys.js';
@@ -31,6 +31,7 @@ export async function encryptFileAtPath(
   options: EncryptFileOptions,
 ): Promise<EncryptFileResult> {
   const settings = encryptionSettings(options); // bad options throw before a file is opened
+  checkOutputPath(outPath); // before the KMS is asked for a data key
   const input = await open(inPath, 'r');
   try {
     const { header, payloadKey, keyId } = await newFileKey(options, settings);
@@ -65,6 +66,7 @@ export async function decryptFileAtPath(
   outPath: string,
   options: DecryptFileOptions,
 ): Promise<DecryptFileResult> {
+  checkOutputPath(outPath); // before the KMS is asked to unwrap the data key
   const input = await open(inPath, 'r');
   try {
     // The header is at most MAX_HEADER_LENGTH bytes; what was read past it starts the chunks.

@@ -33,7 +33,8 @@ describe('the keyhold command line with asymmetric keys and certificates, agains
   const signingKeys = {} as Record<AsymmetricKeySpec, string>;
 
   function keyhold(args: string[], input?: Buffer | string): Promise<CliResult> {
-    return runCli(args, { cwd, env: { XDG_CONFIG_HOME: config }, input });
+    // The credentials file is named: the fallback to ./data/admin.credentials would add a line on stderr.
+    return runCli(args, { cwd, env: { XDG_CONFIG_HOME: config, KEYHOLD_CREDENTIALS_FILE: path.join(cwd, 'data', 'admin.credentials') }, input });
   }
 
   /** Runs keyhold expecting success; returns stdout. */

@@ -16,9 +16,17 @@ describe('the keyhold command line, against a real server', function () {
   let server: ServerProcess;
   let removeDirs: () => void;
 
-  /** keyhold <args> in the server's working dir: it finds ./data/admin.credentials itself. */
-  function keyhold(args: string[], options: { env?: Record<string, string>; input?: Buffer | string; cwd?: string } = {}): Promise<CliResult> {
-    return runCli(args, { cwd: options.cwd ?? cwd, env: { XDG_CONFIG_HOME: config, ...options.env }, input: options.input });
+  /**
+   * keyhold <args> in the server's working dir, connecting with its admin.credentials named in
+   * KEYHOLD_CREDENTIALS_FILE; with `unconfigured`, only what the test gives (the fallback to
+   * ./data/admin.credentials, which adds a line on stderr, is tested in cli-connection.test.ts).
+   */
+  function keyhold(
+    args: string[],
+    options: { env?: Record<string, string>; input?: Buffer | string; cwd?: string; unconfigured?: boolean } = {},
+  ): Promise<CliResult> {
+    const named: Record<string, string> = options.unconfigured ? {} : { KEYHOLD_CREDENTIALS_FILE: path.join(cwd, 'data', 'admin.credentials') };
+    return runCli(args, { cwd: options.cwd ?? cwd, env: { XDG_CONFIG_HOME: config, ...named, ...options.env }, input: options.input });
   }
 
   async function json(args: string[], options: Parameters<typeof keyhold>[1] = {}): Promise<any> {
@@ -234,6 +242,7 @@ describe('the keyhold command line, against a real server', function () {
   });
 
   describe('errors', () => {
+
     it('prints "Error: <__type>: <message>" and exits 1 for an API error; --verbose adds the request id', async () => {
       const keyId = (await json(['keys', 'create'])).KeyMetadata.KeyId;
       const blob = (await keyhold(['encrypt', '--key-id', keyId, '--plaintext', 'x', '--context', 'a=1'])).stdout;
@@ -251,7 +260,9 @@ describe('the keyhold command line, against a real server', function () {
       expect(usage.stderr.trim().split('\n')).to.have.length(1);
       expect(usage.stderr).to.match(/^Error: UsageError: required option '--key-id <key>' not specified/);
       expect((await keyhold(['keys', 'frobnicate'])).code).to.equal(2);
-      const refused = await keyhold(['--url', 'https://127.0.0.1:1', 'random', '--bytes', '1']);
+      const { AccessKeyId, SecretKey } = JSON.parse(readFileSync(path.join(cwd, 'data', 'admin.credentials'), 'utf8'));
+      const credential = { KEYHOLD_ACCESS_KEY_ID: AccessKeyId, KEYHOLD_SECRET_KEY: SecretKey };
+      const refused = await keyhold(['--url', 'https://127.0.0.1:1', 'random', '--bytes', '1'], { env: credential, unconfigured: true });
       expect(refused.code).to.equal(3);
       expect(refused.stderr).to.match(/^Error: ECONNREFUSED: /);
     });
@@ -273,8 +284,8 @@ describe('the keyhold command line, against a real server', function () {
       expect(statSync(file).mode & 0o777).to.equal(0o600);
       const elsewhere = makeTempDir('keyhold-cli-elsewhere-');
       try {
-        expect((await keyhold(['random', '--bytes', '4'], { cwd: elsewhere.path })).stdout).to.have.length(4);
-        const missing = await keyhold(['--profile', 'nope', 'random', '--bytes', '4'], { cwd: elsewhere.path });
+        expect((await keyhold(['random', '--bytes', '4'], { cwd: elsewhere.path, unconfigured: true })).stdout).to.have.length(4);
+        const missing = await keyhold(['--profile', 'nope', 'random', '--bytes', '4'], { cwd: elsewhere.path, unconfigured: true });
         expect(missing.code).to.equal(2);
         expect(missing.stderr).to.match(/no profile 'nope'/);
       } finally {
@@ -294,18 +305,25 @@ describe('the keyhold command line, against a real server', function () {
       expect(stored.profiles.staging).to.include({ url: credentials.Url, accessKeyId: credentials.AccessKeyId });
       const elsewhere = makeTempDir('keyhold-cli-staging-');
       try {
-        expect((await keyhold(['--profile', 'staging', 'random', '--bytes', '3'], { cwd: elsewhere.path })).stdout).to.have.length(3);
+        expect((await keyhold(['--profile', 'staging', 'random', '--bytes', '3'], { cwd: elsewhere.path, unconfigured: true })).stdout).to.have.length(3);
       } finally {
         elsewhere.remove();
       }
     });
 
-    it('takes flags over the environment over the profile', async () => {
+    it('takes the flags over the environment over the default profile, each whole', async () => {
       await keyhold(['configure', '--import-credentials', 'data/admin.credentials']);
-      const envWrong = await keyhold(['random', '--bytes', '4'], { env: { KEYHOLD_URL: 'https://127.0.0.1:1' } });
-      expect(envWrong.code, 'KEYHOLD_URL beats the profile').to.equal(3);
-      const flagRight = await keyhold(['--url', server.url, 'random', '--bytes', '4'], { env: { KEYHOLD_URL: 'https://127.0.0.1:1' } });
-      expect(flagRight.code, '--url beats KEYHOLD_URL').to.equal(0);
+      const { AccessKeyId, SecretKey } = JSON.parse(readFileSync(path.join(cwd, 'data', 'admin.credentials'), 'utf8'));
+      const wrongEnvironment = { KEYHOLD_URL: 'https://127.0.0.1:1', KEYHOLD_ACCESS_KEY_ID: AccessKeyId, KEYHOLD_SECRET_KEY: SecretKey };
+      const envWrong = await keyhold(['random', '--bytes', '4'], { env: wrongEnvironment, unconfigured: true });
+      expect(envWrong.code, 'the environment beats the default profile').to.equal(3);
+      const caCert = path.join(cwd, 'data', 'tls-cert.pem');
+      const flagRight = await keyhold(['--url', server.url, '--ca-cert', caCert, 'random', '--bytes', '4'], { env: wrongEnvironment, unconfigured: true });
+      expect(flagRight.code, `--url beats KEYHOLD_URL: ${flagRight.stderr}`).to.equal(0);
+      const profileRight = await keyhold(['--profile', 'default', 'random', '--bytes', '4'], { env: wrongEnvironment, unconfigured: true });
+      expect(profileRight.code, `--profile beats the environment: ${profileRight.stderr}`).to.equal(0);
+      const urlOnly = await keyhold(['random', '--bytes', '4'], { env: { KEYHOLD_URL: server.url }, unconfigured: true });
+      expect(urlOnly.code, 'KEYHOLD_URL alone does not borrow the profile\'s credential').to.equal(2);
     });
 
     it('refuses a server whose certificate is not the pinned one, and --insecure warns', async () => {

@@ -364,5 +364,16 @@ describe('KeyholdClient', () => {
       expect(() => KeyholdClient.fromCredentialsFile(path)).to.throw(Error, /Url/);
       expect(() => KeyholdClient.fromCredentialsFile(join(directory, 'missing'))).to.throw(Error, /ENOENT/);
     });
+
+    it('refuses a file whose Url is not https or whose CertSha256 is no fingerprint, naming the field', () => {
+      const path = join(directory, 'admin.credentials');
+      const fields = { AccessKeyId: 'x', SecretKey: SECRET.toString('base64'), Url: server.url, CertSha256: certificate.sha256 };
+      writeFileSync(path, JSON.stringify({ ...fields, Url: server.url.replace('https:', 'http:') }));
+      expect(() => KeyholdClient.fromCredentialsFile(path)).to.throw(Error, /: Url is not an https URL$/);
+      writeFileSync(path, JSON.stringify({ ...fields, Url: 'not a url' }));
+      expect(() => KeyholdClient.fromCredentialsFile(path)).to.throw(Error, /: Url is not an https URL$/);
+      writeFileSync(path, JSON.stringify({ ...fields, CertSha256: 'ab'.repeat(31) }));
+      expect(() => KeyholdClient.fromCredentialsFile(path)).to.throw(Error, /: CertSha256 is not a hex SHA-256 fingerprint$/);
+    });
   });
 });

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -232,6 +232,43 @@ describe('file envelope between files (src/client/file-envelope-paths.ts)', () =
 
     it('refuses a final chunk shorter than its tag', async () => {
       await expectTampered(file.subarray(0, header + 300 * record + TAG - 1));
+    });
+  });
+
+  describe('the output path', () => {
+    it('refuses an output path that exists and is not a regular file, before the KMS is asked and leaving it as it was', async () => {
+      writeFileSync(inPath, 'plaintext');
+      writeFileSync(join(directory, 'target'), 'target');
+      symlinkSync('target', join(directory, 'link'));
+      mkdirSync(join(directory, 'dir'));
+      execFileSync('mkfifo', [join(directory, 'fifo')]);
+      let kmsCalls = 0;
+      const counted = {
+        generateDataKey: (context: Context) => (kmsCalls++, kms.generateDataKey(context)),
+        decrypt: (blob: Buffer, context: Context) => (kmsCalls++, kms.decrypt(blob, context)),
+      };
+      await encryptFileAtPath(inPath, join(directory, 'file.khf'), counted);
+      kmsCalls = 0;
+      for (const [name, kind] of [['link', 'a symbolic link'], ['dir', 'a directory'], ['fifo', 'a named pipe']]) {
+        const target = join(directory, name!);
+        for (const attempt of [encryptFileAtPath(inPath, target, counted), decryptFileAtPath(join(directory, 'file.khf'), target, counted)]) {
+          const error = await rejectionOf(attempt, FileEnvelopeError);
+          expect(error.code).to.equal('ERR_KEYHOLD_FILE_OUTPUT');
+          expect(error.message).to.equal(`${target} exists and is ${kind}, not a regular file: refusing to replace it`);
+        }
+      }
+      expect(kmsCalls).to.equal(0);
+      expect(readlinkSync(join(directory, 'link'))).to.equal('target');
+      expect(readFileSync(join(directory, 'target'), 'utf8')).to.equal('target');
+      expect(readdirSync(directory).sort()).to.deep.equal(['dir', 'fifo', 'file.khf', 'in', 'link', 'target']);
+    });
+
+    it('replaces an existing regular file', async () => {
+      writeFileSync(inPath, 'new');
+      writeFileSync(outPath, 'old');
+      await encryptFileAtPath(inPath, join(directory, 'new.khf'), { generateDataKey: kms.generateDataKey });
+      await decryptFileAtPath(join(directory, 'new.khf'), outPath, { decrypt: kms.decrypt });
+      expect(readFileSync(outPath, 'utf8')).to.equal('new');
     });
   });
 
