@@ -9,8 +9,9 @@ const KMS_ACTION_NAMES = [
   'GenerateRandom', 'CreateKey', 'DescribeKey', 'ListKeys', 'EnableKey', 'DisableKey', 'ScheduleKeyDeletion',
   'CancelKeyDeletion', 'RotateKeyOnDemand', 'EnableKeyRotation', 'DisableKeyRotation', 'GetKeyRotationStatus',
   'ListKeyRotations', 'CreateAlias', 'UpdateAlias', 'DeleteAlias', 'ListAliases', 'TagResource', 'UntagResource',
-  'ListResourceTags', 'GetPublicKey', 'Sign', 'Verify', 'BackupStore',
+  'ListResourceTags', 'GetPublicKey', 'Sign', 'Verify',
 ] as const;
+// BackupStore is not here: a backup holds every wrapped key, so only an admin credential takes one.
 
 /**
  * Every action name a policy may name, AWS style. `ListAuditEvents` exists only under the

@@ -31,10 +31,10 @@ function encrypts(compiled: CompiledPolicy, resource: PolicyResource | undefined
 
 describe('policy: actions', () => {
   it('POLICY_ACTIONS lists the 30 kms actions and keyhold:ListAuditEvents, each once', () => {
-    expect(POLICY_ACTIONS).to.have.length(31);
-    expect(new Set(POLICY_ACTIONS.map((entry) => `${entry.prefix}:${entry.name}`)).size).to.equal(31);
+    expect(POLICY_ACTIONS).to.have.length(30);
+    expect(new Set(POLICY_ACTIONS.map((entry) => `${entry.prefix}:${entry.name}`)).size).to.equal(30);
     expect(POLICY_ACTIONS.filter((entry) => entry.prefix === 'keyhold')).to.deep.equal([{ prefix: 'keyhold', name: 'ListAuditEvents' }]);
-    expect(POLICY_ACTIONS.map((entry) => entry.name)).to.include.members(['ReEncryptFrom', 'ReEncryptTo', 'BackupStore', 'Sign', 'Verify']);
+    expect(POLICY_ACTIONS.map((entry) => entry.name)).to.include.members(['ReEncryptFrom', 'ReEncryptTo', 'Sign', 'Verify']);
   });
 
   for (const named of POLICY_ACTIONS) {
