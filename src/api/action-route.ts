@@ -92,13 +92,16 @@ async function answerAction(
   dialect: 'kms' | 'go-kms',
   actionSegment: string,
 ): Promise<void> {
+  const name = decodeSegment(actionSegment).toLowerCase();
+  const backup = name === BACKUP_ACTION && dialect === 'kms';
+  const action = backup ? undefined : actions.get(name);
   // The request's one audit record: filled in on the way, written before the answer is sent.
   const record: AuditEntry = {
     Time: options.clock().toISOString(),
     RequestId: facts.requestId,
     Principal: 'anonymous',
     SourceIp: req.socket.remoteAddress ?? null,
-    Action: actionNameForRecord(actionSegment),
+    Action: backup ? 'BackupStore' : (action?.access.policyAction ?? name.slice(0, 64)),
     KeyId: null,
     Outcome: 'Success',
   };
@@ -120,15 +123,12 @@ async function answerAction(
       },
     ), options.goKmsPolicy);
     record.Principal = facts.principal.accessKeyId;
-    const name = decodeSegment(actionSegment).toLowerCase();
-    if (name === BACKUP_ACTION && dialect === 'kms') {
-      await answerBackup(options, req, res, facts, record, body);
+    if (backup) {
+      await answerBackup(options, res, facts, record, body);
       return;
     }
-    const action = actions.get(name);
     if (!action) throw new UnknownOperationException(`No such action: ${name.slice(0, 64)}`);
     facts.action = action.name;
-    record.Action = action.access.policyAction;
     input = parseRequest(action.schema, normalizeFields(parseJson(body))) as Record<string, unknown>;
     const context = action.access.contextField === undefined ? undefined : (input[action.access.contextField] as Record<string, string> | undefined);
     if (context !== undefined) record.EncryptionContext = context;
@@ -136,8 +136,8 @@ async function answerAction(
     record.KeyId = (await authorize(facts.principal, action.access, input, options.keyService, (keyId) => (record.KeyId = keyId))) ?? null;
     noteCredentialUse(options, facts.principal.accessKeyId);
     const caller = { principal: facts.principal.accessKeyId, request: { requestId: facts.requestId, sourceIp: record.SourceIp, action: record.Action, encryptionContext: context } };
-    const context_ = { keyService: options.keyService, credentials: options.credentials, audit: options.audit, principal: facts.principal, caller, dialect };
-    const result = await withinDeadline(action.handle(input as never, context_), options.requestTimeoutMs);
+    const handling = { keyService: options.keyService, credentials: options.credentials, audit: options.audit, principal: facts.principal, caller, dialect };
+    const result = await withinDeadline(action.handle(input as never, handling), options.requestTimeoutMs);
     record.KeyId ??= keyIdOf(result) ?? keyIdOf(input) ?? null;
     answer = { status: 200, body: JSON.stringify(result) };
   } catch (error) {
@@ -159,9 +159,8 @@ async function answerAction(
 /**
  * BackupStore answers a stream: its record (admins only) is written before the first byte.
  */
-async function answerBackup(options: ActionRouteOptions, req: IncomingMessage, res: ServerResponse, facts: RequestFacts, record: AuditEntry, body: Buffer): Promise<void> {
+async function answerBackup(options: ActionRouteOptions, res: ServerResponse, facts: RequestFacts, record: AuditEntry, body: Buffer): Promise<void> {
   facts.action = BACKUP_ACTION;
-  record.Action = 'BackupStore';
   parseJson(body);
   if (!facts.principal!.admin) throw new AccessDeniedException(`${facts.principal!.accessKeyId} is not authorized to perform kms:BackupStore: it needs an admin credential`);
   const written = await writeRecord(options, record, facts);
@@ -172,7 +171,6 @@ async function answerBackup(options: ActionRouteOptions, req: IncomingMessage, r
   }
   const { backupSource: source, security, clock } = options;
   await streamBackup(res, { source, principal: facts.principal!, requestId: facts.requestId, security, clock });
-  void req;
 }
 
 /** Writes the request's audit record; false when it could not be written (the request then fails: fail closed). */
@@ -212,14 +210,6 @@ const CLAIMED_CREDENTIAL = /^\S+ Credential=([A-Za-z0-9_-]{1,128}),/;
 function claimedAccessKeyId(authorization: string | undefined): string {
   const claimed = authorization === undefined ? undefined : CLAIMED_CREDENTIAL.exec(authorization)?.[1];
   return claimed ?? 'anonymous';
-}
-
-/** An action name for the record of a request refused before its action was found. */
-function actionNameForRecord(segment: string): string {
-  const name = decodeSegment(segment).toLowerCase();
-  const action = actions.get(name);
-  if (action) return action.access.policyAction;
-  return name === BACKUP_ACTION ? 'BackupStore' : name.slice(0, 64);
 }
 
 /** What identifies one signed request: its Authorization (the signature) and body (go-kms's signatures do not cover it). */

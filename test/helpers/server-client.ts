@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -61,7 +62,8 @@ export function serverClient(server: ServerProcess, dataDir: string, patienceMs 
     }).finally(() => agent.destroy());
   };
   return {
-    call: (action, body = {}) => send('POST', `/api/v1/kms/${action}`, Buffer.from(JSON.stringify(body))),
+    // A nonce per call, as the Keyhold client sends: equal state-changing calls in one second are not replays.
+    call: (action, body = {}) => send('POST', `/api/v1/kms/${action}?nonce=${randomUUID()}`, Buffer.from(JSON.stringify(body))),
     get: (pathWithQuery) => send('GET', pathWithQuery),
   };
 }
