@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { verifyRequestSignature, type CredentialLookup } from '../auth/verify-signature.js';
-import { UnknownOperationException, ValidationException } from '../errors.js';
+import { UnknownOperationException } from '../errors.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { AccessLog, RequestFacts } from './access-log.js';
 import { BACKUP_ACTION, streamBackup } from './actions/backup-store.js';
@@ -12,6 +12,7 @@ import { errorAnswerFor, errorBody } from './error-handler.js';
 import { normalizeFields, parseRequest } from './fields.js';
 import type { JsonAnswerWriter } from './json-answer.js';
 import { readBody } from './request-body.js';
+import { parseJsonBody } from './request-json.js';
 import type { HeaderPairs } from './security-headers.js';
 import type { SnapshotSource } from '../store/snapshots.js';
 
@@ -83,7 +84,7 @@ async function answerAction(
     // go-kms's legacy signatures (which cover neither body nor query) are accepted on the
     // go-kms prefix only, and only when KEYHOLD_GOKMS_AUTH_KEY is set.
     facts.principal = verifyRequestSignature(
-      { method: 'POST', pathWithQuery: req.url!, headers: req.headers, body },
+      { method: 'POST', pathWithQuery: req.url!, headers: req.headersDistinct, body },
       {
         lookupCredential: options.lookupCredential,
         now: options.clock(),
@@ -126,11 +127,5 @@ function decodeSegment(segment: string): string {
 }
 
 function parseJson(body: Buffer): unknown {
-  // An empty body is an empty request: listkeys and createkey need no fields.
-  if (body.length === 0) return {};
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new ValidationException('The request body is not valid JSON');
-  }
+  return parseJsonBody(body);
 }
