@@ -13,6 +13,7 @@ import { StoreSnapshots } from '../store/snapshots.js';
 import { Store } from '../store/store.js';
 import { ADMIN_CREDENTIALS_FILE, createFirstAdminCredential, makeDataDir } from './admin-credentials.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS, urlHost } from './listen.js';
+import { createHttpsServer } from './https-server.js';
 import { loadTlsMaterial } from './tls.js';
 
 /** How often due key rotations and deletions are looked for. */
@@ -82,7 +83,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
         backupSource: snapshots,
         requestTimeoutMs: config.requestTimeoutMs,
       });
-      server = https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, app);
+      server = createHttpsServer(tls, config, app);
       port = await listen(server, config);
     }
     const url = `https://${urlHost(config.host)}:${port}`;
