@@ -14,6 +14,7 @@ import { Store } from '../store/store.js';
 import { ADMIN_CREDENTIALS_FILE, createFirstAdminCredential, makeDataDir } from './admin-credentials.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS, urlHost } from './listen.js';
 import { createHttpsServer } from './https-server.js';
+import { checkSecretFileModes } from './secret-files.js';
 import { loadTlsMaterial } from './tls.js';
 
 /** How often due key rotations and deletions are looked for. */
@@ -37,6 +38,7 @@ export interface RunningServer {
  */
 export async function startServer(config: KeyholdConfig, logger: Logger): Promise<RunningServer> {
   refuseUnfinishedRestore(config.dataDir);
+  checkSecretFileModes(config, (message, fields) => logger.warn(fields, message));
   makeDataDir(config.dataDir);
   // The master key first: a missing passphrase or a wrong PIN fails before the store is
   // touched, so a failed first start leaves no empty store behind.
