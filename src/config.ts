@@ -29,6 +29,16 @@ export const MAX_WORKERS = 256;
  */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 
+/**
+ * Connection limits of the HTTPS server (src/server/https-server.ts). A client gets this long to
+ * send a request's headers, an idle keep-alive connection is closed after this long, and each
+ * serving process holds at most this many connections: without them, node waits 60 s for
+ * headers and 300 s for a request, and keeps every connection a client opens.
+ */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+
 const environmentSchema = z.object({
   KEYHOLD_HOST: z.string().min(1).default('127.0.0.1'),
   KEYHOLD_PORT: wholeNumber(0, 65535).default(8443),
@@ -58,6 +68,9 @@ const environmentSchema = z.object({
   // KeyRegistry's DEFAULT_KEY_CACHE_SIZE (a test keeps the two equal).
   KEYHOLD_KEY_CACHE_SIZE: wholeNumber(1, 10_000_000).default(10_000),
   KEYHOLD_REQUEST_TIMEOUT_MS: wholeNumber(100, 600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
+  KEYHOLD_HEADERS_TIMEOUT_MS: wholeNumber(100, 600_000).default(DEFAULT_HEADERS_TIMEOUT_MS),
+  KEYHOLD_KEEPALIVE_TIMEOUT_MS: wholeNumber(100, 600_000).default(DEFAULT_KEEPALIVE_TIMEOUT_MS),
+  KEYHOLD_MAX_CONNECTIONS: wholeNumber(1, 1_000_000).default(DEFAULT_MAX_CONNECTIONS),
   KEYHOLD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.string().optional(),
 });
@@ -101,6 +114,8 @@ export interface KeyholdConfig {
   keyCacheSize: number;
   /** Past this, an action answers 503 ServiceUnavailableException (its work may still complete). */
   requestTimeoutMs: number;
+  /** The HTTPS server's connection limits, per serving process. */
+  connections: { headersTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number };
   logLevel: string;
   production: boolean;
 }
@@ -171,6 +186,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     workers: e.KEYHOLD_WORKERS,
     keyCacheSize: e.KEYHOLD_KEY_CACHE_SIZE,
     requestTimeoutMs: e.KEYHOLD_REQUEST_TIMEOUT_MS,
+    connections: {
+      headersTimeoutMs: e.KEYHOLD_HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.KEYHOLD_KEEPALIVE_TIMEOUT_MS,
+      maxConnections: e.KEYHOLD_MAX_CONNECTIONS,
+    },
     logLevel: e.KEYHOLD_LOG_LEVEL,
     production: e.NODE_ENV === 'production',
   };

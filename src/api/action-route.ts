@@ -20,6 +20,7 @@ import { errorAnswerFor, errorBody } from './error-handler.js';
 import { normalizeFields, parseRequest } from './fields.js';
 import type { JsonAnswerWriter } from './json-answer.js';
 import { readBody } from './request-body.js';
+import { parseJsonBody } from './request-json.js';
 import type { HeaderPairs } from './security-headers.js';
 import type { SnapshotSource } from '../store/snapshots.js';
 
@@ -113,7 +114,7 @@ async function answerAction(
     const body = await readBody(req, MAX_BODY_BYTES);
     record.Principal = claimedAccessKeyId(req.headers.authorization);
     facts.principal = actAs(verifyRequestSignature(
-      { method: 'POST', pathWithQuery: req.url!, headers: req.headers, body },
+      { method: 'POST', pathWithQuery: req.url!, headers: req.headersDistinct, body },
       {
         lookupCredential: options.lookupCredential,
         now: options.clock(),
@@ -244,11 +245,5 @@ function decodeSegment(segment: string): string {
 }
 
 function parseJson(body: Buffer): unknown {
-  // An empty body is an empty request: listkeys and createkey need no fields.
-  if (body.length === 0) return {};
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new ValidationException('The request body is not valid JSON');
-  }
+  return parseJsonBody(body);
 }

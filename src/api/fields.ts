@@ -130,9 +130,15 @@ export const tagsField = z
   .array(z.object({ TagKey: z.string().max(1024), TagValue: z.string().max(1024) }))
   .max(1000);
 
+// Every AWS KMS field name is ASCII. String.prototype.toLowerCase folds some other characters
+// into ASCII letters (U+212A KELVIN SIGN into `k`), which would make `\u212AeyId` a KeyId.
+const ASCII_NAME = /^[\x00-\x7f]*$/;
+
 /**
  * Lower-cases the top-level field names of a request body. Two spellings of one field
- * are ambiguous and refused. Nested objects (EncryptionContext) keep their exact names.
+ * are ambiguous and refused, and so is a name with a character outside ASCII, which could
+ * match a field only after Unicode case folding. Nested objects (EncryptionContext) keep
+ * their exact names.
  */
 export function normalizeFields(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -141,6 +147,8 @@ export function normalizeFields(body: unknown): Record<string, unknown> {
   const entries: [string, unknown][] = [];
   const seen = new Set<string>();
   for (const [name, value] of Object.entries(body)) {
+    /* Precondition: field names are ASCII, so that no other character folds into one (the Kelvin sign into `k`). */
+    if (!ASCII_NAME.test(name)) throw new ValidationException('Field names must be ASCII');
     const lower = name.toLowerCase();
     if (seen.has(lower)) throw new ValidationException(`Field '${displayName(lower)}' is given twice`);
     seen.add(lower);

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { closesAfterAnswer } from './request-body.js';
 import type { HeaderPairs } from './security-headers.js';
 
 /** What express's `res.json` sends as Content-Type; clients see no difference. */
@@ -24,6 +25,8 @@ export function jsonAnswerWriter(security: HeaderPairs): JsonAnswerWriter {
     const headers = template.slice();
     headers[requestIdAt] = requestId;
     headers[contentLengthAt] = String(Buffer.byteLength(json, 'utf8'));
+    // With Connection: close node ends the socket once this answer is flushed.
+    if (closesAfterAnswer(res.req)) headers.push('Connection', 'close');
     res.writeHead(status, headers);
     res.end(json, 'utf8');
   };

@@ -5,7 +5,8 @@ import { type KmsError, RequestEntityTooLarge, ValidationException } from '../er
  * Reads a request's whole body, at most `limit` bytes. A declared Content-Length over the limit
  * is refused before a byte is read, and a body that grows past it as soon as it does: the
  * server never holds more than `limit` bytes of a request that is not yet authenticated.
- * What follows a refusal is read and dropped, so the connection stays usable.
+ * After that refusal the connection is closed once the answer is out (see closesAfterAnswer):
+ * reading and dropping the rest would let one client keep the server busy with a body of any size.
  *
  * @throws RequestEntityTooLarge the body is over `limit` bytes
  * @throws ValidationException the body is compressed, or the connection broke before its end
@@ -17,7 +18,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   /* Precondition: a declared Content-Length over the limit is refused before reading. */
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
-    req.resume();
+    tooLargeBodies.add(req);
     return Promise.reject(tooLarge(limit));
   }
   /* Precondition: the body is not compressed (the signature covers the bytes as sent). */
@@ -41,7 +42,9 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       if (length > limit) {
         stop();
         chunks.length = 0;
-        // Still flowing with no listener: the rest is read and dropped.
+        // Nothing more is read: the connection closes once the answer is out.
+        req.pause();
+        tooLargeBodies.add(req);
         reject(tooLarge(limit));
         return;
       }
@@ -61,6 +64,17 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('error', onBroken);
     req.on('close', onBroken);
   });
+}
+
+/** Requests refused as too large, whose connection must not carry another request. */
+const tooLargeBodies = new WeakSet<IncomingMessage>();
+
+/**
+ * Whether the answer to `req` must close its connection (`Connection: close`; node then ends
+ * the socket once the answer is flushed): its body was refused as too large and not read.
+ */
+export function closesAfterAnswer(req: IncomingMessage): boolean {
+  return tooLargeBodies.has(req);
 }
 
 function tooLarge(limit: number): KmsError {

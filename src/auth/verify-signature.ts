@@ -155,9 +155,19 @@ function verifyGoKmsLegacy(
   return { accessKeyId: GO_KMS_LEGACY_ACCESS_KEY_ID, admin: true };
 }
 
-/** Constant-time comparison of the expected HMAC with a presented base64 signature. */
+/** The length of a canonical base64 HMAC-SHA256: 32 bytes, 43 characters and one `=`. */
+const SIGNATURE_BASE64_LENGTH = 44;
+
+/**
+ * Constant-time comparison of the expected HMAC with a presented base64 signature, which must
+ * be the one canonical spelling of 32 bytes (decision 16): unpadded, over-padded or with
+ * non-zero unused bits, a second spelling would let one signature be sent in several forms.
+ */
 function signatureMatches(expected: Buffer, presentedBase64: string): boolean {
+  /* Precondition: the signature is 44 characters of canonical base64. */
+  if (presentedBase64.length !== SIGNATURE_BASE64_LENGTH) return false;
   const presented = Buffer.from(presentedBase64, 'base64');
+  if (presented.toString('base64') !== presentedBase64) return false;
   // timingSafeEqual requires equal lengths; the length of an HMAC-SHA256 is public.
   if (presented.length !== expected.length) return false;
   return timingSafeEqual(presented, expected);

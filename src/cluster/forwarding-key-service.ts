@@ -3,7 +3,7 @@ import type { ReplayGuard } from '../auth/replay-guard.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { PrimaryChannel } from './primary-channel.js';
-import { KEY_SERVICE_CALLS, type ServiceTarget } from './protocol.js';
+import { KEY_SERVICE_CALLS, type CallPlacement, type ServiceTarget } from './protocol.js';
 
 /**
  * The KeyService a worker's API uses: the worker's own KeyService (its caches, its crypto),
@@ -35,7 +35,7 @@ export function remoteReplayGuard(primary: PrimaryChannel): ReplayGuard {
 const NESTED: Partial<Record<string, ServiceTarget>> = { aliases: 'aliases', rotation: 'rotation', asymmetric: 'asymmetric' };
 
 function forwarding<T extends object>(local: T, target: ServiceTarget, primary: PrimaryChannel): T {
-  const placement = KEY_SERVICE_CALLS[target] as Record<string, 'worker' | 'primary'>;
+  const placement = KEY_SERVICE_CALLS[target] as Record<string, CallPlacement>;
   const cache = new Map<string | symbol, unknown>();
   return new Proxy(local, {
     get(object, property) {
@@ -43,10 +43,13 @@ function forwarding<T extends object>(local: T, target: ServiceTarget, primary: 
       const value: unknown = Reflect.get(object, property, object);
       let result = value;
       if (typeof property === 'string' && typeof value === 'function') {
+        const where = Object.hasOwn(placement, property) ? placement[property] : 'worker';
         result =
-          Object.hasOwn(placement, property) && placement[property] === 'primary'
+          where === 'primary'
             ? (...args: unknown[]) => primary.call(target, property, args)
-            : (value as (...args: unknown[]) => unknown).bind(object);
+            : where === 'primary-only'
+              ? () => Promise.reject(primaryOnly(target, property))
+              : (value as (...args: unknown[]) => unknown).bind(object);
       } else if (target === 'keyService' && typeof property === 'string' && NESTED[property] && typeof value === 'object' && value !== null) {
         result = forwarding(value, NESTED[property]!, primary);
       }
@@ -55,4 +58,9 @@ function forwarding<T extends object>(local: T, target: ServiceTarget, primary: 
       return result;
     },
   });
+}
+
+/** The primary refuses these from a worker, so the worker does not send them either. */
+function primaryOnly(target: string, method: string): Error {
+  return new Error(`${target}.${method} runs only in the primary process, on its own clock`);
 }

@@ -88,14 +88,18 @@ export type WorkerMessage =
   | BatchMessage<WorkerMessage>;
 
 type MethodsOf<T> = { [K in keyof T]: T[K] extends (...args: never[]) => unknown ? K : never }[keyof T] & string;
-type Placement<T> = Record<MethodsOf<T>, 'worker' | 'primary'>;
+export type Placement<T> = Record<MethodsOf<T>, CallPlacement>;
+/** `primary-only`: the primary's own work (the scheduler), which no worker may ask for. */
+export type CallPlacement = 'worker' | 'primary' | 'primary-only';
 
 /**
  * Where each call of the service runs in a worker. `worker`: reads and cryptography, with
  * the worker's own caches. `primary`: every change, forwarded whole and run by the primary
  * under its per-key locks, so that there is one writer. The compiler makes every new public
  * method of these classes choose a side; a change left on the worker side would fail at
- * the worker's store, which refuses writes.
+ * the worker's store, which refuses writes. `primary-only`: what the primary runs on its own
+ * clock (the deletion and rotation scheduler); runsOnPrimary refuses it from a worker, so a
+ * worker cannot make the primary delete keys by sending a date of its choosing.
  */
 export const KEY_SERVICE_CALLS = {
   keyService: {
@@ -106,8 +110,8 @@ export const KEY_SERVICE_CALLS = {
     cancelKeyDeletion: 'primary',
     tagResource: 'primary',
     untagResource: 'primary',
-    runScheduledWork: 'primary',
-    deleteIfDue: 'primary',
+    runScheduledWork: 'primary-only',
+    deleteIfDue: 'primary-only',
     describeKey: 'worker',
     listKeys: 'worker',
     listResourceTags: 'worker',
@@ -129,7 +133,7 @@ export const KEY_SERVICE_CALLS = {
   } satisfies Placement<AliasOperations>,
   rotation: {
     rotateOnDemand: 'primary',
-    rotateIfDue: 'primary',
+    rotateIfDue: 'primary-only',
     enable: 'primary',
     disable: 'primary',
     status: 'worker',
@@ -140,7 +144,7 @@ export const KEY_SERVICE_CALLS = {
     lookup: 'worker',
     dueForUseNote: 'worker',
     noteUse: 'primary',
-    add: 'primary',
+    add: 'primary-only',
     create: 'primary',
     list: 'primary',
     describe: 'primary',

@@ -6,6 +6,7 @@ import { CredentialService } from '../kms/credential-service.js';
 import { KeyService } from '../kms/key-service.js';
 import { createRemoteKeyProviders } from '../providers/index.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS } from '../server/listen.js';
+import { createHttpsServer } from '../server/https-server.js';
 import { createLogger } from '../server/logger.js';
 import { loadGoKmsPolicy } from '../server/go-kms-policy.js';
 import { forwardChanges, forwardCredentialChanges, remoteAuditTrail, remoteReplayGuard } from './forwarding-key-service.js';
@@ -94,7 +95,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
       backupSource: new RemoteSnapshots(primary),
       requestTimeoutMs: config.requestTimeoutMs,
     });
-    server = https.createServer({ cert: init.tls.cert, key: init.tls.key, minVersion: 'TLSv1.2' }, (req, res) => {
+    server = createHttpsServer(init.tls, config, (req, res) => {
       res.setHeader(WORKER_HEADER, String(workerId));
       app(req, res);
     });

@@ -17,6 +17,8 @@ export const PBKDF2_ITERATIONS = 600_000;
 /** DESIGN.md's floor for argon2id: m >= 64 MiB, t >= 3. */
 export const ARGON2ID_PARAMETERS = { memoryKiB: 65_536, timeCost: 3, parallelism: 1 } as const;
 export const MINIMUM_PASSPHRASE_LENGTH = 12;
+/** The salt newDescriptor makes, and the least a store may record. */
+const SALT_BYTES = 16;
 const DEV_PASSPHRASE_FILE = 'dev-passphrase';
 
 type PassphraseDescriptor = Extract<MasterKeyDescriptor, { kind: 'passphrase' }>;
@@ -65,6 +67,31 @@ export function loadPassphrase(config: KeyholdConfig, warn: (message: string) =>
   return passphrase;
 }
 
+/**
+ * Refuses KDF parameters below those Keyhold makes stores with. They are read from the store:
+ * someone who can write the data directory but knows no passphrase could otherwise re-wrap a
+ * root key of their own under a cheap KDF, or make guessing a passphrase cheap for the next
+ * rekey. Nothing is derived before this check.
+ */
+export function refuseWeakKdf(master: PassphraseDescriptor): void {
+  const weak =
+    master.kdf === 'pbkdf2-sha256'
+      ? !(master.iterations >= PBKDF2_ITERATIONS)
+      : !(master.memoryKiB >= ARGON2ID_PARAMETERS.memoryKiB && master.timeCost >= ARGON2ID_PARAMETERS.timeCost && master.parallelism >= ARGON2ID_PARAMETERS.parallelism);
+  /* Precondition: the stored KDF parameters and salt are at least the ones new stores get. */
+  if (weak || !(Buffer.from(String(master.salt), 'base64').length >= SALT_BYTES)) {
+    const floor =
+      master.kdf === 'pbkdf2-sha256'
+        ? `${PBKDF2_ITERATIONS} PBKDF2 iterations`
+        : `argon2id with ${ARGON2ID_PARAMETERS.memoryKiB} KiB, ${ARGON2ID_PARAMETERS.timeCost} passes`;
+    throw new StartupError(
+      `the store's root-key record asks for a KDF weaker than Keyhold's minimum (${floor}, a ${SALT_BYTES}-byte salt): ` +
+        'refusing to open it; restore the store from a backup',
+      'KEYHOLD_DATA_DIR',
+    );
+  }
+}
+
 /** Derives the 32-byte KEK from the passphrase with the stored (or new) parameters. */
 async function deriveKek(passphrase: string, master: PassphraseDescriptor): Promise<Buffer> {
   const salt = Buffer.from(master.salt, 'base64');
@@ -83,7 +110,7 @@ async function deriveKek(passphrase: string, master: PassphraseDescriptor): Prom
 }
 
 function newDescriptor(kdf: KdfAlgorithm): PassphraseDescriptor {
-  const salt = randomBytes(16).toString('base64');
+  const salt = randomBytes(SALT_BYTES).toString('base64');
   return kdf === 'argon2id'
     ? { kind: 'passphrase', kdf: 'argon2id', ...ARGON2ID_PARAMETERS, salt }
     : { kind: 'passphrase', kdf: 'pbkdf2-sha256', iterations: PBKDF2_ITERATIONS, salt };
@@ -118,6 +145,7 @@ export class PassphraseMasterKey implements MasterKeyProvider {
         'KEYHOLD_MASTER',
       );
     }
+    refuseWeakKdf(master);
     const kek = await deriveKek(this.passphrase.value, master);
     try {
       return unwrapKey(kek, wrappedRootKey, ROOT_KEY_AAD);

@@ -101,7 +101,10 @@ export function openTokenSession(options: TokenOptions): TokenSession {
   try {
     const slot = findSlot(module, options);
     // Checked before trying the PIN: on a real token a retry can use up the last attempt.
-    if ((module.C_GetTokenInfo(slot).flags & pkcs11js.CKF_USER_PIN_LOCKED) !== 0) throw lockedPin();
+    const flags = module.C_GetTokenInfo(slot).flags;
+    if ((flags & pkcs11js.CKF_USER_PIN_LOCKED) !== 0) throw lockedPin();
+    /* Precondition: the token does not say that one more wrong PIN locks it. */
+    if ((flags & pkcs11js.CKF_USER_PIN_FINAL_TRY) !== 0) throw finalTry();
     session = module.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
     login(module, session, options.pin);
     return { module, session, slot, close };
@@ -149,6 +152,14 @@ function login(module: pkcs11js.PKCS11, session: Buffer, pin: string): void {
     if (name === 'CKR_PIN_LOCKED') throw lockedPin();
     throw new StartupError(`cannot log in to the token (${name ?? 'error'})`, 'KEYHOLD_PKCS11_PIN');
   }
+}
+
+function finalTry(): StartupError {
+  return new StartupError(
+    'the token says one more wrong user PIN locks it (CKF_USER_PIN_FINAL_TRY), so Keyhold does not try one; ' +
+      'check the PIN with the token vendor\'s tool (a right PIN clears the flag) or have the security officer reset it',
+    'KEYHOLD_PKCS11_PIN',
+  );
 }
 
 function lockedPin(): StartupError {

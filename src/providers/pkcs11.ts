@@ -188,20 +188,37 @@ function findMasterKey(token: TokenSession, label: string): Buffer {
   }
   if (keys.length > 1) throw new StartupError(`more than one secret key is labelled '${label}'`, 'KEYHOLD_PKCS11_KEY_LABEL');
   const key = keys[0]!;
-  const [type, length, sensitive, extractable] = token.module.C_GetAttributeValue(token.session, key, [
+  const [type, length, sensitive, extractable, alwaysSensitive, neverExtractable] = token.module.C_GetAttributeValue(token.session, key, [
     { type: pkcs11js.CKA_KEY_TYPE },
     { type: pkcs11js.CKA_VALUE_LEN },
     { type: pkcs11js.CKA_SENSITIVE },
     { type: pkcs11js.CKA_EXTRACTABLE },
+    { type: pkcs11js.CKA_ALWAYS_SENSITIVE },
+    { type: pkcs11js.CKA_NEVER_EXTRACTABLE },
   ]);
   /* Precondition: the master key is AES-256, sensitive and not extractable. */
   const isAes = ulong(type!.value as Buffer) === pkcs11js.CKK_AES;
   const is256 = ulong(length!.value as Buffer) === 32;
-  if (!isAes || !is256 || !(sensitive!.value as Buffer)[0] || (extractable!.value as Buffer)[0]) {
+  if (!isAes || !is256 || !isTrue(sensitive!.value) || isTrue(extractable!.value)) {
     throw new StartupError(
       `the key '${label}' must be an AES-256 key with CKA_SENSITIVE true and CKA_EXTRACTABLE false`,
       'KEYHOLD_PKCS11_KEY_LABEL',
     );
   }
+  /* Precondition: the master key was never extractable and always sensitive. */
+  // Both can be turned off later but never on again: a key once readable may have been copied
+  // out before, and then it is not only in the token.
+  if (!isTrue(alwaysSensitive!.value) || !isTrue(neverExtractable!.value)) {
+    throw new StartupError(
+      `the key '${label}' was once extractable or not sensitive (CKA_NEVER_EXTRACTABLE and CKA_ALWAYS_SENSITIVE must be true): ` +
+        'it may exist outside the token; make a new master key on the token and move the store to it with keyhold admin rekey',
+      'KEYHOLD_PKCS11_KEY_LABEL',
+    );
+  }
   return key;
+}
+
+/** A CK_BBOOL as pkcs11js returns it: one byte, true when not 0. */
+function isTrue(value: unknown): boolean {
+  return Buffer.isBuffer(value) && value.length > 0 && value[0] !== 0;
 }

@@ -16,6 +16,8 @@ import { Store } from '../store/store.js';
 import { ADMIN_CREDENTIALS_FILE, createFirstAdminCredential, makeDataDir } from './admin-credentials.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS, urlHost } from './listen.js';
 import { loadGoKmsPolicy } from './go-kms-policy.js';
+import { createHttpsServer } from './https-server.js';
+import { checkSecretFileModes } from './secret-files.js';
 import { loadTlsMaterial } from './tls.js';
 
 /** How often due key rotations and deletions are looked for. */
@@ -39,6 +41,7 @@ export interface RunningServer {
  */
 export async function startServer(config: KeyholdConfig, logger: Logger): Promise<RunningServer> {
   refuseUnfinishedRestore(config.dataDir);
+  checkSecretFileModes(config, (message, fields) => logger.warn(fields, message));
   makeDataDir(config.dataDir);
   // The master key first: a missing passphrase or a wrong PIN fails before the store is
   // touched, so a failed first start leaves no empty store behind.
@@ -99,7 +102,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
         backupSource: snapshots,
         requestTimeoutMs: config.requestTimeoutMs,
       });
-      server = https.createServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, app);
+      server = createHttpsServer(tls, config, app);
       port = await listen(server, config);
     }
     const url = `https://${urlHost(config.host)}:${port}`;

@@ -276,6 +276,15 @@ describe('verifyRequestSignature', () => {
       expectRefused(request, options(), 'InvalidSignatureException');
     });
 
+    describe('a signature spelled other than as canonical base64 (decision 16)', () => {
+      for (const [title, spelling] of nonCanonicalSpellings(SIGNATURE)) {
+        it(title, () => {
+          const request = withHeaders({ authorization: `KMS-HMAC-SHA256 Credential=${ACCESS_KEY_ID}, Signature=${spelling}` });
+          expectRefused(request, options(), 'InvalidSignatureException');
+        });
+      }
+    });
+
     it('a replayed request whose body was modified', () => {
       const modified = Buffer.from(BODY.toString().replace('aGVsbG8=', 'Z29vZGJ5ZQ=='));
       expectRefused(signedRequest({ body: modified }), options(), 'InvalidSignatureException');
@@ -345,9 +354,37 @@ describe('verifyRequestSignature', () => {
       expectRefused(legacyRequest(), options({ goKmsAuthKey: GO_KMS_KEY, now }), 'RequestExpired');
     });
 
+    for (const [title, spelling] of nonCanonicalSpellings(legacySignature)) {
+      it(`is refused as InvalidSignatureException with ${title}`, () => {
+        const request = legacyRequest({ headers: { 'x-kms-date': LEGACY_DATE, authorization: spelling } });
+        expectRefused(request, options({ goKmsAuthKey: GO_KMS_KEY }), 'InvalidSignatureException');
+      });
+    }
+
     it('is refused as UnrecognizedClientException without x-kms-date', () => {
       const request = legacyRequest({ headers: { authorization: legacySignature } });
       expectRefused(request, options({ goKmsAuthKey: GO_KMS_KEY }), 'UnrecognizedClientException');
     });
   });
 });
+
+/**
+ * Other spellings of a canonical 44-character base64 signature that a lenient decoder reads as
+ * the same 32 bytes: without its `=`, with a second `=`, and with the last character's two
+ * unused bits set.
+ */
+function nonCanonicalSpellings(signature: string): [string, string][] {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const last = alphabet.indexOf(signature[42]!);
+  const otherBits = alphabet[last ^ 0b01]!;
+  const spellings: [string, string][] = [
+    ['an unpadded signature', signature.slice(0, 43)],
+    ['a signature with extra padding', `${signature}=`],
+    ['a signature with non-zero unused bits', `${signature.slice(0, 42)}${otherBits}=`],
+  ];
+  // The test is only meaningful if node reads each spelling as the same bytes.
+  for (const [, spelling] of spellings) {
+    expect(Buffer.from(spelling, 'base64').equals(Buffer.from(signature, 'base64'))).to.equal(true);
+  }
+  return spellings;
+}

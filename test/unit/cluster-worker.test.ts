@@ -290,6 +290,33 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
     }
   });
 
+  it("refuses a worker's call of the scheduler (primary-only), whatever date it sends, and deletes nothing", async () => {
+    const key = await api.createKey({});
+    await api.scheduleKeyDeletion(key.KeyId, 7, { principal: 'test' });
+    const answer = createCallHandler(targets);
+    const aYearOn = new Date(Date.now() + 365 * 24 * 3600 * 1000);
+    const calls: [string, string, unknown[]][] = [
+      ['keyService', 'deleteIfDue', [key.KeyId, aYearOn]],
+      ['keyService', 'runScheduledWork', [aYearOn]],
+      ['rotation', 'rotateIfDue', [key.KeyId, aYearOn]],
+    ];
+    for (const [target, method, args] of calls) {
+      const error = await rejectionOf(answer({ type: 'call', id: 1, target: target as never, method, args: overIpc(args) }), Error);
+      expect(error.message, method).to.match(/is not a primary call/);
+    }
+    expect((await store.getKey(key.KeyId))!.keyState).to.equal('PendingDeletion');
+  });
+
+  it('does not send the primary-only calls from a worker at all', async () => {
+    const key = await api.createKey({});
+    const sentBefore = loopback.forwarded.length;
+    const error = await rejectionOf(api.deleteIfDue(key.KeyId, new Date(Date.now() + 365 * 24 * 3600 * 1000)), Error);
+    expect(error.message).to.equal('keyService.deleteIfDue runs only in the primary process, on its own clock');
+    await rejectionOf(api.runScheduledWork(), Error);
+    await rejectionOf(api.rotation.rotateIfDue(key.KeyId, new Date()), Error);
+    expect(loopback.forwarded.slice(sentBefore)).to.deep.equal([]);
+  });
+
   it('is unhealthy (503) once the primary answers that its store is closed, or the channel is gone', async () => {
     expect(channel.healthy).to.equal(true);
     loopback.emit('message', { type: 'health', healthy: false });

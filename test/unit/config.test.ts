@@ -44,6 +44,7 @@ describe('loadConfig', () => {
     expect(config.keyCacheSize).to.equal(DEFAULT_KEY_CACHE_SIZE);
     expect(config.logLevel).to.equal('info');
     expect(config.production).to.equal(false);
+    expect(config.connections).to.deep.equal({ headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 1024 });
   });
 
   it('reads every variable it is given', () => {
@@ -61,6 +62,9 @@ describe('loadConfig', () => {
       KEYHOLD_GOKMS_AUTH_KEY: 'sixteen chars ok',
       KEYHOLD_KEY_CACHE_SIZE: '250000',
       KEYHOLD_LOG_LEVEL: 'debug',
+      KEYHOLD_HEADERS_TIMEOUT_MS: '2000',
+      KEYHOLD_KEEPALIVE_TIMEOUT_MS: '3000',
+      KEYHOLD_MAX_CONNECTIONS: '50',
     });
 
     expect(config.host).to.equal('0.0.0.0');
@@ -75,6 +79,7 @@ describe('loadConfig', () => {
     expect(config.goKmsAuthKey).to.equal('sixteen chars ok');
     expect(config.keyCacheSize).to.equal(250_000);
     expect(config.logLevel).to.equal('debug');
+    expect(config.connections).to.deep.equal({ headersTimeoutMs: 2000, keepAliveTimeoutMs: 3000, maxConnections: 50 });
   });
 
   it('keeps an inline passphrase as a value, not a file', () => {
@@ -111,6 +116,7 @@ describe('loadConfig', () => {
     expect(config.goKmsAuthKey).to.equal(undefined);
     expect(config.logLevel).to.equal('info');
     expect(config.production).to.equal(false);
+    expect(config.connections).to.deep.equal({ headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 1024 });
   });
 
   it('does not count an empty KEYHOLD_PASSPHRASE as set beside KEYHOLD_PASSPHRASE_FILE', () => {
@@ -136,6 +142,10 @@ describe('loadConfig', () => {
       { title: 'an unknown KDF', variable: 'KEYHOLD_KDF', env: () => ({ KEYHOLD_KDF: 'scrypt' }) },
       { title: 'an unknown log level', variable: 'KEYHOLD_LOG_LEVEL', env: () => ({ KEYHOLD_LOG_LEVEL: 'loud' }) },
       { title: 'a key cache of no entries', variable: 'KEYHOLD_KEY_CACHE_SIZE', env: () => ({ KEYHOLD_KEY_CACHE_SIZE: '0' }) },
+      { title: 'a header timeout below 100 ms', variable: 'KEYHOLD_HEADERS_TIMEOUT_MS', env: () => ({ KEYHOLD_HEADERS_TIMEOUT_MS: '99' }) },
+      { title: 'a header timeout that is not a number', variable: 'KEYHOLD_HEADERS_TIMEOUT_MS', env: () => ({ KEYHOLD_HEADERS_TIMEOUT_MS: '10s' }) },
+      { title: 'a keep-alive timeout above 600000 ms', variable: 'KEYHOLD_KEEPALIVE_TIMEOUT_MS', env: () => ({ KEYHOLD_KEEPALIVE_TIMEOUT_MS: '600001' }) },
+      { title: 'a connection cap of 0', variable: 'KEYHOLD_MAX_CONNECTIONS', env: () => ({ KEYHOLD_MAX_CONNECTIONS: '0' }) },
       { title: 'a key cache size that is not a number', variable: 'KEYHOLD_KEY_CACHE_SIZE', env: () => ({ KEYHOLD_KEY_CACHE_SIZE: '10k' }) },
       {
         title: 'a TLS certificate without a TLS key',

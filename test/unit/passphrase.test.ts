@@ -311,3 +311,22 @@ describe('openRootKey with a passphrase master key', () => {
     expect(error.variable).to.equal('KEYHOLD_DATA_DIR');
   });
 });
+
+describe('PassphraseMasterKey: stored KDF parameters below the minimum', () => {
+  const provider = new PassphraseMasterKey(PASSPHRASE, 'argon2id');
+  const salt = randomBytes(16).toString('base64');
+  const weak: [string, MasterKeyDescriptor][] = [
+    ['argon2id with 1 MiB', { kind: 'passphrase', kdf: 'argon2id', memoryKiB: 1024, timeCost: 3, parallelism: 1, salt }],
+    ['argon2id with 2 passes', { kind: 'passphrase', kdf: 'argon2id', memoryKiB: 65_536, timeCost: 2, parallelism: 1, salt }],
+    ['argon2id with parallelism 0', { kind: 'passphrase', kdf: 'argon2id', memoryKiB: 65_536, timeCost: 3, parallelism: 0, salt }],
+    ['PBKDF2 with 599,999 iterations', { kind: 'passphrase', kdf: 'pbkdf2-sha256', iterations: 599_999, salt }],
+    ['PBKDF2 with a count that is not a number', { kind: 'passphrase', kdf: 'pbkdf2-sha256', iterations: 'many' as unknown as number, salt }],
+  ];
+  for (const [title, master] of weak) {
+    it(`refuses to unwrap (nothing derived): ${title}`, async () => {
+      const error = await startupErrorOf(provider.unwrapRootKey(master, randomBytes(60)));
+      expect(error.variable).to.equal('KEYHOLD_DATA_DIR');
+      expect(error.message).to.include("weaker than Keyhold's minimum");
+    });
+  }
+});
