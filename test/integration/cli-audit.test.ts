@@ -25,6 +25,8 @@ describe('keyhold audit list, against a real server', function () {
   let app: KeyholdClient;
   let appId: string;
   let ordersKeyId: string;
+  /** A key `app` may not use: its one request for it was denied. */
+  let otherKeyId: string;
   let started: Date;
 
   /** A credential allowed only `policy`, signing for the test. */
@@ -44,6 +46,7 @@ describe('keyhold audit list, against a real server', function () {
     ordersKeyId = (await h.admin.createKey({ description: 'orders' })).KeyId;
     await h.admin.call('createalias', { AliasName: 'alias/orders', TargetKeyId: ordersKeyId });
     const other = await h.admin.createKey({ description: 'other' });
+    otherKeyId = other.KeyId;
     app = await credentialClient('app', { Statement: [{ Effect: 'Allow', Action: 'kms:Encrypt', Resource: 'alias/orders' }] });
     appId = app.accessKeyId;
     for (const table of ['orders', 'invoices']) {
@@ -76,6 +79,14 @@ describe('keyhold audit list, against a real server', function () {
     expect(text).to.contain(appId);
     expect(text).to.not.contain(PLAINTEXT);
     expect(text).to.not.contain(Buffer.from(PLAINTEXT).toString('base64'));
+  });
+
+  // Server gap found on core 514a2c0 (src/api/action-route.ts): a denied request's record keeps
+  // KeyId null even when the request named the key by its UUID, so `--key-id` never shows the
+  // attempts on a key that were refused. Fails until the server records the key a denial names.
+  it('a denied request is found by the key it named (--key-id)', async () => {
+    const denied = await events(['--key-id', otherKeyId, '--principal', appId]);
+    expect(denied.map((event) => [event.Action, event.Outcome])).to.deep.equal([['Encrypt', 'AccessDeniedException']]);
   });
 
   it('--since and --until select by time, relative or ISO 8601', async () => {
