@@ -14,7 +14,7 @@ export interface GlobalOptions {
   credentials?: string;
   caCert?: string;
   insecure?: boolean;
-  output?: 'json' | 'table';
+  output?: 'json' | 'jsonl' | 'table';
   verbose?: boolean;
 }
 
@@ -95,6 +95,10 @@ export function writeOutput(bytes: Buffer, options: { out?: string; base64?: boo
 /** Structured answers: JSON when piped, a table on a terminal, or as --output says. */
 export function printResult(command: Command, value: unknown, table?: { rows: Record<string, unknown>[]; columns: string[] }): void {
   const format = globalOptions(command).output ?? (process.stdout.isTTY ? 'table' : 'json');
+  if (format === 'jsonl') {
+    console.log(JSON.stringify(value));
+    return;
+  }
   if (format === 'json' || !table) {
     console.log(JSON.stringify(value, null, 2));
     return;

@@ -2,8 +2,10 @@ import { Command, CommanderError, Option } from 'commander';
 import { StartupError } from '../src/errors.js';
 import { adminCommand } from './admin.js';
 import { asymmetricCommands } from './commands/asymmetric.js';
+import { auditCommand } from './commands/audit.js';
 import { certCommands } from './commands/certs.js';
 import { configureCommand } from './commands/configure.js';
+import { credentialsCommand } from './commands/credentials.js';
 import { cryptoCommands } from './commands/crypto.js';
 import { fileCommands } from './commands/files.js';
 import { aliasesCommand, keysCommand, tagsCommand } from './commands/keys.js';
@@ -21,7 +23,7 @@ export function buildProgram(): Command {
     .option('--credentials <file>', 'an admin.credentials file to connect with (env KEYHOLD_CREDENTIALS_FILE)')
     .option('--ca-cert <file>', 'trust this CA certificate for the server')
     .option('--insecure', 'accept any server certificate (prints a warning; testing only)')
-    .addOption(new Option('--output <format>', 'json or table (default: table on a terminal, json otherwise)').choices(['json', 'table']))
+    .addOption(new Option('--output <format>', 'json, jsonl (one line per answer or record) or table (default: table on a terminal, json otherwise)').choices(['json', 'jsonl', 'table']))
     .option('--verbose', 'show the request id of a failed call')
     .addHelpText(
       'after',
@@ -45,6 +47,8 @@ export function buildProgram(): Command {
   program.addCommand(keysCommand());
   program.addCommand(aliasesCommand());
   program.addCommand(tagsCommand());
+  program.addCommand(credentialsCommand());
+  program.addCommand(auditCommand());
   for (const command of [...cryptoCommands(), ...asymmetricCommands(), ...certCommands(), ...fileCommands()]) program.addCommand(command);
   program.addCommand(adminCommand());
 

@@ -7,12 +7,12 @@ import { UsageError } from '../errors.js';
 const KEY_COLUMNS = ['KeyId', 'KeyState', 'Description', 'KeySpec', 'KeyUsage', 'Origin', 'CurrentKeyVersion', 'KeyRotationEnabled', 'Aliases', 'CreationDate'];
 const KEY_SPECS = ['SYMMETRIC_DEFAULT', ...ASYMMETRIC_KEY_SPECS];
 
-function example(command: Command, text: string): Command {
+export function example(command: Command, text: string): Command {
   return command.addHelpText('after', `\nExample:\n  $ ${text}`);
 }
 
 /** A command that sends one action with the body built from its arguments and prints the answer. */
-function action(
+export function action(
   parent: Command,
   spec: string,
   description: string,

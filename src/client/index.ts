@@ -15,7 +15,11 @@ import { base64Field, isStandardBase64, parseJson, readJsonAnswer } from './answ
 import { sendHttpsRequest, type HttpsResponse } from './transport.js';
 import { openHttpsStream } from './stream-transport.js';
 import type {
+  AuditEvent,
+  CreateCredentialOptions,
+  CreateCredentialResult,
   CreateKeyOptions,
+  Credential,
   DecryptOptions,
   DecryptResult,
   EncryptOptions,
@@ -25,6 +29,10 @@ import type {
   GenerateDataKeyWithoutPlaintextResult,
   GetPublicKeyResult,
   KeyMetadata,
+  ListAuditEventsOptions,
+  ListAuditEventsResult,
+  ListCredentialsOptions,
+  ListCredentialsResult,
   ListKeysOptions,
   ListKeysResult,
   ReEncryptOptions,
@@ -375,6 +383,68 @@ export class KeyholdClient {
     return base64Field(answer, 'Plaintext');
   }
 
+  /**
+   * Makes a credential (admin credentials only). The secret comes back this once.
+   *
+   * @example
+   *   const { credential, secretKey } = await kms.createCredential({
+   *     description: 'orders service',
+   *     policy: { Statement: [{ Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt'], Resource: 'alias/orders' }] },
+   *   });
+   */
+  async createCredential(opts: CreateCredentialOptions): Promise<CreateCredentialResult> {
+    const answer = await this.call('createcredential', { Description: opts.description, Admin: opts.admin, Policy: opts.policy });
+    return { credential: answer.Credential, secretKey: base64Field(answer, 'SecretKey') };
+  }
+
+  async listCredentials(opts: ListCredentialsOptions = {}): Promise<ListCredentialsResult> {
+    const answer = await this.call('listcredentials', { Limit: opts.limit, Marker: opts.marker });
+    return { credentials: answer.Credentials ?? [], ...pageEnd(answer) };
+  }
+
+  async describeCredential(accessKeyId: string): Promise<Credential> {
+    return (await this.call('describecredential', { AccessKeyId: accessKeyId })).Credential;
+  }
+
+  /** Replaces the policy of a credential that is not an admin; takes effect on every worker before it resolves. */
+  async updateCredentialPolicy(accessKeyId: string, policy: object | string): Promise<Credential> {
+    return (await this.call('updatecredentialpolicy', { AccessKeyId: accessKeyId, Policy: policy })).Credential;
+  }
+
+  async enableCredential(accessKeyId: string): Promise<void> {
+    await this.call('enablecredential', { AccessKeyId: accessKeyId });
+  }
+
+  /** Its requests fail with UnrecognizedClientException until it is enabled again. */
+  async disableCredential(accessKeyId: string): Promise<void> {
+    await this.call('disablecredential', { AccessKeyId: accessKeyId });
+  }
+
+  async deleteCredential(accessKeyId: string): Promise<void> {
+    await this.call('deletecredential', { AccessKeyId: accessKeyId });
+  }
+
+  /**
+   * One page of audit records, oldest first. To follow the trail, call again with the last
+   * `nextMarker`: it is given whenever records were read, also on the last page.
+   *
+   * @example
+   *   const { events, nextMarker } = await kms.listAuditEvents({ principal: 'KH…', startTime: new Date(Date.now() - 3_600_000) });
+   */
+  async listAuditEvents(opts: ListAuditEventsOptions = {}): Promise<ListAuditEventsResult> {
+    const answer = await this.call('listauditevents', {
+      StartTime: timeField(opts.startTime),
+      EndTime: timeField(opts.endTime),
+      KeyId: opts.keyId,
+      Principal: opts.principal,
+      Action: opts.action,
+      Outcome: opts.outcome,
+      Limit: opts.limit,
+      Marker: opts.marker,
+    });
+    return { events: (answer.Events ?? []) as AuditEvent[], ...pageEnd(answer) };
+  }
+
   /** Closes pooled connections and wipes the secret; the client is unusable afterwards. */
   close(): void {
     this.#closed = true;
@@ -419,6 +489,16 @@ function signatureRequest(opts: SignOptions): Record<string, unknown> {
     MessageType: opts.messageType ?? 'RAW',
     SigningAlgorithm: opts.signingAlgorithm,
   };
+}
+
+/** A list answer's `Truncated` and `NextMarker`, as listKeys reads them. */
+function pageEnd(answer: Record<string, unknown>): { nextMarker?: string; truncated: boolean } {
+  return { truncated: answer.Truncated === true, ...(typeof answer.NextMarker === 'string' ? { nextMarker: answer.NextMarker } : {}) };
+}
+
+/** A Date goes as RFC 3339; a string as given (the server also reads ISO 8601 dates). */
+function timeField(value: Date | string | undefined): string | undefined {
+  return value instanceof Date ? value.toISOString() : value;
 }
 
 /** `{ [to]: answer[from] }` when the answer carries that string field, else nothing. */

@@ -192,3 +192,91 @@ export interface GenerateDataKeyWithoutPlaintextResult {
   ciphertextBlob: Buffer;
   keyId: string;
 }
+
+/** DESIGN.md "Principals, policies and the audit trail": a credential as the server shows it, never its secret. */
+export interface Credential {
+  AccessKeyId: string;
+  Description: string;
+  Admin: boolean;
+  Enabled: boolean;
+  /** RFC 3339. */
+  CreationDate: string;
+  /** RFC 3339, coarse (written at most hourly). */
+  LastUsedDate?: string;
+  /** The policy document, for a credential that is not an admin. */
+  Policy?: object;
+  [field: string]: unknown;
+}
+
+export interface CreateCredentialOptions {
+  description?: string;
+  /** An admin may do everything, credential actions included; it takes no policy. */
+  admin?: boolean;
+  /** The policy document, as an object or its JSON text; required unless `admin`. */
+  policy?: object | string;
+}
+
+export interface CreateCredentialResult {
+  credential: Credential;
+  /** The 32-byte secret. The server shows it this once; wipe it (`fill(0)`) once stored. */
+  secretKey: Buffer;
+}
+
+export interface ListCredentialsOptions {
+  limit?: number;
+  marker?: string;
+}
+
+export interface ListCredentialsResult {
+  credentials: Credential[];
+  nextMarker?: string;
+  truncated: boolean;
+}
+
+/** One audit record, as the server sends it. */
+export interface AuditEvent {
+  /** The writing process's chain, and the record's number in the trail. */
+  Chain: string;
+  Seq: number;
+  /** RFC 3339. */
+  Time: string;
+  RequestId: string | null;
+  /** An access key id, `go-kms-legacy`, `system` or `anonymous`. */
+  Principal: string;
+  SourceIp: string | null;
+  /** The AWS-style action name, e.g. `Encrypt`. */
+  Action: string;
+  KeyId: string | null;
+  /** `Success`, or the error's `__type`. */
+  Outcome: string;
+  EncryptionContext?: EncryptionContext;
+  Detail?: Record<string, string | number | boolean>;
+  PrevMac: string;
+  Mac: string;
+}
+
+export interface ListAuditEventsOptions {
+  /** A Date, or a string the server reads: RFC 3339 / ISO 8601. */
+  startTime?: Date | string;
+  endTime?: Date | string;
+  /** The key's UUID, as records name it. */
+  keyId?: string;
+  principal?: string;
+  action?: string;
+  outcome?: string;
+  /** 1..1000; the server's default is 100. */
+  limit?: number;
+  marker?: string;
+}
+
+export interface ListAuditEventsResult {
+  /** Oldest first. */
+  events: AuditEvent[];
+  /**
+   * Where the next call goes on from. Given whenever the server read any record, also when
+   * `truncated` is false: a follower calls again with it to get only newer records.
+   */
+  nextMarker?: string;
+  /** More records existed after this page when it was read. */
+  truncated: boolean;
+}

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { capturedLog } from './log-capture.js';
 
@@ -16,14 +16,7 @@ export interface CliResult {
  * KEYHOLD_* settings and XDG_CONFIG_HOME, feeding `input` to stdin.
  */
 export function runCli(args: string[], options: { cwd: string; env?: Record<string, string>; input?: Buffer | string }): Promise<CliResult> {
-  const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !name.startsWith('KEYHOLD_') && name !== 'XDG_CONFIG_HOME'),
-  );
-  const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
-    cwd: options.cwd,
-    env: { ...inherited, ...options.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawnCli(args, options);
   const stdout: Buffer[] = [];
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -35,5 +28,21 @@ export function runCli(args: string[], options: { cwd: string; env?: Record<stri
       capturedLog.push(stderr);
       resolve({ code, stdout: Buffer.concat(stdout), stderr });
     });
+  });
+}
+
+/**
+ * Starts the real `keyhold` command line like runCli, but hands out the running process, for
+ * commands that run until stopped (`audit list --follow`). The caller reads its output, ends
+ * it, and pushes its stderr to capturedLog.
+ */
+export function spawnCli(args: string[], options: { cwd: string; env?: Record<string, string> }): ChildProcessWithoutNullStreams {
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('KEYHOLD_') && name !== 'XDG_CONFIG_HOME'),
+  );
+  return spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+    cwd: options.cwd,
+    env: { ...inherited, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
 }

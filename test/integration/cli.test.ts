@@ -268,7 +268,7 @@ describe('the keyhold command line, against a real server', function () {
     });
 
     it('shows an example in the help of every command', async () => {
-      for (const args of [[], ['keys', 'create'], ['keys', 'rotation', 'enable'], ['aliases', 'create'], ['tags', 'add'], ['encrypt'], ['decrypt'], ['reencrypt'], ['datakey'], ['random'], ['encrypt-file'], ['decrypt-file'], ['configure'], ['server'], ['admin', 'rekey']]) {
+      for (const args of [[], ['keys', 'create'], ['keys', 'rotation', 'enable'], ['aliases', 'create'], ['tags', 'add'], ['encrypt'], ['decrypt'], ['reencrypt'], ['datakey'], ['random'], ['encrypt-file'], ['decrypt-file'], ['configure'], ['server'], ['admin', 'rekey'], ['credentials', 'create'], ['credentials', 'update-policy'], ['audit', 'list']]) {
         const help = await keyhold([...args, '--help']);
         expect(help.code, args.join(' ')).to.equal(0);
         expect(help.stdout.toString(), args.join(" ")).to.match(/Examples?:\n\s+\$ .*keyhold/);
