@@ -32,8 +32,12 @@ export async function startCliServer(passphrase: string): Promise<CliServer> {
   rememberSecret(adminCredentials.SecretKey);
   const admin = KeyholdClient.fromCredentialsFile(path.join(work.path, 'data', 'admin.credentials'));
   const stderrs: string[] = [];
+  // The admin credentials file named explicitly (a `--credentials` flag still wins): the CLI
+  // then says nothing about falling back to ./data/admin.credentials.
+  const adminFile = path.join(work.path, 'data', 'admin.credentials');
   const keyhold: CliServer['keyhold'] = async (args, options = {}) => {
-    const result = await runCli(args, { cwd: work.path, env: { XDG_CONFIG_HOME: config.path, ...options.env }, input: options.input });
+    const env = { XDG_CONFIG_HOME: config.path, KEYHOLD_CREDENTIALS_FILE: adminFile, ...options.env };
+    const result = await runCli(args, { cwd: work.path, env, input: options.input });
     stderrs.push(result.stderr);
     return result;
   };

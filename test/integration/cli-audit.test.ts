@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { expect } from 'chai';
@@ -143,7 +144,7 @@ describe('keyhold audit list, against a real server', function () {
 
   /** `keyhold audit list --follow --principal <app>`, with its stdout lines as they come. */
   function follow(): { child: ReturnType<typeof spawnCli>; lines: string[]; stderr: () => string; exited: Promise<number | null> } {
-    const child = spawnCli(['audit', 'list', '--follow', '--principal', appId], { cwd: h.cwd });
+    const child = spawnCli(['audit', 'list', '--follow', '--principal', appId], { cwd: h.cwd, env: { KEYHOLD_CREDENTIALS_FILE: path.join(h.cwd, 'data', 'admin.credentials') } });
     const lines: string[] = [];
     let partial = '';
     let stderr = '';

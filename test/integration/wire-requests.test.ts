@@ -30,8 +30,10 @@ describe(`requests on the wire (real HTTPS, raw requests), ${TEST_WORKERS} worke
   });
 
   /** A signed action request, its signature headers first, then `extraHeaders` as written. */
+  let nonce = 0;
   function send(action: string, body: Buffer, extraHeaders: string[] = []): Promise<RawAnswer> {
-    const pathWithQuery = `/api/v1/kms/${action}`;
+    // A nonce per request, as the Keyhold client sends: equal state-changing requests in one second are not replays.
+    const pathWithQuery = `/api/v1/kms/${action}?nonce=${nonce++}`;
     const signed = Object.entries(sign(pathWithQuery, body)).map(([name, value]) => `${name}: ${value}`);
     const head = [`POST ${pathWithQuery} HTTP/1.1`, 'Host: 127.0.0.1', 'Content-Type: application/json', ...signed, ...extraHeaders];
     return rawRequest(server.port, head, body);
