@@ -1,0 +1,84 @@
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { auditRecordKey } from '../../src/audit/audit-record.js';
+import { KeyholdClient } from '../../src/client/index.js';
+import { Store } from '../../src/store/store.js';
+import { runCli } from '../helpers/cli.js';
+import { rememberSecret } from '../helpers/secrets.js';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/temp-dir.js';
+
+const PASSPHRASE = 'offline admin audit test passphrase';
+const DAMAGED = 4;
+
+/**
+ * The offline admin commands of issue 14, on a store a real server wrote: `admin audit verify`
+ * (intact, then a removed record named, exit 4) and `admin credentials create --admin`, the way
+ * back in when every admin credential is lost.
+ */
+describe('keyhold admin audit verify and admin credentials create (offline)', function () {
+  this.timeout(180_000);
+  let temp: ReturnType<typeof makeTempDir>;
+  let server: ServerProcess | undefined;
+  const dataDir = () => path.join(temp.path, 'data');
+  const env = () => ({ KEYHOLD_DATA_DIR: dataDir(), KEYHOLD_PASSPHRASE: PASSPHRASE });
+  const admin = (args: string[]) => runCli(['admin', ...args], { cwd: temp.path, env: env() });
+
+  before(async () => {
+    rememberSecret(PASSPHRASE);
+    temp = makeTempDir('keyhold-admin-audit-');
+    server = await startServerProcess(env(), temp.path);
+    const client = KeyholdClient.fromCredentialsFile(path.join(dataDir(), 'admin.credentials'));
+    const { KeyId } = await client.createKey({ description: 'audited' });
+    for (let i = 0; i < 5; i++) await client.describeKey(KeyId);
+    client.close();
+    expect(await server.stop()).to.equal(0);
+    server = undefined;
+  });
+  after(async () => {
+    await server?.stop();
+    temp.remove();
+  });
+
+  it('reports an intact trail with its record count, exit 0', async () => {
+    const result = await admin(['audit', 'verify']);
+    expect(result.code, result.stderr).to.equal(0);
+    expect(result.stdout.toString()).to.match(/^audit trail: \d+ records checked: intact\n$/);
+  });
+
+  it('makes an admin credential offline into a 0600 file; a server accepts it; the trail records who made it', async () => {
+    const out = path.join(temp.path, 'recovered.credentials');
+    const made = await admin(['credentials', 'create', '--admin', '--out', out]);
+    expect(made.code, made.stderr).to.equal(0);
+    expect(made.stdout.toString()).to.match(/^created credential KH[A-Z2-7]{18} in .*recovered\.credentials \(mode 0600\)/);
+    expect(statSync(out).mode & 0o777).to.equal(0o600);
+    const file = JSON.parse(readFileSync(out, 'utf8'));
+    rememberSecret(file.SecretKey);
+    expect((await admin(['credentials', 'create', '--admin', '--out', out])).code, 'never over an existing file').to.not.equal(0);
+
+    server = await startServerProcess(env(), temp.path);
+    const recovered = KeyholdClient.fromCredentialsFile(out, { url: server.url, certSha256: server.certSha256 });
+    const credentials = await recovered.listCredentials({});
+    expect(credentials.credentials.map((credential: { AccessKeyId: string }) => credential.AccessKeyId)).to.include(file.AccessKeyId);
+    const events = await recovered.listAuditEvents({ action: 'CreateCredential' });
+    expect(events.events.some((event: { Principal: string }) => event.Principal === 'keyhold-admin-offline')).to.equal(true);
+    recovered.close();
+    expect(await server.stop()).to.equal(0);
+    server = undefined;
+    expect((await admin(['audit', 'verify'])).code).to.equal(0);
+  });
+
+  it('names a record removed from the middle of the trail, exit 4', async () => {
+    const store = await Store.open(dataDir());
+    try {
+      const events = await store.listAudit();
+      await store.audit.del(auditRecordKey(events[3]!.Seq));
+    } finally {
+      await store.close();
+    }
+    const result = await admin(['audit', 'verify']);
+    expect(result.code).to.equal(DAMAGED);
+    expect(result.stdout.toString()).to.match(/first break: record 4 was removed \(the next record is 5\)/);
+  });
+});
