@@ -31,6 +31,8 @@ export interface Scenario {
   keyIds?: string[];
   /** Who signs; unset, the admin credential. */
   credential?: BenchCredential;
+  /** A state-changing action's: the body field made distinct in every request (see LoadJob). */
+  uniqueField?: string;
 }
 
 export function encryptScenario(prepared: Pick<PreparedStore, 'keyId' | 'plaintext'>): Scenario {
@@ -66,7 +68,7 @@ export function standardScenarios(prepared: PreparedStore): Scenario[] {
     { ...encrypt, name: `encrypt 1 KiB over ${spreadKeyIds.length.toLocaleString('en')} keys`, keyIds: spreadKeyIds },
     { name: `encrypt 1 KiB, key with ${VERSIONS} versions`, action: 'encrypt', body: { KeyId: prepared.versionedKeyId, Plaintext: prepared.plaintext } },
     { name: `decrypt 1 KiB, version 1 of ${VERSIONS}`, action: 'decrypt', body: { CiphertextBlob: prepared.oldestVersionBlob } },
-    { name: 'createkey', action: 'createkey', body: { Description: 'bench' } },
+    { name: 'createkey', action: 'createkey', body: { Description: 'bench' }, uniqueField: 'Description' },
   ];
 }
 
@@ -85,6 +87,7 @@ export function measure(
       path: `${API_PREFIX}/${scenario.action}`,
       body: scenario.body,
       ...(scenario.keyIds ? { keyIds: scenario.keyIds } : {}),
+      ...(scenario.uniqueField ? { uniqueField: scenario.uniqueField } : {}),
       connections: CONNECTIONS,
       ...timing,
       accessKeyId: (scenario.credential ?? prepared).accessKeyId,
