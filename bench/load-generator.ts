@@ -4,8 +4,10 @@
  *
  * Signatures: each distinct body is signed once, here, right before its job starts, and the
  * same headers are sent again and again. The server accepts a signature for 300 s either side
- * of its X-Kms-Date and keeps no replay cache, and a job lasts seconds, so reuse is valid; it
- * also keeps HMAC work out of the load generator's share of the two cores.
+ * of its X-Kms-Date and remembers only those of state-changing requests, and a job lasts
+ * seconds, so reuse is valid for the others; it also keeps HMAC work out of the load
+ * generator's share of the two cores. A state-changing job (`uniqueField`) signs every request
+ * anew, with a distinct value in that field, as the server requires.
  *
  * TLS: autocannon connects with rejectUnauthorized false (hard-coded in its client), which
  * is acceptable here only because the target is a self-signed server on 127.0.0.1.
@@ -30,10 +32,18 @@ function signedRequest(job: LoadJob, body: Record<string, unknown>): AutocannonR
 
 /** Connection i gets requests i, i + connections, …: every key is used and connections do not move in step. */
 function requestsPerConnection(job: LoadJob): AutocannonRequest[][] {
+  if (job.uniqueField !== undefined) return Array.from({ length: job.connections }, (_, connection) => [freshlySigned(job, job.uniqueField!, connection)]);
   const bodies = job.keyIds ? job.keyIds.map((KeyId) => ({ ...job.body, KeyId })) : [job.body];
   const slices: AutocannonRequest[][] = Array.from({ length: job.connections }, () => []);
   bodies.forEach((body, index) => slices[index % job.connections]!.push(signedRequest(job, body)));
   return slices.map((slice, index) => (slice.length > 0 ? slice : slices[index % bodies.length]!));
+}
+
+/** A request that autocannon builds anew each time it is sent: a distinct field value, a new signature. */
+function freshlySigned(job: LoadJob, field: string, connection: number): AutocannonRequest {
+  let sent = 0;
+  const next = () => signedRequest(job, { ...job.body, [field]: `${String(job.body[field] ?? '')} ${connection}-${sent++}` });
+  return { ...next(), setupRequest: (request) => ({ ...request, ...next() }) };
 }
 
 function percentile(sorted: Float64Array, fraction: number): number {

@@ -18,6 +18,11 @@ export interface LoadJob {
   body: Record<string, unknown>;
   /** When given, one request per key: `body` with `KeyId` set to each, spread over the connections. */
   keyIds?: string[];
+  /**
+   * A body field given a distinct value in every request, each then signed anew: the server
+   * refuses a state-changing request whose signature it has accepted before (issue 14).
+   */
+  uniqueField?: string;
   connections: number;
   warmupSeconds: number;
   durationSeconds: number;

@@ -36,6 +36,8 @@ export interface KeyholdStart {
   nodeFlags?: string[];
   /** KEYHOLD_WORKERS; unset, the server's own default (one HTTP worker per core). */
   workers?: number;
+  /** The compiled server to run; unset, this tree's (`--compare-with` runs another build's). */
+  main?: string;
 }
 
 /** The environment without inherited KEYHOLD_* settings, so the bench decides them all. */
@@ -63,7 +65,7 @@ export function keyholdEnv(options: KeyholdStart, port: number): Record<string, 
  */
 export async function startKeyhold(options: KeyholdStart): Promise<BenchProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), builtMain()], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), options.main ?? builtMain()], {
     cwd: options.dataDir,
     env: keyholdEnv(options, port),
     stdio: ['ignore', 'ignore', 'pipe'],

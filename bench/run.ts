@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --million] [-- --masters] [-- --profile] [-- --workers N] [-- --only <name part>]`
+ * `npm run bench [-- --quick] [-- --million] [-- --masters] [-- --profile] [-- --workers N] [-- --only <name part>] [-- --compare-with <commit>]`
  *
  * Starts a real Keyhold server and a bare node:https baseline as child processes, drives
  * both from a third process with autocannon, prints a table and writes
@@ -8,16 +8,19 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { buildCommit, compareRows, type OtherBuild } from './compare-build.js';
 import { LoadGenerator } from './load-job.js';
 import { measureMasterKeys } from './master-keys.js';
 import { loadKeys } from './million-keys.js';
 import { readMemory, startBaseline, startFloor, startKeyhold, waitForQuietMachine, type BenchProcess } from './processes.js';
 import { printProfile, summarizeProfile } from './profile-summary.js';
 import { formatTable, log, RESULTS_DIR, roundResult, writeResults, type ScenarioResult } from './report.js';
-import { encryptScenario, measure, measureOn, PASSPHRASE_MASTER, standardScenarios, timingFor, type Timing } from './scenarios.js';
+import { decryptScenario, encryptScenario, measure, measureOn, PASSPHRASE_MASTER, standardScenarios, timingFor, type Scenario, type Timing } from './scenarios.js';
 import { prepareStore, type PreparedStore } from './store-setup.js';
 
-const OPTIONS = ['--quick', '--million', '--masters', '--profile', '--workers', '--only'] as const;
+const OPTIONS = ['--quick', '--million', '--masters', '--profile', '--workers', '--only', '--compare-with'] as const;
+/** The scenarios `--compare-with` also measures on the other build, each right after this tree's. */
+const COMPARED: Record<string, (prepared: PreparedStore) => Scenario> = { 'encrypt 1 KiB': encryptScenario, 'decrypt 1 KiB': decryptScenario };
 const SPREAD_KEYS = 1_000;
 const MILLION = 1_000_000;
 /** Requests of the million-key scenario go to this many distinct keys (64 connections × 1,000). */
@@ -32,6 +35,10 @@ async function main(): Promise<void> {
   const onlyAt = args.indexOf('--only');
   const only = onlyAt === -1 ? undefined : args.splice(onlyAt, 2)[1];
   if (only !== undefined && (only === '' || only.startsWith('--'))) throw new Error('--only takes part of a scenario name, e.g. --only "1,000 keys"');
+  const compareAt = args.indexOf('--compare-with');
+  const compareWith = compareAt === -1 ? undefined : args.splice(compareAt, 2)[1];
+  if (compareWith !== undefined && (compareWith === '' || compareWith.startsWith('--'))) throw new Error('--compare-with takes a commit, e.g. --compare-with bf5e4e5');
+  if (compareWith !== undefined && (args.includes('--masters') || args.includes('--profile'))) throw new Error('--compare-with goes with the plain run, not --masters or --profile');
   const unknown = args.filter((arg) => !(OPTIONS as readonly string[]).includes(arg));
   if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')}; options: ${OPTIONS.join(' ')}`);
   const timing = timingFor(args.includes('--quick'));
@@ -39,6 +46,7 @@ async function main(): Promise<void> {
 
   await warnIfMachineBusy();
   const tempDir = mkdtempSync(path.join(os.tmpdir(), 'keyhold-bench-'));
+  const other = compareWith === undefined ? undefined : await buildCommit(compareWith);
   const load = LoadGenerator.start();
   try {
     if (args.includes('--masters')) {
@@ -46,10 +54,11 @@ async function main(): Promise<void> {
     } else if (args.includes('--profile')) {
       await profileScenarios(load, tempDir, timing, workers ?? 1);
     } else {
-      await benchmark(load, tempDir, timing, args.includes('--million'), workers, only);
+      await benchmark(load, tempDir, timing, args.includes('--million'), workers, only, other);
     }
   } finally {
     await load.close();
+    await other?.remove();
     rmSync(tempDir, { recursive: true, force: true });
   }
 }
@@ -61,10 +70,12 @@ async function benchmark(
   million: boolean,
   workers: number | undefined,
   only: string | undefined,
+  other: OtherBuild | undefined,
 ): Promise<void> {
   const dataDir = path.join(tempDir, 'data');
   log(`preparing a store with ${SPREAD_KEYS + 1} keys in ${dataDir}`);
   const prepared = await prepareStore(dataDir, PASSPHRASE_MASTER, SPREAD_KEYS);
+  const compared = other && (await startOtherBuild(other, tempDir, workers));
   let keyhold = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER, workers });
   const baseline = await startBaseline(path.join(dataDir, 'tls-cert.pem'), path.join(dataDir, 'tls-key.pem'));
   const baselineScenario = { ...encryptScenario(prepared), name: 'baseline: bare node:https, JSON in/out' };
@@ -75,9 +86,12 @@ async function benchmark(
     baselines.push(await measureOn(load, baseline, prepared, baselineScenario, timing));
     results.push(await measureFloor(load, dataDir, prepared, timing, workers ?? os.availableParallelism()));
     await warmUp(load, keyhold, prepared);
+    if (compared) await warmUp(load, compared.server, compared.prepared);
     for (const scenario of standardScenarios(prepared).filter((candidate) => only === undefined || candidate.name.includes(only))) {
       log(scenario.name);
       results.push(await measureOn(load, keyhold, prepared, scenario, timing));
+      const same = COMPARED[scenario.name];
+      if (compared && same) results.push(await measureOther(load, compared, same(compared.prepared), results.at(-1)!, timing));
     }
     // Measured again after the scenarios: the ratios use the mean, so drift shows and averages out.
     log('baseline again');
@@ -98,6 +112,7 @@ async function benchmark(
   } finally {
     await baseline.stop();
     await keyhold.stop();
+    await compared?.server.stop();
   }
   const baselineRequestsPerSec = baselines.reduce((sum, b) => sum + b.requestsPerSec, 0) / baselines.length;
   results.unshift(...baselines);
@@ -107,6 +122,30 @@ async function benchmark(
   log(`wrote ${writeResults('latest.json', results.map(roundResult))}`);
   const failed = results.filter((result) => result.failures > 0);
   if (failed.length > 0) throw new Error(`requests failed in: ${failed.map((result) => result.name).join(', ')}`);
+}
+
+interface ComparedServer {
+  build: OtherBuild;
+  server: BenchProcess;
+  prepared: PreparedStore;
+}
+
+/** The other build's server, with the same environment, on a store its own code prepared. */
+async function startOtherBuild(build: OtherBuild, tempDir: string, workers: number | undefined): Promise<ComparedServer> {
+  const dataDir = path.join(tempDir, `data-${build.commit}`);
+  log(`preparing a store for ${build.commit} with its own bench/store-setup in ${dataDir}`);
+  const prepared = await build.prepareStore(dataDir, PASSPHRASE_MASTER);
+  const server = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER, workers, main: build.main });
+  return { build, server, prepared };
+}
+
+/** The same scenario on the other build's server and store, right after this tree's row. */
+async function measureOther(load: LoadGenerator, compared: ComparedServer, scenario: Scenario, current: ScenarioResult, timing: Timing): Promise<ScenarioResult> {
+  const { build, server, prepared } = compared;
+  log(`${scenario.name} on ${build.commit}`);
+  const result = await measureOn(load, server, prepared, { ...scenario, name: `${scenario.name}, build ${build.commit}` }, timing);
+  log(compareRows(current, result));
+  return result;
 }
 
 /**

@@ -5,7 +5,7 @@
 import type { LoadGenerator, LoadResult } from './load-job.js';
 import { readMachineUserCpuSeconds, readMemory, readTreeCpuSeconds, readUserCpuSeconds, waitForQuietMachine, type BenchProcess, type ResidentMemory } from './processes.js';
 import { log, type ScenarioResult } from './report.js';
-import { VERSIONS, type PreparedStore } from './store-setup.js';
+import { VERSIONS, type BenchCredential, type PreparedStore } from './store-setup.js';
 
 /** A fixed bench passphrase: the stores it protects are temporary and hold no real keys. */
 export const PASSPHRASE_MASTER = { KEYHOLD_MASTER: 'passphrase', KEYHOLD_PASSPHRASE: 'keyhold-bench-passphrase-not-secret' };
@@ -29,10 +29,30 @@ export interface Scenario {
   body: Record<string, unknown>;
   /** One request per key, `body` with its KeyId replaced. */
   keyIds?: string[];
+  /** Who signs; unset, the admin credential. */
+  credential?: BenchCredential;
+  /** A state-changing action's: the body field made distinct in every request (see LoadJob). */
+  uniqueField?: string;
 }
 
-export function encryptScenario(prepared: PreparedStore): Scenario {
+export function encryptScenario(prepared: Pick<PreparedStore, 'keyId' | 'plaintext'>): Scenario {
   return { name: 'encrypt 1 KiB', action: 'encrypt', body: { KeyId: prepared.keyId, Plaintext: prepared.plaintext } };
+}
+
+export function decryptScenario(prepared: Pick<PreparedStore, 'ciphertextBlob'>): Scenario {
+  return { name: 'decrypt 1 KiB', action: 'decrypt', body: { CiphertextBlob: prepared.ciphertextBlob } };
+}
+
+/**
+ * Issue 14: the same requests signed by a credential that is not admin, so each is also
+ * evaluated against its policy (the key's aliases and tags looked up, then `allows`).
+ */
+export function restrictedScenarios(prepared: PreparedStore): Scenario[] {
+  const credential = prepared.restricted;
+  return [
+    { ...encryptScenario(prepared), name: 'encrypt 1 KiB, restricted credential (policy on its alias)', credential },
+    { ...decryptScenario(prepared), name: 'decrypt 1 KiB, restricted credential (policy on its alias)', credential },
+  ];
 }
 
 /** The scenarios of every run; createkey last, since it grows the store. */
@@ -41,13 +61,14 @@ export function standardScenarios(prepared: PreparedStore): Scenario[] {
   const encrypt = encryptScenario(prepared);
   return [
     encrypt,
-    { name: 'decrypt 1 KiB', action: 'decrypt', body: { CiphertextBlob: ciphertextBlob } },
+    decryptScenario(prepared),
+    ...restrictedScenarios(prepared),
     { name: 'generatedatakey AES_256', action: 'generatedatakey', body: { KeyId: keyId, KeySpec: 'AES_256' } },
     { name: 'reencrypt 1 KiB', action: 'reencrypt', body: { CiphertextBlob: ciphertextBlob, DestinationKeyId: keyId } },
     { ...encrypt, name: `encrypt 1 KiB over ${spreadKeyIds.length.toLocaleString('en')} keys`, keyIds: spreadKeyIds },
     { name: `encrypt 1 KiB, key with ${VERSIONS} versions`, action: 'encrypt', body: { KeyId: prepared.versionedKeyId, Plaintext: prepared.plaintext } },
     { name: `decrypt 1 KiB, version 1 of ${VERSIONS}`, action: 'decrypt', body: { CiphertextBlob: prepared.oldestVersionBlob } },
-    { name: 'createkey', action: 'createkey', body: { Description: 'bench' } },
+    { name: 'createkey', action: 'createkey', body: { Description: 'bench' }, uniqueField: 'Description' },
   ];
 }
 
@@ -55,7 +76,7 @@ export function standardScenarios(prepared: PreparedStore): Scenario[] {
 export function measure(
   load: LoadGenerator,
   origin: string,
-  prepared: PreparedStore,
+  prepared: BenchCredential,
   scenario: Scenario,
   timing: Timing,
   onWindowStart?: () => void,
@@ -66,10 +87,11 @@ export function measure(
       path: `${API_PREFIX}/${scenario.action}`,
       body: scenario.body,
       ...(scenario.keyIds ? { keyIds: scenario.keyIds } : {}),
+      ...(scenario.uniqueField ? { uniqueField: scenario.uniqueField } : {}),
       connections: CONNECTIONS,
       ...timing,
-      accessKeyId: prepared.accessKeyId,
-      secretKey: prepared.secretKey,
+      accessKeyId: (scenario.credential ?? prepared).accessKeyId,
+      secretKey: (scenario.credential ?? prepared).secretKey,
     },
     onWindowStart,
   );
@@ -88,7 +110,7 @@ const ATTEMPTS = 3;
 export async function measureOn(
   load: LoadGenerator,
   target: BenchProcess,
-  prepared: PreparedStore,
+  prepared: BenchCredential,
   scenario: Scenario,
   timing: Timing,
   attempts = ATTEMPTS,
@@ -115,7 +137,7 @@ export async function measureOn(
 async function measureOnce(
   load: LoadGenerator,
   target: BenchProcess,
-  prepared: PreparedStore,
+  prepared: BenchCredential,
   scenario: Scenario,
   timing: Timing,
 ): Promise<ScenarioResult> {

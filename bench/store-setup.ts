@@ -15,10 +15,19 @@ import { cleanEnv } from './processes.js';
 
 export const PLAINTEXT_BYTES = 1024;
 
-export interface PreparedStore {
+/** A credential the bench signs with: its access key id and the base64 of its secret. */
+export interface BenchCredential {
   accessKeyId: string;
-  /** Base64 of the admin credential's secret. */
   secretKey: string;
+}
+
+/** `accessKeyId` and `secretKey` are the admin credential's (an admin skips policy evaluation). */
+export interface PreparedStore extends BenchCredential {
+  /**
+   * Issue 14: a credential that is not admin, whose policy allows kms:Encrypt and kms:Decrypt
+   * on `alias/bench` (the alias of `keyId`): every request it signs is evaluated against it.
+   */
+  restricted: BenchCredential;
   keyId: string;
   /** 1 KiB sealed under `keyId`, for decrypt and reencrypt. */
   ciphertextBlob: string;
@@ -31,6 +40,14 @@ export interface PreparedStore {
 
 /** Issue 5: encrypt and decrypt must cost the same on a key with 1 or 1,000 versions. */
 export const VERSIONS = 1000;
+
+/** The alias of the bench key, the resource the restricted credential's policy names. */
+export const BENCH_ALIAS = 'alias/bench';
+
+/** What the restricted credential may do: DESIGN's shape of a per-application policy. */
+export const RESTRICTED_POLICY = {
+  Statement: [{ Sid: 'bench', Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt'], Resource: BENCH_ALIAS }],
+};
 
 /**
  * Opens the store at `dataDir` with the master key that `masterEnv` describes and adds a
@@ -49,6 +66,8 @@ export async function prepareStore(dataDir: string, masterEnv: Record<string, st
     const admin = await credentials.add({ admin: true, description: 'bench', principal: 'bench' });
     const keyService = new KeyService({ store, rootKey });
     const { KeyId: keyId } = await keyService.createKey({ description: 'bench' });
+    await keyService.aliases.create(BENCH_ALIAS, keyId, { principal: 'bench' });
+    const restricted = await credentials.create({ description: 'bench, restricted', policy: RESTRICTED_POLICY }, { principal: 'bench' });
     const plaintext = randomBytes(PLAINTEXT_BYTES);
     const { ciphertextBlob } = await keyService.encrypt({ keyId, plaintext: Buffer.from(plaintext) });
     const spreadKeyIds: string[] = [];
@@ -65,6 +84,7 @@ export async function prepareStore(dataDir: string, masterEnv: Record<string, st
     return {
       accessKeyId: admin.accessKeyId,
       secretKey: admin.secretKey.toString('base64'),
+      restricted: { accessKeyId: restricted.credential.AccessKeyId, secretKey: restricted.secretKey.toString('base64') },
       keyId,
       ciphertextBlob: ciphertextBlob.toString('base64'),
       plaintext: plaintext.toString('base64'),
