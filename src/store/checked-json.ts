@@ -13,7 +13,11 @@ import { crc32c } from './leveldb-files/crc32c.js';
  *   decodeCheckedJson(encodeCheckedJson({ keyId: 'k' })) // { keyId: 'k' }
  */
 export function encodeCheckedJson(value: unknown): string {
-  const json = JSON.stringify(value);
+  return checkedText(JSON.stringify(value));
+}
+
+/** JSON text already made, with its check appended: what `encodeCheckedJson` stores. */
+export function checkedText(json: string): string {
   return `${json}#${checkOf(json)}`;
 }
 

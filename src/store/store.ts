@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Level } from 'level';
 import { AUDIT_HEAD_KEY, AuditChain, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, type AuditAnchor, type AuditEntry, type AuditEvent, type AuditHead } from '../audit/audit-record.js';
 import { ServiceUnavailableException } from '../errors.js';
-import { checkedJson } from './checked-json.js';
+import { checkedJson, checkedText } from './checked-json.js';
 import { checkTablesHolding, type TableCheckMemory } from './leveldb-files.js';
 import { CommitSeal, type SealState } from './commit-seal.js';
 import { COMMIT_KEY, IDENTITY_KEY, ROOT_KEY, StoreBatch, versionRecordKey, type BatchOp } from './store-batch.js';
@@ -291,10 +291,12 @@ export class Store {
     if (refused) throw refused;
     const mark = this.auditChain?.mark();
     const chained = this.chainAudit(operations);
-    const commit = this.nextCommit++;
-    const numbered = [...chained, { type: 'put', sublevel: this.meta, key: COMMIT_KEY, value: { commit } } satisfies BatchOp];
+    // Only synced batches are numbered: the seal counts the changes acknowledged as durable,
+    // and an unsynced batch (audit records of requests that changed nothing) is none.
+    const commit = sync ? this.nextCommit++ : this.nextCommit - 1;
+    if (sync) chained.push({ type: 'put', sublevel: this.meta, key: COMMIT_KEY, value: { commit } });
     try {
-      await this.db.batch(numbered as never, { sync } as never);
+      await this.db.batch(chained as never, { sync } as never);
     } catch (error) {
       // Nothing of the batch was written: its records' numbers are given again.
       if (mark) this.auditChain!.rollback(mark);
@@ -306,14 +308,16 @@ export class Store {
 
   /** The operations with each audit entry made a chained record, and the head after them. */
   private chainAudit(operations: BatchOp[]): BatchOp[] {
-    if (!operations.some((op) => op.type === 'put' && op.auditEntry)) return operations;
+    if (!operations.some((op) => op.type === 'put' && op.auditEntry)) return [...operations];
     const chain = this.auditChain;
     /* Precondition: audit records are written only once the chain knows its key. */
     if (!chain) throw new Error('an audit record was written before the store was given the audit key');
     const chained = operations.map((op): BatchOp => {
       if (op.type !== 'put' || !op.auditEntry) return op;
-      const event = chain.append(op.value as AuditEntry);
-      return { type: 'put', sublevel: this.audit, key: auditRecordKey(event.Seq), value: event };
+      const record = chain.append(op.value as AuditEntry);
+      // Stored as the chain made its text (with the check the sublevel's encoding would add),
+      // so that it is serialized once.
+      return { type: 'put', sublevel: this.audit, key: auditRecordKey(record.seq), value: checkedText(record.text), valueEncoding: 'utf8' } as BatchOp;
     });
     chained.push({ type: 'put', sublevel: this.meta, key: AUDIT_HEAD_KEY, value: chain.head() });
     return chained;
