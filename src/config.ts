@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { StartupError } from './errors.js';
+import { AWS_ACCOUNT_PATTERN, AWS_REGION_PATTERN, DEFAULT_AWS_IDENTITY, type AwsIdentity } from './kms/arn.js';
 
 /**
  * The configuration schema, defined once. Every variable is documented in .env.example
@@ -58,6 +59,8 @@ const environmentSchema = z.object({
   KEYHOLD_GOKMS_AUTH_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   KEYHOLD_GOKMS_POLICY_FILE: z.string().min(1).optional(),
   KEYHOLD_AUDIT_RETENTION_DAYS: wholeNumber(1, 36_500).optional(),
+  KEYHOLD_AWS_REGION: z.string().regex(AWS_REGION_PATTERN, 'must be an AWS region name such as us-east-1').default(DEFAULT_AWS_IDENTITY.region),
+  KEYHOLD_AWS_ACCOUNT_ID: z.string().regex(AWS_ACCOUNT_PATTERN, 'must be 12 digits').default(DEFAULT_AWS_IDENTITY.accountId),
   KEYHOLD_PROVIDER_TIMEOUT_MS: wholeNumber(100, 600_000).default(10_000),
   KEYHOLD_PROVIDER_MAX_ATTEMPTS: wholeNumber(1, 10).default(3),
   KEYHOLD_GCP_KMS_ENDPOINT: z
@@ -106,6 +109,8 @@ export interface KeyholdConfig {
   goKmsPolicyFile: string | undefined;
   /** Audit records older than this many days are removed (their chain stays verifiable); undefined keeps all. */
   auditRetentionDays: number | undefined;
+  /** The AWS door's region (requests must be signed for it) and the account of its ARNs. */
+  aws: AwsIdentity;
   /** AWS KMS and Google Cloud KMS, for keys whose private half lives there. */
   remote: { timeoutMs: number; maxAttempts: number; gcpEndpoint: string | undefined };
   /** HTTP worker processes (node:cluster); 1 serves from the one process that owns the store. */
@@ -178,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     goKmsAuthKey: e.KEYHOLD_GOKMS_AUTH_KEY,
     goKmsPolicyFile: e.KEYHOLD_GOKMS_POLICY_FILE,
     auditRetentionDays: e.KEYHOLD_AUDIT_RETENTION_DAYS,
+    aws: { region: e.KEYHOLD_AWS_REGION, accountId: e.KEYHOLD_AWS_ACCOUNT_ID },
     remote: {
       timeoutMs: e.KEYHOLD_PROVIDER_TIMEOUT_MS,
       maxAttempts: e.KEYHOLD_PROVIDER_MAX_ATTEMPTS,

@@ -66,6 +66,10 @@ export const KMSInvalidSignatureException = kmsErrorClass('KMSInvalidSignatureEx
 export const UnrecognizedClientException = kmsErrorClass('UnrecognizedClientException', 401);
 export const InvalidSignatureException = kmsErrorClass('InvalidSignatureException', 401);
 export const RequestExpired = kmsErrorClass('RequestExpired', 401);
+/** An AWS SigV4 request whose Authorization header is garbled or leaves out a part Keyhold needs. */
+export const IncompleteSignatureException = kmsErrorClass('IncompleteSignatureException', 400);
+/** An AWS SigV4 request with no Authorization header (what AWS answers an unsigned request). */
+export const MissingAuthenticationTokenException = kmsErrorClass('MissingAuthenticationTokenException', 400);
 export const AccessDeniedException = kmsErrorClass('AccessDeniedException', 403);
 /** A state-changing request whose signature was already accepted within the date window. */
 export const ReplayedRequestException = kmsErrorClass('ReplayedRequestException', 400);
@@ -76,6 +80,8 @@ export const KMSInternalException = kmsErrorClass('KMSInternalException', 500);
 export const ServiceUnavailableException = kmsErrorClass('ServiceUnavailableException', 503);
 /** A key provider (AWS KMS, Google Cloud KMS) did not answer in time or was unreachable. */
 export const DependencyTimeoutException = kmsErrorClass('DependencyTimeoutException', 503);
+/** The AWS door: a body that is not a JSON object, or not sent as AWS JSON 1.1. */
+export const SerializationException = kmsErrorClass('SerializationException', 400);
 
 /**
  * The single decryption failure. Wrong tag, wrong context, truncated body, unknown format:

@@ -4,20 +4,20 @@ import type { Logger } from 'pino';
 import type { AuditEntry } from '../audit/audit-record.js';
 import type { AuditSink } from '../audit/audit-trail.js';
 import type { CompiledPolicy } from '../auth/policy.js';
-import type { Principal } from '../auth/principal.js';
 import type { ReplayGuard } from '../auth/replay-guard.js';
-import { DEFAULT_MAX_SKEW_SECONDS, GO_KMS_LEGACY_ACCESS_KEY_ID, parseKmsDate, verifyRequestSignature, type CredentialLookup } from '../auth/verify-signature.js';
-import { AccessDeniedException, KmsError, ServiceUnavailableException, UnknownOperationException, ValidationException } from '../errors.js';
+import { DEFAULT_MAX_SKEW_SECONDS, GO_KMS_LEGACY_ACCESS_KEY_ID, type CredentialLookup } from '../auth/verify-signature.js';
+import { AccessDeniedException, KmsError, ServiceUnavailableException } from '../errors.js';
+import type { AwsIdentity } from '../kms/arn.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import { isUuid } from '../kms/key-id.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { AccessLog, RequestFacts } from './access-log.js';
 import { BACKUP_ACTION, streamBackup } from './actions/backup-store.js';
-import { actions } from './actions/index.js';
 import { authorize } from './authorize.js';
 import { withinDeadline } from './deadline.js';
+import { awsDoor, isAwsDoorPath, nativeDoor, type ActionTarget, type Door } from './doors.js';
 import { errorAnswerFor, errorBody } from './error-handler.js';
-import { normalizeFields, parseRequest } from './fields.js';
+import { parseRequest } from './fields.js';
 import type { JsonAnswerWriter } from './json-answer.js';
 import { readBody } from './request-body.js';
 import { parseJsonBody } from './request-json.js';
@@ -55,8 +55,10 @@ export interface ActionRouteOptions {
   logAccess: AccessLog;
   /** The store's snapshots, for BackupStore; undefined where backups are not offered. */
   backupSource?: SnapshotSource;
-  /** The security headers, for the answers not written by `answer` (BackupStore's stream). */
+  /** The security headers, for the answers not written by `answer` (BackupStore's stream, the AWS door). */
   security: HeaderPairs;
+  /** The AWS door's region and the account of its ARNs. */
+  aws: AwsIdentity;
 }
 
 /** Answers a request if it is an action request and says whether it was one. */
@@ -67,42 +69,58 @@ export type ActionRoute = (req: IncomingMessage, res: ServerResponse) => boolean
  * 64 KiB), check the signature over it, then validate and run the action and answer its JSON.
  * Every failure is a typed JSON error answer; nothing a request does makes this throw.
  *
+ * Three doors lead to the same actions, permissions, audit trail and limits: the native
+ * `/api/v1/kms/<action>`, go-kms's `/api/v1/go-kms/<action>`, and the AWS door (`POST /` with
+ * `X-Amz-Target: TrentService.<Action>`, SigV4, AWS JSON 1.1). A door only reads requests and
+ * writes answers in its own way (src/api/doors.ts).
+ *
  * @example
  *   const route = actionRoute(options);
  *   server.on('request', (req, res) => route(req, res) || otherRoutes(req, res));
  */
 export function actionRoute(options: ActionRouteOptions): ActionRoute {
+  const native = nativeDoor('kms', options);
+  const goKms = nativeDoor('go-kms', options);
+  const aws = awsDoor(options);
   return (req, res) => {
     if (req.method !== 'POST') return false;
-    const path = ACTION_PATH.exec(req.url ?? '');
-    if (!path) return false;
+    const url = req.url ?? '';
+    let door: Door;
+    let target: ActionTarget;
+    const path = ACTION_PATH.exec(url);
+    if (path) {
+      door = path[1]!.toLowerCase() === 'go-kms' ? goKms : native;
+      target = door.target(req, path[2]!);
+    } else if (isAwsDoorPath(url)) {
+      door = aws;
+      target = door.target(req, '');
+    } else {
+      return false;
+    }
     const facts: RequestFacts = { requestId: randomUUID() };
     options.logAccess(req, res, facts);
-    const dialect = path[1]!.toLowerCase() === 'go-kms' ? 'go-kms' : 'kms';
     // answerAction answers every error itself; should even that fail, the connection is dropped.
-    answerAction(options, req, res, facts, dialect, path[2]!).catch(() => res.destroy());
+    answerAction(options, door, target, req, res, facts).catch(() => res.destroy());
     return true;
   };
 }
 
 async function answerAction(
   options: ActionRouteOptions,
+  door: Door,
+  target: ActionTarget,
   req: IncomingMessage,
   res: ServerResponse,
   facts: RequestFacts,
-  dialect: 'kms' | 'go-kms',
-  actionSegment: string,
 ): Promise<void> {
-  const name = decodeSegment(actionSegment).toLowerCase();
-  const backup = name === BACKUP_ACTION && dialect === 'kms';
-  const action = backup ? undefined : actions.get(name);
+  const { action, backup } = target;
   // The request's one audit record: filled in on the way, written before the answer is sent.
   const record: AuditEntry = {
     Time: options.clock().toISOString(),
     RequestId: facts.requestId,
     Principal: 'anonymous',
     SourceIp: req.socket.remoteAddress ?? null,
-    Action: backup ? 'BackupStore' : (action?.access.policyAction ?? name.slice(0, 64)),
+    Action: backup ? 'BackupStore' : (action?.access.policyAction ?? target.name),
     KeyId: null,
     Outcome: 'Success',
   };
@@ -112,41 +130,32 @@ async function answerAction(
     // The body is read first (the limit holds before authentication), then the signature,
     // which covers its exact bytes, is checked before anything else looks at it.
     const body = await readBody(req, MAX_BODY_BYTES);
-    record.Principal = claimedAccessKeyId(req.headers.authorization);
-    facts.principal = actAs(verifyRequestSignature(
-      { method: 'POST', pathWithQuery: req.url!, headers: req.headersDistinct, body },
-      {
-        lookupCredential: options.lookupCredential,
-        now: options.clock(),
-        // go-kms's legacy signatures (which cover neither body nor query) are accepted on the
-        // go-kms prefix only, and only when KEYHOLD_GOKMS_AUTH_KEY is set.
-        goKmsAuthKey: dialect === 'go-kms' ? options.goKmsAuthKey : undefined,
-      },
-    ), options.goKmsPolicy);
+    record.Principal = door.claimedAccessKeyId(req);
+    facts.principal = door.authenticate(req, body);
     record.Principal = facts.principal.accessKeyId;
     if (backup) {
       await answerBackup(options, res, facts, record, body);
       return;
     }
-    if (!action) throw new UnknownOperationException(`No such action: ${name.slice(0, 64)}`);
+    if (!action) throw target.refusal();
     facts.action = action.name;
-    input = parseRequest(action.schema, normalizeFields(parseJson(body))) as Record<string, unknown>;
+    input = parseRequest(action.schema, door.fields(req, body)) as Record<string, unknown>;
     const context = action.access.contextField === undefined ? undefined : (input[action.access.contextField] as Record<string, string> | undefined);
     if (context !== undefined) record.EncryptionContext = context;
-    if (action.access.changesState) await options.replay.claim(replayFingerprint(req.headers.authorization, body), replayExpiry(req.headers));
+    if (action.access.changesState) await options.replay.claim(replayFingerprint(req.headers.authorization, body), door.signedAt(req) + DEFAULT_MAX_SKEW_SECONDS * 1000 + 1000);
     record.KeyId = (await authorize(facts.principal, action.access, input, options.keyService, (keyId) => (record.KeyId = keyId))) ?? null;
     noteCredentialUse(options, facts.principal.accessKeyId);
     const caller = { principal: facts.principal.accessKeyId, request: { requestId: facts.requestId, sourceIp: record.SourceIp, action: record.Action, encryptionContext: context } };
-    const handling = { keyService: options.keyService, credentials: options.credentials, audit: options.audit, principal: facts.principal, caller, dialect };
+    const handling = { keyService: options.keyService, credentials: options.credentials, audit: options.audit, principal: facts.principal, caller, dialect: door.dialect, aws: options.aws };
     const result = await withinDeadline(action.handle(input as never, handling), options.requestTimeoutMs);
     record.KeyId ??= keyIdOf(result) ?? keyIdOf(input) ?? null;
-    answer = { status: 200, body: JSON.stringify(result) };
+    answer = { status: 200, body: JSON.stringify(door.result(action, result)) };
   } catch (error) {
     const kmsError = errorAnswerFor(error, facts, options.logger, options.isHealthy);
     record.Outcome = kmsError.type;
     // A refused request names its key in the record too, when the request named it by KeyId.
     record.KeyId ??= keyIdOf(input) ?? null;
-    answer = { status: kmsError.status, body: JSON.stringify(errorBody(kmsError)) };
+    answer = { status: door.status(kmsError), body: JSON.stringify(errorBody(kmsError)) };
   }
   if (res.headersSent) {
     res.destroy();
@@ -154,7 +163,7 @@ async function answerAction(
   }
   const written = await writeRecord(options, record, facts);
   if (written !== true) answer = auditUnavailable(facts, written);
-  options.answer(res, answer.status, facts.requestId, answer.body);
+  door.answer(res, answer.status, facts.requestId, answer.body);
 }
 
 /**
@@ -162,7 +171,7 @@ async function answerAction(
  */
 async function answerBackup(options: ActionRouteOptions, res: ServerResponse, facts: RequestFacts, record: AuditEntry, body: Buffer): Promise<void> {
   facts.action = BACKUP_ACTION;
-  parseJson(body);
+  parseJsonBody(body);
   if (!facts.principal!.admin) throw new AccessDeniedException(`${facts.principal!.accessKeyId} is not authorized to perform kms:BackupStore: it needs an admin credential`);
   const written = await writeRecord(options, record, facts);
   if (written !== true) {
@@ -193,36 +202,15 @@ function auditUnavailable(facts: RequestFacts, cause: string): { status: number;
   return { status: error.status, body: JSON.stringify(errorBody(error)) };
 }
 
-/** The go-kms legacy principal acts under KEYHOLD_GOKMS_POLICY_FILE's policy when one is set. */
-function actAs(principal: Principal, goKmsPolicy: CompiledPolicy | undefined): Principal {
-  if (goKmsPolicy === undefined || principal.accessKeyId !== GO_KMS_LEGACY_ACCESS_KEY_ID) return principal;
-  return { accessKeyId: principal.accessKeyId, admin: false, policy: goKmsPolicy };
-}
-
 /** LastUsedDate is coarse: each process asks for it to be written at most hourly per credential. */
 function noteCredentialUse(options: ActionRouteOptions, accessKeyId: string): void {
   if (accessKeyId === GO_KMS_LEGACY_ACCESS_KEY_ID || !options.credentials.dueForUseNote(accessKeyId)) return;
   options.credentials.noteUse(accessKeyId).catch(() => {});
 }
 
-const CLAIMED_CREDENTIAL = /^\S+ Credential=([A-Za-z0-9_-]{1,128}),/;
-
-/** The access key id a request claims (for the record of a failed authentication), or `anonymous`. */
-function claimedAccessKeyId(authorization: string | undefined): string {
-  const claimed = authorization === undefined ? undefined : CLAIMED_CREDENTIAL.exec(authorization)?.[1];
-  return claimed ?? 'anonymous';
-}
-
 /** What identifies one signed request: its Authorization (the signature) and body (go-kms's signatures do not cover it). */
 function replayFingerprint(authorization: string | undefined, body: Buffer): string {
   return createHash('sha256').update(authorization ?? '').update('\n').update(body).digest('base64').slice(0, 22);
-}
-
-/** A signature need not be remembered past the moment its date leaves the window. */
-function replayExpiry(headers: IncomingMessage['headers']): number {
-  const date = headers['x-kms-date'];
-  const sent = typeof date === 'string' ? parseKmsDate(date).getTime() : Date.now();
-  return sent + DEFAULT_MAX_SKEW_SECONDS * 1000 + 1000;
 }
 
 /** The KeyId an answer or a request names, for its audit record. */
@@ -231,19 +219,4 @@ function keyIdOf(value: unknown): string | undefined {
   const object = value as { KeyId?: unknown; keyid?: unknown; KeyMetadata?: { KeyId?: unknown } };
   const keyId = object.KeyId ?? object.KeyMetadata?.KeyId ?? object.keyid;
   return typeof keyId === 'string' && isUuid(keyId) ? keyId.toLowerCase() : undefined;
-}
-
-/** The action name as written in the path, percent-decoded as express decoded route parameters. */
-function decodeSegment(segment: string): string {
-  if (!segment.includes('%')) return segment;
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    // Not a valid escape: no action has that name, and the caller learns so.
-    return segment;
-  }
-}
-
-function parseJson(body: Buffer): unknown {
-  return parseJsonBody(body);
 }

@@ -4,6 +4,7 @@ import type { Principal } from '../auth/principal.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { AuditQueries } from '../audit/audit-trail.js';
+import type { AwsIdentity } from '../kms/arn.js';
 
 /** What an action handler gets besides its validated input. */
 export interface ActionContext {
@@ -14,9 +15,14 @@ export interface ActionContext {
   principal: Principal;
   /** Who asks, and the request's facts: every change it makes is audited as this request. */
   caller: Caller;
-  /** `go-kms` when the request came through the go-kms compatibility prefix. */
-  dialect: 'kms' | 'go-kms';
+  /** The door the request came through: the native prefix, go-kms's prefix or the AWS door. */
+  dialect: Dialect;
+  /** The region and account of the AWS-form ARNs (KEYHOLD_AWS_REGION, KEYHOLD_AWS_ACCOUNT_ID). */
+  aws: AwsIdentity;
 }
+
+export type Dialect = 'kms' | 'go-kms' | 'aws';
+export type { AwsIdentity } from '../kms/arn.js';
 
 /** A field of the request that names a key (KeyId, alias, resource name), or a blob that does. */
 export type KeyReference =

@@ -10,6 +10,7 @@ import type { ReplayGuard } from '../auth/replay-guard.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { SnapshotSource } from '../store/snapshots.js';
+import { DEFAULT_AWS_IDENTITY, type AwsIdentity } from '../kms/arn.js';
 import { accessLog, type RequestFacts } from './access-log.js';
 import { actionRoute } from './action-route.js';
 import { errorHandler, notFound } from './error-handler.js';
@@ -39,6 +40,8 @@ export interface AppOptions {
   clock?: () => Date;
   /** The store's snapshots: enables BackupStore (admin credentials only). */
   backupSource?: SnapshotSource;
+  /** KEYHOLD_AWS_REGION and KEYHOLD_AWS_ACCOUNT_ID (default us-east-1, 111122223333). */
+  aws?: AwsIdentity;
 }
 
 type Handle = (req: IncomingMessage, res: ServerResponse, next?: NextFunction) => void;
@@ -72,6 +75,7 @@ export function createApp(options: AppOptions): express.Express {
     logAccess,
     backupSource: options.backupSource,
     security,
+    aws: options.aws ?? DEFAULT_AWS_IDENTITY,
   });
 
   const app = express();

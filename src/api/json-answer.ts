@@ -9,7 +9,7 @@ const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 export type JsonAnswerWriter = (res: ServerResponse, status: number, requestId: string, json: string) => void;
 
 /**
- * A writer of whole JSON answers with X-Request-Id, the security headers and the content
+ * A writer of whole JSON answers with X-Request-Id (the AWS door: x-amzn-RequestId), the security headers and the content
  * headers, in one `writeHead` from a header list built once: no per-header `setHeader` calls,
  * and node writes head and body as one TLS record.
  *
@@ -17,8 +17,11 @@ export type JsonAnswerWriter = (res: ServerResponse, status: number, requestId: 
  *   const answer = jsonAnswerWriter(securityHeaders());
  *   answer(res, 200, requestId, JSON.stringify(result));
  */
-export function jsonAnswerWriter(security: HeaderPairs): JsonAnswerWriter {
-  const template = ['X-Request-Id', '', ...security.flat(), 'Content-Type', JSON_CONTENT_TYPE, 'Content-Length', ''];
+export function jsonAnswerWriter(
+  security: HeaderPairs,
+  { requestIdHeader = 'X-Request-Id', contentType = JSON_CONTENT_TYPE }: { requestIdHeader?: string; contentType?: string } = {},
+): JsonAnswerWriter {
+  const template = [requestIdHeader, '', ...security.flat(), 'Content-Type', contentType, 'Content-Length', ''];
   const requestIdAt = 1;
   const contentLengthAt = template.length - 1;
   return function writeJsonAnswer(res, status, requestId, json) {

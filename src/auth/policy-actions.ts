@@ -9,7 +9,8 @@ const KMS_ACTION_NAMES = [
   'GenerateRandom', 'CreateKey', 'DescribeKey', 'ListKeys', 'EnableKey', 'DisableKey', 'ScheduleKeyDeletion',
   'CancelKeyDeletion', 'RotateKeyOnDemand', 'EnableKeyRotation', 'DisableKeyRotation', 'GetKeyRotationStatus',
   'ListKeyRotations', 'CreateAlias', 'UpdateAlias', 'DeleteAlias', 'ListAliases', 'TagResource', 'UntagResource',
-  'ListResourceTags', 'GetPublicKey', 'Sign', 'Verify',
+  'ListResourceTags', 'GetPublicKey', 'Sign', 'Verify', 'UpdateKeyDescription', 'GetKeyPolicy', 'ListKeyPolicies',
+  'PutKeyPolicy',
 ] as const;
 // BackupStore is not here: a backup holds every wrapped key, so only an admin credential takes one.
 

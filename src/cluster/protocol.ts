@@ -110,6 +110,7 @@ export const KEY_SERVICE_CALLS = {
     cancelKeyDeletion: 'primary',
     tagResource: 'primary',
     untagResource: 'primary',
+    updateKeyDescription: 'primary',
     runScheduledWork: 'primary-only',
     deleteIfDue: 'primary-only',
     describeKey: 'worker',

@@ -46,6 +46,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
     remoteProviders,
     versionKeyCacheSize: config.keyCacheSize,
     keyRecordCacheSize: config.keyCacheSize,
+    aws: config.aws,
   });
   let credentials: CredentialService | undefined;
   const goKmsPolicy = loadGoKmsPolicy(config);
@@ -89,6 +90,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
       audit: remoteAuditTrail(primary),
       replay: remoteReplayGuard(primary),
       goKmsPolicy,
+      aws: config.aws,
       logger,
       goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
       isHealthy: () => primary.healthy,

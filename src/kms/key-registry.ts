@@ -6,6 +6,7 @@ import { LruCache } from '../store/lru-cache.js';
 import type { AliasRecord, KeyRecord } from '../store/records.js';
 import type { Store, StoreBatch, StoreChange } from '../store/store.js';
 import { isUuid, KEY_RESOURCE_PREFIX } from './key-id.js';
+import { DEFAULT_AWS_IDENTITY, parseKmsArn, type AwsIdentity } from './arn.js';
 import { KeyLocks } from './key-locks.js';
 
 export const ALIAS_RESOURCE_PREFIX = 'keyhold:alias/';
@@ -18,6 +19,8 @@ export interface KeyRegistryOptions {
   versionKeyCacheSize?: number;
   /** Key records kept (default DEFAULT_KEY_CACHE_SIZE). */
   keyRecordCacheSize?: number;
+  /** The region and account whose ARNs name keys here (default us-east-1, 111122223333). */
+  aws?: AwsIdentity;
 }
 
 /**
@@ -53,6 +56,8 @@ export function scheduleEntries(record: KeyRecord): string[] {
 export class KeyRegistry {
   readonly store: Store;
   readonly clock: () => Date;
+  /** Whose ARNs name keys here. */
+  readonly aws: AwsIdentity;
   private readonly rootKey: Buffer;
   private readonly locks = new KeyLocks();
   // Unwrapped version keys, zeroed as they leave the cache: used only inside withVersionKey.
@@ -72,6 +77,7 @@ export class KeyRegistry {
     this.store = options.store;
     this.rootKey = options.rootKey;
     this.clock = options.clock ?? (() => new Date());
+    this.aws = options.aws ?? DEFAULT_AWS_IDENTITY;
     this.versionKeys = new LruCache(options.versionKeyCacheSize ?? DEFAULT_KEY_CACHE_SIZE, (key) => key.fill(0));
     this.keyRecords = new LruCache(options.keyRecordCacheSize ?? DEFAULT_KEY_CACHE_SIZE);
     this.privateKeys = new LruCache(ASYMMETRIC_KEY_CACHE_SIZE);
@@ -101,6 +107,16 @@ export class KeyRegistry {
    */
   async resolveKeyId(value: string): Promise<string> {
     if (isUuid(value)) return value.toLowerCase();
+    const arn = parseKmsArn(value, this.aws);
+    if (arn) {
+      // Another region's or account's key or alias is not here: what AWS answers for it too.
+      if (!arn.ours) throw new NotFoundException(`${arn.kind === 'key' ? 'Key' : 'Alias'} '${value.slice(0, 256)}' does not exist`);
+      if (arn.kind === 'key') {
+        if (!isUuid(arn.resource)) throw new NotFoundException(`Key '${value.slice(0, 256)}' does not exist`);
+        return arn.resource.toLowerCase();
+      }
+      value = arn.resource;
+    }
     if (value.startsWith(KEY_RESOURCE_PREFIX) && isUuid(value.slice(KEY_RESOURCE_PREFIX.length))) {
       return value.slice(KEY_RESOURCE_PREFIX.length).toLowerCase();
     }
@@ -111,7 +127,8 @@ export class KeyRegistry {
       return alias.targetKeyId;
     }
     throw new ValidationException(
-      "KeyId must be a key id (UUID), a key resource name 'keyhold:key/<uuid>', or an alias name 'alias/<name>'",
+      "KeyId must be a key id (UUID), a key ARN 'arn:aws:kms:<region>:<account>:key/<uuid>' or 'keyhold:key/<uuid>', " +
+        "or an alias name 'alias/<name>' or alias ARN",
     );
   }
 

@@ -19,6 +19,7 @@ import type { PolicyResource } from '../auth/policy.js';
 import type { KeyRecord, Tag } from '../store/records.js';
 import type { Store, StoreChange } from '../store/store.js';
 import { AliasOperations } from './aliases.js';
+import type { AwsIdentity } from './arn.js';
 import { AsymmetricOperations, isAsymmetric, type RemoteKeyProviders } from './asymmetric-keys.js';
 import { toKeyMetadata, type KeyMetadata } from './key-metadata.js';
 import { KeyRegistry, pendingDeletion, SYSTEM, type Caller } from './key-registry.js';
@@ -47,6 +48,8 @@ export interface KeyServiceOptions {
   keyRecordCacheSize?: number;
   /** AWS KMS and Google Cloud KMS, for asymmetric keys whose private half lives there. */
   remoteProviders?: RemoteKeyProviders;
+  /** The region and account whose ARNs name keys here (KEYHOLD_AWS_REGION, KEYHOLD_AWS_ACCOUNT_ID). */
+  aws?: AwsIdentity;
 }
 
 /**
@@ -189,6 +192,16 @@ export class KeyService {
   async untagResource(keyIdInput: string, tagKeys: string[], caller: Caller = SYSTEM): Promise<void> {
     validateTags(tagKeys.map((TagKey) => ({ TagKey, TagValue: '' })));
     await this.changeTags(keyIdInput, 'UntagResource', caller, (existing) => existing.filter((tag) => !tagKeys.includes(tag.TagKey)));
+  }
+
+  /** UpdateKeyDescription: the description only (AWS refuses it for a key pending deletion too). */
+  async updateKeyDescription(keyIdInput: string, description: string, caller: Caller = SYSTEM): Promise<void> {
+    const keyId = await this.registry.resolveKeyId(keyIdInput);
+    await this.registry.update(keyId, (record, batch) => {
+      if (record.keyState === 'PendingDeletion') throw pendingDeletion(keyId);
+      batch.auditChange(caller, { action: 'UpdateKeyDescription', keyId }, this.clock());
+      return { ...record, description };
+    });
   }
 
   async listResourceTags(request: { keyId: string; limit?: number; marker?: string }) {

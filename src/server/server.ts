@@ -66,7 +66,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
       logger.error({ dataDir: config.dataDir }, "the audit trail's head does not match its newest record: records may have been removed or the head moved; run keyhold admin audit verify");
     }
 
-    const keyService = new KeyService({ store, rootKey, remoteProviders, versionKeyCacheSize: config.keyCacheSize, keyRecordCacheSize: config.keyCacheSize });
+    const keyService = new KeyService({ store, rootKey, remoteProviders, versionKeyCacheSize: config.keyCacheSize, keyRecordCacheSize: config.keyCacheSize, aws: config.aws });
     const audit = new AuditTrail(store);
     const replay = new ReplayMemory();
     const goKmsPolicy = loadGoKmsPolicy(config);
@@ -96,6 +96,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
         audit,
         replay,
         goKmsPolicy,
+        aws: config.aws,
         logger,
         goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
         isHealthy: () => openStore.isHealthy,

@@ -10,3 +10,13 @@ export const describeKey = defineAction({
     return { KeyMetadata: await keyService.describeKey(input.keyid) };
   },
 });
+
+export const updateKeyDescription = defineAction({
+  name: 'updatekeydescription',
+  access: { policyAction: 'UpdateKeyDescription', changesState: true, keys: onKeyId },
+  schema: z.object({ keyid: keyIdField, description: z.string().max(8192) }),
+  async handle(input, { keyService, caller }) {
+    await keyService.updateKeyDescription(input.keyid, input.description, caller);
+    return {};
+  },
+});

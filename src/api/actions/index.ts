@@ -2,7 +2,8 @@ import type { Action } from '../action.js';
 import { getPublicKey, sign, verify } from './asymmetric.js';
 import { createKey } from './create-key.js';
 import { decrypt } from './decrypt.js';
-import { describeKey } from './describe-key.js';
+import { describeKey, updateKeyDescription } from './describe-key.js';
+import { getKeyPolicy, listKeyPolicies, putKeyPolicy } from './key-policies.js';
 import { encrypt } from './encrypt.js';
 import { generateDataKey, generateDataKeyWithoutPlaintext } from './generate-data-key.js';
 import { generateRandom } from './generate-random.js';
@@ -20,6 +21,7 @@ export const actions: ReadonlyMap<string, Action> = new Map(
   [
     createKey,
     describeKey,
+    updateKeyDescription,
     listKeys,
     enableKey,
     disableKey,
@@ -43,6 +45,9 @@ export const actions: ReadonlyMap<string, Action> = new Map(
     tagResource,
     untagResource,
     listResourceTags,
+    getKeyPolicy,
+    listKeyPolicies,
+    putKeyPolicy,
     getPublicKey,
     sign,
     verify,
