@@ -12,8 +12,10 @@
  * TLS: autocannon connects with rejectUnauthorized false (hard-coded in its client), which
  * is acceptable here only because the target is a self-signed server on 127.0.0.1.
  */
+import { SignatureV4 } from '@smithy/signature-v4';
 import autocannon from 'autocannon';
 import { signRequest } from '../src/client/signing.js';
+import { NodeSha256 } from '../test/helpers/aws-sha256.js';
 import type { LoadJob, LoadResult } from './load-job.js';
 
 type AutocannonRequest = NonNullable<autocannon.Options['requests']>[number];
@@ -30,12 +32,35 @@ function signedRequest(job: LoadJob, body: Record<string, unknown>): AutocannonR
   return { method: 'POST', path: job.path, headers: { ...headers, 'Content-Type': 'application/json' }, body: bytes };
 }
 
+/** A request for the AWS door, signed as @aws-sdk/client-kms signs it (SigV4, `kms`, us-east-1). */
+async function awsSignedRequest(job: LoadJob, body: Record<string, unknown>): Promise<AutocannonRequest> {
+  const bytes = Buffer.from(JSON.stringify(body), 'utf8');
+  const host = new URL(job.origin).host;
+  const signer = new SignatureV4({
+    service: 'kms',
+    region: 'us-east-1',
+    credentials: { accessKeyId: job.accessKeyId, secretAccessKey: job.secretKey },
+    sha256: NodeSha256,
+  });
+  const signed = await signer.sign({
+    method: 'POST',
+    protocol: 'https:',
+    hostname: host.split(':')[0]!,
+    path: '/',
+    headers: { host, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${job.awsTarget}` },
+    body: bytes,
+  });
+  return { method: 'POST', path: '/', headers: signed.headers as Record<string, string>, body: bytes };
+}
+
 /** Connection i gets requests i, i + connections, …: every key is used and connections do not move in step. */
-function requestsPerConnection(job: LoadJob): AutocannonRequest[][] {
+async function requestsPerConnection(job: LoadJob): Promise<AutocannonRequest[][]> {
   if (job.uniqueField !== undefined) return Array.from({ length: job.connections }, (_, connection) => [freshlySigned(job, job.uniqueField!, connection)]);
   const bodies = job.keyIds ? job.keyIds.map((KeyId) => ({ ...job.body, KeyId })) : [job.body];
   const slices: AutocannonRequest[][] = Array.from({ length: job.connections }, () => []);
-  bodies.forEach((body, index) => slices[index % job.connections]!.push(signedRequest(job, body)));
+  for (const [index, body] of bodies.entries()) {
+    slices[index % job.connections]!.push(job.awsTarget === undefined ? signedRequest(job, body) : await awsSignedRequest(job, body));
+  }
   return slices.map((slice, index) => (slice.length > 0 ? slice : slices[index % bodies.length]!));
 }
 
@@ -56,7 +81,7 @@ function percentile(sorted: Float64Array, fraction: number): number {
  * only answers after the warm-up count, so TLS handshakes and JIT warm-up stay out.
  */
 async function runJob(job: LoadJob): Promise<LoadResult> {
-  const slices = requestsPerConnection(job);
+  const slices = await requestsPerConnection(job);
   let nextConnection = 0;
   const latencies: number[] = [];
   let failures = 0;

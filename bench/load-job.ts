@@ -12,8 +12,10 @@ const LOAD_GENERATOR = fileURLToPath(new URL('./load-generator.ts', import.meta.
 export interface LoadJob {
   /** `https://127.0.0.1:<port>`. */
   origin: string;
-  /** e.g. `/api/v1/kms/encrypt`. */
+  /** e.g. `/api/v1/kms/encrypt`; `/` for the AWS door. */
   path: string;
+  /** The AWS door's action (`Encrypt`): signed with SigV4 and sent with `X-Amz-Target: TrentService.<it>`. */
+  awsTarget?: string;
   /** The JSON request body. */
   body: Record<string, unknown>;
   /** When given, one request per key: `body` with `KeyId` set to each, spread over the connections. */
