@@ -66,6 +66,10 @@ export const KMSInvalidSignatureException = kmsErrorClass('KMSInvalidSignatureEx
 export const UnrecognizedClientException = kmsErrorClass('UnrecognizedClientException', 401);
 export const InvalidSignatureException = kmsErrorClass('InvalidSignatureException', 401);
 export const RequestExpired = kmsErrorClass('RequestExpired', 401);
+/** An AWS SigV4 request whose Authorization header is garbled or leaves out a part Keyhold needs. */
+export const IncompleteSignatureException = kmsErrorClass('IncompleteSignatureException', 400);
+/** An AWS SigV4 request with no Authorization header (what AWS answers an unsigned request). */
+export const MissingAuthenticationTokenException = kmsErrorClass('MissingAuthenticationTokenException', 400);
 export const AccessDeniedException = kmsErrorClass('AccessDeniedException', 403);
 /** A state-changing request whose signature was already accepted within the date window. */
 export const ReplayedRequestException = kmsErrorClass('ReplayedRequestException', 400);
