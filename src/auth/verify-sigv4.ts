@@ -90,14 +90,51 @@ const signingKeys = new LruCache<string, CachedSigningKey>(SIGNING_KEY_CACHE_SIZ
  *   `maxSkewSeconds` from `now` ("Signature expired: ...")
  */
 export function verifySigV4Request(req: SignedRequest, options: SigV4Options): Principal {
+  const parsed = parseSigV4Request(req);
+  checkFreshness(parsed.amzDate, parsed.requestDate, options);
+  checkScope(parsed.auth, parsed.amzDate, options.region);
+  const payloadHash = payloadHashOf(req.body, parsed.declaredPayloadHash);
+  /* Precondition: the path is `/`, the only one the AWS KMS API uses. */
+  if (parsed.request.path !== '/') throw new InvalidSignatureException('Keyhold verifies AWS signatures on requests to the path / only');
+
+  const credential = options.lookupCredential(parsed.auth.accessKeyId);
+  if (!credential) throw new UnrecognizedClientException('The security token included in the request is invalid.');
+
+  const expected = expectedSignature(parsed, payloadHash, credential.secretKey);
+  // Both are 32 bytes: the presented signature is 64 hex characters (checked in parseAuthorization).
+  if (!timingSafeEqual(Buffer.from(parsed.auth.signature, 'hex'), expected)) {
+    throw new InvalidSignatureException(
+      'The request signature we calculated does not match the signature you provided. ' +
+        'Check your AWS Secret Access Key and signing method.',
+    );
+  }
+  return credential.principal;
+}
+
+/** The parts of a request SigV4 signs, found and checked for shape (nothing compared yet). */
+interface ParsedSigV4Request {
+  auth: ParsedAuthorization;
+  amzDate: string;
+  requestDate: Date;
+  declaredPayloadHash: string | undefined;
+  /** Method, path, query and the signed headers, as smithy canonicalises them. */
+  request: SmithyRequest;
+}
+
+/**
+ * Finds the Authorization, X-Amz-Date and signed headers and checks their shape: everything a
+ * client got wrong in the form of its request, before any date, scope or secret is compared.
+ */
+function parseSigV4Request(req: SignedRequest): ParsedSigV4Request {
   const headers = headersByName(req.headers);
   const queryStart = req.pathWithQuery.indexOf('?');
   const path = queryStart === -1 ? req.pathWithQuery : req.pathWithQuery.slice(0, queryStart);
   const queryString = queryStart === -1 ? '' : req.pathWithQuery.slice(queryStart + 1);
+  /* Precondition: no header SigV4 reads is repeated. */
   for (const name of COVERED_HEADERS) onlyValue(headers, name);
 
   const authorization = onlyValue(headers, 'authorization');
-  if (authorization === undefined) throw missingAuthenticationToken(queryString);
+  if (!authorization) throw missingAuthenticationToken(queryString);
   if (headers.has('x-amz-security-token')) {
     throw new UnrecognizedClientException(
       'Temporary credentials (X-Amz-Security-Token) are not supported by Keyhold; sign with a Keyhold access key',
@@ -117,30 +154,18 @@ export function verifySigV4Request(req: SignedRequest, options: SigV4Options): P
   const signedHeaders = signedHeaderValues(auth.signedHeaders, headers);
   const declaredPayloadHash = onlyValue(headers, 'x-amz-content-sha256');
   if (declaredPayloadHash !== undefined) refuseUnsignedPayload(declaredPayloadHash);
-
-  checkFreshness(amzDate, requestDate, options);
-  checkScope(auth, amzDate, options.region);
-  const payloadHash = payloadHashOf(req.body, declaredPayloadHash);
-  /* Precondition: the path is `/`, the only one the AWS KMS API uses. */
-  if (path !== '/') throw new InvalidSignatureException('Keyhold verifies AWS signatures on requests to the path / only');
-
-  const credential = options.lookupCredential(auth.accessKeyId);
-  if (!credential) throw new UnrecognizedClientException('The security token included in the request is invalid.');
-
   const request: SmithyRequest = { method: req.method, protocol: 'https:', hostname: '', path, query, headers: signedHeaders };
-  const canonicalRequest = canonicalRequestOf(request, auth.signedHeaders, payloadHash);
+  return { auth, amzDate, requestDate, declaredPayloadHash, request };
+}
+
+/** HMAC of the string to sign (algorithm, X-Amz-Date, scope, hash of the canonical request). */
+function expectedSignature(parsed: ParsedSigV4Request, payloadHash: string, secretKey: Buffer): Buffer {
+  const { auth } = parsed;
+  const canonicalRequest = canonicalRequestOf(parsed.request, auth.signedHeaders, payloadHash);
   const scope = `${auth.scopeDate}/${auth.region}/${SERVICE}/${TERMINATOR}`;
-  const stringToSign = `${ALGORITHM}\n${amzDate}\n${scope}\n${hash('sha256', canonicalRequest, 'hex')}`;
-  const signingKey = signingKeyFor(auth.accessKeyId, auth.scopeDate, auth.region, credential.secretKey);
-  const expected = createHmac('sha256', signingKey).update(stringToSign, 'utf8').digest();
-  // Both are 32 bytes: the presented signature is 64 hex characters (checked in parseAuthorization).
-  if (!timingSafeEqual(Buffer.from(auth.signature, 'hex'), expected)) {
-    throw new InvalidSignatureException(
-      'The request signature we calculated does not match the signature you provided. ' +
-        'Check your AWS Secret Access Key and signing method.',
-    );
-  }
-  return credential.principal;
+  const stringToSign = `${ALGORITHM}\n${parsed.amzDate}\n${scope}\n${hash('sha256', canonicalRequest, 'hex')}`;
+  const signingKey = signingKeyFor(auth.accessKeyId, auth.scopeDate, auth.region, secretKey);
+  return createHmac('sha256', signingKey).update(stringToSign, 'utf8').digest();
 }
 
 /** The X-Amz-Date of a request as a Date (for the replay memory's expiry), or undefined. */
