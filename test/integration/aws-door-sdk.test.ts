@@ -161,6 +161,28 @@ describe('the AWS door, with @aws-sdk/client-kms against a real server', functio
     expect(refused.message).to.include('credential');
   });
 
+  it('accepts the ARN forms on the native API too; another account\'s ARN is NotFoundException there as well', async () => {
+    const keyId = (await kms.send(new DescribeKeyCommand({ KeyId: 'alias/orders' }))).KeyMetadata!.KeyId!;
+    for (const form of [`arn:aws:kms:${REGION}:${ACCOUNT}:key/${keyId}`, `arn:aws:kms:${REGION}:${ACCOUNT}:alias/orders`]) {
+      expect((await native.call('describekey', { KeyId: form })).KeyMetadata.KeyId, form).to.equal(keyId);
+    }
+    const refused = await native.call('describekey', { KeyId: `arn:aws:kms:${REGION}:999999999999:key/${keyId}` }).then(() => undefined, (error: { type?: string }) => error);
+    expect(refused).to.include({ type: 'NotFoundException' });
+  });
+
+  it('makes a local key for Origin AWS_KMS, and refuses a key policy or a multi-Region key instead of ignoring it', async () => {
+    const created = await kms.send(new CreateKeyCommand({ Origin: 'AWS_KMS' }));
+    expect(created.KeyMetadata!.KeyState).to.equal('Enabled');
+    const encrypted = await kms.send(new EncryptCommand({ KeyId: created.KeyMetadata!.KeyId, Plaintext: Buffer.from('local') }));
+    expect(encrypted.CiphertextBlob!.length).to.be.above(5);
+    const before = (await native.call('listkeys', { Limit: 1000 })).Keys.length;
+    for (const request of [{ Policy: '{"Version":"2012-10-17","Statement":[]}' }, { MultiRegion: true }]) {
+      const error = await rejectionOf(kms.send(new CreateKeyCommand(request)), UnsupportedOperationException);
+      expect(error.message).to.match(/key policies|multi-Region/);
+    }
+    expect((await native.call('listkeys', { Limit: 1000 })).Keys.length).to.equal(before);
+  });
+
   it('lists keys page by page with Limit and Marker', async () => {
     const seen: string[] = [];
     let marker: string | undefined;
