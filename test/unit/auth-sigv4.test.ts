@@ -1,4 +1,4 @@
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KMSClient, ListKeysCommand } from '@aws-sdk/client-kms';
@@ -8,6 +8,7 @@ import type { Principal } from '../../src/auth/principal.js';
 import { amzDateOf, verifySigV4Request, type SigV4Options } from '../../src/auth/verify-sigv4.js';
 import type { CredentialLookup, SignedRequest } from '../../src/auth/verify-signature.js';
 import { KmsError } from '../../src/errors.js';
+import { NodeSha256 } from '../helpers/aws-sha256.js';
 
 // Requests are signed by the real client signer (@smithy/signature-v4, what @aws-sdk/client-kms
 // signs with), and in one test by @aws-sdk/client-kms itself, never by the code under test.
@@ -35,34 +36,6 @@ const SDK_HEADERS = {
 const MISMATCH_MESSAGE =
   'The request signature we calculated does not match the signature you provided. ' +
   'Check your AWS Secret Access Key and signing method.';
-
-/** node:crypto in the shape smithy's signer takes for `sha256` (a hash, or an HMAC keyed by `secret`). */
-class NodeSha256 {
-  private digester: Hash | Hmac;
-
-  constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.digester = NodeSha256.make(secret);
-  }
-
-  private static make(secret?: string | ArrayBuffer | ArrayBufferView): Hash | Hmac {
-    if (secret === undefined) return createHash('sha256');
-    if (typeof secret === 'string') return createHmac('sha256', secret);
-    const bytes = ArrayBuffer.isView(secret) ? Buffer.from(secret.buffer, secret.byteOffset, secret.byteLength) : Buffer.from(secret);
-    return createHmac('sha256', bytes);
-  }
-
-  update(data: Uint8Array): void {
-    this.digester.update(data);
-  }
-
-  async digest(): Promise<Uint8Array> {
-    return new Uint8Array(this.digester.digest());
-  }
-
-  reset(): void {
-    this.digester = NodeSha256.make(this.secret);
-  }
-}
 
 interface SignOptions {
   headers?: Record<string, string>;
