@@ -160,7 +160,7 @@ describe('the AWS door, with the aws CLI against a real server', function () {
   });
 
   it('schedules a key deletion seven days out', async () => {
-    const doomed = (await aws('create-key')).KeyMetadata.KeyId;
+    const doomed = (await aws('create-key', '--description', 'cli doomed')).KeyMetadata.KeyId;
     const scheduled = await aws('schedule-key-deletion', '--key-id', doomed, '--pending-window-in-days', '7');
     expect(scheduled).to.include({ KeyId: `arn:aws:kms:${REGION}:${ACCOUNT}:key/${doomed}`, KeyState: 'PendingDeletion', PendingWindowInDays: 7 });
     expect(epochMs(scheduled.DeletionDate) - Date.now()).to.be.within(6.9 * 86_400_000, 7.1 * 86_400_000);
@@ -168,7 +168,7 @@ describe('the AWS door, with the aws CLI against a real server', function () {
   });
 
   it('signs and verifies with an ECC_NIST_P256 key; the signature checks out against get-public-key too', async () => {
-    const created = await aws('create-key', '--key-spec', 'ECC_NIST_P256', '--key-usage', 'SIGN_VERIFY');
+    const created = await aws('create-key', '--description', 'cli signing', '--key-spec', 'ECC_NIST_P256', '--key-usage', 'SIGN_VERIFY');
     const signingKey = created.KeyMetadata.KeyId;
     expect(created.KeyMetadata.SigningAlgorithms).to.include('ECDSA_SHA_256');
     const message = Buffer.from('release v1.2.3');
@@ -191,7 +191,7 @@ describe('the AWS door, with the aws CLI against a real server', function () {
     const encrypted = await aws('encrypt', '--key-id', keyId, '--plaintext', fileb('small.bin', Buffer.from('context bound')), '--encryption-context', 'a=b');
     await awsFails('InvalidCiphertextException', 'decrypt', '--ciphertext-blob', fileb('bound.bin', Buffer.from(encrypted.CiphertextBlob, 'base64')), '--encryption-context', 'a=c');
 
-    const disabled = (await aws('create-key')).KeyMetadata.KeyId;
+    const disabled = (await aws('create-key', '--description', 'cli disabled')).KeyMetadata.KeyId;
     await aws('disable-key', '--key-id', disabled);
     await awsFails('DisabledException', 'encrypt', '--key-id', disabled, '--plaintext', fileb('small.bin', Buffer.from('context bound')));
   });
