@@ -122,8 +122,9 @@ export function awsDoor(options: ActionRouteOptions): Door {
     },
     signedAt: (req) => amzDateOf(req.headers)?.getTime() ?? Date.now(),
     result: (action, result) => awsResult(action.name, result, options.aws),
-    // AWS KMS answers every client error 400; the type tells them apart.
-    status: (error) => (error.status < 500 ? 400 : error.status),
+    // AWS KMS answers every client error 400; the type tells them apart. A body over the limit
+    // stays 413, as documented for every door: its connection is closed with it, unread.
+    status: (error) => (error.status < 500 && error.status !== 413 ? 400 : error.status),
     answer,
   };
 }
