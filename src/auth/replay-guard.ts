@@ -34,7 +34,7 @@ export class ReplayMemory implements ReplayGuard {
     this.sweep(now);
     const expiry = this.seen.get(fingerprint);
     if (expiry !== undefined && expiry > now) {
-      throw new ReplayedRequestException('This signed request was already accepted; sign each request anew (a new X-Kms-Date)');
+      throw new ReplayedRequestException('This signed request was already accepted; sign each request anew (a later date, or a different body)');
     }
     if (this.seen.size >= this.limit) {
       throw new ThrottlingException('Too many state-changing requests within the signature date window; retry shortly');
