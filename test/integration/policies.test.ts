@@ -44,6 +44,10 @@ describe('policies', () => {
     return {
       createkey: {},
       describekey: { KeyId: key },
+      updatekeydescription: { KeyId: key, Description: 'policy test' },
+      getkeypolicy: { KeyId: key },
+      listkeypolicies: { KeyId: key },
+      putkeypolicy: { KeyId: key, Policy: '{}' },
       listkeys: {},
       enablekey: { KeyId: key },
       disablekey: { KeyId: key },
