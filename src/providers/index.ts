@@ -1,7 +1,6 @@
 import type { KeyholdConfig } from '../config.js';
-import type { RemoteKeyProviders } from '../kms/asymmetric-keys.js';
 import type { MasterKeyProvider } from './master-key.js';
-import type { RemoteKeyProvider, RemoteOrigin } from './remote-key-provider.js';
+import type { RemoteKeyProvider, RemoteKeyProviders, RemoteOrigin } from './remote-key-provider.js';
 import { loadPassphrase, PassphraseMasterKey } from './passphrase.js';
 import { loadPin, Pkcs11MasterKey } from './pkcs11.js';
 

@@ -45,6 +45,11 @@ export interface RemoteKeyProvider {
   close(): Promise<void>;
 }
 
+/** Hands out the remote providers, created on first use (their SDKs load only then). */
+export interface RemoteKeyProviders {
+  get(origin: RemoteOrigin): Promise<RemoteKeyProvider>;
+}
+
 /** Limits every provider call honours. */
 export interface RemoteCallLimits {
   /** Deadline of one provider call, retries included. */
