@@ -31,7 +31,7 @@ import {
   KMSInvalidSignatureException,
   ValidationException,
 } from '../errors.js';
-import type { RemoteKeyProvider, RemoteKeyProviders } from '../providers/remote-key-provider.js';
+import type { RemoteKeyProvider, RemoteKeyProviders } from '../providers/remote-keys/remote-key-provider.js';
 import type { KeyOrigin, KeyRecord, KeyUsage, Tag } from '../store/records.js';
 import type { Caller, KeyRegistry } from './key-registry.js';
 import { mergeTags } from './tags.js';

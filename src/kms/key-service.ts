@@ -16,7 +16,7 @@ import {
   ValidationException,
 } from '../errors.js';
 import type { PolicyResource } from '../auth/policy.js';
-import type { RemoteKeyProviders } from '../providers/remote-key-provider.js';
+import type { RemoteKeyProviders } from '../providers/remote-keys/remote-key-provider.js';
 import type { KeyRecord, Tag } from '../store/records.js';
 import type { Store, StoreChange } from '../store/store.js';
 import { AliasOperations } from './aliases.js';

@@ -2,7 +2,7 @@ import type {
   AsymmetricEncryptionAlgorithm,
   AsymmetricKeySpec,
   SigningAlgorithm,
-} from '../crypto/asymmetric-algorithms.js';
+} from '../../crypto/asymmetric-algorithms.js';
 
 /** Where an asymmetric key's private half lives. */
 export type RemoteOrigin = 'AWS_KMS' | 'GCP_KMS';
