@@ -19,8 +19,8 @@ import { algorithmsFor, ASYMMETRIC_KEY_SPECS, signingHash, type AsymmetricKeySpe
 import { loadConfig } from '../src/config.js';
 import { KeyService } from '../src/kms/key-service.js';
 import { openRootKey } from '../src/kms/root-key.js';
-import { createRemoteKeyProviders } from '../src/providers/index.js';
-import { PassphraseMasterKey } from '../src/providers/passphrase.js';
+import { createRemoteKeyProviders } from '../src/providers/remote-keys/index.js';
+import { PassphraseMasterKey } from '../src/providers/master-keys/passphrase.js';
 import { Store } from '../src/store/store.js';
 import { startFakeAwsKms } from '../test/fakes/aws-kms.js';
 import { startFakeGcpKms } from '../test/fakes/gcp-kms.js';

@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { versionKeyAad, wrapKey } from '../src/crypto/index.js';
 import { loadConfig } from '../src/config.js';
 import { openRootKey } from '../src/kms/root-key.js';
-import { createMasterKeyProvider } from '../src/providers/index.js';
+import { createMasterKeyProvider } from '../src/providers/master-keys/index.js';
 import type { KeyRecord } from '../src/store/records.js';
 import { Store } from '../src/store/store.js';
 import { cleanEnv } from './processes.js';

@@ -5,7 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { defaultPkcs11Library, ensureMasterKey } from '../src/providers/pkcs11.js';
+import { defaultPkcs11Library, ensureMasterKey } from '../src/providers/master-keys/pkcs11.js';
 
 const TOKEN_LABEL = 'keyhold-bench';
 // A throwaway token in a temp dir: the PIN protects nothing.

@@ -9,7 +9,7 @@ import { loadConfig } from '../src/config.js';
 import { CredentialService } from '../src/kms/credential-service.js';
 import { KeyService } from '../src/kms/key-service.js';
 import { openRootKey } from '../src/kms/root-key.js';
-import { createMasterKeyProvider } from '../src/providers/index.js';
+import { createMasterKeyProvider } from '../src/providers/master-keys/index.js';
 import { Store } from '../src/store/store.js';
 import { cleanEnv } from './processes.js';
 

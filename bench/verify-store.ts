@@ -11,7 +11,7 @@ import { Level } from 'level';
 import { loadConfig } from '../src/config.js';
 import { unwrapRootKeyRecord } from '../src/kms/root-key.js';
 import { describeCounts, verifyStoreRecords } from '../src/kms/verify-store.js';
-import { createMasterKeyProvider } from '../src/providers/index.js';
+import { createMasterKeyProvider } from '../src/providers/master-keys/index.js';
 import { verifyLevelDbFiles } from '../src/store/leveldb-files.js';
 import { Store } from '../src/store/store.js';
 import { loadKeys } from './million-keys.js';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { StartupError } from '../src/errors.js';
-import type { MasterKeyProvider } from '../src/providers/index.js';
+import type { MasterKeyProvider } from '../src/providers/master-keys/index.js';
 import type { MasterKeyDescriptor, RootKeyRecord } from '../src/store/records.js';
 import type { Store } from '../src/store/store.js';
 import { EXIT } from './errors.js';
@@ -130,7 +130,7 @@ async function rekey(flags: RekeyFlags): Promise<void> {
   let from: MasterKeyProvider | undefined;
   let to: MasterKeyProvider | undefined;
   try {
-    const { createMasterKeyProvider } = await import('../src/providers/index.js');
+    const { createMasterKeyProvider } = await import('../src/providers/master-keys/index.js');
     const { rekeyRootKey } = await import('../src/kms/rekey.js');
     const { loadConfig } = await configModule();
     const warn = (message: string) => process.stderr.write(`keyhold: ${message}\n`);
@@ -187,7 +187,7 @@ async function verifyStore(options: { reseal?: boolean }): Promise<void> {
   let provider: MasterKeyProvider | undefined;
   let rootKey: Buffer | undefined;
   try {
-    const { createMasterKeyProvider } = await import('../src/providers/index.js');
+    const { createMasterKeyProvider } = await import('../src/providers/master-keys/index.js');
     const { unwrapRootKeyRecord } = await import('../src/kms/root-key.js');
     const { describeCounts, verifyStoreRecords } = await import('../src/kms/verify-store.js');
     const { loadConfig } = await configModule();

@@ -1,7 +1,7 @@
 // Creates the master key on the playground token unless it exists (softhsm/setup.sh runs this).
 import { loadConfig } from '../src/config.js';
 import { StartupError } from '../src/errors.js';
-import { ensureMasterKey, loadPin } from '../src/providers/pkcs11.js';
+import { ensureMasterKey, loadPin } from '../src/providers/master-keys/pkcs11.js';
 
 try {
   const config = loadConfig();

@@ -63,7 +63,7 @@ export async function restore(flags: RestoreFlags): Promise<void> {
     throw new StartupError('a restore needs the passphrase of the store that was backed up (KEYHOLD_PASSPHRASE or KEYHOLD_PASSPHRASE_FILE)', 'KEYHOLD_PASSPHRASE');
   }
   const { restoreBackup } = await import('../../src/backup/restore.js');
-  const { createMasterKeyProvider } = await import('../../src/providers/index.js');
+  const { createMasterKeyProvider } = await import('../../src/providers/master-keys/index.js');
   const provider = createMasterKeyProvider(config, (message) => process.stderr.write(`keyhold: ${message}\n`));
   try {
     const result = await restoreBackup({ file: flags.in, dataDir: config.dataDir, provider });

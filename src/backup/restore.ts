@@ -4,7 +4,7 @@ import path from 'node:path';
 import { syncDirectory, writeFileDurably } from '../durable-file.js';
 import { StartupError } from '../errors.js';
 import { unwrapRootKeyRecord } from '../kms/root-key.js';
-import type { MasterKeyProvider } from '../providers/master-key.js';
+import type { MasterKeyProvider } from '../providers/master-keys/master-key.js';
 import { Store, type StoreBatch } from '../store/store.js';
 import type { BackupHeader, BackupRecord, BackupTrailer } from './format.js';
 import { BackupFormatError } from './format.js';

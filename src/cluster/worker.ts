@@ -4,7 +4,7 @@ import { createApp } from '../api/app.js';
 import { StartupError } from '../errors.js';
 import { CredentialService } from '../kms/credential-service.js';
 import { KeyService } from '../kms/key-service.js';
-import { createRemoteKeyProviders } from '../providers/index.js';
+import { createRemoteKeyProviders } from '../providers/remote-keys/index.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS } from '../server/listen.js';
 import { createHttpsServer } from '../server/https-server.js';
 import { createLogger } from '../server/logger.js';

@@ -31,15 +31,10 @@ import {
   KMSInvalidSignatureException,
   ValidationException,
 } from '../errors.js';
-import type { RemoteKeyProvider, RemoteOrigin } from '../providers/remote-key-provider.js';
+import type { RemoteKeyProvider, RemoteKeyProviders } from '../providers/remote-keys/remote-key-provider.js';
 import type { KeyOrigin, KeyRecord, KeyUsage, Tag } from '../store/records.js';
 import type { Caller, KeyRegistry } from './key-registry.js';
 import { mergeTags } from './tags.js';
-
-/** Hands out the remote providers, created on first use (their SDKs load only then). */
-export interface RemoteKeyProviders {
-  get(origin: RemoteOrigin): Promise<RemoteKeyProvider>;
-}
 
 export type MessageType = 'RAW' | 'DIGEST';
 

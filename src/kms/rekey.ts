@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { StartupError } from '../errors.js';
-import type { MasterKeyProvider } from '../providers/master-key.js';
+import type { MasterKeyProvider } from '../providers/master-keys/master-key.js';
 import type { MasterKeyDescriptor } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { unwrapRootKeyRecord } from './root-key.js';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { keyCheckMatches, keyCheckValue } from '../crypto/index.js';
 import { StartupError } from '../errors.js';
-import type { MasterKeyProvider } from '../providers/master-key.js';
+import type { MasterKeyProvider } from '../providers/master-keys/master-key.js';
 import type { RootKeyRecord } from '../store/records.js';
 import { ADMIN_CREDENTIALS_FILE, RESTORE_ADVICE } from '../store/store-open.js';
 import type { Store } from '../store/store.js';

@@ -3,7 +3,7 @@ import type { KeyholdConfig } from '../config.js';
 import { StartupError } from '../errors.js';
 import { CredentialService } from '../kms/credential-service.js';
 import { openRootKey } from '../kms/root-key.js';
-import { createMasterKeyProvider } from '../providers/index.js';
+import { createMasterKeyProvider } from '../providers/master-keys/index.js';
 import { heldStoreEvidence } from '../store/store-open.js';
 import { Store } from '../store/store.js';
 import { ADMIN_CREDENTIALS_FILE, createFirstAdminCredential, makeDataDir } from './admin-credentials.js';

@@ -7,7 +7,7 @@ import { writeFileDurably } from '../durable-file.js';
 import { KmsError, StartupError } from '../errors.js';
 import { CredentialService } from '../kms/credential-service.js';
 import { unwrapRootKeyRecord } from '../kms/root-key.js';
-import { createMasterKeyProvider } from '../providers/index.js';
+import { createMasterKeyProvider } from '../providers/master-keys/index.js';
 import type { Store } from '../store/store.js';
 import type { AdminCredentialsFile } from './admin-credentials.js';
 import { urlHost } from './listen.js';

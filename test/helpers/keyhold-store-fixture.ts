@@ -1,7 +1,7 @@
 import { CredentialService } from '../../src/kms/credential-service.js';
 import { KeyService } from '../../src/kms/key-service.js';
 import { openRootKey } from '../../src/kms/root-key.js';
-import { PassphraseMasterKey } from '../../src/providers/passphrase.js';
+import { PassphraseMasterKey } from '../../src/providers/master-keys/passphrase.js';
 import { Store } from '../../src/store/store.js';
 import { rememberSecret } from './secrets.js';
 

@@ -2,8 +2,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pkcs11js from 'pkcs11js';
-import { defaultPkcs11Library, ensureMasterKey } from '../../src/providers/pkcs11.js';
-import { openTokenSession } from '../../src/providers/pkcs11-session.js';
+import { defaultPkcs11Library, ensureMasterKey } from '../../src/providers/master-keys/pkcs11.js';
+import { openTokenSession } from '../../src/providers/master-keys/pkcs11-session.js';
 import { rememberSecret } from './secrets.js';
 import { makeTempDir } from './temp-dir.js';
 

@@ -2,7 +2,7 @@ import { constants, createHash, publicEncrypt, randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { signingHash } from '../../src/crypto/asymmetric-algorithms.js';
 import { loadConfig } from '../../src/config.js';
-import { createRemoteKeyProviders } from '../../src/providers/index.js';
+import { createRemoteKeyProviders } from '../../src/providers/remote-keys/index.js';
 import { startFakeAwsKms, type FakeAwsKms } from '../fakes/aws-kms.js';
 import { startFakeGcpKms, type FakeGcpKms } from '../fakes/gcp-kms.js';
 import { rememberSecret } from '../helpers/secrets.js';

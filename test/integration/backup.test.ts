@@ -7,7 +7,7 @@ import { decodeCheckedJson } from '../../src/store/checked-json.js';
 import { KeyholdApiError, KeyholdClient } from '../../src/client/index.js';
 import { CredentialService } from '../../src/kms/credential-service.js';
 import { openRootKey } from '../../src/kms/root-key.js';
-import { PassphraseMasterKey } from '../../src/providers/passphrase.js';
+import { PassphraseMasterKey } from '../../src/providers/master-keys/passphrase.js';
 import { Store } from '../../src/store/store.js';
 import { runCli } from '../helpers/cli.js';
 import { rejectionOf } from '../helpers/rejection.js';

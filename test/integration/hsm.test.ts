@@ -2,7 +2,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { KeyholdClient } from '../../src/client/index.js';
-import { Pkcs11MasterKey } from '../../src/providers/pkcs11.js';
+import { Pkcs11MasterKey } from '../../src/providers/master-keys/pkcs11.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { runServerToCompletion, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeToken, requireSoftHsm, softHsmLibrary, type TestToken } from '../helpers/softhsm.js';

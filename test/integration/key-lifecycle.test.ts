@@ -3,7 +3,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { KeyService } from '../../src/kms/key-service.js';
 import { openRootKey } from '../../src/kms/root-key.js';
-import { PassphraseMasterKey } from '../../src/providers/passphrase.js';
+import { PassphraseMasterKey } from '../../src/providers/master-keys/passphrase.js';
 import { Store } from '../../src/store/store.js';
 import { openHarness, TEST_PASSPHRASE, type Harness } from '../helpers/service-harness.js';
 import { makeTempDir } from '../helpers/temp-dir.js';

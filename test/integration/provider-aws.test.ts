@@ -23,8 +23,8 @@ import {
   KMSInvalidStateException,
   NotFoundException,
   ValidationException } from '../../src/errors.js';
-import { AwsKmsProvider } from '../../src/providers/aws/index.js';
-import type { RemoteCallLimits } from '../../src/providers/remote-key-provider.js';
+import { AwsKmsProvider } from '../../src/providers/remote-keys/aws/index.js';
+import type { RemoteCallLimits } from '../../src/providers/remote-keys/remote-key-provider.js';
 import { startFakeAwsKms, type FakeAwsKms, type FakeAwsKmsKey } from '../fakes/aws-kms.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { nodeVerifies as verifiesOver } from '../helpers/signatures.js';

@@ -20,8 +20,8 @@ import {
   NotFoundException,
   StartupError,
   ValidationException } from '../../src/errors.js';
-import { GcpKmsProvider, gcpClientOptions, isLoopbackHost, parseGcpEndpoint, SUPPORTED_GCP_ALGORITHMS } from '../../src/providers/gcp/index.js';
-import type { RemoteCallLimits } from '../../src/providers/remote-key-provider.js';
+import { GcpKmsProvider, gcpClientOptions, isLoopbackHost, parseGcpEndpoint, SUPPORTED_GCP_ALGORITHMS } from '../../src/providers/remote-keys/gcp/index.js';
+import type { RemoteCallLimits } from '../../src/providers/remote-keys/remote-key-provider.js';
 import { startFakeGcpKms, type FakeGcpKms, type FakeKeyVersion, type FakeMethod } from '../fakes/gcp-kms.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { nodeVerifies } from '../helpers/signatures.js';

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { Level } from 'level';
 import { KeyholdClient } from '../../src/client/index.js';
 import { openRootKey } from '../../src/kms/root-key.js';
-import { PassphraseMasterKey } from '../../src/providers/passphrase.js';
+import { PassphraseMasterKey } from '../../src/providers/master-keys/passphrase.js';
 import { SEAL_FILE } from '../../src/store/commit-seal.js';
 import { Store } from '../../src/store/store.js';
 import { runCli } from '../helpers/cli.js';

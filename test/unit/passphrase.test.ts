@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import { loadConfig, type KdfAlgorithm, type KeyholdConfig } from '../../src/config.js';
 import { StartupError } from '../../src/errors.js';
 import { openRootKey } from '../../src/kms/root-key.js';
-import type { MasterKeyProvider } from '../../src/providers/master-key.js';
+import type { MasterKeyProvider } from '../../src/providers/master-keys/master-key.js';
 import {
   ARGON2ID_PARAMETERS,
   loadPassphrase,
@@ -13,7 +13,7 @@ import {
   PassphraseMasterKey,
   PBKDF2_ITERATIONS,
   type Passphrase,
-} from '../../src/providers/passphrase.js';
+} from '../../src/providers/master-keys/passphrase.js';
 import type { MasterKeyDescriptor, RootKeyRecord } from '../../src/store/records.js';
 import { Store } from '../../src/store/store.js';
 import { rememberSecret } from '../helpers/secrets.js';

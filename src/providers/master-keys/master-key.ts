@@ -1,4 +1,4 @@
-import type { MasterKeyDescriptor } from '../store/records.js';
+import type { MasterKeyDescriptor } from '../../store/records.js';
 
 /**
  * A master-key provider holds the key-encryption key (KEK) that wraps the root key. The

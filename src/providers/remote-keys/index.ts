@@ -1,22 +1,5 @@
-import type { KeyholdConfig } from '../config.js';
-import type { RemoteKeyProviders } from '../kms/asymmetric-keys.js';
-import type { MasterKeyProvider } from './master-key.js';
-import type { RemoteKeyProvider, RemoteOrigin } from './remote-key-provider.js';
-import { loadPassphrase, PassphraseMasterKey } from './passphrase.js';
-import { loadPin, Pkcs11MasterKey } from './pkcs11.js';
-
-export type { MasterKeyProvider } from './master-key.js';
-
-/**
- * The master-key provider the configuration asks for (KEYHOLD_MASTER). `warn` receives
- * the development-passphrase warning.
- */
-export function createMasterKeyProvider(config: KeyholdConfig, warn: (message: string) => void): MasterKeyProvider {
-  if (config.master === 'pkcs11') {
-    return Pkcs11MasterKey.open({ ...config.pkcs11, pin: loadPin(config) });
-  }
-  return new PassphraseMasterKey(loadPassphrase(config, warn), config.kdf);
-}
+import type { KeyholdConfig } from '../../config.js';
+import type { RemoteKeyProvider, RemoteKeyProviders, RemoteOrigin } from './remote-key-provider.js';
 
 /**
  * The AWS KMS and Google Cloud KMS providers, each created on first use, so that their

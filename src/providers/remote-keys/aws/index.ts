@@ -4,8 +4,8 @@ import {
   signingHash,
   type AsymmetricEncryptionAlgorithm,
   type SigningAlgorithm,
-} from '../../crypto/asymmetric-algorithms.js';
-import { KMSInternalException, ValidationException } from '../../errors.js';
+} from '../../../crypto/asymmetric-algorithms.js';
+import { KMSInternalException, ValidationException } from '../../../errors.js';
 import type { RemoteCallLimits, RemoteKeyDescription, RemoteKeyProvider } from '../remote-key-provider.js';
 import { assertKeyArn, AwsKmsClients } from './clients.js';
 import { AwsDeadlineExceeded, toKmsError } from './error-mapping.js';

@@ -8,8 +8,8 @@ import {
   signingHash,
   type AsymmetricEncryptionAlgorithm,
   type SigningAlgorithm,
-} from '../../crypto/asymmetric-algorithms.js';
-import { specOfPublicKey } from '../../crypto/asymmetric.js';
+} from '../../../crypto/asymmetric-algorithms.js';
+import { specOfPublicKey } from '../../../crypto/asymmetric.js';
 import {
   AccessDeniedException,
   DependencyTimeoutException,
@@ -18,7 +18,7 @@ import {
   KmsError,
   NotFoundException,
   ValidationException,
-} from '../../errors.js';
+} from '../../../errors.js';
 import type { RemoteCallLimits, RemoteKeyDescription, RemoteKeyProvider } from '../remote-key-provider.js';
 import { gcpAlgorithmProfile, type GcpAlgorithmProfile } from './algorithms.js';
 import { deadlineFrom, grpcStatusName, grpcStatusOf, isRetryable, withBoundedRetries } from './calls.js';

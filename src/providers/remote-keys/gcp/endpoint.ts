@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { ClientOptions } from 'google-gax';
 import { grpc } from 'google-gax';
-import { StartupError } from '../../errors.js';
+import { StartupError } from '../../../errors.js';
 
 /** Where the Google Cloud KMS client connects: KEYHOLD_GCP_KMS_ENDPOINT as host and port. */
 export interface GcpEndpoint {

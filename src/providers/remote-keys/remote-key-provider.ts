@@ -2,7 +2,7 @@ import type {
   AsymmetricEncryptionAlgorithm,
   AsymmetricKeySpec,
   SigningAlgorithm,
-} from '../crypto/asymmetric-algorithms.js';
+} from '../../crypto/asymmetric-algorithms.js';
 
 /** Where an asymmetric key's private half lives. */
 export type RemoteOrigin = 'AWS_KMS' | 'GCP_KMS';
@@ -43,6 +43,11 @@ export interface RemoteKeyProvider {
   decrypt(providerKeyId: string, algorithm: AsymmetricEncryptionAlgorithm, ciphertext: Buffer): Promise<Buffer>;
   /** Releases connections. */
   close(): Promise<void>;
+}
+
+/** Hands out the remote providers, created on first use (their SDKs load only then). */
+export interface RemoteKeyProviders {
+  get(origin: RemoteOrigin): Promise<RemoteKeyProvider>;
 }
 
 /** Limits every provider call honours. */

@@ -1,4 +1,4 @@
-import { ValidationException } from '../../errors.js';
+import { ValidationException } from '../../../errors.js';
 
 // projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N. Project ids may be
 // domain-scoped ("example.com:project"); ring and key ids are [A-Za-z0-9_-]{1,63} in GCP.

@@ -2,8 +2,8 @@ import type {
   AsymmetricEncryptionAlgorithm,
   AsymmetricKeySpec,
   SigningAlgorithm,
-} from '../../crypto/asymmetric-algorithms.js';
-import { ValidationException } from '../../errors.js';
+} from '../../../crypto/asymmetric-algorithms.js';
+import { ValidationException } from '../../../errors.js';
 
 /**
  * What a Google Cloud KMS CryptoKeyVersionAlgorithm means in Keyhold's (AWS KMS's) terms.

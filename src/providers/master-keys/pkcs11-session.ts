@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import pkcs11js from 'pkcs11js';
-import { StartupError } from '../errors.js';
+import { StartupError } from '../../errors.js';
 
 /** Where Debian (and Ubuntu) install SoftHSM2's PKCS#11 library. */
 export const SOFTHSM2_LIBRARY_PATHS = [

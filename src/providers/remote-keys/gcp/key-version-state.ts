@@ -1,4 +1,4 @@
-import { DisabledException, KMSInvalidStateException, type KmsError } from '../../errors.js';
+import { DisabledException, KMSInvalidStateException, type KmsError } from '../../../errors.js';
 
 /**
  * Why a CryptoKeyVersion in this state cannot be used, or undefined when it is ENABLED.

@@ -6,9 +6,9 @@ import {
   isRsaSpec,
   isSigningAlgorithm,
   type AsymmetricKeySpec,
-} from '../../crypto/asymmetric-algorithms.js';
-import { algorithmFitsSpec, AsymmetricInputError, publicKeyFromDer, specOfPublicKey } from '../../crypto/asymmetric.js';
-import { DisabledException, KMSInternalException, KMSInvalidStateException, ValidationException } from '../../errors.js';
+} from '../../../crypto/asymmetric-algorithms.js';
+import { algorithmFitsSpec, AsymmetricInputError, publicKeyFromDer, specOfPublicKey } from '../../../crypto/asymmetric.js';
+import { DisabledException, KMSInternalException, KMSInvalidStateException, ValidationException } from '../../../errors.js';
 import type { RemoteKeyDescription } from '../remote-key-provider.js';
 import { safeErrorName } from './error-mapping.js';
 

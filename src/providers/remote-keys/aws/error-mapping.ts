@@ -9,7 +9,7 @@ import {
   KmsError,
   NotFoundException,
   ValidationException,
-} from '../../errors.js';
+} from '../../../errors.js';
 
 /**
  * Maps what the AWS SDK throws to Keyhold's KmsErrors (the table in remote-key-provider.ts).

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pkcs11js from 'pkcs11js';
-import type { KeyholdConfig } from '../config.js';
-import { ROOT_KEY_AAD } from '../crypto/index.js';
-import { StartupError } from '../errors.js';
-import type { MasterKeyDescriptor } from '../store/records.js';
+import type { KeyholdConfig } from '../../config.js';
+import { ROOT_KEY_AAD } from '../../crypto/index.js';
+import { StartupError } from '../../errors.js';
+import type { MasterKeyDescriptor } from '../../store/records.js';
 import type { MasterKeyProvider } from './master-key.js';
 import { findKeys, openTokenSession, resultName, ulong, type TokenOptions, type TokenSession } from './pkcs11-session.js';
 

@@ -1,5 +1,5 @@
 import { KMSClient } from '@aws-sdk/client-kms';
-import { ValidationException } from '../../errors.js';
+import { ValidationException } from '../../../errors.js';
 
 /**
  * One KMSClient per AWS region, made on first use. Credentials, the default region and the

@@ -3,11 +3,11 @@ import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import argon2 from 'argon2';
-import type { KdfAlgorithm, KeyholdConfig } from '../config.js';
-import { DecryptionFailedError, ROOT_KEY_AAD, unwrapKey, wrapKey } from '../crypto/index.js';
-import { writeFileDurably } from '../durable-file.js';
-import { StartupError } from '../errors.js';
-import type { MasterKeyDescriptor } from '../store/records.js';
+import type { KdfAlgorithm, KeyholdConfig } from '../../config.js';
+import { DecryptionFailedError, ROOT_KEY_AAD, unwrapKey, wrapKey } from '../../crypto/index.js';
+import { writeFileDurably } from '../../durable-file.js';
+import { StartupError } from '../../errors.js';
+import type { MasterKeyDescriptor } from '../../store/records.js';
 import type { MasterKeyProvider } from './master-key.js';
 
 const pbkdf2Async = promisify(pbkdf2);

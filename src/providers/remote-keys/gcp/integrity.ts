@@ -1,5 +1,5 @@
 import { crc32c } from '@aws-crypto/crc32c';
-import { KMSInternalException, type KmsError } from '../../errors.js';
+import { KMSInternalException, type KmsError } from '../../../errors.js';
 
 /**
  * Google Cloud KMS's end-to-end integrity fields. The client library checks none of them:
