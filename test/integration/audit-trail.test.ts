@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { auditRecordKey, type AuditEvent } from '../../src/audit/audit-record.js';
 import { verifyAuditTrail } from '../../src/audit/verify-trail.js';
-import { signRequest } from '../../src/client/signing.js';
+import { signRequest } from '../../src/protocol/signing.js';
 import { openHarness, type Harness } from '../helpers/service-harness.js';
 
 /**
