@@ -11,7 +11,8 @@ import { readCredentialsFile } from './credentials-file.js';
 import { KeyholdApiError, KeyholdConnectionError } from './errors.js';
 import { PinnedAgent } from './pinned-agent.js';
 import { signRequest } from '../protocol/signing.js';
-import { base64Field, isStandardBase64, parseJson, readJsonAnswer } from './answers.js';
+import { isStandardBase64 } from '../protocol/base64.js';
+import { base64Field, parseJson, readJsonAnswer } from './answers.js';
 import { sendHttpsRequest, type HttpsResponse } from './transport.js';
 import { openHttpsStream } from './stream-transport.js';
 import type {
