@@ -4,18 +4,16 @@ import type { AuditEntry } from '../audit/audit-record.js';
 import { DEFAULT_MAX_SKEW_SECONDS, GO_KMS_LEGACY_ACCESS_KEY_ID } from '../auth/verify-signature.js';
 import { AccessDeniedException, KmsError, ServiceUnavailableException } from '../errors.js';
 import { isUuid } from '../kms/key-id.js';
-import type { AccessLog, RequestFacts } from './access-log.js';
+import type { RequestFacts } from './access-log.js';
 import { BACKUP_ACTION, streamBackup } from './actions/backup-store.js';
-import type { ResolvedAppOptions } from './app-options.js';
+import type { ActionRouteOptions } from './app-options.js';
 import { authorize } from './authorize.js';
 import { withinDeadline } from './deadline.js';
 import { awsDoor, isAwsDoorPath, nativeDoor, type ActionTarget, type Door } from './doors.js';
 import { errorAnswerFor, errorBody } from './error-handler.js';
 import { parseRequest } from './fields.js';
-import type { JsonAnswerWriter } from './json-answer.js';
 import { readBody } from './request-body.js';
 import { parseJsonBody } from './request-json.js';
-import type { HeaderPairs } from './security-headers.js';
 
 /** Request bodies above this answer 413 RequestEntityTooLarge. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -25,14 +23,6 @@ export const MAX_BODY_BYTES = 64 * 1024;
  * optional trailing slash and any query: the paths express's `/:action` route matched.
  */
 const ACTION_PATH = /^\/api\/v1\/(kms|go-kms)\/([^/?]+)\/?(?:\?|$)/i;
-
-/** The app's options with createApp's defaults filled in, and what createApp adds. */
-export interface ActionRouteOptions extends ResolvedAppOptions {
-  answer: JsonAnswerWriter;
-  logAccess: AccessLog;
-  /** The security headers, for the answers not written by `answer` (BackupStore's stream, the AWS door). */
-  security: HeaderPairs;
-}
 
 /** Answers a request if it is an action request and says whether it was one. */
 export type ActionRoute = (req: IncomingMessage, res: ServerResponse) => boolean;

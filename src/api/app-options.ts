@@ -7,10 +7,14 @@ import type { AwsIdentity } from '../kms/arn.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { SnapshotSource } from '../store/snapshots.js';
+import type { AccessLog } from './access-log.js';
+import type { JsonAnswerWriter } from './json-answer.js';
+import type { HeaderPairs } from './security-headers.js';
 
 /**
  * What createApp takes (src/api/app.ts). Declared apart from it because the action route
- * (src/api/action-route.ts) is given the same options, with createApp's defaults filled in.
+ * (src/api/action-route.ts) and its doors (src/api/doors.ts) are given the same options, with
+ * createApp's defaults filled in.
  */
 export interface AppOptions {
   keyService: KeyService;
@@ -47,5 +51,10 @@ export interface AppOptions {
 /** The options createApp fills in when they are left out. */
 type Defaulted = 'lookupCredential' | 'requestTimeoutMs' | 'clock' | 'aws';
 
-/** AppOptions with createApp's defaults filled in. */
-export type ResolvedAppOptions = Omit<AppOptions, Defaulted> & Required<Pick<AppOptions, Defaulted>>;
+/** What the action route is given: the app's options with createApp's defaults filled in, and what createApp adds. */
+export interface ActionRouteOptions extends Omit<AppOptions, Defaulted>, Required<Pick<AppOptions, Defaulted>> {
+  answer: JsonAnswerWriter;
+  logAccess: AccessLog;
+  /** The security headers, for the answers not written by `answer` (BackupStore's stream, the AWS door). */
+  security: HeaderPairs;
+}
