@@ -14,7 +14,7 @@
  */
 import { SignatureV4 } from '@smithy/signature-v4';
 import autocannon from 'autocannon';
-import { signRequest } from '../src/client/signing.js';
+import { signRequest } from '../src/protocol/signing.js';
 import { NodeSha256 } from '../test/helpers/aws-sha256.js';
 import type { LoadJob, LoadResult } from './load-job.js';
 

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { isStandardBase64 } from '../../src/protocol/base64.js';
 import { blobFromInput, collectPairs, positiveInteger, printResult, readInput, withClient, writeOutput } from '../context.js';
 import { UsageError } from '../errors.js';
 
@@ -21,7 +22,7 @@ function encryptionAlgorithmOption(): Option {
  */
 function rsaCiphertextFromInput(bytes: Buffer): Buffer {
   const text = bytes.toString('latin1').trim();
-  return /^[A-Za-z0-9+/]+={0,2}$/.test(text) ? Buffer.from(text, 'base64') : bytes;
+  return isStandardBase64(text) ? Buffer.from(text, 'base64') : bytes;
 }
 
 export function cryptoCommands(): Command[] {

@@ -1,28 +1,19 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from 'pino';
 import type { AuditEntry } from '../audit/audit-record.js';
-import type { AuditSink } from '../audit/audit-trail.js';
-import type { CompiledPolicy } from '../auth/policy.js';
-import type { ReplayGuard } from '../auth/replay-guard.js';
-import { DEFAULT_MAX_SKEW_SECONDS, GO_KMS_LEGACY_ACCESS_KEY_ID, type CredentialLookup } from '../auth/verify-signature.js';
+import { DEFAULT_MAX_SKEW_SECONDS, GO_KMS_LEGACY_ACCESS_KEY_ID } from '../auth/verify-signature.js';
 import { AccessDeniedException, KmsError, ServiceUnavailableException } from '../errors.js';
-import type { AwsIdentity } from '../kms/arn.js';
-import type { CredentialService } from '../kms/credential-service.js';
 import { isUuid } from '../kms/key-id.js';
-import type { KeyService } from '../kms/key-service.js';
-import type { AccessLog, RequestFacts } from './access-log.js';
+import type { RequestFacts } from './access-log.js';
 import { BACKUP_ACTION, streamBackup } from './actions/backup-store.js';
+import type { ActionRouteOptions } from './app-options.js';
 import { authorize } from './authorize.js';
 import { withinDeadline } from './deadline.js';
 import { awsDoor, isAwsDoorPath, nativeDoor, type ActionTarget, type Door } from './doors.js';
 import { errorAnswerFor, errorBody } from './error-handler.js';
 import { parseRequest } from './fields.js';
-import type { JsonAnswerWriter } from './json-answer.js';
 import { readBody } from './request-body.js';
 import { parseJsonBody } from './request-json.js';
-import type { HeaderPairs } from './security-headers.js';
-import type { SnapshotSource } from '../store/snapshots.js';
 
 /** Request bodies above this answer 413 RequestEntityTooLarge. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -32,34 +23,6 @@ export const MAX_BODY_BYTES = 64 * 1024;
  * optional trailing slash and any query: the paths express's `/:action` route matched.
  */
 const ACTION_PATH = /^\/api\/v1\/(kms|go-kms)\/([^/?]+)\/?(?:\?|$)/i;
-
-export interface ActionRouteOptions {
-  keyService: KeyService;
-  /** The credentials: lookups here, changes where the store is. */
-  credentials: CredentialService;
-  /** Where each request's audit record goes. */
-  audit: AuditSink;
-  /** Where state-changing requests' signatures are claimed once. */
-  replay: ReplayGuard;
-  /** KEYHOLD_GOKMS_POLICY_FILE: what the go-kms legacy principal may do (admin when unset). */
-  goKmsPolicy?: CompiledPolicy;
-  lookupCredential: (accessKeyId: string) => CredentialLookup | undefined;
-  logger: Logger;
-  /** Bytes of KEYHOLD_GOKMS_AUTH_KEY; enables go-kms's legacy signature scheme. */
-  goKmsAuthKey?: Buffer;
-  isHealthy: () => boolean;
-  /** An action not answered within this answers 503 (counted from the moment its body is read). */
-  requestTimeoutMs: number;
-  clock: () => Date;
-  answer: JsonAnswerWriter;
-  logAccess: AccessLog;
-  /** The store's snapshots, for BackupStore; undefined where backups are not offered. */
-  backupSource?: SnapshotSource;
-  /** The security headers, for the answers not written by `answer` (BackupStore's stream, the AWS door). */
-  security: HeaderPairs;
-  /** The AWS door's region and the account of its ARNs. */
-  aws: AwsIdentity;
-}
 
 /** Answers a request if it is an action request and says whether it was one. */
 export type ActionRoute = (req: IncomingMessage, res: ServerResponse) => boolean;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { canonicalEncryptionContext, type EncryptionContext } from '../crypto/index.js';
 import { ValidationException } from '../errors.js';
 import { MAX_PLAINTEXT_BYTES } from '../kms/key-service.js';
+import { isStandardBase64 } from '../protocol/base64.js';
 
 /**
  * Request field schemas shared by the actions. Requests use AWS KMS field names, matched
@@ -10,8 +11,6 @@ import { MAX_PLAINTEXT_BYTES } from '../kms/key-service.js';
  * lower-case names and `normalizeFields` lower-cases the body's top-level names first.
  */
 
-// Standard base64 with padding; Buffer.from alone would accept anything.
-const BASE64_CHARACTERS = /^[A-Za-z0-9+/]*={0,2}$/;
 const MAX_CONTEXT_PAIRS = 64;
 const MAX_CONTEXT_BYTES = 8192;
 
@@ -55,23 +54,6 @@ const DISPLAY_NAMES: Record<string, string> = {
 };
 
 export const keyIdField = z.string().min(1).max(2048);
-
-/**
- * Whether `text` is standard padded base64: groups of four alphabet characters, the last one
- * possibly ending in `=` or `==` (the grouped pattern
- * `^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$`).
- */
-export function isStandardBase64(text: string): boolean {
-  // What node writes back is canonical standard base64, which the pattern accepts; comparing is
-  // a third of the pattern's time on a 4 KiB plaintext (bench/RESULTS.md, "#7 hot path"). Other
-  // strings (non-canonical last bits, other alphabets, junk) get the pattern's own answer.
-  const bytes = Buffer.from(text, 'base64');
-  const canonical = bytes.toString('base64') === text;
-  bytes.fill(0); // the bytes may be plaintext: this copy is not the one the request uses
-  if (canonical) return true;
-  // The grouped pattern is the same as: a multiple of four, alphabet characters, then 0–2 `=`.
-  return text.length % 4 === 0 && BASE64_CHARACTERS.test(text);
-}
 
 /** A base64 field decoded to bytes, `min..max` bytes long. */
 export function bytesField(min: number, max: number) {

@@ -5,31 +5,10 @@
  * altered, removed, reordered or inserted without the key.
  */
 import { createHmac, hkdfSync } from 'node:crypto';
+import type { AuditEvent } from '../protocol/types.js';
 
 /** The fields the writer of a record fills in; the chain adds the rest when it is written. */
-export interface AuditEntry {
-  Time: string;
-  RequestId: string | null;
-  /** An access key id, `go-kms-legacy`, `system` (the scheduler, offline commands) or `anonymous`. */
-  Principal: string;
-  SourceIp: string | null;
-  /** The action's AWS-style name (`Encrypt`, `CreateCredential`, …). */
-  Action: string;
-  KeyId: string | null;
-  /** `Success`, or the error's type (`AccessDeniedException`, …). */
-  Outcome: string;
-  /** The request's encryption context, as AWS CloudTrail records it (never plaintext). */
-  EncryptionContext?: Record<string, string>;
-  Detail?: Record<string, string | number | boolean>;
-}
-
-/** A record as stored and listed. */
-export interface AuditEvent extends AuditEntry {
-  Chain: string;
-  Seq: number;
-  PrevMac: string;
-  Mac: string;
-}
+export type AuditEntry = Omit<AuditEvent, 'Chain' | 'Seq' | 'PrevMac' | 'Mac'>;
 
 /** Where a chain stands: its newest record, MACed so that it cannot be moved back by hand. */
 export interface AuditHead {

@@ -1,7 +1,8 @@
 import { ValidationException } from '../errors.js';
 import { decodeMarker, encodeMarker } from '../kms/markers.js';
+import type { AuditEvent } from '../protocol/types.js';
 import type { Store } from '../store/store.js';
-import { AUDIT_ANCHOR_KEY, auditRecordKey, type AuditAnchor, type AuditEntry, type AuditEvent } from './audit-record.js';
+import { AUDIT_ANCHOR_KEY, auditRecordKey, type AuditAnchor, type AuditEntry } from './audit-record.js';
 
 /** listauditevents' filters (DESIGN); times as Dates once validated. */
 export interface AuditQuery {

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import type { AuditEvent } from '../protocol/types.js';
 import { decodeCheckedJson } from '../store/checked-json.js';
 import { scanSublevel } from '../store/store-scan.js';
 import type { Store } from '../store/store.js';
@@ -13,7 +14,6 @@ import {
   headMac,
   recordMac,
   type AuditAnchor,
-  type AuditEvent,
   type AuditHead,
 } from './audit-record.js';
 

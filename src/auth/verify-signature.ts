@@ -6,7 +6,7 @@
  * nothing about the key.
  */
 import { createHmac, hash, timingSafeEqual } from 'node:crypto';
-import { AUTH_SCHEME, stringToSign } from '../client/signing.js';
+import { AUTH_SCHEME, stringToSign } from '../protocol/signing.js';
 import { InvalidSignatureException, RequestExpired, UnrecognizedClientException } from '../errors.js';
 import type { Principal } from './principal.js';
 

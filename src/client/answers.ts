@@ -1,15 +1,9 @@
 /**
  * Reading the server's answers: JSON bodies, AWS-style error bodies, base64 byte fields.
  */
+import { isStandardBase64 } from '../protocol/base64.js';
 import type { HttpsResponse } from './transport.js';
 import { KeyholdApiError } from './errors.js';
-
-const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** Standard base64 with padding; Buffer.from(…, 'base64') alone would accept anything. */
-export function isStandardBase64(value: string): boolean {
-  return BASE64_PATTERN.test(value);
-}
 
 export function parseJson(body: Buffer): unknown {
   try {

@@ -16,7 +16,7 @@ import {
   encodeHeader,
   type FileHeader,
 } from './file-envelope-header.js';
-import type { DecryptFileOptions, EncryptFileOptions } from './file-envelope.js';
+import type { DecryptFileOptions, EncryptFileOptions } from './file-envelope-options.js';
 import type { EncryptionContext } from './types.js';
 
 export interface EncryptionSettings {

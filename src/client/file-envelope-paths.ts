@@ -16,7 +16,7 @@ import type {
   DecryptFileResult,
   EncryptFileOptions,
   EncryptFileResult,
-} from './file-envelope.js';
+} from './file-envelope-options.js';
 
 /**
  * encryptFile from the file `inPath` to the file `outPath`, through a temporary file beside

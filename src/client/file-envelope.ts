@@ -86,54 +86,14 @@ import { pipeline } from 'node:stream/promises';
 import { openChunks, sealChunks, type ChunkTotals } from './file-envelope-chunks.js';
 import { readHeader } from './file-envelope-header.js';
 import { encryptionSettings, newFileKey, openFileKey } from './file-envelope-keys.js';
+import type { DecryptFileOptions, DecryptFileResult, EncryptFileOptions, EncryptFileResult } from './file-envelope-options.js';
 import { ByteReader } from './file-envelope-reader.js';
 import type { EncryptionContext } from './types.js';
 
 export { FileEnvelopeError, type FileEnvelopeErrorCode } from './file-envelope-error.js';
 export { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from './file-envelope-header.js';
+export type { DecryptFileOptions, DecryptFileResult, EncryptFileOptions, EncryptFileResult, FileDataKey } from './file-envelope-options.js';
 export { decryptFileAtPath, encryptFileAtPath } from './file-envelope-paths.js';
-
-/** A fresh data key as GenerateDataKey returns it. `plaintext` is zeroed once used. */
-export interface FileDataKey {
-  plaintext: Buffer;
-  ciphertextBlob: Buffer;
-  keyId?: string;
-}
-
-export interface EncryptFileOptions {
-  /** Called once per file: GenerateDataKey with KeySpec AES_256 under this context. */
-  generateDataKey: (encryptionContext: Readonly<EncryptionContext>) => Promise<FileDataKey>;
-  /** Stored in the header (not secret) and bound into the wrapped key; at most 8 KiB as JSON. */
-  encryptionContext?: EncryptionContext;
-  /** Plaintext bytes per chunk, 1024..16777216. Default 65536. */
-  chunkSize?: number;
-}
-
-export interface EncryptFileResult {
-  bytesIn: number;
-  bytesOut: number;
-  /** The key that wrapped the data key, when generateDataKey said. */
-  keyId?: string;
-}
-
-export interface DecryptFileOptions {
-  /**
-   * Called once per file: Decrypt of the wrapped data key under the header's context. May
-   * return the data key, or `{ plaintext, keyId }` as KeyholdClient.decrypt does. The
-   * returned key is zeroed once used.
-   */
-  decrypt: (
-    ciphertextBlob: Buffer,
-    encryptionContext: Readonly<EncryptionContext>,
-  ) => Promise<Buffer | { plaintext: Buffer; keyId?: string }>;
-}
-
-export interface DecryptFileResult {
-  bytesOut: number;
-  keyId?: string;
-  /** The context from the header, authenticated by the KMS: check it is the one you expect. */
-  encryptionContext: Readonly<EncryptionContext>;
-}
 
 /**
  * Encrypts `input` into `output` in the KHF1 format. Resolves when `output` has finished;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 /**
- * The Keyhold client: signs each request (src/client/signing.ts), sends it over HTTPS with a
+ * The Keyhold client: signs each request (src/protocol/signing.ts), sends it over HTTPS with a
  * keep-alive agent, optionally pinned to one self-signed certificate, and turns answers into
  * values or typed errors. The CLI, the tests and applications all use it; it depends on
  * nothing of the server.
@@ -10,8 +10,9 @@ import https from 'node:https';
 import { readCredentialsFile } from './credentials-file.js';
 import { KeyholdApiError, KeyholdConnectionError } from './errors.js';
 import { PinnedAgent } from './pinned-agent.js';
-import { signRequest } from './signing.js';
-import { base64Field, isStandardBase64, parseJson, readJsonAnswer } from './answers.js';
+import { signRequest } from '../protocol/signing.js';
+import { isStandardBase64 } from '../protocol/base64.js';
+import { base64Field, parseJson, readJsonAnswer } from './answers.js';
 import { sendHttpsRequest, type HttpsResponse } from './transport.js';
 import { openHttpsStream } from './stream-transport.js';
 import type {
@@ -48,7 +49,7 @@ export { KeyholdApiError, KeyholdConnectionError } from './errors.js';
 export { readCredentialsFile, type CredentialsFile } from './credentials-file.js';
 export { PinnedAgent, normalizeFingerprint } from './pinned-agent.js';
 export { decryptFile, decryptFileAtPath, encryptFile, encryptFileAtPath, FileEnvelopeError } from './file-envelope.js';
-export { AUTH_SCHEME, formatKmsDate, sha256Hex, signRequest, stringToSign } from './signing.js';
+export { AUTH_SCHEME, formatKmsDate, sha256Hex, signRequest, stringToSign } from '../protocol/signing.js';
 export type * from './types.js';
 
 export const DEFAULT_PREFIX = '/api/v1/kms';

@@ -1,27 +1,12 @@
 /**
  * What the convenience methods of KeyholdClient take and return. Options are camelCase and
  * bytes are Buffers; on the wire they become the AWS KMS field names and standard base64.
- * Key metadata is returned as the server sends it, with AWS field names.
+ * Key metadata, credentials and audit records are returned as the server sends them, with
+ * AWS field names (src/protocol/types.ts).
  */
+import type { AuditEvent, Credential, KeyMetadata } from '../protocol/types.js';
 
-export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion' | (string & {});
-
-/** DESIGN.md "HTTP API": `KeyMetadata`, as sent by the server. */
-export interface KeyMetadata {
-  KeyId: string;
-  Arn: string;
-  Description: string;
-  /** RFC 3339. */
-  CreationDate: string;
-  Enabled: boolean;
-  KeyState: KeyState;
-  KeySpec: string;
-  KeyUsage: string;
-  Origin: string;
-  /** RFC 3339, while PendingDeletion. */
-  DeletionDate?: string;
-  [field: string]: unknown;
-}
+export type { AuditEvent, Credential, KeyMetadata, KeyState } from '../protocol/types.js';
 
 export type EncryptionContext = Record<string, string>;
 
@@ -193,21 +178,6 @@ export interface GenerateDataKeyWithoutPlaintextResult {
   keyId: string;
 }
 
-/** DESIGN.md "Principals, policies and the audit trail": a credential as the server shows it, never its secret. */
-export interface Credential {
-  AccessKeyId: string;
-  Description: string;
-  Admin: boolean;
-  Enabled: boolean;
-  /** RFC 3339. */
-  CreationDate: string;
-  /** RFC 3339, coarse (written at most hourly). */
-  LastUsedDate?: string;
-  /** The policy document, for a credential that is not an admin. */
-  Policy?: object;
-  [field: string]: unknown;
-}
-
 export interface CreateCredentialOptions {
   description?: string;
   /** An admin may do everything, credential actions included; it takes no policy. */
@@ -231,28 +201,6 @@ export interface ListCredentialsResult {
   credentials: Credential[];
   nextMarker?: string;
   truncated: boolean;
-}
-
-/** One audit record, as the server sends it. */
-export interface AuditEvent {
-  /** The writing process's chain, and the record's number in the trail. */
-  Chain: string;
-  Seq: number;
-  /** RFC 3339. */
-  Time: string;
-  RequestId: string | null;
-  /** An access key id, `go-kms-legacy`, `system` or `anonymous`. */
-  Principal: string;
-  SourceIp: string | null;
-  /** The AWS-style action name, e.g. `Encrypt`. */
-  Action: string;
-  KeyId: string | null;
-  /** `Success`, or the error's `__type`. */
-  Outcome: string;
-  EncryptionContext?: EncryptionContext;
-  Detail?: Record<string, string | number | boolean>;
-  PrevMac: string;
-  Mac: string;
 }
 
 export interface ListAuditEventsOptions {

@@ -4,6 +4,7 @@ import { compilePolicy } from '../auth/policy.js';
 import type { Principal } from '../auth/principal.js';
 import { credentialSecretAad, unwrapKey, wrapKey } from '../crypto/index.js';
 import { NotFoundException, ValidationException } from '../errors.js';
+import type { Credential } from '../protocol/types.js';
 import type { CredentialRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { decodeMarker, encodeMarker } from './markers.js';
@@ -23,17 +24,6 @@ function newAccessKeyId(): string {
 export interface LoadedCredential {
   secretKey: Buffer;
   principal: Principal;
-}
-
-/** A credential as the API shows it: never its secret. */
-export interface Credential {
-  AccessKeyId: string;
-  Description: string;
-  Admin: boolean;
-  Enabled: boolean;
-  CreationDate: string;
-  LastUsedDate?: string;
-  Policy?: object;
 }
 
 /**

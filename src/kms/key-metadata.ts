@@ -1,30 +1,8 @@
+import type { KeyMetadata } from '../protocol/types.js';
 import type { KeyRecord } from '../store/records.js';
 import { keyArn } from './key-id.js';
 
-/** KeyMetadata as the API returns it, with AWS KMS's field names. */
-export interface KeyMetadata {
-  KeyId: string;
-  Arn: string;
-  Description: string;
-  CreationDate: string;
-  Enabled: boolean;
-  KeyState: KeyRecord['keyState'];
-  KeySpec: string;
-  CustomerMasterKeySpec: string;
-  KeyUsage: KeyRecord['keyUsage'];
-  Origin: KeyRecord['origin'];
-  KeyManager: 'CUSTOMER';
-  EncryptionAlgorithms: string[];
-  SigningAlgorithms?: string[];
-  ProviderKeyId?: string;
-  CurrentKeyVersion: number;
-  KeyRotationEnabled: boolean;
-  RotationPeriodInDays?: number;
-  NextRotationDate?: string;
-  Aliases: string[];
-  DeletionDate?: string;
-}
-
+/** A key's record and aliases as the API returns them (KeyMetadata, AWS KMS's field names). */
 export function toKeyMetadata(record: KeyRecord, aliases: string[]): KeyMetadata {
   const metadata: KeyMetadata = {
     KeyId: record.keyId,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
-import { signRequest } from '../../src/client/signing.js';
+import { signRequest } from '../../src/protocol/signing.js';
 import { rememberSecret } from './secrets.js';
 
 /** What came back on one raw connection. */

@@ -5,7 +5,7 @@ import { AuditTrail } from '../../src/audit/audit-trail.js';
 import { ReplayMemory } from '../../src/auth/replay-guard.js';
 import { compilePolicy } from '../../src/auth/policy.js';
 import { createApp } from '../../src/api/app.js';
-import { signRequest } from '../../src/client/signing.js';
+import { signRequest } from '../../src/protocol/signing.js';
 import { CredentialService } from '../../src/kms/credential-service.js';
 import { KeyService } from '../../src/kms/key-service.js';
 import { openRootKey } from '../../src/kms/root-key.js';

@@ -7,7 +7,7 @@ import helmet from 'helmet';
 import request from 'supertest';
 import { ReplayMemory } from '../../src/auth/replay-guard.js';
 import { createApp } from '../../src/api/app.js';
-import { signRequest } from '../../src/client/signing.js';
+import { signRequest } from '../../src/protocol/signing.js';
 import { createLogger } from '../../src/server/logger.js';
 import { capturedLog } from '../helpers/log-capture.js';
 import { openHarness, type Harness } from '../helpers/service-harness.js';

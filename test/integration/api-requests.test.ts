@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import request from 'supertest';
 import { actions } from '../../src/api/actions/index.js';
-import { formatKmsDate, signRequest } from '../../src/client/signing.js';
+import { formatKmsDate, signRequest } from '../../src/protocol/signing.js';
 import { openHarness, type Harness } from '../helpers/service-harness.js';
 import { rememberSecret } from '../helpers/secrets.js';
 

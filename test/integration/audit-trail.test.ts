@@ -1,9 +1,10 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { auditRecordKey, type AuditEvent } from '../../src/audit/audit-record.js';
+import { auditRecordKey } from '../../src/audit/audit-record.js';
 import { verifyAuditTrail } from '../../src/audit/verify-trail.js';
-import { signRequest } from '../../src/client/signing.js';
+import { signRequest } from '../../src/protocol/signing.js';
+import type { AuditEvent } from '../../src/protocol/types.js';
 import { openHarness, type Harness } from '../helpers/service-harness.js';
 
 /**

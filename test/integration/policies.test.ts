@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import request from 'supertest';
-import { formatKmsDate } from '../../src/client/signing.js';
+import { formatKmsDate } from '../../src/protocol/signing.js';
 import { actions } from '../../src/api/actions/index.js';
 import { openHarness, type Harness } from '../helpers/service-harness.js';
 

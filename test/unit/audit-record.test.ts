@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { AuditChain, canonicalJson, FIRST_PREV_MAC, recordMac, type AuditEntry, type AuditEvent } from '../../src/audit/audit-record.js';
+import { AuditChain, canonicalJson, FIRST_PREV_MAC, recordMac, type AuditEntry } from '../../src/audit/audit-record.js';
+import type { AuditEvent } from '../../src/protocol/types.js';
 
 const base: AuditEntry = {
   Time: '2026-12-05T08:00:00.000Z',

@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { expect } from 'chai';
 import { verifyRequestSignature, type SignedRequest, type VerifyOptions } from '../../src/auth/verify-signature.js';
 import type { Principal } from '../../src/auth/principal.js';
-import { AUTH_SCHEME, formatKmsDate, sha256Hex, signRequest, stringToSign } from '../../src/client/signing.js';
+import { AUTH_SCHEME, formatKmsDate, sha256Hex, signRequest, stringToSign } from '../../src/protocol/signing.js';
 import { KmsError } from '../../src/errors.js';
 
 // A fixed worked example. The expected values were also computed with Python's hmac module,

@@ -79,12 +79,12 @@ class FakeKeyhold {
     switch (route) {
       case '/api/v1/kms/describekey':
         return json(res, 200, { KeyMetadata: { KeyId: input.KeyId, KeyState: 'Enabled' } });
-      case '/api/v1/kms/encrypt':
+      case '/api/v1/kms/encrypt': {
         // Reverses the plaintext bytes so the test sees both base64 directions.
-        return json(res, 200, {
-          CiphertextBlob: Buffer.from(input.Plaintext!, 'base64').reverse().toString('base64'),
-          KeyId: input.KeyId,
-        });
+        const blob = Buffer.from(input.Plaintext!, 'base64').reverse().toString('base64');
+        // KeyId `unpadded` gets the blob without its padding, which the client must refuse.
+        return json(res, 200, { CiphertextBlob: input.KeyId === 'unpadded' ? blob.replace(/=+$/, '') : blob, KeyId: input.KeyId });
+      }
       case '/api/v1/kms/generaterandom':
         return json(res, 200, { Plaintext: Buffer.alloc(Number(input.NumberOfBytes), 0xab).toString('base64') });
       case '/api/v1/kms/notjson':
@@ -276,6 +276,13 @@ describe('KeyholdClient', () => {
       expect(ciphertextBlob).to.deep.equal(Buffer.from([3, 2, 1]));
       expect(JSON.parse(server.requests[0]!.body.toString())).to.deep.equal({ KeyId: 'k-6', Plaintext: 'AQID' });
       expect(await kms.generateRandom(4)).to.deep.equal(Buffer.alloc(4, 0xab));
+    });
+
+    it('refuses an answer byte field that is not standard padded base64', async () => {
+      const err = await rejectionOf(client().encrypt({ keyId: 'unpadded', plaintext: Buffer.from([1, 2, 3, 4]) }));
+      expect(err).to.be.instanceOf(KeyholdApiError);
+      expect((err as KeyholdApiError).type).to.equal('UnexpectedResponse');
+      expect((err as KeyholdApiError).message).to.match(/CiphertextBlob is missing or not base64/);
     });
   });
 

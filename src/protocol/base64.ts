@@ -1,0 +1,25 @@
+/**
+ * Standard base64, checked the same way on both sides: the server's request byte fields, the
+ * client's answers and secret keys, the CLI's RSA ciphertexts given as text.
+ */
+import { Buffer } from 'node:buffer';
+
+// Standard base64 with padding; Buffer.from alone would accept anything.
+const BASE64_CHARACTERS = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * Whether `text` is standard padded base64: groups of four alphabet characters, the last one
+ * possibly ending in `=` or `==` (the grouped pattern
+ * `^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$`).
+ */
+export function isStandardBase64(text: string): boolean {
+  // What node writes back is canonical standard base64, which the pattern accepts; comparing is
+  // a third of the pattern's time on a 4 KiB plaintext (bench/RESULTS.md, "#7 hot path"). Other
+  // strings (non-canonical last bits, other alphabets, junk) get the pattern's own answer.
+  const bytes = Buffer.from(text, 'base64');
+  const canonical = bytes.toString('base64') === text;
+  bytes.fill(0); // the bytes may be plaintext: this copy is not the one the request uses
+  if (canonical) return true;
+  // The grouped pattern is the same as: a multiple of four, alphabet characters, then 0–2 `=`.
+  return text.length % 4 === 0 && BASE64_CHARACTERS.test(text);
+}
