@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { certificateSha256 } from '../src/server/self-signed.js';
+import { certificateSha256 } from '../src/runtime/self-signed.js';
 import { loadKeys } from './million-keys.js';
 import { cleanEnv, readMemory, startKeyhold } from './processes.js';
 import { PASSPHRASE_MASTER } from './scenarios.js';

@@ -31,7 +31,7 @@ export const MAX_WORKERS = 256;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 15_000;
 
 /**
- * Connection limits of the HTTPS server (src/server/https-server.ts). A client gets this long to
+ * Connection limits of the HTTPS server (src/runtime/https-server.ts). A client gets this long to
  * send a request's headers, an idle keep-alive connection is closed after this long, and each
  * serving process holds at most this many connections: without them, node waits 60 s for
  * headers and 300 s for a request, and keeps every connection a client opens.

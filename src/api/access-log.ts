@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/principal.js';
-import { flatInfoLogger } from '../server/logger.js';
+import { flatInfoLogger } from '../runtime/logger.js';
 
 /** What a request learns about itself on the way, for its access log line and its errors. */
 export interface RequestFacts {

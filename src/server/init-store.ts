@@ -4,11 +4,11 @@ import { StartupError } from '../errors.js';
 import { CredentialService } from '../kms/credential-service.js';
 import { openRootKey } from '../kms/root-key.js';
 import { createMasterKeyProvider } from '../providers/master-keys/index.js';
+import { urlHost } from '../runtime/listen.js';
+import { loadTlsMaterial } from '../runtime/tls.js';
 import { heldStoreEvidence } from '../store/store-open.js';
 import { Store } from '../store/store.js';
 import { ADMIN_CREDENTIALS_FILE, createFirstAdminCredential, makeDataDir } from './admin-credentials.js';
-import { urlHost } from './listen.js';
-import { loadTlsMaterial } from './tls.js';
 
 /**
  * `keyhold admin init`: makes a new store offline, exactly as a first start would (the store

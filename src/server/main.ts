@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { loadConfig } from '../config.js';
 import { StartupError } from '../errors.js';
-import { createLogger } from './logger.js';
+import { createLogger } from '../runtime/logger.js';
 import { startServer, type RunningServer } from './server.js';
 
 /**

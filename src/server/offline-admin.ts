@@ -8,10 +8,10 @@ import { KmsError, StartupError } from '../errors.js';
 import { CredentialService } from '../kms/credential-service.js';
 import { unwrapRootKeyRecord } from '../kms/root-key.js';
 import { createMasterKeyProvider } from '../providers/master-keys/index.js';
+import { urlHost } from '../runtime/listen.js';
+import { loadTlsMaterial } from '../runtime/tls.js';
 import type { Store } from '../store/store.js';
 import type { AdminCredentialsFile } from './admin-credentials.js';
-import { urlHost } from './listen.js';
-import { loadTlsMaterial } from './tls.js';
 
 /** The principal offline admin commands write into the audit trail. */
 export const OFFLINE_ADMIN = 'keyhold-admin-offline';

@@ -12,14 +12,14 @@ import { KeyService } from '../kms/key-service.js';
 import { openRootKey } from '../kms/root-key.js';
 import { createMasterKeyProvider, type MasterKeyProvider } from '../providers/master-keys/index.js';
 import { createRemoteKeyProviders } from '../providers/remote-keys/index.js';
+import { closeGracefully, listen, SHUTDOWN_GRACE_MS, urlHost } from '../runtime/listen.js';
+import { createHttpsServer } from '../runtime/https-server.js';
+import { loadTlsMaterial } from '../runtime/tls.js';
 import { StoreSnapshots } from '../store/snapshots.js';
 import { Store } from '../store/store.js';
 import { ADMIN_CREDENTIALS_FILE, createFirstAdminCredential, makeDataDir } from './admin-credentials.js';
-import { closeGracefully, listen, SHUTDOWN_GRACE_MS, urlHost } from './listen.js';
 import { loadGoKmsPolicy } from './go-kms-policy.js';
-import { createHttpsServer } from './https-server.js';
 import { checkSecretFileModes } from './secret-files.js';
-import { loadTlsMaterial } from './tls.js';
 
 /** How often due key rotations and deletions are looked for. */
 const SCHEDULER_INTERVAL_MS = 60_000;

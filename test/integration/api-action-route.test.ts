@@ -8,7 +8,7 @@ import request from 'supertest';
 import { ReplayMemory } from '../../src/auth/replay-guard.js';
 import { createApp } from '../../src/api/app.js';
 import { signRequest } from '../../src/protocol/signing.js';
-import { createLogger } from '../../src/server/logger.js';
+import { createLogger } from '../../src/runtime/logger.js';
 import { capturedLog } from '../helpers/log-capture.js';
 import { openHarness, type Harness } from '../helpers/service-harness.js';
 

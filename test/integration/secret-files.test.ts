@@ -3,7 +3,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { keyCheckValue, ROOT_KEY_AAD, wrapKey } from '../../src/crypto/index.js';
-import { generateSelfSignedCertificate } from '../../src/server/self-signed.js';
+import { generateSelfSignedCertificate } from '../../src/runtime/self-signed.js';
 import { Store } from '../../src/store/store.js';
 import { logLines } from '../helpers/server-client.js';
 import { rememberSecret } from '../helpers/secrets.js';

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { KeyholdClient } from '../../src/client/index.js';
-import { generateSelfSignedCertificate } from '../../src/server/self-signed.js';
+import { generateSelfSignedCertificate } from '../../src/runtime/self-signed.js';
 import { Store } from '../../src/store/store.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { runServerToCompletion, startServerProcess, type ServerProcess } from '../helpers/server-process.js';

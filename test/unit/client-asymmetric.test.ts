@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { KeyholdApiError, KeyholdClient } from '../../src/client/index.js';
-import { generateSelfSignedCertificate, type SelfSignedCertificate } from '../../src/server/self-signed.js';
+import { generateSelfSignedCertificate, type SelfSignedCertificate } from '../../src/runtime/self-signed.js';
 
 const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const SPKI = publicKey.export({ type: 'spki', format: 'der' });

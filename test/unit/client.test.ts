@@ -11,7 +11,7 @@ import type { Principal } from '../../src/auth/principal.js';
 import { verifyRequestSignature } from '../../src/auth/verify-signature.js';
 import { KeyholdApiError, KeyholdClient, KeyholdConnectionError } from '../../src/client/index.js';
 import { KmsError } from '../../src/errors.js';
-import { certificateSha256, generateSelfSignedCertificate, type SelfSignedCertificate } from '../../src/server/self-signed.js';
+import { certificateSha256, generateSelfSignedCertificate, type SelfSignedCertificate } from '../../src/runtime/self-signed.js';
 
 const ACCESS_KEY_ID = 'KHCLIENTTEST';
 const SECRET = randomBytes(32);

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { createLogger, flatInfoLogger, type FlatLine } from '../../src/server/logger.js';
+import { createLogger, flatInfoLogger, type FlatLine } from '../../src/runtime/logger.js';
 
 function capturing(level = 'info') {
   const lines: string[] = [];
