@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import https from 'node:https';
 import { createApp } from '../api/app.js';
+import { loadGoKmsPolicy } from '../auth/go-kms-policy.js';
 import { StartupError } from '../errors.js';
 import { CredentialService } from '../kms/credential-service.js';
 import { KeyService } from '../kms/key-service.js';
@@ -8,7 +9,6 @@ import { createRemoteKeyProviders } from '../providers/remote-keys/index.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS } from '../runtime/listen.js';
 import { createHttpsServer } from '../runtime/https-server.js';
 import { createLogger } from '../runtime/logger.js';
-import { loadGoKmsPolicy } from '../server/go-kms-policy.js';
 import { forwardChanges, forwardCredentialChanges, remoteAuditTrail, remoteReplayGuard } from './forwarding-key-service.js';
 import { PEER_TIMEOUT_MS } from './heartbeat.js';
 import { PrimaryChannel, type WorkerPort } from './primary-channel.js';

@@ -6,6 +6,7 @@ import { refuseUnfinishedRestore } from '../backup/restore-marker.js';
 import { startCluster, type RunningCluster } from '../cluster/primary.js';
 import type { KeyholdConfig } from '../config.js';
 import { AuditTrail } from '../audit/audit-trail.js';
+import { loadGoKmsPolicy } from '../auth/go-kms-policy.js';
 import { ReplayMemory } from '../auth/replay-guard.js';
 import { CredentialService } from '../kms/credential-service.js';
 import { KeyService } from '../kms/key-service.js';
@@ -18,7 +19,6 @@ import { loadTlsMaterial } from '../runtime/tls.js';
 import { StoreSnapshots } from '../store/snapshots.js';
 import { Store } from '../store/store.js';
 import { ADMIN_CREDENTIALS_FILE, createFirstAdminCredential, makeDataDir } from './admin-credentials.js';
-import { loadGoKmsPolicy } from './go-kms-policy.js';
 import { checkSecretFileModes } from './secret-files.js';
 
 /** How often due key rotations and deletions are looked for. */

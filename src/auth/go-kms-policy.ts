@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { compilePolicy, type CompiledPolicy } from '../auth/policy.js';
 import type { KeyholdConfig } from '../config.js';
 import { KmsError, StartupError } from '../errors.js';
+import { compilePolicy, type CompiledPolicy } from './policy.js';
 
 /** KEYHOLD_GOKMS_POLICY_FILE's policy, compiled; undefined when unset (the legacy principal is then an admin). */
 export function loadGoKmsPolicy(config: KeyholdConfig): CompiledPolicy | undefined {
