@@ -3,7 +3,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { StartupError } from './errors.js';
-import { AWS_ACCOUNT_PATTERN, AWS_REGION_PATTERN, DEFAULT_AWS_IDENTITY, type AwsIdentity } from './kms/arn.js';
 
 /**
  * The configuration schema, defined once. Every variable is documented in .env.example
@@ -18,6 +17,21 @@ function wholeNumber(min: number, max: number) {
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 }
+
+/**
+ * The region and account Keyhold answers as on the AWS door (KEYHOLD_AWS_REGION,
+ * KEYHOLD_AWS_ACCOUNT_ID): the ARNs of its keys and aliases name them (src/kms/arn.ts).
+ */
+export interface AwsIdentity {
+  region: string;
+  accountId: string;
+}
+
+export const DEFAULT_AWS_IDENTITY: AwsIdentity = Object.freeze({ region: 'us-east-1', accountId: '111122223333' });
+
+/** Regions as AWS spells them: `us-east-1`, `eu-central-2`, `us-gov-west-1`, … */
+const AWS_REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+const AWS_ACCOUNT_PATTERN = /^\d{12}$/;
 
 /** More HTTP workers than this is a typo, not a machine. */
 export const MAX_WORKERS = 256;

@@ -4,7 +4,7 @@ import type { Principal } from '../auth/principal.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { AuditQueries } from '../audit/audit-trail.js';
-import type { AwsIdentity } from '../kms/arn.js';
+import type { AwsIdentity } from '../config.js';
 
 /** What an action handler gets besides its validated input. */
 export interface ActionContext {
@@ -22,7 +22,7 @@ export interface ActionContext {
 }
 
 export type Dialect = 'kms' | 'go-kms' | 'aws';
-export type { AwsIdentity } from '../kms/arn.js';
+export type { AwsIdentity } from '../config.js';
 
 /** A field of the request that names a key (KeyId, alias, resource name), or a blob that does. */
 export type KeyReference =

@@ -3,7 +3,7 @@ import type { AuditSink } from '../audit/audit-trail.js';
 import type { CompiledPolicy } from '../auth/policy.js';
 import type { ReplayGuard } from '../auth/replay-guard.js';
 import type { CredentialLookup } from '../auth/verify-signature.js';
-import type { AwsIdentity } from '../kms/arn.js';
+import type { AwsIdentity } from '../config.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { SnapshotSource } from '../store/snapshots.js';

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { DEFAULT_REQUEST_TIMEOUT_MS } from '../config.js';
-import { DEFAULT_AWS_IDENTITY } from '../kms/arn.js';
+import { DEFAULT_AWS_IDENTITY, DEFAULT_REQUEST_TIMEOUT_MS } from '../config.js';
 import { accessLog, type RequestFacts } from './access-log.js';
 import { actionRoute } from './action-route.js';
 import type { AppOptions } from './app-options.js';

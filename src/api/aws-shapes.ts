@@ -1,5 +1,6 @@
 import { ALIAS_RESOURCE_PREFIX } from '../kms/key-registry.js';
-import { aliasArnOf, keyArnOf, type AwsIdentity } from '../kms/arn.js';
+import type { AwsIdentity } from '../config.js';
+import { aliasArnOf, keyArnOf } from '../kms/arn.js';
 import { isUuid, KEY_RESOURCE_PREFIX } from '../kms/key-id.js';
 
 /**

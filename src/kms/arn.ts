@@ -5,16 +5,7 @@
  * (KEYHOLD_AWS_REGION, KEYHOLD_AWS_ACCOUNT_ID): an ARN naming another is a key that does not
  * exist here, as AWS answers for a key of another account.
  */
-export interface AwsIdentity {
-  region: string;
-  accountId: string;
-}
-
-export const DEFAULT_AWS_IDENTITY: AwsIdentity = Object.freeze({ region: 'us-east-1', accountId: '111122223333' });
-
-/** Regions as AWS spells them: `us-east-1`, `eu-central-2`, `us-gov-west-1`, … */
-export const AWS_REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
-export const AWS_ACCOUNT_PATTERN = /^\d{12}$/;
+import type { AwsIdentity } from '../config.js';
 
 const ARN = /^arn:aws:kms:([^:]*):([^:]*):(key|alias)\/(.+)$/;
 

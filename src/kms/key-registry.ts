@@ -1,12 +1,13 @@
 import type { ChangeAuthor } from '../audit/audit-record.js';
 import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { DEFAULT_AWS_IDENTITY, type AwsIdentity } from '../config.js';
 import { asVersionKey, DecryptionFailedError, privateKeyAad, unwrapKey, versionKeyAad, wrapKey, type VersionKey } from '../crypto/index.js';
 import { DisabledException, KMSInvalidStateException, NotFoundException, ServiceUnavailableException, ValidationException } from '../errors.js';
 import { LruCache } from '../store/lru-cache.js';
 import type { AliasRecord, KeyRecord } from '../store/records.js';
 import type { Store, StoreBatch, StoreChange } from '../store/store.js';
 import { isUuid, KEY_RESOURCE_PREFIX } from './key-id.js';
-import { DEFAULT_AWS_IDENTITY, parseKmsArn, type AwsIdentity } from './arn.js';
+import { parseKmsArn } from './arn.js';
 import { KeyLocks } from './key-locks.js';
 
 export const ALIAS_RESOURCE_PREFIX = 'keyhold:alias/';

@@ -16,12 +16,12 @@ import {
   ValidationException,
 } from '../errors.js';
 import type { PolicyResource } from '../auth/policy.js';
+import type { AwsIdentity } from '../config.js';
 import type { KeyMetadata } from '../protocol/types.js';
 import type { RemoteKeyProviders } from '../providers/remote-keys/remote-key-provider.js';
 import type { KeyRecord, Tag } from '../store/records.js';
 import type { Store, StoreChange } from '../store/store.js';
 import { AliasOperations } from './aliases.js';
-import type { AwsIdentity } from './arn.js';
 import { AsymmetricOperations, isAsymmetric } from './asymmetric-keys.js';
 import { toKeyMetadata } from './key-metadata.js';
 import { KeyRegistry, pendingDeletion, SYSTEM, type Caller } from './key-registry.js';
