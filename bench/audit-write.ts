@@ -10,7 +10,7 @@ import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Store } from '../src/store/store.js';
 import { AuditTrail } from '../src/audit/audit-trail.js';
-import type { AuditEntry } from '../src/audit/audit-record.js';
+import type { AuditEntry } from '../src/store/audit-record.js';
 
 const total = Number(process.argv[2] ?? 100_000);
 const dir = mkdtempSync(path.join(tmpdir(), 'keyhold-audit-bench-'));

@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuditEntry } from '../audit/audit-record.js';
 import { DEFAULT_MAX_SKEW_SECONDS, GO_KMS_LEGACY_ACCESS_KEY_ID } from '../auth/verify-signature.js';
 import { AccessDeniedException, KmsError, ServiceUnavailableException } from '../errors.js';
 import { isUuid } from '../kms/key-id.js';
+import type { AuditEntry } from '../store/audit-record.js';
 import type { RequestFacts } from './access-log.js';
 import { BACKUP_ACTION, streamBackup } from './actions/backup-store.js';
 import type { ActionRouteOptions } from './app-options.js';

@@ -1,8 +1,8 @@
 import { ValidationException } from '../errors.js';
 import { decodeMarker, encodeMarker } from '../kms/markers.js';
 import type { AuditEvent } from '../protocol/types.js';
+import { AUDIT_ANCHOR_KEY, auditRecordKey, type AuditAnchor, type AuditEntry } from '../store/audit-record.js';
 import type { Store } from '../store/store.js';
-import { AUDIT_ANCHOR_KEY, auditRecordKey, type AuditAnchor, type AuditEntry } from './audit-record.js';
 
 /** listauditevents' filters (DESIGN); times as Dates once validated. */
 export interface AuditQuery {

@@ -15,7 +15,7 @@ import {
   recordMac,
   type AuditAnchor,
   type AuditHead,
-} from './audit-record.js';
+} from '../store/audit-record.js';
 
 export interface TrailVerdict {
   /** Chained records read. */

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import type { ChangeAuthor } from '../audit/audit-record.js';
 import { compilePolicy } from '../auth/policy.js';
 import type { Principal } from '../auth/principal.js';
 import { credentialSecretAad, unwrapKey, wrapKey } from '../crypto/index.js';
 import { NotFoundException, ValidationException } from '../errors.js';
 import type { Credential } from '../protocol/types.js';
+import type { ChangeAuthor } from '../store/audit-record.js';
 import type { CredentialRecord } from '../store/records.js';
 import type { Store } from '../store/store.js';
 import { decodeMarker, encodeMarker } from './markers.js';

@@ -1,8 +1,8 @@
-import type { ChangeAuthor } from '../audit/audit-record.js';
 import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { DEFAULT_AWS_IDENTITY, type AwsIdentity } from '../config.js';
 import { asVersionKey, DecryptionFailedError, privateKeyAad, unwrapKey, versionKeyAad, wrapKey, type VersionKey } from '../crypto/index.js';
 import { DisabledException, KMSInvalidStateException, NotFoundException, ServiceUnavailableException, ValidationException } from '../errors.js';
+import type { ChangeAuthor } from '../store/audit-record.js';
 import { LruCache } from '../store/lru-cache.js';
 import type { AliasRecord, KeyRecord } from '../store/records.js';
 import type { Store, StoreBatch, StoreChange } from '../store/store.js';

@@ -1,4 +1,4 @@
-import { changeEntry, type AuditEntry, type ChangeAuthor } from '../audit/audit-record.js';
+import { changeEntry, type AuditEntry, type ChangeAuthor } from './audit-record.js';
 import type { AliasRecord, CredentialRecord, KeyRecord, RootKeyRecord, RotationRecord } from './records.js';
 import type { Store } from './store.js';
 
@@ -99,7 +99,7 @@ export class StoreBatch {
   }
 
   /**
-   * An audit record, chained as the batch is written (src/audit). `answersRequest`: it is the
+   * An audit record, chained as the batch is written (audit-record.ts). `answersRequest`: it is the
    * record of the API request that made this change, which then writes no second one.
    */
   audit(entry: AuditEntry, options: { answersRequest?: boolean } = {}): this {

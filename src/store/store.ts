@@ -3,9 +3,9 @@ import { chmodSync, mkdirSync } from 'node:fs';
 import { readdir, stat, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
-import { AUDIT_HEAD_KEY, AuditChain, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, type AuditAnchor, type AuditEntry, type AuditHead } from '../audit/audit-record.js';
 import { ServiceUnavailableException } from '../errors.js';
 import type { AuditEvent } from '../protocol/types.js';
+import { AUDIT_HEAD_KEY, AuditChain, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, type AuditAnchor, type AuditEntry, type AuditHead } from './audit-record.js';
 import { checkedJson, checkedText } from './checked-json.js';
 import { checkTablesHolding, type TableCheckMemory } from './leveldb-files.js';
 import { CommitSeal, type SealState } from './commit-seal.js';
@@ -180,7 +180,7 @@ export class Store {
   }
 
   /**
-   * Starts the audit chain (src/audit): from here on every audit entry written is numbered
+   * Starts the audit chain (audit-record.ts): from here on every audit entry written is numbered
    * and MACed under the key derived from the root key. The chain continues from the newest
    * record the store holds, so that nothing already written is ever overwritten, even when
    * the head was moved back by hand (`keyhold admin audit verify` reports that).

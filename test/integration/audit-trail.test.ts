@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { auditRecordKey } from '../../src/audit/audit-record.js';
+import { auditRecordKey } from '../../src/store/audit-record.js';
 import { verifyAuditTrail } from '../../src/audit/verify-trail.js';
 import { signRequest } from '../../src/protocol/signing.js';
 import type { AuditEvent } from '../../src/protocol/types.js';

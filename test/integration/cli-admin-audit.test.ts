@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { auditRecordKey } from '../../src/audit/audit-record.js';
+import { auditRecordKey } from '../../src/store/audit-record.js';
 import { KeyholdClient } from '../../src/client/index.js';
 import { Store } from '../../src/store/store.js';
 import { runCli } from '../helpers/cli.js';

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { AuditChain, canonicalJson, FIRST_PREV_MAC, recordMac, type AuditEntry } from '../../src/audit/audit-record.js';
+import { AuditChain, canonicalJson, FIRST_PREV_MAC, recordMac, type AuditEntry } from '../../src/store/audit-record.js';
 import type { AuditEvent } from '../../src/protocol/types.js';
 
 const base: AuditEntry = {

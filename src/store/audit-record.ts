@@ -2,7 +2,9 @@
  * The audit trail's records and their chain (DESIGN "Principals, policies and the audit
  * trail"): each record carries the HMAC-SHA256 of its canonical JSON under the audit key,
  * and the HMAC of the record before it in the same chain, so that a record cannot be
- * altered, removed, reordered or inserted without the key.
+ * altered, removed, reordered or inserted without the key. The store numbers and MACs each
+ * record as it writes the batch that holds it, so the chain lives here, below src/audit (which
+ * lists, retains and verifies the trail).
  */
 import { createHmac, hkdfSync } from 'node:crypto';
 import type { AuditEvent } from '../protocol/types.js';
