@@ -1,8 +1,8 @@
 import type { AuditTrail } from '../audit/audit-trail.js';
 import type { ReplayMemory } from '../auth/replay-guard.js';
+import type { SnapshotSource } from '../backup/snapshots.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
-import type { SnapshotSource } from '../store/snapshots.js';
 import type { Store } from '../store/store.js';
 import { runsOnPrimary, type CallRequest } from './protocol.js';
 

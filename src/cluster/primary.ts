@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import type { SnapshotSource } from '../backup/snapshots.js';
 import type { KeyholdConfig } from '../config.js';
 import { KmsError, StartupError } from '../errors.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
@@ -8,7 +9,6 @@ import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import { SHUTDOWN_GRACE_MS } from '../runtime/listen.js';
 import type { TlsMaterial } from '../runtime/tls.js';
-import type { SnapshotSource } from '../store/snapshots.js';
 import type { Store, StoreChange } from '../store/store.js';
 import { createCallHandler } from './calls.js';
 import { PEER_TIMEOUT_MS, startWatchdog } from './heartbeat.js';

@@ -3,6 +3,7 @@
  * HTTP workers, sent over node:cluster's IPC channel with `serialization: 'advanced'`, so
  * that Buffers arrive as Buffers. Defined once, here, for both sides.
  */
+import type { SnapshotSource } from '../backup/snapshots.js';
 import type { KeyholdConfig } from '../config.js';
 import { KmsError } from '../errors.js';
 import type { AliasOperations } from '../kms/aliases.js';
@@ -10,7 +11,6 @@ import type { AsymmetricOperations } from '../kms/asymmetric-keys.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { RotationOperations } from '../kms/rotation.js';
-import type { SnapshotSource } from '../store/snapshots.js';
 import type { Store, StoreChange } from '../store/store.js';
 import type { BatchMessage } from './message-batcher.js';
 
@@ -30,7 +30,7 @@ export interface WorkerInit {
 export const STORE_READS = ['getKey', 'getVersion', 'getKeyWithVersion', 'listKeys', 'listAliases', 'listRotations', 'listCredentials'] as const;
 export type StoreRead = (typeof STORE_READS)[number];
 
-/** A backup's snapshot of the store, held by the primary, read page by page (src/store/snapshots.ts). */
+/** A backup's snapshot of the store, held by the primary, read page by page (src/backup/snapshots.ts). */
 export const SNAPSHOT_CALLS = ['open', 'next', 'close'] as const;
 export type SnapshotCall = (typeof SNAPSHOT_CALLS)[number];
 

@@ -1,5 +1,5 @@
 import type { RootKeyRecord } from '../store/records.js';
-import type { SnapshotPage, SnapshotSource } from '../store/snapshots.js';
+import type { SnapshotPage, SnapshotSource } from '../backup/snapshots.js';
 import type { PrimaryChannel } from './primary-channel.js';
 
 /**

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Principal } from '../../auth/principal.js';
 import { BACKUP_FORMAT, BACKUP_VERSION, encodeHeader, encodeRecord, encodeTrailer } from '../../backup/format.js';
+import type { SnapshotSource } from '../../backup/snapshots.js';
 import { AccessDeniedException, ServiceUnavailableException } from '../../errors.js';
-import type { SnapshotSource } from '../../store/snapshots.js';
 import type { HeaderPairs } from '../security-headers.js';
 
 /** `POST /api/v1/kms/backupstore`: the one action that answers a stream, not a JSON object. */

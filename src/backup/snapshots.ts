@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { isBackupSublevel, type BackupRecord } from '../backup/format.js';
 import { ThrottlingException, ValidationException } from '../errors.js';
-import type { RootKeyRecord } from './records.js';
-import type { Store } from './store.js';
+import type { RootKeyRecord } from '../store/records.js';
+import type { Store } from '../store/store.js';
+import { isBackupSublevel, type BackupRecord } from './format.js';
 
 /** Records per page: a page of small records is tens of KiB, one IPC message for a worker. */
 export const SNAPSHOT_PAGE_RECORDS = 500;
