@@ -12,19 +12,24 @@ import { securityHeaders } from './security-headers.js';
 export { MAX_BODY_BYTES } from './action-route.js';
 export type { AppOptions } from './app-options.js';
 
-type Handle = (req: IncomingMessage, res: ServerResponse, next?: NextFunction) => void;
+/** What an HTTPS server calls for each request; supertest's `request()` takes it too. */
+export type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
  * The Keyhold HTTP application: one POST route per action under each prefix, every
  * request signed, every error a typed JSON answer; `GET /healthz` and `GET /readyz`; 404 for anything else.
  * Every response carries an X-Request-Id and the same security headers.
  *
- * Action requests are answered before express sees them (src/api/action-route.ts): express
- * swaps the prototypes of every request and response it handles, which alone cost about 25 µs
- * of CPU per request here, a third of what a whole encrypt now costs (bench/RESULTS.md,
- * "#7 hot path"). Express serves the rest.
+ * The request path: every request goes to the action route first (src/api/action-route.ts),
+ * which answers the action requests on node's own request and response; only what it does not
+ * take (the health checks, 404s) goes on to express. Express swaps the prototypes of every
+ * request and response it handles, which alone cost about 25 µs of CPU per request here, a
+ * third of what a whole encrypt now costs (bench/RESULTS.md, "#7 hot path").
+ *
+ * @example
+ *   const server = createHttpsServer(tls, config, createApp(options));
  */
-export function createApp(options: AppOptions): express.Express {
+export function createApp(options: AppOptions): RequestListener {
   const security = securityHeaders();
   const logAccess = accessLog(options.logger);
   const routeAction = actionRoute({
@@ -63,12 +68,7 @@ export function createApp(options: AppOptions): express.Express {
   app.use(notFound);
   app.use(errorHandler(options.logger, options.isHealthy));
 
-  // express calls `app.handle` for every request it is given (as a server's listener or
-  // through supertest): action requests go to their own route first.
-  const expressApp = app as unknown as { handle: Handle };
-  const handleWithExpress = expressApp.handle;
-  expressApp.handle = function handle(this: unknown, req, res, next) {
-    if (!routeAction(req, res)) handleWithExpress.call(this, req, res, next);
+  return (req, res) => {
+    if (!routeAction(req, res)) app(req, res);
   };
-  return app;
 }

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Express } from 'express';
 import request from 'supertest';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
 import { ReplayMemory } from '../../src/auth/replay-guard.js';
 import { compilePolicy } from '../../src/auth/policy.js';
-import { createApp } from '../../src/api/app.js';
+import { createApp, type RequestListener } from '../../src/api/app.js';
 import { signRequest } from '../../src/protocol/signing.js';
 import { CredentialService } from '../../src/kms/credential-service.js';
 import { KeyService } from '../../src/kms/key-service.js';
@@ -19,7 +18,7 @@ import { makeTempDir } from './temp-dir.js';
 export const TEST_PASSPHRASE = 'correct horse battery staple (test)';
 
 export interface Harness {
-  app: Express;
+  app: RequestListener;
   store: Store;
   keyService: KeyService;
   credentials: CredentialService;
@@ -37,7 +36,7 @@ export interface Harness {
 
 /**
  * The real service (LevelDB in a temp dir, passphrase master key, KeyService, signed API)
- * behind the express app, for supertest. Nothing is mocked.
+ * behind the app's request listener, for supertest. Nothing is mocked.
  */
 export async function openHarness(
   options: { goKmsAuthKey?: string; goKmsPolicy?: object; clock?: () => Date; remoteProviders?: RemoteKeyProviders } = {},
