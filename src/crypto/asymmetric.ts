@@ -34,10 +34,11 @@ import {
  * over the same hash.
  *
  * node:crypto always hashes what it signs, so DIGEST needs the primitive steps: ECDSA over
- * a digest comes from @noble/curves (prehash off), PKCS#1 v1.5 is the DigestInfo through
- * the RSA private operation with PKCS#1 type-1 padding, and PSS is EMSA-PSS (RFC 8017
- * §9.1) through the raw RSA private operation. Each is checked against node:crypto's own
- * verify of the same message in the tests.
+ * a digest comes from @noble/curves (prehash off) with the scalar node exports as JWK `d`,
+ * PKCS#1 v1.5 is the DigestInfo through the RSA private operation with PKCS#1 type-1
+ * padding, and PSS is EMSA-PSS (RFC 8017 §9.1) through the raw RSA private operation: no
+ * node API or maintained library signs an RSA-PSS digest with the key inside OpenSSL.
+ * Each is checked against node:crypto's own verify of the same message in the tests.
  */
 
 export class AsymmetricInputError extends Error {
