@@ -34,10 +34,11 @@ import {
  * over the same hash.
  *
  * node:crypto always hashes what it signs, so DIGEST needs the primitive steps: ECDSA over
- * a digest comes from @noble/curves (prehash off), PKCS#1 v1.5 is the DigestInfo through
- * the RSA private operation with PKCS#1 type-1 padding, and PSS is EMSA-PSS (RFC 8017
- * §9.1) through the raw RSA private operation. Each is checked against node:crypto's own
- * verify of the same message in the tests.
+ * a digest comes from @noble/curves (prehash off) with the scalar node exports as JWK `d`,
+ * PKCS#1 v1.5 is the DigestInfo through the RSA private operation with PKCS#1 type-1
+ * padding, and PSS is EMSA-PSS (RFC 8017 §9.1) through the raw RSA private operation: no
+ * node API or maintained library signs an RSA-PSS digest with the key inside OpenSSL.
+ * Each is checked against node:crypto's own verify of the same message in the tests.
  */
 
 export class AsymmetricInputError extends Error {
@@ -135,17 +136,16 @@ export function signDigest(privateKey: KeyObject, algorithm: SigningAlgorithm, d
   assertDigest(algorithm, digest);
   const hash = signingHash(algorithm);
   if (algorithm.startsWith('ECDSA_')) {
-    const { curve, scalarBytes } = ecdsaCurve(algorithm);
-    // SEC1 DER (a Buffer we can zero, unlike a JWK string): SEQUENCE { INTEGER 1, OCTET STRING d, … }.
-    const sec1 = privateKey.export({ format: 'der', type: 'sec1' });
+    const { curve, namedCurve } = ecdsaCurve(algorithm);
+    /* Precondition: the key is on the algorithm's curve (checked before anything is exported). */
+    if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== namedCurve) {
+      throw new AsymmetricInputError('the key does not fit the signing algorithm');
+    }
+    const secret = privateScalar(privateKey);
     try {
-      const marker = sec1.indexOf(Buffer.from([0x02, 0x01, 0x01, 0x04, scalarBytes]));
-      /* Precondition: the key is on the algorithm's curve. */
-      if (privateKey.asymmetricKeyType !== 'ec' || marker < 0 || marker > 4) throw new AsymmetricInputError('the key does not fit the signing algorithm');
-      const secret = sec1.subarray(marker + 5, marker + 5 + scalarBytes);
       return Buffer.from(curve.sign(digest, secret, { prehash: false, lowS: false, format: 'der', extraEntropy: true }));
     } finally {
-      sec1.fill(0);
+      secret.fill(0);
     }
   }
   if (algorithm.startsWith('RSASSA_PKCS1_')) {
@@ -183,7 +183,16 @@ export function verifyDigest(publicKey: KeyObject, algorithm: SigningAlgorithm, 
 }
 
 function ecdsaCurve(algorithm: SigningAlgorithm) {
-  return algorithm === 'ECDSA_SHA_256' ? { curve: p256, scalarBytes: 32 } : { curve: p384, scalarBytes: 48 };
+  return algorithm === 'ECDSA_SHA_256' ? { curve: p256, namedCurve: 'prime256v1' } : { curve: p384, namedCurve: 'secp384r1' };
+}
+
+/**
+ * The private scalar of an EC key, as node exports it: JWK `d`, always the curve's full
+ * length (RFC 7518 §6.2.2.1). The decoded copy is the caller's to zero; the JWK string,
+ * like the bigint @noble/curves makes of it, cannot be zeroed and is left to the collector.
+ */
+function privateScalar(privateKey: KeyObject): Buffer {
+  return Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url');
 }
 
 function leftPad(bytes: Buffer, length: number): Buffer {

@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { randomBytes, type KeyObject } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { createECDH, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import {
   algorithmFitsSpec,
+  AsymmetricInputError,
   generateKeyPair,
   hashMessage,
   oaepDecrypt,
@@ -92,6 +93,67 @@ describe('crypto/asymmetric', function () {
       expect(out, `${spec} ${algorithm}`).to.match(/Signature Verified Successfully/);
     }
     temp.remove();
+  });
+
+  describe('ECDSA over a digest takes the private scalar from node (JWK d)', () => {
+    const curves = [
+      { algorithm: 'ECDSA_SHA_256', curve: 'prime256v1', crv: 'P-256', bytes: 32 },
+      { algorithm: 'ECDSA_SHA_384', curve: 'secp384r1', crv: 'P-384', bytes: 48 },
+    ] as const;
+
+    /** An EC key with a chosen scalar; the public point comes from node's ECDH, not from the code under test. */
+    function keyWithScalar(curve: string, crv: string, d: Buffer): { privateKey: KeyObject; publicKey: KeyObject } {
+      const ecdh = createECDH(curve);
+      ecdh.setPrivateKey(d);
+      const point = ecdh.getPublicKey();
+      const half = (point.length - 1) / 2;
+      const jwk = { kty: 'EC', crv, d: d.toString('base64url'), x: point.subarray(1, 1 + half).toString('base64url'), y: point.subarray(1 + half).toString('base64url') };
+      const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
+      return { privateKey, publicKey: createPublicKey(privateKey) };
+    }
+
+    for (const { algorithm, curve, crv, bytes } of curves) {
+      it(`${crv}: a scalar with two leading zero bytes signs what node:crypto verifies over the message`, () => {
+        const d = Buffer.concat([Buffer.alloc(2), randomBytes(bytes - 2)]);
+        d[2]! |= 0x01; // never all zero
+        const { privateKey, publicKey } = keyWithScalar(curve, crv, d);
+        const message = randomBytes(200);
+        const signature = signDigest(privateKey, algorithm, hashMessage(algorithm, message));
+        expect(nodeVerifies(publicKey, algorithm, message, signature)).to.equal(true);
+        expect(nodeVerifies(publicKey, algorithm, Buffer.from('another message'), signature)).to.equal(false);
+      });
+    }
+
+    it('keys made by openssl and read back from PKCS#8 DER (as Keyhold stores them) sign digests openssl verifies', () => {
+      const temp = makeTempDir('keyhold-asym-');
+      const dir = temp.path;
+      for (const { algorithm, crv } of curves) {
+        execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', `ec_paramgen_curve:${crv}`, '-out', join(dir, 'key.pem')]);
+        const pem = createPrivateKey(readFileSync(join(dir, 'key.pem')));
+        const stored = createPrivateKey({ key: pem.export({ format: 'der', type: 'pkcs8' }), format: 'der', type: 'pkcs8' });
+        const digest = hashMessage(algorithm, randomBytes(100));
+        writeFileSync(join(dir, 'pub.pem'), createPublicKey(pem).export({ format: 'pem', type: 'spki' }));
+        writeFileSync(join(dir, 'digest'), digest);
+        for (const privateKey of [pem, stored]) {
+          writeFileSync(join(dir, 'sig'), signDigest(privateKey, algorithm, digest));
+          const out = execFileSync('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', join(dir, 'pub.pem'), '-in', join(dir, 'digest'), '-sigfile', join(dir, 'sig')]).toString();
+          expect(out, `${crv} ${algorithm}`).to.match(/Signature Verified Successfully/);
+        }
+      }
+      temp.remove();
+    });
+
+    it('refuses a key of another curve or kind before exporting anything', () => {
+      const digest = randomBytes(32);
+      const cases: [KeyObject, SigningAlgorithm][] = [
+        [keys.get('ECC_NIST_P384')!.privateKey, 'ECDSA_SHA_256'],
+        [keys.get('RSA_2048')!.privateKey, 'ECDSA_SHA_256'],
+        [generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey, 'ECDSA_SHA_256'],
+      ];
+      for (const [privateKey, algorithm] of cases) {
+        expect(() => signDigest(privateKey, algorithm, digest)).to.throw(AsymmetricInputError, /does not fit/);
+      }
+    });
   });
 
   it('refuses a digest of the wrong length', () => {
