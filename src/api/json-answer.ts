@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { closesAfterAnswer } from './request-body.js';
+import { closesAfterAnswer, lingerBeforeClosing } from './request-body.js';
 import type { HeaderPairs } from './security-headers.js';
 
 /** What express's `res.json` sends as Content-Type; clients see no difference. */
@@ -29,7 +29,10 @@ export function jsonAnswerWriter(
     headers[requestIdAt] = requestId;
     headers[contentLengthAt] = String(Buffer.byteLength(json, 'utf8'));
     // With Connection: close node ends the socket once this answer is flushed.
-    if (closesAfterAnswer(res.req)) headers.push('Connection', 'close');
+    if (closesAfterAnswer(res.req)) {
+      headers.push('Connection', 'close');
+      lingerBeforeClosing(res);
+    }
     res.writeHead(status, headers);
     res.end(json, 'utf8');
   };

@@ -1,4 +1,5 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { type KmsError, RequestEntityTooLarge, ValidationException } from '../errors.js';
 
 /**
@@ -75,6 +76,41 @@ const tooLargeBodies = new WeakSet<IncomingMessage>();
  */
 export function closesAfterAnswer(req: IncomingMessage): boolean {
   return tooLargeBodies.has(req);
+}
+
+/** How long, and how many bytes, a refused body is still read and dropped after the answer. */
+const LINGER_MS = 2_000;
+const LINGER_BYTES = 1024 * 1024;
+
+/**
+ * A lingering close for a connection whose request body was refused unread (as nginx and Apache
+ * do). node destroys a `Connection: close` socket as soon as the answer is written; with the
+ * client's unread bytes still in its buffer the kernel then sends RST instead of FIN, and the
+ * client's TCP may drop the 413 before the client has read it, so the client sees a reset
+ * instead of the answer. Here the answer is followed by FIN, and whatever the client still
+ * sends is read and dropped for at most LINGER_MS or LINGER_BYTES, then the socket is closed:
+ * bounded, so that no client can keep the server reading.
+ */
+export function lingerBeforeClosing(res: ServerResponse): void {
+  const socket = res.socket as (Socket & { destroySoon?: () => void }) | null;
+  if (!socket) return;
+  // node's http server calls destroySoon once the last answer of the connection is written.
+  socket.destroySoon = function lingeringClose(this: Socket) {
+    let dropped = 0;
+    const close = () => this.destroy();
+    const timer = setTimeout(close, LINGER_MS);
+    timer.unref();
+    this.once('close', () => clearTimeout(timer));
+    this.once('end', close);
+    this.end();
+    // The HTTP parser is done with this connection: what still arrives is dropped, not parsed.
+    this.removeAllListeners('data');
+    this.on('data', (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > LINGER_BYTES) close();
+    });
+    this.resume();
+  };
 }
 
 function tooLarge(limit: number): KmsError {
