@@ -154,7 +154,6 @@ export const KEY_SERVICE_CALLS = {
     remove: 'primary',
   } satisfies Placement<CredentialService>,
   asymmetric: {
-    create: 'primary',
     getPublicKey: 'worker',
     sign: 'worker',
     verify: 'worker',

@@ -32,7 +32,11 @@ export class RemoteStore implements Pick<Store, StoreRead | 'isOpen' | 'batch' |
     return this.read('getVersion', [keyId, version]) as Promise<Buffer | undefined>;
   }
 
-  getKeyWithVersion(keyId: string, version: number | 'current'): Promise<KeyWithVersion> {
+  /**
+   * `hasVersions` is not sent (a function cannot be): the primary passes its own, the same
+   * decision of the key kinds (see createCallHandler).
+   */
+  getKeyWithVersion(keyId: string, version: number | 'current', _hasVersions: (record: KeyRecord) => boolean): Promise<KeyWithVersion> {
     return this.read('getKeyWithVersion', [keyId, version]) as Promise<KeyWithVersion>;
   }
 

@@ -1,9 +1,12 @@
 import type { KeyMetadata } from '../protocol/types.js';
 import type { KeyRecord } from '../store/records.js';
 import { keyArn } from './key-id.js';
+import { kindOf } from './key-kinds/index.js';
 
 /** A key's record and aliases as the API returns them (KeyMetadata, AWS KMS's field names). */
 export function toKeyMetadata(record: KeyRecord, aliases: string[]): KeyMetadata {
+  // The kind's algorithm lists: EncryptionAlgorithms in its place, the others after DeletionDate.
+  const { EncryptionAlgorithms, ...kindFields } = kindOf(record).metadata(record);
   const metadata: KeyMetadata = {
     KeyId: record.keyId,
     Arn: keyArn(record.keyId),
@@ -16,8 +19,7 @@ export function toKeyMetadata(record: KeyRecord, aliases: string[]): KeyMetadata
     KeyUsage: record.keyUsage,
     Origin: record.origin,
     KeyManager: 'CUSTOMER',
-    EncryptionAlgorithms:
-      record.keySpec === 'SYMMETRIC_DEFAULT' ? ['SYMMETRIC_DEFAULT'] : [...(record.encryptionAlgorithms ?? [])],
+    EncryptionAlgorithms,
     CurrentKeyVersion: record.currentVersion,
     KeyRotationEnabled: record.rotation?.enabled ?? false,
     Aliases: aliases,
@@ -27,7 +29,7 @@ export function toKeyMetadata(record: KeyRecord, aliases: string[]): KeyMetadata
     if (record.rotation.nextRotationDate) metadata.NextRotationDate = record.rotation.nextRotationDate;
   }
   if (record.deletionDate) metadata.DeletionDate = record.deletionDate;
-  if (record.keySpec !== 'SYMMETRIC_DEFAULT') metadata.SigningAlgorithms = [...(record.signingAlgorithms ?? [])];
+  Object.assign(metadata, kindFields);
   if (record.providerKeyId) metadata.ProviderKeyId = record.providerKeyId;
   return metadata;
 }

@@ -9,6 +9,7 @@ import type { Store, StoreBatch, StoreChange } from '../store/store.js';
 import { isUuid, KEY_RESOURCE_PREFIX } from './key-id.js';
 import { parseKmsArn } from './arn.js';
 import { KeyLocks } from './key-locks.js';
+import { hasVersions } from './key-kinds/index.js';
 
 export const ALIAS_RESOURCE_PREFIX = 'keyhold:alias/';
 
@@ -171,14 +172,15 @@ export class KeyRegistry {
     if (cached) return usable(cached);
     const watch = this.watch(keyId);
     try {
-      const { record, wrapped } = await this.store.getKeyWithVersion(keyId, version);
+      const { record, wrapped } = await this.store.getKeyWithVersion(keyId, version, hasVersions);
       if (watch.changed()) return this.usableKeyWithVersion(keyId, version);
       if (!record) throw new NotFoundException(`Key '${keyId}' does not exist`);
       this.keyRecords.set(keyId, record);
       usable(record);
       const wanted = version === 'current' ? record.currentVersion : version;
-      // Not for asymmetric keys (their version 1 is a private key) or versions the key lacks.
-      if (wrapped && record.keySpec === 'SYMMETRIC_DEFAULT' && wanted >= 1 && wanted <= record.currentVersion) {
+      // Not for keys whose material is not versions (a local asymmetric key's version 1 is its
+      // private key), nor for versions the key lacks.
+      if (wrapped && hasVersions(record) && wanted >= 1 && wanted <= record.currentVersion) {
         this.cacheVersionKey(keyId, wanted, wrapped);
       }
       return record;

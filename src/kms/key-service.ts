@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   DecryptionFailedError,
   decryptMessage,
@@ -22,7 +22,8 @@ import type { RemoteKeyProviders } from '../providers/remote-keys/remote-key-pro
 import type { KeyRecord, Tag } from '../store/records.js';
 import type { Store, StoreChange } from '../store/store.js';
 import { AliasOperations } from './aliases.js';
-import { AsymmetricOperations, isAsymmetric } from './asymmetric-keys.js';
+import { AsymmetricOperations } from './asymmetric-keys.js';
+import { createKey, ENVELOPE_ALGORITHM, kindOf, requireOperation, type KindContext } from './key-kinds/index.js';
 import { toKeyMetadata } from './key-metadata.js';
 import { KeyRegistry, pendingDeletion, SYSTEM, type Caller } from './key-registry.js';
 import { decodeMarker, encodeMarker } from './markers.js';
@@ -61,15 +62,17 @@ export interface KeyServiceOptions {
  */
 export class KeyService {
   private readonly registry: KeyRegistry;
+  private readonly kinds: KindContext;
   readonly aliases: AliasOperations;
   readonly rotation: RotationOperations;
   readonly asymmetric: AsymmetricOperations;
 
   constructor(options: KeyServiceOptions) {
     this.registry = new KeyRegistry(options);
+    this.kinds = { registry: this.registry, remoteProviders: options.remoteProviders };
     this.aliases = new AliasOperations(this.registry);
     this.rotation = new RotationOperations(this.registry);
-    this.asymmetric = new AsymmetricOperations(this.registry, options.remoteProviders);
+    this.asymmetric = new AsymmetricOperations(this.kinds);
   }
 
   private get clock(): () => Date {
@@ -86,35 +89,7 @@ export class KeyService {
     request: { description?: string; keySpec?: string; keyUsage?: string; origin?: string; providerKeyId?: string; tags?: Tag[] },
     caller: Caller = SYSTEM,
   ): Promise<KeyMetadata> {
-    const origin = request.origin ?? 'KEYHOLD';
-    if (origin !== 'KEYHOLD' && origin !== 'AWS_KMS' && origin !== 'GCP_KMS') {
-      throw new ValidationException(`Origin '${origin.slice(0, 64)}' is not supported; use KEYHOLD, AWS_KMS or GCP_KMS`);
-    }
-    if (origin !== 'KEYHOLD' || (request.keySpec !== undefined && request.keySpec !== 'SYMMETRIC_DEFAULT')) {
-      return toKeyMetadata(await this.asymmetric.create({ ...request, origin }, caller), []);
-    }
-    if (request.providerKeyId !== undefined) throw new ValidationException('ProviderKeyId is only for Origin AWS_KMS or GCP_KMS');
-    const keySpec = 'SYMMETRIC_DEFAULT';
-    const keyUsage = request.keyUsage ?? 'ENCRYPT_DECRYPT';
-    if (keyUsage !== 'ENCRYPT_DECRYPT') {
-      throw new ValidationException(`KeyUsage '${keyUsage}' is not valid for a SYMMETRIC_DEFAULT key`);
-    }
-    const tags = mergeTags([], request.tags ?? []);
-    const keyId = randomUUID();
-    const now = this.clock();
-    const record: KeyRecord = {
-      keyId,
-      description: request.description ?? '',
-      keySpec,
-      keyUsage,
-      keyState: 'Enabled',
-      origin: 'KEYHOLD',
-      creationDate: now.toISOString(),
-      tags,
-      currentVersion: 1,
-    };
-    await this.registry.create(record, this.registry.store.batch().auditChange(caller, { action: 'CreateKey', keyId }, now));
-    return toKeyMetadata(record, []);
+    return toKeyMetadata(await createKey(request, caller, this.kinds), []);
   }
 
   async describeKey(keyIdInput: string): Promise<KeyMetadata> {
@@ -239,15 +214,15 @@ export class KeyService {
       throw new ValidationException(`Plaintext must be 1 to ${MAX_PLAINTEXT_BYTES} bytes`);
     }
     const record = await this.registry.usableKeyWithVersion(await this.registry.resolveKeyId(request.keyId));
-    if (isAsymmetric(record)) {
+    if (kindOf(record).supports('asymmetric-encrypt')) {
       refuseContext(request.encryptionContext);
       return this.asymmetric.encrypt(record, request.plaintext, request.encryptionAlgorithm);
     }
-    requireSymmetricAlgorithm(request.encryptionAlgorithm);
+    requireEnvelopeAlgorithm(record, request.encryptionAlgorithm);
     return {
       ciphertextBlob: await this.seal(record, request.plaintext, request.encryptionContext),
       keyId: record.keyId,
-      encryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+      encryptionAlgorithm: ENVELOPE_ALGORITHM,
     };
   }
 
@@ -261,18 +236,18 @@ export class KeyService {
     keyId?: string;
     encryptionAlgorithm?: string;
   }): Promise<{ plaintext: Buffer; keyId: string; encryptionAlgorithm: string }> {
-    if (request.encryptionAlgorithm !== undefined && request.encryptionAlgorithm !== 'SYMMETRIC_DEFAULT') {
+    if (request.encryptionAlgorithm !== undefined && request.encryptionAlgorithm !== ENVELOPE_ALGORITHM) {
       if (request.keyId === undefined) throw new ValidationException('KeyId is required to decrypt with an asymmetric EncryptionAlgorithm');
       refuseContext(request.encryptionContext);
       const record = await this.registry.usableKey(await this.registry.resolveKeyId(request.keyId));
-      if (!isAsymmetric(record)) {
-        throw new InvalidKeyUsageException(`Key '${record.keyId}' is SYMMETRIC_DEFAULT; omit EncryptionAlgorithm or use SYMMETRIC_DEFAULT`);
+      if (!kindOf(record).supports('asymmetric-encrypt')) {
+        throw new InvalidKeyUsageException(`Key '${record.keyId}' is ${record.keySpec}; omit EncryptionAlgorithm or use ${ENVELOPE_ALGORITHM}`);
       }
       return this.asymmetric.decrypt(record, request.ciphertextBlob, request.encryptionAlgorithm);
     }
     if (request.keyId !== undefined && request.encryptionAlgorithm === undefined) {
       const record = await this.registry.loadKey(await this.registry.resolveKeyId(request.keyId));
-      if (isAsymmetric(record)) {
+      if (kindOf(record).supports('asymmetric-encrypt')) {
         if (record.keyUsage !== 'ENCRYPT_DECRYPT') {
           throw new InvalidKeyUsageException(`Decrypt needs an ENCRYPT_DECRYPT key; '${record.keyId}' is ${record.keyUsage}`);
         }
@@ -280,7 +255,7 @@ export class KeyService {
       }
     }
     const result = await this.open(request.ciphertextBlob, request.encryptionContext, request.keyId);
-    return { ...result, encryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+    return { ...result, encryptionAlgorithm: ENVELOPE_ALGORITHM };
   }
 
   /** Moves a blob to the newest version of the destination key (which may be its own key). */
@@ -292,13 +267,13 @@ export class KeyService {
     destinationEncryptionContext?: EncryptionContext;
   }): Promise<{ ciphertextBlob: Buffer; keyId: string; sourceKeyId: string }> {
     const destinationKeyId = await this.registry.resolveKeyId(request.destinationKeyId);
-    requireSymmetric(await this.registry.usableKeyWithVersion(destinationKeyId), 'ReEncrypt');
+    requireOperation(await this.registry.usableKeyWithVersion(destinationKeyId), 'envelope', 'ReEncrypt');
     const source = await this.open(request.ciphertextBlob, request.sourceEncryptionContext, request.sourceKeyId);
     try {
       // Looked up again: opening the source may have waited on the store, and the destination
       // may have been disabled or rotated meanwhile.
       const destination = await this.registry.usableKeyWithVersion(destinationKeyId);
-      requireSymmetric(destination, 'ReEncrypt');
+      requireOperation(destination, 'envelope', 'ReEncrypt');
       const ciphertextBlob = await this.seal(destination, source.plaintext, request.destinationEncryptionContext);
       return { ciphertextBlob, keyId: destination.keyId, sourceKeyId: source.keyId };
     } finally {
@@ -435,7 +410,7 @@ export class KeyService {
   /* ---------------------------------------------------------------- internals */
 
   private async seal(record: KeyRecord, plaintext: Buffer, context: EncryptionContext | undefined): Promise<Buffer> {
-    requireSymmetric(record, 'This operation');
+    requireOperation(record, 'envelope', 'This operation');
     return this.registry.withVersionKey(record, record.currentVersion, (versionKey) =>
       encryptMessage({ versionKey, keyId: record.keyId, version: record.currentVersion, plaintext, context }),
     );
@@ -457,8 +432,8 @@ export class KeyService {
       throw new IncorrectKeyException('The ciphertext was not encrypted under the KeyId given in the request');
     }
     const record = await this.registry.usableKeyWithVersion(parsed.keyId, parsed.version);
-    // A symmetric blob naming an asymmetric key was not made by Keyhold.
-    if (isAsymmetric(record) || parsed.version > record.currentVersion) throw invalidCiphertext();
+    // A symmetric blob naming a key that does no envelope encryption was not made by Keyhold.
+    if (!kindOf(record).supports('envelope') || parsed.version > record.currentVersion) throw invalidCiphertext();
     try {
       const plaintext = await this.registry.withVersionKey(record, parsed.version, (versionKey) => decryptMessage(parsed, versionKey, context));
       return { plaintext, keyId: record.keyId };
@@ -486,15 +461,10 @@ export class KeyService {
   }
 }
 
-function requireSymmetric(record: KeyRecord, action: string): void {
-  if (isAsymmetric(record)) {
-    throw new InvalidKeyUsageException(`${action} needs a SYMMETRIC_DEFAULT key; '${record.keyId}' is ${record.keySpec} ${record.keyUsage}`);
-  }
-}
-
-function requireSymmetricAlgorithm(algorithm: string | undefined): void {
-  if (algorithm !== undefined && algorithm !== 'SYMMETRIC_DEFAULT') {
-    throw new InvalidKeyUsageException(`EncryptionAlgorithm '${algorithm.slice(0, 64)}' is not valid for a SYMMETRIC_DEFAULT key`);
+/** Envelope encryption takes only its own EncryptionAlgorithm (or none). */
+function requireEnvelopeAlgorithm(record: KeyRecord, algorithm: string | undefined): void {
+  if (algorithm !== undefined && algorithm !== ENVELOPE_ALGORITHM) {
+    throw new InvalidKeyUsageException(`EncryptionAlgorithm '${algorithm.slice(0, 64)}' is not valid for a ${record.keySpec} key`);
   }
 }
 

@@ -1,6 +1,7 @@
 import { DisabledException, KMSInvalidStateException, UnsupportedOperationException, ValidationException } from '../errors.js';
 import type { KeyRecord, RotationRecord } from '../store/records.js';
 import { pendingDeletion, type Caller, type KeyRegistry } from './key-registry.js';
+import { kindOf } from './key-kinds/index.js';
 import { decodeMarker, encodeMarker } from './markers.js';
 
 const DAY_MS = 86_400_000;
@@ -17,16 +18,15 @@ function addDays(date: Date, days: number): string {
   return new Date(date.getTime() + days * DAY_MS).toISOString();
 }
 
-/** Only symmetric keys rotate, as in AWS KMS. */
-function requireSymmetric(record: KeyRecord): void {
-  if (record.keySpec !== 'SYMMETRIC_DEFAULT') {
-    throw new UnsupportedOperationException(`Key '${record.keyId}' is asymmetric; only symmetric keys rotate`);
-  }
+/** Whether a key rotates is its kind's (only symmetric keys rotate, as in AWS KMS). */
+function requireRotating(record: KeyRecord): void {
+  const { rotation } = kindOf(record);
+  if (!rotation.rotates) throw new UnsupportedOperationException(rotation.refusal(record));
 }
 
 /** Rotation needs an Enabled symmetric key, as in AWS KMS. */
 function requireRotatable(record: KeyRecord): void {
-  requireSymmetric(record);
+  requireRotating(record);
   if (record.keyState === 'Disabled') throw new DisabledException(`Key '${record.keyId}' is disabled`);
   if (record.keyState === 'PendingDeletion') throw pendingDeletion(record.keyId);
 }
@@ -105,14 +105,14 @@ export class RotationOperations {
 
   async status(keyIdInput: string): Promise<RotationStatus> {
     const record = await this.registry.loadKey(await this.registry.resolveKeyId(keyIdInput));
-    requireSymmetric(record);
+    requireRotating(record);
     if (record.keyState === 'PendingDeletion') throw new KMSInvalidStateException(`Key '${record.keyId}' is pending deletion`);
     return rotationStatus(record);
   }
 
   async list(request: { keyId: string; limit?: number; marker?: string }) {
     const keyId = await this.registry.resolveKeyId(request.keyId);
-    requireSymmetric(await this.registry.loadKey(keyId));
+    requireRotating(await this.registry.loadKey(keyId));
     const limit = request.limit ?? 100;
     const after = request.marker === undefined ? 0 : Number(decodeMarker(request.marker, 'r', 'listkeyrotations'));
     if (!Number.isInteger(after) || after < 0) throw new ValidationException('Marker is not a marker returned by listkeyrotations');

@@ -4,6 +4,7 @@ import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, RotationRec
 import { decodeCheckedJson } from '../store/checked-json.js';
 import type { RawEntry } from '../store/store-scan.js';
 import { isUuid } from './key-id.js';
+import { findKind, kindOf } from './key-kinds/index.js';
 
 /**
  * What each stored record must look like to be usable, checked on its raw bytes: the
@@ -12,7 +13,6 @@ import { isUuid } from './key-id.js';
  */
 
 const KEY_STATES = new Set(['Enabled', 'Disabled', 'PendingDeletion']);
-const ORIGINS = new Set(['KEYHOLD', 'AWS_KMS', 'GCP_KMS']);
 
 /** The entry's value as a JSON object, or undefined. */
 export function parseObject(entry: RawEntry): Record<string, unknown> | undefined {
@@ -27,11 +27,11 @@ export function parseObject(entry: RawEntry): Record<string, unknown> | undefine
 const isString = (value: unknown): value is string => typeof value === 'string';
 const isVersion = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 1;
 
-/** A key record stored under its own KeyId, with the fields the service relies on. */
+/** A key record stored under its own KeyId, of a kind known here, with the fields the service relies on. */
 export function asKeyRecord(entry: RawEntry): KeyRecord | undefined {
   const value = parseObject(entry);
   if (!value || value.keyId !== entry.key || !isUuid(entry.key)) return undefined;
-  if (!isString(value.keySpec) || !KEY_STATES.has(value.keyState as string) || !ORIGINS.has(value.origin as string)) return undefined;
+  if (!isString(value.keySpec) || !KEY_STATES.has(value.keyState as string) || !findKind(value as unknown as KeyRecord)) return undefined;
   return isVersion(value.currentVersion) ? (value as unknown as KeyRecord) : undefined;
 }
 
@@ -70,9 +70,14 @@ export function parseScheduleEntry(key: string): { keyId: string } | undefined {
 export type KeyMaterial = { kind: 'symmetric'; versions: number } | { kind: 'private'; versions: 1 } | { kind: 'none'; versions: 0 };
 
 export function materialOf(record: KeyRecord): KeyMaterial {
-  if (record.origin !== 'KEYHOLD') return { kind: 'none', versions: 0 };
-  if (record.keySpec === 'SYMMETRIC_DEFAULT') return { kind: 'symmetric', versions: record.currentVersion };
-  return { kind: 'private', versions: 1 };
+  switch (kindOf(record).material) {
+    case 'versions':
+      return { kind: 'symmetric', versions: record.currentVersion };
+    case 'private-key':
+      return { kind: 'private', versions: 1 };
+    case 'none':
+      return { kind: 'none', versions: 0 };
+  }
 }
 
 /**

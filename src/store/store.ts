@@ -50,7 +50,7 @@ export interface StoreChange {
 /** A key's record and the wrapped material of one of its versions, read together. */
 export interface KeyWithVersion {
   record: KeyRecord | undefined;
-  /** Undefined when the key does not exist, is not an Enabled symmetric key, or lacks that version. */
+  /** Undefined when the key does not exist, is not Enabled, has no versions (see getKeyWithVersion) or lacks that version. */
   wrapped: Buffer | undefined;
 }
 
@@ -482,14 +482,15 @@ export class Store {
   }
 
   /**
-   * A key's record and, when a symmetric operation can use it (the key is Enabled and
-   * SYMMETRIC_DEFAULT, and has that version), the wrapped material of one of its versions
-   * (`'current'`: the one the record names), as one read: a cluster worker asks the primary
-   * once for both, and is sent no material it would not use.
+   * A key's record and, when an operation on the key's versions can use it (the key is Enabled,
+   * its material is versions — `hasVersions`, the caller's decision, as the store knows no kinds
+   * of key — and it has that version), the wrapped material of one of its versions (`'current'`:
+   * the one the record names), as one read: a cluster worker asks the primary once for both,
+   * and is sent no material it would not use.
    */
-  async getKeyWithVersion(keyId: string, version: number | 'current'): Promise<KeyWithVersion> {
+  async getKeyWithVersion(keyId: string, version: number | 'current', hasVersions: (record: KeyRecord) => boolean): Promise<KeyWithVersion> {
     const record = await this.getKey(keyId);
-    if (!record || record.keyState !== 'Enabled' || record.keySpec !== 'SYMMETRIC_DEFAULT') return { record, wrapped: undefined };
+    if (!record || record.keyState !== 'Enabled' || !hasVersions(record)) return { record, wrapped: undefined };
     const wanted = version === 'current' ? record.currentVersion : version;
     const exists = Number.isInteger(wanted) && wanted >= 1 && wanted <= record.currentVersion;
     return { record, wrapped: exists ? await this.getVersion(keyId, wanted) : undefined };

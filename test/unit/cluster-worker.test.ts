@@ -195,9 +195,9 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
     const key = await api.createKey({ keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' });
     const signed = await api.asymmetric.sign({ keyId: key.KeyId, message: Buffer.from('m'), signingAlgorithm: 'ECDSA_SHA_256' });
     expect((await primaryService.asymmetric.verify({ keyId: key.KeyId, message: Buffer.from('m'), signature: signed.signature, signingAlgorithm: 'ECDSA_SHA_256' })).keyId).to.equal(key.KeyId);
-    const direct = await api.asymmetric.create({ origin: 'KEYHOLD', keySpec: 'RSA_2048', keyUsage: 'ENCRYPT_DECRYPT' }, { principal: 'test' });
-    expect(await store.getKey(direct.keyId)).to.not.equal(undefined);
-    expect(loopback.forwarded).to.include.members(['keyService.createKey', 'asymmetric.create']);
+    const rsa = await api.createKey({ keySpec: 'RSA_2048', keyUsage: 'ENCRYPT_DECRYPT' });
+    expect(await store.getKey(rsa.KeyId)).to.not.equal(undefined);
+    expect(loopback.forwarded.filter((call) => call === 'keyService.createKey')).to.have.length(2);
   });
 
   it('gives back KmsErrors with their type, status and message', async () => {

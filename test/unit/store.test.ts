@@ -3,6 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { Level } from 'level';
 import { StartupError } from '../../src/errors.js';
+import { hasVersions } from '../../src/kms/key-kinds/index.js';
 import { Store, versionRecordKey } from '../../src/store/store.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 import { openTempStore, sampleKeyRecord as keyRecord } from '../helpers/temp-store.js';
@@ -236,10 +237,10 @@ describe('Store', () => {
       const record = keyRecord({ currentVersion: 2 });
       const [one, two] = [randomBytes(60), randomBytes(60)];
       await store.write(store.batch().putKey(record).putVersion(record.keyId, 1, one).putVersion(record.keyId, 2, two));
-      const current = await store.getKeyWithVersion(record.keyId, 'current');
+      const current = await store.getKeyWithVersion(record.keyId, 'current', hasVersions);
       expect(current.record).to.deep.equal(record);
       expect(current.wrapped!.equals(two)).to.equal(true);
-      expect((await store.getKeyWithVersion(record.keyId, 1)).wrapped!.equals(one)).to.equal(true);
+      expect((await store.getKeyWithVersion(record.keyId, 1, hasVersions)).wrapped!.equals(one)).to.equal(true);
     });
 
     it('reads no material for a version the record does not have, and nothing for a missing key', async () => {
@@ -247,11 +248,11 @@ describe('Store', () => {
       // A stray version beyond the record's is never handed out.
       await store.write(store.batch().putKey(record).putVersion(record.keyId, 1, randomBytes(60)).putVersion(record.keyId, 2, randomBytes(60)));
       for (const version of [0, 2, 1.5, -1]) {
-        const read = await store.getKeyWithVersion(record.keyId, version);
+        const read = await store.getKeyWithVersion(record.keyId, version, hasVersions);
         expect(read.record).to.deep.equal(record);
         expect(read.wrapped).to.equal(undefined);
       }
-      expect(await store.getKeyWithVersion(randomUUID(), 'current')).to.deep.equal({ record: undefined, wrapped: undefined });
+      expect(await store.getKeyWithVersion(randomUUID(), 'current', hasVersions)).to.deep.equal({ record: undefined, wrapped: undefined });
     });
 
     it('sends no material of a key a symmetric operation cannot use: not Enabled, or asymmetric', async () => {
@@ -261,7 +262,7 @@ describe('Store', () => {
         keyRecord({ keySpec: 'RSA_2048' }),
       ]) {
         await store.write(store.batch().putKey(record).putVersion(record.keyId, 1, randomBytes(60)));
-        expect(await store.getKeyWithVersion(record.keyId, 'current')).to.deep.equal({ record, wrapped: undefined });
+        expect(await store.getKeyWithVersion(record.keyId, 'current', hasVersions)).to.deep.equal({ record, wrapped: undefined });
       }
     });
   });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ENVELOPE_ALGORITHM } from '../../kms/key-kinds/index.js';
 import { base64, defineAction } from '../action.js';
 import { algorithmField, ciphertextBlobField, encryptionContextField, keyIdField } from '../fields.js';
 
@@ -7,7 +8,7 @@ export const decrypt = defineAction({
   access: {
     policyAction: 'Decrypt',
     // A symmetric blob names its key; an RSA ciphertext does not, and the request's KeyId does.
-    keys: (input) => (input.encryptionalgorithm === undefined || input.encryptionalgorithm === 'SYMMETRIC_DEFAULT' ? [{ blob: 'ciphertextblob' }] : [{ field: 'keyid' }]),
+    keys: (input) => (input.encryptionalgorithm === undefined || input.encryptionalgorithm === ENVELOPE_ALGORITHM ? [{ blob: 'ciphertextblob' }] : [{ field: 'keyid' }]),
     contextField: 'encryptioncontext',
   },
   schema: z.object({
