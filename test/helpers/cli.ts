@@ -21,6 +21,9 @@ export function runCli(args: string[], options: { cwd: string; env?: Record<stri
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
   child.stderr.on('data', (chunk) => (stderr += chunk));
+  // A command may stop reading before its input ends (a damaged file is refused at its header):
+  // the rest of the write then fails with EPIPE, which is the command's business, not an error here.
+  child.stdin.on('error', () => undefined);
   child.stdin.end(options.input ?? '');
   return new Promise((resolve, reject) => {
     child.once('error', reject);
