@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { nonRegularFileKind } from '../src/client/file-envelope-atomic.js';
 import { KeyholdClient, type KeyholdClientOptions } from '../src/client/index.js';
 import { writeFileDurably } from '../src/durable-file.js';
+import { isStandardBase64 } from '../src/protocol/base64.js';
 import { resolveConnection } from './connection.js';
 import { UsageError } from './errors.js';
 import { readConfig } from './profiles.js';
@@ -71,7 +72,7 @@ export async function readInput(options: { plaintext?: string; in?: string }): P
 export function blobFromInput(bytes: Buffer): Buffer {
   if (bytes[0] === 0x01) return bytes;
   const text = bytes.toString('utf8').trim();
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new UsageError('the input is neither a ciphertext blob nor its base64');
+  if (text === '' || !isStandardBase64(text)) throw new UsageError('the input is neither a ciphertext blob nor its base64');
   return Buffer.from(text, 'base64');
 }
 

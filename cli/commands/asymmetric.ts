@@ -9,6 +9,7 @@ import {
   signingHash,
   type SigningAlgorithm,
 } from '../../src/crypto/asymmetric-algorithms.js';
+import { isStandardBase64 } from '../../src/protocol/base64.js';
 import { printResult, readInput, withClient, writeOutput } from '../context.js';
 import { UsageError } from '../errors.js';
 
@@ -143,6 +144,6 @@ function readSignature(options: { signature?: string; signatureBase64?: string }
   }
   if (options.signature !== undefined) return readFileSync(options.signature);
   const text = options.signatureBase64!.trim();
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new UsageError('--signature-base64 is not base64');
+  if (text === '' || !isStandardBase64(text)) throw new UsageError('--signature-base64 is not standard base64');
   return Buffer.from(text, 'base64');
 }

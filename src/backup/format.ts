@@ -11,6 +11,7 @@
  * itself only in the header, wrapped by the master key. It loads nothing of the server (the
  * list of sublevels comes from a module without runtime imports).
  */
+import { isStandardBase64 } from '../protocol/base64.js';
 import type { RootKeyRecord } from '../store/records.js';
 import { SUBLEVEL_NAMES, type SublevelName } from '../store/store-scan.js';
 
@@ -71,7 +72,6 @@ export function encodeTrailer(records: number, sha256: string): string {
   return JSON.stringify({ trailer: true, records, sha256 } satisfies BackupTrailer) + '\n';
 }
 
-const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 function parseObject(line: string, what: string): Record<string, unknown> {
   let parsed: unknown;
@@ -102,7 +102,7 @@ export function parseRecord(line: string): BackupRecord {
   const { sublevel, key, value } = record;
   if (typeof sublevel !== 'string' || !isBackupSublevel(sublevel)) throw new BackupFormatError('a record names an unknown sublevel');
   if (typeof key !== 'string' || key.length === 0) throw new BackupFormatError('a record has no key');
-  if (typeof value !== 'string' || !BASE64_PATTERN.test(value)) throw new BackupFormatError('a record value is not base64');
+  if (typeof value !== 'string' || !isStandardBase64(value)) throw new BackupFormatError('a record value is not base64');
   return { sublevel, key, value: Buffer.from(value, 'base64') };
 }
 
