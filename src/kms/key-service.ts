@@ -15,6 +15,7 @@ import {
   NotFoundException,
   ValidationException,
 } from '../errors.js';
+import { generateDataKeyPair, type DataKeyPairSpec } from '../crypto/data-key-pair.js';
 import type { PolicyResource } from '../auth/policy.js';
 import type { AwsIdentity } from '../config.js';
 import type { KeyMetadata } from '../protocol/types.js';
@@ -299,6 +300,30 @@ export class KeyService {
     const plaintext = randomBytes(length);
     const ciphertextBlob = await this.seal(record, plaintext, request.encryptionContext);
     return { plaintext, ciphertextBlob, keyId: record.keyId };
+  }
+
+  /**
+   * GenerateDataKeyPair: a fresh pair, its private key (PKCS#8 DER) sealed under `keyId` as
+   * encrypt would seal it, so that decrypt gives it back. The key is checked before the pair is
+   * made (an RSA 4096 pair costs about a second of CPU) and looked up again after, as reEncrypt
+   * does: it may have been disabled or rotated meanwhile.
+   */
+  async generateDataKeyPair(request: {
+    keyId: string;
+    keyPairSpec: DataKeyPairSpec;
+    encryptionContext?: EncryptionContext;
+  }): Promise<{ privateKeyPlaintext: Buffer; privateKeyCiphertextBlob: Buffer; publicKey: Buffer; keyId: string; keyPairSpec: DataKeyPairSpec }> {
+    const keyId = await this.registry.resolveKeyId(request.keyId);
+    requireOperation(await this.registry.usableKeyWithVersion(keyId), 'envelope', 'GenerateDataKeyPair');
+    const pair = await generateDataKeyPair(request.keyPairSpec);
+    try {
+      const record = await this.registry.usableKeyWithVersion(keyId);
+      const privateKeyCiphertextBlob = await this.seal(record, pair.privateKey, request.encryptionContext);
+      return { privateKeyPlaintext: pair.privateKey, privateKeyCiphertextBlob, publicKey: pair.publicKey, keyId, keyPairSpec: request.keyPairSpec };
+    } catch (error) {
+      pair.privateKey.fill(0);
+      throw error;
+    }
   }
 
   generateRandom(numberOfBytes: number): Buffer {
