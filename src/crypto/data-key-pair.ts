@@ -25,10 +25,6 @@ const generate = promisify(generateKeyPair);
 const publicKeyEncoding = { type: 'spki', format: 'der' } as const;
 const privateKeyEncoding = { type: 'pkcs8', format: 'der' } as const;
 
-export function isDataKeyPairSpec(value: string): value is DataKeyPairSpec {
-  return (DATA_KEY_PAIR_SPECS as readonly string[]).includes(value);
-}
-
 /**
  * A new pair, generated on libuv's thread pool: an RSA 4096 pair takes about a second of CPU,
  * which must not stop the event loop. The caller zeroes `privateKey` when done with it.
