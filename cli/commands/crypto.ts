@@ -1,5 +1,7 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
+import path from 'node:path';
 import { Command, Option } from 'commander';
+import { nonRegularFileKind } from '../../src/client/file-envelope-atomic.js';
 import type { GenerateDataKeyPairWithoutPlaintextResult } from '../../src/client/index.js';
 import { DATA_KEY_PAIR_SPECS } from '../../src/crypto/data-key-pair.js';
 import { isStandardBase64 } from '../../src/protocol/base64.js';
@@ -125,14 +127,14 @@ export function cryptoCommands(): Command[] {
       '  $ keyhold datakey-pair --key-id alias/orders --spec RSA_3072 --without-plaintext --public-key-out rsa.pub.pem --encrypted-private-key-out rsa.key.blob')
     .action(async (options, command: Command) => {
       /* Precondition: the private key is asked for exactly when it is written somewhere, and no two outputs share a file. */
-      if (options.withoutPlaintext === (options.privateKeyOut !== undefined)) {
-        throw new UsageError(options.withoutPlaintext ? 'give --private-key-out or --without-plaintext, not both' : 'give --private-key-out FILE, or --without-plaintext');
-      }
-      const outputs = [options.publicKeyOut, options.encryptedPrivateKeyOut, options.privateKeyOut].filter((file) => file !== undefined);
-      if (new Set(outputs).size !== outputs.length) throw new UsageError('each --…-out option needs a file of its own');
+      const withoutPlaintext = options.withoutPlaintext === true;
+      if (!withoutPlaintext && options.privateKeyOut === undefined) throw new UsageError('give --private-key-out FILE, or --without-plaintext');
+      if (withoutPlaintext && options.privateKeyOut !== undefined) throw new UsageError('give --private-key-out or --without-plaintext, not both');
+      const outputs = { '--public-key-out': options.publicKeyOut, '--encrypted-private-key-out': options.encryptedPrivateKeyOut, '--private-key-out': options.privateKeyOut };
+      requireOutputFiles(outputs);
       const request = { keyId: options.keyId, keyPairSpec: options.spec, encryptionContext: options.context };
       const pair: GenerateDataKeyPairWithoutPlaintextResult & { privateKeyPlaintext?: Buffer } = await withClient(command, (client) =>
-        options.withoutPlaintext ? client.generateDataKeyPairWithoutPlaintext(request) : client.generateDataKeyPair(request),
+        withoutPlaintext ? client.generateDataKeyPairWithoutPlaintext(request) : client.generateDataKeyPair(request),
       );
       const privateKey = pair.privateKeyPlaintext;
       try {
@@ -156,6 +158,16 @@ export function cryptoCommands(): Command[] {
     });
 
   return [encrypt, decrypt, reencrypt, datakey, datakeyPair, random];
+}
+
+/** Checked before the server makes a pair: each output a file of its own, absent or regular (writeOutput renames over it). */
+function requireOutputFiles(outputs: Record<string, string | undefined>): void {
+  const files = Object.entries(outputs).filter((entry): entry is [string, string] => entry[1] !== undefined);
+  if (new Set(files.map(([, file]) => path.resolve(file))).size !== files.length) throw new UsageError('each --…-out option needs a file of its own');
+  for (const [option, file] of files) {
+    const kind = nonRegularFileKind(file);
+    if (kind !== undefined) throw new UsageError(`${option} ${file} exists and is ${kind}, not a regular file`);
+  }
 }
 
 function publicKeyPem(der: Buffer): Buffer {
