@@ -25,14 +25,18 @@ const generate = promisify(generateKeyPair);
 const publicKeyEncoding = { type: 'spki', format: 'der' } as const;
 const privateKeyEncoding = { type: 'pkcs8', format: 'der' } as const;
 
+/** RSA pairs take long to make (about a second for 4096 bits); EC pairs a millisecond. */
+export function isRsaPairSpec(spec: DataKeyPairSpec): spec is keyof typeof RSA_BITS {
+  return Object.hasOwn(RSA_BITS, spec);
+}
+
 /**
  * A new pair, generated on libuv's thread pool: an RSA 4096 pair takes about a second of CPU,
  * which must not stop the event loop. The caller zeroes `privateKey` when done with it.
  */
 export async function generateDataKeyPair(spec: DataKeyPairSpec): Promise<{ privateKey: Buffer; publicKey: Buffer }> {
-  if (spec in RSA_BITS) {
-    const modulusLength = RSA_BITS[spec as keyof typeof RSA_BITS];
-    return generate('rsa', { modulusLength, publicExponent: 0x10001, publicKeyEncoding, privateKeyEncoding });
+  if (isRsaPairSpec(spec)) {
+    return generate('rsa', { modulusLength: RSA_BITS[spec], publicExponent: 0x10001, publicKeyEncoding, privateKeyEncoding });
   }
-  return generate('ec', { namedCurve: CURVES[spec as keyof typeof CURVES], publicKeyEncoding, privateKeyEncoding });
+  return generate('ec', { namedCurve: CURVES[spec], publicKeyEncoding, privateKeyEncoding });
 }
