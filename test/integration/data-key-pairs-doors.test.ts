@@ -55,6 +55,12 @@ describe('data key pairs through the AWS SDK and the command line, against a rea
 
   const file = (name: string) => path.join(cli.cwd, name);
 
+  function openssl(args: string[], input?: Buffer): string {
+    const result = spawnSync('openssl', args, { cwd: cli.cwd, input, encoding: 'utf8' });
+    expect(result.status, `openssl ${args.join(' ')}: ${result.stderr}`).to.equal(0);
+    return result.stdout;
+  }
+
   describe('@aws-sdk/client-kms', () => {
     for (const spec of ['ECC_SECG_P256K1', 'RSA_2048'] as const) {
       it(`GenerateDataKeyPairCommand (${spec}): DER keys of one pair, the key ARN, and DecryptCommand gives the private key back`, async () => {
@@ -117,10 +123,14 @@ describe('data key pairs through the AWS SDK and the command line, against a rea
       expect(decrypted.code, decrypted.stderr).to.equal(0);
       expect(decrypted.stdout.equals(privateKey.export({ format: 'der', type: 'pkcs8' }))).to.equal(true);
       for (const [args, text] of [[['-in', 'signer.pem'], /ASN1 OID: prime256v1/], [['-pubin', '-in', 'signer.pub.pem'], /ASN1 OID: prime256v1/]] as const) {
-        const openssl = spawnSync('openssl', ['pkey', ...args, '-noout', '-text'], { cwd: cli.cwd, encoding: 'utf8' });
-        expect(openssl.status, openssl.stderr).to.equal(0);
-        expect(openssl.stdout).to.match(text);
+        expect(openssl(['pkey', ...args, '-noout', '-text'])).to.match(text);
       }
+      // The README's example: openssl signs with the PEM and verifies with the public PEM, and the
+      // decrypted blob, through `openssl pkey -inform DER`, is the same PEM again.
+      writeFileSync(file('invoice.pdf'), 'an invoice');
+      openssl(['dgst', '-sha256', '-sign', 'signer.pem', '-out', 'invoice.sig', 'invoice.pdf']);
+      expect(openssl(['dgst', '-sha256', '-verify', 'signer.pub.pem', '-signature', 'invoice.sig', 'invoice.pdf'])).to.equal('Verified OK\n');
+      expect(openssl(['pkey', '-inform', 'DER'], decrypted.stdout)).to.equal(privatePem);
     });
 
     it('--der writes DER; --without-plaintext writes no private key', async () => {
