@@ -104,6 +104,24 @@ describe('data key pairs through the AWS SDK and the command line, against a rea
     });
   });
 
+  describe('KeyholdClient', () => {
+    it('generateDataKeyPair and generateDataKeyPairWithoutPlaintext answer Buffers; decrypt gives the private key back', async () => {
+      const context = { door: 'client' };
+      const pair = await cli.admin.generateDataKeyPair({ keyId: 'alias/pairs', keyPairSpec: 'ECC_NIST_P384', encryptionContext: context });
+      rememberSecret(pair.privateKeyPlaintext);
+      expect(pair).to.include({ keyId: symmetric, keyPairSpec: 'ECC_NIST_P384' });
+      expect((await cli.admin.decrypt({ ciphertextBlob: pair.privateKeyCiphertextBlob, encryptionContext: context })).plaintext.equals(pair.privateKeyPlaintext)).to.equal(true);
+      const publicKey = createPublicKey({ key: pair.publicKey, format: 'der', type: 'spki' });
+      expect(signsAndVerifies(createPrivateKey({ key: pair.privateKeyPlaintext, format: 'der', type: 'pkcs8' }), publicKey)).to.equal(true);
+
+      const later = await cli.admin.generateDataKeyPairWithoutPlaintext({ keyId: symmetric, keyPairSpec: 'RSA_2048' });
+      expect(Object.keys(later).sort()).to.deep.equal(['keyId', 'keyPairSpec', 'privateKeyCiphertextBlob', 'publicKey']);
+      const der = (await cli.admin.decrypt({ ciphertextBlob: later.privateKeyCiphertextBlob })).plaintext;
+      rememberSecret(der);
+      expect(createPublicKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })).export({ format: 'der', type: 'spki' }).equals(later.publicKey)).to.equal(true);
+    });
+  });
+
   describe('keyhold datakey-pair', () => {
     it('writes PEM files: the private key (mode 0600) and the public key of one pair; keyhold decrypt of the encrypted one gives its DER', async () => {
       const printed = await cli.json([
