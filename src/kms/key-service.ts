@@ -15,7 +15,7 @@ import {
   NotFoundException,
   ValidationException,
 } from '../errors.js';
-import { generateDataKeyPair, isRsaPairSpec, type DataKeyPairSpec } from '../crypto/data-key-pair.js';
+import { DATA_KEY_PAIR_SPECS, generateDataKeyPair, isRsaPairSpec, type DataKeyPairSpec } from '../crypto/data-key-pair.js';
 import type { PolicyResource } from '../auth/policy.js';
 import type { AwsIdentity } from '../config.js';
 import type { KeyMetadata } from '../protocol/types.js';
@@ -318,14 +318,16 @@ export class KeyService {
     keyPairSpec: DataKeyPairSpec;
     encryptionContext?: EncryptionContext;
   }): Promise<{ privateKeyPlaintext: Buffer; privateKeyCiphertextBlob: Buffer; publicKey: Buffer; keyId: string; keyPairSpec: DataKeyPairSpec }> {
+    const spec = request.keyPairSpec;
+    /* Precondition: a spec Keyhold makes. */
+    if (!(DATA_KEY_PAIR_SPECS as readonly string[]).includes(spec)) throw new ValidationException(`KeyPairSpec must be one of ${DATA_KEY_PAIR_SPECS.join(', ')}`);
     const keyId = await this.registry.resolveKeyId(request.keyId);
     requireOperation(await this.registry.usableKeyWithVersion(keyId), 'envelope', 'GenerateDataKeyPair');
-    const spec = request.keyPairSpec;
     const pair = isRsaPairSpec(spec) ? await this.rsaPairSlots.run(() => generateDataKeyPair(spec)) : await generateDataKeyPair(spec);
     try {
       const record = await this.registry.usableKeyWithVersion(keyId);
       const privateKeyCiphertextBlob = await this.seal(record, pair.privateKey, request.encryptionContext);
-      return { privateKeyPlaintext: pair.privateKey, privateKeyCiphertextBlob, publicKey: pair.publicKey, keyId, keyPairSpec: request.keyPairSpec };
+      return { privateKeyPlaintext: pair.privateKey, privateKeyCiphertextBlob, publicKey: pair.publicKey, keyId, keyPairSpec: spec };
     } catch (error) {
       pair.privateKey.fill(0);
       throw error;
