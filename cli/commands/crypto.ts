@@ -1,4 +1,9 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import path from 'node:path';
 import { Command, Option } from 'commander';
+import { nonRegularFileKind } from '../../src/client/file-envelope-atomic.js';
+import type { GenerateDataKeyPairWithoutPlaintextResult } from '../../src/client/index.js';
+import { DATA_KEY_PAIR_SPECS } from '../../src/crypto/data-key-pair.js';
 import { isStandardBase64 } from '../../src/protocol/base64.js';
 import { blobFromInput, collectPairs, positiveInteger, printResult, readInput, withClient, writeOutput } from '../context.js';
 import { UsageError } from '../errors.js';
@@ -107,6 +112,41 @@ export function cryptoCommands(): Command[] {
       printResult(command, await withClient(command, (client) => client.call(action, body)));
     });
 
+  const datakeyPair = new Command('datakey-pair')
+    .description('generate a data key pair: writes its public key, its private key encrypted under --key-id and, unless --without-plaintext, its private key')
+    .requiredOption('--key-id <key>', 'the symmetric key that encrypts the private key')
+    .addOption(new Option('--spec <spec>', 'the key pair spec').choices([...DATA_KEY_PAIR_SPECS]).makeOptionMandatory())
+    .option('--context <key=value>', 'encryption context pair (repeatable)', collectPairs)
+    .requiredOption('--public-key-out <file>', 'write the public key here (PEM SubjectPublicKeyInfo, or DER with --der)')
+    .requiredOption('--encrypted-private-key-out <file>', 'write the encrypted private key here (a ciphertext blob: `keyhold decrypt` gives back its PKCS#8 DER)')
+    .option('--private-key-out <file>', 'write the private key here, mode 0600 (PEM PKCS#8, or DER with --der)')
+    .option('--der', 'write DER instead of PEM')
+    .option('--without-plaintext', 'ask for no private key (only the public and the encrypted private key)')
+    .addHelpText('after', '\nRSA pairs take the server up to a few seconds to make; ECC pairs are immediate.\n\nExamples:\n' +
+      '  $ keyhold datakey-pair --key-id alias/orders --spec ECC_NIST_P256 --private-key-out signer.pem --public-key-out signer.pub.pem --encrypted-private-key-out signer.key.blob\n' +
+      '  $ keyhold datakey-pair --key-id alias/orders --spec RSA_3072 --without-plaintext --public-key-out rsa.pub.pem --encrypted-private-key-out rsa.key.blob')
+    .action(async (options, command: Command) => {
+      /* Precondition: the private key is asked for exactly when it is written somewhere, and no two outputs share a file. */
+      const withoutPlaintext = options.withoutPlaintext === true;
+      if (!withoutPlaintext && options.privateKeyOut === undefined) throw new UsageError('give --private-key-out FILE, or --without-plaintext');
+      if (withoutPlaintext && options.privateKeyOut !== undefined) throw new UsageError('give --private-key-out or --without-plaintext, not both');
+      const outputs = { '--public-key-out': options.publicKeyOut, '--encrypted-private-key-out': options.encryptedPrivateKeyOut, '--private-key-out': options.privateKeyOut };
+      requireOutputFiles(outputs);
+      const request = { keyId: options.keyId, keyPairSpec: options.spec, encryptionContext: options.context };
+      const pair: GenerateDataKeyPairWithoutPlaintextResult & { privateKeyPlaintext?: Buffer } = await withClient(command, (client) =>
+        withoutPlaintext ? client.generateDataKeyPairWithoutPlaintext(request) : client.generateDataKeyPair(request),
+      );
+      const privateKey = pair.privateKeyPlaintext;
+      try {
+        writeOutput(options.der ? pair.publicKey : publicKeyPem(pair.publicKey), { out: options.publicKeyOut });
+        writeOutput(pair.privateKeyCiphertextBlob, { out: options.encryptedPrivateKeyOut });
+        if (privateKey !== undefined) writeOutput(options.der ? privateKey : privateKeyPem(privateKey), { out: options.privateKeyOut });
+      } finally {
+        privateKey?.fill(0);
+      }
+      printResult(command, { KeyId: pair.keyId, KeyPairSpec: pair.keyPairSpec });
+    });
+
   const random = new Command('random')
     .description('random bytes from the server')
     .requiredOption('--bytes <n>', 'how many bytes (1..1024)', positiveInteger)
@@ -117,5 +157,23 @@ export function cryptoCommands(): Command[] {
       writeOutput(await withClient(command, (client) => client.generateRandom(options.bytes)), options);
     });
 
-  return [encrypt, decrypt, reencrypt, datakey, random];
+  return [encrypt, decrypt, reencrypt, datakey, datakeyPair, random];
+}
+
+/** Checked before the server makes a pair: each output a file of its own, absent or regular (writeOutput renames over it). */
+function requireOutputFiles(outputs: Record<string, string | undefined>): void {
+  const files = Object.entries(outputs).filter((entry): entry is [string, string] => entry[1] !== undefined);
+  if (new Set(files.map(([, file]) => path.resolve(file))).size !== files.length) throw new UsageError('each --…-out option needs a file of its own');
+  for (const [option, file] of files) {
+    const kind = nonRegularFileKind(file);
+    if (kind !== undefined) throw new UsageError(`${option} ${file} exists and is ${kind}, not a regular file`);
+  }
+}
+
+function publicKeyPem(der: Buffer): Buffer {
+  return Buffer.from(createPublicKey({ key: der, format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }));
+}
+
+function privateKeyPem(der: Buffer): Buffer {
+  return Buffer.from(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }));
 }

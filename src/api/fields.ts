@@ -51,6 +51,8 @@ const DISPLAY_NAMES: Record<string, string> = {
   principal: 'Principal',
   action: 'Action',
   outcome: 'Outcome',
+  keypairspec: 'KeyPairSpec',
+  recipient: 'Recipient',
 };
 
 export const keyIdField = z.string().min(1).max(2048);

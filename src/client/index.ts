@@ -28,6 +28,9 @@ import type {
   GenerateDataKeyOptions,
   GenerateDataKeyResult,
   GenerateDataKeyWithoutPlaintextResult,
+  GenerateDataKeyPairOptions,
+  GenerateDataKeyPairResult,
+  GenerateDataKeyPairWithoutPlaintextResult,
   GetPublicKeyResult,
   KeyMetadata,
   ListAuditEventsOptions,
@@ -379,6 +382,22 @@ export class KeyholdClient {
     return { ciphertextBlob: base64Field(answer, 'CiphertextBlob'), keyId: answer.KeyId };
   }
 
+  /**
+   * A key pair for use outside Keyhold; its private key also encrypted under `keyId`.
+   *
+   * @example
+   *   const pair = await client.generateDataKeyPair({ keyId: 'alias/orders', keyPairSpec: 'ECC_NIST_P256' });
+   *   const privateKey = createPrivateKey({ key: pair.privateKeyPlaintext, format: 'der', type: 'pkcs8' });
+   */
+  async generateDataKeyPair(opts: GenerateDataKeyPairOptions): Promise<GenerateDataKeyPairResult> {
+    const answer = await this.call('generatedatakeypair', dataKeyPairRequest(opts));
+    return { ...dataKeyPairResult(answer), privateKeyPlaintext: base64Field(answer, 'PrivateKeyPlaintext') };
+  }
+
+  async generateDataKeyPairWithoutPlaintext(opts: GenerateDataKeyPairOptions): Promise<GenerateDataKeyPairWithoutPlaintextResult> {
+    return dataKeyPairResult(await this.call('generatedatakeypairwithoutplaintext', dataKeyPairRequest(opts)));
+  }
+
   async generateRandom(numberOfBytes: number): Promise<Buffer> {
     const answer = await this.call('generaterandom', { NumberOfBytes: numberOfBytes });
     return base64Field(answer, 'Plaintext');
@@ -480,6 +499,19 @@ function dataKeyRequest(opts: GenerateDataKeyOptions): object {
     KeySpec: opts.keySpec,
     NumberOfBytes: opts.numberOfBytes,
     EncryptionContext: opts.encryptionContext,
+  };
+}
+
+function dataKeyPairRequest(opts: GenerateDataKeyPairOptions): object {
+  return { KeyId: opts.keyId, KeyPairSpec: opts.keyPairSpec, EncryptionContext: opts.encryptionContext };
+}
+
+function dataKeyPairResult(answer: Record<string, unknown>): GenerateDataKeyPairWithoutPlaintextResult {
+  return {
+    privateKeyCiphertextBlob: base64Field(answer, 'PrivateKeyCiphertextBlob'),
+    publicKey: base64Field(answer, 'PublicKey'),
+    keyId: answer.KeyId as string,
+    keyPairSpec: answer.KeyPairSpec as GenerateDataKeyPairResult['keyPairSpec'],
   };
 }
 

@@ -178,6 +178,29 @@ export interface GenerateDataKeyWithoutPlaintextResult {
   keyId: string;
 }
 
+export type DataKeyPairSpec = 'RSA_2048' | 'RSA_3072' | 'RSA_4096' | 'ECC_NIST_P256' | 'ECC_NIST_P384' | 'ECC_NIST_P521' | 'ECC_SECG_P256K1';
+
+export interface GenerateDataKeyPairOptions {
+  /** The symmetric key that encrypts the private key. */
+  keyId: string;
+  keyPairSpec: DataKeyPairSpec;
+  encryptionContext?: EncryptionContext;
+}
+
+export interface GenerateDataKeyPairWithoutPlaintextResult {
+  /** The private key encrypted under keyId: `decrypt` (with the same context) gives back its PKCS#8 DER. */
+  privateKeyCiphertextBlob: Buffer;
+  /** DER X.509 SubjectPublicKeyInfo. */
+  publicKey: Buffer;
+  keyId: string;
+  keyPairSpec: DataKeyPairSpec;
+}
+
+export interface GenerateDataKeyPairResult extends GenerateDataKeyPairWithoutPlaintextResult {
+  /** DER PKCS#8 PrivateKeyInfo. Zero it when done. */
+  privateKeyPlaintext: Buffer;
+}
+
 export interface CreateCredentialOptions {
   description?: string;
   /** An admin may do everything, credential actions included; it takes no policy. */

@@ -120,6 +120,7 @@ export const KEY_SERVICE_CALLS = {
     decrypt: 'worker',
     reEncrypt: 'worker',
     generateDataKey: 'worker',
+    generateDataKeyPair: 'worker',
     generateRandom: 'worker',
     forgetCached: 'worker',
     policyResource: 'worker',

@@ -15,6 +15,7 @@ import {
   NotFoundException,
   ValidationException,
 } from '../errors.js';
+import { DATA_KEY_PAIR_SPECS, generateDataKeyPair, isRsaPairSpec, type DataKeyPairSpec } from '../crypto/data-key-pair.js';
 import type { PolicyResource } from '../auth/policy.js';
 import type { AwsIdentity } from '../config.js';
 import type { KeyMetadata } from '../protocol/types.js';
@@ -28,6 +29,7 @@ import { toKeyMetadata } from './key-metadata.js';
 import { KeyRegistry, pendingDeletion, SYSTEM, type Caller } from './key-registry.js';
 import { decodeMarker, encodeMarker } from './markers.js';
 import { RotationOperations } from './rotation.js';
+import { TaskSlots } from './task-slots.js';
 import { mergeTags, validateTags } from './tags.js';
 
 export type { Caller } from './key-registry.js';
@@ -37,6 +39,8 @@ const DAY_MS = 86_400_000;
 const DATA_KEY_SPEC_BYTES = { AES_256: 32, AES_128: 16 } as const;
 
 const NO_TAGS: ReadonlyMap<string, string> = new Map();
+/** RSA data key pairs made at once: each holds a thread of libuv's pool (4) for up to seconds. */
+const RSA_PAIR_SLOTS = 2;
 
 export type DataKeySpec = keyof typeof DATA_KEY_SPEC_BYTES;
 
@@ -66,6 +70,7 @@ export class KeyService {
   readonly aliases: AliasOperations;
   readonly rotation: RotationOperations;
   readonly asymmetric: AsymmetricOperations;
+  private readonly rsaPairSlots = new TaskSlots(RSA_PAIR_SLOTS);
 
   constructor(options: KeyServiceOptions) {
     this.registry = new KeyRegistry(options);
@@ -299,6 +304,34 @@ export class KeyService {
     const plaintext = randomBytes(length);
     const ciphertextBlob = await this.seal(record, plaintext, request.encryptionContext);
     return { plaintext, ciphertextBlob, keyId: record.keyId };
+  }
+
+  /**
+   * GenerateDataKeyPair: a fresh pair, its private key (PKCS#8 DER) sealed under `keyId` as
+   * encrypt would seal it, so that decrypt gives it back. The key is checked before the pair is
+   * made (an RSA 4096 pair costs about a second of CPU) and looked up again after, as reEncrypt
+   * does: it may have been disabled or rotated meanwhile. RSA pairs are made two at a time, so
+   * that the store's work on libuv's pool does not wait behind them.
+   */
+  async generateDataKeyPair(request: {
+    keyId: string;
+    keyPairSpec: DataKeyPairSpec;
+    encryptionContext?: EncryptionContext;
+  }): Promise<{ privateKeyPlaintext: Buffer; privateKeyCiphertextBlob: Buffer; publicKey: Buffer; keyId: string; keyPairSpec: DataKeyPairSpec }> {
+    const spec = request.keyPairSpec;
+    /* Precondition: a spec Keyhold makes. */
+    if (!(DATA_KEY_PAIR_SPECS as readonly string[]).includes(spec)) throw new ValidationException(`KeyPairSpec must be one of ${DATA_KEY_PAIR_SPECS.join(', ')}`);
+    const keyId = await this.registry.resolveKeyId(request.keyId);
+    requireOperation(await this.registry.usableKeyWithVersion(keyId), 'envelope', 'GenerateDataKeyPair');
+    const pair = isRsaPairSpec(spec) ? await this.rsaPairSlots.run(() => generateDataKeyPair(spec)) : await generateDataKeyPair(spec);
+    try {
+      const record = await this.registry.usableKeyWithVersion(keyId);
+      const privateKeyCiphertextBlob = await this.seal(record, pair.privateKey, request.encryptionContext);
+      return { privateKeyPlaintext: pair.privateKey, privateKeyCiphertextBlob, publicKey: pair.publicKey, keyId, keyPairSpec: spec };
+    } catch (error) {
+      pair.privateKey.fill(0);
+      throw error;
+    }
   }
 
   generateRandom(numberOfBytes: number): Buffer {

@@ -356,6 +356,7 @@ describe(`the AWS door's answers to hostile and malformed requests (real HTTPS),
       'KeyId', 'Plaintext', 'CiphertextBlob', 'EncryptionContext', 'NumberOfBytes', 'KeySpec', 'KeyUsage', 'Limit', 'Marker',
       'DestinationKeyId', 'SourceEncryptionContext', 'DestinationEncryptionContext', 'PendingWindowInDays', 'Tags', 'TagKeys',
       'Description', 'AliasName', 'TargetKeyId', 'Message', 'MessageType', 'Signature', 'SigningAlgorithm', 'Policy', 'PolicyName',
+      'KeyPairSpec', 'Recipient',
     );
     const plausibleValue = fc.oneof(
       fc.jsonValue({ maxDepth: 3 }),

@@ -82,6 +82,8 @@ describe('policies', () => {
       disablecredential: { AccessKeyId: 'KHNOSUCHCREDENTIAL0' },
       deletecredential: { AccessKeyId: 'KHNOSUCHCREDENTIAL0' },
       listauditevents: { Limit: 1 },
+      generatedatakeypair: { KeyId: key, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: { purpose: 'backup' } },
+      generatedatakeypairwithoutplaintext: { KeyId: key, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: { purpose: 'backup' } },
     };
   }
 
@@ -104,7 +106,8 @@ describe('policies', () => {
   }
 
   const admin = () => h.credential;
-  const cryptoOnly = ['decrypt', 'encrypt', 'generatedatakey', 'generatedatakeywithoutplaintext'];
+  // kms:GenerateDataKey* also names kms:GenerateDataKeyPair and kms:GenerateDataKeyPairWithoutPlaintext, as in AWS.
+  const cryptoOnly = ['decrypt', 'encrypt', 'generatedatakey', 'generatedatakeypair', 'generatedatakeypairwithoutplaintext', 'generatedatakeywithoutplaintext'];
 
   it('lets an admin call every action', async () => {
     expect(await allowedActions(admin(), orders, blobOfOrders)).to.deep.equal([...actions.keys()].sort());

@@ -6,6 +6,7 @@ import { describeKey, updateKeyDescription } from './describe-key.js';
 import { getKeyPolicy, listKeyPolicies, putKeyPolicy } from './key-policies.js';
 import { encrypt } from './encrypt.js';
 import { generateDataKey, generateDataKeyWithoutPlaintext } from './generate-data-key.js';
+import { generateDataKeyPair, generateDataKeyPairWithoutPlaintext } from './generate-data-key-pair.js';
 import { generateRandom } from './generate-random.js';
 import { cancelKeyDeletion, disableKey, enableKey, scheduleKeyDeletion } from './key-state.js';
 import { listKeys } from './list-keys.js';
@@ -59,5 +60,7 @@ export const actions: ReadonlyMap<string, Action> = new Map(
     disableCredential,
     deleteCredential,
     listAuditEvents,
+    generateDataKeyPair,
+    generateDataKeyPairWithoutPlaintext,
   ].map((action) => [action.name, action as unknown as Action]),
 );
