@@ -25,6 +25,7 @@ export const AWS_KMS_ACTIONS: ReadonlySet<string> = new Set([
 const KEY_ARN_RESULTS = new Set([
   'encrypt', 'decrypt', 'reencrypt', 'generatedatakey', 'generatedatakeywithoutplaintext', 'sign',
   'verify', 'getpublickey', 'schedulekeydeletion', 'cancelkeydeletion', 'getkeyrotationstatus',
+  'generatemac', 'verifymac',
 ]);
 
 /**

@@ -51,6 +51,8 @@ const DISPLAY_NAMES: Record<string, string> = {
   principal: 'Principal',
   action: 'Action',
   outcome: 'Outcome',
+  mac: 'Mac',
+  macalgorithm: 'MacAlgorithm',
 };
 
 export const keyIdField = z.string().min(1).max(2048);

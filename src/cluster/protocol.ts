@@ -121,6 +121,8 @@ export const KEY_SERVICE_CALLS = {
     reEncrypt: 'worker',
     generateDataKey: 'worker',
     generateRandom: 'worker',
+    generateMac: 'worker',
+    verifyMac: 'worker',
     forgetCached: 'worker',
     policyResource: 'worker',
     policyResourceOfBlob: 'worker',

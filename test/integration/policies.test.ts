@@ -82,6 +82,8 @@ describe('policies', () => {
       disablecredential: { AccessKeyId: 'KHNOSUCHCREDENTIAL0' },
       deletecredential: { AccessKeyId: 'KHNOSUCHCREDENTIAL0' },
       listauditevents: { Limit: 1 },
+      generatemac: { KeyId: key, Message: 'aGk=', MacAlgorithm: 'HMAC_SHA_256' },
+      verifymac: { KeyId: key, Message: 'aGk=', Mac: 'aGk=', MacAlgorithm: 'HMAC_SHA_256' },
     };
   }
 
