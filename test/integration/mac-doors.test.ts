@@ -183,6 +183,14 @@ describe('HMAC keys through the AWS SDK, the client and the CLI, against a real 
       });
     }
 
+    it('shows an example in the help of mac and verify-mac', async () => {
+      for (const command of ['mac', 'verify-mac']) {
+        const help = await keyhold([command, '--help']);
+        expect(help.code, command).to.equal(0);
+        expect(help.stdout.toString(), command).to.match(/Examples?:\n\s+\$ keyhold /);
+      }
+    });
+
     it('refuses bad use: exit 2 for usage, exit 1 for what the server refuses', async () => {
       const keyId = keys.get('HMAC_256')!;
       writeFileSync(file('message.bin'), 'hello');
