@@ -9,6 +9,7 @@ import { credentialsCommand } from './commands/credentials.js';
 import { cryptoCommands } from './commands/crypto.js';
 import { fileCommands } from './commands/files.js';
 import { aliasesCommand, keysCommand, tagsCommand } from './commands/keys.js';
+import { macCommands } from './commands/mac.js';
 import { describeError, EXIT } from './errors.js';
 
 /**
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   program.addCommand(credentialsCommand());
   program.addCommand(auditCommand());
   for (const command of [...cryptoCommands(), ...asymmetricCommands(), ...certCommands(), ...fileCommands()]) program.addCommand(command);
+  for (const command of macCommands()) program.addCommand(command);
   program.addCommand(adminCommand());
 
   // Usage errors exit 2, not commander's default 1.

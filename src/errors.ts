@@ -63,6 +63,8 @@ export const TagException = kmsErrorClass('TagException', 400);
 export const UnknownOperationException = kmsErrorClass('UnknownOperationException', 400);
 export const UnsupportedOperationException = kmsErrorClass('UnsupportedOperationException', 400);
 export const KMSInvalidSignatureException = kmsErrorClass('KMSInvalidSignatureException', 400);
+/** VerifyMac: the MAC is not the key's HMAC of the message with that algorithm. */
+export const KMSInvalidMacException = kmsErrorClass('KMSInvalidMacException', 400);
 export const UnrecognizedClientException = kmsErrorClass('UnrecognizedClientException', 401);
 export const InvalidSignatureException = kmsErrorClass('InvalidSignatureException', 401);
 export const RequestExpired = kmsErrorClass('RequestExpired', 401);

@@ -26,6 +26,7 @@ const KEY_ARN_RESULTS = new Set([
   'encrypt', 'decrypt', 'reencrypt', 'generatedatakey', 'generatedatakeywithoutplaintext', 'sign',
   'verify', 'getpublickey', 'schedulekeydeletion', 'cancelkeydeletion', 'getkeyrotationstatus',
   'generatedatakeypair', 'generatedatakeypairwithoutplaintext',
+  'generatemac', 'verifymac',
 ]);
 
 /**

@@ -53,6 +53,8 @@ const DISPLAY_NAMES: Record<string, string> = {
   outcome: 'Outcome',
   keypairspec: 'KeyPairSpec',
   recipient: 'Recipient',
+  mac: 'Mac',
+  macalgorithm: 'MacAlgorithm',
 };
 
 export const keyIdField = z.string().min(1).max(2048);

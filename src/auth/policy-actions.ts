@@ -12,6 +12,7 @@ const KMS_ACTION_NAMES = [
   'ListResourceTags', 'GetPublicKey', 'Sign', 'Verify', 'UpdateKeyDescription', 'GetKeyPolicy', 'ListKeyPolicies',
   'PutKeyPolicy',
   'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext',
+  'GenerateMac', 'VerifyMac',
 ] as const;
 // BackupStore is not here: a backup holds every wrapped key, so only an admin credential takes one.
 

@@ -31,6 +31,8 @@ import type {
   GenerateDataKeyPairOptions,
   GenerateDataKeyPairResult,
   GenerateDataKeyPairWithoutPlaintextResult,
+  GenerateMacOptions,
+  GenerateMacResult,
   GetPublicKeyResult,
   KeyMetadata,
   ListAuditEventsOptions,
@@ -46,6 +48,8 @@ import type {
   SignResult,
   VerifyOptions,
   VerifyResult,
+  VerifyMacOptions,
+  VerifyMacResult,
 } from './types.js';
 
 export { KeyholdApiError, KeyholdConnectionError } from './errors.js';
@@ -347,6 +351,41 @@ export class KeyholdClient {
     } catch (error) {
       if (error instanceof KeyholdApiError && error.type === 'KMSInvalidSignatureException') {
         return { keyId: opts.keyId, signatureValid: false, signingAlgorithm: opts.signingAlgorithm };
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * The HMAC of a message (1..4096 bytes) under an HMAC key, with the key's algorithm.
+   *
+   * @example
+   *   const { mac } = await kms.generateMac({ keyId: 'alias/tokens', message: Buffer.from(token), macAlgorithm: 'HMAC_SHA_256' });
+   */
+  async generateMac(opts: GenerateMacOptions): Promise<GenerateMacResult> {
+    const answer = await this.call('generatemac', { KeyId: opts.keyId, Message: opts.message.toString('base64'), MacAlgorithm: opts.macAlgorithm });
+    return { keyId: answer.KeyId, mac: base64Field(answer, 'Mac'), macAlgorithm: answer.MacAlgorithm };
+  }
+
+  /**
+   * Checks a MAC on the server. A MAC that does not verify resolves `macValid: false` (the
+   * server's KMSInvalidMacException); every other failure rejects.
+   *
+   * @example
+   *   const { macValid } = await kms.verifyMac({ keyId: 'alias/tokens', message, mac, macAlgorithm: 'HMAC_SHA_256' });
+   */
+  async verifyMac(opts: VerifyMacOptions): Promise<VerifyMacResult> {
+    try {
+      const answer = await this.call('verifymac', {
+        KeyId: opts.keyId,
+        Message: opts.message.toString('base64'),
+        Mac: opts.mac.toString('base64'),
+        MacAlgorithm: opts.macAlgorithm,
+      });
+      return { keyId: answer.KeyId, macValid: answer.MacValid === true, macAlgorithm: answer.MacAlgorithm };
+    } catch (error) {
+      if (error instanceof KeyholdApiError && error.type === 'KMSInvalidMacException') {
+        return { keyId: opts.keyId, macValid: false, macAlgorithm: opts.macAlgorithm };
       }
       throw error;
     }

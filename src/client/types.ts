@@ -18,9 +18,14 @@ export type KeySpec =
   | 'RSA_4096'
   | 'ECC_NIST_P256'
   | 'ECC_NIST_P384'
+  | 'HMAC_224'
+  | 'HMAC_256'
+  | 'HMAC_384'
+  | 'HMAC_512'
   | (string & {});
 
-export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | (string & {});
+/** `GENERATE_VERIFY_MAC` is the usage of HMAC keys, and must be given with an HMAC KeySpec. */
+export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC' | (string & {});
 
 /** Where the private key lives: in Keyhold (`KEYHOLD`, default), or in AWS KMS / Google Cloud KMS. */
 export type KeyOrigin = 'KEYHOLD' | 'AWS_KMS' | 'GCP_KMS' | (string & {});
@@ -250,4 +255,32 @@ export interface ListAuditEventsResult {
   nextMarker?: string;
   /** More records existed after this page when it was read. */
   truncated: boolean;
+}
+
+/** The one MAC algorithm of each HMAC KeySpec: `HMAC_SHA_256` for `HMAC_256`, and so on. */
+export type MacAlgorithm = 'HMAC_SHA_224' | 'HMAC_SHA_256' | 'HMAC_SHA_384' | 'HMAC_SHA_512' | (string & {});
+
+export interface GenerateMacOptions {
+  keyId: string;
+  /** 1..4096 bytes. */
+  message: Buffer;
+  macAlgorithm: MacAlgorithm;
+}
+
+export interface GenerateMacResult {
+  keyId: string;
+  /** The HMAC (RFC 2104) of the message under the key's secret: as long as the algorithm's hash. */
+  mac: Buffer;
+  macAlgorithm: MacAlgorithm;
+}
+
+export interface VerifyMacOptions extends GenerateMacOptions {
+  mac: Buffer;
+}
+
+export interface VerifyMacResult {
+  keyId: string;
+  /** `false` when the server answered KMSInvalidMacException; every other error throws. */
+  macValid: boolean;
+  macAlgorithm: MacAlgorithm;
 }

@@ -122,6 +122,8 @@ export const KEY_SERVICE_CALLS = {
     generateDataKey: 'worker',
     generateDataKeyPair: 'worker',
     generateRandom: 'worker',
+    generateMac: 'worker',
+    verifyMac: 'worker',
     forgetCached: 'worker',
     policyResource: 'worker',
     policyResourceOfBlob: 'worker',

@@ -35,6 +35,15 @@ export function privateKeyAad(keyId: string, version: number): string {
 }
 
 /**
+ * The AAD of an HMAC key's wrapped key material. Distinct from every version-key AAD (those
+ * end in a number), so HMAC material cannot be unwrapped as an encryption key, nor the reverse.
+ * @example macKeyAad('19e8782d-…', 1) // 'keyhold:v1|19e8782d-…|1|mac'
+ */
+export function macKeyAad(keyId: string, version: number): string {
+  return `${versionKeyAad(keyId, version)}|mac`;
+}
+
+/**
  * The AAD of a wrapped credential secret, binding it to its access key id.
  * @example credentialSecretAad('AKIDEXAMPLE') // 'keyhold:v1|credential|AKIDEXAMPLE'
  */

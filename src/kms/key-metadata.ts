@@ -5,7 +5,8 @@ import { kindOf } from './key-kinds/index.js';
 
 /** A key's record and aliases as the API returns them (KeyMetadata, AWS KMS's field names). */
 export function toKeyMetadata(record: KeyRecord, aliases: string[]): KeyMetadata {
-  // The kind's algorithm lists: EncryptionAlgorithms in its place, the others after DeletionDate.
+  // The kind's algorithm lists: EncryptionAlgorithms in its place (none for an HMAC key, as in
+  // AWS), the others after DeletionDate.
   const { EncryptionAlgorithms, ...kindFields } = kindOf(record).metadata(record);
   const metadata: KeyMetadata = {
     KeyId: record.keyId,
@@ -19,7 +20,7 @@ export function toKeyMetadata(record: KeyRecord, aliases: string[]): KeyMetadata
     KeyUsage: record.keyUsage,
     Origin: record.origin,
     KeyManager: 'CUSTOMER',
-    EncryptionAlgorithms,
+    ...(EncryptionAlgorithms ? { EncryptionAlgorithms } : {}),
     CurrentKeyVersion: record.currentVersion,
     KeyRotationEnabled: record.rotation?.enabled ?? false,
     Aliases: aliases,

@@ -1,6 +1,6 @@
-import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { DEFAULT_AWS_IDENTITY, type AwsIdentity } from '../config.js';
-import { asVersionKey, DecryptionFailedError, privateKeyAad, unwrapKey, versionKeyAad, wrapKey, type VersionKey } from '../crypto/index.js';
+import { asVersionKey, DecryptionFailedError, macKeyAad, privateKeyAad, unwrapKey, versionKeyAad, wrapKey, type VersionKey } from '../crypto/index.js';
 import { DisabledException, KMSInvalidStateException, NotFoundException, ServiceUnavailableException, ValidationException } from '../errors.js';
 import type { ChangeAuthor } from '../store/audit-record.js';
 import { LruCache } from '../store/lru-cache.js';
@@ -68,6 +68,8 @@ export class KeyRegistry {
   // Asymmetric keys' parsed private (local keys) and public keys, by KeyId.
   private readonly privateKeys: LruCache<string, KeyObject>;
   private readonly publicKeys: LruCache<string, KeyObject>;
+  // HMAC keys' secrets (version 1), as node KeyObjects, by KeyId.
+  private readonly macKeys: LruCache<string, KeyObject>;
   private aliasesLoaded: Promise<Map<string, AliasRecord>> | undefined;
   // The keys being read from the store right now, each with a count of the changes (or drops
   // of material) made to it since: a read that sees a change in flight cannot put an older
@@ -84,6 +86,7 @@ export class KeyRegistry {
     this.keyRecords = new LruCache(options.keyRecordCacheSize ?? DEFAULT_KEY_CACHE_SIZE);
     this.privateKeys = new LruCache(ASYMMETRIC_KEY_CACHE_SIZE);
     this.publicKeys = new LruCache(ASYMMETRIC_KEY_CACHE_SIZE);
+    this.macKeys = new LruCache(options.versionKeyCacheSize ?? DEFAULT_KEY_CACHE_SIZE);
   }
 
   /** Every alias, by name: few enough to hold in memory, read once from the store. */
@@ -271,6 +274,37 @@ export class KeyRegistry {
     }
   }
 
+  /**
+   * The secret of an HMAC key (version 1), unwrapped once and kept as a KeyObject (outside the
+   * JavaScript heap); the unwrapped bytes are zeroed at once.
+   */
+  async macKey(record: KeyRecord): Promise<KeyObject> {
+    const cached = this.macKeys.get(record.keyId);
+    if (cached) return cached;
+    const watch = this.watch(record.keyId);
+    try {
+      const wrapped = await this.store.getVersion(record.keyId, 1);
+      if (watch.changed()) return this.macKey(await this.usableKey(record.keyId));
+      if (!wrapped) throw new Error(`store is missing the HMAC key material of key ${record.keyId}`);
+      const secret = unwrapStored(() => unwrapKey(this.rootKey, wrapped, macKeyAad(record.keyId, 1)), `the HMAC key material of key ${record.keyId}`);
+      let macKey: KeyObject;
+      try {
+        macKey = createSecretKey(secret);
+      } finally {
+        secret.fill(0);
+      }
+      this.macKeys.set(record.keyId, macKey);
+      return macKey;
+    } finally {
+      watch.release();
+    }
+  }
+
+  /** Wraps an HMAC key's secret under the root key, bound to the key and version 1 (its AAD ends in `|mac`). */
+  wrapMacKey(keyId: string, secret: Buffer): Buffer {
+    return wrapKey(this.rootKey, secret, macKeyAad(keyId, 1)) as Buffer;
+  }
+
   /** The public key of an asymmetric key, parsed once and cached. */
   publicKey(record: KeyRecord): KeyObject {
     const cached = this.publicKeys.get(record.keyId);
@@ -304,7 +338,7 @@ export class KeyRegistry {
   /**
    * Writes a new key's record, its first version and schedule, in one sync batch. The first
    * version is fresh AES material, or `wrappedMaterial` when given (an asymmetric key's
-   * wrapped private key), or nothing for a key whose private half lives in another KMS.
+   * wrapped private key, an HMAC key's wrapped secret), or nothing for a key whose private half lives in another KMS.
    */
   async create(record: KeyRecord, batch: StoreBatch, wrappedMaterial?: Buffer | 'none'): Promise<void> {
     batch.putKey(record);
@@ -374,6 +408,7 @@ export class KeyRegistry {
     this.versionKeys.deleteWhere((cacheKey) => cacheKey.startsWith(`${keyId}!`));
     this.privateKeys.delete(keyId);
     this.publicKeys.delete(keyId);
+    this.macKeys.delete(keyId);
   }
 
   /**
@@ -396,6 +431,7 @@ export class KeyRegistry {
       for (let version = 1; version <= currentVersion; version++) this.versionKeys.delete(`${keyId}!${version}`);
       this.privateKeys.delete(keyId);
       this.publicKeys.delete(keyId);
+      this.macKeys.delete(keyId);
     }
     if (change.aliases) this.aliasesLoaded = undefined;
   }
@@ -411,6 +447,7 @@ export class KeyRegistry {
     this.keyRecords.clear();
     this.privateKeys.clear();
     this.publicKeys.clear();
+    this.macKeys.clear();
   }
 }
 

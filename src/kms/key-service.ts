@@ -11,11 +11,22 @@ import {
   IncorrectKeyException,
   invalidCiphertext,
   InvalidKeyUsageException,
+  KMSInvalidMacException,
   KMSInvalidStateException,
   NotFoundException,
   ValidationException,
 } from '../errors.js';
 import { DATA_KEY_PAIR_SPECS, generateDataKeyPair, isRsaPairSpec, type DataKeyPairSpec } from '../crypto/data-key-pair.js';
+import {
+  computeMac,
+  isMacAlgorithm,
+  MAC_ALGORITHMS,
+  macAlgorithmOf,
+  macMatches,
+  MAX_MAC_MESSAGE_BYTES,
+  type MacAlgorithm,
+  type MacKeySpec,
+} from '../crypto/mac.js';
 import type { PolicyResource } from '../auth/policy.js';
 import type { AwsIdentity } from '../config.js';
 import type { KeyMetadata } from '../protocol/types.js';
@@ -258,6 +269,7 @@ export class KeyService {
         }
         throw new ValidationException(`EncryptionAlgorithm is required for the asymmetric key '${record.keyId}'`);
       }
+      requireOperation(record, 'envelope', 'Decrypt');
     }
     const result = await this.open(request.ciphertextBlob, request.encryptionContext, request.keyId);
     return { ...result, encryptionAlgorithm: ENVELOPE_ALGORITHM };
@@ -332,6 +344,22 @@ export class KeyService {
       pair.privateKey.fill(0);
       throw error;
     }
+  }
+
+  /** GenerateMac: the HMAC of a message (1..4096 bytes) under an HMAC key, with its spec's algorithm. */
+  async generateMac(request: { keyId: string; message: Buffer; macAlgorithm: string }): Promise<{ mac: Buffer; keyId: string; macAlgorithm: MacAlgorithm }> {
+    const { record, spec, macAlgorithm } = await this.macKeyFor(request, 'GenerateMac');
+    const mac = computeMac(spec, await this.registry.macKey(record), request.message);
+    return { mac, keyId: record.keyId, macAlgorithm };
+  }
+
+  /** VerifyMac: KMSInvalidMacException unless `mac` is the key's HMAC of the message (compared in constant time). */
+  async verifyMac(request: { keyId: string; message: Buffer; mac: Buffer; macAlgorithm: string }): Promise<{ keyId: string; macAlgorithm: MacAlgorithm }> {
+    const { record, spec, macAlgorithm } = await this.macKeyFor(request, 'VerifyMac');
+    if (!macMatches(spec, await this.registry.macKey(record), request.message, request.mac)) {
+      throw new KMSInvalidMacException('The MAC is not valid for this message, key and algorithm');
+    }
+    return { keyId: record.keyId, macAlgorithm };
   }
 
   generateRandom(numberOfBytes: number): Buffer {
@@ -474,6 +502,31 @@ export class KeyService {
       if (error instanceof DecryptionFailedError) throw invalidCiphertext();
       throw error;
     }
+  }
+
+  /**
+   * The usable HMAC key a GenerateMac or VerifyMac request names, checked in AWS KMS's order:
+   * the message and the algorithm's name (ValidationException), the key's state, that it is an
+   * HMAC key and that the algorithm is its spec's (InvalidKeyUsageException).
+   */
+  private async macKeyFor(
+    request: { keyId: string; message: Buffer; macAlgorithm: string },
+    action: string,
+  ): Promise<{ record: KeyRecord; spec: MacKeySpec; macAlgorithm: MacAlgorithm }> {
+    if (request.message.length < 1 || request.message.length > MAX_MAC_MESSAGE_BYTES) {
+      throw new ValidationException(`Message must be 1 to ${MAX_MAC_MESSAGE_BYTES} bytes`);
+    }
+    const macAlgorithm = request.macAlgorithm;
+    if (!isMacAlgorithm(macAlgorithm)) {
+      throw new ValidationException(`MacAlgorithm '${macAlgorithm.slice(0, 64)}' is not supported; use ${MAC_ALGORITHMS.join(', ')}`);
+    }
+    const record = await this.registry.usableKey(await this.registry.resolveKeyId(request.keyId));
+    requireOperation(record, 'mac', action);
+    const spec = record.keySpec as MacKeySpec;
+    if (macAlgorithmOf(spec) !== macAlgorithm) {
+      throw new InvalidKeyUsageException(`Key '${record.keyId}' is ${spec}; its MacAlgorithm is ${macAlgorithmOf(spec)}, not ${macAlgorithm}`);
+    }
+    return { record, spec, macAlgorithm };
   }
 
   /** A state change with its audit line (nothing is written when the state is unchanged). */

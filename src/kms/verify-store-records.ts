@@ -1,5 +1,6 @@
 import { createPrivateKey } from 'node:crypto';
-import { credentialSecretAad, privateKeyAad, unwrapKey, versionKeyAad } from '../crypto/index.js';
+import { credentialSecretAad, macKeyAad, privateKeyAad, unwrapKey, versionKeyAad } from '../crypto/index.js';
+import { macMaterialBytes, type MacKeySpec } from '../crypto/mac.js';
 import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, RotationRecord } from '../store/records.js';
 import { decodeCheckedJson } from '../store/checked-json.js';
 import type { RawEntry } from '../store/store-scan.js';
@@ -65,9 +66,14 @@ export function parseScheduleEntry(key: string): { keyId: string } | undefined {
 
 /**
  * Which version records a key must have: a local symmetric key one per version, a local
- * asymmetric key its private key as version 1, a key of another KMS none.
+ * asymmetric key its private key as version 1, an HMAC key its secret as version 1, a key of
+ * another KMS none.
  */
-export type KeyMaterial = { kind: 'symmetric'; versions: number } | { kind: 'private'; versions: 1 } | { kind: 'none'; versions: 0 };
+export type KeyMaterial =
+  | { kind: 'symmetric'; versions: number }
+  | { kind: 'private'; versions: 1 }
+  | { kind: 'mac'; versions: 1; bytes: number }
+  | { kind: 'none'; versions: 0 };
 
 export function materialOf(record: KeyRecord): KeyMaterial {
   switch (kindOf(record).material) {
@@ -75,6 +81,8 @@ export function materialOf(record: KeyRecord): KeyMaterial {
       return { kind: 'symmetric', versions: record.currentVersion };
     case 'private-key':
       return { kind: 'private', versions: 1 };
+    case 'mac-key':
+      return { kind: 'mac', versions: 1, bytes: macMaterialBytes(record.keySpec as MacKeySpec) };
     case 'none':
       return { kind: 'none', versions: 0 };
   }
@@ -82,13 +90,18 @@ export function materialOf(record: KeyRecord): KeyMaterial {
 
 /**
  * Whether a version's wrapped bytes unwrap under the root key with the AAD of that key and
- * version (and, for a private key, parse as PKCS#8). Unwrapped bytes are zeroed at once.
+ * version (and, for a private key, parse as PKCS#8; an HMAC key's secret is its spec's length). Unwrapped bytes are zeroed at once.
  */
 export function versionUnwraps(rootKey: Buffer, keyId: string, version: number, material: KeyMaterial, wrapped: Buffer): boolean {
   try {
     if (material.kind === 'symmetric') {
       unwrapKey(rootKey, wrapped, versionKeyAad(keyId, version)).fill(0);
       return true;
+    }
+    if (material.kind === 'mac') {
+      const secret = unwrapKey(rootKey, wrapped, macKeyAad(keyId, version));
+      secret.fill(0);
+      return secret.length === material.bytes;
     }
     const der = unwrapKey(rootKey, wrapped, privateKeyAad(keyId, version));
     try {

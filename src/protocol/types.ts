@@ -16,18 +16,23 @@ export interface KeyMetadata {
   /** Whether KeyState is `Enabled`. */
   Enabled: boolean;
   KeyState: KeyState;
-  /** `SYMMETRIC_DEFAULT` (AES-256-GCM) or an asymmetric spec (`RSA_2048`, `ECC_NIST_P256`, …). */
+  /** `SYMMETRIC_DEFAULT` (AES-256-GCM), an asymmetric spec (`RSA_2048`, `ECC_NIST_P256`, …) or an HMAC spec (`HMAC_256`, …). */
   KeySpec: string;
   /** The same as KeySpec: AWS KMS's older name for it, which some SDKs still read. */
   CustomerMasterKeySpec: string;
-  KeyUsage: 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY';
+  KeyUsage: 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC';
   /** Where the key lives: in Keyhold, or in AWS KMS / Google Cloud KMS. */
   Origin: 'KEYHOLD' | 'AWS_KMS' | 'GCP_KMS';
   KeyManager: 'CUSTOMER';
-  /** `['SYMMETRIC_DEFAULT']` for a symmetric key; the RSAES-OAEP algorithms, or none, for an asymmetric one. */
-  EncryptionAlgorithms: string[];
+  /**
+   * `['SYMMETRIC_DEFAULT']` for a symmetric key; the RSAES-OAEP algorithms, or none, for an
+   * asymmetric one; absent for an HMAC key, as in AWS KMS.
+   */
+  EncryptionAlgorithms?: string[];
   /** Asymmetric keys only (empty unless the key is for SIGN_VERIFY). */
   SigningAlgorithms?: string[];
+  /** HMAC keys only: the one MAC algorithm of the key's spec (`HMAC_SHA_256` for `HMAC_256`). */
+  MacAlgorithms?: string[];
   /** Keys of another KMS (origin AWS_KMS or GCP_KMS): the key's name there. */
   ProviderKeyId?: string;
   /** The newest version: encryption uses it; versions 1..CurrentKeyVersion exist. */

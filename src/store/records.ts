@@ -4,7 +4,7 @@
  */
 
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
-export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY';
+export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC';
 export type KeyOrigin = 'KEYHOLD' | 'AWS_KMS' | 'GCP_KMS';
 
 export interface Tag {

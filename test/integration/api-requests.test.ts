@@ -171,6 +171,7 @@ describe('API requests (auth, limits, routing, robustness)', () => {
       'Limit', 'Marker', 'DestinationKeyId', 'SourceEncryptionContext', 'PendingWindowInDays', 'Tags', 'Description',
       'AliasName', 'TargetKeyId', 'TagKeys', 'RotationPeriodInDays', 'SourceKeyId',
       'KeyPairSpec', 'Recipient',
+      'Message', 'Mac', 'MacAlgorithm', 'KeyUsage',
     );
     const plausibleValue = fc.oneof(
       jsonValue,
@@ -182,6 +183,7 @@ describe('API requests (auth, limits, routing, robustness)', () => {
       fc.integer({ min: -5, max: 5000 }),
       // RSA_4096 would cost a second a run; SM2 is AWS's but not Keyhold's.
       fc.constantFrom('ECC_NIST_P256', 'ECC_SECG_P256K1', 'RSA_2048', 'SM2'),
+      fc.constantFrom('HMAC_256', 'HMAC_SHA_256', 'HMAC_SHA_512', 'GENERATE_VERIFY_MAC'),
     );
 
     it('answers every action with success or a typed 4xx JSON error, never a 500 (random JSON bodies)', async () => {
@@ -195,6 +197,21 @@ describe('API requests (auth, limits, routing, robustness)', () => {
           if (res.status !== 200) expect(res.body.__type).to.be.a('string');
         }),
         { numRuns: 600 },
+      );
+    });
+
+    it('answers generatemac and verifymac on a real HMAC key with success or a typed 4xx, never a 500 (random JSON bodies)', async () => {
+      const macKeyId = (await h.call('createkey', { KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' }).expect(200)).body.KeyMetadata.KeyId;
+      const macValue = fc.oneof(plausibleValue, fc.uint8Array({ minLength: 1, maxLength: 40 }).map((bytes) => Buffer.from(bytes).toString('base64')));
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom('generatemac', 'verifymac'), fc.dictionary(fieldNames, macValue, { maxKeys: 5 }), fc.boolean(), async (action, generated, named) => {
+          const body = Object.fromEntries(Object.entries(generated).map(([name, value]) => [name, value === keyIdPlaceholder ? macKeyId : value]));
+          if (named) body.KeyId = macKeyId;
+          const res = await h.call(action, body);
+          expect(res.status, JSON.stringify({ action, body, response: res.body })).to.be.oneOf([200, 400, 404]);
+          if (res.status !== 200) expect(res.body.__type).to.be.a('string');
+        }),
+        { numRuns: 300 },
       );
     });
 

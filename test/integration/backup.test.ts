@@ -37,6 +37,8 @@ interface Before {
   deletingKeyId: string;
   blobs: Blob[];
   readOnly: { accessKeyId: string; secretKey: Buffer };
+  /** An HMAC key and a MAC it made. */
+  hmac: { keyId: string; message: Buffer; mac: Buffer };
 }
 
 describe('backup and restore', function () {
@@ -170,6 +172,10 @@ describe('backup and restore', function () {
         expect(plaintext.equals(blob.plaintext)).to.equal(true);
       }
       expect((await readOnly.listKeys()).keys.length).to.be.greaterThan(0);
+      // The HMAC key survives: the same secret, so the MAC made before verifies and is made again.
+      const { hmac } = earlier;
+      expect((await client.verifyMac({ keyId: hmac.keyId, message: hmac.message, mac: hmac.mac, macAlgorithm: 'HMAC_SHA_384' })).macValid).to.equal(true);
+      expect((await client.generateMac({ keyId: hmac.keyId, message: hmac.message, macAlgorithm: 'HMAC_SHA_384' })).mac.equals(hmac.mac)).to.equal(true);
     } finally {
       client.close();
       readOnly.close();
@@ -268,5 +274,9 @@ async function fillStore(admin: KeyholdClient, readOnly: Before['readOnly']): Pr
     const tags = (await admin.call('listresourcetags', { KeyId: keyId })).Tags;
     keys.push({ keyId, state: metadata.KeyState!, versions: rotations + 1, tags });
   }
-  return { keys, aliasName, aliasTarget: keyIds[2]!, rotatingKeyId: keyIds[3]!, deletingKeyId: keyIds[5]!, blobs: blobs.filter((blob) => blob.keyId !== keyIds[5]), readOnly };
+  const hmacKeyId = (await admin.createKey({ keySpec: 'HMAC_384', keyUsage: 'GENERATE_VERIFY_MAC' })).KeyId;
+  const message = randomBytes(48);
+  const { mac } = await admin.generateMac({ keyId: hmacKeyId, message, macAlgorithm: 'HMAC_SHA_384' });
+  const hmac = { keyId: hmacKeyId, message, mac };
+  return { keys, aliasName, aliasTarget: keyIds[2]!, rotatingKeyId: keyIds[3]!, deletingKeyId: keyIds[5]!, blobs: blobs.filter((blob) => blob.keyId !== keyIds[5]), readOnly, hmac };
 }

@@ -3,7 +3,9 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { Store, versionRecordKey } from '../../src/store/store.js';
 import { runCli } from '../helpers/cli.js';
-import { buildKeyholdStore, FIXTURE_PASSPHRASE, type KeyholdStoreFixture } from '../helpers/keyhold-store-fixture.js';
+import { KeyService } from '../../src/kms/key-service.js';
+import { openRootKey } from '../../src/kms/root-key.js';
+import { buildKeyholdStore, FIXTURE_PASSPHRASE, fixtureMasterKey, type KeyholdStoreFixture } from '../helpers/keyhold-store-fixture.js';
 import { flipByte, newestFile } from '../helpers/leveldb-fixture.js';
 import { startServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
@@ -40,6 +42,17 @@ describe('keyhold admin verify-store', function () {
     }
   }
 
+  /** A real KeyService on the copy's store (offline, as `keyhold admin` works), for keys a test adds. */
+  async function withService(work: (service: KeyService) => Promise<void>): Promise<void> {
+    const store = await Store.open(path.join(cwd, 'data'));
+    try {
+      const { rootKey } = await openRootKey(store, fixtureMasterKey());
+      await work(new KeyService({ store, rootKey }));
+    } finally {
+      await store.close();
+    }
+  }
+
   it('says all intact and exits 0 for an intact store', async () => {
     const result = await verify();
     expect(result.stderr).to.equal('');
@@ -67,6 +80,36 @@ describe('keyhold admin verify-store', function () {
     const result = await verify();
     expect(result.code).to.equal(DAMAGED);
     expect(result.stdout.toString()).to.contain(`problem: versions/${key}: does not unwrap under the root key\n`);
+  });
+
+  it('checks HMAC keys: intact ones pass and still verify their MAC afterwards; altered material is named, exit 4', async () => {
+    const macs: { keyId: string; message: Buffer; mac: Buffer }[] = [];
+    await withService(async (service) => {
+      for (const spec of ['HMAC_224', 'HMAC_512']) {
+        const { KeyId } = await service.createKey({ keySpec: spec, keyUsage: 'GENERATE_VERIFY_MAC' });
+        const message = Buffer.from(`verify-store ${spec}`);
+        macs.push({ keyId: KeyId, message, mac: (await service.generateMac({ keyId: KeyId, message, macAlgorithm: `HMAC_SHA_${spec.slice(5)}` })).mac });
+      }
+    });
+    const intact = await verify();
+    expect(intact.code, intact.stdout.toString()).to.equal(0);
+    expect(intact.stdout.toString()).to.match(/records: meta 4, keys 25, versions 27, .*: all intact\n$/);
+    await withService(async (service) => {
+      for (const { keyId, message, mac } of macs) {
+        const macAlgorithm = `HMAC_SHA_${(await service.describeKey(keyId)).KeySpec.slice(5)}`;
+        expect(await service.verifyMac({ keyId, message, mac, macAlgorithm })).to.deep.equal({ keyId, macAlgorithm });
+      }
+    });
+
+    const key = versionRecordKey(macs[1]!.keyId, 1);
+    await damage(async (store) => {
+      const wrapped = (await store.getVersion(macs[1]!.keyId, 1))!;
+      wrapped[wrapped.length - 1]! ^= 1;
+      await (store.versions as unknown as { put(key: string, value: Buffer): Promise<void> }).put(key, wrapped);
+    });
+    const damaged = await verify();
+    expect(damaged.code).to.equal(DAMAGED);
+    expect(damaged.stdout.toString()).to.contain(`problem: versions/${key}: does not unwrap under the root key\n`);
   });
 
   it('names an alias pointing at a missing key and a schedule entry for a missing key, and exits 4', async () => {

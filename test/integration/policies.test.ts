@@ -84,6 +84,8 @@ describe('policies', () => {
       listauditevents: { Limit: 1 },
       generatedatakeypair: { KeyId: key, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: { purpose: 'backup' } },
       generatedatakeypairwithoutplaintext: { KeyId: key, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: { purpose: 'backup' } },
+      generatemac: { KeyId: key, Message: 'aGk=', MacAlgorithm: 'HMAC_SHA_256' },
+      verifymac: { KeyId: key, Message: 'aGk=', Mac: 'aGk=', MacAlgorithm: 'HMAC_SHA_256' },
     };
   }
 

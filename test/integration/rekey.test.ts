@@ -108,6 +108,37 @@ describe('master-key rekey', function () {
     });
   });
 
+  it('keyhold admin rekey keeps HMAC keys: every MAC made before still verifies, and is made again the same', async () => {
+    const cwd = tempDir();
+    const dataDir = path.join(cwd, 'data');
+    writeFileSync(path.join(cwd, 'old.txt'), OLD, { mode: 0o600 });
+    writeFileSync(path.join(cwd, 'new.txt'), NEW, { mode: 0o600 });
+    const store = await Store.open(dataDir);
+    const service = new KeyService({ store, rootKey: (await openRootKey(store, passphrase(OLD))).rootKey });
+    const macs: { keyId: string; message: Buffer; mac: Buffer; macAlgorithm: string }[] = [];
+    for (const [spec, macAlgorithm] of [['HMAC_224', 'HMAC_SHA_224'], ['HMAC_256', 'HMAC_SHA_256'], ['HMAC_384', 'HMAC_SHA_384'], ['HMAC_512', 'HMAC_SHA_512']]) {
+      const { KeyId } = await service.createKey({ keySpec: spec, keyUsage: 'GENERATE_VERIFY_MAC' });
+      const message = Buffer.from(`message for ${spec}`);
+      macs.push({ keyId: KeyId, message, mac: (await service.generateMac({ keyId: KeyId, message, macAlgorithm: macAlgorithm! })).mac, macAlgorithm: macAlgorithm! });
+    }
+    await store.close();
+
+    const rekeyed = keyhold(['admin', 'rekey', '--to', 'passphrase', '--new-passphrase-file', 'new.txt'], { KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE_FILE: 'old.txt' }, cwd);
+    expect(rekeyed.stderr).to.equal('');
+    expect(rekeyed.stdout).to.match(/^rekeyed: passphrase .* -> passphrase /);
+
+    const reopened = await Store.open(dataDir);
+    try {
+      const after = new KeyService({ store: reopened, rootKey: (await openRootKey(reopened, passphrase(NEW))).rootKey });
+      for (const { keyId, message, mac, macAlgorithm } of macs) {
+        expect(await after.verifyMac({ keyId, message, mac, macAlgorithm })).to.deep.equal({ keyId, macAlgorithm });
+        expect((await after.generateMac({ keyId, message, macAlgorithm })).mac).to.deep.equal(mac);
+      }
+    } finally {
+      await reopened.close();
+    }
+  });
+
   describe('keyhold admin rekey and status', () => {
     before(function () {
       requireSoftHsm(this);

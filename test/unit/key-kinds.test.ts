@@ -5,6 +5,7 @@ import { asymmetricLocalKind } from '../../src/kms/key-kinds/asymmetric-local.js
 import { asymmetricRemoteKind } from '../../src/kms/key-kinds/asymmetric-remote.js';
 import { findKind, hasVersions, kindForRequest, kindOf, requireOperation } from '../../src/kms/key-kinds/index.js';
 import { symmetricKind } from '../../src/kms/key-kinds/symmetric.js';
+import { hmacKind } from '../../src/kms/key-kinds/hmac.js';
 import type { KeyRecord } from '../../src/store/records.js';
 import { sampleKeyRecord } from '../helpers/temp-store.js';
 
@@ -33,6 +34,12 @@ describe('key kinds', () => {
       for (const keySpec of ASYMMETRIC_KEY_SPECS) expect(kindForRequest({ keySpec }), keySpec).to.equal(asymmetricLocalKind);
     });
 
+    it('makes an HMAC key for every HMAC KeySpec with Origin KEYHOLD', () => {
+      for (const keySpec of ['HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512']) {
+        expect(kindForRequest({ keySpec, keyUsage: 'GENERATE_VERIFY_MAC' }), keySpec).to.equal(hmacKind);
+      }
+    });
+
     it("makes a remote key for Origin AWS_KMS or GCP_KMS, whatever KeySpec is given (checked against the other KMS's key)", () => {
       for (const origin of ['AWS_KMS', 'GCP_KMS']) {
         expect(kindForRequest({ origin, providerKeyId: 'k' }), origin).to.equal(asymmetricRemoteKind);
@@ -43,7 +50,7 @@ describe('key kinds', () => {
     it('refuses an unknown Origin, an unknown KeySpec, and ProviderKeyId for a key made here, with the same messages as before kinds', () => {
       const cases: [Parameters<typeof kindForRequest>[0], string][] = [
         [{ origin: 'EXTERNAL' }, "Origin 'EXTERNAL' is not supported; use KEYHOLD, AWS_KMS or GCP_KMS"],
-        [{ keySpec: 'RSA_1024' }, "KeySpec 'RSA_1024' is not supported; use SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256 or ECC_NIST_P384"],
+        [{ keySpec: 'RSA_1024' }, "KeySpec 'RSA_1024' is not supported; use SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, HMAC_224, HMAC_256, HMAC_384 or HMAC_512"],
         [{ providerKeyId: 'k' }, 'ProviderKeyId is only for Origin AWS_KMS or GCP_KMS'],
         [{ keySpec: 'RSA_2048', keyUsage: 'SIGN_VERIFY', providerKeyId: 'k' }, 'ProviderKeyId is only for Origin AWS_KMS or GCP_KMS'],
         [{ keySpec: 'RSA_1024', providerKeyId: 'k' }, 'ProviderKeyId is only for Origin AWS_KMS or GCP_KMS'],
@@ -94,6 +101,31 @@ describe('key kinds', () => {
       expect(asymmetricLocalKind.material).to.equal('private-key');
       expect(asymmetricRemoteKind.material).to.equal('none');
       expect(hasVersions(rsaSigning())).to.equal(false);
+    });
+  });
+
+  describe('HMAC keys', () => {
+    const hmac = (overrides: Partial<KeyRecord> = {}) => sampleKeyRecord({ keySpec: 'HMAC_384', keyUsage: 'GENERATE_VERIFY_MAC', ...overrides });
+
+    it('do MACs only, hold their secret as version 1 (not as versions), do not rotate, and show MacAlgorithms only', () => {
+      expect(kindOf(hmac())).to.equal(hmacKind);
+      expect(['envelope', 'public-key', 'sign', 'asymmetric-encrypt', 'mac'].filter((op) => hmacKind.supports(op as never))).to.deep.equal(['mac']);
+      expect(hmacKind.material).to.equal('mac-key');
+      expect(hasVersions(hmac())).to.equal(false);
+      const { rotation } = hmacKind;
+      if (rotation.rotates) expect.fail('HMAC keys rotate');
+      expect(rotation.refusal(hmac({ keyId: 'k1' }))).to.equal("Key 'k1' is an HMAC key; only symmetric encryption keys rotate");
+      expect(hmacKind.metadata(hmac())).to.deep.equal({ MacAlgorithms: ['HMAC_SHA_384'] });
+      expect(hmacKind.privateHalf).to.equal(undefined);
+    });
+
+    it('are refused for other operations, and other keys for MACs, with InvalidKeyUsageException', () => {
+      const envelope = thrownBy(() => requireOperation(hmac({ keyId: 'k1' }), 'envelope', 'Encrypt'));
+      expect(envelope).to.be.instanceOf(InvalidKeyUsageException);
+      expect(envelope.message).to.equal("Encrypt needs a SYMMETRIC_DEFAULT key; 'k1' is HMAC_384 GENERATE_VERIFY_MAC");
+      const mac = thrownBy(() => requireOperation(sampleKeyRecord({ keyId: 'k2' }), 'mac', 'GenerateMac'));
+      expect(mac).to.be.instanceOf(InvalidKeyUsageException);
+      expect(mac.message).to.equal("GenerateMac needs an HMAC key (GENERATE_VERIFY_MAC); 'k2' is SYMMETRIC_DEFAULT ENCRYPT_DECRYPT");
     });
   });
 

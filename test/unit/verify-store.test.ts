@@ -1,7 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { cpSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
+import { macKeyAad, wrapKey } from '../../src/crypto/index.js';
+import { KeyService } from '../../src/kms/key-service.js';
 import { unwrapRootKeyRecord } from '../../src/kms/root-key.js';
 import { describeCounts, verifyStoreRecords } from '../../src/kms/verify-store.js';
 import { Store, versionRecordKey } from '../../src/store/store.js';
@@ -86,6 +88,22 @@ describe('verifyStoreRecords', function () {
     wrapped[wrapped.length - 1]! ^= 1;
     await raw(store.versions).put(versionRecordKey(fixture.asymmetricKeyId, 1), wrapped);
     expect(await problems()).to.deep.equal([`versions/${versionRecordKey(fixture.asymmetricKeyId, 1)}: does not unwrap under the root key`]);
+  });
+
+  it('finds HMAC keys intact, and reports HMAC material altered, or of another length than the spec under its own AAD', async () => {
+    await store.useAuditKey(rootKey);
+    const service = new KeyService({ store, rootKey });
+    const altered = (await service.createKey({ keySpec: 'HMAC_256', keyUsage: 'GENERATE_VERIFY_MAC' })).KeyId;
+    const short = (await service.createKey({ keySpec: 'HMAC_384', keyUsage: 'GENERATE_VERIFY_MAC' })).KeyId;
+    expect(await problems()).to.deep.equal([]);
+    const wrapped = (await store.getVersion(altered, 1))!;
+    wrapped[14]! ^= 1;
+    await raw(store.versions).put(versionRecordKey(altered, 1), wrapped);
+    // 32 bytes wrapped exactly as an HMAC_384 key's 48 would be: unwraps, but is not that key's material.
+    await raw(store.versions).put(versionRecordKey(short, 1), wrapKey(rootKey, randomBytes(32), macKeyAad(short, 1)));
+    expect((await problems()).sort()).to.deep.equal(
+      [`versions/${versionRecordKey(altered, 1)}: does not unwrap under the root key`, `versions/${versionRecordKey(short, 1)}: does not unwrap under the root key`].sort(),
+    );
   });
 
   it('reports a version record of a key that does not exist', async () => {

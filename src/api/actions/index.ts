@@ -16,6 +16,7 @@ import { disableKeyRotation, enableKeyRotation, getKeyRotationStatus, listKeyRot
 import { listAuditEvents } from './audit-events.js';
 import { createCredential, deleteCredential, describeCredential, disableCredential, enableCredential, listCredentials, updateCredentialPolicy } from './credentials.js';
 import { listResourceTags, tagResource, untagResource } from './tags.js';
+import { generateMac, verifyMac } from './mac.js';
 
 /** Every action, by the name that ends its path: `/api/v1/kms/<name>`. */
 export const actions: ReadonlyMap<string, Action> = new Map(
@@ -62,5 +63,7 @@ export const actions: ReadonlyMap<string, Action> = new Map(
     listAuditEvents,
     generateDataKeyPair,
     generateDataKeyPairWithoutPlaintext,
+    generateMac,
+    verifyMac,
   ].map((action) => [action.name, action as unknown as Action]),
 );

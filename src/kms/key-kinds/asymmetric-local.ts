@@ -54,7 +54,7 @@ export const asymmetricLocalKind: KeyKind = {
   },
 };
 
-function requireUsage(spec: AsymmetricKeySpec, value: string | undefined): KeyUsage {
+function requireUsage(spec: AsymmetricKeySpec, value: string | undefined): Extract<KeyUsage, 'SIGN_VERIFY' | 'ENCRYPT_DECRYPT'> {
   /* Precondition: the usage is given for asymmetric keys (as AWS KMS requires) and fits the spec. */
   if (value !== 'SIGN_VERIFY' && value !== 'ENCRYPT_DECRYPT') {
     throw new ValidationException(`KeyUsage must be SIGN_VERIFY or ENCRYPT_DECRYPT for a ${spec} key`);

@@ -4,13 +4,14 @@ import type { Caller } from '../key-registry.js';
 import { asymmetricLocalKind } from './asymmetric-local.js';
 import { asymmetricRemoteKind } from './asymmetric-remote.js';
 import type { CreateKeyRequest, KeyKind, KeyOperation, KindContext } from './key-kind.js';
+import { hmacKind } from './hmac.js';
 import { ENVELOPE_ALGORITHM, symmetricKind } from './symmetric.js';
 
 export type { CreateKeyRequest, KeyKind, KeyMaterialKind, KeyOperation, KindContext, MessageType } from './key-kind.js';
 export { ENVELOPE_ALGORITHM } from './symmetric.js';
 
 /** Every kind of key this server knows. A new kind is its file and a line here. */
-const KINDS: readonly KeyKind[] = [symmetricKind, asymmetricLocalKind, asymmetricRemoteKind];
+const KINDS: readonly KeyKind[] = [symmetricKind, asymmetricLocalKind, asymmetricRemoteKind, hmacKind];
 
 /** The Origin of a CreateKey request that gives none. */
 const DEFAULT_ORIGIN: KeyOrigin = 'KEYHOLD';
@@ -70,6 +71,9 @@ export function requireOperation(record: KeyRecord, operation: KeyOperation, act
   if (kind.supports(operation)) return kind;
   if (operation === 'envelope') {
     throw new InvalidKeyUsageException(`${action} needs a ${ENVELOPE_ALGORITHM} key; '${record.keyId}' is ${record.keySpec} ${record.keyUsage}`);
+  }
+  if (operation === 'mac') {
+    throw new InvalidKeyUsageException(`${action} needs an HMAC key (GENERATE_VERIFY_MAC); '${record.keyId}' is ${record.keySpec} ${record.keyUsage}`);
   }
   throw new InvalidKeyUsageException(`${action} needs an asymmetric key; '${record.keyId}' is ${record.keySpec}`);
 }

@@ -9,17 +9,18 @@ export type MessageType = 'RAW' | 'DIGEST';
 /**
  * What a key may be asked to do, by family of actions: `envelope` (Encrypt and Decrypt with
  * SYMMETRIC_DEFAULT, GenerateDataKey*, ReEncrypt), `public-key` (GetPublicKey), `sign` (Sign,
- * Verify), `asymmetric-encrypt` (Encrypt and Decrypt with RSAES-OAEP). The key's usage
- * (SIGN_VERIFY or ENCRYPT_DECRYPT) is checked after its kind, by the operation.
+ * Verify), `asymmetric-encrypt` (Encrypt and Decrypt with RSAES-OAEP), `mac` (GenerateMac,
+ * VerifyMac). The key's usage (SIGN_VERIFY or ENCRYPT_DECRYPT) is checked after its kind, by
+ * the operation.
  */
-export type KeyOperation = 'envelope' | 'public-key' | 'sign' | 'asymmetric-encrypt';
+export type KeyOperation = 'envelope' | 'public-key' | 'sign' | 'asymmetric-encrypt' | 'mac';
 
 /**
  * What of a key's material the store holds as its versions: one wrapped AES key per version
- * (`versions`), the wrapped private key as version 1 (`private-key`), or nothing, the key
- * living in another KMS (`none`).
+ * (`versions`), the wrapped private key as version 1 (`private-key`), an HMAC key's wrapped
+ * secret as version 1 (`mac-key`), or nothing, the key living in another KMS (`none`).
  */
-export type KeyMaterialKind = 'versions' | 'private-key' | 'none';
+export type KeyMaterialKind = 'versions' | 'private-key' | 'mac-key' | 'none';
 
 /** A CreateKey request once its Origin is known. */
 export interface CreateKeyRequest {
@@ -37,8 +38,8 @@ export interface KindContext {
   remoteProviders: RemoteKeyProviders | undefined;
 }
 
-/** The kind-specific part of KeyMetadata: its EncryptionAlgorithms, and the other algorithm lists it has. */
-export type KindMetadata = Pick<KeyMetadata, 'EncryptionAlgorithms'> & Partial<Pick<KeyMetadata, 'SigningAlgorithms'>>;
+/** The kind-specific part of KeyMetadata: the algorithm lists it has (EncryptionAlgorithms, SigningAlgorithms, MacAlgorithms). */
+export type KindMetadata = Partial<Pick<KeyMetadata, 'EncryptionAlgorithms' | 'SigningAlgorithms' | 'MacAlgorithms'>>;
 
 /** Where a key's private half is, there it signs and decrypts: here (unwrapped) or in another KMS. */
 export interface PrivateHalf {

@@ -1,0 +1,61 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { isMacKeySpec, MAC_KEY_SPECS, macAlgorithmOf, macMaterialBytes, type MacKeySpec } from '../../crypto/mac.js';
+import { ValidationException } from '../../errors.js';
+import type { KeyRecord, KeyUsage } from '../../store/records.js';
+import { mergeTags } from '../tags.js';
+import { supporting, type KeyKind } from './key-kind.js';
+
+const MAC_USAGE: KeyUsage = 'GENERATE_VERIFY_MAC';
+
+/**
+ * HMAC keys (HMAC_224, HMAC_256, HMAC_384, HMAC_512), as AWS KMS has them: a secret of the
+ * spec's length made here and wrapped under the root key as version 1 (AAD `…|1|mac`), used
+ * only by GenerateMac and VerifyMac with the spec's one algorithm. They do not rotate, neither
+ * automatically nor on demand, as in AWS KMS.
+ */
+export const hmacKind: KeyKind = {
+  name: 'HMAC',
+  origins: ['KEYHOLD'],
+  keySpecs: MAC_KEY_SPECS,
+  keyUsages: [MAC_USAGE],
+  accepts: (request) => request.origin === 'KEYHOLD' && request.keySpec !== undefined && isMacKeySpec(request.keySpec),
+  supports: supporting('mac'),
+  material: 'mac-key',
+  rotation: {
+    rotates: false,
+    refusal: (record) => `Key '${record.keyId}' is an HMAC key; only symmetric encryption keys rotate`,
+  },
+  // No EncryptionAlgorithms, as AWS KMS answers for an HMAC key.
+  metadata: (record) => ({ MacAlgorithms: [macAlgorithmOf(record.keySpec as MacKeySpec)] }),
+
+  async create(request, caller, { registry }) {
+    const keySpec = request.keySpec as MacKeySpec;
+    /* Precondition: the usage is given and is GENERATE_VERIFY_MAC (AWS KMS requires it for every spec but SYMMETRIC_DEFAULT). */
+    if (request.keyUsage !== MAC_USAGE) {
+      throw new ValidationException(`KeyUsage must be ${MAC_USAGE} for a ${keySpec} key`);
+    }
+    const keyId = randomUUID();
+    const now = registry.clock();
+    const record: KeyRecord = {
+      keyId,
+      description: request.description ?? '',
+      keySpec,
+      keyUsage: MAC_USAGE,
+      keyState: 'Enabled',
+      origin: request.origin,
+      creationDate: now.toISOString(),
+      tags: mergeTags([], request.tags ?? []),
+      currentVersion: 1,
+    };
+    const secret = randomBytes(macMaterialBytes(keySpec));
+    let wrapped: Buffer;
+    try {
+      wrapped = registry.wrapMacKey(keyId, secret);
+    } finally {
+      secret.fill(0);
+    }
+    const batch = registry.store.batch().auditChange(caller, { action: 'CreateKey', keyId, detail: { KeySpec: keySpec } }, now);
+    await registry.create(record, batch, wrapped);
+    return record;
+  },
+};
