@@ -11,6 +11,7 @@ const KMS_ACTION_NAMES = [
   'ListKeyRotations', 'CreateAlias', 'UpdateAlias', 'DeleteAlias', 'ListAliases', 'TagResource', 'UntagResource',
   'ListResourceTags', 'GetPublicKey', 'Sign', 'Verify', 'UpdateKeyDescription', 'GetKeyPolicy', 'ListKeyPolicies',
   'PutKeyPolicy',
+  'GetParametersForImport', 'ImportKeyMaterial', 'DeleteImportedKeyMaterial',
 ] as const;
 // BackupStore is not here: a backup holds every wrapped key, so only an admin credential takes one.
 

@@ -4,7 +4,7 @@ import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, RotationRec
 import { decodeCheckedJson } from '../store/checked-json.js';
 import type { RawEntry } from '../store/store-scan.js';
 import { isUuid } from './key-id.js';
-import { findKind, kindOf } from './key-kinds/index.js';
+import { findKind, holdsMaterial, kindOf } from './key-kinds/index.js';
 
 /**
  * What each stored record must look like to be usable, checked on its raw bytes: the
@@ -12,7 +12,7 @@ import { findKind, kindOf } from './key-kinds/index.js';
  * same src/crypto functions and AADs the KeyService uses.
  */
 
-const KEY_STATES = new Set(['Enabled', 'Disabled', 'PendingDeletion']);
+const KEY_STATES = new Set(['Enabled', 'Disabled', 'PendingDeletion', 'PendingImport']);
 
 /** The entry's value as a JSON object, or undefined. */
 export function parseObject(entry: RawEntry): Record<string, unknown> | undefined {
@@ -57,9 +57,9 @@ export function asAuditRecord(entry: RawEntry): AuditRecord | undefined {
   return value && isString(value.time) && isString(value.action) ? (value as unknown as AuditRecord) : undefined;
 }
 
-/** `<RFC 3339 date>!delete|rotate!<KeyId>`: see scheduleEntries in key-registry.ts. */
+/** `<RFC 3339 date>!delete|rotate|expire!<KeyId>`: see scheduleEntries in key-registry.ts. */
 export function parseScheduleEntry(key: string): { keyId: string } | undefined {
-  const match = /^(.+)!(delete|rotate)!([^!]+)$/.exec(key);
+  const match = /^(.+)!(delete|rotate|expire)!([^!]+)$/.exec(key);
   return match && !Number.isNaN(Date.parse(match[1]!)) ? { keyId: match[3]! } : undefined;
 }
 
@@ -72,7 +72,8 @@ export type KeyMaterial = { kind: 'symmetric'; versions: number } | { kind: 'pri
 export function materialOf(record: KeyRecord): KeyMaterial {
   switch (kindOf(record).material) {
     case 'versions':
-      return { kind: 'symmetric', versions: record.currentVersion };
+      // A key waiting for its imported material has none yet (or no more).
+      return holdsMaterial(record) ? { kind: 'symmetric', versions: record.currentVersion } : { kind: 'none', versions: 0 };
     case 'private-key':
       return { kind: 'private', versions: 1 };
     case 'none':

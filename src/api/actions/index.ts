@@ -15,6 +15,7 @@ import { disableKeyRotation, enableKeyRotation, getKeyRotationStatus, listKeyRot
 import { listAuditEvents } from './audit-events.js';
 import { createCredential, deleteCredential, describeCredential, disableCredential, enableCredential, listCredentials, updateCredentialPolicy } from './credentials.js';
 import { listResourceTags, tagResource, untagResource } from './tags.js';
+import { deleteImportedKeyMaterial, getParametersForImport, importKeyMaterial } from './import-key-material.js';
 
 /** Every action, by the name that ends its path: `/api/v1/kms/<name>`. */
 export const actions: ReadonlyMap<string, Action> = new Map(
@@ -59,5 +60,8 @@ export const actions: ReadonlyMap<string, Action> = new Map(
     disableCredential,
     deleteCredential,
     listAuditEvents,
+    getParametersForImport,
+    importKeyMaterial,
+    deleteImportedKeyMaterial,
   ].map((action) => [action.name, action as unknown as Action]),
 );

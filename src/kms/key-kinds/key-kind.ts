@@ -38,7 +38,8 @@ export interface KindContext {
 }
 
 /** The kind-specific part of KeyMetadata: its EncryptionAlgorithms, and the other algorithm lists it has. */
-export type KindMetadata = Pick<KeyMetadata, 'EncryptionAlgorithms'> & Partial<Pick<KeyMetadata, 'SigningAlgorithms'>>;
+export type KindMetadata = Pick<KeyMetadata, 'EncryptionAlgorithms'> & Partial<Pick<KeyMetadata, 'SigningAlgorithms'>>
+  & Partial<Pick<KeyMetadata, 'ExpirationModel' | 'ValidTo'>>;
 
 /** Where a key's private half is, there it signs and decrypts: here (unwrapped) or in another KMS. */
 export interface PrivateHalf {
@@ -70,6 +71,8 @@ export interface KeyKind {
   create(request: CreateKeyRequest, caller: Caller, context: KindContext): Promise<KeyRecord>;
   /** Kinds with a private key (sign, asymmetric decrypt). */
   readonly privateHalf?: PrivateHalf;
+  /** Kinds whose material is imported (Origin EXTERNAL): its length in bytes for a KeySpec. */
+  readonly importedMaterialBytes?: (keySpec: string) => number;
 }
 
 /** supports() of a kind that can do `operations`. */
