@@ -3,6 +3,7 @@ import { ASYMMETRIC_KEY_SPECS } from '../../src/crypto/asymmetric-algorithms.js'
 import type { KeyholdClient } from '../../src/client/index.js';
 import { collectPairs, positiveInteger, printResult, withClient } from '../context.js';
 import { UsageError } from '../errors.js';
+import { addImportCommands } from './imports.js';
 
 const KEY_COLUMNS = ['KeyId', 'KeyState', 'Description', 'KeySpec', 'KeyUsage', 'Origin', 'CurrentKeyVersion', 'KeyRotationEnabled', 'Aliases', 'CreationDate'];
 const KEY_SPECS = ['SYMMETRIC_DEFAULT', ...ASYMMETRIC_KEY_SPECS];
@@ -74,7 +75,7 @@ export function keysCommand(): Command {
     .option('--tag <key=value>', 'a tag (repeatable)', collectPairs)
     .addOption(new Option('--key-spec <spec>', 'SYMMETRIC_DEFAULT (default), RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256 or ECC_NIST_P384; for a remote key, read from the provider').choices(KEY_SPECS))
     .addOption(new Option('--key-usage <usage>', 'ENCRYPT_DECRYPT (default; RSA or symmetric) or SIGN_VERIFY (RSA or ECC)').choices(['ENCRYPT_DECRYPT', 'SIGN_VERIFY']))
-    .addOption(new Option('--origin <origin>', 'KEYHOLD (default: the key is made and kept here), AWS_KMS or GCP_KMS (register a key that stays in that KMS)').choices(['KEYHOLD', 'AWS_KMS', 'GCP_KMS']))
+    .addOption(new Option('--origin <origin>', 'KEYHOLD (default: the key is made and kept here), EXTERNAL (you import its material), AWS_KMS or GCP_KMS (register a key that stays in that KMS)').choices(['KEYHOLD', 'EXTERNAL', 'AWS_KMS', 'GCP_KMS']))
     .option('--provider-key-id <id>', 'with --origin: the AWS key ARN, or the GCP projects/…/cryptoKeyVersions/N name');
 
   action(keys, 'list', 'list keys, a page at a time', 'keyhold keys list --limit 20',
@@ -111,6 +112,7 @@ export function keysCommand(): Command {
     ([key]) => ['getkeyrotationstatus', { KeyId: key }],
     (answer) => ({ rows: [answer], columns: ['KeyId', 'KeyRotationEnabled', 'RotationPeriodInDays', 'NextRotationDate'] }));
 
+  addImportCommands(keys);
   return keys;
 }
 
