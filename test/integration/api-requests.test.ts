@@ -165,11 +165,15 @@ describe('API requests (auth, limits, routing, robustness)', () => {
     const actionNames = [...actions.keys()];
     // Replaced by a real key id at run time, so actions also get exercised on an existing key.
     const keyIdPlaceholder = '@key';
+    // Replaced by a key of Origin EXTERNAL, for the import actions.
+    const externalPlaceholder = '@external';
     const jsonValue = fc.jsonValue({ maxDepth: 3 });
     const fieldNames = fc.constantFrom(
       'KeyId', 'keyid', 'Plaintext', 'CiphertextBlob', 'EncryptionContext', 'NumberOfBytes', 'KeySpec',
       'Limit', 'Marker', 'DestinationKeyId', 'SourceEncryptionContext', 'PendingWindowInDays', 'Tags', 'Description',
       'AliasName', 'TargetKeyId', 'TagKeys', 'RotationPeriodInDays', 'SourceKeyId',
+      'Origin', 'WrappingAlgorithm', 'WrappingKeySpec', 'ImportToken', 'EncryptedKeyMaterial', 'ExpirationModel', 'ValidTo',
+      'ImportType', 'KeyMaterialId',
     );
     const plausibleValue = fc.oneof(
       jsonValue,
@@ -179,14 +183,18 @@ describe('API requests (auth, limits, routing, robustness)', () => {
       fc.constantFrom('alias/fuzz', 'alias/keyhold/x', 'keyhold:alias/fuzz', 'alias/'),
       fc.array(fc.record({ TagKey: fc.string({ maxLength: 140 }), TagValue: fc.string({ maxLength: 300 }) }), { maxLength: 60 }),
       fc.integer({ min: -5, max: 5000 }),
+      fc.constant(externalPlaceholder),
+      fc.constantFrom('EXTERNAL', 'RSAES_OAEP_SHA_256', 'RSA_AES_KEY_WRAP_SHA_256', 'RSA_2048', 'KEY_MATERIAL_EXPIRES', 'KEY_MATERIAL_DOES_NOT_EXPIRE', 'NEW_KEY_MATERIAL'),
     );
 
     it('answers every action with success or a typed 4xx JSON error, never a 500 (random JSON bodies)', async () => {
       // Its own key: the random actions may disable it or schedule it for deletion.
       const fuzzKeyId = (await h.call('createkey', {}).expect(200)).body.KeyMetadata.KeyId;
+      const externalKeyId = (await h.call('createkey', { Origin: 'EXTERNAL' }).expect(200)).body.KeyMetadata.KeyId;
       await fc.assert(
         fc.asyncProperty(fc.constantFrom(...actionNames), fc.dictionary(fieldNames, plausibleValue, { maxKeys: 5 }), async (action, generated) => {
-          const body = Object.fromEntries(Object.entries(generated).map(([name, value]) => [name, value === keyIdPlaceholder ? fuzzKeyId : value]));
+          const keyFor = (value: unknown) => (value === keyIdPlaceholder ? fuzzKeyId : value === externalPlaceholder ? externalKeyId : value);
+          const body = Object.fromEntries(Object.entries(generated).map(([name, value]) => [name, keyFor(value)]));
           const res = await h.call(action, body);
           expect(res.status, JSON.stringify({ action, body, response: res.body })).to.be.oneOf([200, 400, 404]);
           if (res.status !== 200) expect(res.body.__type).to.be.a('string');

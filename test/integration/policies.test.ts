@@ -82,6 +82,9 @@ describe('policies', () => {
       disablecredential: { AccessKeyId: 'KHNOSUCHCREDENTIAL0' },
       deletecredential: { AccessKeyId: 'KHNOSUCHCREDENTIAL0' },
       listauditevents: { Limit: 1 },
+      getparametersforimport: { KeyId: key, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' },
+      importkeymaterial: { KeyId: key, ImportToken: 'aGk=', EncryptedKeyMaterial: 'aGk=', ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' },
+      deleteimportedkeymaterial: { KeyId: key },
     };
   }
 
