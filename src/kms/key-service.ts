@@ -396,8 +396,8 @@ export class KeyService {
       }
       if (entries.length < BATCH || !progressed) break;
     }
-    // Deleted entries stay in LevelDB's files until compaction: compact so they are gone.
-    if (deleted.length > 0) await this.registry.store.compact();
+    // Deleted entries (keys, expired material) stay in LevelDB's files until compaction: compact so they are gone.
+    if (deleted.length > 0 || expired.length > 0) await this.registry.store.compact();
     return { rotated, deleted, expired, failed };
   }
 
