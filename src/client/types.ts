@@ -23,7 +23,7 @@ export type KeySpec =
 export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | (string & {});
 
 /** Where the private key lives: in Keyhold (`KEYHOLD`, default), or in AWS KMS / Google Cloud KMS. */
-export type KeyOrigin = 'KEYHOLD' | 'AWS_KMS' | 'GCP_KMS' | (string & {});
+export type KeyOrigin = 'KEYHOLD' | 'AWS_KMS' | 'GCP_KMS' | 'EXTERNAL' | (string & {});
 
 /** AWS KMS's names. ECDSA signatures are DER-encoded; PSS uses a salt as long as the hash. */
 export type SigningAlgorithm =

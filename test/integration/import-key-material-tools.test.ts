@@ -22,6 +22,7 @@ import { expect } from 'chai';
 import { KeyholdClient } from '../../src/client/index.js';
 import { adminAwsCredentials, awsClientEnv, requireAwsCli, runProcess } from '../helpers/aws-clients.js';
 import { openFormat1, wrapMaterial, type Algorithm } from '../helpers/imported-material.js';
+import { runCli } from '../helpers/cli.js';
 import { capturedLog } from '../helpers/log-capture.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { rememberSecret } from '../helpers/secrets.js';
@@ -144,6 +145,55 @@ describe('importing key material with the tools: the README as written, the aws 
     expect(lines[deleted + 1]).to.equal('KMSInvalidStateException');
     expect(lines.at(-2)).to.equal('Enabled');
     expect(lines.at(-1)).to.equal('kept across deletion');
+  });
+
+  it('the TypeScript client; a backup carries imported material and an unused wrapping key, which work after a restore', async () => {
+    const passphrase = 'import tools passphrase (test)';
+    const material = createHash('sha256').update('client imported key material').digest();
+    rememberSecret(material);
+    const imported = (await native.createKey({ origin: 'EXTERNAL', description: 'client byok' })).KeyId;
+    const first = await native.getParametersForImport({ keyId: imported, wrappingAlgorithm: 'RSA_AES_KEY_WRAP_SHA_256', wrappingKeySpec: 'RSA_2048' });
+    expect(first.keyId).to.equal(imported);
+    const result = await native.importKeyMaterial({
+      keyId: imported,
+      importToken: first.importToken,
+      encryptedKeyMaterial: wrapMaterial(first.publicKey, 'RSA_AES_KEY_WRAP_SHA_256', material),
+      expirationModel: 'KEY_MATERIAL_EXPIRES',
+      validTo: new Date(Date.now() + 90 * 86_400_000),
+    });
+    expect(result).to.deep.include({ keyId: imported });
+    const { ciphertextBlob } = await native.encrypt({ keyId: imported, plaintext: Buffer.from('survives a restore') });
+    const pending = (await native.createKey({ origin: 'EXTERNAL', description: 'client byok, pending' })).KeyId;
+    const unused = await native.getParametersForImport({ keyId: pending, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' });
+
+    const env = { XDG_CONFIG_HOME: path.join(work.path, 'backup-config'), KEYHOLD_CREDENTIALS_FILE: path.join(dataDir, 'admin.credentials') };
+    const backupFile = path.join(work.path, 'import.backup');
+    const backup = await runCli(['admin', 'backup', '--out', backupFile], { cwd: work.path, env });
+    expect(backup.code, backup.stderr).to.equal(0);
+    expect(readFileSync(backupFile).includes(material), 'plaintext material in the backup').to.equal(false);
+    const restoredDir = path.join(work.path, 'restored', 'data');
+    const restore = await runCli(['admin', 'restore', '--in', backupFile], { cwd: work.path, env: { ...env, KEYHOLD_DATA_DIR: restoredDir, KEYHOLD_PASSPHRASE: passphrase } });
+    expect(restore.code, restore.stderr).to.equal(0);
+
+    const restored = await startServerProcess({ KEYHOLD_DATA_DIR: restoredDir, KEYHOLD_PASSPHRASE: passphrase }, work.path);
+    const credentials = JSON.parse(readFileSync(path.join(dataDir, 'admin.credentials'), 'utf8'));
+    const client = new KeyholdClient({ url: restored.url, accessKeyId: credentials.AccessKeyId, secretKey: credentials.SecretKey, certSha256: restored.certSha256 });
+    try {
+      expect(await client.describeKey(imported)).to.include({ KeyState: 'Enabled', ExpirationModel: 'KEY_MATERIAL_EXPIRES' });
+      expect((await client.decrypt({ ciphertextBlob })).plaintext.toString()).to.equal('survives a restore');
+      await client.importKeyMaterial({
+        keyId: pending,
+        importToken: unused.importToken,
+        encryptedKeyMaterial: wrapMaterial(unused.publicKey, 'RSAES_OAEP_SHA_256', material),
+        expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+      });
+      expect((await client.describeKey(pending)).KeyState).to.equal('Enabled');
+      await client.deleteImportedKeyMaterial(imported);
+      expect((await client.describeKey(imported)).KeyState).to.equal('PendingImport');
+    } finally {
+      client.close();
+      await restored.stop();
+    }
   });
 
   describe('the aws CLI (fileb://)', () => {

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { unwrapKey, wrappingKeyAad } from '../../src/crypto/index.js';
+import { verifyStoreRecords } from '../../src/kms/verify-store.js';
 import { openHarness, type Harness } from '../helpers/service-harness.js';
 import { openFormat1, sealFormat1, wrapMaterial, type Algorithm } from '../helpers/imported-material.js';
 import { rememberSecret } from '../helpers/secrets.js';
@@ -308,5 +309,14 @@ describe('importing key material (Origin EXTERNAL)', function () {
     }).expect(200);
     expect((await h.store.getKey(keyId))!).not.to.have.property('importParameters');
     for (const file of filesUnder(h.dataDir)) expect(file.includes(material), 'plaintext material on disk').to.equal(false);
+  });
+
+  // Last: the store now holds keys in every import state (pending, imported, deleted, expired, with parameters).
+  it('leaves a store that keyhold admin verify-store finds whole', async () => {
+    const { problems, problemCount, counts } = await verifyStoreRecords(h.store, h.rootKey);
+    expect(problems, JSON.stringify(problems.slice(0, 5))).to.deep.equal([]);
+    expect(problemCount).to.equal(0);
+    expect(counts.keys).to.be.above(10);
+    expect(counts.schedule).to.be.above(0);
   });
 });
