@@ -184,9 +184,9 @@ export class ImportOperations {
 
   /** The material's fingerprint, once it is of the right length and, for a reimport, the same material. */
   private checkMaterial(record: KeyRecord, kind: KeyKind, material: Buffer, request: ImportKeyMaterialRequest): string {
-    const bytes = kind.importedMaterialBytes!(record.keySpec);
-    if (material.length !== bytes) {
-      throw new IncorrectKeyMaterialException(`Key material for a ${record.keySpec} key must be ${bytes} bytes`);
+    const { min, max } = kind.importedMaterialLength!(record.keySpec);
+    if (material.length < min || material.length > max) {
+      throw new IncorrectKeyMaterialException(`Key material for a ${record.keySpec} key must be ${min === max ? min : `${min} to ${max}`} bytes`);
     }
     const previous = record.importedMaterial;
     const importType = request.importType ?? (previous ? 'EXISTING_KEY_MATERIAL' : 'NEW_KEY_MATERIAL');
@@ -231,7 +231,7 @@ function keyMaterialIdOf(fingerprint: string): string {
 /** The kind of a key whose material is imported, or UnsupportedOperationException. */
 function requireImporting(record: KeyRecord): KeyKind {
   const kind = kindOf(record);
-  if (!kind.importedMaterialBytes) {
+  if (!kind.importedMaterialLength) {
     throw new UnsupportedOperationException(`Key '${record.keyId}' has Origin ${record.origin}; only keys with Origin EXTERNAL take imported key material`);
   }
   return kind;

@@ -68,8 +68,8 @@ describe('key kinds', () => {
       expect(kind.supports('envelope')).to.equal(true);
       expect(kind.material).to.equal('versions');
       expect(kind.rotation.rotates).to.equal(false);
-      expect(kind.importedMaterialBytes!('SYMMETRIC_DEFAULT')).to.equal(32);
-      expect(symmetricKind.importedMaterialBytes).to.equal(undefined);
+      expect(kind.importedMaterialLength!('SYMMETRIC_DEFAULT')).to.deep.equal({ min: 32, max: 32 });
+      expect(symmetricKind.importedMaterialLength).to.equal(undefined);
       const record = { ...sampleKeyRecord(), origin: 'EXTERNAL' as const, keyState: 'PendingImport' as const };
       expect(kindOf(record)).to.equal(kind);
       expect(hasVersions(record)).to.equal(true);

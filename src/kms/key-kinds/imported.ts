@@ -2,15 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { ValidationException } from '../../errors.js';
 import type { KeyRecord, KeyUsage } from '../../store/records.js';
 import { mergeTags } from '../tags.js';
-import type { KeyKind, KindMetadata } from './key-kind.js';
+import type { KeyKind, KindMetadata, MaterialLength } from './key-kind.js';
 
 /**
  * The Origin EXTERNAL kind of a kind whose keys Keyhold makes: the same KeySpecs, usages,
  * operations and metadata, but CreateKey makes the key with no material (PendingImport) and
- * ImportKeyMaterial (src/kms/imports.ts) brings it, `materialBytes(keySpec)` long. Imported
+ * ImportKeyMaterial (src/kms/imports.ts) brings it, of a length in `materialLength(keySpec)`. Imported
  * material does not rotate. A kind takes imported material with one line in KINDS.
  */
-export function importedKind(base: KeyKind, materialBytes: (keySpec: string) => number): KeyKind {
+export function importedKind(base: KeyKind, materialLength: (keySpec: string) => MaterialLength): KeyKind {
   const baseOrigin = base.origins[0]!;
   return {
     ...base,
@@ -22,7 +22,7 @@ export function importedKind(base: KeyKind, materialBytes: (keySpec: string) => 
       refusal: (record) => `Key '${record.keyId}' has imported key material, which Keyhold does not rotate`,
     },
     metadata: (record) => ({ ...base.metadata(record), ...materialMetadata(record) }),
-    importedMaterialBytes: materialBytes,
+    importedMaterialLength: materialLength,
 
     async create(request, caller, { registry }) {
       const keySpec = request.keySpec ?? base.keySpecs[0]!;

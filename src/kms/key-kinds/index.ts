@@ -7,7 +7,7 @@ import { importedKind } from './imported.js';
 import type { CreateKeyRequest, KeyKind, KeyOperation, KindContext } from './key-kind.js';
 import { ENVELOPE_ALGORITHM, symmetricKind } from './symmetric.js';
 
-export type { CreateKeyRequest, KeyKind, KeyMaterialKind, KeyOperation, KindContext, MessageType } from './key-kind.js';
+export type { CreateKeyRequest, KeyKind, KeyMaterialKind, KeyOperation, KindContext, MaterialLength, MessageType } from './key-kind.js';
 export { ENVELOPE_ALGORITHM } from './symmetric.js';
 
 /** Every kind of key this server knows. A new kind is its file and a line here. */
@@ -15,7 +15,7 @@ const KINDS: readonly KeyKind[] = [
   symmetricKind,
   asymmetricLocalKind,
   asymmetricRemoteKind,
-  importedKind(symmetricKind, () => 32),
+  importedKind(symmetricKind, () => ({ min: 32, max: 32 })),
 ];
 
 /** The Origin of a CreateKey request that gives none. */
@@ -40,7 +40,7 @@ export function hasVersions(record: KeyRecord): boolean {
 
 /** Whether a key has its material: always, unless its material is imported and not (or no longer) there. */
 export function holdsMaterial(record: KeyRecord): boolean {
-  if (kindOf(record).importedMaterialBytes === undefined) return true;
+  if (kindOf(record).importedMaterialLength === undefined) return true;
   return record.importedMaterial !== undefined && record.importedMaterial.deleted !== true;
 }
 

@@ -31,6 +31,12 @@ export interface CreateKeyRequest {
   tags?: Tag[];
 }
 
+/** The lengths imported material may have, in bytes (AWS KMS takes HMAC material of a range of lengths). */
+export interface MaterialLength {
+  min: number;
+  max: number;
+}
+
 /** What a kind's code may use: the registry of key records and material, the remote KMSs. */
 export interface KindContext {
   registry: KeyRegistry;
@@ -71,8 +77,8 @@ export interface KeyKind {
   create(request: CreateKeyRequest, caller: Caller, context: KindContext): Promise<KeyRecord>;
   /** Kinds with a private key (sign, asymmetric decrypt). */
   readonly privateHalf?: PrivateHalf;
-  /** Kinds whose material is imported (Origin EXTERNAL): its length in bytes for a KeySpec. */
-  readonly importedMaterialBytes?: (keySpec: string) => number;
+  /** Kinds whose material is imported (Origin EXTERNAL): the lengths in bytes it may have for a KeySpec. */
+  readonly importedMaterialLength?: (keySpec: string) => MaterialLength;
 }
 
 /** supports() of a kind that can do `operations`. */
