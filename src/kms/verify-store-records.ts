@@ -1,5 +1,5 @@
 import { createPrivateKey } from 'node:crypto';
-import { credentialSecretAad, privateKeyAad, unwrapKey, versionKeyAad } from '../crypto/index.js';
+import { credentialSecretAad, privateKeyAad, unwrapKey, versionKeyAad, wrappingKeyAad } from '../crypto/index.js';
 import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, RotationRecord } from '../store/records.js';
 import { decodeCheckedJson } from '../store/checked-json.js';
 import type { RawEntry } from '../store/store-scan.js';
@@ -92,6 +92,23 @@ export function versionUnwraps(rootKey: Buffer, keyId: string, version: number, 
       return true;
     }
     const der = unwrapKey(rootKey, wrapped, privateKeyAad(keyId, version));
+    try {
+      createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    } finally {
+      der.fill(0);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a key's pending import wrapping key, if it has one, unwraps under the root key with its AAD and parses. */
+export function wrappingKeyUnwraps(rootKey: Buffer, record: KeyRecord): boolean {
+  const parameters = record.importParameters;
+  if (!parameters?.wrappedPrivateKey) return true;
+  try {
+    const der = unwrapKey(rootKey, Buffer.from(parameters.wrappedPrivateKey, 'base64'), wrappingKeyAad(record.keyId, Buffer.from(parameters.token, 'base64')));
     try {
       createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
     } finally {

@@ -318,5 +318,13 @@ describe('importing key material (Origin EXTERNAL)', function () {
     expect(problemCount).to.equal(0);
     expect(counts.keys).to.be.above(10);
     expect(counts.schedule).to.be.above(0);
+    // A wrapping key that no longer unwraps (here: bound to another token) is reported.
+    const keyId = await createExternalKey();
+    await parameters(keyId);
+    const record = (await h.store.getKey(keyId))!;
+    const damaged = { ...record, importParameters: { ...record.importParameters!, token: randomBytes(32).toString('base64') } };
+    await h.store.write(h.store.batch().putKey(damaged));
+    const after = await verifyStoreRecords(h.store, h.rootKey);
+    expect(after.problems).to.deep.equal([{ record: `keys/${keyId}`, message: `keys/${keyId}: its import wrapping key does not unwrap under the root key` }]);
   });
 });
