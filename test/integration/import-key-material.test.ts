@@ -257,6 +257,10 @@ describe('importing key material (Origin EXTERNAL)', function () {
     await importMaterial(keyId, newMaterial(), 200);
     expect(await errorOf('rotatekeyondemand', { KeyId: keyId })).to.equal('UnsupportedOperationException');
     expect(await errorOf('enablekeyrotation', { KeyId: keyId })).to.equal('UnsupportedOperationException');
+    expect(await errorOf('disablekeyrotation', { KeyId: keyId })).to.equal('UnsupportedOperationException');
+    // Reading the status answers, as AWS KMS answers it for such a key: not rotating, no rotations.
+    expect((await h.call('getkeyrotationstatus', { KeyId: keyId }).expect(200)).body).to.deep.equal({ KeyId: keyId, KeyRotationEnabled: false });
+    expect((await h.call('listkeyrotations', { KeyId: keyId }).expect(200)).body).to.deep.equal({ Rotations: [], Truncated: false });
     const ordinary = (await h.call('createkey', {}).expect(200)).body.KeyMetadata.KeyId;
     expect(await errorOf('getparametersforimport', { KeyId: ordinary, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' })).to.equal('UnsupportedOperationException');
     expect(await errorOf('deleteimportedkeymaterial', { KeyId: ordinary })).to.equal('UnsupportedOperationException');

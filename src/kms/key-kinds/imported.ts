@@ -20,6 +20,7 @@ export function importedKind(base: KeyKind, materialLength: (keySpec: string) =>
     rotation: {
       rotates: false,
       refusal: (record) => `Key '${record.keyId}' has imported key material, which Keyhold does not rotate`,
+      answersStatus: true,
     },
     metadata: (record) => ({ ...base.metadata(record), ...materialMetadata(record) }),
     importedMaterialLength: materialLength,

@@ -70,8 +70,12 @@ export interface KeyKind {
   accepts(request: { origin: KeyOrigin; keySpec?: string }): boolean;
   supports(operation: KeyOperation): boolean;
   readonly material: KeyMaterialKind;
-  /** Whether keys of this kind rotate, and when not, the UnsupportedOperationException's message. */
-  readonly rotation: { rotates: true } | { rotates: false; refusal(record: KeyRecord): string };
+  /**
+   * Whether keys of this kind rotate, and when not, the UnsupportedOperationException's message;
+   * `answersStatus`: GetKeyRotationStatus and ListKeyRotations still answer (not rotating, none),
+   * as AWS KMS answers them for a symmetric key with imported material.
+   */
+  readonly rotation: { rotates: true } | { rotates: false; refusal(record: KeyRecord): string; answersStatus?: true };
   metadata(record: KeyRecord): KindMetadata;
   /** Makes, stores (with its CreateKey audit line) and returns a new key of this kind. */
   create(request: CreateKeyRequest, caller: Caller, context: KindContext): Promise<KeyRecord>;
