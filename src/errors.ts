@@ -82,6 +82,12 @@ export const KMSInternalException = kmsErrorClass('KMSInternalException', 500);
 export const ServiceUnavailableException = kmsErrorClass('ServiceUnavailableException', 503);
 /** A key provider (AWS KMS, Google Cloud KMS) did not answer in time or was unreachable. */
 export const DependencyTimeoutException = kmsErrorClass('DependencyTimeoutException', 503);
+/** ImportKeyMaterial: the ImportToken is not this key's newest unused one. */
+export const InvalidImportTokenException = kmsErrorClass('InvalidImportTokenException', 400);
+/** ImportKeyMaterial: the ImportToken's 24 hours have passed. */
+export const ExpiredImportTokenException = kmsErrorClass('ExpiredImportTokenException', 400);
+/** ImportKeyMaterial: material of the wrong length, or not the material imported before. */
+export const IncorrectKeyMaterialException = kmsErrorClass('IncorrectKeyMaterialException', 400);
 /** The AWS door: a body that is not a JSON object, or not sent as AWS JSON 1.1. */
 export const SerializationException = kmsErrorClass('SerializationException', 400);
 

@@ -4,6 +4,7 @@ import { MAC_KEY_SPECS } from '../../src/crypto/mac.js';
 import type { KeyholdClient } from '../../src/client/index.js';
 import { collectPairs, positiveInteger, printResult, withClient } from '../context.js';
 import { UsageError } from '../errors.js';
+import { addImportCommands } from './imports.js';
 
 const KEY_COLUMNS = ['KeyId', 'KeyState', 'Description', 'KeySpec', 'KeyUsage', 'Origin', 'CurrentKeyVersion', 'KeyRotationEnabled', 'Aliases', 'CreationDate'];
 const KEY_SPECS = ['SYMMETRIC_DEFAULT', ...ASYMMETRIC_KEY_SPECS, ...MAC_KEY_SPECS];
@@ -76,7 +77,7 @@ export function keysCommand(): Command {
     .option('--tag <key=value>', 'a tag (repeatable)', collectPairs)
     .addOption(new Option('--key-spec <spec>', 'SYMMETRIC_DEFAULT (default), RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, or HMAC_224, HMAC_256, HMAC_384, HMAC_512 (with --key-usage GENERATE_VERIFY_MAC); for a remote key, read from the provider').choices(KEY_SPECS))
     .addOption(new Option('--key-usage <usage>', 'ENCRYPT_DECRYPT (default; RSA or symmetric), SIGN_VERIFY (RSA or ECC) or GENERATE_VERIFY_MAC (HMAC)').choices(['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC']))
-    .addOption(new Option('--origin <origin>', 'KEYHOLD (default: the key is made and kept here), AWS_KMS or GCP_KMS (register a key that stays in that KMS)').choices(['KEYHOLD', 'AWS_KMS', 'GCP_KMS']))
+    .addOption(new Option('--origin <origin>', 'KEYHOLD (default: the key is made and kept here), EXTERNAL (you import its material), AWS_KMS or GCP_KMS (register a key that stays in that KMS)').choices(['KEYHOLD', 'EXTERNAL', 'AWS_KMS', 'GCP_KMS']))
     .option('--provider-key-id <id>', 'with --origin: the AWS key ARN, or the GCP projects/…/cryptoKeyVersions/N name');
 
   action(keys, 'list', 'list keys, a page at a time', 'keyhold keys list --limit 20',
@@ -113,6 +114,7 @@ export function keysCommand(): Command {
     ([key]) => ['getkeyrotationstatus', { KeyId: key }],
     (answer) => ({ rows: [answer], columns: ['KeyId', 'KeyRotationEnabled', 'RotationPeriodInDays', 'NextRotationDate'] }));
 
+  addImportCommands(keys);
   return keys;
 }
 

@@ -27,7 +27,13 @@ const KEY_ARN_RESULTS = new Set([
   'verify', 'getpublickey', 'schedulekeydeletion', 'cancelkeydeletion', 'getkeyrotationstatus',
   'generatedatakeypair', 'generatedatakeypairwithoutplaintext',
   'generatemac', 'verifymac',
+  'getparametersforimport', 'importkeymaterial', 'deleteimportedkeymaterial',
 ]);
+
+/** Timestamps: the `…Date` fields, and ValidTo and ParametersValidTo of imported material. */
+function isTimestamp(name: string): boolean {
+  return name.endsWith('Date') || name.endsWith('ValidTo');
+}
 
 /**
  * A native result in AWS JSON 1.1's shape: timestamps (`…Date` fields) as epoch seconds, the
@@ -55,7 +61,7 @@ function awsValue(value: unknown, identity: AwsIdentity): unknown {
   if (value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return value;
   const shaped: Record<string, unknown> = {};
   for (const [name, field] of Object.entries(value)) {
-    if (typeof field === 'string' && name.endsWith('Date')) shaped[name] = epochSeconds(field);
+    if (typeof field === 'string' && isTimestamp(name)) shaped[name] = epochSeconds(field);
     else if (typeof field === 'string' && (name === 'Arn' || name === 'KeyArn' || name === 'AliasArn')) shaped[name] = awsArn(field, identity);
     else shaped[name] = name === 'KeyMetadata' && !Array.isArray(field) ? { AWSAccountId: identity.accountId, ...(awsValue(field, identity) as object) } : awsValue(field, identity);
   }

@@ -55,6 +55,14 @@ const DISPLAY_NAMES: Record<string, string> = {
   recipient: 'Recipient',
   mac: 'Mac',
   macalgorithm: 'MacAlgorithm',
+  wrappingalgorithm: 'WrappingAlgorithm',
+  wrappingkeyspec: 'WrappingKeySpec',
+  importtoken: 'ImportToken',
+  encryptedkeymaterial: 'EncryptedKeyMaterial',
+  expirationmodel: 'ExpirationModel',
+  validto: 'ValidTo',
+  importtype: 'ImportType',
+  keymaterialid: 'KeyMaterialId',
 };
 
 export const keyIdField = z.string().min(1).max(2048);

@@ -13,6 +13,7 @@ const KMS_ACTION_NAMES = [
   'PutKeyPolicy',
   'GenerateDataKeyPair', 'GenerateDataKeyPairWithoutPlaintext',
   'GenerateMac', 'VerifyMac',
+  'GetParametersForImport', 'ImportKeyMaterial', 'DeleteImportedKeyMaterial',
 ] as const;
 // BackupStore is not here: a backup holds every wrapped key, so only an admin credential takes one.
 

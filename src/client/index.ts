@@ -33,7 +33,11 @@ import type {
   GenerateDataKeyPairWithoutPlaintextResult,
   GenerateMacOptions,
   GenerateMacResult,
+  GetParametersForImportOptions,
+  GetParametersForImportResult,
   GetPublicKeyResult,
+  ImportKeyMaterialOptions,
+  ImportKeyMaterialResult,
   KeyMetadata,
   ListAuditEventsOptions,
   ListAuditEventsResult,
@@ -440,6 +444,38 @@ export class KeyholdClient {
   async generateRandom(numberOfBytes: number): Promise<Buffer> {
     const answer = await this.call('generaterandom', { NumberOfBytes: numberOfBytes });
     return base64Field(answer, 'Plaintext');
+  }
+
+  /** A wrapping public key and import token for a key with Origin EXTERNAL, valid 24 hours. */
+  async getParametersForImport(opts: GetParametersForImportOptions): Promise<GetParametersForImportResult> {
+    const answer = await this.call('getparametersforimport', {
+      KeyId: opts.keyId,
+      WrappingAlgorithm: opts.wrappingAlgorithm,
+      WrappingKeySpec: opts.wrappingKeySpec,
+    });
+    return {
+      keyId: answer.KeyId,
+      importToken: base64Field(answer, 'ImportToken'),
+      publicKey: base64Field(answer, 'PublicKey'),
+      parametersValidTo: answer.ParametersValidTo,
+    };
+  }
+
+  /** Imports key material wrapped with getParametersForImport's public key: the key becomes Enabled. */
+  async importKeyMaterial(opts: ImportKeyMaterialOptions): Promise<ImportKeyMaterialResult> {
+    const answer = await this.call('importkeymaterial', {
+      KeyId: opts.keyId,
+      ImportToken: opts.importToken.toString('base64'),
+      EncryptedKeyMaterial: opts.encryptedKeyMaterial.toString('base64'),
+      ExpirationModel: opts.expirationModel,
+      ValidTo: opts.validTo instanceof Date ? opts.validTo.toISOString() : opts.validTo,
+    });
+    return { keyId: answer.KeyId, keyMaterialId: answer.KeyMaterialId };
+  }
+
+  /** Deletes a key's imported material: the key is PendingImport until the same material is imported again. */
+  async deleteImportedKeyMaterial(keyId: string): Promise<void> {
+    await this.call('deleteimportedkeymaterial', { KeyId: keyId });
   }
 
   /**

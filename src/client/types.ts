@@ -28,7 +28,7 @@ export type KeySpec =
 export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC' | (string & {});
 
 /** Where the private key lives: in Keyhold (`KEYHOLD`, default), or in AWS KMS / Google Cloud KMS. */
-export type KeyOrigin = 'KEYHOLD' | 'AWS_KMS' | 'GCP_KMS' | (string & {});
+export type KeyOrigin = 'KEYHOLD' | 'AWS_KMS' | 'GCP_KMS' | 'EXTERNAL' | (string & {});
 
 /** AWS KMS's names. ECDSA signatures are DER-encoded; PSS uses a salt as long as the hash. */
 export type SigningAlgorithm =
@@ -283,4 +283,35 @@ export interface VerifyMacResult {
   /** `false` when the server answered KMSInvalidMacException; every other error throws. */
   macValid: boolean;
   macAlgorithm: MacAlgorithm;
+}
+
+/** getParametersForImport: how the material will be wrapped (AWS KMS's names). */
+export interface GetParametersForImportOptions {
+  keyId: string;
+  wrappingAlgorithm: 'RSAES_OAEP_SHA_256' | 'RSAES_OAEP_SHA_1' | 'RSA_AES_KEY_WRAP_SHA_256';
+  wrappingKeySpec: 'RSA_2048' | 'RSA_3072' | 'RSA_4096';
+}
+
+export interface GetParametersForImportResult {
+  keyId: string;
+  importToken: Buffer;
+  /** DER SubjectPublicKeyInfo of the RSA wrapping key. */
+  publicKey: Buffer;
+  /** RFC 3339: 24 hours after the call. */
+  parametersValidTo: string;
+}
+
+export interface ImportKeyMaterialOptions {
+  keyId: string;
+  importToken: Buffer;
+  encryptedKeyMaterial: Buffer;
+  /** Default (the server's) KEY_MATERIAL_EXPIRES, which needs validTo. */
+  expirationModel?: 'KEY_MATERIAL_EXPIRES' | 'KEY_MATERIAL_DOES_NOT_EXPIRE';
+  validTo?: Date | string;
+}
+
+export interface ImportKeyMaterialResult {
+  keyId: string;
+  /** Hex; names this key's material (the same on every reimport). */
+  keyMaterialId: string;
 }

@@ -6,6 +6,7 @@
  */
 import type { AliasOperations } from '../kms/aliases.js';
 import type { AsymmetricOperations } from '../kms/asymmetric-keys.js';
+import type { ImportOperations } from '../kms/imports.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { RotationOperations } from '../kms/rotation.js';
 import type { KEY_SERVICE_CALLS } from './protocol.js';
@@ -24,7 +25,8 @@ type Offenders =
   | ForwardedClockArguments<KeyService, Calls['keyService']>
   | ForwardedClockArguments<AliasOperations, Calls['aliases']>
   | ForwardedClockArguments<RotationOperations, Calls['rotation']>
-  | ForwardedClockArguments<AsymmetricOperations, Calls['asymmetric']>;
+  | ForwardedClockArguments<AsymmetricOperations, Calls['asymmetric']>
+  | ForwardedClockArguments<ImportOperations, Calls['imports']>;
 
 /* Postcondition: placing a method that takes a Date on 'primary' fails to compile here, naming it. */
 export const FORWARDED_CALLS_TAKE_NO_CLOCK: [Offenders] extends [never] ? true : { forwardedWithADate: Offenders } = true;

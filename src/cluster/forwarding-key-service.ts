@@ -32,7 +32,12 @@ export function remoteReplayGuard(primary: PrimaryChannel): ReplayGuard {
   return { claim: (fingerprint, expiresAtMs) => primary.call('replay', 'claim', [fingerprint, expiresAtMs]) as Promise<void> };
 }
 
-const NESTED: Partial<Record<string, ServiceTarget>> = { aliases: 'aliases', rotation: 'rotation', asymmetric: 'asymmetric' };
+const NESTED: Partial<Record<string, ServiceTarget>> = {
+  aliases: 'aliases',
+  rotation: 'rotation',
+  asymmetric: 'asymmetric',
+  imports: 'imports',
+};
 
 function forwarding<T extends object>(local: T, target: ServiceTarget, primary: PrimaryChannel): T {
   const placement = KEY_SERVICE_CALLS[target] as Record<string, CallPlacement>;

@@ -9,6 +9,7 @@ import { KmsError } from '../errors.js';
 import type { AliasOperations } from '../kms/aliases.js';
 import type { AsymmetricOperations } from '../kms/asymmetric-keys.js';
 import type { CredentialService } from '../kms/credential-service.js';
+import type { ImportOperations } from '../kms/imports.js';
 import type { KeyService } from '../kms/key-service.js';
 import type { RotationOperations } from '../kms/rotation.js';
 import type { Store, StoreChange } from '../store/store.js';
@@ -163,6 +164,12 @@ export const KEY_SERVICE_CALLS = {
     encrypt: 'worker',
     decrypt: 'worker',
   } satisfies Placement<AsymmetricOperations>,
+  imports: {
+    getParametersForImport: 'primary',
+    importKeyMaterial: 'primary',
+    deleteImportedKeyMaterial: 'primary',
+    expireIfDue: 'primary-only',
+  } satisfies Placement<ImportOperations>,
 } as const;
 
 /** Whether `target.method` is a call the primary runs for a worker. */

@@ -5,3 +5,4 @@ export * from './encryption-context.js';
 export * from './ciphertext-codec.js';
 export * from './envelope.js';
 export * from './key-wrap.js';
+export * from './key-import.js';

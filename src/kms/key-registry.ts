@@ -1,6 +1,18 @@
 import { createPrivateKey, createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { DEFAULT_AWS_IDENTITY, type AwsIdentity } from '../config.js';
-import { asVersionKey, DecryptionFailedError, macKeyAad, privateKeyAad, unwrapKey, versionKeyAad, wrapKey, type VersionKey } from '../crypto/index.js';
+import {
+  asVersionKey,
+  DecryptionFailedError,
+  macKeyAad,
+  materialFingerprint,
+  materialMatches,
+  privateKeyAad,
+  unwrapKey,
+  versionKeyAad,
+  wrapKey,
+  wrappingKeyAad,
+  type VersionKey,
+} from '../crypto/index.js';
 import { DisabledException, KMSInvalidStateException, NotFoundException, ServiceUnavailableException, ValidationException } from '../errors.js';
 import type { ChangeAuthor } from '../store/audit-record.js';
 import { LruCache } from '../store/lru-cache.js';
@@ -44,11 +56,27 @@ export const SYSTEM: Caller = { principal: 'system' };
  * the server find due keys without scanning every key.
  */
 export function scheduleEntries(record: KeyRecord): string[] {
+  return [...lifecycleEntries(record), ...expiryEntries(record)];
+}
+
+function lifecycleEntries(record: KeyRecord): string[] {
   if (record.keyState === 'PendingDeletion' && record.deletionDate) return [`${record.deletionDate}!delete!${record.keyId}`];
   if (record.keyState === 'Enabled' && record.rotation?.enabled && record.rotation.nextRotationDate) {
     return [`${record.rotation.nextRotationDate}!rotate!${record.keyId}`];
   }
   return [];
+}
+
+/**
+ * `<date>!expire!<KeyId>` (src/kms/imports.ts): when imported material expires, and when an
+ * import's wrapping private key is to be dropped.
+ */
+function expiryEntries(record: KeyRecord): string[] {
+  const dates = new Set<string>();
+  const material = record.importedMaterial;
+  if (material?.validTo && !material.deleted) dates.add(material.validTo);
+  if (record.importParameters?.wrappedPrivateKey) dates.add(record.importParameters.validTo);
+  return [...dates].map((date) => `${date}!expire!${record.keyId}`);
 }
 
 /**
@@ -324,6 +352,40 @@ export class KeyRegistry {
     }
   }
 
+  /** An import's wrapping private key (PKCS#8 DER), wrapped under the root key and bound to its key and token. */
+  wrapWrappingKey(keyId: string, token: Buffer, privateKey: KeyObject): Buffer {
+    const der = privateKey.export({ format: 'der', type: 'pkcs8' });
+    try {
+      return wrapKey(this.rootKey, der, wrappingKeyAad(keyId, token)) as Buffer;
+    } finally {
+      der.fill(0);
+    }
+  }
+
+  /** The wrapping private key that wrapWrappingKey wrapped. */
+  unwrapWrappingKey(keyId: string, token: Buffer, wrapped: Buffer): KeyObject {
+    const der = unwrapStored(() => unwrapKey(this.rootKey, wrapped, wrappingKeyAad(keyId, token)), `the import wrapping key of key ${keyId}`);
+    try {
+      return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    } finally {
+      der.fill(0);
+    }
+  }
+
+  /** Imported material wrapped under the root key as a version of its key, like material made here. */
+  wrapMaterial(keyId: string, version: number, material: Buffer): Buffer {
+    return wrapKey(this.rootKey, material, versionKeyAad(keyId, version)) as Buffer;
+  }
+
+  /** The keyed fingerprint a reimport of a key's material is checked against (base64). */
+  materialFingerprint(keyId: string, material: Buffer): string {
+    return materialFingerprint(this.rootKey, keyId, material).toString('base64');
+  }
+
+  materialMatches(keyId: string, material: Buffer, fingerprint: string): boolean {
+    return materialMatches(this.rootKey, keyId, material, Buffer.from(fingerprint, 'base64'));
+  }
+
   /** Fresh key material for a version, wrapped under the root key; the plaintext is zeroed. */
   newWrappedVersion(keyId: string, version: number): Buffer {
     const material = randomBytes(32);
@@ -468,7 +530,12 @@ function unwrapStored(unwrap: () => Buffer, what: string): Buffer {
 function usable(record: KeyRecord): KeyRecord {
   if (record.keyState === 'Disabled') throw new DisabledException(`Key '${record.keyId}' is disabled`);
   if (record.keyState === 'PendingDeletion') throw pendingDeletion(record.keyId);
+  if (record.keyState === 'PendingImport') throw pendingImport(record.keyId);
   return record;
+}
+
+export function pendingImport(keyId: string) {
+  return new KMSInvalidStateException(`Key '${keyId}' is pending import: it has no key material until ImportKeyMaterial`);
 }
 
 export function pendingDeletion(keyId: string) {

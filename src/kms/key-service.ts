@@ -35,9 +35,10 @@ import type { KeyRecord, Tag } from '../store/records.js';
 import type { Store, StoreChange } from '../store/store.js';
 import { AliasOperations } from './aliases.js';
 import { AsymmetricOperations } from './asymmetric-keys.js';
-import { createKey, ENVELOPE_ALGORITHM, kindOf, requireOperation, type KindContext } from './key-kinds/index.js';
+import { ImportOperations } from './imports.js';
+import { createKey, ENVELOPE_ALGORITHM, holdsMaterial, kindOf, requireOperation, type KindContext } from './key-kinds/index.js';
 import { toKeyMetadata } from './key-metadata.js';
-import { KeyRegistry, pendingDeletion, SYSTEM, type Caller } from './key-registry.js';
+import { KeyRegistry, pendingDeletion, pendingImport, SYSTEM, type Caller } from './key-registry.js';
 import { decodeMarker, encodeMarker } from './markers.js';
 import { RotationOperations } from './rotation.js';
 import { TaskSlots } from './task-slots.js';
@@ -82,6 +83,7 @@ export class KeyService {
   readonly rotation: RotationOperations;
   readonly asymmetric: AsymmetricOperations;
   private readonly rsaPairSlots = new TaskSlots(RSA_PAIR_SLOTS);
+  readonly imports: ImportOperations;
 
   constructor(options: KeyServiceOptions) {
     this.registry = new KeyRegistry(options);
@@ -89,6 +91,7 @@ export class KeyService {
     this.aliases = new AliasOperations(this.registry);
     this.rotation = new RotationOperations(this.registry);
     this.asymmetric = new AsymmetricOperations(this.kinds);
+    this.imports = new ImportOperations(this.registry);
   }
 
   private get clock(): () => Date {
@@ -139,6 +142,7 @@ export class KeyService {
   enableKey(keyIdInput: string, caller: Caller = SYSTEM): Promise<KeyMetadata> {
     return this.changeState(keyIdInput, 'EnableKey', caller, (record) => {
       if (record.keyState === 'PendingDeletion') throw pendingDeletion(record.keyId);
+      if (record.keyState === 'PendingImport') throw pendingImport(record.keyId);
       return { ...record, keyState: 'Enabled' };
     });
   }
@@ -146,6 +150,7 @@ export class KeyService {
   disableKey(keyIdInput: string, caller: Caller = SYSTEM): Promise<KeyMetadata> {
     return this.changeState(keyIdInput, 'DisableKey', caller, (record) => {
       if (record.keyState === 'PendingDeletion') throw pendingDeletion(record.keyId);
+      if (record.keyState === 'PendingImport') throw pendingImport(record.keyId);
       return { ...record, keyState: 'Disabled' };
     });
   }
@@ -172,7 +177,8 @@ export class KeyService {
         throw new KMSInvalidStateException(`Key '${record.keyId}' is not pending deletion`);
       }
       const { deletionDate: _cancelled, ...rest } = record;
-      return { ...rest, keyState: 'Disabled' };
+      // As in AWS KMS: Disabled, or PendingImport for a key whose imported material is gone.
+      return { ...rest, keyState: holdsMaterial(record) ? 'Disabled' : 'PendingImport' };
     });
   }
 
@@ -409,17 +415,20 @@ export class KeyService {
   /* ---------------------------------------------------------------- scheduled work */
 
   /**
-   * Rotates the keys whose rotation date has come and deletes for good the keys whose
-   * deletion date has passed, found through the schedule index (no scan of all keys).
+   * Rotates the keys whose rotation date has come, deletes for good the keys whose deletion
+   * date has passed and deletes imported material whose ValidTo has come (with the wrapping
+   * keys of imports whose 24 hours are over), found through the schedule index (no scan of all keys).
    * The server runs this at start and on a timer; tests call it with an injected clock.
    */
   async runScheduledWork(now: Date = this.clock()): Promise<{
     rotated: string[];
     deleted: string[];
+    expired: string[];
     failed: { keyId: string; error: unknown }[];
   }> {
     const rotated: string[] = [];
     const deleted: string[] = [];
+    const expired: string[] = [];
     const failed: { keyId: string; error: unknown }[] = [];
     const BATCH = 500;
     for (;;) {
@@ -434,6 +443,10 @@ export class KeyService {
               deleted.push(keyId);
               progressed = true;
             }
+          } else if (kind === 'expire') {
+            if (await this.imports.expireIfDue(keyId, now)) expired.push(keyId);
+            // Its entry is gone either way (material or wrapping key dropped).
+            progressed = true;
           } else if (await this.rotation.rotateIfDue(keyId, now)) {
             rotated.push(keyId);
             progressed = true;
@@ -444,9 +457,9 @@ export class KeyService {
       }
       if (entries.length < BATCH || !progressed) break;
     }
-    // Deleted entries stay in LevelDB's files until compaction: compact so they are gone.
-    if (deleted.length > 0) await this.registry.store.compact();
-    return { rotated, deleted, failed };
+    // Deleted entries (keys, expired material) stay in LevelDB's files until compaction: compact so they are gone.
+    if (deleted.length > 0 || expired.length > 0) await this.registry.store.compact();
+    return { rotated, deleted, expired, failed };
   }
 
   /**

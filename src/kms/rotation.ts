@@ -24,6 +24,12 @@ function requireRotating(record: KeyRecord): void {
   if (!rotation.rotates) throw new UnsupportedOperationException(rotation.refusal(record));
 }
 
+/** Whether a key's rotation status and rotations can be read: a kind that rotates, or says so. */
+function requireRotationStatus(record: KeyRecord): void {
+  const { rotation } = kindOf(record);
+  if (!rotation.rotates && !rotation.answersStatus) throw new UnsupportedOperationException(rotation.refusal(record));
+}
+
 /** Rotation needs an Enabled symmetric key, as in AWS KMS. */
 function requireRotatable(record: KeyRecord): void {
   requireRotating(record);
@@ -105,14 +111,14 @@ export class RotationOperations {
 
   async status(keyIdInput: string): Promise<RotationStatus> {
     const record = await this.registry.loadKey(await this.registry.resolveKeyId(keyIdInput));
-    requireRotating(record);
+    requireRotationStatus(record);
     if (record.keyState === 'PendingDeletion') throw new KMSInvalidStateException(`Key '${record.keyId}' is pending deletion`);
     return rotationStatus(record);
   }
 
   async list(request: { keyId: string; limit?: number; marker?: string }) {
     const keyId = await this.registry.resolveKeyId(request.keyId);
-    requireRotating(await this.registry.loadKey(keyId));
+    requireRotationStatus(await this.registry.loadKey(keyId));
     const limit = request.limit ?? 100;
     const after = request.marker === undefined ? 0 : Number(decodeMarker(request.marker, 'r', 'listkeyrotations'));
     if (!Number.isInteger(after) || after < 0) throw new ValidationException('Marker is not a marker returned by listkeyrotations');

@@ -1,11 +1,11 @@
 import { createPrivateKey } from 'node:crypto';
-import { credentialSecretAad, macKeyAad, privateKeyAad, unwrapKey, versionKeyAad } from '../crypto/index.js';
+import { credentialSecretAad, macKeyAad, privateKeyAad, unwrapKey, versionKeyAad, wrappingKeyAad } from '../crypto/index.js';
 import { macMaterialBytes, type MacKeySpec } from '../crypto/mac.js';
 import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, RotationRecord } from '../store/records.js';
 import { decodeCheckedJson } from '../store/checked-json.js';
 import type { RawEntry } from '../store/store-scan.js';
 import { isUuid } from './key-id.js';
-import { findKind, kindOf } from './key-kinds/index.js';
+import { findKind, holdsMaterial, kindOf } from './key-kinds/index.js';
 
 /**
  * What each stored record must look like to be usable, checked on its raw bytes: the
@@ -13,7 +13,7 @@ import { findKind, kindOf } from './key-kinds/index.js';
  * same src/crypto functions and AADs the KeyService uses.
  */
 
-const KEY_STATES = new Set(['Enabled', 'Disabled', 'PendingDeletion']);
+const KEY_STATES = new Set(['Enabled', 'Disabled', 'PendingDeletion', 'PendingImport']);
 
 /** The entry's value as a JSON object, or undefined. */
 export function parseObject(entry: RawEntry): Record<string, unknown> | undefined {
@@ -58,9 +58,9 @@ export function asAuditRecord(entry: RawEntry): AuditRecord | undefined {
   return value && isString(value.time) && isString(value.action) ? (value as unknown as AuditRecord) : undefined;
 }
 
-/** `<RFC 3339 date>!delete|rotate!<KeyId>`: see scheduleEntries in key-registry.ts. */
+/** `<RFC 3339 date>!delete|rotate|expire!<KeyId>`: see scheduleEntries in key-registry.ts. */
 export function parseScheduleEntry(key: string): { keyId: string } | undefined {
-  const match = /^(.+)!(delete|rotate)!([^!]+)$/.exec(key);
+  const match = /^(.+)!(delete|rotate|expire)!([^!]+)$/.exec(key);
   return match && !Number.isNaN(Date.parse(match[1]!)) ? { keyId: match[3]! } : undefined;
 }
 
@@ -78,7 +78,8 @@ export type KeyMaterial =
 export function materialOf(record: KeyRecord): KeyMaterial {
   switch (kindOf(record).material) {
     case 'versions':
-      return { kind: 'symmetric', versions: record.currentVersion };
+      // A key waiting for its imported material has none yet (or no more).
+      return holdsMaterial(record) ? { kind: 'symmetric', versions: record.currentVersion } : { kind: 'none', versions: 0 };
     case 'private-key':
       return { kind: 'private', versions: 1 };
     case 'mac-key':
@@ -104,6 +105,23 @@ export function versionUnwraps(rootKey: Buffer, keyId: string, version: number, 
       return secret.length === material.bytes;
     }
     const der = unwrapKey(rootKey, wrapped, privateKeyAad(keyId, version));
+    try {
+      createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    } finally {
+      der.fill(0);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a key's pending import wrapping key, if it has one, unwraps under the root key with its AAD and parses. */
+export function wrappingKeyUnwraps(rootKey: Buffer, record: KeyRecord): boolean {
+  const parameters = record.importParameters;
+  if (!parameters?.wrappedPrivateKey) return true;
+  try {
+    const der = unwrapKey(rootKey, Buffer.from(parameters.wrappedPrivateKey, 'base64'), wrappingKeyAad(record.keyId, Buffer.from(parameters.token, 'base64')));
     try {
       createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
     } finally {

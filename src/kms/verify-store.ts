@@ -12,6 +12,7 @@ import {
   parseObject,
   parseScheduleEntry,
   versionUnwraps,
+  wrappingKeyUnwraps,
   type KeyMaterial,
 } from './verify-store-records.js';
 
@@ -83,6 +84,7 @@ async function verifyKeysAndVersions(store: Store, rootKey: Buffer, tally: Tally
     await orphansBefore(entry.key);
     const record = asKeyRecord(entry);
     if (!record) tally.report('keys', entry.key, 'is not a readable key record');
+    if (record && !wrappingKeyUnwraps(rootKey, record)) tally.report('keys', entry.key, 'its import wrapping key does not unwrap under the root key');
     const material: KeyMaterial = record ? materialOf(record) : { kind: 'none', versions: 0 };
     let expected = 1;
     for (let version = await versions.peek(); version && ownerOf(version) === entry.key; version = await versions.peek()) {

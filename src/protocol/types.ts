@@ -4,7 +4,7 @@
  * dates are RFC 3339 strings.
  */
 
-export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
+export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport';
 
 /** A key, as createkey, describekey, listkeys and the key-state actions answer it. */
 export interface KeyMetadata {
@@ -21,8 +21,8 @@ export interface KeyMetadata {
   /** The same as KeySpec: AWS KMS's older name for it, which some SDKs still read. */
   CustomerMasterKeySpec: string;
   KeyUsage: 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC';
-  /** Where the key lives: in Keyhold, or in AWS KMS / Google Cloud KMS. */
-  Origin: 'KEYHOLD' | 'AWS_KMS' | 'GCP_KMS';
+  /** Where the key lives: in Keyhold, or in AWS KMS / Google Cloud KMS; EXTERNAL: Keyhold, with imported material. */
+  Origin: 'KEYHOLD' | 'AWS_KMS' | 'GCP_KMS' | 'EXTERNAL';
   KeyManager: 'CUSTOMER';
   /**
    * `['SYMMETRIC_DEFAULT']` for a symmetric key; the RSAES-OAEP algorithms, or none, for an
@@ -46,6 +46,10 @@ export interface KeyMetadata {
   Aliases: string[];
   /** RFC 3339, while PendingDeletion. */
   DeletionDate?: string;
+  /** Origin EXTERNAL, while the key holds imported material. */
+  ExpirationModel?: 'KEY_MATERIAL_EXPIRES' | 'KEY_MATERIAL_DOES_NOT_EXPIRE';
+  /** RFC 3339: when the imported material expires (ExpirationModel KEY_MATERIAL_EXPIRES). */
+  ValidTo?: string;
 }
 
 /** A credential as the server shows it: never its secret. */

@@ -192,8 +192,8 @@ function startScheduler(keyService: KeyService, audit: AuditTrail, config: Keyho
   const runNow = () => {
     running = running.then(async () => {
       try {
-        const { rotated, deleted, failed } = await keyService.runScheduledWork();
-        if (rotated.length > 0 || deleted.length > 0) logger.info({ rotated, deleted }, 'scheduled rotations and deletions done');
+        const { rotated, deleted, expired, failed } = await keyService.runScheduledWork();
+        if (rotated.length > 0 || deleted.length > 0 || expired.length > 0) logger.info({ rotated, deleted, expired }, 'scheduled rotations, deletions and expiries done');
         for (const failure of failed) logger.error({ keyId: failure.keyId, err: failure.error }, 'a scheduled rotation or deletion failed');
       } catch (error) {
         logger.error({ err: error }, 'scheduled rotations and deletions failed');

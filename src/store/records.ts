@@ -3,9 +3,9 @@
  * every sublevel but `versions` is plain JSON, readable with any LevelDB tool.
  */
 
-export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
+export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport';
 export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC';
-export type KeyOrigin = 'KEYHOLD' | 'AWS_KMS' | 'GCP_KMS';
+export type KeyOrigin = 'KEYHOLD' | 'AWS_KMS' | 'GCP_KMS' | 'EXTERNAL';
 
 export interface Tag {
   TagKey: string;
@@ -36,6 +36,33 @@ export interface KeyRecord {
   encryptionAlgorithms?: string[];
   /** Keys of another KMS (origin AWS_KMS or GCP_KMS): the key's name there. */
   providerKeyId?: string;
+  /** Origin EXTERNAL, once material was imported (kept after the material is deleted or expires). */
+  importedMaterial?: ImportedMaterial;
+  /** Origin EXTERNAL: the newest GetParametersForImport's wrapping key, until used. */
+  importParameters?: ImportParameters;
+}
+
+/** What the store keeps of imported key material besides its wrapped copy (the key's version 1). */
+export interface ImportedMaterial {
+  /** Base64 HMAC-SHA-256 of the material under a key derived from the root key: a reimport must match it. */
+  fingerprint: string;
+  expirationModel: 'KEY_MATERIAL_EXPIRES' | 'KEY_MATERIAL_DOES_NOT_EXPIRE';
+  /** RFC 3339; when the material expires (KEY_MATERIAL_EXPIRES). */
+  validTo?: string;
+  /** Set when the material was deleted or expired: version 1 is gone until it is imported again. */
+  deleted?: true;
+}
+
+/** A wrapping key pair and its import token (GetParametersForImport), single-use. */
+export interface ImportParameters {
+  /** Base64 of the import token. */
+  token: string;
+  wrappingAlgorithm: string;
+  wrappingKeySpec: string;
+  /** RFC 3339; 24 hours after it was made. */
+  validTo: string;
+  /** Base64 of the private key (PKCS#8 DER) wrapped under the root key; dropped when it expires. */
+  wrappedPrivateKey?: string;
 }
 
 export interface RotationSettings {

@@ -56,6 +56,12 @@ export class StoreBatch {
     return this;
   }
 
+  /** Removes one version's material (imported material that was deleted or expired). */
+  deleteVersion(keyId: string, version: number): this {
+    this.operations.push({ type: 'del', sublevel: this.store.versions, key: versionRecordKey(keyId, version) });
+    return this;
+  }
+
   /** Removes a key and everything of it: record, every version, its rotations. */
   deleteKey(record: KeyRecord): this {
     this.operations.push({ type: 'del', sublevel: this.store.keys, key: record.keyId });

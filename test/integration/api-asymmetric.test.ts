@@ -158,7 +158,7 @@ describe('API: asymmetric keys (local provider)', function () {
     expect(await type('createkey', { KeySpec: 'RSA_2048' })).to.equal('ValidationException');
     expect(await type('createkey', { KeySpec: 'RSA_1024', KeyUsage: 'SIGN_VERIFY' })).to.equal('ValidationException');
     expect(await type('createkey', { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY', ProviderKeyId: 'x' })).to.equal('ValidationException');
-    expect(await type('createkey', { Origin: 'EXTERNAL' })).to.equal('ValidationException');
+    expect(await type('createkey', { Origin: 'EXTERNAL', KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' })).to.equal('ValidationException');
     expect(await type('createkey', { Origin: 'AWS_KMS' })).to.equal('ValidationException');
   });
 

@@ -165,6 +165,8 @@ describe('API requests (auth, limits, routing, robustness)', () => {
     const actionNames = [...actions.keys()];
     // Replaced by a real key id at run time, so actions also get exercised on an existing key.
     const keyIdPlaceholder = '@key';
+    // Replaced by a key of Origin EXTERNAL, for the import actions.
+    const externalPlaceholder = '@external';
     const jsonValue = fc.jsonValue({ maxDepth: 3 });
     const fieldNames = fc.constantFrom(
       'KeyId', 'keyid', 'Plaintext', 'CiphertextBlob', 'EncryptionContext', 'NumberOfBytes', 'KeySpec',
@@ -172,6 +174,8 @@ describe('API requests (auth, limits, routing, robustness)', () => {
       'AliasName', 'TargetKeyId', 'TagKeys', 'RotationPeriodInDays', 'SourceKeyId',
       'KeyPairSpec', 'Recipient',
       'Message', 'Mac', 'MacAlgorithm', 'KeyUsage',
+      'Origin', 'WrappingAlgorithm', 'WrappingKeySpec', 'ImportToken', 'EncryptedKeyMaterial', 'ExpirationModel', 'ValidTo',
+      'ImportType', 'KeyMaterialId',
     );
     const plausibleValue = fc.oneof(
       jsonValue,
@@ -184,14 +188,18 @@ describe('API requests (auth, limits, routing, robustness)', () => {
       // RSA_4096 would cost a second a run; SM2 is AWS's but not Keyhold's.
       fc.constantFrom('ECC_NIST_P256', 'ECC_SECG_P256K1', 'RSA_2048', 'SM2'),
       fc.constantFrom('HMAC_256', 'HMAC_SHA_256', 'HMAC_SHA_512', 'GENERATE_VERIFY_MAC'),
+      fc.constant(externalPlaceholder),
+      fc.constantFrom('EXTERNAL', 'RSAES_OAEP_SHA_256', 'RSA_AES_KEY_WRAP_SHA_256', 'RSA_2048', 'KEY_MATERIAL_EXPIRES', 'KEY_MATERIAL_DOES_NOT_EXPIRE', 'NEW_KEY_MATERIAL'),
     );
 
     it('answers every action with success or a typed 4xx JSON error, never a 500 (random JSON bodies)', async () => {
       // Its own key: the random actions may disable it or schedule it for deletion.
       const fuzzKeyId = (await h.call('createkey', {}).expect(200)).body.KeyMetadata.KeyId;
+      const externalKeyId = (await h.call('createkey', { Origin: 'EXTERNAL' }).expect(200)).body.KeyMetadata.KeyId;
       await fc.assert(
         fc.asyncProperty(fc.constantFrom(...actionNames), fc.dictionary(fieldNames, plausibleValue, { maxKeys: 5 }), async (action, generated) => {
-          const body = Object.fromEntries(Object.entries(generated).map(([name, value]) => [name, value === keyIdPlaceholder ? fuzzKeyId : value]));
+          const keyFor = (value: unknown) => (value === keyIdPlaceholder ? fuzzKeyId : value === externalPlaceholder ? externalKeyId : value);
+          const body = Object.fromEntries(Object.entries(generated).map(([name, value]) => [name, keyFor(value)]));
           const res = await h.call(action, body);
           expect(res.status, JSON.stringify({ action, body, response: res.body })).to.be.oneOf([200, 400, 404]);
           if (res.status !== 200) expect(res.body.__type).to.be.a('string');

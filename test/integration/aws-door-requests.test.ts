@@ -357,6 +357,7 @@ describe(`the AWS door's answers to hostile and malformed requests (real HTTPS),
       'DestinationKeyId', 'SourceEncryptionContext', 'DestinationEncryptionContext', 'PendingWindowInDays', 'Tags', 'TagKeys',
       'Description', 'AliasName', 'TargetKeyId', 'Message', 'MessageType', 'Signature', 'SigningAlgorithm', 'Policy', 'PolicyName',
       'KeyPairSpec', 'Recipient',
+      'Origin', 'WrappingAlgorithm', 'WrappingKeySpec', 'ImportToken', 'EncryptedKeyMaterial', 'ExpirationModel', 'ValidTo', 'ImportType',
     );
     const plausibleValue = fc.oneof(
       fc.jsonValue({ maxDepth: 3 }),
@@ -365,6 +366,7 @@ describe(`the AWS door's answers to hostile and malformed requests (real HTTPS),
       fc.constantFrom('alias/fuzz', 'alias/aws/fuzz', 'arn:aws:kms:us-east-1:111122223333:alias/fuzz', 'alias/', 'SYMMETRIC_DEFAULT', 'ECC_NIST_P256', 'RAW'),
       fc.array(fc.record({ TagKey: fc.string({ maxLength: 140 }), TagValue: fc.string({ maxLength: 300 }) }), { maxLength: 60 }),
       fc.integer({ min: -5, max: 5000 }),
+      fc.constantFrom('EXTERNAL', 'RSAES_OAEP_SHA_256', 'RSA_2048', 'KEY_MATERIAL_EXPIRES', 'KEY_MATERIAL_DOES_NOT_EXPIRE'),
     );
     const anyJson = fc.oneof(fc.jsonValue({ maxDepth: 4 }), fc.dictionary(fieldNames, plausibleValue, { maxKeys: 5 }));
 

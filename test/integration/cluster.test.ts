@@ -1,8 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { expect } from 'chai';
 import { PinnedAgent, signRequest } from '../../src/client/index.js';
+import { wrapMaterial } from '../helpers/imported-material.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { runServerToCompletion, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
@@ -224,6 +226,33 @@ describe('the server with two HTTP workers (KEYHOLD_WORKERS=2)', function () {
       for (const answer of (await cluster.onWorkers(2, 'encrypt', request)).values()) expect(blobVersion(answer.body.CiphertextBlob)).to.equal(1);
       expect((await cluster.call('rotatekeyondemand', { KeyId: keyId })).status).to.equal(200);
       for (const answer of (await cluster.onWorkers(2, 'encrypt', request)).values()) expect(blobVersion(answer.body.CiphertextBlob)).to.equal(2);
+    });
+
+    it('imports key material through a worker; deleting it refuses the blobs on every worker, reimporting opens them on every worker', async () => {
+      const keyId = ((await cluster.call('createkey', { Origin: 'EXTERNAL' })).body.KeyMetadata as { KeyId: string }).KeyId;
+      const material = randomBytes(32);
+      rememberSecret(material);
+      const importMaterial = async () => {
+        const parameters = await cluster.call('getparametersforimport', { KeyId: keyId, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' });
+        expect(parameters.status, JSON.stringify(parameters.body)).to.equal(200);
+        const wrapped = wrapMaterial(Buffer.from(parameters.body.PublicKey as string, 'base64'), 'RSAES_OAEP_SHA_256', material);
+        const imported = await cluster.call('importkeymaterial', {
+          KeyId: keyId,
+          ImportToken: parameters.body.ImportToken,
+          EncryptedKeyMaterial: wrapped.toString('base64'),
+          ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+        });
+        expect(imported.status, JSON.stringify(imported.body)).to.equal(200);
+      };
+      await importMaterial();
+      const request = { KeyId: keyId, Plaintext: Buffer.from('imported').toString('base64') };
+      const blobs = [...(await cluster.onWorkers(2, 'encrypt', request)).values()].map((answer) => answer.body.CiphertextBlob);
+      // Both workers hold the material in their caches now.
+      for (const answer of (await cluster.onWorkers(2, 'decrypt', { CiphertextBlob: blobs[0] })).values()) expect(answer.status).to.equal(200);
+      expect((await cluster.call('deleteimportedkeymaterial', { KeyId: keyId })).status).to.equal(200);
+      for (const answer of (await cluster.onWorkers(2, 'decrypt', { CiphertextBlob: blobs[1] })).values()) expect(answer.body.__type).to.equal('KMSInvalidStateException');
+      await importMaterial();
+      for (const answer of (await cluster.onWorkers(2, 'decrypt', { CiphertextBlob: blobs[1] })).values()) expect(answer.body.KeyId).to.equal(keyId);
     });
 
     it('refuses a second server on the same port with one line naming KEYHOLD_PORT', async () => {

@@ -86,6 +86,9 @@ describe('policies', () => {
       generatedatakeypairwithoutplaintext: { KeyId: key, KeyPairSpec: 'ECC_NIST_P256', EncryptionContext: { purpose: 'backup' } },
       generatemac: { KeyId: key, Message: 'aGk=', MacAlgorithm: 'HMAC_SHA_256' },
       verifymac: { KeyId: key, Message: 'aGk=', Mac: 'aGk=', MacAlgorithm: 'HMAC_SHA_256' },
+      getparametersforimport: { KeyId: key, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' },
+      importkeymaterial: { KeyId: key, ImportToken: 'aGk=', EncryptedKeyMaterial: 'aGk=', ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' },
+      deleteimportedkeymaterial: { KeyId: key },
     };
   }
 

@@ -49,7 +49,9 @@ describe('key kinds', () => {
 
     it('refuses an unknown Origin, an unknown KeySpec, and ProviderKeyId for a key made here, with the same messages as before kinds', () => {
       const cases: [Parameters<typeof kindForRequest>[0], string][] = [
-        [{ origin: 'EXTERNAL' }, "Origin 'EXTERNAL' is not supported; use KEYHOLD, AWS_KMS or GCP_KMS"],
+        [{ origin: 'ELSEWHERE' }, "Origin 'ELSEWHERE' is not supported; use KEYHOLD, AWS_KMS, GCP_KMS or EXTERNAL"],
+        [{ origin: 'EXTERNAL', keySpec: 'RSA_2048' }, "KeySpec 'RSA_2048' is not supported; use SYMMETRIC_DEFAULT"],
+        [{ origin: 'EXTERNAL', providerKeyId: 'k' }, 'ProviderKeyId is only for Origin AWS_KMS or GCP_KMS'],
         [{ keySpec: 'RSA_1024' }, "KeySpec 'RSA_1024' is not supported; use SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, HMAC_224, HMAC_256, HMAC_384 or HMAC_512"],
         [{ providerKeyId: 'k' }, 'ProviderKeyId is only for Origin AWS_KMS or GCP_KMS'],
         [{ keySpec: 'RSA_2048', keyUsage: 'SIGN_VERIFY', providerKeyId: 'k' }, 'ProviderKeyId is only for Origin AWS_KMS or GCP_KMS'],
@@ -60,6 +62,37 @@ describe('key kinds', () => {
         expect(error, JSON.stringify(request)).to.be.instanceOf(ValidationException);
         expect(error.message).to.equal(message);
       }
+    });
+  });
+
+  describe('importedKind', () => {
+    it('makes the Origin EXTERNAL variant of the symmetric kind: same operations, no rotation, 32 bytes of imported material', () => {
+      const kind = kindForRequest({ origin: 'EXTERNAL' });
+      expect(kind).to.not.equal(symmetricKind);
+      expect(kindForRequest({ origin: 'EXTERNAL', keySpec: 'SYMMETRIC_DEFAULT' })).to.equal(kind);
+      expect(kind.origins).to.deep.equal(['EXTERNAL']);
+      expect(kind.keySpecs).to.deep.equal(symmetricKind.keySpecs);
+      expect(kind.supports('envelope')).to.equal(true);
+      expect(kind.material).to.equal('versions');
+      expect(kind.rotation.rotates).to.equal(false);
+      expect(kind.importedMaterialLength!('SYMMETRIC_DEFAULT')).to.deep.equal({ min: 32, max: 32 });
+      expect(symmetricKind.importedMaterialLength).to.equal(undefined);
+      const record = { ...sampleKeyRecord(), origin: 'EXTERNAL' as const, keyState: 'PendingImport' as const };
+      expect(kindOf(record)).to.equal(kind);
+      expect(hasVersions(record)).to.equal(true);
+    });
+
+    it('shows ExpirationModel and ValidTo while the material is there, not before and not after its deletion', () => {
+      const kind = kindForRequest({ origin: 'EXTERNAL' });
+      const record = { ...sampleKeyRecord(), origin: 'EXTERNAL' as const };
+      expect(kind.metadata(record)).to.deep.equal({ EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'] });
+      const importedMaterial = { fingerprint: 'AA==', expirationModel: 'KEY_MATERIAL_EXPIRES' as const, validTo: '2027-01-01T00:00:00.000Z' };
+      expect(kind.metadata({ ...record, importedMaterial })).to.deep.equal({
+        EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'],
+        ExpirationModel: 'KEY_MATERIAL_EXPIRES',
+        ValidTo: '2027-01-01T00:00:00.000Z',
+      });
+      expect(kind.metadata({ ...record, importedMaterial: { ...importedMaterial, deleted: true } })).to.deep.equal({ EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'] });
     });
   });
 

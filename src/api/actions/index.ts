@@ -17,6 +17,7 @@ import { listAuditEvents } from './audit-events.js';
 import { createCredential, deleteCredential, describeCredential, disableCredential, enableCredential, listCredentials, updateCredentialPolicy } from './credentials.js';
 import { listResourceTags, tagResource, untagResource } from './tags.js';
 import { generateMac, verifyMac } from './mac.js';
+import { deleteImportedKeyMaterial, getParametersForImport, importKeyMaterial } from './import-key-material.js';
 
 /** Every action, by the name that ends its path: `/api/v1/kms/<name>`. */
 export const actions: ReadonlyMap<string, Action> = new Map(
@@ -65,5 +66,8 @@ export const actions: ReadonlyMap<string, Action> = new Map(
     generateDataKeyPairWithoutPlaintext,
     generateMac,
     verifyMac,
+    getParametersForImport,
+    importKeyMaterial,
+    deleteImportedKeyMaterial,
   ].map((action) => [action.name, action as unknown as Action]),
 );

@@ -3,15 +3,22 @@ import type { KeyOrigin, KeyRecord } from '../../store/records.js';
 import type { Caller } from '../key-registry.js';
 import { asymmetricLocalKind } from './asymmetric-local.js';
 import { asymmetricRemoteKind } from './asymmetric-remote.js';
+import { importedKind } from './imported.js';
 import type { CreateKeyRequest, KeyKind, KeyOperation, KindContext } from './key-kind.js';
 import { hmacKind } from './hmac.js';
 import { ENVELOPE_ALGORITHM, symmetricKind } from './symmetric.js';
 
-export type { CreateKeyRequest, KeyKind, KeyMaterialKind, KeyOperation, KindContext, MessageType } from './key-kind.js';
+export type { CreateKeyRequest, KeyKind, KeyMaterialKind, KeyOperation, KindContext, MaterialLength, MessageType } from './key-kind.js';
 export { ENVELOPE_ALGORITHM } from './symmetric.js';
 
 /** Every kind of key this server knows. A new kind is its file and a line here. */
-const KINDS: readonly KeyKind[] = [symmetricKind, asymmetricLocalKind, asymmetricRemoteKind, hmacKind];
+const KINDS: readonly KeyKind[] = [
+  symmetricKind,
+  asymmetricLocalKind,
+  asymmetricRemoteKind,
+  hmacKind,
+  importedKind(symmetricKind, () => ({ min: 32, max: 32 })),
+];
 
 /** The Origin of a CreateKey request that gives none. */
 const DEFAULT_ORIGIN: KeyOrigin = 'KEYHOLD';
@@ -31,6 +38,12 @@ export function kindOf(record: KeyRecord): KeyKind {
 /** Whether the store holds a key's material as versions (for the store's one-read fast path). */
 export function hasVersions(record: KeyRecord): boolean {
   return findKind(record)?.material === 'versions';
+}
+
+/** Whether a key has its material: always, unless its material is imported and not (or no longer) there. */
+export function holdsMaterial(record: KeyRecord): boolean {
+  if (kindOf(record).importedMaterialLength === undefined) return true;
+  return record.importedMaterial !== undefined && record.importedMaterial.deleted !== true;
 }
 
 /** The kind of key a CreateKey request makes, or the ValidationException that refuses it. */

@@ -32,14 +32,20 @@ export interface CreateKeyRequest {
   tags?: Tag[];
 }
 
+/** The lengths imported material may have, in bytes (AWS KMS takes HMAC material of a range of lengths). */
+export interface MaterialLength {
+  min: number;
+  max: number;
+}
+
 /** What a kind's code may use: the registry of key records and material, the remote KMSs. */
 export interface KindContext {
   registry: KeyRegistry;
   remoteProviders: RemoteKeyProviders | undefined;
 }
 
-/** The kind-specific part of KeyMetadata: the algorithm lists it has (EncryptionAlgorithms, SigningAlgorithms, MacAlgorithms). */
-export type KindMetadata = Partial<Pick<KeyMetadata, 'EncryptionAlgorithms' | 'SigningAlgorithms' | 'MacAlgorithms'>>;
+/** The kind-specific part of KeyMetadata: the algorithm lists it has (EncryptionAlgorithms, SigningAlgorithms, MacAlgorithms), and imported material's expiry. */
+export type KindMetadata = Partial<Pick<KeyMetadata, 'EncryptionAlgorithms' | 'SigningAlgorithms' | 'MacAlgorithms' | 'ExpirationModel' | 'ValidTo'>>;
 
 /** Where a key's private half is, there it signs and decrypts: here (unwrapped) or in another KMS. */
 export interface PrivateHalf {
@@ -64,13 +70,19 @@ export interface KeyKind {
   accepts(request: { origin: KeyOrigin; keySpec?: string }): boolean;
   supports(operation: KeyOperation): boolean;
   readonly material: KeyMaterialKind;
-  /** Whether keys of this kind rotate, and when not, the UnsupportedOperationException's message. */
-  readonly rotation: { rotates: true } | { rotates: false; refusal(record: KeyRecord): string };
+  /**
+   * Whether keys of this kind rotate, and when not, the UnsupportedOperationException's message;
+   * `answersStatus`: GetKeyRotationStatus and ListKeyRotations still answer (not rotating, none),
+   * as AWS KMS answers them for a symmetric key with imported material.
+   */
+  readonly rotation: { rotates: true } | { rotates: false; refusal(record: KeyRecord): string; answersStatus?: true };
   metadata(record: KeyRecord): KindMetadata;
   /** Makes, stores (with its CreateKey audit line) and returns a new key of this kind. */
   create(request: CreateKeyRequest, caller: Caller, context: KindContext): Promise<KeyRecord>;
   /** Kinds with a private key (sign, asymmetric decrypt). */
   readonly privateHalf?: PrivateHalf;
+  /** Kinds whose material is imported (Origin EXTERNAL): the lengths in bytes it may have for a KeySpec. */
+  readonly importedMaterialLength?: (keySpec: string) => MaterialLength;
 }
 
 /** supports() of a kind that can do `operations`. */

@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import { ValidationException } from '../../errors.js';
+import type { KeyRecord, KeyUsage } from '../../store/records.js';
+import { mergeTags } from '../tags.js';
+import type { KeyKind, KindMetadata, MaterialLength } from './key-kind.js';
+
+/**
+ * The Origin EXTERNAL kind of a kind whose keys Keyhold makes: the same KeySpecs, usages,
+ * operations and metadata, but CreateKey makes the key with no material (PendingImport) and
+ * ImportKeyMaterial (src/kms/imports.ts) brings it, of a length in `materialLength(keySpec)`. Imported
+ * material does not rotate. A kind takes imported material with one line in KINDS.
+ */
+export function importedKind(base: KeyKind, materialLength: (keySpec: string) => MaterialLength): KeyKind {
+  const baseOrigin = base.origins[0]!;
+  return {
+    ...base,
+    name: `${base.name} (imported)`,
+    origins: ['EXTERNAL'],
+    accepts: (request) => request.origin === 'EXTERNAL' && base.accepts({ origin: baseOrigin, keySpec: request.keySpec }),
+    rotation: {
+      rotates: false,
+      refusal: (record) => `Key '${record.keyId}' has imported key material, which Keyhold does not rotate`,
+      answersStatus: true,
+    },
+    metadata: (record) => ({ ...base.metadata(record), ...materialMetadata(record) }),
+    importedMaterialLength: materialLength,
+
+    async create(request, caller, { registry }) {
+      const keySpec = request.keySpec ?? base.keySpecs[0]!;
+      const keyUsage = request.keyUsage ?? base.keyUsages[0]!;
+      if (!(base.keyUsages as readonly string[]).includes(keyUsage)) {
+        throw new ValidationException(`KeyUsage '${keyUsage.slice(0, 64)}' is not valid for a ${keySpec} key`);
+      }
+      const keyId = randomUUID();
+      const now = registry.clock();
+      const record: KeyRecord = {
+        keyId,
+        description: request.description ?? '',
+        keySpec,
+        keyUsage: keyUsage as KeyUsage,
+        keyState: 'PendingImport',
+        origin: 'EXTERNAL',
+        creationDate: now.toISOString(),
+        tags: mergeTags([], request.tags ?? []),
+        currentVersion: 1,
+      };
+      // No material: version 1 is written by ImportKeyMaterial.
+      await registry.create(record, registry.store.batch().auditChange(caller, { action: 'CreateKey', keyId }, now), 'none');
+      return record;
+    },
+  };
+}
+
+/** ExpirationModel and ValidTo, while the key holds its imported material. */
+function materialMetadata(record: KeyRecord): Partial<KindMetadata> {
+  const material = record.importedMaterial;
+  if (!material || material.deleted) return {};
+  return { ExpirationModel: material.expirationModel, ...(material.validTo ? { ValidTo: material.validTo } : {}) };
+}

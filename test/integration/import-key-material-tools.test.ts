@@ -1,0 +1,292 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  CreateKeyCommand,
+  DecryptCommand,
+  DeleteImportedKeyMaterialCommand,
+  DescribeKeyCommand,
+  EncryptCommand,
+  GetParametersForImportCommand,
+  ImportKeyMaterialCommand,
+  IncorrectKeyMaterialException,
+  InvalidImportTokenException,
+  KMSClient,
+  KMSInvalidStateException,
+} from '@aws-sdk/client-kms';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { expect } from 'chai';
+import { KeyholdClient } from '../../src/client/index.js';
+import { adminAwsCredentials, awsClientEnv, requireAwsCli, runProcess } from '../helpers/aws-clients.js';
+import { openFormat1, wrapMaterial, type Algorithm } from '../helpers/imported-material.js';
+import { runCli } from '../helpers/cli.js';
+import { capturedLog } from '../helpers/log-capture.js';
+import { rejectionOf } from '../helpers/rejection.js';
+import { rememberSecret } from '../helpers/secrets.js';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/temp-dir.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = path.join(ROOT, 'cli', 'keyhold.ts');
+const TSX = import.meta.resolve('tsx');
+
+/** The sh blocks of the README's "Bring your own key material", in order. */
+function readmeBlocks(): string[] {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('## Bring your own key material');
+  if (start < 0) throw new Error('README.md has no "Bring your own key material" section');
+  const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
+  return [...section.matchAll(/```sh\n([\s\S]*?)\n```/g)].map((match) => match[1]!);
+}
+
+/** The README's script for one wrapping algorithm: steps 1–3 with that algorithm and key spec, its block, step 5. */
+function readmeScript(algorithm: Algorithm, spec: string): string {
+  const blocks = readmeBlocks();
+  const wrap = blocks.filter((block) => block.startsWith(`# ${algorithm}\n`) || block.startsWith(`# ${algorithm}:`));
+  expect(wrap, `the README's block for ${algorithm}`).to.have.length(1);
+  const [steps, , , , last] = blocks;
+  expect(steps).to.include('--wrapping-algorithm RSAES_OAEP_SHA_256').and.include('--wrapping-key-spec RSA_3072');
+  // Only the algorithm and key spec of step 2 differ from the README's text.
+  const first = steps!.replace('--wrapping-algorithm RSAES_OAEP_SHA_256', `--wrapping-algorithm ${algorithm}`).replace('--wrapping-key-spec RSA_3072', `--wrapping-key-spec ${spec}`);
+  return [first, wrap[0], last].join('\n');
+}
+
+function commandExists(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+describe('importing key material with the tools: the README as written, the aws CLI, @aws-sdk/client-kms', function () {
+  this.timeout(300_000);
+  let work: ReturnType<typeof makeTempDir>;
+  let server: ServerProcess;
+  let native: KeyholdClient;
+  let dataDir: string;
+
+  before(async function () {
+    const missing = ['jq', 'openssl', 'od'].filter((command) => !commandExists(command));
+    if (missing.length > 0) {
+      if (process.env.CI === 'true') throw new Error(`${missing.join(', ')} not found on PATH; .ci/run installs them`);
+      console.log(`      (skipped: ${missing.join(', ')} not installed)`);
+      this.skip();
+    }
+    work = makeTempDir('keyhold-import-');
+    dataDir = path.join(work.path, 'data');
+    const passphrase = 'import tools passphrase (test)';
+    rememberSecret(passphrase);
+    server = await startServerProcess({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: passphrase }, work.path);
+    native = KeyholdClient.fromCredentialsFile(path.join(dataDir, 'admin.credentials'));
+    rememberSecret(JSON.parse(readFileSync(path.join(dataDir, 'admin.credentials'), 'utf8')).SecretKey);
+    // `keyhold` on PATH: the real command line, as `npm install -g` would put it there.
+    const bin = path.join(work.path, 'bin');
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, 'keyhold'), `#!/bin/sh\nexec "${process.execPath}" --import "${TSX}" "${CLI}" "$@"\n`);
+    chmodSync(path.join(bin, 'keyhold'), 0o755);
+  });
+
+  after(async () => {
+    native?.close();
+    await server?.stop();
+    work?.remove();
+  });
+
+  /** Runs a bash script in a fresh directory beside data/ (a symlink), as a reader would from theirs. */
+  async function runScript(script: string, dir: string): Promise<string> {
+    mkdirSync(dir);
+    symlinkSync(dataDir, path.join(dir, 'data'));
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('KEYHOLD_') && !name.startsWith('AWS_') && name !== 'XDG_CONFIG_HOME'));
+    const env = { ...inherited, PATH: `${path.join(work.path, 'bin')}:${process.env.PATH}`, HOME: dir, XDG_CONFIG_HOME: path.join(dir, '.config') };
+    const child = spawn('bash', ['-euo', 'pipefail', '-c', script], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    capturedLog.push(stdout, stderr);
+    expect(code, `${stdout}\n${stderr}`).to.equal(0);
+    return stdout;
+  }
+
+  for (const [algorithm, spec] of [['RSAES_OAEP_SHA_256', 'RSA_3072'], ['RSAES_OAEP_SHA_1', 'RSA_2048'], ['RSA_AES_KEY_WRAP_SHA_256', 'RSA_4096']] as const) {
+    it(`runs the README's commands for ${algorithm} (${spec}): the key is Enabled and its blobs open with the material`, async () => {
+      const dir = path.join(work.path, algorithm);
+      // The README's commands, then the KeyId they made, for the checks below.
+      const lines = (await runScript(`${readmeScript(algorithm, spec)}\necho "$KEY_ID"`, dir)).trim().split('\n');
+      expect(lines.at(-2)).to.equal('Enabled');
+      const keyId = lines.at(-1)!;
+      expect((await native.describeKey(keyId)).Origin).to.equal('EXTERNAL');
+      const material = readFileSync(path.join(dir, 'PlaintextKeyMaterial.bin'));
+      rememberSecret(material);
+      expect(material).to.have.length(32);
+      // The material that went through the README's commands is the key's: a blob opens with it.
+      const { ciphertextBlob } = await native.encrypt({ keyId, plaintext: Buffer.from(`via ${algorithm}`), encryptionContext: { step: '5' } });
+      expect(openFormat1(material, ciphertextBlob, { step: '5' }).toString()).to.equal(`via ${algorithm}`);
+    });
+  }
+
+  it('keyhold keys delete-imported-key-material, then import-key-material of the same files with new parameters', async () => {
+    const dir = path.join(work.path, 'cli-reimport');
+    const script = [
+      readmeScript('RSAES_OAEP_SHA_256', 'RSA_2048'),
+      'BLOB=$(keyhold encrypt --key-id "$KEY_ID" --plaintext "kept across deletion" --base64)',
+      'keyhold keys delete-imported-key-material "$KEY_ID" --output json | jq -r .KeyId',
+      'keyhold keys describe "$KEY_ID" --output json | jq -r .KeyMetadata.KeyState',
+      'printf %s "$BLOB" | keyhold decrypt 2>&1 >/dev/null | grep -o KMSInvalidStateException || true',
+      readmeBlocks()[0]!.split('\n').slice(2, 5).join('\n').replace('RSA_3072', 'RSA_2048'),
+      readmeBlocks().find((block) => block.startsWith('# RSAES_OAEP_SHA_256\n'))!,
+      readmeBlocks()[4]!,
+      'printf %s "$BLOB" | keyhold decrypt',
+    ].join('\n');
+    const lines = (await runScript(script, dir)).trim().split('\n');
+    const deleted = lines.indexOf('PendingImport');
+    expect(deleted, lines.join('\n')).to.be.above(0);
+    expect(lines[deleted + 1]).to.equal('KMSInvalidStateException');
+    expect(lines.at(-2)).to.equal('Enabled');
+    expect(lines.at(-1)).to.equal('kept across deletion');
+  });
+
+  it('the TypeScript client; a backup carries imported material and an unused wrapping key, which work after a restore', async () => {
+    const passphrase = 'import tools passphrase (test)';
+    const material = createHash('sha256').update('client imported key material').digest();
+    rememberSecret(material);
+    const imported = (await native.createKey({ origin: 'EXTERNAL', description: 'client byok' })).KeyId;
+    const first = await native.getParametersForImport({ keyId: imported, wrappingAlgorithm: 'RSA_AES_KEY_WRAP_SHA_256', wrappingKeySpec: 'RSA_2048' });
+    expect(first.keyId).to.equal(imported);
+    const result = await native.importKeyMaterial({
+      keyId: imported,
+      importToken: first.importToken,
+      encryptedKeyMaterial: wrapMaterial(first.publicKey, 'RSA_AES_KEY_WRAP_SHA_256', material),
+      expirationModel: 'KEY_MATERIAL_EXPIRES',
+      validTo: new Date(Date.now() + 90 * 86_400_000),
+    });
+    expect(result).to.deep.include({ keyId: imported });
+    const { ciphertextBlob } = await native.encrypt({ keyId: imported, plaintext: Buffer.from('survives a restore') });
+    const pending = (await native.createKey({ origin: 'EXTERNAL', description: 'client byok, pending' })).KeyId;
+    const unused = await native.getParametersForImport({ keyId: pending, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' });
+
+    const env = { XDG_CONFIG_HOME: path.join(work.path, 'backup-config'), KEYHOLD_CREDENTIALS_FILE: path.join(dataDir, 'admin.credentials') };
+    const backupFile = path.join(work.path, 'import.backup');
+    const backup = await runCli(['admin', 'backup', '--out', backupFile], { cwd: work.path, env });
+    expect(backup.code, backup.stderr).to.equal(0);
+    expect(readFileSync(backupFile).includes(material), 'plaintext material in the backup').to.equal(false);
+    const restoredDir = path.join(work.path, 'restored', 'data');
+    const restore = await runCli(['admin', 'restore', '--in', backupFile], { cwd: work.path, env: { ...env, KEYHOLD_DATA_DIR: restoredDir, KEYHOLD_PASSPHRASE: passphrase } });
+    expect(restore.code, restore.stderr).to.equal(0);
+
+    const restored = await startServerProcess({ KEYHOLD_DATA_DIR: restoredDir, KEYHOLD_PASSPHRASE: passphrase }, work.path);
+    const credentials = JSON.parse(readFileSync(path.join(dataDir, 'admin.credentials'), 'utf8'));
+    const client = new KeyholdClient({ url: restored.url, accessKeyId: credentials.AccessKeyId, secretKey: credentials.SecretKey, certSha256: restored.certSha256 });
+    try {
+      expect(await client.describeKey(imported)).to.include({ KeyState: 'Enabled', ExpirationModel: 'KEY_MATERIAL_EXPIRES' });
+      expect((await client.decrypt({ ciphertextBlob })).plaintext.toString()).to.equal('survives a restore');
+      await client.importKeyMaterial({
+        keyId: pending,
+        importToken: unused.importToken,
+        encryptedKeyMaterial: wrapMaterial(unused.publicKey, 'RSAES_OAEP_SHA_256', material),
+        expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+      });
+      expect((await client.describeKey(pending)).KeyState).to.equal('Enabled');
+      await client.deleteImportedKeyMaterial(imported);
+      expect((await client.describeKey(imported)).KeyState).to.equal('PendingImport');
+    } finally {
+      client.close();
+      await restored.stop();
+    }
+  });
+
+  describe('the aws CLI (fileb://)', () => {
+    before(function () {
+      requireAwsCli(this);
+    });
+
+    it('create-key --origin EXTERNAL, get-parameters-for-import, openssl, import-key-material, encrypt and decrypt', async () => {
+      const env = awsClientEnv(adminAwsCredentials(dataDir), path.join(dataDir, 'tls-cert.pem'), path.join(work.path, 'aws-home'));
+      const aws = async (...args: string[]) => {
+        const run = await runProcess('aws', ['--endpoint-url', server.url, '--output', 'json', 'kms', ...args], { env, cwd: work.path });
+        expect(run.code, `aws kms ${args.join(' ')}: ${run.stderr}`).to.equal(0);
+        return run.stdout.trim() === '' ? {} : JSON.parse(run.stdout);
+      };
+      const keyId = (await aws('create-key', '--origin', 'EXTERNAL', '--description', 'aws cli byok')).KeyMetadata.KeyId as string;
+      expect((await aws('describe-key', '--key-id', keyId)).KeyMetadata).to.include({ KeyState: 'PendingImport', Origin: 'EXTERNAL' });
+      const parameters = await aws('get-parameters-for-import', '--key-id', keyId, '--wrapping-algorithm', 'RSA_AES_KEY_WRAP_SHA_256', '--wrapping-key-spec', 'RSA_2048');
+      expect(parameters.KeyId).to.equal(`arn:aws:kms:us-east-1:111122223333:key/${keyId}`);
+      expect(parameters.ParametersValidTo).to.be.a('number');
+      const dir = path.join(work.path, 'aws-cli');
+      mkdirSync(dir);
+      writeFileSync(path.join(dir, 'WrappingPublicKey.bin'), Buffer.from(parameters.PublicKey, 'base64'));
+      writeFileSync(path.join(dir, 'ImportToken.bin'), Buffer.from(parameters.ImportToken, 'base64'));
+      const material = Buffer.from('aws cli imported key material 32', 'utf8');
+      rememberSecret(material);
+      writeFileSync(path.join(dir, 'PlaintextKeyMaterial.bin'), material);
+      const wrap = readmeBlocks().find((block) => block.startsWith('# RSA_AES_KEY_WRAP_SHA_256'))!;
+      const wrapped = spawnSync('bash', ['-euo', 'pipefail', '-c', wrap], { cwd: dir, encoding: 'utf8' });
+      expect(wrapped.status, wrapped.stderr).to.equal(0);
+      const validTo = new Date(Date.now() + 30 * 86_400_000);
+      await aws('import-key-material', '--key-id', keyId, '--import-token', `fileb://${path.join(dir, 'ImportToken.bin')}`,
+        '--encrypted-key-material', `fileb://${path.join(dir, 'EncryptedKeyMaterial.bin')}`,
+        '--expiration-model', 'KEY_MATERIAL_EXPIRES', '--valid-to', validTo.toISOString());
+      const described = (await aws('describe-key', '--key-id', keyId)).KeyMetadata;
+      expect(described).to.include({ KeyState: 'Enabled', ExpirationModel: 'KEY_MATERIAL_EXPIRES' });
+      expect(Math.abs(described.ValidTo - validTo.getTime() / 1000)).to.be.below(1);
+      writeFileSync(path.join(dir, 'secret.txt'), 'aws cli byok plaintext');
+      const blob = (await aws('encrypt', '--key-id', keyId, '--plaintext', `fileb://${path.join(dir, 'secret.txt')}`)).CiphertextBlob as string;
+      expect(openFormat1(material, Buffer.from(blob, 'base64'), {}).toString()).to.equal('aws cli byok plaintext');
+      writeFileSync(path.join(dir, 'blob.bin'), Buffer.from(blob, 'base64'));
+      const plaintext = (await aws('decrypt', '--ciphertext-blob', `fileb://${path.join(dir, 'blob.bin')}`)).Plaintext as string;
+      expect(Buffer.from(plaintext, 'base64').toString()).to.equal('aws cli byok plaintext');
+      await aws('delete-imported-key-material', '--key-id', keyId);
+      expect((await aws('describe-key', '--key-id', keyId)).KeyMetadata.KeyState).to.equal('PendingImport');
+    });
+  });
+
+  describe('@aws-sdk/client-kms', () => {
+    let kms: KMSClient;
+    before(() => {
+      const credentials = adminAwsCredentials(dataDir);
+      kms = new KMSClient({
+        endpoint: server.url,
+        region: 'us-east-1',
+        credentials,
+        requestHandler: new NodeHttpHandler({ httpsAgent: new https.Agent({ ca: readFileSync(path.join(dataDir, 'tls-cert.pem')) }) }),
+        maxAttempts: 1,
+      });
+    });
+    after(() => kms?.destroy());
+
+    it('imports, refuses used and foreign tokens and other material with their AWS error classes, deletes and reimports', async () => {
+      const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL', Description: 'sdk byok' }))).KeyMetadata!.KeyId!;
+      const otherId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL', Description: 'sdk byok other' }))).KeyMetadata!.KeyId!;
+      const material = createHash('sha256').update('sdk imported key material').digest();
+      rememberSecret(material);
+      const params = (id: string) => kms.send(new GetParametersForImportCommand({ KeyId: id, WrappingAlgorithm: 'RSAES_OAEP_SHA_1', WrappingKeySpec: 'RSA_2048' }));
+      const importWith = (p: Awaited<ReturnType<typeof params>>, bytes: Buffer, extra: object = {}) =>
+        kms.send(new ImportKeyMaterialCommand({
+          KeyId: keyId,
+          ImportToken: p.ImportToken,
+          EncryptedKeyMaterial: wrapMaterial(Buffer.from(p.PublicKey!), 'RSAES_OAEP_SHA_1', bytes),
+          ExpirationModel: 'KEY_MATERIAL_EXPIRES',
+          ValidTo: new Date(Date.now() + 7 * 86_400_000),
+          ...extra,
+        }));
+      const p = await params(keyId);
+      expect(p.ParametersValidTo).to.be.instanceOf(Date);
+      expect(p.ParametersValidTo!.getTime()).to.be.closeTo(Date.now() + 86_400_000, 60_000);
+      await rejectionOf(importWith(await params(otherId), material), InvalidImportTokenException);
+      const imported = await importWith(p, material);
+      expect(imported.KeyMaterialId).to.match(/^[0-9a-f]{64}$/);
+      await rejectionOf(importWith(p, material), InvalidImportTokenException);
+      const metadata = (await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!;
+      expect(metadata).to.include({ KeyState: 'Enabled', Origin: 'EXTERNAL', ExpirationModel: 'KEY_MATERIAL_EXPIRES' });
+      expect(metadata.ValidTo).to.be.instanceOf(Date);
+      const { CiphertextBlob } = await kms.send(new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('sdk byok') }));
+      await rejectionOf(importWith(await params(keyId), Buffer.alloc(32, 7)), IncorrectKeyMaterialException);
+      await kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: keyId }));
+      await rejectionOf(kms.send(new DecryptCommand({ CiphertextBlob })), KMSInvalidStateException);
+      await importWith(await params(keyId), material, { ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', ValidTo: undefined });
+      const { Plaintext } = await kms.send(new DecryptCommand({ CiphertextBlob }));
+      expect(Buffer.from(Plaintext!).toString()).to.equal('sdk byok');
+    });
+  });
+});
