@@ -56,7 +56,8 @@ export interface ImportKeyMaterialRequest {
 /**
  * Bring your own key material (Origin EXTERNAL): the wrapping keys of GetParametersForImport,
  * ImportKeyMaterial, DeleteImportedKeyMaterial and expiry. The material becomes the key's
- * version 1, wrapped under the root key like material made here; its keyed fingerprint stays
+ * version 1, wrapped under the root key like material made here for its kind (a symmetric
+ * key's version key, an HMAC key's secret); its keyed fingerprint stays
  * in the key record so that a reimport must bring the same material.
  */
 export class ImportOperations {
@@ -104,7 +105,7 @@ export class ImportOperations {
       const material = this.openMaterial(record, request);
       try {
         fingerprint = this.checkMaterial(record, kind, material, request);
-        batch.putVersion(keyId, 1, this.registry.wrapMaterial(keyId, 1, material));
+        batch.putVersion(keyId, 1, this.registry.wrapImportedMaterial(keyId, kind.material, material));
       } finally {
         material.fill(0);
       }

@@ -21,7 +21,7 @@ import type { Store, StoreBatch, StoreChange } from '../store/store.js';
 import { isUuid, KEY_RESOURCE_PREFIX } from './key-id.js';
 import { parseKmsArn } from './arn.js';
 import { KeyLocks } from './key-locks.js';
-import { hasVersions } from './key-kinds/index.js';
+import { hasVersions, type KeyMaterialKind } from './key-kinds/index.js';
 
 export const ALIAS_RESOURCE_PREFIX = 'keyhold:alias/';
 
@@ -372,9 +372,14 @@ export class KeyRegistry {
     }
   }
 
-  /** Imported material wrapped under the root key as a version of its key, like material made here. */
-  wrapMaterial(keyId: string, version: number, material: Buffer): Buffer {
-    return wrapKey(this.rootKey, material, versionKeyAad(keyId, version)) as Buffer;
+  /**
+   * Imported material wrapped under the root key as version 1 of its key, exactly as material
+   * made here of the same kind: an envelope version key (AAD `…|1`) or an HMAC key's secret (`…|1|mac`).
+   */
+  wrapImportedMaterial(keyId: string, kind: KeyMaterialKind, material: Buffer): Buffer {
+    if (kind === 'mac-key') return this.wrapMacKey(keyId, material);
+    if (kind === 'versions') return wrapKey(this.rootKey, material, versionKeyAad(keyId, 1)) as Buffer;
+    throw new Error(`imported material of kind ${kind} is not supported`);
   }
 
   /** The keyed fingerprint a reimport of a key's material is checked against (base64). */

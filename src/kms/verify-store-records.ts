@@ -5,7 +5,7 @@ import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, RotationRec
 import { decodeCheckedJson } from '../store/checked-json.js';
 import type { RawEntry } from '../store/store-scan.js';
 import { isUuid } from './key-id.js';
-import { findKind, holdsMaterial, kindOf } from './key-kinds/index.js';
+import { findKind, holdsMaterial, kindOf, type MaterialLength } from './key-kinds/index.js';
 
 /**
  * What each stored record must look like to be usable, checked on its raw bytes: the
@@ -66,24 +66,29 @@ export function parseScheduleEntry(key: string): { keyId: string } | undefined {
 
 /**
  * Which version records a key must have: a local symmetric key one per version, a local
- * asymmetric key its private key as version 1, an HMAC key its secret as version 1, a key of
- * another KMS none.
+ * asymmetric key its private key as version 1, an HMAC key its secret as version 1 (of its
+ * spec's length, or of the lengths imported material may have), a key of another KMS or a key
+ * waiting for its imported material none.
  */
 export type KeyMaterial =
   | { kind: 'symmetric'; versions: number }
   | { kind: 'private'; versions: 1 }
-  | { kind: 'mac'; versions: 1; bytes: number }
+  | { kind: 'mac'; versions: 1; bytes: MaterialLength }
   | { kind: 'none'; versions: 0 };
 
 export function materialOf(record: KeyRecord): KeyMaterial {
-  switch (kindOf(record).material) {
+  const kind = kindOf(record);
+  // A key waiting for its imported material has none yet (or no more).
+  if (!holdsMaterial(record)) return { kind: 'none', versions: 0 };
+  switch (kind.material) {
     case 'versions':
-      // A key waiting for its imported material has none yet (or no more).
-      return holdsMaterial(record) ? { kind: 'symmetric', versions: record.currentVersion } : { kind: 'none', versions: 0 };
+      return { kind: 'symmetric', versions: record.currentVersion };
     case 'private-key':
       return { kind: 'private', versions: 1 };
-    case 'mac-key':
-      return { kind: 'mac', versions: 1, bytes: macMaterialBytes(record.keySpec as MacKeySpec) };
+    case 'mac-key': {
+      const made = macMaterialBytes(record.keySpec as MacKeySpec);
+      return { kind: 'mac', versions: 1, bytes: kind.importedMaterialLength?.(record.keySpec) ?? { min: made, max: made } };
+    }
     case 'none':
       return { kind: 'none', versions: 0 };
   }
@@ -91,7 +96,7 @@ export function materialOf(record: KeyRecord): KeyMaterial {
 
 /**
  * Whether a version's wrapped bytes unwrap under the root key with the AAD of that key and
- * version (and, for a private key, parse as PKCS#8; an HMAC key's secret is its spec's length). Unwrapped bytes are zeroed at once.
+ * version (and, for a private key, parse as PKCS#8; an HMAC key's secret is of a length its key may have). Unwrapped bytes are zeroed at once.
  */
 export function versionUnwraps(rootKey: Buffer, keyId: string, version: number, material: KeyMaterial, wrapped: Buffer): boolean {
   try {
@@ -102,7 +107,7 @@ export function versionUnwraps(rootKey: Buffer, keyId: string, version: number, 
     if (material.kind === 'mac') {
       const secret = unwrapKey(rootKey, wrapped, macKeyAad(keyId, version));
       secret.fill(0);
-      return secret.length === material.bytes;
+      return secret.length >= material.bytes.min && secret.length <= material.bytes.max;
     }
     const der = unwrapKey(rootKey, wrapped, privateKeyAad(keyId, version));
     try {

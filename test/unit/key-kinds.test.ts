@@ -50,7 +50,7 @@ describe('key kinds', () => {
     it('refuses an unknown Origin, an unknown KeySpec, and ProviderKeyId for a key made here, with the same messages as before kinds', () => {
       const cases: [Parameters<typeof kindForRequest>[0], string][] = [
         [{ origin: 'ELSEWHERE' }, "Origin 'ELSEWHERE' is not supported; use KEYHOLD, AWS_KMS, GCP_KMS or EXTERNAL"],
-        [{ origin: 'EXTERNAL', keySpec: 'RSA_2048' }, "KeySpec 'RSA_2048' is not supported; use SYMMETRIC_DEFAULT"],
+        [{ origin: 'EXTERNAL', keySpec: 'RSA_2048' }, "KeySpec 'RSA_2048' is not supported; use SYMMETRIC_DEFAULT, HMAC_224, HMAC_256, HMAC_384 or HMAC_512"],
         [{ origin: 'EXTERNAL', providerKeyId: 'k' }, 'ProviderKeyId is only for Origin AWS_KMS or GCP_KMS'],
         [{ keySpec: 'RSA_1024' }, "KeySpec 'RSA_1024' is not supported; use SYMMETRIC_DEFAULT, RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, HMAC_224, HMAC_256, HMAC_384 or HMAC_512"],
         [{ providerKeyId: 'k' }, 'ProviderKeyId is only for Origin AWS_KMS or GCP_KMS'],
@@ -80,6 +80,25 @@ describe('key kinds', () => {
       const record = { ...sampleKeyRecord(), origin: 'EXTERNAL' as const, keyState: 'PendingImport' as const };
       expect(kindOf(record)).to.equal(kind);
       expect(hasVersions(record)).to.equal(true);
+    });
+
+    it('makes the Origin EXTERNAL variant of the HMAC kind: MACs, stored as an HMAC secret, no rotation, the lengths AWS KMS takes', () => {
+      const kind = kindForRequest({ origin: 'EXTERNAL', keySpec: 'HMAC_384' });
+      expect(kind).to.not.equal(hmacKind);
+      expect(kind).to.not.equal(kindForRequest({ origin: 'EXTERNAL' }));
+      expect(kind.origins).to.deep.equal(['EXTERNAL']);
+      expect(kind.keySpecs).to.deep.equal(hmacKind.keySpecs);
+      expect(kind.supports('mac')).to.equal(true);
+      expect(kind.supports('envelope')).to.equal(false);
+      expect(kind.material).to.equal('mac-key');
+      // Refused as for every HMAC key, not answered as for an imported symmetric key.
+      expect(kind.rotation).to.equal(hmacKind.rotation);
+      const lengths = Object.fromEntries(hmacKind.keySpecs.map((spec) => [spec, kind.importedMaterialLength!(spec)]));
+      expect(lengths).to.deep.equal({ HMAC_224: { min: 28, max: 64 }, HMAC_256: { min: 32, max: 64 }, HMAC_384: { min: 48, max: 128 }, HMAC_512: { min: 64, max: 128 } });
+      const record = { ...sampleKeyRecord({ keySpec: 'HMAC_384', keyUsage: 'GENERATE_VERIFY_MAC' }), origin: 'EXTERNAL' as const };
+      expect(kindOf(record)).to.equal(kind);
+      expect(hasVersions(record)).to.equal(false);
+      expect(kind.metadata(record)).to.deep.equal({ MacAlgorithms: ['HMAC_SHA_384'] });
     });
 
     it('shows ExpirationModel and ValidTo while the material is there, not before and not after its deletion', () => {

@@ -3,9 +3,20 @@ import { isMacKeySpec, MAC_KEY_SPECS, macAlgorithmOf, macMaterialBytes, type Mac
 import { ValidationException } from '../../errors.js';
 import type { KeyRecord, KeyUsage } from '../../store/records.js';
 import { mergeTags } from '../tags.js';
-import { supporting, type KeyKind } from './key-kind.js';
+import { supporting, type KeyKind, type MaterialLength } from './key-kind.js';
 
 const MAC_USAGE: KeyUsage = 'GENERATE_VERIFY_MAC';
+
+/**
+ * The lengths AWS KMS takes imported HMAC material of, in bytes: from the length Keyhold makes
+ * (the hash's output) to the hash's block size, beyond which HMAC hashes the key (RFC 2104).
+ */
+export const HMAC_IMPORTED_LENGTH: Readonly<Record<string, MaterialLength>> = {
+  HMAC_224: { min: 28, max: 64 },
+  HMAC_256: { min: 32, max: 64 },
+  HMAC_384: { min: 48, max: 128 },
+  HMAC_512: { min: 64, max: 128 },
+};
 
 /**
  * HMAC keys (HMAC_224, HMAC_256, HMAC_384, HMAC_512), as AWS KMS has them: a secret of the

@@ -5,7 +5,7 @@ import { asymmetricLocalKind } from './asymmetric-local.js';
 import { asymmetricRemoteKind } from './asymmetric-remote.js';
 import { importedKind } from './imported.js';
 import type { CreateKeyRequest, KeyKind, KeyOperation, KindContext } from './key-kind.js';
-import { hmacKind } from './hmac.js';
+import { HMAC_IMPORTED_LENGTH, hmacKind } from './hmac.js';
 import { ENVELOPE_ALGORITHM, symmetricKind } from './symmetric.js';
 
 export type { CreateKeyRequest, KeyKind, KeyMaterialKind, KeyOperation, KindContext, MaterialLength, MessageType } from './key-kind.js';
@@ -18,6 +18,7 @@ const KINDS: readonly KeyKind[] = [
   asymmetricRemoteKind,
   hmacKind,
   importedKind(symmetricKind, () => ({ min: 32, max: 32 })),
+  importedKind(hmacKind, (keySpec) => HMAC_IMPORTED_LENGTH[keySpec]!),
 ];
 
 /** The Origin of a CreateKey request that gives none. */
