@@ -1,8 +1,9 @@
-import { createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { createHmac, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { unwrapKey, wrappingKeyAad } from '../../src/crypto/index.js';
+import { macKeyAad, unwrapKey, versionKeyAad, wrappingKeyAad } from '../../src/crypto/index.js';
 import { verifyStoreRecords } from '../../src/kms/verify-store.js';
 import { openHarness, type Harness } from '../helpers/service-harness.js';
 import { openFormat1, sealFormat1, wrapMaterial, type Algorithm } from '../helpers/imported-material.js';
@@ -10,6 +11,15 @@ import { rememberSecret } from '../helpers/secrets.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
+const HMAC_HASHES = { HMAC_224: 'SHA224', HMAC_256: 'SHA256', HMAC_384: 'SHA384', HMAC_512: 'SHA512' } as const;
+type HmacSpec = keyof typeof HMAC_HASHES;
+
+/** The HMAC `openssl mac` computes of `message` under `secret` (given as hex, as `-macopt hexkey:` takes it). */
+function opensslMac(spec: HmacSpec, secret: Buffer, message: Buffer): Buffer {
+  const run = spawnSync('openssl', ['mac', '-digest', HMAC_HASHES[spec], '-macopt', `hexkey:${secret.toString('hex')}`, 'HMAC'], { input: message, encoding: 'utf8' });
+  expect(run.status, run.stderr).to.equal(0);
+  return Buffer.from(run.stdout.trim(), 'hex');
+}
 
 /** Every file under a directory, read whole. */
 function filesUnder(dir: string): Buffer[] {
@@ -315,12 +325,159 @@ describe('importing key material (Origin EXTERNAL)', function () {
     for (const file of filesUnder(h.dataDir)) expect(file.includes(material), 'plaintext material on disk').to.equal(false);
   });
 
+  /* ------------------------------------------------------------ HMAC keys */
+
+  async function createExternalHmacKey(keySpec: HmacSpec = 'HMAC_256'): Promise<string> {
+    const res = await h.call('createkey', { Origin: 'EXTERNAL', KeySpec: keySpec, KeyUsage: 'GENERATE_VERIFY_MAC', Description: 'byok hmac' }).expect(200);
+    return res.body.KeyMetadata.KeyId;
+  }
+
+  function macAlgorithm(keySpec: HmacSpec): string {
+    return keySpec.replace('HMAC_', 'HMAC_SHA_');
+  }
+
+  async function generateMac(keyId: string, keySpec: HmacSpec, message: Buffer): Promise<Buffer> {
+    const res = await h.call('generatemac', { KeyId: keyId, Message: message.toString('base64'), MacAlgorithm: macAlgorithm(keySpec) }).expect(200);
+    return Buffer.from(res.body.Mac, 'base64');
+  }
+
+  function verifyMac(keyId: string, keySpec: HmacSpec, message: Buffer, mac: Buffer) {
+    return h.call('verifymac', { KeyId: keyId, Message: message.toString('base64'), Mac: mac.toString('base64'), MacAlgorithm: macAlgorithm(keySpec) });
+  }
+
+  function newSecret(length: number): Buffer {
+    const secret = randomBytes(length);
+    rememberSecret(secret);
+    return secret;
+  }
+
+  it('HMAC: createkey with Origin EXTERNAL and an HMAC KeySpec makes a PendingImport HMAC key, which makes no MAC', async () => {
+    const keyId = await createExternalHmacKey('HMAC_384');
+    const metadata = await describe_(keyId);
+    expect(metadata).to.include({ Origin: 'EXTERNAL', KeyState: 'PendingImport', Enabled: false, KeySpec: 'HMAC_384', KeyUsage: 'GENERATE_VERIFY_MAC' });
+    expect(metadata.MacAlgorithms).to.deep.equal(['HMAC_SHA_384']);
+    expect(metadata).not.to.have.property('EncryptionAlgorithms');
+    expect(await h.store.getVersion(keyId, 1)).to.equal(undefined);
+    const message = Buffer.from('pending').toString('base64');
+    expect(await errorOf('generatemac', { KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_384' })).to.equal('KMSInvalidStateException');
+    expect(await errorOf('verifymac', { KeyId: keyId, Message: message, Mac: Buffer.alloc(48).toString('base64'), MacAlgorithm: 'HMAC_SHA_384' })).to.equal('KMSInvalidStateException');
+    // KeyUsage is required for an HMAC key, as in AWS KMS (its default, ENCRYPT_DECRYPT, is an HMAC key's wrong usage).
+    expect(await errorOf('createkey', { Origin: 'EXTERNAL', KeySpec: 'HMAC_256' })).to.equal('ValidationException');
+    expect(await errorOf('createkey', { Origin: 'EXTERNAL', KeySpec: 'HMAC_256', KeyUsage: 'ENCRYPT_DECRYPT' })).to.equal('ValidationException');
+    expect(await errorOf('createkey', { Origin: 'EXTERNAL', KeySpec: 'SYMMETRIC_DEFAULT', KeyUsage: 'GENERATE_VERIFY_MAC' })).to.equal('ValidationException');
+    // HMAC keys do not rotate, imported or not: the rotation actions refuse as for every HMAC key.
+    for (const action of ['rotatekeyondemand', 'enablekeyrotation', 'getkeyrotationstatus', 'listkeyrotations']) {
+      expect(await errorOf(action, { KeyId: keyId }), action).to.equal('UnsupportedOperationException');
+    }
+  });
+
+  // Each wrapping algorithm, each spec, and lengths from the spec's own to its hash's block size.
+  const hmacCases = [
+    ['HMAC_224', 64, 'RSAES_OAEP_SHA_256', 'RSA_2048'],
+    ['HMAC_256', 32, 'RSAES_OAEP_SHA_1', 'RSA_2048'],
+    ['HMAC_384', 100, 'RSAES_OAEP_SHA_1', 'RSA_3072'],
+    ['HMAC_512', 128, 'RSA_AES_KEY_WRAP_SHA_256', 'RSA_4096'],
+  ] as const;
+  for (const [keySpec, length, algorithm, wrappingSpec] of hmacCases) {
+    it(`HMAC known answer: ${length} bytes imported into ${keySpec} with ${algorithm}; Keyhold's MAC is node's createHmac and openssl mac of the secret`, async () => {
+      const keyId = await createExternalHmacKey(keySpec);
+      const secret = newSecret(length);
+      const p = await parameters(keyId, algorithm, wrappingSpec);
+      const res = await h.call('importkeymaterial', {
+        KeyId: keyId,
+        ImportToken: p.token,
+        EncryptedKeyMaterial: wrapMaterial(p.publicKey, algorithm, secret).toString('base64'),
+        ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+      }).expect(200);
+      expect(res.body.KeyMaterialId).to.match(/^[0-9a-f]{64}$/);
+      expect(await describe_(keyId)).to.include({ KeyState: 'Enabled', ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' });
+      for (const message of [Buffer.from('imported hmac'), randomBytes(4096)]) {
+        const mac = await generateMac(keyId, keySpec, message);
+        const expected = createHmac(HMAC_HASHES[keySpec].toLowerCase(), secret).update(message).digest();
+        expect(mac.toString('hex')).to.equal(expected.toString('hex'));
+        expect(mac.toString('hex')).to.equal(opensslMac(keySpec, secret, message).toString('hex'));
+        expect((await verifyMac(keyId, keySpec, message, expected).expect(200)).body.MacValid).to.equal(true);
+      }
+      // A MAC made outside Keyhold under another secret of the same length does not verify.
+      const forged = createHmac(HMAC_HASHES[keySpec].toLowerCase(), randomBytes(length)).update('imported hmac').digest();
+      expect((await verifyMac(keyId, keySpec, Buffer.from('imported hmac'), forged).expect(400)).body.__type).to.equal('KMSInvalidMacException');
+      // Stored as an HMAC secret (AAD …|1|mac), never as an envelope version key.
+      const wrapped = (await h.store.getVersion(keyId, 1))!;
+      const stored = unwrapKey(h.rootKey, wrapped, macKeyAad(keyId, 1));
+      expect(stored.equals(secret)).to.equal(true);
+      stored.fill(0);
+      expect(() => unwrapKey(h.rootKey, wrapped, versionKeyAad(keyId, 1))).to.throw();
+      expect(await errorOf('encrypt', { KeyId: keyId, Plaintext: 'aGk=' })).to.equal('InvalidKeyUsageException');
+    });
+  }
+
+  it('HMAC: refuses material shorter than the spec or longer than its hash block, for every spec', async () => {
+    const wrong: [HmacSpec, number[]][] = [
+      ['HMAC_224', [1, 27, 65]],
+      ['HMAC_256', [28, 31, 65]],
+      ['HMAC_384', [32, 47, 129]],
+      ['HMAC_512', [48, 63, 129]],
+    ];
+    for (const [keySpec, lengths] of wrong) {
+      const keyId = await createExternalHmacKey(keySpec);
+      for (const length of lengths) {
+        const res = await importMaterial(keyId, randomBytes(length), 400);
+        expect(res.body.__type, `${keySpec}: ${length} bytes`).to.equal('IncorrectKeyMaterialException');
+        expect(res.body.message).to.include(`${keySpec} key`);
+      }
+      expect((await describe_(keyId)).KeyState, keySpec).to.equal('PendingImport');
+    }
+  });
+
+  it('HMAC: a reimport must be the same secret; deletion makes MACs fail until it is imported again, then old MACs verify', async () => {
+    const keyId = await createExternalHmacKey('HMAC_256');
+    const secret = newSecret(48);
+    const first = await importMaterial(keyId, secret, 200);
+    const message = Buffer.from('kept across deletion');
+    const mac = await generateMac(keyId, 'HMAC_256', message);
+    // Other material of a valid length, while Enabled and after deletion.
+    expect((await importMaterial(keyId, newSecret(48), 400)).body.__type).to.equal('IncorrectKeyMaterialException');
+    expect((await importMaterial(keyId, newSecret(32), 400)).body.__type).to.equal('IncorrectKeyMaterialException');
+    const again = await importMaterial(keyId, secret, 200, { ExpirationModel: 'KEY_MATERIAL_EXPIRES', ValidTo: new Date(now + 30 * DAY).toISOString() });
+    expect(again.body.KeyMaterialId).to.equal(first.body.KeyMaterialId);
+    await h.call('deleteimportedkeymaterial', { KeyId: keyId }).expect(200);
+    expect(await describe_(keyId)).to.include({ KeyState: 'PendingImport', Enabled: false });
+    expect(await h.store.getVersion(keyId, 1)).to.equal(undefined);
+    expect((await verifyMac(keyId, 'HMAC_256', message, mac).expect(400)).body.__type).to.equal('KMSInvalidStateException');
+    expect(await errorOf('generatemac', { KeyId: keyId, Message: message.toString('base64'), MacAlgorithm: 'HMAC_SHA_256' })).to.equal('KMSInvalidStateException');
+    expect((await importMaterial(keyId, newSecret(48), 400)).body.__type).to.equal('IncorrectKeyMaterialException');
+    expect((await importMaterial(keyId, newSecret(48), 400, { ImportType: 'NEW_KEY_MATERIAL' })).body.__type).to.equal('UnsupportedOperationException');
+    await importMaterial(keyId, secret, 200, { KeyMaterialId: first.body.KeyMaterialId });
+    expect((await verifyMac(keyId, 'HMAC_256', message, mac).expect(200)).body.MacValid).to.equal(true);
+    expect((await generateMac(keyId, 'HMAC_256', message)).equals(mac)).to.equal(true);
+  });
+
+  it('HMAC: expiry reached, the scheduler deletes the secret; the same secret brings the MACs back', async () => {
+    const keyId = await createExternalHmacKey('HMAC_512');
+    const secret = newSecret(64);
+    const validTo = new Date(now + HOUR).toISOString();
+    await importMaterial(keyId, secret, 200, { ExpirationModel: 'KEY_MATERIAL_EXPIRES', ValidTo: validTo });
+    expect(await describe_(keyId)).to.include({ ExpirationModel: 'KEY_MATERIAL_EXPIRES', ValidTo: validTo });
+    const message = Buffer.from('expiring hmac');
+    const mac = await generateMac(keyId, 'HMAC_512', message);
+    now += 2 * HOUR;
+    try {
+      expect((await h.keyService.runScheduledWork()).expired).to.include(keyId);
+      expect((await describe_(keyId)).KeyState).to.equal('PendingImport');
+      expect((await verifyMac(keyId, 'HMAC_512', message, mac).expect(400)).body.__type).to.equal('KMSInvalidStateException');
+      await importMaterial(keyId, secret, 200);
+      expect((await verifyMac(keyId, 'HMAC_512', message, mac).expect(200)).body.MacValid).to.equal(true);
+    } finally {
+      now -= 2 * HOUR;
+    }
+  });
+
   // Last: the store now holds keys in every import state (pending, imported, deleted, expired, with parameters).
   it('leaves a store that keyhold admin verify-store finds whole', async () => {
     const { problems, problemCount, counts } = await verifyStoreRecords(h.store, h.rootKey);
     expect(problems, JSON.stringify(problems.slice(0, 5))).to.deep.equal([]);
     expect(problemCount).to.equal(0);
-    expect(counts.keys).to.be.above(10);
+    expect(counts.keys).to.be.above(20);
     expect(counts.schedule).to.be.above(0);
     // A wrapping key that no longer unwraps (here: bound to another token) is reported.
     const keyId = await createExternalKey();
