@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -10,12 +10,14 @@ import {
   DeleteImportedKeyMaterialCommand,
   DescribeKeyCommand,
   EncryptCommand,
+  GenerateMacCommand,
   GetParametersForImportCommand,
   ImportKeyMaterialCommand,
   IncorrectKeyMaterialException,
   InvalidImportTokenException,
   KMSClient,
   KMSInvalidStateException,
+  VerifyMacCommand,
 } from '@aws-sdk/client-kms';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { expect } from 'chai';
@@ -52,6 +54,22 @@ function readmeScript(algorithm: Algorithm, spec: string): string {
   // Only the algorithm and key spec of step 2 differ from the README's text.
   const first = steps!.replace('--wrapping-algorithm RSAES_OAEP_SHA_256', `--wrapping-algorithm ${algorithm}`).replace('--wrapping-key-spec RSA_3072', `--wrapping-key-spec ${spec}`);
   return [first, wrap[0], last].join('\n');
+}
+
+/**
+ * The README's script for an HMAC key with one wrapping algorithm: its HMAC step 1, steps 2–3 of
+ * the symmetric script with that algorithm and key spec, its wrapping block, step 5, and its MAC check.
+ */
+function readmeHmacScript(algorithm: Algorithm, spec: string): string {
+  const blocks = readmeBlocks();
+  const create = blocks.filter((block) => block.startsWith('# 1. An HMAC_256 key'));
+  const check = blocks.filter((block) => block.includes('openssl mac'));
+  expect(create, "the README's HMAC step 1").to.have.length(1);
+  expect(check, "the README's MAC check").to.have.length(1);
+  const symmetric = readmeScript(algorithm, spec).split('\n');
+  // The symmetric script without its step 1 (two lines), which the HMAC block replaces.
+  expect(symmetric[1]).to.match(/^KEY_ID=\$\(keyhold keys create --origin EXTERNAL /);
+  return [create[0], ...symmetric.slice(2), check[0]].join('\n');
 }
 
 function commandExists(command: string): boolean {
@@ -126,6 +144,24 @@ describe('importing key material with the tools: the README as written, the aws 
     });
   }
 
+  for (const [algorithm, spec] of [['RSAES_OAEP_SHA_256', 'RSA_2048'], ['RSAES_OAEP_SHA_1', 'RSA_3072'], ['RSA_AES_KEY_WRAP_SHA_256', 'RSA_4096']] as const) {
+    it(`runs the README's HMAC commands for ${algorithm} (${spec}): keyhold mac and openssl mac agree, as does createHmac`, async () => {
+      const dir = path.join(work.path, `hmac-${algorithm}`);
+      const lines = (await runScript(`${readmeHmacScript(algorithm, spec)}\necho "$KEY_ID"`, dir)).trim().split('\n');
+      expect(lines.at(-3)).to.equal('Enabled');
+      expect(lines.at(-2)).to.equal('same');
+      const keyId = lines.at(-1)!;
+      expect(await native.describeKey(keyId)).to.include({ Origin: 'EXTERNAL', KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' });
+      const secret = readFileSync(path.join(dir, 'PlaintextKeyMaterial.bin'));
+      rememberSecret(secret);
+      const message = readFileSync(path.join(dir, 'message.txt'));
+      const expected = createHmac('sha256', secret).update(message).digest();
+      expect(readFileSync(path.join(dir, 'keyhold.mac')).toString('hex')).to.equal(expected.toString('hex'));
+      expect((await native.generateMac({ keyId, message: Buffer.from('another message'), macAlgorithm: 'HMAC_SHA_256' })).mac.toString('hex'))
+        .to.equal(createHmac('sha256', secret).update('another message').digest('hex'));
+    });
+  }
+
   it('keyhold keys delete-imported-key-material, then import-key-material of the same files with new parameters', async () => {
     const dir = path.join(work.path, 'cli-reimport');
     const script = [
@@ -147,7 +183,7 @@ describe('importing key material with the tools: the README as written, the aws 
     expect(lines.at(-1)).to.equal('kept across deletion');
   });
 
-  it('the TypeScript client; a backup carries imported material and an unused wrapping key, which work after a restore', async () => {
+  it('the TypeScript client; a backup carries imported material (symmetric and HMAC) and an unused wrapping key, which work after a restore', async () => {
     const passphrase = 'import tools passphrase (test)';
     const material = createHash('sha256').update('client imported key material').digest();
     rememberSecret(material);
@@ -163,6 +199,20 @@ describe('importing key material with the tools: the README as written, the aws 
     });
     expect(result).to.deep.include({ keyId: imported });
     const { ciphertextBlob } = await native.encrypt({ keyId: imported, plaintext: Buffer.from('survives a restore') });
+    // An HMAC key with an imported secret of a length Keyhold never makes (50 bytes for HMAC_224).
+    const hmacKey = (await native.createKey({ origin: 'EXTERNAL', keySpec: 'HMAC_224', keyUsage: 'GENERATE_VERIFY_MAC', description: 'client byok hmac' })).KeyId;
+    const hmacSecret = createHash('sha512').update('client imported hmac secret').digest().subarray(0, 50);
+    rememberSecret(hmacSecret);
+    const hmacParameters = await native.getParametersForImport({ keyId: hmacKey, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' });
+    await native.importKeyMaterial({
+      keyId: hmacKey,
+      importToken: hmacParameters.importToken,
+      encryptedKeyMaterial: wrapMaterial(hmacParameters.publicKey, 'RSAES_OAEP_SHA_256', hmacSecret),
+      expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+    });
+    const hmacMessage = Buffer.from('survives a restore too');
+    const expectedMac = createHmac('sha224', hmacSecret).update(hmacMessage).digest('hex');
+    expect((await native.generateMac({ keyId: hmacKey, message: hmacMessage, macAlgorithm: 'HMAC_SHA_224' })).mac.toString('hex')).to.equal(expectedMac);
     const pending = (await native.createKey({ origin: 'EXTERNAL', description: 'client byok, pending' })).KeyId;
     const unused = await native.getParametersForImport({ keyId: pending, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_2048' });
 
@@ -171,6 +221,7 @@ describe('importing key material with the tools: the README as written, the aws 
     const backup = await runCli(['admin', 'backup', '--out', backupFile], { cwd: work.path, env });
     expect(backup.code, backup.stderr).to.equal(0);
     expect(readFileSync(backupFile).includes(material), 'plaintext material in the backup').to.equal(false);
+    expect(readFileSync(backupFile).includes(hmacSecret), 'plaintext HMAC secret in the backup').to.equal(false);
     const restoredDir = path.join(work.path, 'restored', 'data');
     const restore = await runCli(['admin', 'restore', '--in', backupFile], { cwd: work.path, env: { ...env, KEYHOLD_DATA_DIR: restoredDir, KEYHOLD_PASSPHRASE: passphrase } });
     expect(restore.code, restore.stderr).to.equal(0);
@@ -181,6 +232,7 @@ describe('importing key material with the tools: the README as written, the aws 
     try {
       expect(await client.describeKey(imported)).to.include({ KeyState: 'Enabled', ExpirationModel: 'KEY_MATERIAL_EXPIRES' });
       expect((await client.decrypt({ ciphertextBlob })).plaintext.toString()).to.equal('survives a restore');
+      expect((await client.generateMac({ keyId: hmacKey, message: hmacMessage, macAlgorithm: 'HMAC_SHA_224' })).mac.toString('hex')).to.equal(expectedMac);
       await client.importKeyMaterial({
         keyId: pending,
         importToken: unused.importToken,
@@ -287,6 +339,39 @@ describe('importing key material with the tools: the README as written, the aws 
       await importWith(await params(keyId), material, { ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', ValidTo: undefined });
       const { Plaintext } = await kms.send(new DecryptCommand({ CiphertextBlob }));
       expect(Buffer.from(Plaintext!).toString()).to.equal('sdk byok');
+    });
+
+    it('an HMAC key with imported material: GenerateMac is createHmac of the secret; refused while deleted, back after reimport', async () => {
+      const keyId = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL', KeySpec: 'HMAC_384', KeyUsage: 'GENERATE_VERIFY_MAC', Description: 'sdk byok hmac' }))).KeyMetadata!.KeyId!;
+      const secret = Buffer.concat([createHash('sha512').update('sdk hmac secret').digest(), createHash('sha256').update('sdk hmac secret').digest()]);
+      rememberSecret(secret);
+      expect(secret).to.have.length(96);
+      const importSecret = async (bytes: Buffer) => {
+        const p = await kms.send(new GetParametersForImportCommand({ KeyId: keyId, WrappingAlgorithm: 'RSA_AES_KEY_WRAP_SHA_256', WrappingKeySpec: 'RSA_2048' }));
+        return kms.send(new ImportKeyMaterialCommand({
+          KeyId: keyId,
+          ImportToken: p.ImportToken,
+          EncryptedKeyMaterial: wrapMaterial(Buffer.from(p.PublicKey!), 'RSA_AES_KEY_WRAP_SHA_256', bytes),
+          ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE',
+        }));
+      };
+      const message = Buffer.from('sdk hmac message');
+      const generate = () => kms.send(new GenerateMacCommand({ KeyId: keyId, Message: message, MacAlgorithm: 'HMAC_SHA_384' }));
+      await rejectionOf(generate(), KMSInvalidStateException);
+      await rejectionOf(importSecret(Buffer.alloc(47, 1)), IncorrectKeyMaterialException);
+      await importSecret(secret);
+      const metadata = (await kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata!;
+      expect(metadata).to.include({ KeyState: 'Enabled', Origin: 'EXTERNAL', KeySpec: 'HMAC_384', ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' });
+      expect(metadata.MacAlgorithms).to.deep.equal(['HMAC_SHA_384']);
+      const { Mac } = await generate();
+      const expected = createHmac('sha384', secret).update(message).digest();
+      expect(Buffer.from(Mac!).toString('hex')).to.equal(expected.toString('hex'));
+      await kms.send(new DeleteImportedKeyMaterialCommand({ KeyId: keyId }));
+      await rejectionOf(kms.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac: expected, MacAlgorithm: 'HMAC_SHA_384' })), KMSInvalidStateException);
+      await rejectionOf(importSecret(Buffer.alloc(96, 2)), IncorrectKeyMaterialException);
+      await importSecret(secret);
+      const verified = await kms.send(new VerifyMacCommand({ KeyId: keyId, Message: message, Mac: expected, MacAlgorithm: 'HMAC_SHA_384' }));
+      expect(verified.MacValid).to.equal(true);
     });
   });
 });
