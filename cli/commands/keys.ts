@@ -48,6 +48,7 @@ export function keysCommand(): Command {
       '  $ keyhold keys create --key-spec ECC_NIST_P256 --key-usage SIGN_VERIFY --alias alias/release-signing\n' +
       '  $ keyhold keys create --key-spec RSA_3072 --key-usage ENCRYPT_DECRYPT\n' +
       '  $ keyhold keys create --key-spec HMAC_256 --key-usage GENERATE_VERIFY_MAC --alias alias/tokens\n' +
+      '  $ keyhold keys create --origin EXTERNAL --key-spec HMAC_256 --key-usage GENERATE_VERIFY_MAC --alias alias/byok-tokens\n' +
       '  $ keyhold keys create --origin GCP_KMS --provider-key-id projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1\n' +
       '  $ keyhold keys create --origin AWS_KMS --provider-key-id arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
     (_args, o) => {
@@ -77,7 +78,7 @@ export function keysCommand(): Command {
     .option('--tag <key=value>', 'a tag (repeatable)', collectPairs)
     .addOption(new Option('--key-spec <spec>', 'SYMMETRIC_DEFAULT (default), RSA_2048, RSA_3072, RSA_4096, ECC_NIST_P256, ECC_NIST_P384, or HMAC_224, HMAC_256, HMAC_384, HMAC_512 (with --key-usage GENERATE_VERIFY_MAC); for a remote key, read from the provider').choices(KEY_SPECS))
     .addOption(new Option('--key-usage <usage>', 'ENCRYPT_DECRYPT (default; RSA or symmetric), SIGN_VERIFY (RSA or ECC) or GENERATE_VERIFY_MAC (HMAC)').choices(['ENCRYPT_DECRYPT', 'SIGN_VERIFY', 'GENERATE_VERIFY_MAC']))
-    .addOption(new Option('--origin <origin>', 'KEYHOLD (default: the key is made and kept here), EXTERNAL (you import its material), AWS_KMS or GCP_KMS (register a key that stays in that KMS)').choices(['KEYHOLD', 'EXTERNAL', 'AWS_KMS', 'GCP_KMS']))
+    .addOption(new Option('--origin <origin>', 'KEYHOLD (default: the key is made and kept here), EXTERNAL (you import its material: a symmetric key, or an HMAC key with --key-spec HMAC_*), AWS_KMS or GCP_KMS (register a key that stays in that KMS)').choices(['KEYHOLD', 'EXTERNAL', 'AWS_KMS', 'GCP_KMS']))
     .option('--provider-key-id <id>', 'with --origin: the AWS key ARN, or the GCP projects/…/cryptoKeyVersions/N name');
 
   action(keys, 'list', 'list keys, a page at a time', 'keyhold keys list --limit 20',
