@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { cpSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { macKeyAad, wrapKey } from '../../src/crypto/index.js';
+import { macKeyAad, versionKeyAad, wrapKey } from '../../src/crypto/index.js';
 import { KeyService } from '../../src/kms/key-service.js';
 import { unwrapRootKeyRecord } from '../../src/kms/root-key.js';
 import { describeCounts, verifyStoreRecords } from '../../src/kms/verify-store.js';
@@ -104,6 +104,31 @@ describe('verifyStoreRecords', function () {
     expect((await problems()).sort()).to.deep.equal(
       [`versions/${versionRecordKey(altered, 1)}: does not unwrap under the root key`, `versions/${versionRecordKey(short, 1)}: does not unwrap under the root key`].sort(),
     );
+  });
+
+  it('takes an imported HMAC secret of any length its spec accepts, and reports one outside it or under the envelope AAD', async () => {
+    await store.useAuditKey(rootKey);
+    const service = new KeyService({ store, rootKey });
+    const keyId = (await service.createKey({ origin: 'EXTERNAL', keySpec: 'HMAC_384', keyUsage: 'GENERATE_VERIFY_MAC' })).KeyId;
+    // PendingImport: no version expected.
+    expect(await problems()).to.deep.equal([]);
+    const record = (await store.getKey(keyId))!;
+    const imported = { ...record, keyState: 'Enabled' as const, importedMaterial: { fingerprint: 'AA==', expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' as const } };
+    await store.write(store.batch().putKey(imported));
+    expect(await problems()).to.deep.equal([`keys/${keyId}: missing version 1`]);
+    const put = (secret: Buffer, aad: string) => raw(store.versions).put(versionRecordKey(keyId, 1), wrapKey(rootKey, secret, aad));
+    for (const length of [48, 100, 128]) {
+      await put(randomBytes(length), macKeyAad(keyId, 1));
+      expect(await problems(), `${length} bytes`).to.deep.equal([]);
+    }
+    const refused: [number, string][] = [[47, macKeyAad(keyId, 1)], [129, macKeyAad(keyId, 1)], [48, versionKeyAad(keyId, 1)]];
+    for (const [length, aad] of refused) {
+      await put(randomBytes(length), aad);
+      expect(await problems(), `${length} bytes, ${aad}`).to.deep.equal([`versions/${versionRecordKey(keyId, 1)}: does not unwrap under the root key`]);
+    }
+    // Deleted material: the key expects no version, and the one left is reported.
+    await store.write(store.batch().putKey({ ...imported, keyState: 'PendingImport', importedMaterial: { ...imported.importedMaterial, deleted: true } }));
+    expect(await problems()).to.deep.equal([`versions/${versionRecordKey(keyId, 1)}: key ${keyId} has no version 1 (none key with 0)`]);
   });
 
   it('reports a version record of a key that does not exist', async () => {
