@@ -1,16 +1,16 @@
 /**
  * Issue 13: what a read that finds nothing costs now that it checks the tables that would hold
- * the key (Store.getKey -> checkTablesHolding), against a read that finds its key, on a store of
+ * the key (LevelDbStore.getKey -> checkTablesHolding), against a read that finds its key, on a store of
  * 100,000 key records in a temp dir.
  *
  *   node --import tsx bench/absent-key.ts
  */
 import { randomUUID } from 'node:crypto';
-import { Store } from '../src/store/store.js';
+import { LevelDbStore } from '../src/store/leveldb-store.js';
 import { makeTempDir } from '../test/helpers/temp-dir.js';
 import { sampleKeyRecord } from '../test/helpers/temp-store.js';
 const dir = makeTempDir();
-const store = await Store.open(dir.path);
+const store = await LevelDbStore.open(dir.path);
 for (let start = 0; start < 100_000; start += 1000) {
   const batch = store.batch();
   for (let i = 0; i < 1000; i++) batch.putKey(sampleKeyRecord());

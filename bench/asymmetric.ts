@@ -21,7 +21,7 @@ import { KeyService } from '../src/kms/key-service.js';
 import { openRootKey } from '../src/kms/root-key.js';
 import { createRemoteKeyProviders } from '../src/providers/remote-keys/index.js';
 import { PassphraseMasterKey } from '../src/providers/master-keys/passphrase.js';
-import { Store } from '../src/store/store.js';
+import { LevelDbStore } from '../src/store/leveldb-store.js';
 import { startFakeAwsKms } from '../test/fakes/aws-kms.js';
 import { startFakeGcpKms } from '../test/fakes/gcp-kms.js';
 
@@ -72,7 +72,7 @@ Object.assign(process.env, {
   AWS_EC2_METADATA_DISABLED: 'true',
   AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
 });
-const store = await Store.open(work);
+const store = await LevelDbStore.open(work);
 const { rootKey } = await openRootKey(store, new PassphraseMasterKey({ value: 'bench passphrase, not secret', source: 'KEYHOLD_PASSPHRASE' }, 'pbkdf2'));
 const providers = createRemoteKeyProviders(loadConfig({ KEYHOLD_GCP_KMS_ENDPOINT: gcp.endpoint }));
 const service = new KeyService({ store, rootKey, remoteProviders: providers });

@@ -8,13 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Store } from '../src/store/store.js';
+import { LevelDbStore } from '../src/store/leveldb-store.js';
 import { AuditTrail } from '../src/audit/audit-trail.js';
 import type { AuditEntry } from '../src/store/audit-record.js';
 
 const total = Number(process.argv[2] ?? 100_000);
 const dir = mkdtempSync(path.join(tmpdir(), 'keyhold-audit-bench-'));
-const store = await Store.open(dir);
+const store = await LevelDbStore.open(dir);
 await store.useAuditKey(randomBytes(32));
 const trail = new AuditTrail(store);
 const keyId = randomUUID();

@@ -10,7 +10,7 @@ import { loadConfig } from '../src/config.js';
 import { openRootKey } from '../src/kms/root-key.js';
 import { createMasterKeyProvider } from '../src/providers/master-keys/index.js';
 import type { KeyRecord } from '../src/store/records.js';
-import { Store } from '../src/store/store.js';
+import { LevelDbStore } from '../src/store/leveldb-store.js';
 import { cleanEnv } from './processes.js';
 
 const BATCH_SIZE = 10_000;
@@ -27,7 +27,7 @@ export async function loadKeys(
   onProgress: (loaded: number) => void = () => {},
 ): Promise<string[]> {
   const config = loadConfig(cleanEnv({ ...masterEnv, KEYHOLD_DATA_DIR: dataDir }));
-  const store = await Store.open(config.dataDir);
+  const store = await LevelDbStore.open(config.dataDir);
   const provider = createMasterKeyProvider(config, () => {});
   const sample: string[] = [];
   const sampleEvery = Math.max(1, Math.floor(count / sampleSize));

@@ -10,7 +10,7 @@ import { CredentialService } from '../src/kms/credential-service.js';
 import { KeyService } from '../src/kms/key-service.js';
 import { openRootKey } from '../src/kms/root-key.js';
 import { createMasterKeyProvider } from '../src/providers/master-keys/index.js';
-import { Store } from '../src/store/store.js';
+import { LevelDbStore } from '../src/store/leveldb-store.js';
 import { cleanEnv } from './processes.js';
 
 export const PLAINTEXT_BYTES = 1024;
@@ -58,7 +58,7 @@ export async function prepareStore(dataDir: string, masterEnv: Record<string, st
   const config = loadConfig(cleanEnv({ ...masterEnv, KEYHOLD_DATA_DIR: dataDir }));
   const previousConf = process.env.SOFTHSM2_CONF;
   if (masterEnv.SOFTHSM2_CONF) process.env.SOFTHSM2_CONF = masterEnv.SOFTHSM2_CONF;
-  const store = await Store.open(config.dataDir);
+  const store = await LevelDbStore.open(config.dataDir);
   const provider = createMasterKeyProvider(config, () => {});
   try {
     const { rootKey } = await openRootKey(store, provider);

@@ -13,7 +13,7 @@ import { unwrapRootKeyRecord } from '../src/kms/root-key.js';
 import { describeCounts, verifyStoreRecords } from '../src/kms/verify-store.js';
 import { createMasterKeyProvider } from '../src/providers/master-keys/index.js';
 import { verifyLevelDbFiles } from '../src/store/leveldb-files.js';
-import { Store } from '../src/store/store.js';
+import { LevelDbStore } from '../src/store/leveldb-store.js';
 import { loadKeys } from './million-keys.js';
 import { cleanEnv } from './processes.js';
 
@@ -38,7 +38,7 @@ let start = process.hrtime.bigint();
 const files = await verifyLevelDbFiles(location);
 console.log(`verifyLevelDbFiles: ${files.files} files, ${(files.bytes / 1e6).toFixed(1)} MB, ${files.problems.length} problems, ${seconds(start)} s`);
 
-// What a start pays: LevelDB's open alone, then Store.open (the file check, LevelDB's open and
+// What a start pays: LevelDB's open alone, then LevelDbStore.open (the file check, LevelDB's open and
 // the seal check), each on a closed store.
 start = process.hrtime.bigint();
 const bare = new Level(location);
@@ -46,10 +46,10 @@ await bare.open({ createIfMissing: false });
 await bare.close();
 console.log(`LevelDB open alone: ${seconds(start)} s`);
 start = process.hrtime.bigint();
-await (await Store.open(dataDir)).close();
-console.log(`Store.open (file check, open, seal check): ${seconds(start)} s`);
+await (await LevelDbStore.open(dataDir)).close();
+console.log(`LevelDbStore.open (file check, open, seal check): ${seconds(start)} s`);
 
-const store = await Store.open(dataDir);
+const store = await LevelDbStore.open(dataDir);
 const provider = createMasterKeyProvider(loadConfig(cleanEnv({ ...MASTER, KEYHOLD_DATA_DIR: dataDir })), () => {});
 try {
   const rootKey = await unwrapRootKeyRecord((await store.getRootKeyRecord())!, provider);

@@ -10,7 +10,7 @@ import { backup, restore } from './commands/backup.js';
 
 // The store and the master-key providers (LevelDB, argon2, PKCS#11) load only when an admin
 // command runs, not with every client command.
-const storeModule = () => import('../src/store/store.js');
+const storeModule = () => import('../src/store/leveldb-store.js');
 // zod comes with the configuration schema: loaded only by the admin commands that need it.
 const configModule = () => import('../src/config.js');
 
@@ -87,8 +87,8 @@ async function existingDataDir(): Promise<string> {
 
 async function openStoreOffline(options: { reseal?: boolean } = {}): Promise<{ store: Store; record: RootKeyRecord; dataDir: string }> {
   const dataDir = await existingDataDir();
-  const { Store } = await storeModule();
-  const store = await Store.open(dataDir, options).catch((error: unknown) => {
+  const { LevelDbStore } = await storeModule();
+  const store = await LevelDbStore.open(dataDir, options).catch((error: unknown) => {
     if (error instanceof StartupError && error.message.includes('store in use')) {
       throw new StartupError(`${error.message.replace(/^KEYHOLD_DATA_DIR: /, '')}; stop the server first`, 'KEYHOLD_DATA_DIR');
     }

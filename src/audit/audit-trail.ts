@@ -1,7 +1,7 @@
 import { ValidationException } from '../errors.js';
 import { decodeMarker, encodeMarker } from '../kms/markers.js';
 import type { AuditEvent } from '../protocol/types.js';
-import { AUDIT_ANCHOR_KEY, auditRecordKey, type AuditAnchor, type AuditEntry } from '../store/audit-record.js';
+import type { AuditEntry } from '../store/audit-record.js';
 import type { Store } from '../store/store.js';
 
 /** listauditevents' filters (DESIGN); times as Dates once validated. */
@@ -115,7 +115,7 @@ export class AuditTrail implements AuditSink {
   async removeBefore(before: Date): Promise<number> {
     let removed = 0;
     for (;;) {
-      const anchor = (await this.store.meta.get(AUDIT_ANCHOR_KEY)) as AuditAnchor | undefined;
+      const anchor = await this.store.getAuditAnchor();
       const chunk = await this.store.auditRange(anchor?.Seq ?? 0, RETENTION_BATCH);
       const old: AuditEvent[] = [];
       for (const event of chunk) {
@@ -127,9 +127,8 @@ export class AuditTrail implements AuditSink {
       if (old.length > 0 && old[old.length - 1]!.Seq === newest?.Seq) old.pop();
       if (old.length === 0) return removed;
       const batch = this.store.batch();
-      for (const event of old) batch.operations.push({ type: 'del', sublevel: this.store.audit, key: auditRecordKey(event.Seq) });
-      const last = old[old.length - 1]!;
-      batch.operations.push({ type: 'put', sublevel: this.store.meta, key: AUDIT_ANCHOR_KEY, value: this.store.auditAnchor(last, before.toISOString()) });
+      for (const event of old) batch.deleteAuditRecord(event.Seq);
+      batch.putAuditAnchor(this.store.auditAnchor(old[old.length - 1]!, before.toISOString()));
       await this.store.write(batch);
       removed += old.length;
     }

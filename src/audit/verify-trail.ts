@@ -5,16 +5,12 @@ import { scanSublevel } from '../store/store-scan.js';
 import type { Store } from '../store/store.js';
 import {
   anchorMac,
-  AUDIT_ANCHOR_KEY,
-  AUDIT_HEAD_KEY,
   auditRecordKey,
   CHAINED_PREFIX,
   deriveAuditKey,
   FIRST_PREV_MAC,
   headMac,
   recordMac,
-  type AuditAnchor,
-  type AuditHead,
 } from '../store/audit-record.js';
 
 export interface TrailVerdict {
@@ -36,8 +32,8 @@ export interface TrailVerdict {
 export async function verifyAuditTrail(store: Store, rootKey: Buffer): Promise<TrailVerdict> {
   const auditKey = deriveAuditKey(rootKey);
   try {
-    const head = (await store.meta.get(AUDIT_HEAD_KEY)) as AuditHead | undefined;
-    const anchor = (await store.meta.get(AUDIT_ANCHOR_KEY)) as AuditAnchor | undefined;
+    const head = await store.getAuditHead();
+    const anchor = await store.getAuditAnchor();
     if (head && !macEqual(head.HeadMac, headMac(auditKey, head))) return { checked: 0, unchained: 0, problem: "the chain's head was altered (its MAC does not match)" };
     if (anchor && !macEqual(anchor.AnchorMac, anchorMac(auditKey, anchor))) {
       return { checked: 0, unchained: 0, problem: "the retention anchor was altered (its MAC does not match)" };

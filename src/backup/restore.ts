@@ -5,7 +5,8 @@ import { syncDirectory, writeFileDurably } from '../durable-file.js';
 import { StartupError } from '../errors.js';
 import { unwrapRootKeyRecord } from '../kms/root-key.js';
 import type { MasterKeyProvider } from '../providers/master-keys/master-key.js';
-import { Store, type StoreBatch } from '../store/store.js';
+import { LevelDbStore } from '../store/leveldb-store.js';
+import { type StoreBatch } from '../store/store.js';
 import type { BackupHeader, BackupRecord, BackupTrailer } from './format.js';
 import { BackupFormatError } from './format.js';
 import { RESTORE_MARKER } from './restore-marker.js';
@@ -52,7 +53,7 @@ export async function restoreBackup(options: RestoreOptions): Promise<RestoreRes
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   const marker = path.join(options.dataDir, RESTORE_MARKER);
   writeFileDurably(marker, `restore of ${path.resolve(options.file)} started ${new Date().toISOString()}\n`, { exclusive: true });
-  const store = await Store.open(options.dataDir);
+  const store = await LevelDbStore.open(options.dataDir);
   try {
     const written = await writeRecords(store, options.file);
     /* Postcondition: the bytes written are the bytes checked before (the file did not change). */
@@ -88,7 +89,7 @@ export async function readBackup(
   return { header: verifier.header!, trailer };
 }
 
-async function writeRecords(store: Store, file: string): Promise<{ trailer: BackupTrailer }> {
+async function writeRecords(store: LevelDbStore, file: string): Promise<{ trailer: BackupTrailer }> {
   let batch: StoreBatch = store.batch();
   let records = 0;
   let bytes = 0;

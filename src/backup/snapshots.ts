@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { ThrottlingException, ValidationException } from '../errors.js';
 import type { RootKeyRecord } from '../store/records.js';
-import type { Store } from '../store/store.js';
-import { isBackupSublevel, type BackupRecord } from './format.js';
+import type { Store, StoreSnapshot } from '../store/store.js';
+import type { BackupRecord } from './format.js';
 
 /** Records per page: a page of small records is tens of KiB, one IPC message for a worker. */
 export const SNAPSHOT_PAGE_RECORDS = 500;
@@ -28,10 +28,8 @@ export interface SnapshotSource {
   close(snapshotId: string): Promise<void>;
 }
 
-type StoreIterator = ReturnType<Store['snapshotIterator']>;
-
 interface OpenSnapshot {
-  iterator: StoreIterator;
+  snapshot: StoreSnapshot;
   idle: NodeJS.Timeout;
 }
 
@@ -56,35 +54,33 @@ export class StoreSnapshots implements SnapshotSource {
     const rootKey = await this.store.getRootKeyRecord();
     if (!rootKey) throw new Error('the store has no root-key record');
     const snapshotId = randomUUID();
-    const iterator = this.store.snapshotIterator();
-    this.#open.set(snapshotId, { iterator, idle: this.#idleTimer(snapshotId) });
+    this.#open.set(snapshotId, { snapshot: this.store.openSnapshot(), idle: this.#idleTimer(snapshotId) });
     return { snapshotId, rootKey };
   }
 
   async next(snapshotId: string): Promise<SnapshotPage> {
-    const snapshot = this.#get(snapshotId);
-    clearTimeout(snapshot.idle);
+    const open = this.#get(snapshotId);
+    clearTimeout(open.idle);
     const records: BackupRecord[] = [];
-    // nextv may answer fewer entries than asked (what LevelDB had read ahead); only an empty
-    // answer means the end.
+    // A page may come back shorter than asked; only an empty one means the end.
     while (records.length < SNAPSHOT_PAGE_RECORDS) {
-      const entries = await snapshot.iterator.nextv(SNAPSHOT_PAGE_RECORDS - records.length);
+      const entries = await open.snapshot.next(SNAPSHOT_PAGE_RECORDS - records.length);
       if (entries.length === 0) {
         await this.close(snapshotId);
         return { records, done: true };
       }
-      for (const [key, value] of entries) records.push(toRecord(key, value as Buffer));
+      for (const { table, key, value } of entries) records.push({ sublevel: table, key, value });
     }
-    snapshot.idle = this.#idleTimer(snapshotId);
+    open.idle = this.#idleTimer(snapshotId);
     return { records, done: false };
   }
 
   async close(snapshotId: string): Promise<void> {
-    const snapshot = this.#open.get(snapshotId);
-    if (!snapshot) return;
+    const open = this.#open.get(snapshotId);
+    if (!open) return;
     this.#open.delete(snapshotId);
-    clearTimeout(snapshot.idle);
-    await snapshot.iterator.close();
+    clearTimeout(open.idle);
+    await open.snapshot.close();
   }
 
   /** Closes every snapshot (at shutdown). */
@@ -103,15 +99,4 @@ export class StoreSnapshots implements SnapshotSource {
     timer.unref();
     return timer;
   }
-}
-
-/** `!<sublevel>!<key>` as a record; the store holds nothing outside its sublevels. */
-function toRecord(prefixedKey: string, value: Buffer): BackupRecord {
-  const separator = prefixedKey.indexOf('!', 1);
-  const sublevel = prefixedKey.slice(1, separator);
-  /* Postcondition: every entry belongs to a sublevel a restore knows how to write. */
-  if (!prefixedKey.startsWith('!') || separator === -1 || !isBackupSublevel(sublevel)) {
-    throw new Error('the store holds an entry outside its sublevels');
-  }
-  return { sublevel, key: prefixedKey.slice(separator + 1), value };
 }

@@ -28,7 +28,9 @@ export interface WorkerInit {
 }
 
 /** The store reads a worker may ask the primary for; it never writes. */
-export const STORE_READS = ['getKey', 'getVersion', 'getKeyWithVersion', 'listKeys', 'listAliases', 'listRotations', 'listCredentials'] as const;
+export const STORE_READS = [
+  'getKey', 'getVersion', 'getKeyWithVersion', 'listKeys', 'listAliases', 'listRotations', 'dueScheduleEntries', 'listCredentials', 'getCredentialLastUsed',
+] as const;
 export type StoreRead = (typeof STORE_READS)[number];
 
 /** A backup's snapshot of the store, held by the primary, read page by page (src/backup/snapshots.ts). */

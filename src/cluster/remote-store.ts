@@ -1,5 +1,5 @@
 import type { AliasRecord, CredentialRecord, KeyRecord, RotationRecord } from '../store/records.js';
-import type { KeyWithVersion, Store } from '../store/store.js';
+import type { KeyStore, KeyWithVersion } from '../store/store.js';
 import type { PrimaryChannel } from './primary-channel.js';
 import type { StoreRead } from './protocol.js';
 
@@ -9,16 +9,8 @@ import type { StoreRead } from './protocol.js';
  * the worker forwards whole (see KEY_SERVICE_CALLS), so that the primary's per-key locks
  * see every writer.
  */
-export class RemoteStore implements Pick<Store, StoreRead | 'isOpen' | 'batch' | 'write'> {
+export class RemoteStore implements KeyStore {
   constructor(private readonly primary: PrimaryChannel) {}
-
-  /**
-   * This object where the service's classes expect the store: they only read through it
-   * in a worker (the methods of Store they would write with throw here).
-   */
-  asStore(): Store {
-    return this as unknown as Store;
-  }
 
   get isOpen(): boolean {
     return this.primary.healthy;
@@ -52,8 +44,16 @@ export class RemoteStore implements Pick<Store, StoreRead | 'isOpen' | 'batch' |
     return this.read('listRotations', [keyId, afterVersion, limit]) as Promise<RotationRecord[]>;
   }
 
+  dueScheduleEntries(until: Date, limit: number): Promise<string[]> {
+    return this.read('dueScheduleEntries', [until, limit]) as Promise<string[]>;
+  }
+
   listCredentials(): Promise<CredentialRecord[]> {
     return this.read('listCredentials', []) as Promise<CredentialRecord[]>;
+  }
+
+  getCredentialLastUsed(accessKeyId: string): Promise<string | undefined> {
+    return this.read('getCredentialLastUsed', [accessKeyId]) as Promise<string | undefined>;
   }
 
   /* Precondition: a worker never writes; a change that reaches here was not forwarded. */
@@ -62,6 +62,10 @@ export class RemoteStore implements Pick<Store, StoreRead | 'isOpen' | 'batch' |
   }
 
   write(): never {
+    return this.batch();
+  }
+
+  compact(): never {
     return this.batch();
   }
 

@@ -41,7 +41,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
   const store = new RemoteStore(primary);
   const remoteProviders = createRemoteKeyProviders(config, (message) => logger.warn(message));
   const keyService = new KeyService({
-    store: store.asStore(),
+    store,
     rootKey,
     remoteProviders,
     versionKeyCacheSize: config.keyCacheSize,
@@ -83,7 +83,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
   process.once('SIGTERM', stop);
 
   try {
-    credentials = await CredentialService.load(store.asStore(), rootKey);
+    credentials = await CredentialService.load(store, rootKey);
     const app = createApp({
       keyService: forwardChanges(keyService, primary),
       credentials: forwardCredentialChanges(credentials, primary),

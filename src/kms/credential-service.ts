@@ -6,14 +6,13 @@ import { NotFoundException, ValidationException } from '../errors.js';
 import type { Credential } from '../protocol/types.js';
 import type { ChangeAuthor } from '../store/audit-record.js';
 import type { CredentialRecord } from '../store/records.js';
-import type { Store } from '../store/store.js';
+import type { KeyStore } from '../store/store.js';
 import { decodeMarker, encodeMarker } from './markers.js';
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 /** A credential's LastUsedDate is written at most this often: coarse, not a write per request. */
 export const LAST_USED_RESOLUTION_MS = 3_600_000;
 /** Meta records `last-used!<AccessKeyId>`: apart from the credentials, so a use is no credential change. */
-const LAST_USED_PREFIX = 'last-used!';
 
 /** `KH` + 18 base32 characters (90 random bits): recognisable, never confusable with a secret. */
 function newAccessKeyId(): string {
@@ -41,12 +40,12 @@ export class CredentialService {
   private changing: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    private readonly store: Store,
+    private readonly store: KeyStore,
     private readonly rootKey: Buffer,
     private readonly clock: () => Date,
   ) {}
 
-  static async load(store: Store, rootKey: Buffer, clock: () => Date = () => new Date()): Promise<CredentialService> {
+  static async load(store: KeyStore, rootKey: Buffer, clock: () => Date = () => new Date()): Promise<CredentialService> {
     const service = new CredentialService(store, rootKey, clock);
     await service.reload();
     return service;
@@ -96,9 +95,7 @@ export class CredentialService {
   /** Writes a credential's LastUsedDate with this process's clock (not synced: it is a hint). */
   async noteUse(accessKeyId: string): Promise<void> {
     if (!this.records.has(accessKeyId)) return;
-    const batch = this.store.batch();
-    batch.operations.push({ type: 'put', sublevel: this.store.meta, key: LAST_USED_PREFIX + accessKeyId, value: { date: this.clock().toISOString() } });
-    await this.store.write(batch, { sync: false });
+    await this.store.write(this.store.batch().putCredentialLastUsed(accessKeyId, this.clock().toISOString()), { sync: false });
   }
 
   /**
@@ -156,14 +153,14 @@ export class CredentialService {
 
   async describe(accessKeyId: string): Promise<Credential> {
     const record = this.require(accessKeyId);
-    const used = (await this.store.meta.get(LAST_USED_PREFIX + accessKeyId)) as { date: string } | undefined;
+    const lastUsed = await this.store.getCredentialLastUsed(accessKeyId);
     return {
       AccessKeyId: record.accessKeyId,
       Description: record.description,
       Admin: record.admin,
       Enabled: record.enabled !== false,
       CreationDate: record.createdAt,
-      ...(used ? { LastUsedDate: used.date } : {}),
+      ...(lastUsed ? { LastUsedDate: lastUsed } : {}),
       ...(record.admin ? {} : { Policy: record.policy ?? { Statement: [] } }),
     };
   }
@@ -192,9 +189,7 @@ export class CredentialService {
       const record = this.require(accessKeyId);
       this.refuseLastAdmin(record, 'deleted');
       const batch = this.store.batch().auditChange(author, { action: 'DeleteCredential', detail: { AccessKeyId: accessKeyId } }, this.clock());
-      batch.operations.push({ type: 'del', sublevel: this.store.credentials, key: accessKeyId });
-      batch.operations.push({ type: 'del', sublevel: this.store.meta, key: LAST_USED_PREFIX + accessKeyId });
-      await this.store.write(batch);
+      await this.store.write(batch.deleteCredential(accessKeyId));
       this.records.delete(accessKeyId);
       this.credentials.get(accessKeyId)?.secretKey.fill(0);
       this.credentials.delete(accessKeyId);

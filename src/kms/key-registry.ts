@@ -17,7 +17,7 @@ import { DisabledException, KMSInvalidStateException, NotFoundException, Service
 import type { ChangeAuthor } from '../store/audit-record.js';
 import { LruCache } from '../store/lru-cache.js';
 import type { AliasRecord, KeyRecord } from '../store/records.js';
-import type { Store, StoreBatch, StoreChange } from '../store/store.js';
+import type { KeyStore, StoreBatch, StoreChange } from '../store/store.js';
 import { isUuid, KEY_RESOURCE_PREFIX } from './key-id.js';
 import { parseKmsArn } from './arn.js';
 import { KeyLocks } from './key-locks.js';
@@ -26,7 +26,7 @@ import { hasVersions, type KeyMaterialKind } from './key-kinds/index.js';
 export const ALIAS_RESOURCE_PREFIX = 'keyhold:alias/';
 
 export interface KeyRegistryOptions {
-  store: Store;
+  store: KeyStore;
   rootKey: Buffer;
   clock?: () => Date;
   /** Unwrapped version keys kept (default DEFAULT_KEY_CACHE_SIZE). */
@@ -84,7 +84,7 @@ function expiryEntries(record: KeyRecord): string[] {
  * key goes through here, so the caches, the schedule index and the store stay in step.
  */
 export class KeyRegistry {
-  readonly store: Store;
+  readonly store: KeyStore;
   readonly clock: () => Date;
   /** Whose ARNs name keys here. */
   readonly aws: AwsIdentity;

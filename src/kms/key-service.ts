@@ -32,7 +32,7 @@ import type { AwsIdentity } from '../config.js';
 import type { KeyMetadata } from '../protocol/types.js';
 import type { RemoteKeyProviders } from '../providers/remote-keys/remote-key-provider.js';
 import type { KeyRecord, Tag } from '../store/records.js';
-import type { Store, StoreChange } from '../store/store.js';
+import type { KeyStore, StoreChange } from '../store/store.js';
 import { AliasOperations } from './aliases.js';
 import { AsymmetricOperations } from './asymmetric-keys.js';
 import { ImportOperations } from './imports.js';
@@ -57,7 +57,7 @@ const RSA_PAIR_SLOTS = 2;
 export type DataKeySpec = keyof typeof DATA_KEY_SPEC_BYTES;
 
 export interface KeyServiceOptions {
-  store: Store;
+  store: KeyStore;
   rootKey: Buffer;
   /** Injectable clock, so tests need not wait. */
   clock?: () => Date;

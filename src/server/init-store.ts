@@ -7,7 +7,7 @@ import { createMasterKeyProvider } from '../providers/master-keys/index.js';
 import { urlHost } from '../runtime/listen.js';
 import { loadTlsMaterial } from '../runtime/tls.js';
 import { heldStoreEvidence } from '../store/store-open.js';
-import { Store } from '../store/store.js';
+import { LevelDbStore } from '../store/leveldb-store.js';
 import { ADMIN_CREDENTIALS_FILE, createFirstAdminCredential, makeDataDir } from './admin-credentials.js';
 
 /**
@@ -26,9 +26,9 @@ export async function initStore(config: KeyholdConfig, warn: (message: string) =
     );
   }
   const provider = createMasterKeyProvider(config, warn);
-  let store: Store | undefined;
+  let store: LevelDbStore | undefined;
   try {
-    store = await Store.open(config.dataDir);
+    store = await LevelDbStore.open(config.dataDir);
     const { rootKey } = await openRootKey(store, provider);
     try {
       const credentials = await CredentialService.load(store, rootKey);

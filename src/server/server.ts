@@ -17,7 +17,7 @@ import { createRemoteKeyProviders } from '../providers/remote-keys/index.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS, urlHost } from '../runtime/listen.js';
 import { createHttpsServer } from '../runtime/https-server.js';
 import { loadTlsMaterial } from '../runtime/tls.js';
-import { Store } from '../store/store.js';
+import { LevelDbStore } from '../store/leveldb-store.js';
 import { ADMIN_CREDENTIALS_FILE, createFirstAdminCredential, makeDataDir } from './admin-credentials.js';
 import { checkSecretFileModes } from './secret-files.js';
 
@@ -52,13 +52,13 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     process.stderr.write(`\n!!! keyhold: ${message}\n\n`);
   });
   const remoteProviders = createRemoteKeyProviders(config, (message) => logger.warn(message));
-  let store: Store | undefined;
+  let store: LevelDbStore | undefined;
   let rootKey: Buffer | undefined;
   let scheduler: Scheduler | undefined;
   let server: https.Server | undefined;
   let workers: RunningCluster | undefined;
   try {
-    store = await Store.open(config.dataDir);
+    store = await LevelDbStore.open(config.dataDir);
     const opened = await openRootKey(store, provider);
     rootKey = opened.rootKey;
     if (opened.created) logger.info({ dataDir: config.dataDir, master: provider.kind }, 'initialised a new store');
@@ -157,7 +157,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
  * Logs what the store reports, one line each, naming the cause and what happens next; after
  * a reopen this process forgets everything it cached (a failed write may have landed).
  */
-function reportStoreEvents(store: Store, keyService: KeyService, logger: Logger): void {
+function reportStoreEvents(store: LevelDbStore, keyService: KeyService, logger: Logger): void {
   store.health.on((event) => {
     switch (event.type) {
       case 'write-failed':

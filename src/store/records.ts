@@ -3,6 +3,13 @@
  * every sublevel but `versions` is plain JSON, readable with any LevelDB tool.
  */
 
+/**
+ * The kinds of record a Keyhold store keeps, each in a sublevel (LevelDB) or table (PostgreSQL)
+ * of this name, in the order a verifier walks them.
+ */
+export const SUBLEVEL_NAMES = ['meta', 'keys', 'versions', 'aliases', 'rotations', 'schedule', 'credentials', 'audit'] as const;
+export type SublevelName = (typeof SUBLEVEL_NAMES)[number];
+
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion' | 'PendingImport';
 export type KeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC';
 export type KeyOrigin = 'KEYHOLD' | 'AWS_KMS' | 'GCP_KMS' | 'EXTERNAL';

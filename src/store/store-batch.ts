@@ -1,26 +1,32 @@
-import { changeEntry, type AuditEntry, type ChangeAuthor } from './audit-record.js';
-import type { AliasRecord, CredentialRecord, KeyRecord, RootKeyRecord, RotationRecord } from './records.js';
-import type { Store } from './store.js';
+import { AUDIT_ANCHOR_KEY, auditRecordKey, changeEntry, type AuditAnchor, type AuditEntry, type ChangeAuthor } from './audit-record.js';
+import { SUBLEVEL_NAMES, type AliasRecord, type CredentialRecord, type KeyRecord, type RootKeyRecord, type RotationRecord, type SublevelName } from './records.js';
 
-// The root db.batch with sublevel ops is the only batch that spans sublevels of different
-// value types; level's types cannot express it, so ops are built here and cast once.
+/**
+ * One change of a batch, by the kind of record it touches (`table`: the LevelDB sublevel, or
+ * the PostgreSQL table, of that name) and the record's key. The store turns these into its
+ * own writes; nothing above src/store names a sublevel or builds a store key.
+ */
 export type BatchOp =
   | {
       type: 'put';
-      sublevel: unknown;
+      table: SublevelName;
       key: string;
       value: unknown;
       /** An audit entry: the store numbers, MACs and keys it as it writes it. */
       auditEntry?: true;
       /** The entry is the record of the request that made this change. */
       answersRequest?: true;
+      /** `value` is the stored bytes as they are (a restore), not a record to encode. */
+      raw?: true;
     }
-  | { type: 'del'; sublevel: unknown; key: string };
+  | { type: 'del'; table: SublevelName; key: string };
 
 export const ROOT_KEY = 'root';
 /** Meta records: the store's identity (its seal names it) and the number of its newest commit. */
 export const IDENTITY_KEY = 'identity';
 export const COMMIT_KEY = 'commit';
+/** Meta records `last-used!<AccessKeyId>`: when a credential was last used (a hint, written unsynced). */
+export const LAST_USED_PREFIX = 'last-used!';
 
 /** `<KeyId>!<version as 10 digits>`: versions of one key sort together, in order. */
 export function versionRecordKey(keyId: string, version: number): string {
@@ -28,80 +34,75 @@ export function versionRecordKey(keyId: string, version: number): string {
 }
 
 /**
- * A set of changes that is written as one LevelDB batch with `sync: true`, so that it
- * lands whole or not at all and survives a power cut once `Store.write` has resolved.
+ * A set of changes that the store writes as one atomic, durable unit (a synced LevelDB
+ * batch; a PostgreSQL transaction): it lands whole or not at all, and survives a power cut
+ * once `Store.write` has resolved.
  */
 export class StoreBatch {
   readonly operations: BatchOp[] = [];
 
-  constructor(private readonly store: Store) {}
-
   putRootKey(record: RootKeyRecord): this {
-    this.operations.push({ type: 'put', sublevel: this.store.meta, key: ROOT_KEY, value: record });
-    return this;
+    return this.put('meta', ROOT_KEY, record);
   }
 
   putKey(record: KeyRecord): this {
-    this.operations.push({ type: 'put', sublevel: this.store.keys, key: record.keyId, value: record });
-    return this;
+    return this.put('keys', record.keyId, record);
   }
 
   putVersion(keyId: string, version: number, wrappedMaterial: Buffer): this {
-    this.operations.push({
-      type: 'put',
-      sublevel: this.store.versions,
-      key: versionRecordKey(keyId, version),
-      value: wrappedMaterial,
-    });
-    return this;
+    return this.put('versions', versionRecordKey(keyId, version), wrappedMaterial);
   }
 
   /** Removes one version's material (imported material that was deleted or expired). */
   deleteVersion(keyId: string, version: number): this {
-    this.operations.push({ type: 'del', sublevel: this.store.versions, key: versionRecordKey(keyId, version) });
-    return this;
+    return this.delete('versions', versionRecordKey(keyId, version));
   }
 
   /** Removes a key and everything of it: record, every version, its rotations. */
   deleteKey(record: KeyRecord): this {
-    this.operations.push({ type: 'del', sublevel: this.store.keys, key: record.keyId });
+    this.delete('keys', record.keyId);
     for (let version = 1; version <= record.currentVersion; version++) {
       const key = versionRecordKey(record.keyId, version);
-      this.operations.push({ type: 'del', sublevel: this.store.versions, key });
-      this.operations.push({ type: 'del', sublevel: this.store.rotations, key });
+      this.delete('versions', key);
+      this.delete('rotations', key);
     }
     return this;
   }
 
   putRotation(record: RotationRecord): this {
-    this.operations.push({ type: 'put', sublevel: this.store.rotations, key: versionRecordKey(record.keyId, record.version), value: record });
-    return this;
+    return this.put('rotations', versionRecordKey(record.keyId, record.version), record);
   }
 
   putAlias(record: AliasRecord): this {
-    this.operations.push({ type: 'put', sublevel: this.store.aliases, key: record.aliasName, value: record });
-    return this;
+    return this.put('aliases', record.aliasName, record);
   }
 
   deleteAlias(aliasName: string): this {
-    this.operations.push({ type: 'del', sublevel: this.store.aliases, key: aliasName });
-    return this;
+    return this.delete('aliases', aliasName);
   }
 
   /** Schedule entries index the keys due for rotation or deletion by date. */
   putSchedule(entry: string): this {
-    this.operations.push({ type: 'put', sublevel: this.store.schedule, key: entry, value: '' });
-    return this;
+    return this.put('schedule', entry, '');
   }
 
   deleteSchedule(entry: string): this {
-    this.operations.push({ type: 'del', sublevel: this.store.schedule, key: entry });
-    return this;
+    return this.delete('schedule', entry);
   }
 
   putCredential(record: CredentialRecord): this {
-    this.operations.push({ type: 'put', sublevel: this.store.credentials, key: record.accessKeyId, value: record });
-    return this;
+    return this.put('credentials', record.accessKeyId, record);
+  }
+
+  /** Removes a credential and the note of its last use. */
+  deleteCredential(accessKeyId: string): this {
+    this.delete('credentials', accessKeyId);
+    return this.delete('meta', LAST_USED_PREFIX + accessKeyId);
+  }
+
+  /** When a credential was last used (RFC 3339). */
+  putCredentialLastUsed(accessKeyId: string, date: string): this {
+    return this.put('meta', LAST_USED_PREFIX + accessKeyId, { date });
   }
 
   /**
@@ -109,7 +110,7 @@ export class StoreBatch {
    * record of the API request that made this change, which then writes no second one.
    */
   audit(entry: AuditEntry, options: { answersRequest?: boolean } = {}): this {
-    const op: BatchOp = { type: 'put', sublevel: this.store.audit, key: '', value: entry, auditEntry: true };
+    const op: BatchOp = { type: 'put', table: 'audit', key: '', value: entry, auditEntry: true };
     if (options.answersRequest && entry.RequestId) op.answersRequest = true;
     this.operations.push(op);
     return this;
@@ -120,17 +121,37 @@ export class StoreBatch {
     return this.audit(changeEntry(author, change, now), { answersRequest: author.request !== undefined });
   }
 
+  /** Removes a chained audit record (retention: with the anchor that keeps the rest verifiable). */
+  deleteAuditRecord(seq: number): this {
+    return this.delete('audit', auditRecordKey(seq));
+  }
+
+  /** Where verification starts once older records are removed (Store.auditAnchor makes it). */
+  putAuditAnchor(anchor: AuditAnchor): this {
+    return this.put('meta', AUDIT_ANCHOR_KEY, anchor);
+  }
+
   /**
-   * Puts the stored bytes of an entry as they are, for a restore (src/backup): `sublevel` is
-   * one of the store's sublevels by name, `value` the bytes a backup took from it.
+   * Puts the stored bytes of an entry as they are, for a restore (src/backup): `table` is one
+   * of the store's sublevels by name, `value` the bytes a backup took from it.
    */
-  putRaw(sublevel: string, key: string, value: Buffer): this {
+  putRaw(table: string, key: string, value: Buffer): this {
+    /* Precondition: only the store's own kinds of record are written by name. */
+    if (!(SUBLEVEL_NAMES as readonly string[]).includes(table)) throw new Error(`the store has no sublevel '${table.slice(0, 32)}'`);
     // The identity and commit number belong to the store written to, and its seal names them:
     // a restore must not carry over those of the store it was copied from.
-    if (sublevel === 'meta' && (key === IDENTITY_KEY || key === COMMIT_KEY)) return this;
-    const target = this.store.sublevelNamed(sublevel);
-    // The bytes are stored as given, not encoded again by the sublevel's JSON encoding.
-    this.operations.push({ type: 'put', sublevel: target, key, value, valueEncoding: 'buffer' } as BatchOp);
+    if (table === 'meta' && (key === IDENTITY_KEY || key === COMMIT_KEY)) return this;
+    this.operations.push({ type: 'put', table: table as SublevelName, key, value, raw: true });
+    return this;
+  }
+
+  private put(table: SublevelName, key: string, value: unknown): this {
+    this.operations.push({ type: 'put', table, key, value });
+    return this;
+  }
+
+  private delete(table: SublevelName, key: string): this {
+    this.operations.push({ type: 'del', table, key });
     return this;
   }
 }

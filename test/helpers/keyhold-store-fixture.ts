@@ -2,7 +2,7 @@ import { CredentialService } from '../../src/kms/credential-service.js';
 import { KeyService } from '../../src/kms/key-service.js';
 import { openRootKey } from '../../src/kms/root-key.js';
 import { PassphraseMasterKey } from '../../src/providers/master-keys/passphrase.js';
-import { Store } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { rememberSecret } from './secrets.js';
 
 export const FIXTURE_PASSPHRASE = 'verify-store fixture passphrase (test)';
@@ -28,7 +28,7 @@ export function fixtureMasterKey(): PassphraseMasterKey {
  * a credential and the audit lines they wrote.
  */
 export async function buildKeyholdStore(dataDir: string): Promise<KeyholdStoreFixture> {
-  const store = await Store.open(dataDir);
+  const store = await LevelDbStore.open(dataDir);
   try {
     const { rootKey } = await openRootKey(store, fixtureMasterKey());
     const service = new KeyService({ store, rootKey });

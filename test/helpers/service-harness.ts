@@ -10,7 +10,7 @@ import { KeyService } from '../../src/kms/key-service.js';
 import { openRootKey } from '../../src/kms/root-key.js';
 import { PassphraseMasterKey } from '../../src/providers/master-keys/passphrase.js';
 import type { RemoteKeyProviders } from '../../src/providers/remote-keys/remote-key-provider.js';
-import { Store } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { captureLogger } from './log-capture.js';
 import { rememberSecret } from './secrets.js';
 import { makeTempDir } from './temp-dir.js';
@@ -19,7 +19,7 @@ export const TEST_PASSPHRASE = 'correct horse battery staple (test)';
 
 export interface Harness {
   app: RequestListener;
-  store: Store;
+  store: LevelDbStore;
   keyService: KeyService;
   credentials: CredentialService;
   audit: AuditTrail;
@@ -43,7 +43,7 @@ export async function openHarness(
 ): Promise<Harness> {
   rememberSecret(TEST_PASSPHRASE);
   const dir = makeTempDir();
-  const store = await Store.open(dir.path);
+  const store = await LevelDbStore.open(dir.path);
   const provider = new PassphraseMasterKey({ value: TEST_PASSPHRASE, source: 'KEYHOLD_PASSPHRASE' }, 'pbkdf2');
   const { rootKey } = await openRootKey(store, provider);
   const keyService = new KeyService({ store, rootKey, clock: options.clock, remoteProviders: options.remoteProviders });

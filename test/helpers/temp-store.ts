@@ -1,12 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { KeyRecord } from '../../src/store/records.js';
-import { Store } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { makeTempDir } from './temp-dir.js';
 
 /** A real LevelDB store in a fresh temp dir (the caller closes it and removes the dir). */
-export async function openTempStore(): Promise<{ dir: ReturnType<typeof makeTempDir>; store: Store }> {
+export async function openTempStore(): Promise<{ dir: ReturnType<typeof makeTempDir>; store: LevelDbStore }> {
   const dir = makeTempDir();
-  const store = await Store.open(dir.path);
+  const store = await LevelDbStore.open(dir.path);
   // Any key will do for the audit chain of a store with no root key.
   await store.useAuditKey(randomBytes(32));
   return { dir, store };

@@ -8,7 +8,7 @@ import { KeyholdApiError, KeyholdClient } from '../../src/client/index.js';
 import { CredentialService } from '../../src/kms/credential-service.js';
 import { openRootKey } from '../../src/kms/root-key.js';
 import { PassphraseMasterKey } from '../../src/providers/master-keys/passphrase.js';
-import { Store } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { runCli } from '../helpers/cli.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { rememberSecret } from '../helpers/secrets.js';
@@ -57,7 +57,7 @@ describe('backup and restore', function () {
 
   /** A non-admin credential that may list keys, made offline with the store's own CredentialService. */
   async function addReadOnlyCredential(): Promise<{ accessKeyId: string; secretKey: Buffer }> {
-    const store = await Store.open(dataDir());
+    const store = await LevelDbStore.open(dataDir());
     try {
       const { rootKey } = await openRootKey(store, new PassphraseMasterKey({ value: PASSPHRASE, source: 'test' }, 'pbkdf2'));
       const credentials = await CredentialService.load(store, rootKey);

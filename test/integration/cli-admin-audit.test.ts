@@ -3,7 +3,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { auditRecordKey } from '../../src/store/audit-record.js';
 import { KeyholdClient } from '../../src/client/index.js';
-import { Store } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { runCli } from '../helpers/cli.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
@@ -70,7 +70,7 @@ describe('keyhold admin audit verify and admin credentials create (offline)', fu
   });
 
   it('names a record removed from the middle of the trail, exit 4', async () => {
-    const store = await Store.open(dataDir());
+    const store = await LevelDbStore.open(dataDir());
     try {
       const events = await store.listAudit();
       await store.audit.del(auditRecordKey(events[3]!.Seq));

@@ -1,7 +1,8 @@
 import { cpSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { Store, versionRecordKey } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
+import { versionRecordKey } from '../../src/store/store.js';
 import { runCli } from '../helpers/cli.js';
 import { KeyService } from '../../src/kms/key-service.js';
 import { openRootKey } from '../../src/kms/root-key.js';
@@ -33,8 +34,8 @@ describe('keyhold admin verify-store', function () {
   const verify = () => runCli(['admin', 'verify-store'], { cwd, env: { KEYHOLD_DATA_DIR: 'data', KEYHOLD_PASSPHRASE: FIXTURE_PASSPHRASE } });
 
   /** Opens the copy's store to damage a record in it, as a disk or a bug would. */
-  async function damage(change: (store: Store) => Promise<void>): Promise<void> {
-    const store = await Store.open(path.join(cwd, 'data'));
+  async function damage(change: (store: LevelDbStore) => Promise<void>): Promise<void> {
+    const store = await LevelDbStore.open(path.join(cwd, 'data'));
     try {
       await change(store);
     } finally {
@@ -44,7 +45,7 @@ describe('keyhold admin verify-store', function () {
 
   /** A real KeyService on the copy's store (offline, as `keyhold admin` works), for keys a test adds. */
   async function withService(work: (service: KeyService) => Promise<void>): Promise<void> {
-    const store = await Store.open(path.join(cwd, 'data'));
+    const store = await LevelDbStore.open(path.join(cwd, 'data'));
     try {
       const { rootKey } = await openRootKey(store, fixtureMasterKey());
       await work(new KeyService({ store, rootKey }));

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { KeyService } from '../../src/kms/key-service.js';
 import { openRootKey } from '../../src/kms/root-key.js';
 import { PassphraseMasterKey } from '../../src/providers/master-keys/passphrase.js';
-import { Store } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { openHarness, TEST_PASSPHRASE, type Harness } from '../helpers/service-harness.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
@@ -298,7 +298,7 @@ describe('rotation across a restart', () => {
   it('every version of a rotated key decrypts after the store is reopened', async () => {
     const dir = makeTempDir();
     const provider = new PassphraseMasterKey({ value: TEST_PASSPHRASE, source: 'KEYHOLD_PASSPHRASE' }, 'pbkdf2');
-    let store = await Store.open(dir.path);
+    let store = await LevelDbStore.open(dir.path);
     let service = new KeyService({ store, rootKey: (await openRootKey(store, provider)).rootKey });
     const { KeyId } = await service.createKey({});
     const blobs: Buffer[] = [];
@@ -308,7 +308,7 @@ describe('rotation across a restart', () => {
     }
     await store.close();
 
-    store = await Store.open(dir.path);
+    store = await LevelDbStore.open(dir.path);
     service = new KeyService({ store, rootKey: (await openRootKey(store, provider)).rootKey });
     for (const [i, blob] of blobs.entries()) {
       expect((await service.decrypt({ ciphertextBlob: blob })).plaintext.toString()).to.equal(`version ${i + 1}`);

@@ -9,7 +9,7 @@ import { openRootKey } from '../../src/kms/root-key.js';
 import type { MasterKeyProvider } from '../../src/providers/master-keys/master-key.js';
 import { PassphraseMasterKey } from '../../src/providers/master-keys/passphrase.js';
 import { Pkcs11MasterKey } from '../../src/providers/master-keys/pkcs11.js';
-import { Store } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { startServerProcess } from '../helpers/server-process.js';
 import { makeToken, requireSoftHsm, softHsmLibrary } from '../helpers/softhsm.js';
@@ -32,7 +32,7 @@ function keyhold(args: string[], env: Record<string, string>, cwd: string) {
 }
 
 async function rootRecord(dataDir: string): Promise<string> {
-  const store = await Store.open(dataDir);
+  const store = await LevelDbStore.open(dataDir);
   try {
     return JSON.stringify(await store.getRootKeyRecord());
   } finally {
@@ -56,7 +56,7 @@ describe('master-key rekey', function () {
     for (const step of REKEY_STEPS) {
       it(`leaves a store that opens with the old master when interrupted before '${step}'`, async () => {
         const dataDir = tempDir();
-        const store = await Store.open(dataDir);
+        const store = await LevelDbStore.open(dataDir);
         const { rootKey } = await openRootKey(store, passphrase(OLD));
         const before = JSON.stringify(await store.getRootKeyRecord());
         const interrupted = rekeyRootKey({
@@ -76,7 +76,7 @@ describe('master-key rekey', function () {
 
     it('changes only the root-key record, in one audited write, and the new passphrase opens the same root key', async () => {
       const dataDir = tempDir();
-      const store = await Store.open(dataDir);
+      const store = await LevelDbStore.open(dataDir);
       const { rootKey } = await openRootKey(store, passphrase(OLD));
       const before = JSON.parse(JSON.stringify(await store.getRootKeyRecord()));
       const result = await rekeyRootKey({ store, from: passphrase(OLD), to: passphrase(NEW, 'argon2id') });
@@ -96,7 +96,7 @@ describe('master-key rekey', function () {
 
     it('refuses a wrong old passphrase and changes nothing', async () => {
       const dataDir = tempDir();
-      const store = await Store.open(dataDir);
+      const store = await LevelDbStore.open(dataDir);
       await openRootKey(store, passphrase(OLD));
       const before = JSON.stringify(await store.getRootKeyRecord());
       await rekeyRootKey({ store, from: passphrase('not the old passphrase'), to: passphrase(NEW) }).then(
@@ -113,7 +113,7 @@ describe('master-key rekey', function () {
     const dataDir = path.join(cwd, 'data');
     writeFileSync(path.join(cwd, 'old.txt'), OLD, { mode: 0o600 });
     writeFileSync(path.join(cwd, 'new.txt'), NEW, { mode: 0o600 });
-    const store = await Store.open(dataDir);
+    const store = await LevelDbStore.open(dataDir);
     const service = new KeyService({ store, rootKey: (await openRootKey(store, passphrase(OLD))).rootKey });
     const macs: { keyId: string; message: Buffer; mac: Buffer; macAlgorithm: string }[] = [];
     for (const [spec, macAlgorithm] of [['HMAC_224', 'HMAC_SHA_224'], ['HMAC_256', 'HMAC_SHA_256'], ['HMAC_384', 'HMAC_SHA_384'], ['HMAC_512', 'HMAC_SHA_512']]) {
@@ -127,7 +127,7 @@ describe('master-key rekey', function () {
     expect(rekeyed.stderr).to.equal('');
     expect(rekeyed.stdout).to.match(/^rekeyed: passphrase .* -> passphrase /);
 
-    const reopened = await Store.open(dataDir);
+    const reopened = await LevelDbStore.open(dataDir);
     try {
       const after = new KeyService({ store: reopened, rootKey: (await openRootKey(reopened, passphrase(NEW))).rootKey });
       for (const { keyId, message, mac, macAlgorithm } of macs) {
@@ -154,7 +154,7 @@ describe('master-key rekey', function () {
       writeFileSync(path.join(cwd, 'pin.txt'), hsm.pin, { mode: 0o600 });
 
       // A store holding many keys and one blob per key.
-      const store = await Store.open(dataDir);
+      const store = await LevelDbStore.open(dataDir);
       const { rootKey } = await openRootKey(store, passphrase(OLD));
       const service = new KeyService({ store, rootKey });
       const blobs: { keyId: string; blob: Buffer; plaintext: Buffer }[] = [];
@@ -193,7 +193,7 @@ describe('master-key rekey', function () {
       expect(toPassphrase.stderr).to.equal('');
       expect(toPassphrase.stdout).to.match(/-> passphrase \(argon2id/);
 
-      const reopened = await Store.open(dataDir);
+      const reopened = await LevelDbStore.open(dataDir);
       const after = new KeyService({ store: reopened, rootKey: (await openRootKey(reopened, passphrase(NEW))).rootKey });
       for (const [i, { blob, plaintext, keyId }] of blobs.entries()) {
         const result = await after.decrypt({ ciphertextBlob: blob, encryptionContext: { i: String(i) } });
@@ -209,7 +209,7 @@ describe('master-key rekey', function () {
       const hsm = makeToken('refusals');
       cleanups.push(() => hsm.remove());
       writeFileSync(path.join(cwd, 'new.txt'), NEW);
-      const store = await Store.open(dataDir);
+      const store = await LevelDbStore.open(dataDir);
       await openRootKey(store, passphrase(OLD));
       await store.close();
       const before = await rootRecord(dataDir);
@@ -249,7 +249,7 @@ describe('master-key rekey', function () {
     try {
       const options = { library: softHsmLibrary, tokenLabel: hsm.label, pin: hsm.pin };
       const dataDir = tempDir();
-      const store = await Store.open(dataDir);
+      const store = await LevelDbStore.open(dataDir);
       const first = Pkcs11MasterKey.open({ ...options, keyLabel: 'keyhold-master' });
       const { rootKey } = await openRootKey(store, first);
       const second = Pkcs11MasterKey.open({ ...options, keyLabel: 'second' });
@@ -265,7 +265,7 @@ describe('master-key rekey', function () {
   });
 });
 
-async function unwrapWith(provider: MasterKeyProvider, store: Store): Promise<Buffer> {
+async function unwrapWith(provider: MasterKeyProvider, store: LevelDbStore): Promise<Buffer> {
   const record = (await store.getRootKeyRecord())!;
   return provider.unwrapRootKey(record.master, Buffer.from(record.wrappedRootKey, 'base64'));
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { keyCheckValue, ROOT_KEY_AAD, wrapKey } from '../../src/crypto/index.js';
 import { generateSelfSignedCertificate } from '../../src/runtime/self-signed.js';
-import { Store } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { logLines } from '../helpers/server-client.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { runServerToCompletion, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
@@ -109,7 +109,7 @@ describe('secret files and the stored KDF, at start (real files, real server pro
      * what someone who can write the data directory could put there. Without the check it opens.
      */
     async function storeWithKdf(dataDir: string, iterations: number, saltBytes: number): Promise<void> {
-      const store = await Store.open(dataDir);
+      const store = await LevelDbStore.open(dataDir);
       try {
         const rootKey = randomBytes(32);
         const salt = randomBytes(saltBytes);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { KeyholdClient } from '../../src/client/index.js';
 import { generateSelfSignedCertificate } from '../../src/runtime/self-signed.js';
-import { Store } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { runServerToCompletion, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
@@ -12,7 +12,7 @@ const PASSPHRASE = 'process test passphrase, long enough';
 
 /** The store's logical content: what "nothing in the store changed" compares. */
 async function storeSnapshot(dataDir: string): Promise<string> {
-  const store = await Store.open(dataDir);
+  const store = await LevelDbStore.open(dataDir);
   try {
     return JSON.stringify({
       root: await store.getRootKeyRecord(),

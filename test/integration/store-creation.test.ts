@@ -7,7 +7,7 @@ import { KeyholdClient } from '../../src/client/index.js';
 import { openRootKey } from '../../src/kms/root-key.js';
 import { PassphraseMasterKey } from '../../src/providers/master-keys/passphrase.js';
 import { SEAL_FILE } from '../../src/store/commit-seal.js';
-import { Store } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { runCli } from '../helpers/cli.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { rememberSecret } from '../helpers/secrets.js';
@@ -31,7 +31,7 @@ describe('creating a store', function () {
   /** A data directory whose store has a root key and no credential yet, as a first start leaves it before the credential. */
   async function storeWithRootKeyOnly(): Promise<string> {
     const dataDir = tempDir();
-    const store = await Store.open(dataDir);
+    const store = await LevelDbStore.open(dataDir);
     (await openRootKey(store, passphrase())).rootKey.fill(0);
     await store.close();
     return dataDir;
@@ -45,7 +45,7 @@ describe('creating a store', function () {
     await db.open();
     await db.sublevel<string, unknown>('keys', { valueEncoding: 'json' }).put('k1', { keyId: 'k1' });
     await db.close();
-    const store = await Store.open(dataDir);
+    const store = await LevelDbStore.open(dataDir);
     try {
       expect(existsSync(path.join(dataDir, SEAL_FILE))).to.equal(true);
       expect(store.storeId).to.match(/^[0-9a-f]{32}$/);
@@ -54,20 +54,20 @@ describe('creating a store', function () {
       await store.close();
     }
     // And it opens again, the seal and the store agreeing.
-    await (await Store.open(dataDir)).close();
+    await (await LevelDbStore.open(dataDir)).close();
   });
 
   it('refuses an empty store beside an admin.credentials file, and writes nothing', async () => {
     const dataDir = tempDir();
     writeFileSync(path.join(dataDir, 'admin.credentials'), '{}');
-    const error = await rejectionOf(Store.open(dataDir), Error);
+    const error = await rejectionOf(LevelDbStore.open(dataDir), Error);
     expect(error.message).to.match(/KEYHOLD_DATA_DIR: .*this data directory held one \(found admin\.credentials\)/);
     expect(existsSync(path.join(dataDir, SEAL_FILE))).to.equal(false);
   });
 
   it('makes no new root key where keys exist without one', async () => {
     const dataDir = tempDir();
-    const store = await Store.open(dataDir);
+    const store = await LevelDbStore.open(dataDir);
     try {
       await store.write(store.batch().putKey({ keyId: 'orphan' } as never));
       const error = await rejectionOf(openRootKey(store, passphrase()), Error);

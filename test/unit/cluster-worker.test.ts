@@ -140,7 +140,7 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
     channel = new PrimaryChannel(loopback);
     const init = await channel.init();
     expect(init!.rootKey.equals(rootKey)).to.equal(true);
-    workerService = new KeyService({ store: new RemoteStore(channel).asStore(), rootKey: init!.rootKey });
+    workerService = new KeyService({ store: new RemoteStore(channel), rootKey: init!.rootKey });
     channel.handle({ forget: (change) => workerService.forgetCached(change), shutdown() {}, disconnected() {}, failed() {} });
     api = forwardChanges(workerService, channel);
   });
@@ -231,7 +231,7 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
 
   it('never uses a version key that another request pushed out of the cache meanwhile (a cache of one)', async () => {
     // Eviction zeroes a key, and the answers of one batch resume many requests in one turn.
-    const small = new KeyService({ store: new RemoteStore(channel).asStore(), rootKey, versionKeyCacheSize: 1 });
+    const small = new KeyService({ store: new RemoteStore(channel), rootKey, versionKeyCacheSize: 1 });
     const keyIds: string[] = [];
     for (let i = 0; i < 3; i++) keyIds.push((await primaryService.createKey({})).KeyId);
     // Every record cached; the one version key cached is the last key's.

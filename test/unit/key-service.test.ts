@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import { versionKeyAad, wrapKey } from '../../src/crypto/index.js';
 import { InvalidCiphertextException, KmsError } from '../../src/errors.js';
 import { KeyService } from '../../src/kms/key-service.js';
-import { Store } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 import { openTempStore } from '../helpers/temp-store.js';
@@ -16,7 +16,7 @@ const VERSION_OFFSET = 17;
 
 describe('KeyService on a real store', () => {
   let dir: ReturnType<typeof makeTempDir>;
-  let store: Store;
+  let store: LevelDbStore;
   // A real random root key: openRootKey and its KDF are tested in passphrase.test.ts.
   const rootKey = randomBytes(32);
 

@@ -15,7 +15,7 @@ import {
   type Passphrase,
 } from '../../src/providers/master-keys/passphrase.js';
 import type { MasterKeyDescriptor, RootKeyRecord } from '../../src/store/records.js';
-import { Store } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
@@ -213,7 +213,7 @@ describe('PassphraseMasterKey', () => {
 
 describe('openRootKey with a passphrase master key', () => {
   let dir: ReturnType<typeof makeTempDir>;
-  let store: Store;
+  let store: LevelDbStore;
   const provider = new PassphraseMasterKey(PASSPHRASE, 'pbkdf2');
 
   beforeEach(async () => ({ dir, store } = await openTempStore()));
@@ -242,7 +242,7 @@ describe('openRootKey with a passphrase master key', () => {
     expect((await store.listAudit()).map((entry) => entry.Action)).to.deep.equal(['InitializeStore']);
 
     await store.close();
-    store = await Store.open(dir.path);
+    store = await LevelDbStore.open(dir.path);
     const reopened = await openRootKey(store, provider);
     expect(reopened.created).to.equal(false);
     expect(reopened.rootKey.equals(created.rootKey)).to.equal(true);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { Store, type StoreChange } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
+import { type StoreChange } from '../../src/store/store.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 import { openTempStore, sampleKeyRecord as keyRecord } from '../helpers/temp-store.js';
 
@@ -8,7 +9,7 @@ import { openTempStore, sampleKeyRecord as keyRecord } from '../helpers/temp-sto
 type BatchFunction = (operations: unknown[], options: unknown) => Promise<void>;
 
 /** The LevelDB batch calls a store makes, with a hook to hold or fail them. */
-function watchBatches(store: Store, around: (write: () => Promise<void>, operations: unknown[]) => Promise<void> = (write) => write()) {
+function watchBatches(store: LevelDbStore, around: (write: () => Promise<void>, operations: unknown[]) => Promise<void> = (write) => write()) {
   const db = (store as unknown as { db: { batch: BatchFunction } }).db;
   const original = db.batch.bind(db);
   const calls: { operations: unknown[]; options: unknown }[] = [];
@@ -28,7 +29,7 @@ function isSettled(promise: Promise<unknown>): Promise<boolean> {
 
 describe('Store group commit', () => {
   let dir: ReturnType<typeof makeTempDir>;
-  let store: Store;
+  let store: LevelDbStore;
 
   beforeEach(async () => ({ dir, store } = await openTempStore()));
   afterEach(async () => {
@@ -123,7 +124,7 @@ describe('Store group commit', () => {
     const writing = store.write(store.batch().putKey(record));
     await store.close();
     await writing;
-    store = await Store.open(dir.path);
+    store = await LevelDbStore.open(dir.path);
     expect(await store.getKey(record.keyId)).to.deep.equal(record);
   });
 });

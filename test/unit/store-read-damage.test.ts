@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { ServiceUnavailableException } from '../../src/errors.js';
 import { KeyService } from '../../src/kms/key-service.js';
-import { Store } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 import { openTempStore, sampleKeyRecord } from '../helpers/temp-store.js';
 import { rejectionOf } from '../helpers/rejection.js';
@@ -19,7 +19,7 @@ describe('a store read that hits damaged data', function () {
   it('answers ServiceUnavailableException for what it cannot read, and reports it', async () => {
     const dir = makeTempDir();
     try {
-      let store = await Store.open(dir.path);
+      let store = await LevelDbStore.open(dir.path);
       const records = Array.from({ length: 3000 }, (_, index) => sampleKeyRecord({ description: `key number ${index} `.repeat(8) }));
       for (let start = 0; start < records.length; start += 500) {
         const batch = store.batch();
@@ -29,7 +29,7 @@ describe('a store read that hits damaged data', function () {
       await store.compact();
       await store.close();
 
-      store = await Store.open(dir.path);
+      store = await LevelDbStore.open(dir.path);
       const reported: string[] = [];
       store.health.on((event) => {
         if (event.type === 'read-failed') reported.push(event.what);

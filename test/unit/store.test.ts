@@ -4,11 +4,12 @@ import { expect } from 'chai';
 import { Level } from 'level';
 import { StartupError } from '../../src/errors.js';
 import { hasVersions } from '../../src/kms/key-kinds/index.js';
-import { Store, versionRecordKey } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
+import { versionRecordKey } from '../../src/store/store.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 import { openTempStore, sampleKeyRecord as keyRecord } from '../helpers/temp-store.js';
 
-const STORE_MODULE = new URL('../../src/store/store.ts', import.meta.url).href;
+const STORE_MODULE = new URL('../../src/store/leveldb-store.ts', import.meta.url).href;
 const TSX = import.meta.resolve('tsx');
 
 
@@ -37,7 +38,7 @@ function runInChild(source: string, env: Record<string, string>): Promise<ChildR
 
 describe('Store', () => {
   let dir: ReturnType<typeof makeTempDir>;
-  let store: Store;
+  let store: LevelDbStore;
 
   beforeEach(async () => ({ dir, store } = await openTempStore()));
   afterEach(async () => {
@@ -61,7 +62,7 @@ describe('Store', () => {
       await store.close();
       expect(store.isOpen).to.equal(false);
 
-      store = await Store.open(dir.path);
+      store = await LevelDbStore.open(dir.path);
       expect(await store.getKey(record.keyId)).to.deep.equal(record);
       expect((await store.getVersion(record.keyId, 1))!.equals(material)).to.equal(true);
       expect((await store.listCredentials()).map((credential) => credential.accessKeyId)).to.deep.equal(['KHTEST']);
@@ -72,7 +73,7 @@ describe('Store', () => {
 
     it('creates the directory when it does not exist yet', async () => {
       const nested = `${dir.path}/not/yet/there`;
-      const other = await Store.open(nested);
+      const other = await LevelDbStore.open(nested);
       try {
         expect(other.isOpen).to.equal(true);
         expect(other.location).to.equal(`${nested}/store`);
@@ -90,7 +91,7 @@ describe('Store', () => {
     it('refuses a second open of the same directory in this process with "store in use", naming KEYHOLD_DATA_DIR', async () => {
       let error: unknown;
       try {
-        const second = await Store.open(dir.path);
+        const second = await LevelDbStore.open(dir.path);
         await second.close();
       } catch (caught) {
         error = caught;
@@ -104,9 +105,9 @@ describe('Store', () => {
     it('refuses a second process with "store in use", naming KEYHOLD_DATA_DIR', async () => {
       const result = await runInChild(
         `
-        const { Store } = await import(process.env.STORE_MODULE);
+        const { LevelDbStore } = await import(process.env.STORE_MODULE);
         try {
-          const store = await Store.open(process.env.DATA_DIR);
+          const store = await LevelDbStore.open(process.env.DATA_DIR);
           await store.close();
           console.log(JSON.stringify({ opened: true }));
         } catch (error) {
@@ -124,7 +125,7 @@ describe('Store', () => {
 
     it('opens again once the holder has closed it', async () => {
       await store.close();
-      store = await Store.open(dir.path);
+      store = await LevelDbStore.open(dir.path);
       expect(store.isOpen).to.equal(true);
     });
   });
@@ -203,8 +204,8 @@ describe('Store', () => {
       const keyIds = Array.from({ length: 20 }, () => randomUUID());
       const result = await runInChild(
         `
-        const { Store } = await import(process.env.STORE_MODULE);
-        const store = await Store.open(process.env.DATA_DIR);
+        const { LevelDbStore } = await import(process.env.STORE_MODULE);
+        const store = await LevelDbStore.open(process.env.DATA_DIR);
         await store.useAuditKey(Buffer.alloc(32, 1));
         for (const keyId of JSON.parse(process.env.KEY_IDS)) {
           await store.write(
@@ -222,7 +223,7 @@ describe('Store', () => {
       );
       expect(result.signal, result.stderr).to.equal('SIGKILL');
 
-      store = await Store.open(dir.path);
+      store = await LevelDbStore.open(dir.path);
       const stored = await store.listKeys(undefined, 100);
       expect(stored.map((record) => record.keyId)).to.have.members(keyIds);
       for (const keyId of keyIds) {

@@ -6,7 +6,8 @@ import { macKeyAad, versionKeyAad, wrapKey } from '../../src/crypto/index.js';
 import { KeyService } from '../../src/kms/key-service.js';
 import { unwrapRootKeyRecord } from '../../src/kms/root-key.js';
 import { describeCounts, verifyStoreRecords } from '../../src/kms/verify-store.js';
-import { Store, versionRecordKey } from '../../src/store/store.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
+import { versionRecordKey } from '../../src/store/store.js';
 import { buildKeyholdStore, fixtureMasterKey, type KeyholdStoreFixture } from '../helpers/keyhold-store-fixture.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
@@ -22,7 +23,7 @@ describe('verifyStoreRecords', function () {
   this.timeout(120_000);
   let temp: ReturnType<typeof makeTempDir>;
   let fixture: KeyholdStoreFixture;
-  let store: Store;
+  let store: LevelDbStore;
   let rootKey: Buffer;
   let copies = 0;
 
@@ -34,7 +35,7 @@ describe('verifyStoreRecords', function () {
   beforeEach(async () => {
     const dataDir = path.join(temp.path, `copy-${copies++}`);
     cpSync(path.join(temp.path, 'fixture'), dataDir, { recursive: true });
-    store = await Store.open(dataDir);
+    store = await LevelDbStore.open(dataDir);
     rootKey = await unwrapRootKeyRecord((await store.getRootKeyRecord())!, fixtureMasterKey());
   });
   afterEach(async () => {
