@@ -29,7 +29,7 @@ export interface WorkerInit {
 
 /** The store reads a worker may ask the primary for; it never writes. */
 export const STORE_READS = [
-  'getKey', 'getVersion', 'getKeyWithVersion', 'listKeys', 'listAliases', 'listRotations', 'dueScheduleEntries', 'listCredentials', 'getCredentialLastUsed',
+  'getKey', 'getVersion', 'getKeyWithVersion', 'listKeys', 'listAliases', 'listRotations', 'dueWork', 'listCredentials', 'getCredentialLastUsed',
 ] as const;
 export type StoreRead = (typeof STORE_READS)[number];
 

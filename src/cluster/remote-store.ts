@@ -1,5 +1,5 @@
 import type { AliasRecord, CredentialRecord, KeyRecord, RotationRecord } from '../store/records.js';
-import type { KeyStore, KeyWithVersion } from '../store/store.js';
+import type { KeyStore, KeyWithVersion, ScheduledWork } from '../store/store.js';
 import type { PrimaryChannel } from './primary-channel.js';
 import type { StoreRead } from './protocol.js';
 
@@ -44,8 +44,8 @@ export class RemoteStore implements KeyStore {
     return this.read('listRotations', [keyId, afterVersion, limit]) as Promise<RotationRecord[]>;
   }
 
-  dueScheduleEntries(until: Date, limit: number): Promise<string[]> {
-    return this.read('dueScheduleEntries', [until, limit]) as Promise<string[]>;
+  dueWork(until: Date, limit: number): Promise<ScheduledWork[]> {
+    return this.read('dueWork', [until, limit]) as Promise<ScheduledWork[]>;
   }
 
   listCredentials(): Promise<CredentialRecord[]> {

@@ -17,7 +17,7 @@ import { DisabledException, KMSInvalidStateException, NotFoundException, Service
 import type { ChangeAuthor } from '../store/audit-record.js';
 import { LruCache } from '../store/lru-cache.js';
 import type { AliasRecord, KeyRecord } from '../store/records.js';
-import type { KeyStore, StoreBatch, StoreChange } from '../store/store.js';
+import type { KeyStore, ScheduledWork, StoreBatch, StoreChange } from '../store/store.js';
 import { isUuid, KEY_RESOURCE_PREFIX } from './key-id.js';
 import { parseKmsArn } from './arn.js';
 import { KeyLocks } from './key-locks.js';
@@ -50,33 +50,33 @@ export type Caller = ChangeAuthor;
 
 export const SYSTEM: Caller = { principal: 'system' };
 
-/**
- * The schedule entries a key record implies: `<date>!delete!<KeyId>` while it is pending
- * deletion, `<date>!rotate!<KeyId>` while it is Enabled with rotation on. The index lets
- * the server find due keys without scanning every key.
- */
-export function scheduleEntries(record: KeyRecord): string[] {
-  return [...lifecycleEntries(record), ...expiryEntries(record)];
-}
+/** The work the scheduler does on keys (ScheduledWork's `work`). */
+export const SCHEDULED_WORK = ['delete', 'rotate', 'expire'] as const;
+export type ScheduledWorkName = (typeof SCHEDULED_WORK)[number];
 
-function lifecycleEntries(record: KeyRecord): string[] {
-  if (record.keyState === 'PendingDeletion' && record.deletionDate) return [`${record.deletionDate}!delete!${record.keyId}`];
-  if (record.keyState === 'Enabled' && record.rotation?.enabled && record.rotation.nextRotationDate) {
-    return [`${record.rotation.nextRotationDate}!rotate!${record.keyId}`];
+/**
+ * The scheduled work a key record implies: `delete` at its deletion date while it is pending
+ * deletion, `rotate` at its next rotation date while it is Enabled with rotation on, and
+ * `expire` (src/kms/imports.ts) when imported material expires and when an import's wrapping
+ * private key is to be dropped. The store indexes them by date.
+ */
+export function scheduledWork(record: KeyRecord): ScheduledWork[] {
+  const work = (due: string, name: ScheduledWorkName): ScheduledWork => ({ due, work: name, keyId: record.keyId });
+  const lifecycle: ScheduledWork[] = [];
+  if (record.keyState === 'PendingDeletion' && record.deletionDate) lifecycle.push(work(record.deletionDate, 'delete'));
+  else if (record.keyState === 'Enabled' && record.rotation?.enabled && record.rotation.nextRotationDate) {
+    lifecycle.push(work(record.rotation.nextRotationDate, 'rotate'));
   }
-  return [];
+  const expiries = new Set<string>();
+  const material = record.importedMaterial;
+  if (material?.validTo && !material.deleted) expiries.add(material.validTo);
+  if (record.importParameters?.wrappedPrivateKey) expiries.add(record.importParameters.validTo);
+  return [...lifecycle, ...[...expiries].map((due) => work(due, 'expire'))];
 }
 
-/**
- * `<date>!expire!<KeyId>` (src/kms/imports.ts): when imported material expires, and when an
- * import's wrapping private key is to be dropped.
- */
-function expiryEntries(record: KeyRecord): string[] {
-  const dates = new Set<string>();
-  const material = record.importedMaterial;
-  if (material?.validTo && !material.deleted) dates.add(material.validTo);
-  if (record.importParameters?.wrappedPrivateKey) dates.add(record.importParameters.validTo);
-  return [...dates].map((date) => `${date}!expire!${record.keyId}`);
+/** The works of `a` that `b` does not have. */
+function missingFrom(a: ScheduledWork[], b: ScheduledWork[]): ScheduledWork[] {
+  return a.filter((one) => !b.some((other) => other.due === one.due && other.work === one.work));
 }
 
 /**
@@ -411,7 +411,7 @@ export class KeyRegistry {
     batch.putKey(record);
     if (wrappedMaterial === undefined) batch.putVersion(record.keyId, 1, this.newWrappedVersion(record.keyId, 1));
     else if (wrappedMaterial !== 'none') batch.putVersion(record.keyId, 1, wrappedMaterial);
-    for (const entry of scheduleEntries(record)) batch.putSchedule(entry);
+    for (const work of scheduledWork(record)) batch.putSchedule(work);
     await this.store.write(batch);
     this.keyRecords.set(record.keyId, record);
   }
@@ -431,10 +431,10 @@ export class KeyRegistry {
       const batch = this.store.batch();
       const after = await change(before, batch);
       if (after === before && batch.operations.length === 0) return before;
-      const oldEntries = scheduleEntries(before);
-      const newEntries = scheduleEntries(after);
-      for (const entry of oldEntries) if (!newEntries.includes(entry)) batch.deleteSchedule(entry);
-      for (const entry of newEntries) if (!oldEntries.includes(entry)) batch.putSchedule(entry);
+      const planned = scheduledWork(before);
+      const plans = scheduledWork(after);
+      for (const work of missingFrom(planned, plans)) batch.deleteSchedule(work);
+      for (const work of missingFrom(plans, planned)) batch.putSchedule(work);
       await this.store.write(batch.putKey(after));
       this.markChanged(keyId);
       this.keyRecords.set(keyId, after);
@@ -457,7 +457,7 @@ export class KeyRegistry {
         return false;
       }
       const batch = this.store.batch().deleteKey(record);
-      for (const entry of scheduleEntries(record)) batch.deleteSchedule(entry);
+      for (const work of scheduledWork(record)) batch.deleteSchedule(work);
       const aliases = await this.aliases();
       const doomed = [...aliases.values()].filter((alias) => alias.targetKeyId === keyId);
       for (const alias of doomed) batch.deleteAlias(alias.aliasName);

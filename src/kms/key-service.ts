@@ -432,22 +432,21 @@ export class KeyService {
     const failed: { keyId: string; error: unknown }[] = [];
     const BATCH = 500;
     for (;;) {
-      const entries = await this.registry.store.dueScheduleEntries(now, BATCH);
+      const due = await this.registry.store.dueWork(now, BATCH);
       let progressed = false;
-      for (const entry of entries) {
-        const [, kind, keyId] = entry.split('!') as [string, string, string];
+      for (const { work, keyId } of due) {
         // One key's failure is reported and skipped; it must not hold up the others.
         try {
-          if (kind === 'delete') {
+          if (work === 'delete') {
             if (await this.deleteIfDue(keyId, now)) {
               deleted.push(keyId);
               progressed = true;
             }
-          } else if (kind === 'expire') {
+          } else if (work === 'expire') {
             if (await this.imports.expireIfDue(keyId, now)) expired.push(keyId);
             // Its entry is gone either way (material or wrapping key dropped).
             progressed = true;
-          } else if (await this.rotation.rotateIfDue(keyId, now)) {
+          } else if (work === 'rotate' && (await this.rotation.rotateIfDue(keyId, now))) {
             rotated.push(keyId);
             progressed = true;
           }
@@ -455,7 +454,7 @@ export class KeyService {
           failed.push({ keyId, error });
         }
       }
-      if (entries.length < BATCH || !progressed) break;
+      if (due.length < BATCH || !progressed) break;
     }
     // Deleted entries (keys, expired material) stay in LevelDB's files until compaction: compact so they are gone.
     if (deleted.length > 0 || expired.length > 0) await this.registry.store.compact();

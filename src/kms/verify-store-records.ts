@@ -3,8 +3,10 @@ import { credentialSecretAad, macKeyAad, privateKeyAad, unwrapKey, versionKeyAad
 import { macMaterialBytes, type MacKeySpec } from '../crypto/mac.js';
 import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, RotationRecord } from '../store/records.js';
 import { decodeCheckedJson } from '../store/checked-json.js';
+import { parseScheduleRecordKey } from '../store/store-batch.js';
 import type { RawEntry } from '../store/store-scan.js';
 import { isUuid } from './key-id.js';
+import { SCHEDULED_WORK } from './key-registry.js';
 import { findKind, holdsMaterial, kindOf, type MaterialLength } from './key-kinds/index.js';
 
 /**
@@ -58,10 +60,10 @@ export function asAuditRecord(entry: RawEntry): AuditRecord | undefined {
   return value && isString(value.time) && isString(value.action) ? (value as unknown as AuditRecord) : undefined;
 }
 
-/** `<RFC 3339 date>!delete|rotate|expire!<KeyId>`: see scheduleEntries in key-registry.ts. */
+/** A schedule entry's key as the scheduler reads it: a date, work it does (SCHEDULED_WORK) and a KeyId. */
 export function parseScheduleEntry(key: string): { keyId: string } | undefined {
-  const match = /^(.+)!(delete|rotate|expire)!([^!]+)$/.exec(key);
-  return match && !Number.isNaN(Date.parse(match[1]!)) ? { keyId: match[3]! } : undefined;
+  const scheduled = parseScheduleRecordKey(key);
+  return scheduled && (SCHEDULED_WORK as readonly string[]).includes(scheduled.work) ? { keyId: scheduled.keyId } : undefined;
 }
 
 /**

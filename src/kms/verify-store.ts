@@ -141,7 +141,7 @@ async function verifyReferences(store: Store, tally: Tally): Promise<void> {
   for await (const entry of scanSublevel(store, 'schedule')) {
     tally.counts.schedule++;
     const scheduled = parseScheduleEntry(entry.key);
-    if (!scheduled) tally.report('schedule', entry.key, 'is not a <date>!delete|rotate!<KeyId> entry');
+    if (!scheduled) tally.report('schedule', entry.key, 'is not a <date>!delete|rotate|expire!<KeyId> entry');
     else if (!(await keyRecordOf(store, scheduled.keyId))) tally.report('schedule', entry.key, `schedules key ${scheduled.keyId}, which does not exist`);
   }
 }

@@ -9,7 +9,7 @@ import { AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditRecordKey, CHAINED_P
 import { checkedJson, checkedText } from './checked-json.js';
 import { checkTablesHolding, type TableCheckMemory } from './leveldb-files.js';
 import { CommitSeal, type SealState } from './commit-seal.js';
-import { COMMIT_KEY, IDENTITY_KEY, LAST_USED_PREFIX, ROOT_KEY, StoreBatch, versionRecordKey, type BatchOp } from './store-batch.js';
+import { COMMIT_KEY, IDENTITY_KEY, LAST_USED_PREFIX, parseScheduleRecordKey, ROOT_KEY, StoreBatch, versionRecordKey, type BatchOp, type ScheduledWork } from './store-batch.js';
 import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, KeyState, RootKeyRecord, RotationRecord } from './records.js';
 import { StoreHealth, storeFaultCause } from './store-health.js';
 import { SUBLEVEL_NAMES, type SublevelName } from './records.js';
@@ -516,9 +516,10 @@ export class LevelDbStore implements Store {
     )) as RotationRecord[];
   }
 
-  /** Schedule entries due at or before `until` (entries begin with an RFC 3339 date). */
-  async dueScheduleEntries(until: Date, limit: number): Promise<string[]> {
-    return this.read('the schedule', () => this.schedule.keys({ lte: `${until.toISOString()}\uffff`, limit }).all());
+  async dueWork(until: Date, limit: number): Promise<ScheduledWork[]> {
+    const keys = await this.read('the schedule', () => this.schedule.keys({ lte: `${until.toISOString()}\uffff`, limit }).all());
+    // An entry that does not parse is verify-store's to report; the scheduler passes over it.
+    return keys.map(parseScheduleRecordKey).filter((work): work is ScheduledWork => work !== undefined);
   }
 
   /**

@@ -28,6 +28,31 @@ export const COMMIT_KEY = 'commit';
 /** Meta records `last-used!<AccessKeyId>`: when a credential was last used (a hint, written unsynced). */
 export const LAST_USED_PREFIX = 'last-used!';
 
+/**
+ * Work the scheduler is to do on a key from a date on (`work`: the service's name for it, such
+ * as `delete` or `rotate`). The store indexes them by date, so that due work is found without
+ * reading every key.
+ */
+export interface ScheduledWork {
+  /** RFC 3339 (UTC, as toISOString writes it: such dates sort as text). */
+  due: string;
+  /** Lowercase letters. */
+  work: string;
+  keyId: string;
+}
+
+/** `<due>!<work>!<KeyId>`: the key of a schedule entry, sorting by date. */
+export function scheduleRecordKey({ due, work, keyId }: ScheduledWork): string {
+  return `${due}!${work}!${keyId}`;
+}
+
+/** A schedule entry's key read back, or undefined when it is not one (a damaged store). */
+export function parseScheduleRecordKey(key: string): ScheduledWork | undefined {
+  const match = /^(.+)!([a-z]+)!([^!]+)$/.exec(key);
+  if (!match || Number.isNaN(Date.parse(match[1]!))) return undefined;
+  return { due: match[1]!, work: match[2]!, keyId: match[3]! };
+}
+
 /** `<KeyId>!<version as 10 digits>`: versions of one key sort together, in order. */
 export function versionRecordKey(keyId: string, version: number): string {
   return `${keyId}!${String(version).padStart(10, '0')}`;
@@ -81,13 +106,13 @@ export class StoreBatch {
     return this.delete('aliases', aliasName);
   }
 
-  /** Schedule entries index the keys due for rotation or deletion by date. */
-  putSchedule(entry: string): this {
-    return this.put('schedule', entry, '');
+  /** Schedules work on a key (see ScheduledWork). */
+  putSchedule(scheduled: ScheduledWork): this {
+    return this.put('schedule', scheduleRecordKey(scheduled), '');
   }
 
-  deleteSchedule(entry: string): this {
-    return this.delete('schedule', entry);
+  deleteSchedule(scheduled: ScheduledWork): this {
+    return this.delete('schedule', scheduleRecordKey(scheduled));
   }
 
   putCredential(record: CredentialRecord): this {

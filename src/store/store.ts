@@ -1,11 +1,11 @@
 import type { AuditEvent } from '../protocol/types.js';
 import type { AuditAnchor, AuditHead } from './audit-record.js';
 import type { AliasRecord, CredentialRecord, KeyRecord, KeyState, RootKeyRecord, RotationRecord, SublevelName } from './records.js';
-import type { StoreBatch } from './store-batch.js';
+import type { ScheduledWork, StoreBatch } from './store-batch.js';
 import type { StoreHealth } from './store-health.js';
 
 export type { StoreEvent } from './store-health.js';
-export { StoreBatch, versionRecordKey } from './store-batch.js';
+export { StoreBatch, versionRecordKey, type ScheduledWork } from './store-batch.js';
 
 /*
  * What Keyhold asks of a store, whatever keeps the records: typed records in, typed records
@@ -35,8 +35,8 @@ export interface KeyStore {
   listAliases(): Promise<AliasRecord[]>;
   /** Rotations of one key, oldest first, starting after `afterVersion`. */
   listRotations(keyId: string, afterVersion: number, limit: number): Promise<RotationRecord[]>;
-  /** Schedule entries due at or before `until` (entries begin with an RFC 3339 date). */
-  dueScheduleEntries(until: Date, limit: number): Promise<string[]>;
+  /** Up to `limit` scheduled works due at or before `until`, soonest first. */
+  dueWork(until: Date, limit: number): Promise<ScheduledWork[]>;
   listCredentials(): Promise<CredentialRecord[]>;
   /** When a credential was last used (RFC 3339), if that was ever noted. */
   getCredentialLastUsed(accessKeyId: string): Promise<string | undefined>;

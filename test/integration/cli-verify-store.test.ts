@@ -117,7 +117,7 @@ describe('keyhold admin verify-store', function () {
     const ghost = '00000000-0000-4000-8000-000000000000';
     const now = new Date().toISOString();
     await damage((store) =>
-      store.write(store.batch().putAlias({ aliasName: 'alias/ghost', targetKeyId: ghost, creationDate: now, lastUpdatedDate: now }).putSchedule(`2030-01-01T00:00:00.000Z!rotate!${ghost}`)),
+      store.write(store.batch().putAlias({ aliasName: 'alias/ghost', targetKeyId: ghost, creationDate: now, lastUpdatedDate: now }).putSchedule({ due: '2030-01-01T00:00:00.000Z', work: 'rotate', keyId: ghost })),
     );
     const result = await verify();
     expect(result.code).to.equal(DAMAGED);

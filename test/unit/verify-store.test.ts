@@ -167,9 +167,9 @@ describe('verifyStoreRecords', function () {
   });
 
   it('reports a schedule entry for a missing key', async () => {
-    const entry = `2030-01-01T00:00:00.000Z!delete!${randomUUID()}`;
-    await store.write(store.batch().putSchedule(entry));
-    expect(await problems()).to.deep.equal([`schedule/${entry}: schedules key ${entry.split('!')[2]}, which does not exist`]);
+    const keyId = randomUUID();
+    await store.write(store.batch().putSchedule({ due: '2030-01-01T00:00:00.000Z', work: 'delete', keyId }));
+    expect(await problems()).to.deep.equal([`schedule/2030-01-01T00:00:00.000Z!delete!${keyId}: schedules key ${keyId}, which does not exist`]);
   });
 
   it('reports a rotation record of a missing key', async () => {
