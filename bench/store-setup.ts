@@ -66,7 +66,7 @@ export async function prepareStore(dataDir: string, masterEnv: Record<string, st
     const admin = await credentials.add({ admin: true, description: 'bench', principal: 'bench' });
     const keyService = new KeyService({ store, rootKey });
     const { KeyId: keyId } = await keyService.createKey({ description: 'bench' });
-    await keyService.aliases.create(BENCH_ALIAS, keyId, { principal: 'bench' });
+    await keyService.aliases.create({ aliasName: BENCH_ALIAS, targetKeyId: keyId }, { principal: 'bench' });
     const restricted = await credentials.create({ description: 'bench, restricted', policy: RESTRICTED_POLICY }, { principal: 'bench' });
     const plaintext = randomBytes(PLAINTEXT_BYTES);
     const { ciphertextBlob } = await keyService.encrypt({ keyId, plaintext: Buffer.from(plaintext) });
@@ -77,7 +77,7 @@ export async function prepareStore(dataDir: string, masterEnv: Record<string, st
     const { KeyId: versionedKeyId } = await keyService.createKey({ description: `bench ${VERSIONS} versions` });
     const oldest = await keyService.encrypt({ keyId: versionedKeyId, plaintext: Buffer.from(plaintext) });
     for (let version = 2; version <= VERSIONS; version++) {
-      await keyService.rotation.rotateOnDemand(versionedKeyId, { principal: 'bench' });
+      await keyService.rotation.rotateOnDemand({ keyId: versionedKeyId }, { principal: 'bench' });
     }
     keyService.clearCaches();
     rootKey.fill(0);

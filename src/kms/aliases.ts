@@ -67,23 +67,23 @@ export class AliasOperations {
     });
   }
 
-  create(aliasName: string, targetKeyIdInput: string, caller: Caller): Promise<void> {
+  create({ aliasName, targetKeyId }: { aliasName: string; targetKeyId: string }, caller: Caller): Promise<void> {
     return this.write(aliasName, caller, 'CreateAlias', async (aliases) => {
       if (aliases.has(aliasName)) throw new AlreadyExistsException(`Alias '${aliasName}' already exists`);
       const now = this.registry.clock().toISOString();
-      return { aliasName, targetKeyId: await this.target(targetKeyIdInput), creationDate: now, lastUpdatedDate: now };
+      return { aliasName, targetKeyId: await this.target(targetKeyId), creationDate: now, lastUpdatedDate: now };
     });
   }
 
-  update(aliasName: string, targetKeyIdInput: string, caller: Caller): Promise<void> {
+  update({ aliasName, targetKeyId }: { aliasName: string; targetKeyId: string }, caller: Caller): Promise<void> {
     return this.write(aliasName, caller, 'UpdateAlias', async (aliases) => {
       const existing = aliases.get(aliasName);
       if (!existing) throw new NotFoundException(`Alias '${aliasName}' does not exist`);
-      return { ...existing, targetKeyId: await this.target(targetKeyIdInput), lastUpdatedDate: this.registry.clock().toISOString() };
+      return { ...existing, targetKeyId: await this.target(targetKeyId), lastUpdatedDate: this.registry.clock().toISOString() };
     });
   }
 
-  delete(aliasName: string, caller: Caller): Promise<void> {
+  delete({ aliasName }: { aliasName: string }, caller: Caller): Promise<void> {
     return this.write(aliasName, caller, 'DeleteAlias', async (aliases) => {
       if (!aliases.has(aliasName)) throw new NotFoundException(`Alias '${aliasName}' does not exist`);
       return undefined;

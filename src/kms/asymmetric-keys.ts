@@ -28,8 +28,8 @@ export class AsymmetricOperations {
     return this.context.registry;
   }
 
-  async getPublicKey(keyIdInput: string): Promise<{ record: KeyRecord; publicKey: Buffer }> {
-    const { record } = await this.keyFor(keyIdInput, 'public-key', 'GetPublicKey');
+  async getPublicKey(request: { keyId: string }): Promise<{ record: KeyRecord; publicKey: Buffer }> {
+    const { record } = await this.keyFor(request.keyId, 'public-key', 'GetPublicKey');
     return { record, publicKey: Buffer.from(record.publicKey!, 'base64') };
   }
 

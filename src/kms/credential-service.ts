@@ -136,7 +136,7 @@ export class CredentialService {
     const policy = admin ? undefined : compilePolicy(request.policy).document;
     return this.serially(async () => {
       const { accessKeyId, secretKey } = await this.add({ admin, description: request.description ?? '', principal: author.principal, policy }, this.clock(), undefined, author);
-      return { credential: await this.describe(accessKeyId), secretKey };
+      return { credential: await this.describe({ accessKeyId }), secretKey };
     });
   }
 
@@ -146,12 +146,12 @@ export class CredentialService {
     const after = request.marker === undefined ? '' : decodeMarker(request.marker, 'c', 'listcredentials');
     const ids = [...this.records.keys()].sort().filter((id) => id > after);
     const page = ids.slice(0, limit);
-    const credentials = await Promise.all(page.map((id) => this.describe(id)));
+    const credentials = await Promise.all(page.map((id) => this.describe({ accessKeyId: id })));
     const truncated = ids.length > limit;
     return { credentials, truncated, ...(truncated ? { nextMarker: encodeMarker('c', page[page.length - 1]!) } : {}) };
   }
 
-  async describe(accessKeyId: string): Promise<Credential> {
+  async describe({ accessKeyId }: { accessKeyId: string }): Promise<Credential> {
     const record = this.require(accessKeyId);
     const lastUsed = await this.store.getCredentialLastUsed(accessKeyId);
     return {
@@ -165,17 +165,17 @@ export class CredentialService {
     };
   }
 
-  updatePolicy(accessKeyId: string, policy: unknown, author: ChangeAuthor): Promise<Credential> {
+  updatePolicy({ accessKeyId, policy }: { accessKeyId: string; policy: unknown }, author: ChangeAuthor): Promise<Credential> {
     return this.serially(async () => {
       const record = this.require(accessKeyId);
       if (record.admin) throw new ValidationException(`Credential '${accessKeyId}' is an Admin credential; it has no policy`);
       const document = compilePolicy(policy).document;
       await this.commit({ ...record, policy: document }, author, 'UpdateCredentialPolicy');
-      return this.describe(accessKeyId);
+      return this.describe({ accessKeyId });
     });
   }
 
-  setEnabled(accessKeyId: string, enabled: boolean, author: ChangeAuthor): Promise<void> {
+  setEnabled({ accessKeyId, enabled }: { accessKeyId: string; enabled: boolean }, author: ChangeAuthor): Promise<void> {
     return this.serially(async () => {
       const record = this.require(accessKeyId);
       if (!enabled) this.refuseLastAdmin(record, 'disabled');
@@ -184,7 +184,7 @@ export class CredentialService {
     });
   }
 
-  remove(accessKeyId: string, author: ChangeAuthor): Promise<void> {
+  remove({ accessKeyId }: { accessKeyId: string }, author: ChangeAuthor): Promise<void> {
     return this.serially(async () => {
       const record = this.require(accessKeyId);
       this.refuseLastAdmin(record, 'deleted');

@@ -118,8 +118,8 @@ export class ImportOperations {
     return { keyId, keyMaterialId: keyMaterialIdOf(fingerprint) };
   }
 
-  async deleteImportedKeyMaterial(keyIdInput: string, caller: Caller = SYSTEM): Promise<{ keyId: string; keyMaterialId?: string }> {
-    const keyId = await this.registry.resolveKeyId(keyIdInput);
+  async deleteImportedKeyMaterial(request: { keyId: string }, caller: Caller = SYSTEM): Promise<{ keyId: string; keyMaterialId?: string }> {
+    const keyId = await this.registry.resolveKeyId(request.keyId);
     const after = await this.registry.update(keyId, (record, batch) => {
       requireImporting(record);
       // Nothing to delete: the key is already waiting for its material.

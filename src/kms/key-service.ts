@@ -111,8 +111,8 @@ export class KeyService {
     return toKeyMetadata(await createKey(request, caller, this.kinds), []);
   }
 
-  async describeKey(keyIdInput: string): Promise<KeyMetadata> {
-    return this.metadata(await this.registry.loadKey(await this.registry.resolveKeyId(keyIdInput)));
+  async describeKey(request: { keyId: string }): Promise<KeyMetadata> {
+    return this.metadata(await this.registry.loadKey(await this.registry.resolveKeyId(request.keyId)));
   }
 
   async listKeys(request: { limit?: number; marker?: string }): Promise<{
@@ -139,16 +139,16 @@ export class KeyService {
     return result;
   }
 
-  enableKey(keyIdInput: string, caller: Caller = SYSTEM): Promise<KeyMetadata> {
-    return this.changeState(keyIdInput, 'EnableKey', caller, (record) => {
+  enableKey(request: { keyId: string }, caller: Caller = SYSTEM): Promise<KeyMetadata> {
+    return this.changeState(request.keyId, 'EnableKey', caller, (record) => {
       if (record.keyState === 'PendingDeletion') throw pendingDeletion(record.keyId);
       if (record.keyState === 'PendingImport') throw pendingImport(record.keyId);
       return { ...record, keyState: 'Enabled' };
     });
   }
 
-  disableKey(keyIdInput: string, caller: Caller = SYSTEM): Promise<KeyMetadata> {
-    return this.changeState(keyIdInput, 'DisableKey', caller, (record) => {
+  disableKey(request: { keyId: string }, caller: Caller = SYSTEM): Promise<KeyMetadata> {
+    return this.changeState(request.keyId, 'DisableKey', caller, (record) => {
       if (record.keyState === 'PendingDeletion') throw pendingDeletion(record.keyId);
       if (record.keyState === 'PendingImport') throw pendingImport(record.keyId);
       return { ...record, keyState: 'Disabled' };
@@ -156,14 +156,14 @@ export class KeyService {
   }
 
   async scheduleKeyDeletion(
-    keyIdInput: string,
-    pendingWindowInDays = 30,
+    request: { keyId: string; pendingWindowInDays?: number },
     caller: Caller = SYSTEM,
   ): Promise<{ keyId: string; deletionDate: string; keyState: string; pendingWindowInDays: number }> {
+    const pendingWindowInDays = request.pendingWindowInDays ?? 30;
     if (!Number.isInteger(pendingWindowInDays) || pendingWindowInDays < 7 || pendingWindowInDays > 30) {
       throw new ValidationException('PendingWindowInDays must be an integer from 7 to 30');
     }
-    const metadata = await this.changeState(keyIdInput, 'ScheduleKeyDeletion', caller, (record) => {
+    const metadata = await this.changeState(request.keyId, 'ScheduleKeyDeletion', caller, (record) => {
       if (record.keyState === 'PendingDeletion') throw pendingDeletion(record.keyId);
       const deletionDate = new Date(this.clock().getTime() + pendingWindowInDays * DAY_MS).toISOString();
       return { ...record, keyState: 'PendingDeletion', deletionDate };
@@ -171,8 +171,8 @@ export class KeyService {
     return { keyId: metadata.KeyId, deletionDate: metadata.DeletionDate!, keyState: metadata.KeyState, pendingWindowInDays };
   }
 
-  cancelKeyDeletion(keyIdInput: string, caller: Caller = SYSTEM): Promise<KeyMetadata> {
-    return this.changeState(keyIdInput, 'CancelKeyDeletion', caller, (record) => {
+  cancelKeyDeletion(request: { keyId: string }, caller: Caller = SYSTEM): Promise<KeyMetadata> {
+    return this.changeState(request.keyId, 'CancelKeyDeletion', caller, (record) => {
       if (record.keyState !== 'PendingDeletion') {
         throw new KMSInvalidStateException(`Key '${record.keyId}' is not pending deletion`);
       }
@@ -184,18 +184,20 @@ export class KeyService {
 
   /* ---------------------------------------------------------------- tags */
 
-  async tagResource(keyIdInput: string, tags: Tag[], caller: Caller = SYSTEM): Promise<void> {
-    await this.changeTags(keyIdInput, 'TagResource', caller, (existing) => mergeTags(existing, tags));
+  async tagResource(request: { keyId: string; tags: Tag[] }, caller: Caller = SYSTEM): Promise<void> {
+    await this.changeTags(request.keyId, 'TagResource', caller, (existing) => mergeTags(existing, request.tags));
   }
 
-  async untagResource(keyIdInput: string, tagKeys: string[], caller: Caller = SYSTEM): Promise<void> {
+  async untagResource(request: { keyId: string; tagKeys: string[] }, caller: Caller = SYSTEM): Promise<void> {
+    const tagKeys = request.tagKeys;
     validateTags(tagKeys.map((TagKey) => ({ TagKey, TagValue: '' })));
-    await this.changeTags(keyIdInput, 'UntagResource', caller, (existing) => existing.filter((tag) => !tagKeys.includes(tag.TagKey)));
+    await this.changeTags(request.keyId, 'UntagResource', caller, (existing) => existing.filter((tag) => !tagKeys.includes(tag.TagKey)));
   }
 
   /** UpdateKeyDescription: the description only (AWS refuses it for a key pending deletion too). */
-  async updateKeyDescription(keyIdInput: string, description: string, caller: Caller = SYSTEM): Promise<void> {
-    const keyId = await this.registry.resolveKeyId(keyIdInput);
+  async updateKeyDescription(request: { keyId: string; description: string }, caller: Caller = SYSTEM): Promise<void> {
+    const keyId = await this.registry.resolveKeyId(request.keyId);
+    const description = request.description;
     await this.registry.update(keyId, (record, batch) => {
       if (record.keyState === 'PendingDeletion') throw pendingDeletion(keyId);
       batch.auditChange(caller, { action: 'UpdateKeyDescription', keyId }, this.clock());
@@ -368,7 +370,8 @@ export class KeyService {
     return { keyId: record.keyId, macAlgorithm };
   }
 
-  generateRandom(numberOfBytes: number): Buffer {
+  generateRandom(request: { numberOfBytes: number }): Buffer {
+    const numberOfBytes = request.numberOfBytes;
     if (!Number.isInteger(numberOfBytes) || numberOfBytes < 1 || numberOfBytes > 1024) {
       throw new ValidationException('NumberOfBytes must be an integer from 1 to 1024');
     }

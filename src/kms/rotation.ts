@@ -67,8 +67,8 @@ export class RotationOperations {
     });
   }
 
-  async rotateOnDemand(keyIdInput: string, caller: Caller): Promise<{ keyId: string; currentVersion: number }> {
-    const record = await this.rotate(await this.registry.resolveKeyId(keyIdInput), 'ON_DEMAND', caller);
+  async rotateOnDemand(request: { keyId: string }, caller: Caller): Promise<{ keyId: string; currentVersion: number }> {
+    const record = await this.rotate(await this.registry.resolveKeyId(request.keyId), 'ON_DEMAND', caller);
     return { keyId: record.keyId, currentVersion: record.currentVersion };
   }
 
@@ -85,13 +85,13 @@ export class RotationOperations {
     return after.currentVersion > before.currentVersion;
   }
 
-  async enable(keyIdInput: string, periodDays: number | undefined, caller: Caller): Promise<void> {
-    const days = periodDays ?? DEFAULT_ROTATION_PERIOD_DAYS;
+  async enable(request: { keyId: string; rotationPeriodInDays?: number }, caller: Caller): Promise<void> {
+    const days = request.rotationPeriodInDays ?? DEFAULT_ROTATION_PERIOD_DAYS;
     /* Precondition: RotationPeriodInDays is an integer from 90 to 2560. */
     if (!Number.isInteger(days) || days < 90 || days > 2560) {
       throw new ValidationException('RotationPeriodInDays must be an integer from 90 to 2560');
     }
-    const keyId = await this.registry.resolveKeyId(keyIdInput);
+    const keyId = await this.registry.resolveKeyId(request.keyId);
     await this.registry.update(keyId, (record, batch) => {
       requireRotatable(record);
       const now = this.registry.clock();
@@ -100,8 +100,8 @@ export class RotationOperations {
     });
   }
 
-  async disable(keyIdInput: string, caller: Caller): Promise<void> {
-    const keyId = await this.registry.resolveKeyId(keyIdInput);
+  async disable(request: { keyId: string }, caller: Caller): Promise<void> {
+    const keyId = await this.registry.resolveKeyId(request.keyId);
     await this.registry.update(keyId, (record, batch) => {
       requireRotatable(record);
       batch.auditChange(caller, { action: 'DisableKeyRotation', keyId }, this.registry.clock());
@@ -109,8 +109,8 @@ export class RotationOperations {
     });
   }
 
-  async status(keyIdInput: string): Promise<RotationStatus> {
-    const record = await this.registry.loadKey(await this.registry.resolveKeyId(keyIdInput));
+  async status(request: { keyId: string }): Promise<RotationStatus> {
+    const record = await this.registry.loadKey(await this.registry.resolveKeyId(request.keyId));
     requireRotationStatus(record);
     if (record.keyState === 'PendingDeletion') throw new KMSInvalidStateException(`Key '${record.keyId}' is pending deletion`);
     return rotationStatus(record);

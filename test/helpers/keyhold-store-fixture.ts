@@ -37,12 +37,12 @@ export async function buildKeyholdStore(dataDir: string): Promise<KeyholdStoreFi
     rememberSecret(secretKey);
     for (let i = 0; i < 20; i++) await service.createKey({ description: `plain ${i}` });
     const rotatedKeyId = (await service.createKey({ description: 'rotated' })).KeyId;
-    await service.rotation.rotateOnDemand(rotatedKeyId, { principal: 'test' });
-    await service.rotation.rotateOnDemand(rotatedKeyId, { principal: 'test' });
-    await service.rotation.enable(rotatedKeyId, 90, { principal: 'test' });
-    await service.aliases.create('alias/rotated', rotatedKeyId, { principal: 'test' });
+    await service.rotation.rotateOnDemand({ keyId: rotatedKeyId }, { principal: 'test' });
+    await service.rotation.rotateOnDemand({ keyId: rotatedKeyId }, { principal: 'test' });
+    await service.rotation.enable({ keyId: rotatedKeyId, rotationPeriodInDays: 90 }, { principal: 'test' });
+    await service.aliases.create({ aliasName: 'alias/rotated', targetKeyId: rotatedKeyId }, { principal: 'test' });
     const pendingKeyId = (await service.createKey({ description: 'pending' })).KeyId;
-    await service.scheduleKeyDeletion(pendingKeyId, 7);
+    await service.scheduleKeyDeletion({ keyId: pendingKeyId, pendingWindowInDays: 7 });
     const asymmetricKeyId = (await service.createKey({ description: 'signer', keySpec: 'ECC_NIST_P256', keyUsage: 'SIGN_VERIFY' })).KeyId;
     service.clearCaches();
     rootKey.fill(0);

@@ -97,7 +97,7 @@ describe('keyhold admin verify-store', function () {
     expect(intact.stdout.toString()).to.match(/records: meta 4, keys 25, versions 27, .*: all intact\n$/);
     await withService(async (service) => {
       for (const { keyId, message, mac } of macs) {
-        const macAlgorithm = `HMAC_SHA_${(await service.describeKey(keyId)).KeySpec.slice(5)}`;
+        const macAlgorithm = `HMAC_SHA_${(await service.describeKey({ keyId })).KeySpec.slice(5)}`;
         expect(await service.verifyMac({ keyId, message, mac, macAlgorithm })).to.deep.equal({ keyId, macAlgorithm });
       }
     });

@@ -304,7 +304,7 @@ describe('rotation across a restart', () => {
     const blobs: Buffer[] = [];
     for (let i = 0; i < 4; i++) {
       blobs.push((await service.encrypt({ keyId: KeyId, plaintext: Buffer.from(`version ${i + 1}`) })).ciphertextBlob);
-      await service.rotation.rotateOnDemand(KeyId, { principal: 'test' });
+      await service.rotation.rotateOnDemand({ keyId: KeyId }, { principal: 'test' });
     }
     await store.close();
 
@@ -313,7 +313,7 @@ describe('rotation across a restart', () => {
     for (const [i, blob] of blobs.entries()) {
       expect((await service.decrypt({ ciphertextBlob: blob })).plaintext.toString()).to.equal(`version ${i + 1}`);
     }
-    expect((await service.describeKey(KeyId)).CurrentKeyVersion).to.equal(5);
+    expect((await service.describeKey({ keyId: KeyId })).CurrentKeyVersion).to.equal(5);
     await store.close();
     dir.remove();
   });

@@ -155,10 +155,10 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
     expect((await store.getKey(key.KeyId))!.description).to.equal('from a worker');
     const encrypted = await api.encrypt({ keyId: key.KeyId, plaintext: Buffer.from('worker side') });
     expect((await primaryService.decrypt({ ciphertextBlob: encrypted.ciphertextBlob })).plaintext.toString()).to.equal('worker side');
-    await api.aliases.create('alias/w', key.KeyId, { principal: 'test' });
-    await api.rotation.rotateOnDemand('alias/w', { principal: 'test' });
-    await api.tagResource(key.KeyId, [{ TagKey: 'team', TagValue: 'a' }]);
-    await api.disableKey(key.KeyId);
+    await api.aliases.create({ aliasName: 'alias/w', targetKeyId: key.KeyId }, { principal: 'test' });
+    await api.rotation.rotateOnDemand({ keyId: 'alias/w' }, { principal: 'test' });
+    await api.tagResource({ keyId: key.KeyId, tags: [{ TagKey: 'team', TagValue: 'a' }] });
+    await api.disableKey({ keyId: key.KeyId });
     expect(loopback.forwarded.filter((call) => !call.startsWith('store.'))).to.deep.equal([
       'keyService.createKey',
       'aliases.create',
@@ -201,7 +201,7 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
   });
 
   it('gives back KmsErrors with their type, status and message', async () => {
-    const error = await rejectionOf(api.disableKey('00000000-0000-4000-8000-000000000000'), KmsError);
+    const error = await rejectionOf(api.disableKey({ keyId: '00000000-0000-4000-8000-000000000000' }), KmsError);
     expect(error).to.include({ type: 'NotFoundException', status: 404, message: "Key '00000000-0000-4000-8000-000000000000' does not exist" });
   });
 
@@ -209,7 +209,7 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
     const key = await api.createKey({});
     await api.encrypt({ keyId: key.KeyId, plaintext: Buffer.from('cached now') });
     // Another worker's change, as the primary runs it.
-    await primaryService.disableKey(key.KeyId);
+    await primaryService.disableKey({ keyId: key.KeyId });
     const error = await rejectionOf(api.encrypt({ keyId: key.KeyId, plaintext: Buffer.from('x') }), KmsError);
     expect(error.type).to.equal('DisabledException');
   });
@@ -221,7 +221,7 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
     // The primary has read the key, Enabled, but its answer has not reached the worker yet.
     while (loopback.heldAnswerCount < 1) await new Promise((resolve) => setImmediate(resolve));
     // Another worker's change: the worker forgets the key before the disable answers.
-    await primaryService.disableKey(key.KeyId);
+    await primaryService.disableKey({ keyId: key.KeyId });
     loopback.releaseAnswers();
     // The old answer is read again, not trusted: the key is disabled now, and stays so.
     expect((await rejectionOf(encrypting, KmsError)).type).to.equal('DisabledException');
@@ -262,7 +262,7 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
     const moving = api.reEncrypt({ ciphertextBlob: blob, destinationKeyId: destination.KeyId });
     // The source's read is on its way when the destination is disabled elsewhere.
     while (loopback.heldAnswerCount < 1) await new Promise((resolve) => setImmediate(resolve));
-    await primaryService.disableKey(destination.KeyId);
+    await primaryService.disableKey({ keyId: destination.KeyId });
     loopback.releaseAnswers();
     expect((await rejectionOf(moving, KmsError)).type).to.equal('DisabledException');
   });
@@ -270,9 +270,9 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
   it('forgets the aliases when another worker changes one', async () => {
     const first = await api.createKey({});
     const second = await api.createKey({});
-    await primaryService.aliases.create('alias/moving', first.KeyId, { principal: 'test' });
+    await primaryService.aliases.create({ aliasName: 'alias/moving', targetKeyId: first.KeyId }, { principal: 'test' });
     expect((await api.encrypt({ keyId: 'alias/moving', plaintext: Buffer.from('x') })).keyId).to.equal(first.KeyId);
-    await primaryService.aliases.update('alias/moving', second.KeyId, { principal: 'test' });
+    await primaryService.aliases.update({ aliasName: 'alias/moving', targetKeyId: second.KeyId }, { principal: 'test' });
     expect((await api.encrypt({ keyId: 'alias/moving', plaintext: Buffer.from('x') })).keyId).to.equal(second.KeyId);
   });
 
@@ -292,7 +292,7 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
 
   it("refuses a worker's call of the scheduler (primary-only), whatever date it sends, and deletes nothing", async () => {
     const key = await api.createKey({});
-    await api.scheduleKeyDeletion(key.KeyId, 7, { principal: 'test' });
+    await api.scheduleKeyDeletion({ keyId: key.KeyId, pendingWindowInDays: 7 }, { principal: 'test' });
     const answer = createCallHandler(targets);
     const aYearOn = new Date(Date.now() + 365 * 24 * 3600 * 1000);
     const calls: [string, string, unknown[]][] = [
@@ -325,13 +325,13 @@ describe('a cluster worker (src/cluster), with its primary in the same process',
     expect(channel.healthy).to.equal(true);
 
     await store.close();
-    await rejectionOf(api.describeKey('00000000-0000-4000-8000-000000000000'), Error);
+    await rejectionOf(api.describeKey({ keyId: '00000000-0000-4000-8000-000000000000' }), Error);
     expect(channel.healthy, 'after a failed read of the closed store').to.equal(false);
 
     loopback.emit('message', { type: 'health', healthy: true });
     loopback.connected = false;
     expect(channel.healthy).to.equal(false);
-    const error = await rejectionOf(api.describeKey('00000000-0000-4000-8000-000000000000'), KmsError);
+    const error = await rejectionOf(api.describeKey({ keyId: '00000000-0000-4000-8000-000000000000' }), KmsError);
     expect(error.type).to.equal('ServiceUnavailableException');
   });
 });

@@ -32,7 +32,7 @@ describe('KeyService.generateDataKeyPair on a real store', function () {
     const { KeyId } = await service.createKey({});
     // An RSA 4096 pair takes a tenth of a second at the very least; the key is disabled long before.
     const pending = service.generateDataKeyPair({ keyId: KeyId, keyPairSpec: 'RSA_4096' });
-    await service.disableKey(KeyId);
+    await service.disableKey({ keyId: KeyId });
     expect((await rejectionOf(pending, KmsError)).type).to.equal('DisabledException');
   });
 

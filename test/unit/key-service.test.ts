@@ -37,7 +37,7 @@ describe('KeyService on a real store', () => {
       const calls = ['disable', 'disable', 'enable', 'disable', 'enable', 'enable', 'disable', 'enable', 'disable', 'disable'];
 
       const results = await Promise.all(
-        calls.map((call) => (call === 'disable' ? service.disableKey(KeyId) : service.enableKey(KeyId))),
+        calls.map((call) => (call === 'disable' ? service.disableKey({ keyId: KeyId }) : service.enableKey({ keyId: KeyId }))),
       );
 
       // The per-key lock runs the calls one after another, in the order they were made.
@@ -51,7 +51,7 @@ describe('KeyService on a real store', () => {
         expectedStates.push(state);
       }
       expect(results.map((metadata) => metadata.KeyState)).to.deep.equal(expectedStates);
-      expect((await service.describeKey(KeyId)).KeyState).to.equal(state);
+      expect((await service.describeKey({ keyId: KeyId })).KeyState).to.equal(state);
       expect((await store.getKey(KeyId))!.keyState).to.equal(state);
 
       // Compared as sorted lists: audit ids within one millisecond do not keep write order.
@@ -64,9 +64,9 @@ describe('KeyService on a real store', () => {
     it('write no audit record when the key is already in the asked state', async () => {
       const service = new KeyService({ store, rootKey });
       const { KeyId } = await service.createKey({});
-      await service.enableKey(KeyId);
-      await service.disableKey(KeyId);
-      await service.disableKey(KeyId);
+      await service.enableKey({ keyId: KeyId });
+      await service.disableKey({ keyId: KeyId });
+      await service.disableKey({ keyId: KeyId });
 
       expect((await auditOf(KeyId)).map((entry) => entry.Detail?.State)).to.deep.equal(['Enabled -> Disabled']);
     });
@@ -74,7 +74,7 @@ describe('KeyService on a real store', () => {
     it('record the caller as the principal of the change', async () => {
       const service = new KeyService({ store, rootKey });
       const { KeyId } = await service.createKey({});
-      await service.disableKey(KeyId, { principal: 'KHALICE' });
+      await service.disableKey({ keyId: KeyId }, { principal: 'KHALICE' });
 
       expect((await auditOf(KeyId)).map((entry) => entry.Principal)).to.deep.equal(['KHALICE']);
     });
@@ -85,9 +85,9 @@ describe('KeyService on a real store', () => {
       const plaintext = Buffer.from('survives a disable');
       const { ciphertextBlob } = await service.encrypt({ keyId: KeyId, plaintext });
 
-      await service.disableKey(KeyId);
+      await service.disableKey({ keyId: KeyId });
       expect((await kmsErrorOf(service.decrypt({ ciphertextBlob }))).type).to.equal('DisabledException');
-      await service.enableKey(KeyId);
+      await service.enableKey({ keyId: KeyId });
 
       expect((await service.decrypt({ ciphertextBlob })).plaintext.equals(plaintext)).to.equal(true);
     });
@@ -124,8 +124,8 @@ describe('KeyService on a real store', () => {
       const firstBlob = (await service.encrypt({ keyId: first.KeyId, plaintext: Buffer.from('first') })).ciphertextBlob;
       const secondBlob = (await service.encrypt({ keyId: second.KeyId, plaintext: Buffer.from('second') })).ciphertextBlob;
 
-      await service.disableKey(second.KeyId);
-      await service.enableKey(second.KeyId);
+      await service.disableKey({ keyId: second.KeyId });
+      await service.enableKey({ keyId: second.KeyId });
 
       for (let round = 0; round < 2; round += 1) {
         expect((await service.decrypt({ ciphertextBlob: secondBlob })).plaintext.toString()).to.equal('second');
@@ -142,8 +142,8 @@ describe('KeyService on a real store', () => {
       await store.write(store.batch().putVersion(KeyId, 1, replacement));
       expect((await service.decrypt({ ciphertextBlob })).plaintext.toString(), 'still cached').to.equal('cached');
 
-      await service.disableKey(KeyId);
-      await service.enableKey(KeyId);
+      await service.disableKey({ keyId: KeyId });
+      await service.enableKey({ keyId: KeyId });
 
       const error = await kmsErrorOf(service.decrypt({ ciphertextBlob }));
       expect(error).to.be.instanceOf(InvalidCiphertextException);
@@ -218,10 +218,10 @@ describe('KeyService on a real store', () => {
       const { KeyId, CreationDate } = await service.createKey({});
       expect(CreationDate).to.equal(now.toISOString());
 
-      const scheduled = await service.scheduleKeyDeletion(KeyId, 7);
+      const scheduled = await service.scheduleKeyDeletion({ keyId: KeyId, pendingWindowInDays: 7 });
       expect(scheduled.deletionDate).to.equal('2031-05-13T07:08:09.000Z');
       expect(scheduled.keyState).to.equal('PendingDeletion');
-      expect((await service.describeKey(KeyId)).DeletionDate).to.equal('2031-05-13T07:08:09.000Z');
+      expect((await service.describeKey({ keyId: KeyId })).DeletionDate).to.equal('2031-05-13T07:08:09.000Z');
       expect((await store.getKey(KeyId))!.deletionDate).to.equal('2031-05-13T07:08:09.000Z');
       expect((await auditOf(KeyId)).map((entry) => entry.Time)).to.deep.equal([now.toISOString()]);
     });
@@ -229,7 +229,7 @@ describe('KeyService on a real store', () => {
     it('scheduleKeyDeletion defaults to a 30-day window', async () => {
       const service = new KeyService({ store, rootKey, clock });
       const { KeyId } = await service.createKey({});
-      expect((await service.scheduleKeyDeletion(KeyId)).deletionDate).to.equal('2031-06-05T07:08:09.000Z');
+      expect((await service.scheduleKeyDeletion({ keyId: KeyId })).deletionDate).to.equal('2031-06-05T07:08:09.000Z');
     });
   });
 });

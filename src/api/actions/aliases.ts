@@ -9,7 +9,7 @@ export const createAlias = defineAction({
   access: { policyAction: 'CreateAlias', changesState: true, keys: () => [{ field: 'targetkeyid' }] },
   schema: z.object({ aliasname: aliasName, targetkeyid: keyIdField }),
   async handle(input, { keyService, caller }) {
-    await keyService.aliases.create(input.aliasname, input.targetkeyid, caller);
+    await keyService.aliases.create({ aliasName: input.aliasname, targetKeyId: input.targetkeyid }, caller);
     return {};
   },
 });
@@ -19,7 +19,7 @@ export const updateAlias = defineAction({
   access: { policyAction: 'UpdateAlias', changesState: true, keys: () => [{ field: 'aliasname' }, { field: 'targetkeyid' }] },
   schema: z.object({ aliasname: aliasName, targetkeyid: keyIdField }),
   async handle(input, { keyService, caller }) {
-    await keyService.aliases.update(input.aliasname, input.targetkeyid, caller);
+    await keyService.aliases.update({ aliasName: input.aliasname, targetKeyId: input.targetkeyid }, caller);
     return {};
   },
 });
@@ -29,7 +29,7 @@ export const deleteAlias = defineAction({
   access: { policyAction: 'DeleteAlias', changesState: true, keys: () => [{ field: 'aliasname' }] },
   schema: z.object({ aliasname: aliasName }),
   async handle(input, { keyService, caller }) {
-    await keyService.aliases.delete(input.aliasname, caller);
+    await keyService.aliases.delete({ aliasName: input.aliasname }, caller);
     return {};
   },
 });

@@ -12,7 +12,7 @@ export const getPublicKey = defineAction({
   access: { policyAction: 'GetPublicKey', keys: onKeyId },
   schema: z.object({ keyid: keyIdField }),
   async handle(input, { keyService }) {
-    const { record, publicKey } = await keyService.asymmetric.getPublicKey(input.keyid);
+    const { record, publicKey } = await keyService.asymmetric.getPublicKey({ keyId: input.keyid });
     const answer: Record<string, unknown> = {
       KeyId: record.keyId,
       PublicKey: base64(publicKey),

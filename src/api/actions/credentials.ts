@@ -37,7 +37,7 @@ export const describeCredential = defineAction({
   access: { policyAction: 'DescribeCredential', adminOnly: true },
   schema: z.object({ accesskeyid: accessKeyIdField }),
   async handle(input, { credentials }) {
-    return { Credential: await credentials.describe(input.accesskeyid) };
+    return { Credential: await credentials.describe({ accessKeyId: input.accesskeyid }) };
   },
 });
 
@@ -46,7 +46,7 @@ export const updateCredentialPolicy = defineAction({
   access: { policyAction: 'UpdateCredentialPolicy', ...admin },
   schema: z.object({ accesskeyid: accessKeyIdField, policy: policyField }),
   async handle(input, { credentials, caller }) {
-    return { Credential: await credentials.updatePolicy(input.accesskeyid, input.policy, caller) };
+    return { Credential: await credentials.updatePolicy({ accessKeyId: input.accesskeyid, policy: input.policy }, caller) };
   },
 });
 
@@ -55,7 +55,7 @@ export const enableCredential = defineAction({
   access: { policyAction: 'EnableCredential', ...admin },
   schema: z.object({ accesskeyid: accessKeyIdField }),
   async handle(input, { credentials, caller }) {
-    await credentials.setEnabled(input.accesskeyid, true, caller);
+    await credentials.setEnabled({ accessKeyId: input.accesskeyid, enabled: true }, caller);
     return {};
   },
 });
@@ -65,7 +65,7 @@ export const disableCredential = defineAction({
   access: { policyAction: 'DisableCredential', ...admin },
   schema: z.object({ accesskeyid: accessKeyIdField }),
   async handle(input, { credentials, caller }) {
-    await credentials.setEnabled(input.accesskeyid, false, caller);
+    await credentials.setEnabled({ accessKeyId: input.accesskeyid, enabled: false }, caller);
     return {};
   },
 });
@@ -75,7 +75,7 @@ export const deleteCredential = defineAction({
   access: { policyAction: 'DeleteCredential', ...admin },
   schema: z.object({ accesskeyid: accessKeyIdField }),
   async handle(input, { credentials, caller }) {
-    await credentials.remove(input.accesskeyid, caller);
+    await credentials.remove({ accessKeyId: input.accesskeyid }, caller);
     return {};
   },
 });

@@ -7,7 +7,7 @@ export const describeKey = defineAction({
   access: { policyAction: 'DescribeKey', keys: onKeyId },
   schema: z.object({ keyid: keyIdField }),
   async handle(input, { keyService }) {
-    return { KeyMetadata: await keyService.describeKey(input.keyid) };
+    return { KeyMetadata: await keyService.describeKey({ keyId: input.keyid }) };
   },
 });
 
@@ -16,7 +16,7 @@ export const updateKeyDescription = defineAction({
   access: { policyAction: 'UpdateKeyDescription', changesState: true, keys: onKeyId },
   schema: z.object({ keyid: keyIdField, description: z.string().max(8192) }),
   async handle(input, { keyService, caller }) {
-    await keyService.updateKeyDescription(input.keyid, input.description, caller);
+    await keyService.updateKeyDescription({ keyId: input.keyid, description: input.description }, caller);
     return {};
   },
 });

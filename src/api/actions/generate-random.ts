@@ -6,6 +6,6 @@ export const generateRandom = defineAction({
   access: { policyAction: 'GenerateRandom' },
   schema: z.object({ numberofbytes: z.number().int().min(1).max(1024) }),
   handle(input, { keyService }) {
-    return { Plaintext: base64(keyService.generateRandom(input.numberofbytes)) };
+    return { Plaintext: base64(keyService.generateRandom({ numberOfBytes: input.numberofbytes })) };
   },
 });

@@ -67,7 +67,7 @@ export const deleteImportedKeyMaterial = defineAction({
   access: { policyAction: 'DeleteImportedKeyMaterial', changesState: true, keys: onKeyId },
   schema: z.object({ keyid: keyIdField }),
   async handle(input, { keyService, caller }) {
-    const result = await keyService.imports.deleteImportedKeyMaterial(input.keyid, caller);
+    const result = await keyService.imports.deleteImportedKeyMaterial({ keyId: input.keyid }, caller);
     return { KeyId: result.keyId, ...(result.keyMaterialId ? { KeyMaterialId: result.keyMaterialId } : {}) };
   },
 });

@@ -35,7 +35,7 @@ export const getKeyPolicy = defineAction({
   schema: z.object({ keyid: keyIdField, policyname: policyNameField.optional() }),
   async handle(input, { keyService, aws }) {
     // The key must exist (NotFoundException otherwise), as for any key action.
-    await keyService.describeKey(input.keyid);
+    await keyService.describeKey({ keyId: input.keyid });
     if (input.policyname !== undefined && input.policyname !== DEFAULT_KEY_POLICY_NAME) {
       throw new UnsupportedOperationException(`A key has one policy, named '${DEFAULT_KEY_POLICY_NAME}'`);
     }
@@ -52,7 +52,7 @@ export const listKeyPolicies = defineAction({
     marker: z.string().min(1).max(1024).optional(),
   }),
   async handle(input, { keyService }) {
-    await keyService.describeKey(input.keyid);
+    await keyService.describeKey({ keyId: input.keyid });
     return { PolicyNames: [DEFAULT_KEY_POLICY_NAME], Truncated: false };
   },
 });
@@ -67,7 +67,7 @@ export const putKeyPolicy = defineAction({
     bypasspolicylockoutsafetycheck: z.boolean().optional(),
   }),
   async handle(input, { keyService }) {
-    await keyService.describeKey(input.keyid);
+    await keyService.describeKey({ keyId: input.keyid });
     throw new UnsupportedOperationException(
       'Keyhold does not use key policies: a credential\'s policy decides what it may do (keyhold credentials update-policy)',
     );

@@ -9,7 +9,7 @@ export const enableKey = defineAction({
   access: { policyAction: 'EnableKey', changesState: true, keys: onKeyId },
   schema: keyIdOnly,
   async handle(input, { keyService, caller }) {
-    return { KeyMetadata: await keyService.enableKey(input.keyid, caller) };
+    return { KeyMetadata: await keyService.enableKey({ keyId: input.keyid }, caller) };
   },
 });
 
@@ -18,7 +18,7 @@ export const disableKey = defineAction({
   access: { policyAction: 'DisableKey', changesState: true, keys: onKeyId },
   schema: keyIdOnly,
   async handle(input, { keyService, caller }) {
-    return { KeyMetadata: await keyService.disableKey(input.keyid, caller) };
+    return { KeyMetadata: await keyService.disableKey({ keyId: input.keyid }, caller) };
   },
 });
 
@@ -30,7 +30,7 @@ export const scheduleKeyDeletion = defineAction({
     pendingwindowindays: z.number().int().min(7).max(30).optional(),
   }),
   async handle(input, { keyService, caller }) {
-    const result = await keyService.scheduleKeyDeletion(input.keyid, input.pendingwindowindays, caller);
+    const result = await keyService.scheduleKeyDeletion({ keyId: input.keyid, pendingWindowInDays: input.pendingwindowindays }, caller);
     return {
       KeyId: result.keyId,
       DeletionDate: result.deletionDate,
@@ -45,7 +45,7 @@ export const cancelKeyDeletion = defineAction({
   access: { policyAction: 'CancelKeyDeletion', changesState: true, keys: onKeyId },
   schema: keyIdOnly,
   async handle(input, { keyService, caller }) {
-    const keyMetadata = await keyService.cancelKeyDeletion(input.keyid, caller);
+    const keyMetadata = await keyService.cancelKeyDeletion({ keyId: input.keyid }, caller);
     return { KeyId: keyMetadata.KeyId, KeyMetadata: keyMetadata };
   },
 });

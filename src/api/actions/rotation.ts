@@ -7,7 +7,7 @@ export const rotateKeyOnDemand = defineAction({
   access: { policyAction: 'RotateKeyOnDemand', changesState: true, keys: onKeyId },
   schema: z.object({ keyid: keyIdField }),
   async handle(input, { keyService, caller }) {
-    const result = await keyService.rotation.rotateOnDemand(input.keyid, caller);
+    const result = await keyService.rotation.rotateOnDemand({ keyId: input.keyid }, caller);
     return { KeyId: result.keyId, CurrentKeyVersion: result.currentVersion };
   },
 });
@@ -17,7 +17,7 @@ export const enableKeyRotation = defineAction({
   access: { policyAction: 'EnableKeyRotation', changesState: true, keys: onKeyId },
   schema: z.object({ keyid: keyIdField, rotationperiodindays: z.number().int().min(90).max(2560).optional() }),
   async handle(input, { keyService, caller }) {
-    await keyService.rotation.enable(input.keyid, input.rotationperiodindays, caller);
+    await keyService.rotation.enable({ keyId: input.keyid, rotationPeriodInDays: input.rotationperiodindays }, caller);
     return {};
   },
 });
@@ -27,7 +27,7 @@ export const disableKeyRotation = defineAction({
   access: { policyAction: 'DisableKeyRotation', changesState: true, keys: onKeyId },
   schema: z.object({ keyid: keyIdField }),
   async handle(input, { keyService, caller }) {
-    await keyService.rotation.disable(input.keyid, caller);
+    await keyService.rotation.disable({ keyId: input.keyid }, caller);
     return {};
   },
 });
@@ -37,7 +37,7 @@ export const getKeyRotationStatus = defineAction({
   access: { policyAction: 'GetKeyRotationStatus', keys: onKeyId },
   schema: z.object({ keyid: keyIdField }),
   handle(input, { keyService }) {
-    return keyService.rotation.status(input.keyid);
+    return keyService.rotation.status({ keyId: input.keyid });
   },
 });
 

@@ -7,7 +7,7 @@ export const tagResource = defineAction({
   access: { policyAction: 'TagResource', changesState: true, keys: onKeyId },
   schema: z.object({ keyid: keyIdField, tags: tagsField }),
   async handle(input, { keyService, caller }) {
-    await keyService.tagResource(input.keyid, input.tags, caller);
+    await keyService.tagResource({ keyId: input.keyid, tags: input.tags }, caller);
     return {};
   },
 });
@@ -17,7 +17,7 @@ export const untagResource = defineAction({
   access: { policyAction: 'UntagResource', changesState: true, keys: onKeyId },
   schema: z.object({ keyid: keyIdField, tagkeys: z.array(z.string().max(1024)).max(1000) }),
   async handle(input, { keyService, caller }) {
-    await keyService.untagResource(input.keyid, input.tagkeys, caller);
+    await keyService.untagResource({ keyId: input.keyid, tagKeys: input.tagkeys }, caller);
     return {};
   },
 });
