@@ -2,8 +2,8 @@ import { generateKeyPair, oaepDecrypt, signDigest, signMessage } from '../../cry
 import { algorithmsFor, ASYMMETRIC_KEY_SPECS, isRsaSpec, type AsymmetricKeySpec } from '../../crypto/asymmetric-algorithms.js';
 import { invalidCiphertext, ValidationException } from '../../errors.js';
 import type { KeyRecord, KeyUsage } from '../../store/records.js';
-import { asymmetricMetadata, asymmetricOperations, ASYMMETRIC_USAGES, newAsymmetricKey, NO_ROTATION } from './asymmetric-shared.js';
-import type { KeyKind } from './key-kind.js';
+import { asymmetricMetadata, asymmetricOperations, ASYMMETRIC_USAGES, NO_ROTATION } from './asymmetric-shared.js';
+import { newKey, type KeyKind } from './key-kind.js';
 
 /**
  * Asymmetric keys made here: the key pair is generated in Keyhold, the private key wrapped
@@ -21,7 +21,7 @@ export const asymmetricLocalKind: KeyKind = {
   metadata: asymmetricMetadata,
 
   async create(request, caller, context) {
-    const { base, batch } = newAsymmetricKey(request, caller, context);
+    const { base, batch } = newKey(request, caller, context, { detail: { Origin: request.origin } });
     /* Precondition: a local asymmetric key names a spec; RSA may encrypt, ECC only signs. */
     const keySpec = request.keySpec as AsymmetricKeySpec;
     const keyUsage = requireUsage(keySpec, request.keyUsage);

@@ -3,8 +3,8 @@ import { ASYMMETRIC_KEY_SPECS } from '../../crypto/asymmetric-algorithms.js';
 import { KMSInternalException, ValidationException } from '../../errors.js';
 import type { RemoteKeyProvider, RemoteOrigin } from '../../providers/remote-keys/remote-key-provider.js';
 import type { KeyOrigin, KeyRecord } from '../../store/records.js';
-import { asymmetricMetadata, asymmetricOperations, ASYMMETRIC_USAGES, newAsymmetricKey, NO_ROTATION } from './asymmetric-shared.js';
-import type { KeyKind, KindContext } from './key-kind.js';
+import { asymmetricMetadata, asymmetricOperations, ASYMMETRIC_USAGES, NO_ROTATION } from './asymmetric-shared.js';
+import { newKey, type KeyKind, type KindContext } from './key-kind.js';
 
 const REMOTE_ORIGINS: readonly RemoteOrigin[] = ['AWS_KMS', 'GCP_KMS'];
 
@@ -26,7 +26,7 @@ export const asymmetricRemoteKind: KeyKind = {
   metadata: asymmetricMetadata,
 
   async create(request, caller, context) {
-    const { base, batch } = newAsymmetricKey(request, caller, context);
+    const { base, batch } = newKey(request, caller, context, { detail: { Origin: request.origin } });
     /* Precondition: a remote key names its key in the other KMS. */
     if (!request.providerKeyId) throw new ValidationException(`ProviderKeyId is required for Origin ${request.origin}`);
     const provider = await remoteProvider(context, request.origin);

@@ -1,9 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import type { StoreBatch } from '../../store/store.js';
-import type { KeyRecord, KeyUsage } from '../../store/records.js';
-import type { Caller } from '../key-registry.js';
-import { mergeTags } from '../tags.js';
-import { supporting, type CreateKeyRequest, type KeyKind, type KindContext } from './key-kind.js';
+import type { KeyUsage } from '../../store/records.js';
+import { supporting, type KeyKind } from './key-kind.js';
 
 /** What the two asymmetric kinds (local and remote) have in common. */
 
@@ -22,25 +18,3 @@ export const asymmetricMetadata: KeyKind['metadata'] = (record) => ({
   EncryptionAlgorithms: [...(record.encryptionAlgorithms ?? [])],
   SigningAlgorithms: [...(record.signingAlgorithms ?? [])],
 });
-
-/** A new asymmetric key's common fields, and the batch that writes it with its CreateKey audit line. */
-export function newAsymmetricKey(
-  request: CreateKeyRequest,
-  caller: Caller,
-  { registry }: KindContext,
-): { base: Omit<KeyRecord, 'keySpec' | 'keyUsage'>; batch: StoreBatch } {
-  const keyId = randomUUID();
-  const now = registry.clock();
-  const tags = mergeTags([], request.tags ?? []);
-  const base = {
-    keyId,
-    description: request.description ?? '',
-    keyState: 'Enabled' as const,
-    origin: request.origin,
-    creationDate: now.toISOString(),
-    tags,
-    currentVersion: 1,
-  };
-  const batch = registry.store.batch().auditChange(caller, { action: 'CreateKey', keyId, detail: { Origin: request.origin } }, now);
-  return { base, batch };
-}

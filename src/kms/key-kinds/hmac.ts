@@ -1,9 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { isMacKeySpec, MAC_KEY_SPECS, macAlgorithmOf, macMaterialBytes, type MacKeySpec } from '../../crypto/mac.js';
 import { ValidationException } from '../../errors.js';
 import type { KeyRecord, KeyUsage } from '../../store/records.js';
-import { mergeTags } from '../tags.js';
-import { supporting, type KeyKind, type MaterialLength } from './key-kind.js';
+import { newKey, supporting, type KeyKind, type MaterialLength } from './key-kind.js';
 
 const MAC_USAGE: KeyUsage = 'GENERATE_VERIFY_MAC';
 
@@ -39,34 +38,22 @@ export const hmacKind: KeyKind = {
   // No EncryptionAlgorithms, as AWS KMS answers for an HMAC key.
   metadata: (record) => ({ MacAlgorithms: [macAlgorithmOf(record.keySpec as MacKeySpec)] }),
 
-  async create(request, caller, { registry }) {
+  async create(request, caller, context) {
     const keySpec = request.keySpec as MacKeySpec;
     /* Precondition: the usage is given and is GENERATE_VERIFY_MAC (AWS KMS requires it for every spec but SYMMETRIC_DEFAULT). */
     if (request.keyUsage !== MAC_USAGE) {
       throw new ValidationException(`KeyUsage must be ${MAC_USAGE} for a ${keySpec} key`);
     }
-    const keyId = randomUUID();
-    const now = registry.clock();
-    const record: KeyRecord = {
-      keyId,
-      description: request.description ?? '',
-      keySpec,
-      keyUsage: MAC_USAGE,
-      keyState: 'Enabled',
-      origin: request.origin,
-      creationDate: now.toISOString(),
-      tags: mergeTags([], request.tags ?? []),
-      currentVersion: 1,
-    };
+    const { base, batch } = newKey(request, caller, context, { detail: { KeySpec: keySpec } });
+    const record: KeyRecord = { ...base, keySpec, keyUsage: MAC_USAGE };
     const secret = randomBytes(macMaterialBytes(keySpec));
     let wrapped: Buffer;
     try {
-      wrapped = registry.wrapMacKey(keyId, secret);
+      wrapped = context.registry.wrapMacKey(record.keyId, secret);
     } finally {
       secret.fill(0);
     }
-    const batch = registry.store.batch().auditChange(caller, { action: 'CreateKey', keyId, detail: { KeySpec: keySpec } }, now);
-    await registry.create(record, batch, wrapped);
+    await context.registry.create(record, batch, wrapped);
     return record;
   },
 };

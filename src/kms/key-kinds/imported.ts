@@ -1,8 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { ValidationException } from '../../errors.js';
 import type { KeyRecord, KeyUsage } from '../../store/records.js';
-import { mergeTags } from '../tags.js';
-import type { KeyKind, KindMetadata, MaterialLength } from './key-kind.js';
+import { newKey, type KeyKind, type KindMetadata, type MaterialLength } from './key-kind.js';
 
 /**
  * The Origin EXTERNAL kind of a kind whose keys Keyhold makes: the same KeySpecs, usages,
@@ -30,28 +28,17 @@ export function importedKind(base: KeyKind, materialLength: (keySpec: string) =>
     metadata: (record) => ({ ...base.metadata(record), ...materialMetadata(record) }),
     importedMaterialLength: materialLength,
 
-    async create(request, caller, { registry }) {
+    async create(request, caller, context) {
       const keySpec = request.keySpec ?? base.keySpecs[0]!;
       // AWS KMS's default usage, which only a symmetric key takes: an HMAC key's must be given.
       const keyUsage = request.keyUsage ?? 'ENCRYPT_DECRYPT';
       if (!(base.keyUsages as readonly string[]).includes(keyUsage)) {
         throw new ValidationException(`KeyUsage '${keyUsage.slice(0, 64)}' is not valid for a ${keySpec} key; use ${base.keyUsages.join(' or ')}`);
       }
-      const keyId = randomUUID();
-      const now = registry.clock();
-      const record: KeyRecord = {
-        keyId,
-        description: request.description ?? '',
-        keySpec,
-        keyUsage: keyUsage as KeyUsage,
-        keyState: 'PendingImport',
-        origin: 'EXTERNAL',
-        creationDate: now.toISOString(),
-        tags: mergeTags([], request.tags ?? []),
-        currentVersion: 1,
-      };
+      const { base: fields, batch } = newKey(request, caller, context, { keyState: 'PendingImport' });
+      const record: KeyRecord = { ...fields, keySpec, keyUsage: keyUsage as KeyUsage };
       // No material: version 1 is written by ImportKeyMaterial.
-      await registry.create(record, registry.store.batch().auditChange(caller, { action: 'CreateKey', keyId }, now), 'none');
+      await context.registry.create(record, batch, 'none');
       return record;
     },
   };

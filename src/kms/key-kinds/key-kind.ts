@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { AsymmetricEncryptionAlgorithm, SigningAlgorithm } from '../../crypto/asymmetric-algorithms.js';
 import type { KeyMetadata } from '../../protocol/types.js';
 import type { RemoteKeyProviders } from '../../providers/remote-keys/remote-key-provider.js';
-import type { KeyOrigin, KeyRecord, KeyUsage, Tag } from '../../store/records.js';
+import type { KeyOrigin, KeyRecord, KeyState, KeyUsage, Tag } from '../../store/records.js';
+import type { StoreBatch } from '../../store/store.js';
+import { mergeTags } from '../tags.js';
 import type { Caller, KeyRegistry } from '../key-registry.js';
 
 export type MessageType = 'RAW' | 'DIGEST';
@@ -89,4 +92,31 @@ export interface KeyKind {
 export function supporting(...operations: KeyOperation[]): (operation: KeyOperation) => boolean {
   const set = new Set(operations);
   return (operation) => set.has(operation);
+}
+
+/**
+ * A new key's fields that every kind fills the same way (a fresh KeyId, the description and
+ * tags asked for, the creation date, version 1), and the batch that writes it with its
+ * CreateKey audit line (`detail` in it). The kind adds its KeySpec, usage and whatever else.
+ */
+export function newKey(
+  request: CreateKeyRequest,
+  caller: Caller,
+  { registry }: KindContext,
+  options: { keyState?: KeyState; detail?: Record<string, string | number | boolean> } = {},
+): { base: Omit<KeyRecord, 'keySpec' | 'keyUsage'>; batch: StoreBatch } {
+  const tags = mergeTags([], request.tags ?? []);
+  const keyId = randomUUID();
+  const now = registry.clock();
+  const base = {
+    keyId,
+    description: request.description ?? '',
+    keyState: options.keyState ?? 'Enabled',
+    origin: request.origin,
+    creationDate: now.toISOString(),
+    tags,
+    currentVersion: 1,
+  };
+  const batch = registry.store.batch().auditChange(caller, { action: 'CreateKey', keyId, ...(options.detail ? { detail: options.detail } : {}) }, now);
+  return { base, batch };
 }

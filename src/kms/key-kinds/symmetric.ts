@@ -1,8 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { ValidationException } from '../../errors.js';
 import type { KeyRecord, KeyUsage } from '../../store/records.js';
-import { mergeTags } from '../tags.js';
-import { supporting, type KeyKind } from './key-kind.js';
+import { newKey, supporting, type KeyKind } from './key-kind.js';
 
 /** The EncryptionAlgorithm of envelope encryption (AES-256-GCM), AWS KMS's name, which is also its KeySpec. */
 export const ENVELOPE_ALGORITHM = 'SYMMETRIC_DEFAULT';
@@ -24,28 +22,16 @@ export const symmetricKind: KeyKind = {
   rotation: { rotates: true },
   metadata: () => ({ EncryptionAlgorithms: [ENVELOPE_ALGORITHM] }),
 
-  async create(request, caller, { registry }) {
+  async create(request, caller, context) {
     const keySpec = ENVELOPE_ALGORITHM;
     const keyUsage = request.keyUsage ?? 'ENCRYPT_DECRYPT';
     if (!(KEY_USAGES as readonly string[]).includes(keyUsage)) {
       throw new ValidationException(`KeyUsage '${keyUsage}' is not valid for a ${keySpec} key`);
     }
-    const tags = mergeTags([], request.tags ?? []);
-    const keyId = randomUUID();
-    const now = registry.clock();
-    const record: KeyRecord = {
-      keyId,
-      description: request.description ?? '',
-      keySpec,
-      keyUsage: keyUsage as KeyUsage,
-      keyState: 'Enabled',
-      origin: 'KEYHOLD',
-      creationDate: now.toISOString(),
-      tags,
-      currentVersion: 1,
-    };
+    const { base, batch } = newKey(request, caller, context);
+    const record: KeyRecord = { ...base, keySpec, keyUsage: keyUsage as KeyUsage };
     // No material given: the registry makes version 1.
-    await registry.create(record, registry.store.batch().auditChange(caller, { action: 'CreateKey', keyId }, now));
+    await context.registry.create(record, batch);
     return record;
   },
 };
