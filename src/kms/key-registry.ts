@@ -280,49 +280,48 @@ export class KeyRegistry {
   }
 
   /** The private key of a local asymmetric key (version 1), unwrapped once and cached. */
-  async privateKey(record: KeyRecord): Promise<KeyObject> {
-    const cached = this.privateKeys.get(record.keyId);
-    if (cached) return cached;
-    const watch = this.watch(record.keyId);
-    try {
-      const wrapped = await this.store.getVersion(record.keyId, 1);
-      if (watch.changed()) return this.privateKey(await this.usableKey(record.keyId));
-      if (!wrapped) throw new Error(`store is missing the private key of key ${record.keyId}`);
-      const der = unwrapStored(() => unwrapKey(this.rootKey, wrapped, privateKeyAad(record.keyId, 1)), `the private key of key ${record.keyId}`);
-      let privateKey: KeyObject;
-      try {
-        privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-      } finally {
-        der.fill(0);
-      }
-      this.privateKeys.set(record.keyId, privateKey);
-      return privateKey;
-    } finally {
-      watch.release();
-    }
+  privateKey(record: KeyRecord): Promise<KeyObject> {
+    return this.versionOneKeyObject(record, this.privateKeys, privateKeyAad(record.keyId, 1), 'the private key', (der) =>
+      createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }),
+    );
   }
 
   /**
    * The secret of an HMAC key (version 1), unwrapped once and kept as a KeyObject (outside the
    * JavaScript heap); the unwrapped bytes are zeroed at once.
    */
-  async macKey(record: KeyRecord): Promise<KeyObject> {
-    const cached = this.macKeys.get(record.keyId);
+  macKey(record: KeyRecord): Promise<KeyObject> {
+    return this.versionOneKeyObject(record, this.macKeys, macKeyAad(record.keyId, 1), 'the HMAC key material', (secret) => createSecretKey(secret));
+  }
+
+  /**
+   * A key's version 1 unwrapped with `aad` and made a KeyObject by `make`, cached in `cache`;
+   * the unwrapped bytes are zeroed at once. A change to the key while it was read (another
+   * process disabled or deleted it) is read again, so nothing stale is cached.
+   */
+  private async versionOneKeyObject(
+    record: KeyRecord,
+    cache: LruCache<string, KeyObject>,
+    aad: string,
+    what: string,
+    make: (material: Buffer) => KeyObject,
+  ): Promise<KeyObject> {
+    const cached = cache.get(record.keyId);
     if (cached) return cached;
     const watch = this.watch(record.keyId);
     try {
       const wrapped = await this.store.getVersion(record.keyId, 1);
-      if (watch.changed()) return this.macKey(await this.usableKey(record.keyId));
-      if (!wrapped) throw new Error(`store is missing the HMAC key material of key ${record.keyId}`);
-      const secret = unwrapStored(() => unwrapKey(this.rootKey, wrapped, macKeyAad(record.keyId, 1)), `the HMAC key material of key ${record.keyId}`);
-      let macKey: KeyObject;
+      if (watch.changed()) return this.versionOneKeyObject(await this.usableKey(record.keyId), cache, aad, what, make);
+      if (!wrapped) throw new Error(`store is missing ${what} of key ${record.keyId}`);
+      const material = unwrapStored(() => unwrapKey(this.rootKey, wrapped, aad), `${what} of key ${record.keyId}`);
+      let keyObject: KeyObject;
       try {
-        macKey = createSecretKey(secret);
+        keyObject = make(material);
       } finally {
-        secret.fill(0);
+        material.fill(0);
       }
-      this.macKeys.set(record.keyId, macKey);
-      return macKey;
+      cache.set(record.keyId, keyObject);
+      return keyObject;
     } finally {
       watch.release();
     }

@@ -111,13 +111,7 @@ export function versionUnwraps(rootKey: Buffer, keyId: string, version: number, 
       secret.fill(0);
       return secret.length >= material.bytes.min && secret.length <= material.bytes.max;
     }
-    const der = unwrapKey(rootKey, wrapped, privateKeyAad(keyId, version));
-    try {
-      createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-    } finally {
-      der.fill(0);
-    }
-    return true;
+    return unwrapsToPrivateKey(rootKey, wrapped, privateKeyAad(keyId, version));
   } catch {
     return false;
   }
@@ -128,7 +122,17 @@ export function wrappingKeyUnwraps(rootKey: Buffer, record: KeyRecord): boolean 
   const parameters = record.importParameters;
   if (!parameters?.wrappedPrivateKey) return true;
   try {
-    const der = unwrapKey(rootKey, Buffer.from(parameters.wrappedPrivateKey, 'base64'), wrappingKeyAad(record.keyId, Buffer.from(parameters.token, 'base64')));
+    return unwrapsToPrivateKey(rootKey, Buffer.from(parameters.wrappedPrivateKey, 'base64'), wrappingKeyAad(record.keyId, Buffer.from(parameters.token, 'base64')));
+  } catch {
+    // A KeyId the AAD cannot name: a damaged record.
+    return false;
+  }
+}
+
+/** Whether `wrapped` unwraps under the root key with `aad` into a PKCS#8 private key that parses (zeroed after). */
+function unwrapsToPrivateKey(rootKey: Buffer, wrapped: Buffer, aad: string): boolean {
+  try {
+    const der = unwrapKey(rootKey, wrapped, aad);
     try {
       createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
     } finally {
