@@ -1,6 +1,8 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { capturedLog } from './log-capture.js';
+import { DEFAULT_DATA_DIR, testStoreEnv, type StoreChoice } from './test-store.js';
 
 const CLI = fileURLToPath(new URL('../../cli/keyhold.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
@@ -11,11 +13,17 @@ export interface CliResult {
   stderr: string;
 }
 
+export interface CliOptions extends StoreChoice {
+  cwd: string;
+  env?: Record<string, string>;
+}
+
 /**
  * Runs the real `keyhold` command line (cli/keyhold.ts) in `cwd` with only the given
- * KEYHOLD_* settings and XDG_CONFIG_HOME, feeding `input` to stdin.
+ * KEYHOLD_* settings and XDG_CONFIG_HOME (and, for `keyhold admin` and `keyhold server`,
+ * this run's store: see spawnCli), feeding `input` to stdin.
  */
-export function runCli(args: string[], options: { cwd: string; env?: Record<string, string>; input?: Buffer | string }): Promise<CliResult> {
+export function runCli(args: string[], options: CliOptions & { input?: Buffer | string }): Promise<CliResult> {
   const child = spawnCli(args, options);
   const stdout: Buffer[] = [];
   let stderr = '';
@@ -39,13 +47,23 @@ export function runCli(args: string[], options: { cwd: string; env?: Record<stri
  * commands that run until stopped (`audit list --follow`). The caller reads its output, ends
  * it, and pushes its stderr to capturedLog.
  */
-export function spawnCli(args: string[], options: { cwd: string; env?: Record<string, string> }): ChildProcessWithoutNullStreams {
+export function spawnCli(args: string[], options: CliOptions): ChildProcessWithoutNullStreams {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('KEYHOLD_') && name !== 'XDG_CONFIG_HOME'),
   );
   return spawn(process.execPath, ['--import', TSX, CLI, ...args], {
     cwd: options.cwd,
-    env: { ...inherited, ...options.env },
+    env: { ...inherited, ...storeEnv(args, options), ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+}
+
+/**
+ * The store of the data directory for the commands that open it, `keyhold admin …` (offline,
+ * on a stopped server's store) and `keyhold server`, as a server on that directory gets it
+ * (test-store.ts); other commands only talk HTTPS and get nothing.
+ */
+function storeEnv(args: string[], options: CliOptions): Record<string, string> {
+  if (!args.includes('admin') && !args.includes('server')) return {};
+  return testStoreEnv(path.resolve(options.cwd, options.env?.KEYHOLD_DATA_DIR ?? DEFAULT_DATA_DIR), { store: options.store });
 }

@@ -50,10 +50,24 @@ export interface TestPostgres {
   start(): void;
   /** Stops it if it runs, and removes its directory. */
   remove(): void;
+  /** Creates an empty database `name` (letters, digits and _) and returns its URL. */
+  createDatabase(name: string): string;
 }
 
 /** A fresh PostgreSQL cluster with a database `keyhold` owned by the superuser `keyhold`, started. */
 export async function startPostgres(): Promise<TestPostgres> {
+  return startPostgresOn(await freePort());
+}
+
+/**
+ * startPostgres without awaiting: for a harness that needs the cluster inside a synchronous
+ * call (test/helpers/test-store.ts). It blocks for the second or two that initdb and the start take.
+ */
+export function startPostgresSync(): TestPostgres {
+  return startPostgresOn(freePortSync());
+}
+
+function startPostgresOn(port: number): TestPostgres {
   const bin = postgresBinDir();
   if (!bin) throw new Error('PostgreSQL is not installed (apt-get install -y postgresql)');
   const dir = makeTempDir('keyhold-pg-');
@@ -70,16 +84,20 @@ export async function startPostgres(): Promise<TestPostgres> {
     }
   };
   run('initdb', ['-D', dataDir, '-U', 'keyhold', '-A', 'trust', '-E', 'UTF8', '--no-locale']);
-  const port = await freePort();
   // fsync stays on (the default): the tests of acknowledged writes depend on it.
   const serverOptions = `-p ${port} -k ${dir.path} -c listen_addresses=127.0.0.1`;
   const start = () => run('pg_ctl', ['-D', dataDir, '-l', logFile, '-o', serverOptions, '-w', '-t', '60', 'start']);
   const stop = () => run('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', '-t', '60', 'stop']);
   start();
   let running = true;
-  run('createdb', ['-h', dir.path, '-p', String(port), '-U', 'keyhold', 'keyhold']);
+  const createDatabase = (name: string): string => {
+    if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a plain database name: ${name}`);
+    run('createdb', ['-h', dir.path, '-p', String(port), '-U', 'keyhold', name]);
+    return `postgres://keyhold@127.0.0.1:${port}/${name}`;
+  };
+  const url = createDatabase('keyhold');
   return {
-    url: `postgres://keyhold@127.0.0.1:${port}/keyhold`,
+    url,
     port,
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
     stop() {
@@ -98,6 +116,7 @@ export async function startPostgres(): Promise<TestPostgres> {
         dir.remove();
       }
     },
+    createDatabase,
   };
 }
 
@@ -107,6 +126,15 @@ function postgresUid(): number {
 
 function postgresGid(): number {
   return Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+}
+
+/** freePort, asked of a short-lived node process: net has no synchronous listen. */
+function freePortSync(): number {
+  const script = "const s = require('node:net').createServer(); s.listen(0, '127.0.0.1', () => { process.stdout.write(String(s.address().port)); s.close(); });";
+  const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  const port = Number(result.stdout);
+  if (result.status !== 0 || !Number.isInteger(port) || port <= 0) throw new Error(`could not find a free port: ${result.stderr}`);
+  return port;
 }
 
 /** A port that was free a moment ago on 127.0.0.1. */

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { capturedLog } from './log-capture.js';
+import { DEFAULT_DATA_DIR, testStoreEnv, type StoreChoice } from './test-store.js';
 
 const MAIN = fileURLToPath(new URL('../../src/server/main.ts', import.meta.url));
 /** What `npm start` runs, after `npm run build`: for benches that time a start. */
@@ -27,10 +29,11 @@ export interface ExitedProcess {
 /**
  * Runs the real server entry point (`src/server/main.ts`, what `npm start` runs once
  * built) as a child process with the given environment and no inherited KEYHOLD_*
- * settings. Resolves when it logs that it is listening; rejects if it exits first.
+ * settings but this run's store (test-store.ts; `{ store: 'leveldb' }` for a test about
+ * LevelDB itself). Resolves when it logs that it is listening; rejects if it exits first.
  */
-export function startServerProcess(env: Record<string, string>, cwd: string): Promise<ServerProcess> {
-  return launchServerProcess(env, cwd).listening;
+export function startServerProcess(env: Record<string, string>, cwd: string, choice: StoreChoice = {}): Promise<ServerProcess> {
+  return launchServerProcess(env, cwd, choice).listening;
 }
 
 export interface LaunchedProcess {
@@ -46,8 +49,8 @@ export interface LaunchedProcess {
  * Like startServerProcess, but hands out the child before it listens. `built` runs the
  * compiled server (dist/, as `npm start` does) instead of src/ through tsx.
  */
-export function launchServerProcess(env: Record<string, string>, cwd: string, options: { built?: boolean } = {}): LaunchedProcess {
-  const child = spawnServer(env, cwd, options.built);
+export function launchServerProcess(env: Record<string, string>, cwd: string, options: { built?: boolean } & StoreChoice = {}): LaunchedProcess {
+  const child = spawnServer(env, cwd, { store: options.store }, options.built);
   let out = '';
   let err = '';
   child.stdout!.on('data', (chunk) => {
@@ -91,9 +94,10 @@ export function runServerToCompletion(
   env: Record<string, string>,
   cwd: string,
   timeoutMs = 15_000,
-  as: { uid?: number; gid?: number } = {},
+  options: { uid?: number; gid?: number } & StoreChoice = {},
 ): Promise<ExitedProcess> {
-  const child = spawnServer(env, cwd, false, as);
+  const { store, ...as } = options;
+  const child = spawnServer(env, cwd, { store }, false, as);
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk) => (stdout += chunk));
@@ -117,13 +121,15 @@ export function runServerToCompletion(
  */
 export const TEST_WORKERS = process.env.KEYHOLD_TEST_WORKERS || '1';
 
-function spawnServer(env: Record<string, string>, cwd: string, built = false, as: { uid?: number; gid?: number } = {}): ChildProcess {
+function spawnServer(env: Record<string, string>, cwd: string, choice: StoreChoice, built = false, as: { uid?: number; gid?: number } = {}): ChildProcess {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('KEYHOLD_') && name !== 'NODE_ENV'),
   );
+  // A data directory named only in a .env file is not seen here: such a test gets the database of ./data.
+  const store = testStoreEnv(path.resolve(cwd, env.KEYHOLD_DATA_DIR ?? DEFAULT_DATA_DIR), choice);
   return spawn(process.execPath, built ? [BUILT_MAIN] : ['--import', TSX, MAIN], {
     cwd,
-    env: { ...inherited, KEYHOLD_PORT: '0', KEYHOLD_WORKERS: TEST_WORKERS, ...env },
+    env: { ...inherited, KEYHOLD_PORT: '0', KEYHOLD_WORKERS: TEST_WORKERS, ...store, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...as,
   });
