@@ -8,6 +8,7 @@ import { runCli } from '../helpers/cli.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
+import type { StoreChoice } from '../helpers/test-store.js';
 
 const PASSPHRASE = 'offline admin audit test passphrase';
 const DAMAGED = 4;
@@ -22,19 +23,24 @@ describe('keyhold admin audit verify and admin credentials create (offline)', fu
   let temp: ReturnType<typeof makeTempDir>;
   let server: ServerProcess | undefined;
   const dataDir = () => path.join(temp.path, 'data');
-  const env = () => ({ KEYHOLD_DATA_DIR: dataDir(), KEYHOLD_PASSPHRASE: PASSPHRASE });
-  const admin = (args: string[]) => runCli(['admin', ...args], { cwd: temp.path, env: env() });
+  const env = (directory = dataDir()) => ({ KEYHOLD_DATA_DIR: directory, KEYHOLD_PASSPHRASE: PASSPHRASE });
+  const admin = (args: string[], directory = dataDir()) => runCli(['admin', ...args], { cwd: temp.path, env: env(directory) });
 
-  before(async () => {
-    rememberSecret(PASSPHRASE);
-    temp = makeTempDir('keyhold-admin-audit-');
-    server = await startServerProcess(env(), temp.path);
-    const client = KeyholdClient.fromCredentialsFile(path.join(dataDir(), 'admin.credentials'));
+  /** A store a real server wrote an audit trail into (a key made, described five times), stopped. */
+  async function auditedStore(directory: string, choice: StoreChoice = {}): Promise<void> {
+    server = await startServerProcess(env(directory), temp.path, choice);
+    const client = KeyholdClient.fromCredentialsFile(path.join(directory, 'admin.credentials'));
     const { KeyId } = await client.createKey({ description: 'audited' });
     for (let i = 0; i < 5; i++) await client.describeKey(KeyId);
     client.close();
     expect(await server.stop()).to.equal(0);
     server = undefined;
+  }
+
+  before(async () => {
+    rememberSecret(PASSPHRASE);
+    temp = makeTempDir('keyhold-admin-audit-');
+    await auditedStore(dataDir());
   });
   after(async () => {
     await server?.stop();
@@ -70,14 +76,17 @@ describe('keyhold admin audit verify and admin credentials create (offline)', fu
   });
 
   it('names a record removed from the middle of the trail, exit 4', async () => {
-    const store = await LevelDbStore.open(dataDir());
+    // A store of its own on LevelDB in any run: the record is removed in-process, and only LevelDB opens here.
+    const directory = path.join(temp.path, 'leveldb');
+    await auditedStore(directory, { store: 'leveldb' });
+    const store = await LevelDbStore.open(directory);
     try {
       const events = await store.listAudit();
       await store.audit.del(auditRecordKey(events[3]!.Seq));
     } finally {
       await store.close();
     }
-    const result = await admin(['audit', 'verify']);
+    const result = await admin(['audit', 'verify'], directory);
     expect(result.code).to.equal(DAMAGED);
     expect(result.stdout.toString()).to.match(/first break: record 4 was removed \(the next record is 5\)/);
   });

@@ -222,11 +222,12 @@ describe('importing key material with the tools: the README as written, the aws 
     expect(backup.code, backup.stderr).to.equal(0);
     expect(readFileSync(backupFile).includes(material), 'plaintext material in the backup').to.equal(false);
     expect(readFileSync(backupFile).includes(hmacSecret), 'plaintext HMAC secret in the backup').to.equal(false);
+    // Restored into a LevelDB data directory in any run (a PostgreSQL run backs up from PostgreSQL).
     const restoredDir = path.join(work.path, 'restored', 'data');
-    const restore = await runCli(['admin', 'restore', '--in', backupFile], { cwd: work.path, env: { ...env, KEYHOLD_DATA_DIR: restoredDir, KEYHOLD_PASSPHRASE: passphrase } });
+    const restore = await runCli(['admin', 'restore', '--in', backupFile], { cwd: work.path, env: { ...env, KEYHOLD_DATA_DIR: restoredDir, KEYHOLD_PASSPHRASE: passphrase }, store: 'leveldb' });
     expect(restore.code, restore.stderr).to.equal(0);
 
-    const restored = await startServerProcess({ KEYHOLD_DATA_DIR: restoredDir, KEYHOLD_PASSPHRASE: passphrase }, work.path);
+    const restored = await startServerProcess({ KEYHOLD_DATA_DIR: restoredDir, KEYHOLD_PASSPHRASE: passphrase }, work.path, { store: 'leveldb' });
     const credentials = JSON.parse(readFileSync(path.join(dataDir, 'admin.credentials'), 'utf8'));
     const client = new KeyholdClient({ url: restored.url, accessKeyId: credentials.AccessKeyId, secretKey: credentials.SecretKey, certSha256: restored.certSha256 });
     try {

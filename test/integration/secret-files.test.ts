@@ -131,7 +131,8 @@ describe('secret files and the stored KDF, at start (real files, real server pro
         const cwd = tempDir();
         const dataDir = path.join(cwd, 'data');
         await storeWithKdf(dataDir, iterations, saltBytes);
-        const result = await runServerToCompletion({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE }, cwd, 30_000);
+        // LevelDB in any run: storeWithKdf writes the record in-process, and only LevelDB opens here.
+        const result = await runServerToCompletion({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE }, cwd, 30_000, { store: 'leveldb' });
         expect(result.code).to.equal(1);
         expect(result.stderr.trim()).to.equal(
           "keyhold: KEYHOLD_DATA_DIR: the store's root-key record asks for a KDF weaker than Keyhold's minimum " +

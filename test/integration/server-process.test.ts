@@ -7,6 +7,7 @@ import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { runServerToCompletion, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
+import type { StoreChoice } from '../helpers/test-store.js';
 
 const PASSPHRASE = 'process test passphrase, long enough';
 
@@ -40,8 +41,8 @@ describe('the server process (npm start)', function () {
     return dir.path;
   }
 
-  async function start(env: Record<string, string>, cwd: string) {
-    const server = await startServerProcess(env, cwd);
+  async function start(env: Record<string, string>, cwd: string, choice: StoreChoice = {}) {
+    const server = await startServerProcess(env, cwd, choice);
     running.push(server);
     return server;
   }
@@ -98,7 +99,8 @@ describe('the server process (npm start)', function () {
     const cwd = tempDir();
     const dataDir = path.join(cwd, 'data');
     rememberSecret(PASSPHRASE);
-    const server = await start({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE }, cwd);
+    // LevelDB in any run: storeSnapshot reads the store in-process, and only LevelDB opens here.
+    const server = await start({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE }, cwd, { store: 'leveldb' });
     const client = KeyholdClient.fromCredentialsFile(path.join(dataDir, 'admin.credentials'));
     await client.createKey();
     client.close();
@@ -120,7 +122,8 @@ describe('the server process (npm start)', function () {
   it('argon2id: starts, and the store records its parameters', async () => {
     const cwd = tempDir();
     const dataDir = path.join(cwd, 'data');
-    const server = await start({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_KDF: 'argon2id' }, cwd);
+    // LevelDB in any run: storeSnapshot reads the store in-process, and only LevelDB opens here.
+    const server = await start({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_KDF: 'argon2id' }, cwd, { store: 'leveldb' });
     await server.stop();
     running.splice(running.indexOf(server), 1);
     const root = JSON.parse(await storeSnapshot(dataDir)).root;
@@ -130,7 +133,8 @@ describe('the server process (npm start)', function () {
   it('gives a second process on the same data dir a clear "store in use" error', async () => {
     const cwd = tempDir();
     const dataDir = path.join(cwd, 'data');
-    await start({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE }, cwd);
+    // LevelDB's lock on its directory, in any run: nodes may share one PostgreSQL database.
+    await start({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE }, cwd, { store: 'leveldb' });
     const result = await runServerToCompletion({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE }, cwd);
     expect(result.code).to.equal(1);
     expect(result.stderr.trim()).to.match(/^keyhold: KEYHOLD_DATA_DIR: store in use/);
