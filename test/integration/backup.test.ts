@@ -5,15 +5,12 @@ import { expect } from 'chai';
 import { BackupVerifier } from '../../src/backup/verifier.js';
 import { decodeCheckedJson } from '../../src/store/checked-json.js';
 import { KeyholdApiError, KeyholdClient } from '../../src/client/index.js';
-import { CredentialService } from '../../src/kms/credential-service.js';
-import { openRootKey } from '../../src/kms/root-key.js';
-import { PassphraseMasterKey } from '../../src/providers/master-keys/passphrase.js';
-import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { runCli } from '../helpers/cli.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { runServerToCompletion, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
+import type { StoreChoice } from '../helpers/test-store.js';
 
 const PASSPHRASE = 'backup suite passphrase, long enough';
 const OTHER_PASSPHRASE = 'another passphrase, also long enough';
@@ -52,29 +49,26 @@ describe('backup and restore', function () {
 
   const dataDir = () => path.join(work.path, 'data');
   const credentialsFile = () => path.join(dataDir(), 'admin.credentials');
-  const keyhold = (args: string[], env: Record<string, string> = {}) =>
-    runCli(args, { cwd: work.path, env: { XDG_CONFIG_HOME: path.join(work.path, 'config'), ...env } });
+  const keyhold = (args: string[], env: Record<string, string> = {}, choice: StoreChoice = {}) =>
+    runCli(args, { cwd: work.path, env: { XDG_CONFIG_HOME: path.join(work.path, 'config'), ...env }, ...choice });
+  /** `keyhold admin restore`: into a LevelDB data directory in any run (a PostgreSQL run backs up from PostgreSQL). */
+  const restore = (file: string, env: Record<string, string>) => keyhold(['admin', 'restore', '--in', file], env, { store: 'leveldb' });
 
-  /** A non-admin credential that may list keys, made offline with the store's own CredentialService. */
+  /** A non-admin credential that may list keys, made offline (the server stopped) with `keyhold admin credentials create`. */
   async function addReadOnlyCredential(): Promise<{ accessKeyId: string; secretKey: Buffer }> {
-    const store = await LevelDbStore.open(dataDir());
-    try {
-      const { rootKey } = await openRootKey(store, new PassphraseMasterKey({ value: PASSPHRASE, source: 'test' }, 'pbkdf2'));
-      const credentials = await CredentialService.load(store, rootKey);
-      const created = await credentials.add({
-        admin: false,
-        description: 'read only',
-        principal: 'test',
-        policy: { Statement: [{ Effect: 'Allow', Action: 'kms:ListKeys', Resource: '*' }] },
-      });
-      rememberSecret(created.secretKey);
-      return created;
-    } finally {
-      await store.close();
-    }
+    const policyFile = path.join(work.path, 'read-only.policy.json');
+    writeFileSync(policyFile, JSON.stringify({ Statement: [{ Effect: 'Allow', Action: 'kms:ListKeys', Resource: '*' }] }));
+    const out = path.join(work.path, 'read-only.credentials');
+    const made = await keyhold(['admin', 'credentials', 'create', '--policy-file', policyFile, '--description', 'read only', '--out', out], { KEYHOLD_DATA_DIR: dataDir(), KEYHOLD_PASSPHRASE: PASSPHRASE });
+    expect(made.code, made.stderr).to.equal(0);
+    const file = JSON.parse(readFileSync(out, 'utf8'));
+    const secretKey = Buffer.from(file.SecretKey, 'base64');
+    rememberSecret(secretKey);
+    return { accessKeyId: file.AccessKeyId, secretKey };
   }
 
   async function start(directory: string): Promise<ServerProcess> {
+    // A restored directory was given LevelDB by its restore (test-store.ts keeps it there).
     const started = await startServerProcess({ KEYHOLD_DATA_DIR: directory, KEYHOLD_PASSPHRASE: PASSPHRASE }, work.path);
     servers.push(started);
     return started;
@@ -146,7 +140,7 @@ describe('backup and restore', function () {
 
   it('restores into a new directory, and a server on it has every key, version, alias, tag, credential and schedule, and decrypts every blob', async () => {
     const restored = path.join(work.path, 'restored', 'data');
-    const result = await keyhold(['admin', 'restore', '--in', backupFile], { KEYHOLD_DATA_DIR: restored, KEYHOLD_PASSPHRASE: PASSPHRASE });
+    const result = await restore(backupFile, { KEYHOLD_DATA_DIR: restored, KEYHOLD_PASSPHRASE: PASSPHRASE });
     expect(result.code, result.stderr).to.equal(0);
     expect(result.stdout.toString()).to.match(/^restored \d+ records \(backup of .*\) into /);
     expect(readdirSync(restored).sort()).to.deep.equal(['store', 'store.seal']);
@@ -194,7 +188,7 @@ describe('backup and restore', function () {
 
   describe('refuses, writing nothing,', () => {
     async function refused(file: string, env: Record<string, string>, message: RegExp, target = path.join(work.path, `target-${randomBytes(4).toString('hex')}`)) {
-      const result = await keyhold(['admin', 'restore', '--in', file], { KEYHOLD_DATA_DIR: target, KEYHOLD_PASSPHRASE: PASSPHRASE, ...env });
+      const result = await restore(file, { KEYHOLD_DATA_DIR: target, KEYHOLD_PASSPHRASE: PASSPHRASE, ...env });
       expect(result.code).to.not.equal(0);
       expect(result.stderr).to.match(message);
       return target;
