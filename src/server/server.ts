@@ -17,8 +17,9 @@ import { createRemoteKeyProviders } from '../providers/remote-keys/index.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS, urlHost } from '../runtime/listen.js';
 import { createHttpsServer } from '../runtime/https-server.js';
 import { loadTlsMaterial } from '../runtime/tls.js';
-import { LevelDbStore } from '../store/leveldb-store.js';
+import type { Store } from '../store/store.js';
 import { ADMIN_CREDENTIALS_FILE, createFirstAdminCredential, makeDataDir } from './admin-credentials.js';
+import { openConfiguredStore } from './open-store.js';
 import { checkSecretFileModes } from './secret-files.js';
 
 /** How often due key rotations and deletions are looked for. */
@@ -52,13 +53,13 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     process.stderr.write(`\n!!! keyhold: ${message}\n\n`);
   });
   const remoteProviders = createRemoteKeyProviders(config, (message) => logger.warn(message));
-  let store: LevelDbStore | undefined;
+  let store: Store | undefined;
   let rootKey: Buffer | undefined;
   let scheduler: Scheduler | undefined;
   let server: https.Server | undefined;
   let workers: RunningCluster | undefined;
   try {
-    store = await LevelDbStore.open(config.dataDir);
+    store = await openConfiguredStore(config);
     const opened = await openRootKey(store, provider);
     rootKey = opened.rootKey;
     if (opened.created) logger.info({ dataDir: config.dataDir, master: provider.kind }, 'initialised a new store');
@@ -77,6 +78,14 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     const credentials = await CredentialService.load(store, rootKey);
     const tls = await loadTlsMaterial(config);
     const openStore = store;
+    // What other nodes sharing the store changed: this process's caches, and its workers', forget it.
+    store.onExternalChange((change) => {
+      keyService.forgetCached(change);
+      if (change.credentials || change.everything) {
+        credentials.reload().catch((error: unknown) => logger.error({ err: error }, 'could not reload the credentials another node changed'));
+      }
+      void workers?.forget(change);
+    });
     const snapshots = new StoreSnapshots(store);
     if (config.goKmsAuthKey !== undefined) {
       logger.warn(
@@ -109,13 +118,16 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     }
     const url = `https://${urlHost(config.host)}:${port}`;
 
+    // A node joining a shared store that another node is making gives that node time to make
+    // the first admin credential, so that two nodes started together make one, not two.
+    if (credentials.size === 0 && config.storeUrl !== undefined && !opened.created) await waitForFirstCredential(credentials);
     if (credentials.size === 0) {
       const admin = await createFirstAdminCredential(credentials, config.dataDir, { Url: url, CertSha256: tls.certSha256 }, (message, fields) =>
         logger.warn(fields, message),
       );
       logger.info({ file: path.join(config.dataDir, ADMIN_CREDENTIALS_FILE), accessKeyId: admin.accessKeyId }, 'created the admin credential (secret only in the file)');
     }
-    logger.info({ url, certSha256: tls.certSha256, selfSigned: tls.selfSigned, dataDir: config.dataDir }, 'keyhold is listening');
+    logger.info({ url, certSha256: tls.certSha256, selfSigned: tls.selfSigned, dataDir: config.dataDir, store: store.location }, 'keyhold is listening');
 
     const listening = server;
     const serving = workers;
@@ -128,6 +140,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
         else await closeGracefully(listening!, SHUTDOWN_GRACE_MS);
         await scheduler!.stop();
         await snapshots.closeAll();
+        openStore.onExternalChange(undefined);
         keyService.clearCaches();
         await openStore.close();
         await remoteProviders.close();
@@ -157,7 +170,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
  * Logs what the store reports, one line each, naming the cause and what happens next; after
  * a reopen this process forgets everything it cached (a failed write may have landed).
  */
-function reportStoreEvents(store: LevelDbStore, keyService: KeyService, logger: Logger): void {
+function reportStoreEvents(store: Store, keyService: KeyService, logger: Logger): void {
   store.health.on((event) => {
     switch (event.type) {
       case 'write-failed':
@@ -175,6 +188,17 @@ function reportStoreEvents(store: LevelDbStore, keyService: KeyService, logger: 
         return;
     }
   });
+}
+
+/** How long a node joining a new shared store waits for the node that made it to make the admin credential. */
+const FIRST_CREDENTIAL_WAIT_MS = 10_000;
+
+async function waitForFirstCredential(credentials: CredentialService): Promise<void> {
+  const until = Date.now() + FIRST_CREDENTIAL_WAIT_MS;
+  while (credentials.size === 0 && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await credentials.reload();
+  }
 }
 
 interface Scheduler {
