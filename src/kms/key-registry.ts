@@ -563,20 +563,24 @@ export function pendingDeletion(keyId: string) {
 }
 
 /** How often a read-modify-write is tried again when another node changed what it read. */
-const MAX_CONFLICT_RETRIES = 5;
+const MAX_CONFLICT_RETRIES = 20;
 
 /**
- * Runs a read-modify-write, and again (after `forget`, so that it reads the store anew) when
- * its batch is refused because another node sharing the store changed the record first
- * (WriteConflictError): each attempt sees the newest record, and no change is lost.
+ * Runs a read-modify-write, and again (after `forget`, so that it reads the store anew, and a
+ * short random pause that grows, so that two nodes do not keep colliding) when its batch is
+ * refused because another node sharing the store changed the record first
+ * (WriteConflictError): each attempt sees the newest record, and no change is lost. A change
+ * that keeps colliding answers 503, which clients retry.
  */
 export async function retryOnConflict<T>(attempt: () => Promise<T>, forget: () => void): Promise<T> {
   for (let tries = 1; ; tries++) {
     try {
       return await attempt();
     } catch (error) {
-      if (!(error instanceof WriteConflictError) || tries > MAX_CONFLICT_RETRIES) throw error;
+      if (!(error instanceof WriteConflictError)) throw error;
+      if (tries > MAX_CONFLICT_RETRIES) throw new ServiceUnavailableException('The record was changed on another node at the same time, again and again; try again');
       forget();
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 * tries, 20)));
     }
   }
 }

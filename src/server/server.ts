@@ -24,6 +24,8 @@ import { checkSecretFileModes } from './secret-files.js';
 
 /** How often due key rotations and deletions are looked for. */
 const SCHEDULER_INTERVAL_MS = 60_000;
+/** How often a node of a shared store asks for the background work's lease (how soon it moves when its holder dies). */
+const LEASE_CHECK_INTERVAL_MS = 3_000;
 
 export interface RunningServer {
   url: string;
@@ -73,7 +75,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     const replay = new ReplayMemory();
     const goKmsPolicy = loadGoKmsPolicy(config);
     reportStoreEvents(store, keyService, logger);
-    scheduler = startScheduler(keyService, audit, config, logger);
+    scheduler = startScheduler(keyService, audit, store, config, logger);
     await scheduler.runNow();
     const credentials = await CredentialService.load(store, rootKey);
     const tls = await loadTlsMaterial(config);
@@ -208,34 +210,48 @@ interface Scheduler {
 
 /**
  * Runs the due rotations and deletions, and the audit trail's retention, at start and every
- * minute, with this process's clock. One run at a time; stop() waits for a run in progress,
- * so the store is never closed under it.
+ * minute, with this process's clock, when this process leads the background work (always on
+ * LevelDB; on a shared store, the one node holding the lease, which another node takes within
+ * seconds of its death: asked every few seconds). One run at a time; stop() waits for a run
+ * in progress, so the store is never closed under it.
  */
-function startScheduler(keyService: KeyService, audit: AuditTrail, config: KeyholdConfig, logger: Logger): Scheduler {
+function startScheduler(keyService: KeyService, audit: AuditTrail, store: Store, config: KeyholdConfig, logger: Logger): Scheduler {
   let running: Promise<void> = Promise.resolve();
-  const runNow = () => {
+  let leading = false;
+  let lastRun = 0;
+  const work = async () => {
+    try {
+      const { rotated, deleted, expired, failed } = await keyService.runScheduledWork();
+      if (rotated.length > 0 || deleted.length > 0 || expired.length > 0) logger.info({ rotated, deleted, expired }, 'scheduled rotations, deletions and expiries done');
+      for (const failure of failed) logger.error({ keyId: failure.keyId, err: failure.error }, 'a scheduled rotation or deletion failed');
+    } catch (error) {
+      logger.error({ err: error }, 'scheduled rotations and deletions failed');
+    }
+    if (config.auditRetentionDays === undefined) return;
+    try {
+      const removed = await audit.removeBefore(new Date(Date.now() - config.auditRetentionDays * 86_400_000));
+      if (removed > 0) logger.info({ removed, retentionDays: config.auditRetentionDays }, 'removed audit records past their retention');
+    } catch (error) {
+      logger.error({ err: error }, 'the audit retention could not run');
+    }
+  };
+  /** Runs the work if this process leads it and it is due (`force`: due now). */
+  const tick = (force: boolean) => {
     running = running.then(async () => {
-      try {
-        const { rotated, deleted, expired, failed } = await keyService.runScheduledWork();
-        if (rotated.length > 0 || deleted.length > 0 || expired.length > 0) logger.info({ rotated, deleted, expired }, 'scheduled rotations, deletions and expiries done');
-        for (const failure of failed) logger.error({ keyId: failure.keyId, err: failure.error }, 'a scheduled rotation or deletion failed');
-      } catch (error) {
-        logger.error({ err: error }, 'scheduled rotations and deletions failed');
-      }
-      if (config.auditRetentionDays === undefined) return;
-      try {
-        const removed = await audit.removeBefore(new Date(Date.now() - config.auditRetentionDays * 86_400_000));
-        if (removed > 0) logger.info({ removed, retentionDays: config.auditRetentionDays }, 'removed audit records past their retention');
-      } catch (error) {
-        logger.error({ err: error }, 'the audit retention could not run');
-      }
+      const leads = await store.leadsBackgroundWork();
+      if (leads !== leading) logger.info(leads ? 'this node now runs the background work (rotations, deletions, retention)' : 'another node runs the background work now');
+      const tookOver = leads && !leading;
+      leading = leads;
+      if (!leads || (!force && !tookOver && Date.now() - lastRun < SCHEDULER_INTERVAL_MS - LEASE_CHECK_INTERVAL_MS)) return;
+      lastRun = Date.now();
+      await work();
     });
     return running;
   };
-  const timer = setInterval(() => void runNow(), SCHEDULER_INTERVAL_MS);
+  const timer = setInterval(() => void tick(false), config.storeUrl === undefined ? SCHEDULER_INTERVAL_MS : LEASE_CHECK_INTERVAL_MS);
   timer.unref();
   return {
-    runNow,
+    runNow: () => tick(true),
     async stop() {
       clearInterval(timer);
       await running;

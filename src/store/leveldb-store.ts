@@ -214,6 +214,11 @@ export class LevelDbStore implements Store {
   /** Nobody else writes this store: there is never an external change to tell. */
   onExternalChange(_listener: ExternalChangeListener | undefined): void {}
 
+  /** This process is the store's one writer: it does the background work. */
+  leadsBackgroundWork(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
   private async flush(): Promise<void> {
     const acknowledgements: Promise<void>[] = [];
     while (this.pending.length > 0) {

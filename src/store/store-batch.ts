@@ -1,3 +1,4 @@
+import { ServiceUnavailableException } from '../errors.js';
 import { AUDIT_ANCHOR_KEY, auditRecordKey, changeEntry, type AuditAnchor, type AuditEntry, type ChangeAuthor } from './audit-record.js';
 import { SUBLEVEL_NAMES, type AliasRecord, type CredentialRecord, type KeyRecord, type RootKeyRecord, type RotationRecord, type SublevelName } from './records.js';
 
@@ -30,12 +31,15 @@ export type BatchOp =
 
 /**
  * A batch's check failed: another writer (another node) changed the record since it was read.
- * Nothing of the batch was written; the caller reads the record again and retries.
+ * Nothing of the batch was written; the caller reads the record again and retries. One that
+ * reaches a client (a change that does not retry) answers 503, which clients retry.
  */
-export class WriteConflictError extends Error {
-  constructor(readonly table: SublevelName, readonly key: string) {
-    super(`the ${table} record '${key.slice(0, 80)}' was changed by another writer`);
-    this.name = 'WriteConflictError';
+export class WriteConflictError extends ServiceUnavailableException {
+  constructor(
+    readonly table: SublevelName,
+    readonly key: string,
+  ) {
+    super(`The ${table} record '${key.slice(0, 80)}' was changed on another node at the same time; try again`);
   }
 }
 

@@ -74,6 +74,13 @@ export interface Store extends KeyStore {
    * share (PostgreSQL), soon after they commit; never called by a store only this process writes.
    */
   onExternalChange(listener: ExternalChangeListener | undefined): void;
+  /**
+   * Whether this process is the one that runs background work (rotations, deletions, audit
+   * retention, import expiry) now: always for a store only this process writes; for a shared
+   * store, the one node that holds its lease, which passes to another node within seconds of
+   * that node's death.
+   */
+  leadsBackgroundWork(): Promise<boolean>;
   getAuditHead(): Promise<AuditHead | undefined>;
   getAuditAnchor(): Promise<AuditAnchor | undefined>;
   /** The retention anchor for the last record removed (MACed under the audit key). */

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import pg from 'pg';
@@ -31,7 +32,6 @@ describe('PostgreSQL store: two nodes on one database', function () {
     const launched = dirs.map((dir) => launchServerProcess(env(dir.path), dir.path));
     nodes.push(...(await Promise.all(launched.map((launch) => launch.listening))));
     // The credential is in the admin.credentials of whichever node made it.
-    const { existsSync } = await import('node:fs');
     const maker = dirs.find((dir) => existsSync(path.join(dir.path, 'admin.credentials')))!;
     a = serverClient(nodes[0]!, maker.path);
     b = serverClient(nodes[1]!, maker.path);
@@ -128,6 +128,47 @@ describe('PostgreSQL store: two nodes on one database', function () {
       return (described.body.Credential as { Enabled: boolean }).Enabled === false;
     }, 1_000);
     expect(Date.now() - started).to.be.below(1_000);
+  });
+
+  it('loses no acknowledged write when a node is killed mid-flight; the other takes over the background work; the killed node rejoins', async () => {
+    const leader = nodes.findIndex((node) => node.stdout().includes('this node now runs the background work'));
+    expect(leader, 'one node leads the background work').to.be.at.least(0);
+    expect(nodes.filter((node) => node.stdout().includes('this node now runs the background work'))).to.have.length(1);
+    const victim = nodes[leader]!;
+    const survivor = nodes[1 - leader]!;
+    const victimClient = leader === 0 ? a : b;
+    const survivorClient = leader === 0 ? b : a;
+    // Mixed traffic on both nodes; the leader is killed while it flows.
+    const acknowledged: string[] = [];
+    let stop = false;
+    const traffic = [victimClient, survivorClient].map(async (client) => {
+      while (!stop) {
+        const answer = await client.call('createkey', { Description: 'failover' });
+        if (answer.status === 200) acknowledged.push((answer.body.KeyMetadata as { KeyId: string }).KeyId);
+      }
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    victim.child.kill('SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    stop = true;
+    await Promise.all(traffic);
+    expect(acknowledged.length).to.be.above(5);
+    for (const keyId of acknowledged) {
+      const described = await survivorClient.call('describekey', { KeyId: keyId });
+      expect(described.status, `acknowledged key ${keyId}`).to.equal(200);
+    }
+    // The lease moves within seconds of the holder's death.
+    await waitFor('the surviving node to take over the background work', () => survivor.stdout().includes('this node now runs the background work'), 15_000);
+    // The killed node starts again on its data directory and the same database, and serves.
+    const dir = dirs[leader]!;
+    const restarted = await launchServerProcess(
+      { KEYHOLD_DATA_DIR: dir.path, KEYHOLD_STORE_URL: url, KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_KDF: 'pbkdf2', KEYHOLD_LOG_LEVEL: 'info' },
+      dir.path,
+    ).listening;
+    nodes[leader] = restarted;
+    const maker = dirs.find((candidate) => existsSync(path.join(candidate.path, 'admin.credentials')))!;
+    const rejoined = serverClient(restarted, maker.path);
+    expect((await rejoined.call('describekey', { KeyId: acknowledged[acknowledged.length - 1] })).status).to.equal(200);
   });
 });
 

@@ -19,6 +19,8 @@ const CHANGES_CHANNEL = 'keyhold_changes';
 const MAX_NOTIFY_BYTES = 7_000;
 /** Serialises the audit chain's writers across nodes: "keyholda" in ASCII. */
 const AUDIT_LOCK = 0x6b6579686f6c6461n;
+/** The background work's lease: a session advisory lock ("keyholdb"), released when its holder's connection ends. */
+const BACKGROUND_LOCK = 0x6b6579686f6c6462n;
 /** At most this many batches are merged into one transaction. */
 const MAX_BATCHES_PER_TRANSACTION = 1024;
 /** Rows fetched per query by scans and snapshots: memory stays flat at a million keys. */
@@ -67,6 +69,8 @@ export class PostgresStore implements Store {
   private readonly nodeId = randomBytes(8).toString('hex');
   private listener: pg.Client | undefined;
   private relistenTimer: NodeJS.Timeout | undefined;
+  /** The connection that holds the background work's lease, while this node holds it. */
+  private leaseHolder: pg.Client | undefined;
   /** The cause of the last failed query, until one succeeds again. */
   private lastFailure: string | undefined;
 
@@ -140,6 +144,39 @@ export class PostgresStore implements Store {
 
   onExternalChange(listener: ExternalChangeListener | undefined): void {
     this.externalListener = listener;
+  }
+
+  /**
+   * Whether this node holds the background work's lease: a session advisory lock on a
+   * connection of its own. When the node dies, its connection ends (at once for a killed
+   * process, within the server's TCP keepalive for a lost machine) and the next node to ask
+   * gets the lease. A lease whose connection failed is given up before the work runs.
+   */
+  async leadsBackgroundWork(): Promise<boolean> {
+    if (this.closed) return false;
+    if (this.leaseHolder) {
+      try {
+        await this.leaseHolder.query('SELECT 1');
+        return true;
+      } catch {
+        await this.leaseHolder.end().catch(() => undefined);
+        this.leaseHolder = undefined;
+      }
+    }
+    const client = new pg.Client({ connectionString: this.url, keepAlive: true });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock($1) AS held', [BACKGROUND_LOCK.toString()]);
+      if (rows[0]?.held && !this.closed) {
+        this.leaseHolder = client;
+        return true;
+      }
+    } catch {
+      // The database cannot be reached: no lease, and no work, until it can.
+    }
+    await client.end().catch(() => undefined);
+    return false;
   }
 
   write(batch: StoreBatch, options: { sync?: boolean } = {}): Promise<void> {
@@ -533,6 +570,8 @@ export class PostgresStore implements Store {
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => undefined);
+    await this.leaseHolder?.end().catch(() => undefined);
+    this.leaseHolder = undefined;
     await this.pool.end();
   }
 
