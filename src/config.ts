@@ -58,6 +58,12 @@ const environmentSchema = z.object({
   KEYHOLD_HOST: z.string().min(1).default('127.0.0.1'),
   KEYHOLD_PORT: wholeNumber(0, 65535).default(8443),
   KEYHOLD_DATA_DIR: z.string().min(1).default('./data'),
+  KEYHOLD_STORE_URL: z
+    .string()
+    .refine((value) => /^postgres(ql)?:\/\/[^\s]+$/.test(value) && URL.canParse(value), {
+      message: 'must be a PostgreSQL URL, postgres://user[:password]@host[:port]/database[?sslmode=…]',
+    })
+    .optional(),
   KEYHOLD_TLS_CERT: z.string().min(1).optional(),
   KEYHOLD_TLS_KEY: z.string().min(1).optional(),
   KEYHOLD_MASTER: z.enum(['passphrase', 'pkcs11']).default('passphrase'),
@@ -107,6 +113,8 @@ export interface KeyholdConfig {
   host: string;
   port: number;
   dataDir: string;
+  /** A PostgreSQL URL: the records live in that database, which several nodes may share; else LevelDB in dataDir. */
+  storeUrl: string | undefined;
   tls: { certFile: string; keyFile: string } | undefined;
   master: 'passphrase' | 'pkcs11';
   passphrase: SecretSource | undefined;
@@ -183,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     host: e.KEYHOLD_HOST,
     port: e.KEYHOLD_PORT,
     dataDir: path.resolve(e.KEYHOLD_DATA_DIR),
+    storeUrl: e.KEYHOLD_STORE_URL,
     tls: e.KEYHOLD_TLS_CERT && e.KEYHOLD_TLS_KEY ? { certFile: e.KEYHOLD_TLS_CERT, keyFile: e.KEYHOLD_TLS_KEY } : undefined,
     master: e.KEYHOLD_MASTER,
     passphrase: secretSource(e.KEYHOLD_PASSPHRASE, e.KEYHOLD_PASSPHRASE_FILE),

@@ -49,6 +49,8 @@ export interface RunningCluster {
   port: number;
   /** Lets every worker finish its in-flight requests, and resolves when all have exited. */
   close(): Promise<void>;
+  /** Tells every worker to forget a change another node made; resolves once each has. */
+  forget(change: StoreChange): Promise<void>;
 }
 
 interface WorkerState {
@@ -246,6 +248,10 @@ class ClusterPrimary implements RunningCluster {
    * has confirmed, exited, or been killed for not confirming within PEER_TIMEOUT_MS (see
    * watchWorkers). Never rejects: the change is durable already (see Store.onCommit).
    */
+  forget(change: StoreChange): Promise<void> {
+    return this.forgetEverywhere(change);
+  }
+
   private async forgetEverywhere(change: StoreChange): Promise<void> {
     const id = ++this.forgetSequence;
     const waiting = [...this.workers.values()].filter((state) => state.initialized);

@@ -1,6 +1,6 @@
 import { AlreadyExistsException, KMSInvalidStateException, NotFoundException, ValidationException } from '../errors.js';
 import type { AliasRecord } from '../store/records.js';
-import { ALIAS_RESOURCE_PREFIX, type Caller, type KeyRegistry } from './key-registry.js';
+import { ALIAS_RESOURCE_PREFIX, retryOnConflict, type Caller, type KeyRegistry } from './key-registry.js';
 import { decodeMarker, encodeMarker } from './markers.js';
 
 const ALIAS_NAME = /^alias\/[A-Za-z0-9/_-]+$/;
@@ -53,18 +53,24 @@ export class AliasOperations {
 
   private write(aliasName: string, caller: Caller, action: string, work: (aliases: Map<string, AliasRecord>) => Promise<AliasRecord | undefined>) {
     validateAliasName(aliasName);
-    return this.registry.lock(`alias:${aliasName}`, async () => {
-      const aliases = await this.registry.aliases();
-      const now = this.registry.clock();
-      const result = await work(aliases);
-      const batch = this.registry.store.batch();
-      if (result) batch.putAlias(result);
-      else batch.deleteAlias(aliasName);
-      batch.auditChange(caller, { action, keyId: result?.targetKeyId, detail: { AliasName: aliasName } }, now);
-      await this.registry.store.write(batch);
-      if (result) aliases.set(aliasName, result);
-      else aliases.delete(aliasName);
-    });
+    return this.registry.lock(`alias:${aliasName}`, () =>
+      retryOnConflict(
+        async () => {
+          const aliases = await this.registry.aliases();
+          const now = this.registry.clock();
+          const before = aliases.get(aliasName);
+          const result = await work(aliases);
+          const batch = this.registry.store.batch().expectAlias(aliasName, before);
+          if (result) batch.putAlias(result);
+          else batch.deleteAlias(aliasName);
+          batch.auditChange(caller, { action, keyId: result?.targetKeyId, detail: { AliasName: aliasName } }, now);
+          await this.registry.store.write(batch);
+          if (result) aliases.set(aliasName, result);
+          else aliases.delete(aliasName);
+        },
+        () => this.registry.forgetAliases(),
+      ),
+    );
   }
 
   create({ aliasName, targetKeyId }: { aliasName: string; targetKeyId: string }, caller: Caller): Promise<void> {

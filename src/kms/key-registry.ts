@@ -17,7 +17,7 @@ import { DisabledException, KMSInvalidStateException, NotFoundException, Service
 import type { ChangeAuthor } from '../store/audit-record.js';
 import { LruCache } from '../store/lru-cache.js';
 import type { AliasRecord, KeyRecord } from '../store/records.js';
-import type { KeyStore, ScheduledWork, StoreBatch, StoreChange } from '../store/store.js';
+import { WriteConflictError, type KeyStore, type ScheduledWork, type StoreBatch, type StoreChange } from '../store/store.js';
 import { isUuid, KEY_RESOURCE_PREFIX } from './key-id.js';
 import { parseKmsArn } from './arn.js';
 import { KeyLocks } from './key-locks.js';
@@ -425,21 +425,26 @@ export class KeyRegistry {
     keyId: string,
     change: (record: KeyRecord, batch: StoreBatch) => KeyRecord | Promise<KeyRecord>,
   ): Promise<KeyRecord> {
-    return this.locks.run(keyId, async () => {
-      const before = await this.loadKey(keyId);
-      const batch = this.store.batch();
-      const after = await change(before, batch);
-      if (after === before && batch.operations.length === 0) return before;
-      const planned = scheduledWork(before);
-      const plans = scheduledWork(after);
-      for (const work of missingFrom(planned, plans)) batch.deleteSchedule(work);
-      for (const work of missingFrom(plans, planned)) batch.putSchedule(work);
-      await this.store.write(batch.putKey(after));
-      this.markChanged(keyId);
-      this.keyRecords.set(keyId, after);
-      if (after.keyState !== 'Enabled') this.dropVersionKeys(keyId);
-      return after;
-    });
+    return this.locks.run(keyId, () =>
+      retryOnConflict(
+        async () => {
+          const before = await this.loadKey(keyId);
+          const batch = this.store.batch();
+          const after = await change(before, batch);
+          if (after === before && batch.operations.length === 0) return before;
+          const planned = scheduledWork(before);
+          const plans = scheduledWork(after);
+          for (const work of missingFrom(planned, plans)) batch.deleteSchedule(work);
+          for (const work of missingFrom(plans, planned)) batch.putSchedule(work);
+          await this.store.write(batch.expectKey(keyId, before).putKey(after));
+          this.markChanged(keyId);
+          this.keyRecords.set(keyId, after);
+          if (after.keyState !== 'Enabled') this.dropVersionKeys(keyId);
+          return after;
+        },
+        () => this.forgetKey(keyId),
+      ),
+    );
   }
 
   /**
@@ -455,7 +460,7 @@ export class KeyRegistry {
       if (record.keyState !== 'PendingDeletion' || !record.deletionDate || Date.parse(record.deletionDate) > now.getTime()) {
         return false;
       }
-      const batch = this.store.batch().deleteKey(record);
+      const batch = this.store.batch().expectKey(keyId, record).deleteKey(record);
       for (const work of scheduledWork(record)) batch.deleteSchedule(work);
       const aliases = await this.aliases();
       const doomed = [...aliases.values()].filter((alias) => alias.targetKeyId === keyId);
@@ -467,6 +472,17 @@ export class KeyRegistry {
       this.dropVersionKeys(keyId);
       return true;
     });
+  }
+
+  /** Forgets a key's cached record (another node changed it): the next read goes to the store. */
+  forgetKey(keyId: string): void {
+    this.markChanged(keyId);
+    this.keyRecords.delete(keyId);
+  }
+
+  /** Forgets the cached aliases (another node changed one): the next read goes to the store. */
+  forgetAliases(): void {
+    this.aliasesLoaded = undefined;
   }
 
   dropVersionKeys(keyId: string): void {
@@ -544,4 +560,27 @@ export function pendingImport(keyId: string) {
 
 export function pendingDeletion(keyId: string) {
   return new KMSInvalidStateException(`Key '${keyId}' is pending deletion`);
+}
+
+/** How often a read-modify-write is tried again when another node changed what it read. */
+const MAX_CONFLICT_RETRIES = 20;
+
+/**
+ * Runs a read-modify-write, and again (after `forget`, so that it reads the store anew, and a
+ * short random pause that grows, so that two nodes do not keep colliding) when its batch is
+ * refused because another node sharing the store changed the record first
+ * (WriteConflictError): each attempt sees the newest record, and no change is lost. A change
+ * that keeps colliding answers 503, which clients retry.
+ */
+export async function retryOnConflict<T>(attempt: () => Promise<T>, forget: () => void): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!(error instanceof WriteConflictError)) throw error;
+      if (tries > MAX_CONFLICT_RETRIES) throw new ServiceUnavailableException('The record was changed on another node at the same time, again and again; try again');
+      forget();
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(2 * tries, 20)));
+    }
+  }
 }

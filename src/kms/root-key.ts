@@ -6,7 +6,7 @@ import { StartupError } from '../errors.js';
 import type { MasterKeyProvider } from '../providers/master-keys/master-key.js';
 import type { RootKeyRecord } from '../store/records.js';
 import { ADMIN_CREDENTIALS_FILE, RESTORE_ADVICE } from '../store/store-open.js';
-import type { Store } from '../store/store.js';
+import { WriteConflictError, type Store } from '../store/store.js';
 
 export const STORE_VERSION = 1;
 
@@ -26,18 +26,25 @@ export async function openRootKey(
     const rootKey = randomBytes(32);
     const { master, wrappedRootKey } = await provider.wrapRootKey(rootKey);
     await store.useAuditKey(rootKey);
-    await store.write(
-      store
-        .batch()
-        .putRootKey({
-          storeVersion: STORE_VERSION,
-          master,
-          wrappedRootKey: wrappedRootKey.toString('base64'),
-          keyCheckValue: keyCheckValue(rootKey).toString('base64'),
-          createdAt: now.toISOString(),
-        })
-        .auditChange({ principal: 'system' }, { action: 'InitializeStore', detail: { Master: master.kind } }, now),
-    );
+    try {
+      await store.write(
+        store
+          .batch()
+          .putRootKey({
+            storeVersion: STORE_VERSION,
+            master,
+            wrappedRootKey: wrappedRootKey.toString('base64'),
+            keyCheckValue: keyCheckValue(rootKey).toString('base64'),
+            createdAt: now.toISOString(),
+          })
+          .auditChange({ principal: 'system' }, { action: 'InitializeStore', detail: { Master: master.kind } }, now),
+      );
+    } catch (error) {
+      rootKey.fill(0);
+      // Another node sharing the store made the root key first: use that one.
+      if (error instanceof WriteConflictError) return openRootKey(store, provider, now);
+      throw error;
+    }
     return { rootKey, created: true, auditHeadMatches: true };
   }
   const rootKey = await unwrapRootKeyRecord(record, provider);

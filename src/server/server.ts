@@ -17,12 +17,15 @@ import { createRemoteKeyProviders } from '../providers/remote-keys/index.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS, urlHost } from '../runtime/listen.js';
 import { createHttpsServer } from '../runtime/https-server.js';
 import { loadTlsMaterial } from '../runtime/tls.js';
-import { LevelDbStore } from '../store/leveldb-store.js';
+import type { Store } from '../store/store.js';
 import { ADMIN_CREDENTIALS_FILE, createFirstAdminCredential, makeDataDir } from './admin-credentials.js';
+import { openConfiguredStore } from './open-store.js';
 import { checkSecretFileModes } from './secret-files.js';
 
 /** How often due key rotations and deletions are looked for. */
 const SCHEDULER_INTERVAL_MS = 60_000;
+/** How often a node of a shared store asks for the background work's lease (how soon it moves when its holder dies). */
+const LEASE_CHECK_INTERVAL_MS = 3_000;
 
 export interface RunningServer {
   url: string;
@@ -52,13 +55,13 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     process.stderr.write(`\n!!! keyhold: ${message}\n\n`);
   });
   const remoteProviders = createRemoteKeyProviders(config, (message) => logger.warn(message));
-  let store: LevelDbStore | undefined;
+  let store: Store | undefined;
   let rootKey: Buffer | undefined;
   let scheduler: Scheduler | undefined;
   let server: https.Server | undefined;
   let workers: RunningCluster | undefined;
   try {
-    store = await LevelDbStore.open(config.dataDir);
+    store = await openConfiguredStore(config);
     const opened = await openRootKey(store, provider);
     rootKey = opened.rootKey;
     if (opened.created) logger.info({ dataDir: config.dataDir, master: provider.kind }, 'initialised a new store');
@@ -72,11 +75,19 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     const replay = new ReplayMemory();
     const goKmsPolicy = loadGoKmsPolicy(config);
     reportStoreEvents(store, keyService, logger);
-    scheduler = startScheduler(keyService, audit, config, logger);
+    scheduler = startScheduler(keyService, audit, store, config, logger);
     await scheduler.runNow();
     const credentials = await CredentialService.load(store, rootKey);
     const tls = await loadTlsMaterial(config);
     const openStore = store;
+    // What other nodes sharing the store changed: this process's caches, and its workers', forget it.
+    store.onExternalChange((change) => {
+      keyService.forgetCached(change);
+      if (change.credentials || change.everything) {
+        credentials.reload().catch((error: unknown) => logger.error({ err: error }, 'could not reload the credentials another node changed'));
+      }
+      void workers?.forget(change);
+    });
     const snapshots = new StoreSnapshots(store);
     if (config.goKmsAuthKey !== undefined) {
       logger.warn(
@@ -109,13 +120,16 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     }
     const url = `https://${urlHost(config.host)}:${port}`;
 
+    // A node joining a shared store that another node is making gives that node time to make
+    // the first admin credential, so that two nodes started together make one, not two.
+    if (credentials.size === 0 && config.storeUrl !== undefined && !opened.created) await waitForFirstCredential(credentials);
     if (credentials.size === 0) {
       const admin = await createFirstAdminCredential(credentials, config.dataDir, { Url: url, CertSha256: tls.certSha256 }, (message, fields) =>
         logger.warn(fields, message),
       );
       logger.info({ file: path.join(config.dataDir, ADMIN_CREDENTIALS_FILE), accessKeyId: admin.accessKeyId }, 'created the admin credential (secret only in the file)');
     }
-    logger.info({ url, certSha256: tls.certSha256, selfSigned: tls.selfSigned, dataDir: config.dataDir }, 'keyhold is listening');
+    logger.info({ url, certSha256: tls.certSha256, selfSigned: tls.selfSigned, dataDir: config.dataDir, store: store.location }, 'keyhold is listening');
 
     const listening = server;
     const serving = workers;
@@ -128,6 +142,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
         else await closeGracefully(listening!, SHUTDOWN_GRACE_MS);
         await scheduler!.stop();
         await snapshots.closeAll();
+        openStore.onExternalChange(undefined);
         keyService.clearCaches();
         await openStore.close();
         await remoteProviders.close();
@@ -157,7 +172,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
  * Logs what the store reports, one line each, naming the cause and what happens next; after
  * a reopen this process forgets everything it cached (a failed write may have landed).
  */
-function reportStoreEvents(store: LevelDbStore, keyService: KeyService, logger: Logger): void {
+function reportStoreEvents(store: Store, keyService: KeyService, logger: Logger): void {
   store.health.on((event) => {
     switch (event.type) {
       case 'write-failed':
@@ -177,6 +192,17 @@ function reportStoreEvents(store: LevelDbStore, keyService: KeyService, logger: 
   });
 }
 
+/** How long a node joining a new shared store waits for the node that made it to make the admin credential. */
+const FIRST_CREDENTIAL_WAIT_MS = 10_000;
+
+async function waitForFirstCredential(credentials: CredentialService): Promise<void> {
+  const until = Date.now() + FIRST_CREDENTIAL_WAIT_MS;
+  while (credentials.size === 0 && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await credentials.reload();
+  }
+}
+
 interface Scheduler {
   runNow(): Promise<void>;
   stop(): Promise<void>;
@@ -184,34 +210,48 @@ interface Scheduler {
 
 /**
  * Runs the due rotations and deletions, and the audit trail's retention, at start and every
- * minute, with this process's clock. One run at a time; stop() waits for a run in progress,
- * so the store is never closed under it.
+ * minute, with this process's clock, when this process leads the background work (always on
+ * LevelDB; on a shared store, the one node holding the lease, which another node takes within
+ * seconds of its death: asked every few seconds). One run at a time; stop() waits for a run
+ * in progress, so the store is never closed under it.
  */
-function startScheduler(keyService: KeyService, audit: AuditTrail, config: KeyholdConfig, logger: Logger): Scheduler {
+function startScheduler(keyService: KeyService, audit: AuditTrail, store: Store, config: KeyholdConfig, logger: Logger): Scheduler {
   let running: Promise<void> = Promise.resolve();
-  const runNow = () => {
+  let leading = false;
+  let lastRun = 0;
+  const work = async () => {
+    try {
+      const { rotated, deleted, expired, failed } = await keyService.runScheduledWork();
+      if (rotated.length > 0 || deleted.length > 0 || expired.length > 0) logger.info({ rotated, deleted, expired }, 'scheduled rotations, deletions and expiries done');
+      for (const failure of failed) logger.error({ keyId: failure.keyId, err: failure.error }, 'a scheduled rotation or deletion failed');
+    } catch (error) {
+      logger.error({ err: error }, 'scheduled rotations and deletions failed');
+    }
+    if (config.auditRetentionDays === undefined) return;
+    try {
+      const removed = await audit.removeBefore(new Date(Date.now() - config.auditRetentionDays * 86_400_000));
+      if (removed > 0) logger.info({ removed, retentionDays: config.auditRetentionDays }, 'removed audit records past their retention');
+    } catch (error) {
+      logger.error({ err: error }, 'the audit retention could not run');
+    }
+  };
+  /** Runs the work if this process leads it and it is due (`force`: due now). */
+  const tick = (force: boolean) => {
     running = running.then(async () => {
-      try {
-        const { rotated, deleted, expired, failed } = await keyService.runScheduledWork();
-        if (rotated.length > 0 || deleted.length > 0 || expired.length > 0) logger.info({ rotated, deleted, expired }, 'scheduled rotations, deletions and expiries done');
-        for (const failure of failed) logger.error({ keyId: failure.keyId, err: failure.error }, 'a scheduled rotation or deletion failed');
-      } catch (error) {
-        logger.error({ err: error }, 'scheduled rotations and deletions failed');
-      }
-      if (config.auditRetentionDays === undefined) return;
-      try {
-        const removed = await audit.removeBefore(new Date(Date.now() - config.auditRetentionDays * 86_400_000));
-        if (removed > 0) logger.info({ removed, retentionDays: config.auditRetentionDays }, 'removed audit records past their retention');
-      } catch (error) {
-        logger.error({ err: error }, 'the audit retention could not run');
-      }
+      const leads = await store.leadsBackgroundWork();
+      if (leads !== leading) logger.info(leads ? 'this node now runs the background work (rotations, deletions, retention)' : 'another node runs the background work now');
+      const tookOver = leads && !leading;
+      leading = leads;
+      if (!leads || (!force && !tookOver && Date.now() - lastRun < SCHEDULER_INTERVAL_MS - LEASE_CHECK_INTERVAL_MS)) return;
+      lastRun = Date.now();
+      await work();
     });
     return running;
   };
-  const timer = setInterval(() => void runNow(), SCHEDULER_INTERVAL_MS);
+  const timer = setInterval(() => void tick(false), config.storeUrl === undefined ? SCHEDULER_INTERVAL_MS : LEASE_CHECK_INTERVAL_MS);
   timer.unref();
   return {
-    runNow,
+    runNow: () => tick(true),
     async stop() {
       clearInterval(timer);
       await running;

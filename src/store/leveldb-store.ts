@@ -11,11 +11,12 @@ import { checkTablesHolding, type TableCheckMemory } from './leveldb-files.js';
 import { CommitSeal, type SealState } from './commit-seal.js';
 import { COMMIT_KEY, IDENTITY_KEY, LAST_USED_PREFIX, parseScheduleRecordKey, ROOT_KEY, StoreBatch, versionRecordKey, type BatchOp, type ScheduledWork } from './store-batch.js';
 import type { AliasRecord, AuditRecord, CredentialRecord, KeyRecord, KeyState, RootKeyRecord, RotationRecord } from './records.js';
+import { AnsweredRequests, describeChange } from './store-change.js';
 import { StoreHealth, storeFaultCause } from './store-health.js';
 import { SUBLEVEL_NAMES, type SublevelName } from './records.js';
 import { checkAgainstSeal, checkLevelFiles, createSeal, heldStoreEvidence, openLevel, readSeal, RESTORE_ADVICE, STORE_DIRECTORY, type StoreMarks } from './store-open.js';
 
-import type { CommitListener, KeyWithVersion, Store, StoreChange, StoredEntry, StoreSnapshot } from './store.js';
+import type { CommitListener, ExternalChangeListener, KeyWithVersion, Store, StoreChange, StoredEntry, StoreSnapshot } from './store.js';
 
 // The value type is documentation: level's sublevel types do not carry it through.
 type JsonSublevel<_V> = ReturnType<Level<string, unknown>['sublevel']>;
@@ -39,9 +40,6 @@ const REOPEN_RETRY_MS = 500;
 const MAX_REOPEN_RETRY_MS = 10_000;
 /** Free space beyond the logs' size that a reopen waits for (LevelDB writes a table and a manifest). */
 const REOPEN_MARGIN_BYTES = 1 << 20;
-
-/** How long the store remembers that a request's audit record went in with its change. */
-const ANSWERED_REQUEST_MEMORY_MS = 60_000;
 
 interface PendingWrite {
   operations: BatchOp[];
@@ -83,8 +81,8 @@ export class LevelDbStore implements Store {
   private readonly checkedTables: TableCheckMemory = { intact: new Map() };
   /** Numbers and MACs the audit records as they are written (useAuditKey). */
   private auditChain: AuditChain | undefined;
-  /** Requests whose audit record was written with their change, by RequestId, with when. */
-  private readonly answeredRequests = new Map<string, number>();
+  /** Requests whose audit record was written with their change. */
+  private readonly answeredRequests = new AnsweredRequests();
 
   private constructor(
     readonly dataDir: string,
@@ -187,19 +185,7 @@ export class LevelDbStore implements Store {
    * record the API writes for it after answering is not written twice). Forgets it.
    */
   takeAnsweredRequest(requestId: string): boolean {
-    return this.answeredRequests.delete(requestId);
-  }
-
-  private rememberAnsweredRequests(operations: BatchOp[]): void {
-    const now = Date.now();
-    for (const op of operations) {
-      if (op.type === 'put' && op.answersRequest) this.answeredRequests.set((op.value as AuditEntry).RequestId!, now);
-    }
-    // Oldest first (insertion order): a worker that died before writing its record leaves its id here.
-    for (const [requestId, since] of this.answeredRequests) {
-      if (now - since < ANSWERED_REQUEST_MEMORY_MS) break;
-      this.answeredRequests.delete(requestId);
-    }
+    return this.answeredRequests.take(requestId);
   }
 
   private writeRaw(batchOperations: BatchOp[], sync = true): Promise<void> {
@@ -223,6 +209,14 @@ export class LevelDbStore implements Store {
    */
   onCommit(listener: CommitListener | undefined): void {
     this.commitListener = listener;
+  }
+
+  /** Nobody else writes this store: there is never an external change to tell. */
+  onExternalChange(_listener: ExternalChangeListener | undefined): void {}
+
+  /** This process is the store's one writer: it does the background work. */
+  leadsBackgroundWork(): Promise<boolean> {
+    return Promise.resolve(true);
   }
 
   private async flush(): Promise<void> {
@@ -292,7 +286,7 @@ export class LevelDbStore implements Store {
       if (mark) this.auditChain!.rollback(mark);
       throw error;
     }
-    this.rememberAnsweredRequests(operations);
+    this.answeredRequests.remember(operations);
     return commit;
   }
 
@@ -304,6 +298,8 @@ export class LevelDbStore implements Store {
     const levelOps: LevelOp[] = [];
     let audited = false;
     for (const op of operations) {
+      // Checks: this process is the store's one writer, and its callers' locks order each record's changes.
+      if (op.type === 'check') continue;
       const sublevel = this.sublevelNamed(op.table);
       if (op.type === 'del') {
         levelOps.push({ type: 'del', sublevel, key: op.key });
@@ -353,10 +349,10 @@ export class LevelDbStore implements Store {
       const cause = storeFaultCause(error) ?? `cannot write ${this.seal.file}`;
       if (this.health.fail(cause)) this.recovering ??= this.recover();
       for (const write of writes) write.reject(this.health.writeError);
-      await this.tell(this.describe(writes.flatMap((write) => write.operations)));
+      await this.tell(describeChange(writes.flatMap((write) => write.operations)));
       return;
     }
-    await this.tell(this.describe(writes.flatMap((write) => write.operations)));
+    await this.tell(describeChange(writes.flatMap((write) => write.operations)));
     for (const write of writes) write.resolve();
   }
 
@@ -436,37 +432,6 @@ export class LevelDbStore implements Store {
     }
     // The failed write may have landed: the next number follows whatever the store holds.
     this.nextCommit = Math.max(this.nextCommit, marks.commit + 1);
-  }
-
-  /** What a set of operations changed: the keys, aliases and credentials it touched. */
-  private describe(operations: BatchOp[]): StoreChange {
-    const keys = new Map<string, StoreChange['keys'][number]>();
-    const lastVersions = new Map<string, number>();
-    let aliases = false;
-    let credentials = false;
-    for (const op of operations) {
-      if (op.table === 'keys') {
-        const record = op.type === 'put' ? (op.value as KeyRecord) : undefined;
-        keys.set(op.key, {
-          keyId: op.key,
-          keyState: record ? record.keyState : 'Deleted',
-          currentVersion: record ? record.currentVersion : 0,
-        });
-      } else if (op.table === 'versions') {
-        const separator = op.key.lastIndexOf('!');
-        const keyId = op.key.slice(0, separator);
-        lastVersions.set(keyId, Math.max(lastVersions.get(keyId) ?? 0, Number(op.key.slice(separator + 1))));
-      } else if (op.table === 'aliases') {
-        aliases = true;
-      } else if (op.table === 'credentials') {
-        credentials = true;
-      }
-    }
-    // A deleted record names no version: the deleted versions say how many there were.
-    for (const entry of keys.values()) {
-      if (entry.keyState === 'Deleted') entry.currentVersion = lastVersions.get(entry.keyId) ?? 0;
-    }
-    return { keys: [...keys.values()], aliases, credentials };
   }
 
   async getRootKeyRecord(): Promise<RootKeyRecord | undefined> {
@@ -564,7 +529,7 @@ export class LevelDbStore implements Store {
   }
 
   /** The retention anchor for the last record removed (MACed under the audit key). */
-  auditAnchor(last: { Seq: number; Mac: string }, before: string): AuditAnchor {
+  auditAnchor(last: { Chain: string; Seq: number; Mac: string }, before: string): AuditAnchor {
     /* Precondition: only a store that writes audit records removes them. */
     if (!this.auditChain) throw new Error('the store has no audit key');
     return this.auditChain.anchor(last, before);

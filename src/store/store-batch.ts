@@ -1,3 +1,4 @@
+import { ServiceUnavailableException } from '../errors.js';
 import { AUDIT_ANCHOR_KEY, auditRecordKey, changeEntry, type AuditAnchor, type AuditEntry, type ChangeAuthor } from './audit-record.js';
 import { SUBLEVEL_NAMES, type AliasRecord, type CredentialRecord, type KeyRecord, type RootKeyRecord, type RotationRecord, type SublevelName } from './records.js';
 
@@ -19,7 +20,28 @@ export type BatchOp =
       /** `value` is the stored bytes as they are (a restore), not a record to encode. */
       raw?: true;
     }
-  | { type: 'del'; table: SublevelName; key: string };
+  | { type: 'del'; table: SublevelName; key: string }
+  /**
+   * Lands only if the record at `key` is still `value` (undefined: still absent) when the
+   * batch is written; else the whole batch is refused with WriteConflictError. A store with
+   * one writing process, whose callers' locks already order the changes of a record (LevelDB),
+   * may pass over it; a store that several nodes write (PostgreSQL) checks it under a row lock.
+   */
+  | { type: 'check'; table: SublevelName; key: string; value: unknown };
+
+/**
+ * A batch's check failed: another writer (another node) changed the record since it was read.
+ * Nothing of the batch was written; the caller reads the record again and retries. One that
+ * reaches a client (a change that does not retry) answers 503, which clients retry.
+ */
+export class WriteConflictError extends ServiceUnavailableException {
+  constructor(
+    readonly table: SublevelName,
+    readonly key: string,
+  ) {
+    super(`The ${table} record '${key.slice(0, 80)}' was changed on another node at the same time; try again`);
+  }
+}
 
 export const ROOT_KEY = 'root';
 /** Meta records: the store's identity (its seal names it) and the number of its newest commit. */
@@ -66,8 +88,22 @@ export function versionRecordKey(keyId: string, version: number): string {
 export class StoreBatch {
   readonly operations: BatchOp[] = [];
 
+  /** The root key: only into a store that has none yet (two nodes starting at once make one). */
   putRootKey(record: RootKeyRecord): this {
+    this.operations.push({ type: 'check', table: 'meta', key: ROOT_KEY, value: undefined });
     return this.put('meta', ROOT_KEY, record);
+  }
+
+  /** The key record is still `record` (undefined: no such key) when the batch lands (see BatchOp `check`). */
+  expectKey(keyId: string, record: KeyRecord | undefined): this {
+    this.operations.push({ type: 'check', table: 'keys', key: keyId, value: record });
+    return this;
+  }
+
+  /** The alias is still `record` (undefined: no such alias) when the batch lands. */
+  expectAlias(aliasName: string, record: AliasRecord | undefined): this {
+    this.operations.push({ type: 'check', table: 'aliases', key: aliasName, value: record });
+    return this;
   }
 
   putKey(record: KeyRecord): this {

@@ -5,7 +5,7 @@ import type { ScheduledWork, StoreBatch } from './store-batch.js';
 import type { StoreHealth } from './store-health.js';
 
 export type { StoreEvent } from './store-health.js';
-export { StoreBatch, versionRecordKey, type ScheduledWork } from './store-batch.js';
+export { StoreBatch, versionRecordKey, WriteConflictError, type ScheduledWork } from './store-batch.js';
 
 /*
  * What Keyhold asks of a store, whatever keeps the records: typed records in, typed records
@@ -69,10 +69,22 @@ export interface Store extends KeyStore {
   takeAnsweredRequest(requestId: string): boolean;
   /** The one listener told of every committed change, before the change's writers are. */
   onCommit(listener: CommitListener | undefined): void;
+  /**
+   * The one listener told of the changes other nodes committed to a store that several nodes
+   * share (PostgreSQL), soon after they commit; never called by a store only this process writes.
+   */
+  onExternalChange(listener: ExternalChangeListener | undefined): void;
+  /**
+   * Whether this process is the one that runs background work (rotations, deletions, audit
+   * retention, import expiry) now: always for a store only this process writes; for a shared
+   * store, the one node that holds its lease, which passes to another node within seconds of
+   * that node's death.
+   */
+  leadsBackgroundWork(): Promise<boolean>;
   getAuditHead(): Promise<AuditHead | undefined>;
   getAuditAnchor(): Promise<AuditAnchor | undefined>;
   /** The retention anchor for the last record removed (MACed under the audit key). */
-  auditAnchor(last: { Seq: number; Mac: string }, before: string): AuditAnchor;
+  auditAnchor(last: { Chain: string; Seq: number; Mac: string }, before: string): AuditAnchor;
   auditNewest(): Promise<AuditEvent | undefined>;
   /** Up to `limit` chained audit records after number `afterSeq`, oldest first. */
   auditRange(afterSeq: number, limit: number): Promise<AuditEvent[]>;
@@ -121,6 +133,9 @@ export interface KeyWithVersion {
   /** Undefined when the key does not exist, is not Enabled, has no versions (see getKeyWithVersion) or lacks that version. */
   wrapped: Buffer | undefined;
 }
+
+/** Told what another node changed: see Store.onExternalChange. */
+export type ExternalChangeListener = (change: StoreChange) => void;
 
 /** Called after a write is durable and before its writers are told: see Store.onCommit. */
 export type CommitListener = (change: StoreChange) => Promise<void>;

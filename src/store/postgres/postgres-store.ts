@@ -1,0 +1,715 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { ServiceUnavailableException, StartupError } from '../../errors.js';
+import type { AuditEvent } from '../../protocol/types.js';
+import { AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, type AuditAnchor, type AuditEntry, type AuditHead } from '../audit-record.js';
+import { canonicalJson } from '../audit-record.js';
+import { checkedText, DamagedValueError, decodeCheckedJson, encodeCheckedJson } from '../checked-json.js';
+import { SUBLEVEL_NAMES, type AliasRecord, type CredentialRecord, type KeyRecord, type RootKeyRecord, type RotationRecord, type SublevelName } from '../records.js';
+import { IDENTITY_KEY, LAST_USED_PREFIX, parseScheduleRecordKey, ROOT_KEY, StoreBatch, versionRecordKey, WriteConflictError, type BatchOp, type ScheduledWork } from '../store-batch.js';
+import { AnsweredRequests, describeChange, isEmptyChange } from '../store-change.js';
+import { StoreHealth } from '../store-health.js';
+import type { CommitListener, ExternalChangeListener, KeyWithVersion, Store, StoreChange, StoredEntry, StoreSnapshot } from '../store.js';
+import { migrate, SchemaTooNewError } from './migrate.js';
+import { RECORD_TABLES } from './schema.js';
+
+/** The channel on which every node announces its committed changes to the others. */
+const CHANGES_CHANNEL = 'keyhold_changes';
+/** NOTIFY payloads must stay under 8,000 bytes; a larger change is announced as "everything". */
+const MAX_NOTIFY_BYTES = 7_000;
+/** Serialises the audit chain's writers across nodes: "keyholda" in ASCII. */
+const AUDIT_LOCK = 0x6b6579686f6c6461n;
+/** The background work's lease: a session advisory lock ("keyholdb"), released when its holder's connection ends. */
+const BACKGROUND_LOCK = 0x6b6579686f6c6462n;
+/** At most this many batches are merged into one transaction. */
+const MAX_BATCHES_PER_TRANSACTION = 1024;
+/** Rows fetched per query by scans and snapshots: memory stays flat at a million keys. */
+const PAGE_ROWS = 500;
+/** The listening connection is opened again after 0.5 s, then less often, at most every 5 s. */
+const RELISTEN_MS = 500;
+const MAX_RELISTEN_MS = 5_000;
+/** Connections per node: the group commit needs one, reads take the rest. */
+const POOL_SIZE = 10;
+
+interface PendingWrite {
+  operations: BatchOp[];
+  sync: boolean;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** Options of PostgresStore.open. */
+export interface PostgresStoreOptions {
+  /** postgres://user:password@host:port/database?sslmode=…: the database every node shares. */
+  url: string;
+  /** The node's own data directory: TLS files, admin.credentials; no records. */
+  dataDir: string;
+}
+
+/**
+ * The store on a PostgreSQL database that any number of Keyhold nodes share (one table per
+ * kind of record, schema.ts). Each batch is one transaction, synced by the database's own
+ * commit. Batches written concurrently on this node go in one transaction (group commit).
+ * Checks (BatchOp `check`) read their record under a row lock, so a change read on one node
+ * and written after another node changed the record is refused (WriteConflictError), never
+ * lost. Audit records of every node go on one chain, its writers serialised by an advisory
+ * lock held for the transaction. Every committed change is announced with NOTIFY, and each
+ * node tells its caches (onExternalChange) what the others changed.
+ */
+export class PostgresStore implements Store {
+  readonly health = new StoreHealth();
+  private readonly pending: PendingWrite[] = [];
+  private flushing: Promise<void> | undefined;
+  private commitListener: CommitListener | undefined;
+  private externalListener: ExternalChangeListener | undefined;
+  private auditKey: Buffer | undefined;
+  private readonly answeredRequests = new AnsweredRequests();
+  private closed = false;
+  /** This process, in the announcements of its changes: it does not tell itself what it did. */
+  private readonly nodeId = randomBytes(8).toString('hex');
+  private listener: pg.Client | undefined;
+  private relistenTimer: NodeJS.Timeout | undefined;
+  /** The connection that holds the background work's lease, while this node holds it. */
+  private leaseHolder: pg.Client | undefined;
+  /** The cause of the last failed query, until one succeeds again. */
+  private lastFailure: string | undefined;
+
+  private constructor(
+    readonly dataDir: string,
+    readonly location: string,
+    readonly storeId: string,
+    private readonly pool: pg.Pool,
+    private readonly url: string,
+  ) {}
+
+  /**
+   * Connects, brings the schema up to date (migrate.ts) and reads the store's identity, making
+   * it when the database holds none. Every failure is one StartupError naming KEYHOLD_STORE_URL,
+   * with nothing changed in the database beyond the schema.
+   */
+  static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
+    const location = redactedUrl(options.url);
+    const pool = new pg.Pool({ connectionString: options.url, max: POOL_SIZE });
+    // An idle connection that the server closes is reported here; the next query reconnects.
+    pool.on('error', () => undefined);
+    try {
+      const client = await pool.connect().catch((error: unknown) => {
+        throw new StartupError(`cannot connect to the database at ${location}: ${connectionCause(error)}`, 'KEYHOLD_STORE_URL');
+      });
+      let storeId: string;
+      try {
+        await migrate(client).catch((error: unknown) => {
+          if (error instanceof SchemaTooNewError) throw new StartupError(`${error.message}; nothing was changed`, 'KEYHOLD_STORE_URL');
+          throw new StartupError(`cannot prepare the database at ${location}: ${connectionCause(error)}`, 'KEYHOLD_STORE_URL');
+        });
+        storeId = await ensureIdentity(client);
+      } finally {
+        client.release();
+      }
+      const store = new PostgresStore(options.dataDir, location, storeId, pool, options.url);
+      await store.listen();
+      return store;
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  get isHealthy(): boolean {
+    return !this.closed && this.lastFailure === undefined;
+  }
+
+  batch(): StoreBatch {
+    return new StoreBatch();
+  }
+
+  async useAuditKey(rootKey: Buffer): Promise<{ headMatches: boolean }> {
+    this.auditKey = deriveAuditKey(rootKey);
+    const head = await this.getAuditHead();
+    const last = await this.auditNewest();
+    return { headMatches: head === undefined ? last === undefined : last !== undefined && last.Seq === head.Seq && last.Mac === head.Mac };
+  }
+
+  takeAnsweredRequest(requestId: string): boolean {
+    return this.answeredRequests.take(requestId);
+  }
+
+  onCommit(listener: CommitListener | undefined): void {
+    this.commitListener = listener;
+  }
+
+  onExternalChange(listener: ExternalChangeListener | undefined): void {
+    this.externalListener = listener;
+  }
+
+  /**
+   * Whether this node holds the background work's lease: a session advisory lock on a
+   * connection of its own. When the node dies, its connection ends (at once for a killed
+   * process, within the server's TCP keepalive for a lost machine) and the next node to ask
+   * gets the lease. A lease whose connection failed is given up before the work runs.
+   */
+  async leadsBackgroundWork(): Promise<boolean> {
+    if (this.closed) return false;
+    if (this.leaseHolder) {
+      try {
+        await this.leaseHolder.query('SELECT 1');
+        return true;
+      } catch {
+        await this.leaseHolder.end().catch(() => undefined);
+        this.leaseHolder = undefined;
+      }
+    }
+    const client = new pg.Client({ connectionString: this.url, keepAlive: true });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock($1) AS held', [BACKGROUND_LOCK.toString()]);
+      if (rows[0]?.held && !this.closed) {
+        this.leaseHolder = client;
+        return true;
+      }
+    } catch {
+      // The database cannot be reached: no lease, and no work, until it can.
+    }
+    await client.end().catch(() => undefined);
+    return false;
+  }
+
+  write(batch: StoreBatch, options: { sync?: boolean } = {}): Promise<void> {
+    const operations = batch.operations;
+    if (operations.length === 0) return Promise.resolve();
+    if (this.closed) return Promise.reject(new ServiceUnavailableException('The key store is closed'));
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ operations: [...operations], sync: options.sync ?? true, resolve, reject });
+      // Started on the next turn, so that the writes of this turn's requests join the group.
+      this.flushing ??= new Promise<void>((done) => setImmediate(() => void this.flush().then(done)));
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.pending.length > 0) {
+      const group = this.pending.splice(0, MAX_BATCHES_PER_TRANSACTION);
+      const committed = await this.commitGroup(group);
+      await this.acknowledge(committed);
+    }
+    this.flushing = undefined;
+  }
+
+  /** One transaction for the group; when it fails for one writer's batch, each is written alone. */
+  private async commitGroup(group: PendingWrite[]): Promise<PendingWrite[]> {
+    try {
+      await this.transaction(group.flatMap((write) => write.operations), group.some((write) => write.sync));
+      return group;
+    } catch (error) {
+      if (group.length === 1 || isConnectionFault(error)) {
+        for (const write of group) write.reject(this.writeError(error));
+        return [];
+      }
+      const committed: PendingWrite[] = [];
+      for (const write of group) {
+        try {
+          await this.transaction(write.operations, write.sync);
+          committed.push(write);
+        } catch (alone) {
+          write.reject(this.writeError(alone));
+        }
+      }
+      return committed;
+    }
+  }
+
+  /** What a failed write answers: a conflict as it is (the caller retries), the rest 503. */
+  private writeError(error: unknown): unknown {
+    if (error instanceof WriteConflictError) return error;
+    const cause = connectionCause(error);
+    this.failed(cause);
+    return new ServiceUnavailableException(`The key store cannot write: ${cause}`);
+  }
+
+  private async acknowledge(writes: PendingWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    const operations = writes.flatMap((write) => write.operations);
+    this.answeredRequests.remember(operations);
+    const change = describeChange(operations);
+    if (!isEmptyChange(change) && this.commitListener) {
+      try {
+        await this.commitListener(change);
+      } catch {
+        // Not the writers' failure: their data is durable. The listener handles its own errors.
+      }
+    }
+    for (const write of writes) write.resolve();
+  }
+
+  /**
+   * The operations in one transaction: the checks first (each record read under a row lock),
+   * then the audit chain continued from its head under the chain's lock, the writes (the last
+   * operation on a record wins, as in a LevelDB batch), the new head, and the announcement.
+   */
+  private async transaction(operations: BatchOp[], sync: boolean): Promise<void> {
+    const client = await this.pool.connect();
+    let inTransaction = false;
+    try {
+      await client.query('BEGIN');
+      inTransaction = true;
+      // A batch of audit records of requests that changed nothing is written like LevelDB's
+      // unsynced batch: lost at most to a crash of the database's machine, never to Keyhold's.
+      if (!sync) await client.query('SET LOCAL synchronous_commit = off');
+      // In one order on every node, so that two transactions never wait for each other's locks.
+      const checks = operations.filter((op): op is Extract<BatchOp, { type: 'check' }> => op.type === 'check');
+      checks.sort((x, y) => (`${x.table}!${x.key}` < `${y.table}!${y.key}` ? -1 : 1));
+      for (const check of checks) await checkRecord(client, check.table, check.key, check.value);
+      const rows = new Map<SublevelName, Map<string, Buffer | null>>();
+      const set = (table: SublevelName, key: string, value: Buffer | null) => {
+        let tableRows = rows.get(table);
+        if (!tableRows) rows.set(table, (tableRows = new Map()));
+        // Delete first so that the map's order is the order of the last writes.
+        tableRows.delete(key);
+        tableRows.set(key, value);
+      };
+      let chain: AuditChain | undefined;
+      for (const op of operations) {
+        if (op.type === 'check') continue;
+        if (op.type === 'del') {
+          set(op.table, op.key, null);
+        } else if (op.auditEntry) {
+          chain ??= await this.lockedChain(client);
+          const record = chain.append(op.value as AuditEntry);
+          set('audit', auditRecordKey(record.seq), Buffer.from(checkedText(record.text), 'utf8'));
+        } else {
+          set(op.table, op.key, storedValue(op));
+        }
+      }
+      if (chain) set('meta', AUDIT_HEAD_KEY, Buffer.from(encodeCheckedJson(chain.head()), 'utf8'));
+      for (const [table, tableRows] of rows) await writeRows(client, table, tableRows);
+      const change = describeChange(operations);
+      if (!isEmptyChange(change)) await client.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, this.announcement(change)]);
+      await client.query('COMMIT');
+      inTransaction = false;
+      this.lastFailure = undefined;
+    } catch (error) {
+      if (inTransaction) await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** The audit chain from its head, under the lock that keeps every other writer of it waiting until this transaction ends. */
+  private async lockedChain(client: pg.PoolClient): Promise<AuditChain> {
+    /* Precondition: audit records are written only once the store knows the audit key. */
+    if (!this.auditKey) throw new Error('an audit record was written before the store was given the audit key');
+    await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK.toString()]);
+    const head = (await readJson(client, 'meta', AUDIT_HEAD_KEY)) as AuditHead | undefined;
+    const newest = await newestAudit(client);
+    // As in the LevelDB store: the chain goes on from the newest record, so that nothing is overwritten.
+    const from = newest && (!head || newest.Seq >= head.Seq) ? { Seq: newest.Seq, Mac: newest.Mac } : head;
+    return new AuditChain(this.auditKey, head?.Chain ?? newest?.Chain ?? this.storeId, from);
+  }
+
+  private announcement(change: StoreChange): string {
+    const payload = JSON.stringify({ node: this.nodeId, change });
+    if (Buffer.byteLength(payload) <= MAX_NOTIFY_BYTES) return payload;
+    return JSON.stringify({ node: this.nodeId, change: { keys: [], aliases: true, credentials: true, everything: true } satisfies StoreChange });
+  }
+
+  /**
+   * LISTENs for the other nodes' changes on a connection of its own. When that connection
+   * drops, every cache forgets everything (announcements may have been missed) and it is
+   * opened again.
+   */
+  private async listen(failures = 0): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url });
+    client.on('error', () => undefined);
+    client.on('notification', (message) => this.received(message.payload));
+    client.on('end', () => {
+      if (this.listener !== client || this.closed) return;
+      this.listener = undefined;
+      this.tellExternal({ keys: [], aliases: true, credentials: true, everything: true });
+      this.scheduleRelisten(0);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANGES_CHANNEL}`);
+      this.listener = client;
+      if (failures > 0) this.tellExternal({ keys: [], aliases: true, credentials: true, everything: true });
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      this.failed(connectionCause(error));
+      this.scheduleRelisten(failures + 1);
+    }
+  }
+
+  private scheduleRelisten(failures: number): void {
+    if (this.closed || this.relistenTimer) return;
+    this.relistenTimer = setTimeout(
+      () => {
+        this.relistenTimer = undefined;
+        void this.listen(Math.max(failures, 1));
+      },
+      Math.min(RELISTEN_MS * 2 ** failures, MAX_RELISTEN_MS),
+    );
+    this.relistenTimer.unref();
+  }
+
+  private received(payload: string | undefined): void {
+    try {
+      const { node, change } = JSON.parse(payload ?? '') as { node: string; change: StoreChange };
+      if (node === this.nodeId) return;
+      this.tellExternal(change);
+    } catch {
+      this.tellExternal({ keys: [], aliases: true, credentials: true, everything: true });
+    }
+  }
+
+  private tellExternal(change: StoreChange): void {
+    try {
+      this.externalListener?.(change);
+    } catch {
+      // The listener handles its own errors.
+    }
+  }
+
+  private failed(cause: string): void {
+    if (this.lastFailure === undefined) this.health.emit({ type: 'write-failed', cause });
+    this.lastFailure = cause;
+  }
+
+  // Reads ----------------------------------------------------------------------------------
+
+  getRootKeyRecord(): Promise<RootKeyRecord | undefined> {
+    return this.readJson('the root key', 'meta', ROOT_KEY) as Promise<RootKeyRecord | undefined>;
+  }
+
+  getKey(keyId: string): Promise<KeyRecord | undefined> {
+    return this.readJson(`key ${keyId}`, 'keys', keyId) as Promise<KeyRecord | undefined>;
+  }
+
+  async getVersion(keyId: string, version: number): Promise<Buffer | undefined> {
+    const rows = await this.query(`version ${version} of key ${keyId}`, 'version', `SELECT value FROM ${RECORD_TABLES.versions} WHERE key = $1`, [versionRecordKey(keyId, version)]);
+    return rows[0]?.value as Buffer | undefined;
+  }
+
+  /**
+   * The record and the version in one round trip: a given version by its key, the current
+   * one as the key's newest stored version (checked against the record's currentVersion).
+   */
+  async getKeyWithVersion(keyId: string, version: number | 'current', hasVersions: (record: KeyRecord) => boolean): Promise<KeyWithVersion> {
+    const wanted = version === 'current' ? undefined : versionRecordKey(keyId, version);
+    const rows = await this.query(
+      `key ${keyId}`,
+      wanted === undefined ? 'key-current-version' : 'key-version',
+      wanted === undefined
+        ? `SELECT k.value AS record, v.key AS version_key, v.value AS wrapped FROM ${RECORD_TABLES.keys} k LEFT JOIN LATERAL
+             (SELECT key, value FROM ${RECORD_TABLES.versions} WHERE key > $1 || '!' AND key < $1 || '!~' ORDER BY key DESC LIMIT 1) v ON true
+           WHERE k.key = $1`
+        : `SELECT k.value AS record, v.key AS version_key, v.value AS wrapped FROM ${RECORD_TABLES.keys} k
+             LEFT JOIN ${RECORD_TABLES.versions} v ON v.key = $2 WHERE k.key = $1`,
+      wanted === undefined ? [keyId] : [keyId, wanted],
+    );
+    const row = rows[0];
+    if (!row) return { record: undefined, wrapped: undefined };
+    const record = this.decode(`key ${keyId}`, row.record as Buffer) as KeyRecord;
+    if (record.keyState !== 'Enabled' || !hasVersions(record)) return { record, wrapped: undefined };
+    const number = version === 'current' ? record.currentVersion : version;
+    if (!Number.isInteger(number) || number < 1 || number > record.currentVersion) return { record, wrapped: undefined };
+    if (row.version_key === versionRecordKey(keyId, number)) return { record, wrapped: row.wrapped as Buffer };
+    // The newest stored version is not the current one (a version removed): ask for it by name.
+    return { record, wrapped: await this.getVersion(keyId, number) };
+  }
+
+  async listKeys(afterKeyId: string | undefined, limit: number): Promise<KeyRecord[]> {
+    const rows = await this.query('the list of keys', 'list-keys', `SELECT value FROM ${RECORD_TABLES.keys} WHERE key > $1 ORDER BY key LIMIT $2`, [afterKeyId ?? '', limit]);
+    return rows.map((row) => this.decode('the list of keys', row.value as Buffer) as KeyRecord);
+  }
+
+  async listAliases(): Promise<AliasRecord[]> {
+    const rows = await this.query('the aliases', 'list-aliases', `SELECT value FROM ${RECORD_TABLES.aliases} ORDER BY key`, []);
+    return rows.map((row) => this.decode('the aliases', row.value as Buffer) as AliasRecord);
+  }
+
+  async listRotations(keyId: string, afterVersion: number, limit: number): Promise<RotationRecord[]> {
+    const rows = await this.query(
+      `the rotations of key ${keyId}`,
+      'list-rotations',
+      `SELECT value FROM ${RECORD_TABLES.rotations} WHERE key > $1 AND key < $2 ORDER BY key LIMIT $3`,
+      [versionRecordKey(keyId, afterVersion), `${keyId}!~`, limit],
+    );
+    return rows.map((row) => this.decode(`the rotations of key ${keyId}`, row.value as Buffer) as RotationRecord);
+  }
+
+  async dueWork(until: Date, limit: number): Promise<ScheduledWork[]> {
+    const rows = await this.query('the schedule', 'due-work', `SELECT key FROM ${RECORD_TABLES.schedule} WHERE key <= $1 ORDER BY key LIMIT $2`, [
+      `${until.toISOString()}\uffff`,
+      limit,
+    ]);
+    return rows.map((row) => parseScheduleRecordKey(row.key as string)).filter((work): work is ScheduledWork => work !== undefined);
+  }
+
+  async listCredentials(): Promise<CredentialRecord[]> {
+    const rows = await this.query('the credentials', 'list-credentials', `SELECT value FROM ${RECORD_TABLES.credentials} ORDER BY key`, []);
+    return rows.map((row) => this.decode('the credentials', row.value as Buffer) as CredentialRecord);
+  }
+
+  async getCredentialLastUsed(accessKeyId: string): Promise<string | undefined> {
+    const used = (await this.readJson(`the last use of credential ${accessKeyId}`, 'meta', LAST_USED_PREFIX + accessKeyId)) as { date: string } | undefined;
+    return used?.date;
+  }
+
+  /**
+   * Makes the space of deleted rows reusable (plain VACUUM: no lock that stops reads). Deleted
+   * material is no longer readable through the database at once; its bytes stay in the
+   * database's files until overwritten, and in its write-ahead log and backups for as long
+   * as those are kept (docs/operations.md says so).
+   */
+  async compact(): Promise<void> {
+    await this.query('the store', undefined, `VACUUM ${RECORD_TABLES.versions}, ${RECORD_TABLES.keys}, ${RECORD_TABLES.rotations}`, []);
+  }
+
+  getAuditHead(): Promise<AuditHead | undefined> {
+    return this.readJson('the audit head', 'meta', AUDIT_HEAD_KEY) as Promise<AuditHead | undefined>;
+  }
+
+  getAuditAnchor(): Promise<AuditAnchor | undefined> {
+    return this.readJson('the audit anchor', 'meta', AUDIT_ANCHOR_KEY) as Promise<AuditAnchor | undefined>;
+  }
+
+  auditAnchor(last: { Chain: string; Seq: number; Mac: string }, before: string): AuditAnchor {
+    /* Precondition: only a store that writes audit records removes them. */
+    if (!this.auditKey) throw new Error('the store has no audit key');
+    return new AuditChain(this.auditKey, last.Chain, undefined).anchor(last, before);
+  }
+
+  async auditNewest(): Promise<AuditEvent | undefined> {
+    const rows = await this.query('the audit trail', 'audit-newest', `SELECT value FROM ${RECORD_TABLES.audit} WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT 1`, [
+      CHAINED_PREFIX,
+      `${CHAINED_PREFIX}~`,
+    ]);
+    return rows[0] ? (this.decode('the audit trail', rows[0].value as Buffer) as AuditEvent) : undefined;
+  }
+
+  async auditRange(afterSeq: number, limit: number): Promise<AuditEvent[]> {
+    const rows = await this.query('the audit trail', 'audit-range', `SELECT value FROM ${RECORD_TABLES.audit} WHERE key > $1 AND key < $2 ORDER BY key LIMIT $3`, [
+      auditRecordKey(afterSeq),
+      `${CHAINED_PREFIX}~`,
+      Math.min(limit, Number.MAX_SAFE_INTEGER),
+    ]);
+    return rows.map((row) => this.decode('the audit trail', row.value as Buffer) as AuditEvent);
+  }
+
+  listAudit(): Promise<AuditEvent[]> {
+    return this.auditRange(0, Number.MAX_SAFE_INTEGER);
+  }
+
+  async *scanRecords(table: SublevelName): AsyncGenerator<StoredEntry> {
+    let after = '';
+    for (;;) {
+      const rows = await this.query(`the ${table} records`, undefined, `SELECT key, value FROM ${tableOf(table)} WHERE key > $1 ORDER BY key LIMIT $2`, [after, PAGE_ROWS]);
+      if (rows.length === 0) return;
+      for (const row of rows) yield { key: row.key as string, value: row.value as Buffer };
+      after = rows[rows.length - 1]!.key as string;
+    }
+  }
+
+  async readStoredEntry(table: SublevelName, key: string): Promise<Buffer | undefined> {
+    const rows = await this.query(`the ${table} record ${key}`, undefined, `SELECT value FROM ${tableOf(table)} WHERE key = $1`, [key]);
+    return rows[0]?.value as Buffer | undefined;
+  }
+
+  /**
+   * A point-in-time copy: one REPEATABLE READ transaction on a connection of its own, read a
+   * page at a time, table after table in the order LevelDB's sublevels sort (a backup is the
+   * same stream whichever store it was taken from).
+   */
+  openSnapshot(): StoreSnapshot {
+    const tables = [...SUBLEVEL_NAMES].sort();
+    let client: pg.PoolClient | undefined;
+    let started: Promise<pg.PoolClient> | undefined;
+    let index = 0;
+    let after = '';
+    const begin = async (): Promise<pg.PoolClient> => {
+      client = await this.pool.connect();
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      return client;
+    };
+    return {
+      next: async (limit) => {
+        const connection = await (started ??= begin());
+        while (index < tables.length) {
+          const table = tables[index]!;
+          const { rows } = await connection.query(`SELECT key, value FROM ${tableOf(table)} WHERE key > $1 ORDER BY key LIMIT $2`, [after, Math.max(1, Math.min(limit, PAGE_ROWS))]);
+          if (rows.length > 0) {
+            after = rows[rows.length - 1]!.key as string;
+            return rows.map((row) => ({ table, key: row.key as string, value: row.value as Buffer }));
+          }
+          index++;
+          after = '';
+        }
+        return [];
+      },
+      close: async () => {
+        if (!started) return;
+        await started.catch(() => undefined);
+        if (!client) return;
+        await client.query('ROLLBACK').catch(() => undefined);
+        client.release();
+        client = undefined;
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    while (this.flushing) await this.flushing;
+    this.closed = true;
+    clearTimeout(this.relistenTimer);
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.end().catch(() => undefined);
+    await this.leaseHolder?.end().catch(() => undefined);
+    this.leaseHolder = undefined;
+    await this.pool.end();
+  }
+
+  private async readJson(what: string, table: SublevelName, key: string): Promise<unknown> {
+    const rows = await this.query(what, `get-${table}`, `SELECT value FROM ${tableOf(table)} WHERE key = $1`, [key]);
+    return rows[0] ? this.decode(what, rows[0].value as Buffer) : undefined;
+  }
+
+  /**
+   * A query whose failure is the database's (unreachable, restarting) answers 503 naming what
+   * could not be read, and is reported: never a NotFound for a record that may exist.
+   * `name`: a prepared statement, for the queries of the hot path.
+   */
+  private async query(what: string, name: string | undefined, text: string, values: unknown[]): Promise<Record<string, unknown>[]> {
+    if (this.closed) throw new ServiceUnavailableException(`The key store could not read ${what}`);
+    try {
+      const result = await this.pool.query(name === undefined ? { text, values } : { name, text, values });
+      this.lastFailure = undefined;
+      return result.rows as Record<string, unknown>[];
+    } catch (error) {
+      const cause = connectionCause(error);
+      this.lastFailure = cause;
+      this.health.emit({ type: 'read-failed', what, cause });
+      throw new ServiceUnavailableException(`The key store could not read ${what}`);
+    }
+  }
+
+  /** A stored JSON value; one damaged in the database answers 503 like a read that failed. */
+  private decode(what: string, value: Buffer): unknown {
+    try {
+      return decodeCheckedJson(value.toString('utf8'));
+    } catch (error) {
+      const cause = error instanceof DamagedValueError ? 'damaged data (a stored value does not match its checksum)' : 'damaged data (a stored value does not decode)';
+      this.health.emit({ type: 'read-failed', what, cause });
+      throw new ServiceUnavailableException(`The key store could not read ${what}`);
+    }
+  }
+}
+
+function tableOf(table: SublevelName): string {
+  /* Precondition: only the store's own kinds of record are read or written by name. */
+  if (!Object.hasOwn(RECORD_TABLES, table)) throw new Error(`the store has no table for '${String(table).slice(0, 32)}'`);
+  return RECORD_TABLES[table];
+}
+
+/** A record's stored bytes, exactly as the LevelDB store stores them. */
+function storedValue(op: Extract<BatchOp, { type: 'put' }>): Buffer {
+  if (op.raw || op.table === 'versions') return op.value as Buffer;
+  return Buffer.from(encodeCheckedJson(op.value), 'utf8');
+}
+
+/** Upserts and deletes of one table, one statement each. */
+async function writeRows(client: pg.PoolClient, table: SublevelName, rows: Map<string, Buffer | null>): Promise<void> {
+  const putKeys: string[] = [];
+  const putValues: Buffer[] = [];
+  const deleted: string[] = [];
+  for (const [key, value] of rows) {
+    if (value === null) deleted.push(key);
+    else {
+      putKeys.push(key);
+      putValues.push(value);
+    }
+  }
+  const name = tableOf(table);
+  if (deleted.length > 0) await client.query(`DELETE FROM ${name} WHERE key = ANY($1::text[])`, [deleted]);
+  if (putKeys.length === 0) return;
+  // An audit record is never overwritten: a number given twice is an error, not a lost record.
+  const onConflict = table === 'audit' ? '' : ' ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value';
+  await client.query(`INSERT INTO ${name} (key, value) SELECT * FROM unnest($1::text[], $2::bytea[])${onConflict}`, [putKeys, putValues]);
+}
+
+/**
+ * A check of a batch: the record is still what the writer read (by its JSON, whatever the field
+ * order). The record's name is locked (an advisory lock until the transaction ends) before it
+ * is read: a row lock alone would not hold a record that does not exist yet, and two nodes
+ * making the same record must not both find it absent.
+ */
+async function checkRecord(client: pg.PoolClient, table: SublevelName, key: string, expected: unknown): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${table}!${key}`]);
+  const { rows } = await client.query(`SELECT value FROM ${tableOf(table)} WHERE key = $1`, [key]);
+  const stored = rows[0]?.value as Buffer | undefined;
+  if (stored === undefined && expected === undefined) return;
+  if (stored !== undefined && expected !== undefined) {
+    const actual = table === 'versions' ? stored : canonicalJson(decodeCheckedJson(stored.toString('utf8')));
+    const wanted = table === 'versions' ? expected : canonicalJson(expected);
+    if (Buffer.isBuffer(actual) ? actual.equals(wanted as Buffer) : actual === wanted) return;
+  }
+  throw new WriteConflictError(table, key);
+}
+
+async function readJson(client: pg.ClientBase, table: SublevelName, key: string): Promise<unknown> {
+  const { rows } = await client.query(`SELECT value FROM ${tableOf(table)} WHERE key = $1`, [key]);
+  return rows[0] ? decodeCheckedJson((rows[0].value as Buffer).toString('utf8')) : undefined;
+}
+
+async function newestAudit(client: pg.ClientBase): Promise<AuditEvent | undefined> {
+  const { rows } = await client.query(`SELECT value FROM ${RECORD_TABLES.audit} WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT 1`, [CHAINED_PREFIX, `${CHAINED_PREFIX}~`]);
+  return rows[0] ? (decodeCheckedJson((rows[0].value as Buffer).toString('utf8')) as AuditEvent) : undefined;
+}
+
+/** The store's identity, made by the first node to start (the others read it). */
+async function ensureIdentity(client: pg.ClientBase): Promise<string> {
+  const made = encodeCheckedJson({ storeId: randomBytes(16).toString('hex') });
+  await client.query(`INSERT INTO ${RECORD_TABLES.meta} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, [IDENTITY_KEY, Buffer.from(made, 'utf8')]);
+  const identity = (await readJson(client, 'meta', IDENTITY_KEY)) as { storeId?: unknown } | undefined;
+  /* Postcondition: the database names one identity, whichever node made it. */
+  if (typeof identity?.storeId !== 'string') throw new StartupError('the database holds a damaged Keyhold identity record', 'KEYHOLD_STORE_URL');
+  return identity.storeId;
+}
+
+/** The URL as messages show it: never its password. */
+export function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'the database URL in KEYHOLD_STORE_URL';
+  }
+}
+
+/** Errors of the connection, not of a query: the write can be tried again on the same batches. */
+function isConnectionFault(error: unknown): boolean {
+  const code = String((error as { code?: string }).code ?? '');
+  return /^(08|57P|53)/.test(code) || /^E[A-Z]+$/.test(code) || /Connection terminated|connection/i.test(String((error as Error)?.message ?? ''));
+}
+
+/** Why the database failed, in words safe to answer with (no URL, no password). */
+function connectionCause(error: unknown): string {
+  const code = String((error as { code?: string }).code ?? '');
+  if (code === 'ECONNREFUSED') return 'the database refuses connections';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'the database host is not known';
+  if (code === 'ETIMEDOUT') return 'the database did not answer in time';
+  if (code === '28P01' || code === '28000') return 'the database refused the credentials';
+  if (code === '3D000') return 'the database does not exist';
+  if (code === '57P01' || code === '57P02' || code === '57P03') return 'the database is shutting down or starting';
+  if (/^08/.test(code) || /Connection terminated/i.test(String((error as Error)?.message ?? ''))) return 'the connection to the database was lost';
+  if (code === '53300') return 'the database has too many connections';
+  if (/^E[A-Z]+$/.test(code)) return `the database cannot be reached (${code})`;
+  return `the database failed (${code || 'no code'})`;
+}

@@ -1,0 +1,183 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import pg from 'pg';
+import { parseCiphertext } from '../../src/crypto/ciphertext-codec.js';
+import { requirePostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { serverClient, waitFor, type ServerClient } from '../helpers/server-client.js';
+import { launchServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/temp-dir.js';
+
+const PASSPHRASE = 'two nodes, one database (test)';
+
+/**
+ * Two Keyhold nodes on one PostgreSQL database, as two real server processes: what one node
+ * changes, the other uses; what one node disables, the other refuses within a second.
+ */
+describe('PostgreSQL store: two nodes on one database', function () {
+  this.timeout(180_000);
+  let postgres: TestPostgres;
+  const dirs = [makeTempDir('keyhold-node-a-'), makeTempDir('keyhold-node-b-')];
+  const nodes: ServerProcess[] = [];
+  let a: ServerClient;
+  let b: ServerClient;
+  let url: string;
+
+  before(async function () {
+    requirePostgres(this);
+    postgres = await startPostgres();
+    url = postgres.url;
+    // Both at the same moment, on an empty database: one schema, one root key, one admin credential.
+    const env = (dir: string) => ({ KEYHOLD_DATA_DIR: dir, KEYHOLD_STORE_URL: url, KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_KDF: 'pbkdf2', KEYHOLD_LOG_LEVEL: 'info' });
+    const launched = dirs.map((dir) => launchServerProcess(env(dir.path), dir.path));
+    nodes.push(...(await Promise.all(launched.map((launch) => launch.listening))));
+    // The credential is in the admin.credentials of whichever node made it.
+    const maker = dirs.find((dir) => existsSync(path.join(dir.path, 'admin.credentials')))!;
+    a = serverClient(nodes[0]!, maker.path);
+    b = serverClient(nodes[1]!, maker.path);
+  });
+
+  after(async () => {
+    for (const node of nodes) await node.stop();
+    postgres?.remove();
+    for (const dir of dirs) dir.remove();
+  });
+
+  async function sql<T extends pg.QueryResultRow>(text: string): Promise<T[]> {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      return (await client.query<T>(text)).rows;
+    } finally {
+      await client.end();
+    }
+  }
+
+  it('initialises the database exactly once when both start together', async () => {
+    const roots = await sql("SELECT key FROM keyhold_meta WHERE key = 'root'");
+    expect(roots).to.have.length(1);
+    const credentials = await sql('SELECT key FROM keyhold_credentials');
+    expect(credentials).to.have.length(1);
+    const listed = await a.call('listcredentials');
+    expect(listed.status).to.equal(200);
+    expect((listed.body.Credentials as unknown[]).length).to.equal(1);
+  });
+
+  it('encrypts on one node under a key made on the other, and decrypts across them', async () => {
+    const created = await a.call('createkey', { Description: 'made on A' });
+    expect(created.status).to.equal(200);
+    const keyId = (created.body.KeyMetadata as { KeyId: string }).KeyId;
+    const plaintext = Buffer.from('across nodes').toString('base64');
+    const onB = await b.call('encrypt', { KeyId: keyId, Plaintext: plaintext });
+    expect(onB.status, JSON.stringify(onB.body)).to.equal(200);
+    const onA = await a.call('decrypt', { CiphertextBlob: onB.body.CiphertextBlob });
+    expect(onA.body.Plaintext).to.equal(plaintext);
+    // An alias made on B resolves on A.
+    expect((await b.call('createalias', { AliasName: 'alias/across', TargetKeyId: keyId })).status).to.equal(200);
+    const byAlias = await waitForStatus(a, 'encrypt', { KeyId: 'alias/across', Plaintext: plaintext }, 200);
+    expect(byAlias.status).to.equal(200);
+  });
+
+  it('refuses a key on the other node within a second of its disabling, and serves it again once enabled', async () => {
+    const keyId = ((await a.call('createkey')).body.KeyMetadata as { KeyId: string }).KeyId;
+    const plaintext = Buffer.from('x').toString('base64');
+    // B caches the key first.
+    expect((await b.call('encrypt', { KeyId: keyId, Plaintext: plaintext })).status).to.equal(200);
+    expect((await a.call('disablekey', { KeyId: keyId })).status).to.equal(200);
+    const started = Date.now();
+    const refused = await waitForStatus(b, 'encrypt', { KeyId: keyId, Plaintext: plaintext }, 400);
+    expect(refused.body.__type).to.equal('DisabledException');
+    expect(Date.now() - started).to.be.below(1_000);
+    expect((await a.call('enablekey', { KeyId: keyId })).status).to.equal(200);
+    expect((await waitForStatus(b, 'encrypt', { KeyId: keyId, Plaintext: plaintext }, 200)).status).to.equal(200);
+  });
+
+  it('uses on one node the version a rotation on the other made', async () => {
+    const keyId = ((await a.call('createkey')).body.KeyMetadata as { KeyId: string }).KeyId;
+    const plaintext = Buffer.from('rotate me').toString('base64');
+    const before = await a.call('encrypt', { KeyId: keyId, Plaintext: plaintext });
+    expect(parseCiphertext(Buffer.from(before.body.CiphertextBlob as string, 'base64')).version).to.equal(1);
+    expect((await b.call('rotatekeyondemand', { KeyId: keyId })).status).to.equal(200);
+    await waitFor('node A to encrypt under version 2', async () => {
+      const after = await a.call('encrypt', { KeyId: keyId, Plaintext: plaintext });
+      return parseCiphertext(Buffer.from(after.body.CiphertextBlob as string, 'base64')).version === 2;
+    }, 1_000);
+    // Both versions decrypt on both nodes.
+    expect((await b.call('decrypt', { CiphertextBlob: before.body.CiphertextBlob })).body.Plaintext).to.equal(plaintext);
+  });
+
+  it('serialises changes of one key across nodes: concurrent tag writes on both nodes are all kept', async () => {
+    const keyId = ((await a.call('createkey')).body.KeyMetadata as { KeyId: string }).KeyId;
+    const writes = Array.from({ length: 20 }, (_, index) =>
+      (index % 2 === 0 ? a : b).call('tagresource', { KeyId: keyId, Tags: [{ TagKey: `t${index}`, TagValue: String(index) }] }),
+    );
+    const answers = await Promise.all(writes);
+    expect(answers.map((answer) => answer.status)).to.deep.equal(answers.map(() => 200));
+    const tags = await a.call('listresourcetags', { KeyId: keyId });
+    expect((tags.body.Tags as unknown[]).length).to.equal(20);
+  });
+
+  it('refuses a disabled credential on the other node within a second', async () => {
+    const created = await a.call('createcredential', { Description: 'app', Policy: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'kms:ListKeys', Resource: '*' }] } });
+    expect(created.status, JSON.stringify(created.body)).to.equal(200);
+    const accessKeyId = (created.body.Credential as { AccessKeyId: string }).AccessKeyId;
+    expect((await a.call('disablecredential', { AccessKeyId: accessKeyId })).status).to.equal(200);
+    const started = Date.now();
+    await waitFor('node B to see the credential disabled', async () => {
+      const described = await b.call('describecredential', { AccessKeyId: accessKeyId });
+      return (described.body.Credential as { Enabled: boolean }).Enabled === false;
+    }, 1_000);
+    expect(Date.now() - started).to.be.below(1_000);
+  });
+
+  it('loses no acknowledged write when a node is killed mid-flight; the other takes over the background work; the killed node rejoins', async () => {
+    const leader = nodes.findIndex((node) => node.stdout().includes('this node now runs the background work'));
+    expect(leader, 'one node leads the background work').to.be.at.least(0);
+    expect(nodes.filter((node) => node.stdout().includes('this node now runs the background work'))).to.have.length(1);
+    const victim = nodes[leader]!;
+    const survivor = nodes[1 - leader]!;
+    const victimClient = leader === 0 ? a : b;
+    const survivorClient = leader === 0 ? b : a;
+    // Mixed traffic on both nodes; the leader is killed while it flows.
+    const acknowledged: string[] = [];
+    let stop = false;
+    const traffic = [victimClient, survivorClient].map(async (client) => {
+      while (!stop) {
+        const answer = await client.call('createkey', { Description: 'failover' });
+        if (answer.status === 200) acknowledged.push((answer.body.KeyMetadata as { KeyId: string }).KeyId);
+      }
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    victim.child.kill('SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    stop = true;
+    await Promise.all(traffic);
+    expect(acknowledged.length).to.be.above(5);
+    for (const keyId of acknowledged) {
+      const described = await survivorClient.call('describekey', { KeyId: keyId });
+      expect(described.status, `acknowledged key ${keyId}`).to.equal(200);
+    }
+    // The lease moves within seconds of the holder's death.
+    await waitFor('the surviving node to take over the background work', () => survivor.stdout().includes('this node now runs the background work'), 15_000);
+    // The killed node starts again on its data directory and the same database, and serves.
+    const dir = dirs[leader]!;
+    const restarted = await launchServerProcess(
+      { KEYHOLD_DATA_DIR: dir.path, KEYHOLD_STORE_URL: url, KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_KDF: 'pbkdf2', KEYHOLD_LOG_LEVEL: 'info' },
+      dir.path,
+    ).listening;
+    nodes[leader] = restarted;
+    const maker = dirs.find((candidate) => existsSync(path.join(candidate.path, 'admin.credentials')))!;
+    const rejoined = serverClient(restarted, maker.path);
+    expect((await rejoined.call('describekey', { KeyId: acknowledged[acknowledged.length - 1] })).status).to.equal(200);
+  });
+});
+
+/** Calls until the answer has `status` (another node's change arrives within a second), or gives up after two. */
+async function waitForStatus(client: ServerClient, action: string, body: object, status: number) {
+  const until = Date.now() + 2_000;
+  for (;;) {
+    const answer = await client.call(action, body);
+    if (answer.status === status || Date.now() > until) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,0 +1,198 @@
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import pg from 'pg';
+import { verifyAuditTrail } from '../../src/audit/verify-trail.js';
+import { ServiceUnavailableException, StartupError } from '../../src/errors.js';
+import type { AuditEntry } from '../../src/store/audit-record.js';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { WriteConflictError, type StoreChange } from '../../src/store/store.js';
+import { requirePostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { makeTempDir } from '../helpers/temp-dir.js';
+import { sampleKeyRecord } from '../helpers/temp-store.js';
+
+function entry(action: string, index: number): AuditEntry {
+  return { Time: new Date().toISOString(), RequestId: `req-${action}-${index}`, Principal: 'test', SourceIp: '127.0.0.1', Action: action, KeyId: null, Outcome: 'Success' };
+}
+
+describe('PostgreSQL store', function () {
+  this.timeout(120_000);
+  let postgres: TestPostgres;
+  let database = 0;
+  const dir = makeTempDir('keyhold-pgstore-');
+  const opened: PostgresStore[] = [];
+
+  before(async function () {
+    requirePostgres(this);
+    postgres = await startPostgres();
+  });
+
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
+  });
+
+  after(() => {
+    postgres?.remove();
+    dir.remove();
+  });
+
+  async function freshUrl(): Promise<string> {
+    const name = `store_${++database}`;
+    const admin = new pg.Client({ connectionString: postgres.url });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    return postgres.url.replace(/\/keyhold$/, `/${name}`);
+  }
+
+  async function open(url: string): Promise<PostgresStore> {
+    const store = await PostgresStore.open({ url, dataDir: dir.path });
+    opened.push(store);
+    return store;
+  }
+
+  it('stores each kind of record as the LevelDB store does, and reads it back', async () => {
+    const store = await open(await freshUrl());
+    const key = sampleKeyRecord();
+    const material = randomBytes(60);
+    await store.write(
+      store
+        .batch()
+        .putKey(key)
+        .putVersion(key.keyId, 1, material)
+        .putAlias({ aliasName: 'alias/a', targetKeyId: key.keyId, creationDate: key.creationDate, lastUpdatedDate: key.creationDate })
+        .putSchedule({ due: '2020-01-01T00:00:00.000Z', work: 'rotate', keyId: key.keyId })
+        .putSchedule({ due: '2999-01-01T00:00:00.000Z', work: 'delete', keyId: key.keyId }),
+    );
+    expect(await store.getKey(key.keyId)).to.deep.equal(key);
+    expect((await store.getVersion(key.keyId, 1))!.equals(material)).to.equal(true);
+    const both = await store.getKeyWithVersion(key.keyId, 'current', () => true);
+    expect(both.record).to.deep.equal(key);
+    expect(both.wrapped!.equals(material)).to.equal(true);
+    expect((await store.getKeyWithVersion(key.keyId, 2, () => true)).wrapped).to.equal(undefined);
+    expect((await store.listAliases()).map((alias) => alias.aliasName)).to.deep.equal(['alias/a']);
+    expect(await store.dueWork(new Date(), 10)).to.deep.equal([{ due: '2020-01-01T00:00:00.000Z', work: 'rotate', keyId: key.keyId }]);
+    // The stored bytes are the checked JSON the LevelDB store writes (`<json>#<crc32c>`).
+    const stored = (await store.readStoredEntry('keys', key.keyId))!.toString('utf8');
+    expect(stored).to.match(/^\{.*\}#[0-9a-f]{8}$/);
+    await store.write(store.batch().deleteKey(key));
+    expect(await store.getKey(key.keyId)).to.equal(undefined);
+    expect(await store.getVersion(key.keyId, 1)).to.equal(undefined);
+  });
+
+  it('lists keys in KeyId order a page at a time', async () => {
+    const store = await open(await freshUrl());
+    const ids = ['0000', '1111', '2222', 'aaaa', 'ffff'].map((prefix) => `${prefix}${randomBytes(2).toString('hex')}-0000-4000-8000-000000000000`);
+    const batch = store.batch();
+    for (const keyId of ids) batch.putKey(sampleKeyRecord({ keyId }));
+    await store.write(batch);
+    const first = await store.listKeys(undefined, 2);
+    const rest = await store.listKeys(first[1]!.keyId, 10);
+    expect([...first, ...rest].map((record) => record.keyId)).to.deep.equal([...ids].sort());
+  });
+
+  it('refuses a batch whose checked record changed, writing none of it', async () => {
+    const url = await freshUrl();
+    const [a, b] = [await open(url), await open(url)];
+    const key = sampleKeyRecord();
+    await a.write(a.batch().putKey(key));
+    const disabled = { ...key, keyState: 'Disabled' as const };
+    await b.write(b.batch().expectKey(key.keyId, key).putKey(disabled));
+    // Node A still thinks the key is Enabled: its change is refused, and nothing of it lands.
+    const error = await a.write(a.batch().expectKey(key.keyId, key).putKey({ ...key, description: 'lost update' }).putAlias({ aliasName: 'alias/x', targetKeyId: key.keyId, creationDate: '', lastUpdatedDate: '' })).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(WriteConflictError);
+    expect(await a.getKey(key.keyId)).to.deep.equal(disabled);
+    expect(await a.listAliases()).to.deep.equal([]);
+  });
+
+  it('makes one root key when two nodes start at once', async () => {
+    const url = await freshUrl();
+    const [a, b] = [await open(url), await open(url)];
+    expect(a.storeId).to.equal(b.storeId);
+    const root = (n: number) => ({ storeVersion: 1 as const, master: { kind: 'passphrase' } as never, wrappedRootKey: String(n), keyCheckValue: '', createdAt: '' });
+    const results = await Promise.allSettled([a.write(a.batch().putRootKey(root(1))), b.write(b.batch().putRootKey(root(2)))]);
+    expect(results.filter((result) => result.status === 'fulfilled')).to.have.length(1);
+    const refused = results.find((result) => result.status === 'rejected') as PromiseRejectedResult;
+    expect(refused.reason).to.be.instanceOf(WriteConflictError);
+  });
+
+  it('keeps one verifiable audit chain when two nodes write records at once', async () => {
+    const url = await freshUrl();
+    const [a, b] = [await open(url), await open(url)];
+    const rootKey = randomBytes(32);
+    await a.useAuditKey(rootKey);
+    await b.useAuditKey(rootKey);
+    const writes: Promise<void>[] = [];
+    for (let index = 0; index < 50; index++) {
+      writes.push(a.write(a.batch().audit(entry('Encrypt', index)), { sync: false }));
+      writes.push(b.write(b.batch().audit(entry('Decrypt', index)), { sync: index % 2 === 0 }));
+    }
+    await Promise.all(writes);
+    const records = await a.listAudit();
+    expect(records.map((record) => record.Seq)).to.deep.equal(Array.from({ length: 100 }, (_, index) => index + 1));
+    expect(await verifyAuditTrail(a, rootKey)).to.deep.equal({ checked: 100, unchained: 0 });
+    // Tampering is seen, as on LevelDB.
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query("DELETE FROM keyhold_audit WHERE key = (SELECT key FROM keyhold_audit ORDER BY key LIMIT 1 OFFSET 40)");
+    await client.end();
+    expect((await verifyAuditTrail(a, rootKey)).problem).to.be.a('string');
+  });
+
+  it("tells a node what another node changed, within a second", async () => {
+    const url = await freshUrl();
+    const [a, b] = [await open(url), await open(url)];
+    const seen: StoreChange[] = [];
+    b.onExternalChange((change) => seen.push(change));
+    const own: StoreChange[] = [];
+    a.onExternalChange((change) => own.push(change));
+    const key = sampleKeyRecord();
+    const started = Date.now();
+    await a.write(a.batch().putKey({ ...key, keyState: 'Disabled' }));
+    while (seen.length === 0 && Date.now() - started < 1_000) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(seen).to.deep.equal([{ keys: [{ keyId: key.keyId, keyState: 'Disabled', currentVersion: key.currentVersion }], aliases: false, credentials: false }]);
+    // A node is not told of its own changes.
+    expect(own).to.deep.equal([]);
+  });
+
+  it('reads a point-in-time snapshot while writes go on', async () => {
+    const store = await open(await freshUrl());
+    const batch = store.batch();
+    for (let index = 0; index < 30; index++) batch.putKey(sampleKeyRecord({ keyId: `${String(index).padStart(8, '0')}-0000-4000-8000-000000000000` }));
+    await store.write(batch);
+    const snapshot = store.openSnapshot();
+    const first = await snapshot.next(5);
+    await store.write(store.batch().putKey(sampleKeyRecord({ keyId: 'ffffffff-0000-4000-8000-000000000000' })));
+    const entries = [...first];
+    for (let page = await snapshot.next(7); page.length > 0; page = await snapshot.next(7)) entries.push(...page);
+    await snapshot.close();
+    const keys = entries.filter((stored) => stored.table === 'keys').map((stored) => stored.key);
+    expect(keys).to.have.length(30);
+    expect(keys).to.not.include('ffffffff-0000-4000-8000-000000000000');
+  });
+
+  it('answers 503 while the database is down and works again when it is back, without reopening', async () => {
+    const store = await open(await freshUrl());
+    const key = sampleKeyRecord();
+    await store.write(store.batch().putKey(key));
+    postgres.stop();
+    try {
+      expect(await store.getKey(key.keyId).catch((e: unknown) => e)).to.be.instanceOf(ServiceUnavailableException);
+      expect(await store.write(store.batch().putKey({ ...key, description: 'x' })).catch((e: unknown) => e)).to.be.instanceOf(ServiceUnavailableException);
+      expect(store.isHealthy).to.equal(false);
+    } finally {
+      postgres.start();
+    }
+    expect(await store.getKey(key.keyId)).to.deep.equal(key);
+    await store.write(store.batch().putKey({ ...key, description: 'after' }));
+    expect((await store.getKey(key.keyId))!.description).to.equal('after');
+    expect(store.isHealthy).to.equal(true);
+  });
+
+  it('fails to open with one line naming KEYHOLD_STORE_URL, never showing the password', async () => {
+    const refused = await PostgresStore.open({ url: postgres.url.replace('keyhold@', 'keyhold:s3cret@').replace(/\/keyhold$/, '/no_such_db'), dataDir: dir.path }).catch((e: unknown) => e);
+    expect(refused).to.be.instanceOf(StartupError);
+    expect((refused as Error).message).to.include('KEYHOLD_STORE_URL').and.include('does not exist').and.not.include('s3cret');
+    const unreachable = await PostgresStore.open({ url: 'postgres://keyhold:s3cret@127.0.0.1:1/keyhold', dataDir: dir.path }).catch((e: unknown) => e);
+    expect((unreachable as Error).message).to.include('refuses connections').and.not.include('s3cret');
+  });
+});
