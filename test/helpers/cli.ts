@@ -61,9 +61,11 @@ export function spawnCli(args: string[], options: CliOptions): ChildProcessWitho
 /**
  * The store of the data directory for the commands that open it, `keyhold admin …` (offline,
  * on a stopped server's store) and `keyhold server`, as a server on that directory gets it
- * (test-store.ts); other commands only talk HTTPS and get nothing.
+ * (test-store.ts), unless the test names a database itself; other commands only talk HTTPS
+ * and get nothing.
  */
 function storeEnv(args: string[], options: CliOptions): Record<string, string> {
   if (!args.includes('admin') && !args.includes('server')) return {};
+  if (options.env?.KEYHOLD_STORE_URL !== undefined) return {};
   return testStoreEnv(path.resolve(options.cwd, options.env?.KEYHOLD_DATA_DIR ?? DEFAULT_DATA_DIR), { store: options.store });
 }

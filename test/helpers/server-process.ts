@@ -125,8 +125,9 @@ function spawnServer(env: Record<string, string>, cwd: string, choice: StoreChoi
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('KEYHOLD_') && name !== 'NODE_ENV'),
   );
-  // A data directory named only in a .env file is not seen here: such a test gets the database of ./data.
-  const store = testStoreEnv(path.resolve(cwd, env.KEYHOLD_DATA_DIR ?? DEFAULT_DATA_DIR), choice);
+  // A test that names a database itself (two nodes on one) keeps it. A data directory named
+  // only in a .env file is not seen here: such a test gets the database of ./data.
+  const store = env.KEYHOLD_STORE_URL === undefined ? testStoreEnv(path.resolve(cwd, env.KEYHOLD_DATA_DIR ?? DEFAULT_DATA_DIR), choice) : {};
   return spawn(process.execPath, built ? [BUILT_MAIN] : ['--import', TSX, MAIN], {
     cwd,
     env: { ...inherited, KEYHOLD_PORT: '0', KEYHOLD_WORKERS: TEST_WORKERS, ...store, ...env },

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import pg from 'pg';
@@ -16,16 +16,24 @@ function storeUrlOf(server: ServerProcess): string | undefined {
   return variables.find((variable) => variable.startsWith('KEYHOLD_STORE_URL='))?.slice('KEYHOLD_STORE_URL='.length);
 }
 
-/** The name of the database a URL connects to, asked of PostgreSQL: it fails if there is none. */
-async function databaseAt(url: string): Promise<string> {
+/** The rows of one query on the database at `url`. */
+async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   await client.connect();
   try {
-    return (await client.query<{ name: string }>('SELECT current_database() AS name')).rows[0]!.name;
+    return (await client.query<T>(text)).rows;
   } finally {
     await client.end();
   }
 }
+
+/** The name of the database a URL connects to, asked of PostgreSQL: it fails if there is none. */
+async function databaseAt(url: string): Promise<string> {
+  return (await query<{ name: string }>(url, 'SELECT current_database() AS name'))[0]!.name;
+}
+
+/** Whether a data directory holds a LevelDB store (its CURRENT file). */
+const hasLevelDb = (dataDir: string) => existsSync(path.join(dataDir, 'store', 'CURRENT'));
 
 /**
  * The harness that runs the integration suite against a PostgreSQL store (test/helpers/test-store.ts):
@@ -55,11 +63,13 @@ describe('the test store harness (KEYHOLD_TEST_STORE)', function () {
 
     if (TEST_STORE === 'leveldb') {
       it('gives a server no KEYHOLD_STORE_URL: its records stay in LevelDB in the data directory', async () => {
-        const server = await start(path.join(work.path, 'data'));
+        const dataDir = path.join(work.path, 'data');
+        const server = await start(dataDir);
         expect(storeUrlOf(server)).to.equal(undefined);
+        expect(hasLevelDb(dataDir)).to.equal(true);
       });
     } else {
-      it('gives two data directories two databases that exist, and a restart on a directory the same one again', async () => {
+      it('gives two data directories two databases that hold their records, and a restart on a directory the same one again', async () => {
         const first = await start(path.join(work.path, 'first'));
         const second = await start(path.join(work.path, 'second'));
         const firstUrl = storeUrlOf(first);
@@ -69,6 +79,10 @@ describe('the test store harness (KEYHOLD_TEST_STORE)', function () {
         expect(secondUrl).to.not.equal(firstUrl);
         expect(await databaseAt(firstUrl!)).to.equal(new URL(firstUrl!).pathname.slice(1));
         expect(await databaseAt(secondUrl!)).to.equal(new URL(secondUrl!).pathname.slice(1));
+        for (const url of [firstUrl!, secondUrl!]) {
+          expect(await query(url, "SELECT key FROM keyhold_meta WHERE key = 'root'"), `the root key in ${url}`).to.have.length(1);
+        }
+        expect(hasLevelDb(path.join(work.path, 'first')), 'a LevelDB store beside the database').to.equal(false);
         await stop(first);
         // Named relatively this time (the server's working directory is work.path): the same directory.
         const again = await start('first');
@@ -78,6 +92,7 @@ describe('the test store harness (KEYHOLD_TEST_STORE)', function () {
       it('gives a server started with { store: "leveldb" } no KEYHOLD_STORE_URL, and its restart none either', async () => {
         const dataDir = path.join(work.path, 'leveldb');
         await stop(await start(dataDir, { store: 'leveldb' }));
+        expect(hasLevelDb(dataDir)).to.equal(true);
         expect(storeUrlOf(await start(dataDir))).to.equal(undefined);
       });
     }
