@@ -38,8 +38,13 @@ interface PendingWrite {
   reject: (error: unknown) => void;
 }
 
+/** The meta record a restore writes first and removes last: no node starts while it is there. */
+export const RESTORE_MARKER_KEY = 'restore-in-progress';
+
 /** Options of PostgresStore.open. */
 export interface PostgresStoreOptions {
+  /** Opened by `keyhold admin restore`, which writes and then removes the marker itself. */
+  restoring?: boolean;
   /** postgres://user:password@host:port/database?sslmode=…: the database every node shares. */
   url: string;
   /** The node's own data directory: TLS files, admin.credentials; no records. */
@@ -103,6 +108,9 @@ export class PostgresStore implements Store {
           throw new StartupError(`cannot prepare the database at ${location}: ${connectionCause(error)}`, 'KEYHOLD_STORE_URL');
         });
         storeId = await ensureIdentity(client);
+        if (!options.restoring && (await readJson(client, 'meta', RESTORE_MARKER_KEY).catch(() => 'damaged')) !== undefined) {
+          throw new StartupError(`a restore into the database at ${location} stopped half-way: empty the database (drop and create it) and restore again`, 'KEYHOLD_STORE_URL');
+        }
       } finally {
         client.release();
       }
@@ -113,6 +121,11 @@ export class PostgresStore implements Store {
       await pool.end().catch(() => undefined);
       throw error;
     }
+  }
+
+  /** Whether a restore into this database started and did not finish. */
+  async hasRestoreMarker(): Promise<boolean> {
+    return (await this.readStoredEntry('meta', RESTORE_MARKER_KEY)) !== undefined;
   }
 
   get isOpen(): boolean {
