@@ -86,6 +86,24 @@ async function existingDataDir(): Promise<string> {
 }
 
 async function openStoreOffline(options: { reseal?: boolean } = {}): Promise<{ store: Store; record: RootKeyRecord; dataDir: string }> {
+  const { loadConfig } = await configModule();
+  const config = loadConfig();
+  // A shared PostgreSQL store: the offline commands work on the database, beside running nodes.
+  const opened = config.storeUrl !== undefined ? await openSharedStore(config) : await openLevelDbOffline(options);
+  const record = await opened.store.getRootKeyRecord();
+  if (!record) {
+    await opened.store.close();
+    throw new StartupError(`no Keyhold store in ${opened.store.location} (start the server once to create one)`, config.storeUrl !== undefined ? 'KEYHOLD_STORE_URL' : 'KEYHOLD_DATA_DIR');
+  }
+  return { store: opened.store, record, dataDir: opened.dataDir };
+}
+
+async function openSharedStore(config: { storeUrl?: string; dataDir: string }): Promise<{ store: Store; dataDir: string }> {
+  const { PostgresStore } = await import('../src/store/postgres/postgres-store.js');
+  return { store: await PostgresStore.open({ url: config.storeUrl!, dataDir: config.dataDir }), dataDir: config.dataDir };
+}
+
+async function openLevelDbOffline(options: { reseal?: boolean }): Promise<{ store: Store; dataDir: string }> {
   const dataDir = await existingDataDir();
   const { LevelDbStore } = await storeModule();
   const store = await LevelDbStore.open(dataDir, options).catch((error: unknown) => {
@@ -94,12 +112,7 @@ async function openStoreOffline(options: { reseal?: boolean } = {}): Promise<{ s
     }
     throw error;
   });
-  const record = await store.getRootKeyRecord();
-  if (!record) {
-    await store.close();
-    throw new StartupError(`no Keyhold store in ${dataDir} (start the server once to create one)`, 'KEYHOLD_DATA_DIR');
-  }
-  return { store, record, dataDir };
+  return { store, dataDir };
 }
 
 async function status(_options: unknown, command: Command): Promise<void> {
@@ -155,11 +168,8 @@ async function rekey(flags: RekeyFlags): Promise<void> {
 
 const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
 
-/**
- * Checks the LevelDB files, then (only if they are intact: opening lets LevelDB drop or
- * rewrite damaged files) every record under the root key. Exit 4 on any damage.
- */
-async function verifyStore(options: { reseal?: boolean }): Promise<void> {
+/** Checks the LevelDB files before the store is opened; false (exit 4 set) when they are damaged. */
+async function verifyLevelDbDirectory(): Promise<boolean> {
   const dataDir = await existingDataDir();
   const { isStoreLockHeld } = await import('../src/store/store-lock.js');
   const location = path.join(dataDir, 'store');
@@ -174,7 +184,7 @@ async function verifyStore(options: { reseal?: boolean }): Promise<void> {
   if (files.problems.length > 0) {
     console.log(`files: ${files.files} files, ${size}: ${plural(files.problems.length, 'problem')}; records not checked, since opening a damaged store lets LevelDB drop or rewrite the damaged files (copy the directory aside first)`);
     process.exitCode = EXIT.damaged;
-    return;
+    return false;
   }
   console.log(`files: ${files.files} files, ${size}: intact`);
   if (files.ignored.length > 0) console.log(`note: not read, since LevelDB deletes them at open unread: ${files.ignored.join(', ')}`);
@@ -182,8 +192,20 @@ async function verifyStore(options: { reseal?: boolean }): Promise<void> {
     const { file, offset, bytes } = files.tornTail;
     console.log(`note: ${file} ends in ${bytes} bytes from byte ${offset} that LevelDB drops at open: a write cut short, never acknowledged`);
   }
+  return true;
+}
+
+/**
+ * Checks the LevelDB files, then (only if they are intact: opening lets LevelDB drop or
+ * rewrite damaged files) every record under the root key. Exit 4 on any damage.
+ */
+async function verifyStore(options: { reseal?: boolean }): Promise<void> {
+  const { loadConfig } = await configModule();
+  // A PostgreSQL store has no LevelDB files: the database checks its own pages; the records are checked below.
+  if (loadConfig().storeUrl === undefined && !(await verifyLevelDbDirectory())) return;
   const { store, record } = await openStoreOffline({ reseal: options.reseal === true });
-  if (options.reseal) console.log(`seal: ${path.join(dataDir, 'store.seal')} made anew for store ${store.storeId}`);
+  if (options.reseal && store.location.startsWith('postgres')) console.log('seal: none (a PostgreSQL store has no seal file)');
+  else if (options.reseal) console.log(`seal: ${path.join(store.dataDir, 'store.seal')} made anew for store ${store.storeId}`);
   let provider: MasterKeyProvider | undefined;
   let rootKey: Buffer | undefined;
   try {

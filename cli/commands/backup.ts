@@ -66,8 +66,9 @@ export async function restore(flags: RestoreFlags): Promise<void> {
   const { createMasterKeyProvider } = await import('../../src/providers/master-keys/index.js');
   const provider = createMasterKeyProvider(config, (message) => process.stderr.write(`keyhold: ${message}\n`));
   try {
-    const result = await restoreBackup({ file: flags.in, dataDir: config.dataDir, provider });
-    console.log(`restored ${result.records} records (backup of ${result.createdAt}) into ${config.dataDir}`);
+    const result = await restoreBackup({ file: flags.in, dataDir: config.dataDir, provider, storeUrl: config.storeUrl });
+    const into = config.storeUrl === undefined ? config.dataDir : (await import('../../src/store/postgres/postgres-store.js')).redactedUrl(config.storeUrl);
+    console.log(`restored ${result.records} records (backup of ${result.createdAt}) into ${into}`);
   } finally {
     await provider.close();
   }

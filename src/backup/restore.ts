@@ -6,7 +6,7 @@ import { StartupError } from '../errors.js';
 import { unwrapRootKeyRecord } from '../kms/root-key.js';
 import type { MasterKeyProvider } from '../providers/master-keys/master-key.js';
 import { LevelDbStore } from '../store/leveldb-store.js';
-import { type StoreBatch } from '../store/store.js';
+import { type Store, type StoreBatch } from '../store/store.js';
 import type { BackupHeader, BackupRecord, BackupTrailer } from './format.js';
 import { BackupFormatError } from './format.js';
 import { RESTORE_MARKER } from './restore-marker.js';
@@ -25,6 +25,8 @@ export interface RestoreOptions {
   dataDir: string;
   /** The master key that wrapped the backed-up store's root key. */
   provider: MasterKeyProvider;
+  /** KEYHOLD_STORE_URL: restore into this PostgreSQL database (empty) instead of LevelDB in dataDir. */
+  storeUrl?: string;
 }
 
 export interface RestoreResult {
@@ -44,6 +46,7 @@ export interface RestoreResult {
  *   await restoreBackup({ file: 'keyhold.backup', dataDir: '/var/lib/keyhold', provider });
  */
 export async function restoreBackup(options: RestoreOptions): Promise<RestoreResult> {
+  if (options.storeUrl !== undefined) return restoreIntoDatabase(options as RestoreOptions & { storeUrl: string });
   refuseNonEmpty(options.dataDir);
   const checked = await readBackup(options.file, () => undefined);
   const rootKey = await unwrapRootKeyRecord(checked.header.rootKey, options.provider);
@@ -89,7 +92,37 @@ export async function readBackup(
   return { header: verifier.header!, trailer };
 }
 
-async function writeRecords(store: LevelDbStore, file: string): Promise<{ trailer: BackupTrailer }> {
+/**
+ * A restore into a PostgreSQL database (how a single LevelDB machine moves to several nodes):
+ * the same checks of the whole file and the master key first, then only into a database that
+ * holds no Keyhold records. Its marker is a record (`restore-in-progress`), written first and
+ * removed last: no node starts on a database a restore left half-way.
+ */
+async function restoreIntoDatabase(options: RestoreOptions & { storeUrl: string }): Promise<RestoreResult> {
+  const checked = await readBackup(options.file, () => undefined);
+  const rootKey = await unwrapRootKeyRecord(checked.header.rootKey, options.provider);
+  rootKey.fill(0);
+  const { PostgresStore, RESTORE_MARKER_KEY } = await import('../store/postgres/postgres-store.js');
+  const store = await PostgresStore.open({ url: options.storeUrl, dataDir: options.dataDir, restoring: true });
+  try {
+    if ((await store.getRootKeyRecord()) || (await store.listKeys(undefined, 1)).length > 0 || (await store.listCredentials()).length > 0 || (await store.hasRestoreMarker())) {
+      throw new StartupError(`the database at ${store.location} already holds a Keyhold store: restore only into an empty database`, 'KEYHOLD_STORE_URL');
+    }
+    await store.write(store.batch().putRaw('meta', RESTORE_MARKER_KEY, Buffer.from(`restore of ${path.basename(options.file)} started ${new Date().toISOString()}`)));
+    try {
+      const written = await writeRecords(store, options.file);
+      if (written.trailer.sha256 !== checked.trailer.sha256) throw new BackupFormatError('the backup file changed during the restore');
+    } catch (error) {
+      throw new StartupError(`the restore stopped half-way (${(error as Error).message}); the database is marked as such: empty it (drop and create it) and restore again`, 'KEYHOLD_STORE_URL');
+    }
+    await store.write(store.batch().deleteRaw('meta', RESTORE_MARKER_KEY));
+  } finally {
+    await store.close();
+  }
+  return { records: checked.trailer.records, createdAt: checked.header.createdAt };
+}
+
+async function writeRecords(store: Store, file: string): Promise<{ trailer: BackupTrailer }> {
   let batch: StoreBatch = store.batch();
   let records = 0;
   let bytes = 0;

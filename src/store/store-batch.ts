@@ -206,6 +206,11 @@ export class StoreBatch {
     return this;
   }
 
+  /** Removes an entry by its store key (a restore's own marker). */
+  deleteRaw(table: SublevelName, key: string): this {
+    return this.delete(table, key);
+  }
+
   private put(table: SublevelName, key: string, value: unknown): this {
     this.operations.push({ type: 'put', table, key, value });
     return this;

@@ -182,6 +182,10 @@ describe('PostgreSQL store', function () {
     } finally {
       postgres.start();
     }
+    // Healthy again by itself, before any request comes (a load balancer sends none to an unhealthy node).
+    const until = Date.now() + 5_000;
+    while (!store.isHealthy && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(store.isHealthy).to.equal(true);
     expect(await store.getKey(key.keyId)).to.deep.equal(key);
     await store.write(store.batch().putKey({ ...key, description: 'after' }));
     expect((await store.getKey(key.keyId))!.description).to.equal('after');

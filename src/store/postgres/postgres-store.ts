@@ -28,6 +28,8 @@ const PAGE_ROWS = 500;
 /** The listening connection is opened again after 0.5 s, then less often, at most every 5 s. */
 const RELISTEN_MS = 500;
 const MAX_RELISTEN_MS = 5_000;
+/** While the database fails, it is asked this often whether it is back. */
+const PROBE_INTERVAL_MS = 1_000;
 /** Connections per node: the group commit needs one, reads take the rest. */
 const POOL_SIZE = 10;
 
@@ -38,8 +40,13 @@ interface PendingWrite {
   reject: (error: unknown) => void;
 }
 
+/** The meta record a restore writes first and removes last: no node starts while it is there. */
+export const RESTORE_MARKER_KEY = 'restore-in-progress';
+
 /** Options of PostgresStore.open. */
 export interface PostgresStoreOptions {
+  /** Opened by `keyhold admin restore`, which writes and then removes the marker itself. */
+  restoring?: boolean;
   /** postgres://user:password@host:port/database?sslmode=…: the database every node shares. */
   url: string;
   /** The node's own data directory: TLS files, admin.credentials; no records. */
@@ -71,6 +78,7 @@ export class PostgresStore implements Store {
   private relistenTimer: NodeJS.Timeout | undefined;
   /** The connection that holds the background work's lease, while this node holds it. */
   private leaseHolder: pg.Client | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
   /** The cause of the last failed query, until one succeeds again. */
   private lastFailure: string | undefined;
 
@@ -103,6 +111,9 @@ export class PostgresStore implements Store {
           throw new StartupError(`cannot prepare the database at ${location}: ${connectionCause(error)}`, 'KEYHOLD_STORE_URL');
         });
         storeId = await ensureIdentity(client);
+        if (!options.restoring && (await readJson(client, 'meta', RESTORE_MARKER_KEY).catch(() => 'damaged')) !== undefined) {
+          throw new StartupError(`a restore into the database at ${location} stopped half-way: empty the database (drop and create it) and restore again`, 'KEYHOLD_STORE_URL');
+        }
       } finally {
         client.release();
       }
@@ -113,6 +124,11 @@ export class PostgresStore implements Store {
       await pool.end().catch(() => undefined);
       throw error;
     }
+  }
+
+  /** Whether a restore into this database started and did not finish. */
+  async hasRestoreMarker(): Promise<boolean> {
+    return (await this.readStoredEntry('meta', RESTORE_MARKER_KEY)) !== undefined;
   }
 
   get isOpen(): boolean {
@@ -376,7 +392,29 @@ export class PostgresStore implements Store {
 
   private failed(cause: string): void {
     if (this.lastFailure === undefined) this.health.emit({ type: 'write-failed', cause });
+    this.noteFailure(cause);
+  }
+
+  /**
+   * Remembers that the database failed (/healthz answers 503) and asks it every second until
+   * it answers: a node that gets no traffic while unhealthy (a load balancer sends it none)
+   * still notices that the database is back.
+   */
+  private noteFailure(cause: string): void {
     this.lastFailure = cause;
+    if (this.probeTimer || this.closed) return;
+    this.probeTimer = setInterval(() => {
+      this.pool.query('SELECT 1').then(
+        () => {
+          clearInterval(this.probeTimer);
+          this.probeTimer = undefined;
+          if (this.lastFailure !== undefined) this.health.emit({ type: 'recovered', afterMs: 0 });
+          this.lastFailure = undefined;
+        },
+        () => undefined,
+      );
+    }, PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
   }
 
   // Reads ----------------------------------------------------------------------------------
@@ -567,6 +605,7 @@ export class PostgresStore implements Store {
     while (this.flushing) await this.flushing;
     this.closed = true;
     clearTimeout(this.relistenTimer);
+    clearInterval(this.probeTimer);
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => undefined);
@@ -593,7 +632,7 @@ export class PostgresStore implements Store {
       return result.rows as Record<string, unknown>[];
     } catch (error) {
       const cause = connectionCause(error);
-      this.lastFailure = cause;
+      this.noteFailure(cause);
       this.health.emit({ type: 'read-failed', what, cause });
       throw new ServiceUnavailableException(`The key store could not read ${what}`);
     }
