@@ -59,13 +59,14 @@ export function spawnCli(args: string[], options: CliOptions): ChildProcessWitho
 }
 
 /**
- * The store of the data directory for the commands that open it, `keyhold admin …` (offline,
- * on a stopped server's store) and `keyhold server`, as a server on that directory gets it
- * (test-store.ts), unless the test names a database itself; other commands only talk HTTPS
- * and get nothing.
+ * The store of the data directory for the commands that open it, `keyhold admin …` (offline)
+ * and `keyhold server`, as a server on that directory gets it (test-store.ts), unless the test
+ * names a database itself. The other commands, `keyhold admin backup` among them, only talk
+ * HTTPS and get nothing.
  */
 function storeEnv(args: string[], options: CliOptions): Record<string, string> {
-  if (!args.includes('admin') && !args.includes('server')) return {};
+  const opensStore = args.includes('server') || (args.includes('admin') && !args.includes('backup'));
+  if (!opensStore) return {};
   if (options.env?.KEYHOLD_STORE_URL !== undefined) return {};
   return testStoreEnv(path.resolve(options.cwd, options.env?.KEYHOLD_DATA_DIR ?? DEFAULT_DATA_DIR), { store: options.store });
 }
