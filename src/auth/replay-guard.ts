@@ -60,5 +60,30 @@ export class ReplayMemory implements ReplayGuard {
   }
 }
 
+/** Where requests are claimed across the nodes that share a store (Store.claimRequest). */
+export interface SharedClaims {
+  /** False when another node claimed the fingerprint and its claim has not expired. */
+  claimRequest(fingerprint: string, expiresAtMs: number): Promise<boolean>;
+}
+
+/**
+ * Replay protection for nodes that share a store: a claim is made in this process's memory
+ * first (a replay to the same node never reaches the database), then in the shared store, so a
+ * request captured on its way to one node and sent to another is refused there too.
+ */
+export class SharedReplayGuard implements ReplayGuard {
+  constructor(
+    private readonly local: ReplayMemory,
+    private readonly shared: SharedClaims,
+  ) {}
+
+  async claim(fingerprint: string, expiresAtMs: number): Promise<void> {
+    this.local.claim(fingerprint, expiresAtMs);
+    if (!(await this.shared.claimRequest(fingerprint, expiresAtMs))) {
+      throw new ReplayedRequestException('This signed request was already accepted by another node; sign each request anew (a later date, or a different body)');
+    }
+  }
+}
+
 /** 1,000,000 entries: about 100 MB at most, ~1,600 state-changing requests a second held for 10 minutes. */
 export const DEFAULT_REPLAY_MEMORY = 1_000_000;

@@ -1,5 +1,5 @@
 import type { AuditTrail } from '../audit/audit-trail.js';
-import type { ReplayMemory } from '../auth/replay-guard.js';
+import type { ReplayGuard } from '../auth/replay-guard.js';
 import type { SnapshotSource } from '../backup/snapshots.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import { hasVersions } from '../kms/key-kinds/index.js';
@@ -18,7 +18,7 @@ export interface CallTargets {
   snapshots: SnapshotSource;
   credentials: CredentialService;
   audit: AuditTrail;
-  replay: ReplayMemory;
+  replay: ReplayGuard;
 }
 
 export function createCallHandler(targets: CallTargets): (request: CallRequest) => Promise<unknown> {

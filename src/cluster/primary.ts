@@ -4,7 +4,7 @@ import type { SnapshotSource } from '../backup/snapshots.js';
 import type { KeyholdConfig } from '../config.js';
 import { KmsError, StartupError } from '../errors.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
-import type { ReplayMemory } from '../auth/replay-guard.js';
+import type { ReplayGuard } from '../auth/replay-guard.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import { SHUTDOWN_GRACE_MS } from '../runtime/listen.js';
@@ -37,7 +37,7 @@ export interface ClusterOptions {
   /** The audit trail every worker writes its records to. */
   audit: AuditTrail;
   /** The signatures of state-changing requests, claimed once across all workers. */
-  replay: ReplayMemory;
+  replay: ReplayGuard;
   /** The store's backup snapshots, which workers read page by page. */
   snapshots: SnapshotSource;
   rootKey: Buffer;

@@ -8,7 +8,7 @@ import { startCluster, type RunningCluster } from '../cluster/primary.js';
 import type { KeyholdConfig } from '../config.js';
 import { AuditTrail } from '../audit/audit-trail.js';
 import { loadGoKmsPolicy } from '../auth/go-kms-policy.js';
-import { ReplayMemory } from '../auth/replay-guard.js';
+import { ReplayMemory, SharedReplayGuard } from '../auth/replay-guard.js';
 import { CredentialService } from '../kms/credential-service.js';
 import { KeyService } from '../kms/key-service.js';
 import { openRootKey } from '../kms/root-key.js';
@@ -72,7 +72,8 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
 
     const keyService = new KeyService({ store, rootKey, remoteProviders, versionKeyCacheSize: config.keyCacheSize, keyRecordCacheSize: config.keyCacheSize, aws: config.aws });
     const audit = new AuditTrail(store);
-    const replay = new ReplayMemory();
+    // Nodes that share a store also share their claims: a request is accepted by one node only.
+    const replay = config.storeUrl === undefined ? new ReplayMemory() : new SharedReplayGuard(new ReplayMemory(), store);
     const goKmsPolicy = loadGoKmsPolicy(config);
     reportStoreEvents(store, keyService, logger);
     scheduler = startScheduler(keyService, audit, store, config, logger);

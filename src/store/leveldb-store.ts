@@ -214,6 +214,11 @@ export class LevelDbStore implements Store {
   /** Nobody else writes this store: there is never an external change to tell. */
   onExternalChange(_listener: ExternalChangeListener | undefined): void {}
 
+  /** One node: its replay memory (src/auth/replay-guard.ts) is the whole truth. */
+  claimRequest(_fingerprint: string, _expiresAtMs: number): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+
   /** This process is the store's one writer: it does the background work. */
   leadsBackgroundWork(): Promise<boolean> {
     return Promise.resolve(true);

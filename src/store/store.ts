@@ -81,6 +81,12 @@ export interface Store extends KeyStore {
    * that node's death.
    */
   leadsBackgroundWork(): Promise<boolean>;
+  /**
+   * Claims a state-changing request's signature for the nodes that share the store until
+   * `expiresAtMs`: false when another node already did. Always true for a store only this
+   * process writes (the process's own replay memory is the whole truth there).
+   */
+  claimRequest(fingerprint: string, expiresAtMs: number): Promise<boolean>;
   getAuditHead(): Promise<AuditHead | undefined>;
   getAuditAnchor(): Promise<AuditAnchor | undefined>;
   /** The retention anchor for the last record removed (MACed under the audit key). */

@@ -20,8 +20,11 @@ export interface Exchange {
 }
 
 export interface ServerClient {
-  /** A signed action request with the admin credential, on a new connection. */
-  call(action: string, body?: object): Promise<Exchange>;
+  /**
+   * A signed action request with the admin credential, on a new connection. `signed` fixes the
+   * nonce and date, so that the same signed bytes can be sent again (to test replays).
+   */
+  call(action: string, body?: object, signed?: { nonce: string; now: Date }): Promise<Exchange>;
   /** An unsigned GET (`/healthz`, `/readyz`), on a new connection. */
   get(pathWithQuery: string): Promise<Exchange>;
 }
@@ -37,10 +40,10 @@ export function serverClient(server: ServerProcess, dataDir: string, patienceMs 
   const secretKey = Buffer.from(credentials.SecretKey, 'base64');
   rememberSecret(secretKey);
 
-  const send = (method: string, pathWithQuery: string, body?: Buffer): Promise<Exchange> => {
+  const send = (method: string, pathWithQuery: string, body?: Buffer, now?: Date): Promise<Exchange> => {
     const agent = new PinnedAgent({ certSha256: server.certSha256, keepAlive: false });
     const headers: Record<string, string> = body
-      ? { 'Content-Type': 'application/json', ...signRequest({ method, pathWithQuery, body, accessKeyId: credentials.AccessKeyId, secretKey }) }
+      ? { 'Content-Type': 'application/json', ...signRequest({ method, pathWithQuery, body, accessKeyId: credentials.AccessKeyId, secretKey, now }) }
       : {};
     const started = performance.now();
     return new Promise<Exchange>((resolve) => {
@@ -63,7 +66,7 @@ export function serverClient(server: ServerProcess, dataDir: string, patienceMs 
   };
   return {
     // A nonce per call, as the Keyhold client sends: equal state-changing calls in one second are not replays.
-    call: (action, body = {}) => send('POST', `/api/v1/kms/${action}?nonce=${randomUUID()}`, Buffer.from(JSON.stringify(body))),
+    call: (action, body = {}, signed) => send('POST', `/api/v1/kms/${action}?nonce=${signed?.nonce ?? randomUUID()}`, Buffer.from(JSON.stringify(body)), signed?.now),
     get: (pathWithQuery) => send('GET', pathWithQuery),
   };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -129,6 +130,19 @@ describe('PostgreSQL store: two nodes on one database', function () {
       return (described.body.Credential as { Enabled: boolean }).Enabled === false;
     }, 1_000);
     expect(Date.now() - started).to.be.below(1_000);
+  });
+
+  it('refuses on one node a state-changing request the other node already accepted (a replay)', async () => {
+    const signed = { nonce: randomUUID(), now: new Date() };
+    const first = await a.call('createkey', { Description: 'once only' }, signed);
+    expect(first.status).to.equal(200);
+    const replayed = await b.call('createkey', { Description: 'once only' }, signed);
+    expect(replayed.body.__type).to.equal('ReplayedRequestException');
+    // To the same node again: refused by its own memory, as before.
+    expect((await a.call('createkey', { Description: 'once only' }, signed)).body.__type).to.equal('ReplayedRequestException');
+    const made = await a.call('listkeys', { Limit: 1000 });
+    const descriptions = await Promise.all((made.body.Keys as { KeyId: string }[]).map(async (key) => ((await a.call('describekey', { KeyId: key.KeyId })).body.KeyMetadata as { Description: string }).Description));
+    expect(descriptions.filter((description) => description === 'once only')).to.have.length(1);
   });
 
   it('verifies the shared store and its audit trail with the offline admin commands while the nodes run', async () => {

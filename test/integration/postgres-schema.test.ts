@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import pg from 'pg';
 import { migrate, SchemaTooNewError } from '../../src/store/postgres/migrate.js';
-import { MIGRATIONS, RECORD_TABLES, SCHEMA_VERSION, type Migration } from '../../src/store/postgres/schema.js';
+import { MIGRATIONS, RECORD_TABLES, REPLAY_TABLE, SCHEMA_VERSION, type Migration } from '../../src/store/postgres/schema.js';
 import { SUBLEVEL_NAMES } from '../../src/store/store-scan.js';
 import { requirePostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 
@@ -49,7 +49,7 @@ describe('PostgreSQL store: schema migrations', function () {
     const client = await db.connect();
     try {
       expect(await migrate(client)).to.deep.equal({ from: 0, to: SCHEMA_VERSION, applied: MIGRATIONS.map((m) => m.version) });
-      expect(await tables(client)).to.deep.equal([...Object.values(RECORD_TABLES), 'keyhold_schema'].sort());
+      expect(await tables(client)).to.deep.equal([...Object.values(RECORD_TABLES), REPLAY_TABLE, 'keyhold_schema'].sort());
       expect(await migrate(client)).to.deep.equal({ from: SCHEMA_VERSION, to: SCHEMA_VERSION, applied: [] });
       // Keys sort bytewise, as LevelDB sorts them: uppercase before lowercase, '!' before digits.
       await client.query("INSERT INTO keyhold_schedule (key, value) VALUES ('b', ''), ('B', ''), ('a!2', ''), ('a1', '')");

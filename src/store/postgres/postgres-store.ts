@@ -11,7 +11,7 @@ import { AnsweredRequests, describeChange, isEmptyChange } from '../store-change
 import { StoreHealth } from '../store-health.js';
 import type { CommitListener, ExternalChangeListener, KeyWithVersion, Store, StoreChange, StoredEntry, StoreSnapshot } from '../store.js';
 import { migrate, SchemaTooNewError } from './migrate.js';
-import { RECORD_TABLES } from './schema.js';
+import { RECORD_TABLES, REPLAY_TABLE } from './schema.js';
 
 /** The channel on which every node announces its committed changes to the others. */
 const CHANGES_CHANNEL = 'keyhold_changes';
@@ -28,6 +28,8 @@ const PAGE_ROWS = 500;
 /** The listening connection is opened again after 0.5 s, then less often, at most every 5 s. */
 const RELISTEN_MS = 500;
 const MAX_RELISTEN_MS = 5_000;
+/** Expired replay claims are swept at most this often (by whichever node claims). */
+const PRUNE_CLAIMS_MS = 60_000;
 /** While the database fails, it is asked this often whether it is back. */
 const PROBE_INTERVAL_MS = 1_000;
 /** Connections per node: the group commit needs one, reads take the rest. */
@@ -79,6 +81,8 @@ export class PostgresStore implements Store {
   /** The connection that holds the background work's lease, while this node holds it. */
   private leaseHolder: pg.Client | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
+  /** When expired replay claims were last swept. */
+  private prunedAt = 0;
   /** The cause of the last failed query, until one succeeds again. */
   private lastFailure: string | undefined;
 
@@ -193,6 +197,31 @@ export class PostgresStore implements Store {
     }
     await client.end().catch(() => undefined);
     return false;
+  }
+
+  /**
+   * One statement: the claim goes in unless an unexpired one is there. Expired claims are
+   * taken over here and swept once a minute (pruneClaims). Committed like any change, so a
+   * claim answered true survives the database's crash.
+   */
+  async claimRequest(fingerprint: string, expiresAtMs: number): Promise<boolean> {
+    const rows = await this.query(
+      'the replay claims',
+      'claim-request',
+      `INSERT INTO ${REPLAY_TABLE} (fingerprint, expires_at) VALUES ($1, $2)
+         ON CONFLICT (fingerprint) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE ${REPLAY_TABLE}.expires_at <= $3
+         RETURNING 1 AS claimed`,
+      [fingerprint, Math.ceil(expiresAtMs), Date.now()],
+    );
+    this.pruneClaimsSoon();
+    return rows.length === 1;
+  }
+
+  private pruneClaimsSoon(): void {
+    const now = Date.now();
+    if (now - this.prunedAt < PRUNE_CLAIMS_MS) return;
+    this.prunedAt = now;
+    this.pool.query(`DELETE FROM ${REPLAY_TABLE} WHERE expires_at <= $1`, [now]).catch(() => undefined);
   }
 
   write(batch: StoreBatch, options: { sync?: boolean } = {}): Promise<void> {

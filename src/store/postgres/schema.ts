@@ -27,6 +27,9 @@ export const RECORD_TABLES = {
   audit: 'keyhold_audit',
 } as const;
 
+/** Not a kind of record: replay claims are neither backed up nor restored. */
+export const REPLAY_TABLE = 'keyhold_replay';
+
 const recordTable = (table: string) => `CREATE TABLE ${table} (key text COLLATE "C" PRIMARY KEY, value bytea NOT NULL);`;
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -34,6 +37,13 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 1,
     name: 'record tables',
     sql: Object.values(RECORD_TABLES).map(recordTable).join('\n'),
+  },
+  {
+    version: 2,
+    name: 'replay claims',
+    // The signatures of state-changing requests accepted by any node, until their date leaves the window.
+    sql: `CREATE TABLE ${REPLAY_TABLE} (fingerprint text COLLATE "C" PRIMARY KEY, expires_at bigint NOT NULL);
+CREATE INDEX ${REPLAY_TABLE}_expiry ON ${REPLAY_TABLE} (expires_at);`,
   },
 ];
 
