@@ -18,7 +18,6 @@ describe('Backup from LevelDB, restore into PostgreSQL', function () {
   this.timeout(180_000);
   let postgres: TestPostgres;
   const dir = makeTempDir('keyhold-move-');
-  let database = 0;
 
   before(async function () {
     requirePostgres(this);
@@ -29,15 +28,6 @@ describe('Backup from LevelDB, restore into PostgreSQL', function () {
     postgres?.remove();
     dir.remove();
   });
-
-  async function freshUrl(): Promise<string> {
-    const name = `restore_${++database}`;
-    const admin = new pg.Client({ connectionString: postgres.url });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    return postgres.url.replace(/\/keyhold$/, `/${name}`);
-  }
 
   async function count(url: string, table: string): Promise<number> {
     const client = new pg.Client({ connectionString: url });
@@ -69,7 +59,7 @@ describe('Backup from LevelDB, restore into PostgreSQL', function () {
     const truncated = path.join(dir.path, 'truncated.backup');
     copyFileSync(backupFile, truncated);
     truncateSync(truncated, Math.floor(readFileSync(truncated).length / 2));
-    const url = await freshUrl();
+    const url = postgres.createDatabase();
     const env = { KEYHOLD_DATA_DIR: path.join(dir.path, 'node'), KEYHOLD_STORE_URL: url, KEYHOLD_PASSPHRASE: PASSPHRASE };
     const refused = await runCli(['admin', 'restore', '--in', truncated], { cwd: dir.path, env });
     expect(refused.code).to.not.equal(0);
