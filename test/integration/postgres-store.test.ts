@@ -182,6 +182,23 @@ describe('PostgreSQL store', function () {
     expect(store.isHealthy).to.equal(true);
   });
 
+  it('tells its caches to forget keys and aliases when the database goes, and to read the credentials again only once it is back', async () => {
+    const store = await open(postgres.createDatabase());
+    const told: StoreChange[] = [];
+    store.onExternalChange((change) => told.push(change));
+    postgres.stop();
+    try {
+      await waitUntil(() => told.length > 0, 5_000);
+      // Not the credentials: they cannot be read now, and a cluster worker that fails to read them stops.
+      expect(told).to.deep.equal([{ keys: [], aliases: true, credentials: false, everything: true }]);
+    } finally {
+      postgres.start();
+    }
+    // Announcements may have been missed meanwhile: once the connection is back, everything, credentials too.
+    await waitUntil(() => told.length > 1, 10_000);
+    expect(told.slice(1)).to.deep.equal([{ keys: [], aliases: true, credentials: true, everything: true }]);
+  });
+
   it('fails to open with one line naming KEYHOLD_STORE_URL, never showing the password', async () => {
     const refused = await PostgresStore.open({ url: postgres.url.replace('keyhold@', 'keyhold:s3cret@').replace(/\/keyhold$/, '/no_such_db'), dataDir: dir.path }).catch((e: unknown) => e);
     expect(refused).to.be.instanceOf(StartupError);
@@ -190,3 +207,12 @@ describe('PostgreSQL store', function () {
     expect((unreachable as Error).message).to.include('refuses connections').and.not.include('s3cret');
   });
 });
+
+/** Resolves once `condition` holds, checking every 20 ms; fails after `patienceMs`. */
+async function waitUntil(condition: () => boolean, patienceMs: number): Promise<void> {
+  const until = Date.now() + patienceMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error(`the condition did not hold within ${patienceMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
