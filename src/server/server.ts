@@ -84,7 +84,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     // What other nodes sharing the store changed: this process's caches, and its workers', forget it.
     store.onExternalChange((change) => {
       keyService.forgetCached(change);
-      if (change.credentials || change.everything) {
+      if (change.credentials) {
         credentials.reload().catch((error: unknown) => logger.error({ err: error }, 'could not reload the credentials another node changed'));
       }
       void workers?.forget(change);

@@ -190,10 +190,14 @@ export class LevelDbStore implements Store {
 
   private writeRaw(batchOperations: BatchOp[], sync = true): Promise<void> {
     if (batchOperations.length === 0) return Promise.resolve();
+    return this.enqueue([...batchOperations], sync);
+  }
+
+  /** Queues a batch for the next group commit; a synced one with no operations writes the commit number alone. */
+  private enqueue(operations: BatchOp[], sync: boolean): Promise<void> {
     /* Precondition: after a write error nothing is written until the store has been reopened. */
     const refused = this.health.writeError;
     if (refused) return Promise.reject(refused);
-    const operations = [...batchOperations];
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ operations, sync, resolve, reject });
       // Started on the next turn of the event loop, so that the writes issued by the
@@ -495,9 +499,18 @@ export class LevelDbStore implements Store {
   /**
    * Compacts the whole database, so that deleted entries are gone from the files on disk
    * and not only from what reads return.
+   *
+   * LevelDB's compactRange first writes the in-memory table to a file, then compacts the
+   * levels that held files before it: in a young store, whose records were all still in
+   * memory, that file goes to level 2 untouched, a deleted record beside what deleted it.
+   * A synced write of nothing but the commit number (its key is in that file's range) and
+   * a second compactRange merge that file down, so that the deleted record leaves it.
    */
   async compact(): Promise<void> {
-    await (this.db as unknown as { compactRange(start: string, end: string): Promise<void> }).compactRange('', '\uffff');
+    const db = this.db as unknown as { compactRange(start: string, end: string): Promise<void> };
+    await db.compactRange('', '\uffff');
+    await this.enqueue([], true);
+    await db.compactRange('', '\uffff');
   }
 
   async listCredentials(): Promise<CredentialRecord[]> {

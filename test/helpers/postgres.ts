@@ -50,8 +50,11 @@ export interface TestPostgres {
   start(): void;
   /** Stops it if it runs, and removes its directory. */
   remove(): void;
-  /** Creates an empty database `name` (letters, digits and _) and returns its URL. */
-  createDatabase(name: string): string;
+  /**
+   * Creates an empty database and returns its URL: `name` (letters, digits and _), or without
+   * one the next of db_1, db_2, … (a test's fresh database).
+   */
+  createDatabase(name?: string): string;
 }
 
 /** A fresh PostgreSQL cluster with a database `keyhold` owned by the superuser `keyhold`, started. */
@@ -90,7 +93,8 @@ function startPostgresOn(port: number): TestPostgres {
   const stop = () => run('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', '-t', '60', 'stop']);
   start();
   let running = true;
-  const createDatabase = (name: string): string => {
+  let unnamed = 0;
+  const createDatabase = (name = `db_${++unnamed}`): string => {
     if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a plain database name: ${name}`);
     run('createdb', ['-h', dir.path, '-p', String(port), '-U', 'keyhold', name]);
     return `postgres://keyhold@127.0.0.1:${port}/${name}`;

@@ -14,7 +14,7 @@ function secretPlaintext(text: string): Buffer {
   return Buffer.from(text);
 }
 
-describe('API actions (through the signed app, real LevelDB)', () => {
+describe('API actions (through the signed app, a real store)', () => {
   let h: Harness;
 
   before(async () => {

@@ -8,7 +8,7 @@ import {
   signingHash,
   type AsymmetricKeySpec,
   type SigningAlgorithm } from '../../src/crypto/asymmetric-algorithms.js';
-import { openHarness, type Harness } from '../helpers/service-harness.js';
+import { openHarness, storedRecords, type Harness } from '../helpers/service-harness.js';
 import { nodeVerifies } from '../helpers/signatures.js';
 
 const EXPECTED_SIGNING: Record<AsymmetricKeySpec, string[]> = {
@@ -181,22 +181,38 @@ describe('API: asymmetric keys (local provider)', function () {
     await h.call('tagresource', { KeyId: keyId, Tags: [{ TagKey: 'purpose', TagValue: 'ca' }] }).expect(200);
   });
 
-  it('keeps the private key wrapped: no PKCS#8 private key in the LevelDB files, and a fresh service over the same store still signs', async () => {
-    const keyId = signing.get('RSA_2048')!;
-    const publicDer = (await h.call('getpublickey', { KeyId: keyId }).expect(200)).body.PublicKey as string;
+  /**
+   * What a store keeps of RSA key `keyId` (`stored`: its records, or LevelDB's files) holds its
+   * wrapped private key and no PKCS#8 private key; a service with no cache still signs with it.
+   */
+  async function expectPrivateKeyWrapped(harness: Harness, keyId: string, stored: Buffer): Promise<void> {
+    const publicDer = (await harness.call('getpublickey', { KeyId: keyId }).expect(200)).body.PublicKey as string;
     const modulus = createPublicKey({ key: Buffer.from(publicDer, 'base64'), format: 'der', type: 'spki' }).export({ format: 'jwk' }).n!;
     // The modulus is public and may be stored; the private exponent never in the clear.
-    const storeDir = path.join(h.dataDir, 'store');
-    const all = Buffer.concat(readdirSync(storeDir).map((f) => readFileSync(path.join(storeDir, f))));
-    // The search can succeed: the wrapped private key is in these files.
-    expect(all.includes((await h.store.getVersion(keyId, 1))!)).to.equal(true);
-    expect(all.includes(Buffer.from('-----BEGIN PRIVATE KEY'))).to.equal(false);
+    // The search can succeed: the wrapped private key is in these bytes.
+    expect(stored.includes((await harness.store.getVersion(keyId, 1))!)).to.equal(true);
+    expect(stored.includes(Buffer.from('-----BEGIN PRIVATE KEY'))).to.equal(false);
     // PKCS#8 RSA private keys start with SEQUENCE, INTEGER 0, the rsaEncryption OID.
-    expect(all.includes(Buffer.from('020100300d06092a864886f70d0101010500', 'hex'))).to.equal(false);
+    expect(stored.includes(Buffer.from('020100300d06092a864886f70d0101010500', 'hex'))).to.equal(false);
     expect(modulus.length).to.be.greaterThan(300);
-    h.keyService.clearCaches();
-    const res = await h.call('sign', { KeyId: keyId, Message: 'aGk=', SigningAlgorithm: 'RSASSA_PSS_SHA_256' }).expect(200);
+    harness.keyService.clearCaches();
+    const res = await harness.call('sign', { KeyId: keyId, Message: 'aGk=', SigningAlgorithm: 'RSASSA_PSS_SHA_256' }).expect(200);
     expect(nodeVerifies(createPublicKey({ key: Buffer.from(publicDer, 'base64'), format: 'der', type: 'spki' }), 'RSASSA_PSS_SHA_256', Buffer.from('hi'), Buffer.from(res.body.Signature, 'base64'))).to.equal(true);
+  }
+
+  it('keeps the private key wrapped: no PKCS#8 private key in any stored record, and a fresh service over the same store still signs', async () => {
+    await expectPrivateKeyWrapped(h, signing.get('RSA_2048')!, Buffer.concat(await storedRecords(h.store)));
+  });
+
+  it("keeps the private key wrapped in LevelDB's files too (on LevelDB in every run)", async () => {
+    const onLevelDb = await openHarness({ store: 'leveldb' });
+    try {
+      const keyId = (await onLevelDb.call('createkey', { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' }).expect(200)).body.KeyMetadata.KeyId as string;
+      const storeDir = path.join(onLevelDb.dataDir, 'store');
+      await expectPrivateKeyWrapped(onLevelDb, keyId, Buffer.concat(readdirSync(storeDir).map((f) => readFileSync(path.join(storeDir, f)))));
+    } finally {
+      await onLevelDb.close();
+    }
   });
 
   it('deletes a local key pair for good: the wrapped private key leaves the store', async () => {

@@ -2,15 +2,17 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import { auditRecordKey } from '../../src/store/audit-record.js';
+import { encodeCheckedJson } from '../../src/store/checked-json.js';
 import { verifyAuditTrail } from '../../src/audit/verify-trail.js';
 import { signRequest } from '../../src/protocol/signing.js';
 import type { AuditEvent } from '../../src/protocol/types.js';
 import { openHarness, type Harness } from '../helpers/service-harness.js';
 
 /**
- * The audit trail through the real signed app and a real LevelDB store: one record per
- * request (allowed, denied, failed), written before the answer, chained so that
- * `verifyAuditTrail` (what `keyhold admin audit verify` runs) finds every kind of tampering.
+ * The audit trail through the real signed app and a real store (the run's: LevelDB or
+ * PostgreSQL): one record per request (allowed, denied, failed), written before the answer,
+ * chained so that `verifyAuditTrail` (what `keyhold admin audit verify` runs) finds every kind
+ * of tampering.
  */
 describe('the audit trail', () => {
   let h: Harness;
@@ -90,7 +92,7 @@ describe('the audit trail', () => {
   });
 
   describe('verify', () => {
-    /** A trail of a few dozen records, then the raw audit sublevel to tamper with. */
+    /** A trail of a few dozen records to tamper with. */
     async function trail(): Promise<AuditEvent[]> {
       const keyId = await createKey();
       for (let i = 0; i < 10; i++) await h.call('describekey', { KeyId: keyId }).expect(200);
@@ -98,6 +100,20 @@ describe('the audit trail', () => {
     }
 
     const verdict = () => verifyAuditTrail(h.store, h.rootKey);
+
+    /**
+     * Tampering as someone who can write to the store would, on LevelDB or PostgreSQL alike:
+     * `record` stored as record `seq`, its checksum redone. The old record goes first, in a
+     * write of its own (the PostgreSQL store never overwrites an audit record).
+     */
+    async function putAudit(seq: number, record: AuditEvent): Promise<void> {
+      await removeAudit(seq);
+      await h.store.write(h.store.batch().putRaw('audit', auditRecordKey(seq), Buffer.from(encodeCheckedJson(record), 'utf8')));
+    }
+
+    async function removeAudit(seq: number): Promise<void> {
+      await h.store.write(h.store.batch().deleteRaw('audit', auditRecordKey(seq)));
+    }
 
     it('finds an untouched trail intact and counts its records', async () => {
       const events = await trail();
@@ -107,21 +123,21 @@ describe('the audit trail', () => {
     it('names a record whose field was edited (even with its checksum redone)', async () => {
       const events = await trail();
       const victim = events[5]!;
-      await h.store.audit.put(auditRecordKey(victim.Seq), { ...victim, Principal: 'someone-else' });
+      await putAudit(victim.Seq, { ...victim, Principal: 'someone-else' });
       expect((await verdict()).problem).to.match(new RegExp(`^record ${victim.Seq} .*altered`));
     });
 
     it('names a record removed from the middle', async () => {
       const events = await trail();
-      await h.store.audit.del(auditRecordKey(events[4]!.Seq));
+      await removeAudit(events[4]!.Seq);
       expect((await verdict()).problem).to.equal(`record ${events[4]!.Seq} was removed (the next record is ${events[5]!.Seq})`);
     });
 
     it('names two records swapped', async () => {
       const events = await trail();
       const [a, b] = [events[3]!, events[4]!];
-      await h.store.audit.put(auditRecordKey(a.Seq), b);
-      await h.store.audit.put(auditRecordKey(b.Seq), a);
+      await putAudit(a.Seq, b);
+      await putAudit(b.Seq, a);
       expect((await verdict()).problem).to.match(new RegExp(`^record ${a.Seq}: .*reordered`));
     });
 
@@ -129,15 +145,15 @@ describe('the audit trail', () => {
       const events = await trail();
       const copy = events[2]!;
       const forged = { ...copy, Seq: copy.Seq + 1, PrevMac: copy.Mac };
-      await h.store.audit.put(auditRecordKey(copy.Seq + 1), forged);
+      await putAudit(copy.Seq + 1, forged);
       expect((await verdict()).problem).to.match(new RegExp(`^record ${copy.Seq + 1} .*altered or inserted`));
     });
 
     it('names the newest records removed from the end, where nothing follows them', async () => {
       const events = await trail();
       const last = events[events.length - 1]!;
-      await h.store.audit.del(auditRecordKey(last.Seq));
-      await h.store.audit.del(auditRecordKey(last.Seq - 1));
+      await removeAudit(last.Seq);
+      await removeAudit(last.Seq - 1);
       expect((await verdict()).problem).to.equal(`records ${last.Seq - 1} to ${last.Seq} were removed from the end (the chain's head names record ${last.Seq})`);
     });
 

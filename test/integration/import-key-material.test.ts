@@ -5,7 +5,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { macKeyAad, unwrapKey, versionKeyAad, wrappingKeyAad } from '../../src/crypto/index.js';
 import { verifyStoreRecords } from '../../src/kms/verify-store.js';
-import { openHarness, type Harness } from '../helpers/service-harness.js';
+import { openHarness, storedRecords, type Harness } from '../helpers/service-harness.js';
 import { openFormat1, sealFormat1, wrapMaterial, type Algorithm } from '../helpers/imported-material.js';
 import { rememberSecret } from '../helpers/secrets.js';
 
@@ -323,6 +323,12 @@ describe('importing key material (Origin EXTERNAL)', function () {
     }).expect(200);
     expect((await h.store.getKey(keyId))!).not.to.have.property('importParameters');
     for (const file of filesUnder(h.dataDir)) expect(file.includes(material), 'plaintext material on disk').to.equal(false);
+    // The store may be a database elsewhere (KEYHOLD_TEST_STORE=postgres): its records, read back.
+    const records = await storedRecords(h.store);
+    // The search can succeed: the wrapped material is among the records.
+    const wrapped = (await h.store.getVersion(keyId, 1))!;
+    expect(records.some((record) => record.includes(wrapped))).to.equal(true);
+    for (const record of records) expect(record.includes(material), 'plaintext material in a stored record').to.equal(false);
   });
 
   /* ------------------------------------------------------------ HMAC keys */

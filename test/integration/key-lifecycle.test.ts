@@ -4,8 +4,7 @@ import { expect } from 'chai';
 import { KeyService } from '../../src/kms/key-service.js';
 import { openRootKey } from '../../src/kms/root-key.js';
 import { PassphraseMasterKey } from '../../src/providers/master-keys/passphrase.js';
-import { LevelDbStore } from '../../src/store/leveldb-store.js';
-import { openHarness, TEST_PASSPHRASE, type Harness } from '../helpers/service-harness.js';
+import { openHarness, openTestStore, storedRecords, TEST_PASSPHRASE, type Harness } from '../helpers/service-harness.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
 const DAY = 86_400_000;
@@ -251,45 +250,71 @@ describe('key lifecycle (rotation, aliases, tags, deletion)', () => {
       await h.call('cancelkeydeletion', { KeyId: keyId }).expect(200);
     });
 
-    it('deletes a key for good once its deletion date has passed: metadata, versions, aliases, and the bytes on disk', async () => {
-      const keyId = await createKey();
-      const blob = await encrypt(keyId, 'soon unreadable');
-      await h.call('rotatekeyondemand', { KeyId: keyId }).expect(200);
-      await h.call('createalias', { AliasName: 'alias/doomed-key', TargetKeyId: keyId }).expect(200);
-      const wrapped = [(await h.store.getVersion(keyId, 1))!, (await h.store.getVersion(keyId, 2))!];
-      const storeDir = path.join(h.dataDir, 'store');
-      const rawStore = () => readdirSync(storeDir).map((name) => ({ name, bytes: readFileSync(path.join(storeDir, name)) }));
-      // The search below can fail: before deletion the records are there to be found.
-      expect(rawStore().some((file) => file.bytes.includes(`!versions!${keyId}`))).to.equal(true);
-      await h.call('schedulekeydeletion', { KeyId: keyId, PendingWindowInDays: 7 }).expect(200);
+    /**
+     * Makes a key with two versions, a blob and an alias on `harness`, lets `beforeDeletion` look
+     * at what is stored of it, schedules its deletion and runs the scheduled work past its date;
+     * checks that nothing of it answers or is read any more. Returns its id and wrapped versions.
+     */
+    async function deleteKeyForGood(harness: Harness, aliasName: string, beforeDeletion: (wrapped: Buffer[], keyId: string) => Promise<void>) {
+      const keyId = (await harness.call('createkey', {}).expect(200)).body.KeyMetadata.KeyId as string;
+      const blob = (await harness.call('encrypt', { KeyId: keyId, Plaintext: b64('soon unreadable') }).expect(200)).body.CiphertextBlob;
+      await harness.call('rotatekeyondemand', { KeyId: keyId }).expect(200);
+      await harness.call('createalias', { AliasName: aliasName, TargetKeyId: keyId }).expect(200);
+      const wrapped = [(await harness.store.getVersion(keyId, 1))!, (await harness.store.getVersion(keyId, 2))!];
+      await beforeDeletion(wrapped, keyId);
+      await harness.call('schedulekeydeletion', { KeyId: keyId, PendingWindowInDays: 7 }).expect(200);
 
       now += 6 * DAY;
-      expect((await h.keyService.runScheduledWork(new Date(now))).deleted).to.not.include(keyId);
+      expect((await harness.keyService.runScheduledWork(new Date(now))).deleted).to.not.include(keyId);
       now += 2 * DAY;
-      expect((await h.keyService.runScheduledWork(new Date(now))).deleted).to.include(keyId);
+      expect((await harness.keyService.runScheduledWork(new Date(now))).deleted).to.include(keyId);
 
-      expect(await errorType('describekey', { KeyId: keyId }, 404)).to.equal('NotFoundException');
-      expect(await errorType('decrypt', { CiphertextBlob: blob }, 404)).to.equal('NotFoundException');
-      expect(await errorType('describekey', { KeyId: 'alias/doomed-key' }, 404)).to.equal('NotFoundException');
-      expect(await h.store.getVersion(keyId, 1)).to.equal(undefined);
-      expect(await h.store.listRotations(keyId, 0, 10)).to.deep.equal([]);
-
-      // No raw LevelDB file holds the wrapped material any more, and no data file (tables,
-      // write-ahead log) the key's records. (The MANIFEST may still name the key id as the
-      // boundary of a table that was compacted away: a name, not material.)
-      const files = rawStore();
-      for (const material of wrapped) {
-        expect(files.some((file) => file.bytes.includes(material)), 'wrapped material still on disk').to.equal(false);
-      }
-      const dataFiles = files.filter((file) => /\.(ldb|sst|log)$/.test(file.name)).map((file) => file.bytes);
-      expect(dataFiles.length).to.be.greaterThan(0);
+      const errorOf = async (action: string, body: object) => (await harness.call(action, body).expect(404)).body.__type;
+      expect(await errorOf('describekey', { KeyId: keyId })).to.equal('NotFoundException');
+      expect(await errorOf('decrypt', { CiphertextBlob: blob })).to.equal('NotFoundException');
+      expect(await errorOf('describekey', { KeyId: aliasName })).to.equal('NotFoundException');
+      expect(await harness.store.getVersion(keyId, 1)).to.equal(undefined);
+      expect(await harness.store.listRotations(keyId, 0, 10)).to.deep.equal([]);
       // (The audit trail keeps the key id: it is the history of what happened to the key.)
-      for (const record of [`!keys!${keyId}`, `!versions!${keyId}`, `!rotations!${keyId}`]) {
-        expect(dataFiles.some((file) => file.includes(record)), `${record} is still in a data file`).to.equal(false);
-      }
-      expect(await h.store.listAudit()).to.satisfy((audit: { Action: string; KeyId: string | null }[]) =>
+      expect(await harness.store.listAudit()).to.satisfy((audit: { Action: string; KeyId: string | null }[]) =>
         audit.some((entry) => entry.Action === 'DeleteKey' && entry.KeyId === keyId),
       );
+      return { keyId, wrapped };
+    }
+
+    it('deletes a key for good once its deletion date has passed: metadata, versions, aliases, and every stored record of it', async () => {
+      const holding = async (material: Buffer) => (await storedRecords(h.store)).some((stored) => stored.includes(material));
+      const { wrapped } = await deleteKeyForGood(h, 'alias/doomed-key', async (versions) => {
+        // The search below can fail: before deletion the wrapped versions are stored.
+        for (const material of versions) expect(await holding(material)).to.equal(true);
+      });
+      for (const material of wrapped) expect(await holding(material), 'wrapped material still stored').to.equal(false);
+    });
+
+    it("leaves no byte of a deleted key in LevelDB's files (on LevelDB in every run)", async () => {
+      const onLevelDb = await openHarness({ store: 'leveldb', clock: () => new Date(now) });
+      try {
+        const storeDir = path.join(onLevelDb.dataDir, 'store');
+        const rawStore = () => readdirSync(storeDir).map((name) => ({ name, bytes: readFileSync(path.join(storeDir, name)) }));
+        const { keyId, wrapped } = await deleteKeyForGood(onLevelDb, 'alias/doomed-on-disk', async (_, made) => {
+          // The search below can fail: before deletion the records are there to be found.
+          expect(rawStore().some((file) => file.bytes.includes(`!versions!${made}`))).to.equal(true);
+        });
+        // No raw LevelDB file holds the wrapped material any more, and no data file (tables,
+        // write-ahead log) the key's records. (The MANIFEST may still name the key id as the
+        // boundary of a table that was compacted away: a name, not material.)
+        const files = rawStore();
+        for (const material of wrapped) {
+          expect(files.some((file) => file.bytes.includes(material)), 'wrapped material still on disk').to.equal(false);
+        }
+        const dataFiles = files.filter((file) => /\.(ldb|sst|log)$/.test(file.name)).map((file) => file.bytes);
+        expect(dataFiles.length).to.be.greaterThan(0);
+        for (const record of [`!keys!${keyId}`, `!versions!${keyId}`, `!rotations!${keyId}`]) {
+          expect(dataFiles.some((file) => file.includes(record)), `${record} is still in a data file`).to.equal(false);
+        }
+      } finally {
+        await onLevelDb.close();
+      }
     });
   });
 });
@@ -298,7 +323,8 @@ describe('rotation across a restart', () => {
   it('every version of a rotated key decrypts after the store is reopened', async () => {
     const dir = makeTempDir();
     const provider = new PassphraseMasterKey({ value: TEST_PASSPHRASE, source: 'KEYHOLD_PASSPHRASE' }, 'pbkdf2');
-    let store = await LevelDbStore.open(dir.path);
+    // The run's store; reopened on the same directory, the same database on PostgreSQL.
+    let store = await openTestStore(dir.path);
     let service = new KeyService({ store, rootKey: (await openRootKey(store, provider)).rootKey });
     const { KeyId } = await service.createKey({});
     const blobs: Buffer[] = [];
@@ -308,7 +334,7 @@ describe('rotation across a restart', () => {
     }
     await store.close();
 
-    store = await LevelDbStore.open(dir.path);
+    store = await openTestStore(dir.path);
     service = new KeyService({ store, rootKey: (await openRootKey(store, provider)).rootKey });
     for (const [i, blob] of blobs.entries()) {
       expect((await service.decrypt({ ciphertextBlob: blob })).plaintext.toString()).to.equal(`version ${i + 1}`);

@@ -8,7 +8,6 @@ import { requirePostgres, startPostgres, type TestPostgres } from '../helpers/po
 describe('PostgreSQL store: schema migrations', function () {
   this.timeout(120_000);
   let postgres: TestPostgres;
-  let database = 0;
 
   before(async function () {
     requirePostgres(this);
@@ -18,13 +17,8 @@ describe('PostgreSQL store: schema migrations', function () {
   after(() => postgres?.remove());
 
   /** A fresh empty database on the test server, and a client factory for it. */
-  async function freshDatabase(): Promise<{ connect(): Promise<pg.Client> }> {
-    const name = `schema_${++database}`;
-    const admin = new pg.Client({ connectionString: postgres.url });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const url = postgres.url.replace(/\/keyhold$/, `/${name}`);
+  function freshDatabase(): { connect(): Promise<pg.Client> } {
+    const url = postgres.createDatabase();
     return {
       async connect() {
         const client = new pg.Client({ connectionString: url });
@@ -45,7 +39,7 @@ describe('PostgreSQL store: schema migrations', function () {
   });
 
   it('creates the schema on an empty database, then finds it done', async () => {
-    const db = await freshDatabase();
+    const db = freshDatabase();
     const client = await db.connect();
     try {
       expect(await migrate(client)).to.deep.equal({ from: 0, to: SCHEMA_VERSION, applied: MIGRATIONS.map((m) => m.version) });
@@ -61,7 +55,7 @@ describe('PostgreSQL store: schema migrations', function () {
   });
 
   it('applies each migration exactly once when six nodes start at the same moment', async () => {
-    const db = await freshDatabase();
+    const db = freshDatabase();
     const clients = await Promise.all(Array.from({ length: 6 }, () => db.connect()));
     try {
       const results = await Promise.all(clients.map((client) => migrate(client)));
@@ -74,7 +68,7 @@ describe('PostgreSQL store: schema migrations', function () {
   });
 
   it('refuses a schema newer than it knows, changing nothing', async () => {
-    const db = await freshDatabase();
+    const db = freshDatabase();
     const client = await db.connect();
     try {
       await migrate(client);
@@ -93,7 +87,7 @@ describe('PostgreSQL store: schema migrations', function () {
   });
 
   it('applies nothing when one migration of several fails', async () => {
-    const db = await freshDatabase();
+    const db = freshDatabase();
     const client = await db.connect();
     try {
       const broken: Migration = { version: SCHEMA_VERSION + 1, name: 'broken', sql: 'CREATE TABLE keyhold_half (id integer); SELECT no_such_function()' };

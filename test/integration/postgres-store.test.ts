@@ -17,7 +17,6 @@ function entry(action: string, index: number): AuditEntry {
 describe('PostgreSQL store', function () {
   this.timeout(120_000);
   let postgres: TestPostgres;
-  let database = 0;
   const dir = makeTempDir('keyhold-pgstore-');
   const opened: PostgresStore[] = [];
 
@@ -35,15 +34,6 @@ describe('PostgreSQL store', function () {
     dir.remove();
   });
 
-  async function freshUrl(): Promise<string> {
-    const name = `store_${++database}`;
-    const admin = new pg.Client({ connectionString: postgres.url });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    return postgres.url.replace(/\/keyhold$/, `/${name}`);
-  }
-
   async function open(url: string): Promise<PostgresStore> {
     const store = await PostgresStore.open({ url, dataDir: dir.path });
     opened.push(store);
@@ -51,7 +41,7 @@ describe('PostgreSQL store', function () {
   }
 
   it('stores each kind of record as the LevelDB store does, and reads it back', async () => {
-    const store = await open(await freshUrl());
+    const store = await open(postgres.createDatabase());
     const key = sampleKeyRecord();
     const material = randomBytes(60);
     await store.write(
@@ -80,7 +70,7 @@ describe('PostgreSQL store', function () {
   });
 
   it('lists keys in KeyId order a page at a time', async () => {
-    const store = await open(await freshUrl());
+    const store = await open(postgres.createDatabase());
     const ids = ['0000', '1111', '2222', 'aaaa', 'ffff'].map((prefix) => `${prefix}${randomBytes(2).toString('hex')}-0000-4000-8000-000000000000`);
     const batch = store.batch();
     for (const keyId of ids) batch.putKey(sampleKeyRecord({ keyId }));
@@ -91,7 +81,7 @@ describe('PostgreSQL store', function () {
   });
 
   it('refuses a batch whose checked record changed, writing none of it', async () => {
-    const url = await freshUrl();
+    const url = postgres.createDatabase();
     const [a, b] = [await open(url), await open(url)];
     const key = sampleKeyRecord();
     await a.write(a.batch().putKey(key));
@@ -105,7 +95,7 @@ describe('PostgreSQL store', function () {
   });
 
   it('makes one root key when two nodes start at once', async () => {
-    const url = await freshUrl();
+    const url = postgres.createDatabase();
     const [a, b] = [await open(url), await open(url)];
     expect(a.storeId).to.equal(b.storeId);
     const root = (n: number) => ({ storeVersion: 1 as const, master: { kind: 'passphrase' } as never, wrappedRootKey: String(n), keyCheckValue: '', createdAt: '' });
@@ -116,7 +106,7 @@ describe('PostgreSQL store', function () {
   });
 
   it('keeps one verifiable audit chain when two nodes write records at once', async () => {
-    const url = await freshUrl();
+    const url = postgres.createDatabase();
     const [a, b] = [await open(url), await open(url)];
     const rootKey = randomBytes(32);
     await a.useAuditKey(rootKey);
@@ -139,7 +129,7 @@ describe('PostgreSQL store', function () {
   });
 
   it("tells a node what another node changed, within a second", async () => {
-    const url = await freshUrl();
+    const url = postgres.createDatabase();
     const [a, b] = [await open(url), await open(url)];
     const seen: StoreChange[] = [];
     b.onExternalChange((change) => seen.push(change));
@@ -155,7 +145,7 @@ describe('PostgreSQL store', function () {
   });
 
   it('reads a point-in-time snapshot while writes go on', async () => {
-    const store = await open(await freshUrl());
+    const store = await open(postgres.createDatabase());
     const batch = store.batch();
     for (let index = 0; index < 30; index++) batch.putKey(sampleKeyRecord({ keyId: `${String(index).padStart(8, '0')}-0000-4000-8000-000000000000` }));
     await store.write(batch);
@@ -171,7 +161,7 @@ describe('PostgreSQL store', function () {
   });
 
   it('answers 503 while the database is down and works again when it is back, without reopening', async () => {
-    const store = await open(await freshUrl());
+    const store = await open(postgres.createDatabase());
     const key = sampleKeyRecord();
     await store.write(store.batch().putKey(key));
     postgres.stop();
@@ -192,6 +182,23 @@ describe('PostgreSQL store', function () {
     expect(store.isHealthy).to.equal(true);
   });
 
+  it('tells its caches to forget keys and aliases when the database goes, and to read the credentials again only once it is back', async () => {
+    const store = await open(postgres.createDatabase());
+    const told: StoreChange[] = [];
+    store.onExternalChange((change) => told.push(change));
+    postgres.stop();
+    try {
+      await waitUntil(() => told.length > 0, 5_000);
+      // Not the credentials: they cannot be read now, and a cluster worker that fails to read them stops.
+      expect(told).to.deep.equal([{ keys: [], aliases: true, credentials: false, everything: true }]);
+    } finally {
+      postgres.start();
+    }
+    // Announcements may have been missed meanwhile: once the connection is back, everything, credentials too.
+    await waitUntil(() => told.length > 1, 10_000);
+    expect(told.slice(1)).to.deep.equal([{ keys: [], aliases: true, credentials: true, everything: true }]);
+  });
+
   it('fails to open with one line naming KEYHOLD_STORE_URL, never showing the password', async () => {
     const refused = await PostgresStore.open({ url: postgres.url.replace('keyhold@', 'keyhold:s3cret@').replace(/\/keyhold$/, '/no_such_db'), dataDir: dir.path }).catch((e: unknown) => e);
     expect(refused).to.be.instanceOf(StartupError);
@@ -200,3 +207,12 @@ describe('PostgreSQL store', function () {
     expect((unreachable as Error).message).to.include('refuses connections').and.not.include('s3cret');
   });
 });
+
+/** Resolves once `condition` holds, checking every 20 ms; fails after `patienceMs`. */
+async function waitUntil(condition: () => boolean, patienceMs: number): Promise<void> {
+  const until = Date.now() + patienceMs;
+  while (!condition()) {
+    if (Date.now() > until) throw new Error(`the condition did not hold within ${patienceMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { Level } from 'level';
@@ -304,6 +306,36 @@ describe('Store', () => {
     it('starts after an `afterKeyId` that is not itself stored', async () => {
       const page = await store.listKeys('50000000-0000-4000-8000-000000000000', 10);
       expect(page.map((record) => record.keyId)).to.deep.equal(sorted.filter((keyId) => keyId > '5'));
+    });
+  });
+
+  describe('compact', () => {
+    /** The names of the files in the store's LevelDB directory that hold `bytes`. */
+    const filesHolding = (bytes: Buffer) => readdirSync(store.location).filter((name) => readFileSync(path.join(store.location, name)).includes(bytes));
+
+    it("takes deleted material out of LevelDB's files, also in a young store whose every record was still in memory", async () => {
+      const record = keyRecord();
+      const material = randomBytes(48);
+      await store.write(store.batch().putKey(record).putVersion(record.keyId, 1, material));
+      // The search can succeed: the material is in the write-ahead log.
+      expect(filesHolding(material)).to.not.deep.equal([]);
+      await store.write(store.batch().deleteKey(record));
+      await store.compact();
+      expect(await store.getVersion(record.keyId, 1)).to.equal(undefined);
+      expect(filesHolding(material)).to.deep.equal([]);
+    });
+
+    it('keeps what was not deleted, across a reopen', async () => {
+      const kept = keyRecord();
+      const gone = keyRecord();
+      await store.write(store.batch().putKey(kept).putVersion(kept.keyId, 1, Buffer.from('kept')).putKey(gone).putVersion(gone.keyId, 1, Buffer.from('gone')));
+      await store.write(store.batch().deleteKey(gone));
+      await store.compact();
+      await store.close();
+      store = await LevelDbStore.open(dir.path);
+      expect(await store.getKey(kept.keyId)).to.deep.equal(kept);
+      expect((await store.getVersion(kept.keyId, 1))!.toString()).to.equal('kept');
+      expect(await store.getKey(gone.keyId)).to.equal(undefined);
     });
   });
 

@@ -365,7 +365,9 @@ export class PostgresStore implements Store {
   /**
    * LISTENs for the other nodes' changes on a connection of its own. When that connection
    * drops, every cache forgets everything (announcements may have been missed) and it is
-   * opened again.
+   * opened again; once it is back, the credentials are read again too. Not at the drop: the
+   * database is likely down then, and a cluster worker that cannot read the credentials it
+   * is told changed stops.
    */
   private async listen(failures = 0): Promise<void> {
     const client = new pg.Client({ connectionString: this.url });
@@ -374,7 +376,7 @@ export class PostgresStore implements Store {
     client.on('end', () => {
       if (this.listener !== client || this.closed) return;
       this.listener = undefined;
-      this.tellExternal({ keys: [], aliases: true, credentials: true, everything: true });
+      this.tellExternal({ keys: [], aliases: true, credentials: false, everything: true });
       this.scheduleRelisten(0);
     });
     try {
