@@ -35,7 +35,9 @@ function signedRequest(job: LoadJob, body: Record<string, unknown>): AutocannonR
 /** A request for the AWS door, signed as @aws-sdk/client-kms signs it (SigV4, `kms`, us-east-1). */
 async function awsSignedRequest(job: LoadJob, body: Record<string, unknown>): Promise<AutocannonRequest> {
   const bytes = Buffer.from(JSON.stringify(body), 'utf8');
-  const host = new URL(job.origin).host;
+  // SigV4 signs the Host header, so one signed request fits one origin only.
+  if (job.origins.length !== 1) throw new Error('an AWS door job goes to one origin');
+  const host = new URL(job.origins[0]!).host;
   const signer = new SignatureV4({
     service: 'kms',
     region: 'us-east-1',
@@ -76,9 +78,16 @@ function percentile(sorted: Float64Array, fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
 }
 
+/** `connections` split over `parts` origins as evenly as whole numbers allow (64 over 2: 32 and 32). */
+function splitConnections(connections: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, index) => Math.floor(connections / parts) + (index < connections % parts ? 1 : 0));
+}
+
 /**
  * One continuous autocannon run of warm-up + duration on the same keep-alive connections;
- * only answers after the warm-up count, so TLS handshakes and JIT warm-up stay out.
+ * only answers after the warm-up count, so TLS handshakes and JIT warm-up stay out. With
+ * several origins (the nodes of one database), one autocannon instance per origin, all at
+ * once, their answers counted together.
  */
 async function runJob(job: LoadJob): Promise<LoadResult> {
   const slices = await requestsPerConnection(job);
@@ -93,27 +102,33 @@ async function runJob(job: LoadJob): Promise<LoadResult> {
     process.send!({ measuring: true });
   }, job.warmupSeconds * 1000);
 
-  await new Promise<void>((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: job.origin,
-        connections: job.connections,
-        duration: job.warmupSeconds + job.durationSeconds,
-        requests: [slices[0]![0]!],
-        setupClient: (client) => client.setRequests(slices[nextConnection++ % slices.length]!),
-      },
-      (error) => (error ? reject(error) : resolve()),
-    );
-    instance.on('response', (_client, statusCode, _bytes, responseTime) => {
-      allRequests++;
-      if (!measuring) return;
-      latencies.push(responseTime);
-      if (statusCode < 200 || statusCode > 299) failures++;
-    });
-    instance.on('reqError', () => {
-      if (measuring) failures++;
-    });
-  });
+  const shares = splitConnections(job.connections, job.origins.length);
+  const runs = job.origins.map(
+    (origin, index) =>
+      new Promise<void>((resolve, reject) => {
+        const instance = autocannon(
+          {
+            url: origin,
+            connections: shares[index]!,
+            duration: job.warmupSeconds + job.durationSeconds,
+            requests: [slices[0]![0]!],
+            // One counter for all instances: every connection gets a slice of its own.
+            setupClient: (client) => client.setRequests(slices[nextConnection++ % slices.length]!),
+          },
+          (error) => (error ? reject(error) : resolve()),
+        );
+        instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+          allRequests++;
+          if (!measuring) return;
+          latencies.push(responseTime);
+          if (statusCode < 200 || statusCode > 299) failures++;
+        });
+        instance.on('reqError', () => {
+          if (measuring) failures++;
+        });
+      }),
+  );
+  await Promise.all(runs);
   clearTimeout(warmupTimer);
 
   const sorted = Float64Array.from(latencies).sort();

@@ -10,8 +10,8 @@ import { cleanEnv, exitOf, TSX } from './processes.js';
 const LOAD_GENERATOR = fileURLToPath(new URL('./load-generator.ts', import.meta.url));
 
 export interface LoadJob {
-  /** `https://127.0.0.1:<port>`. */
-  origin: string;
+  /** `https://127.0.0.1:<port>`, one per node: the connections are split evenly over them. */
+  origins: string[];
   /** e.g. `/api/v1/kms/encrypt`; `/` for the AWS door. */
   path: string;
   /** The AWS door's action (`Encrypt`): signed with SigV4 and sent with `X-Amz-Target: TrentService.<it>`. */

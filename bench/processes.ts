@@ -38,6 +38,10 @@ export interface KeyholdStart {
   workers?: number;
   /** The compiled server to run; unset, this tree's (`--compare-with` runs another build's). */
   main?: string;
+  /** KEYHOLD_STORE_URL: the records in this PostgreSQL database; unset, LevelDB in `dataDir`. */
+  storeUrl?: string;
+  /** KEYHOLD_TLS_CERT and KEYHOLD_TLS_KEY; unset, the self-signed certificate of `dataDir` (the nodes of one database share one). */
+  tls?: { cert: string; key: string };
 }
 
 /** The environment without inherited KEYHOLD_* settings, so the bench decides them all. */
@@ -56,6 +60,8 @@ export function keyholdEnv(options: KeyholdStart, port: number): Record<string, 
     KEYHOLD_PORT: String(port),
     KEYHOLD_LOG_LEVEL: options.logLevel ?? 'warn',
     ...(options.workers === undefined ? {} : { KEYHOLD_WORKERS: String(options.workers) }),
+    ...(options.storeUrl === undefined ? {} : { KEYHOLD_STORE_URL: options.storeUrl }),
+    ...(options.tls === undefined ? {} : { KEYHOLD_TLS_CERT: options.tls.cert, KEYHOLD_TLS_KEY: options.tls.key }),
   });
 }
 
@@ -123,14 +129,21 @@ export interface ResidentMemory {
 }
 
 /**
- * Resident memory of a process and its descendants (a multi-worker server's HTTP workers) in MB,
- * from /proc/<pid>/status and smaps_rollup (Linux), summed over the processes.
+ * Resident memory of processes and their descendants (a multi-worker server's HTTP workers; the
+ * nodes of a database and its postmaster) in MB, from /proc/<pid>/status and smaps_rollup
+ * (Linux), summed over the processes.
  */
-export function readMemory(pid: number): ResidentMemory {
+export function readMemory(...pids: number[]): ResidentMemory {
   const total = { pssMb: 0, rssMb: 0, anonMb: 0, fileMb: 0 };
-  for (const member of processTree(pid)) {
-    const status = readFileSync(`/proc/${member}/status`, 'utf8');
-    const rollup = readFileSync(`/proc/${member}/smaps_rollup`, 'utf8');
+  for (const member of pids.flatMap(processTree)) {
+    let status: string;
+    let rollup: string;
+    try {
+      status = readFileSync(`/proc/${member}/status`, 'utf8');
+      rollup = readFileSync(`/proc/${member}/smaps_rollup`, 'utf8');
+    } catch {
+      continue; // exited meanwhile (a database backend whose connection ended)
+    }
     const field = (text: string, name: string) => {
       const match = new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(text);
       if (!match) throw new Error(`no ${name} for process ${member}`);
@@ -182,13 +195,14 @@ export function readCpuSeconds(pid: number): { user: number; system: number } {
 }
 
 /**
- * CPU seconds of a process and its live descendants (a multi-worker server's HTTP workers).
- * A worker that exits between two readings takes its seconds with it; the bench's workers live
- * as long as the server.
+ * CPU seconds of processes and their live descendants (a multi-worker server's HTTP workers;
+ * a PostgreSQL postmaster's backends and helpers). A process that exits between two readings
+ * takes its seconds with it; the bench's workers live as long as the server, and the database
+ * backends as long as the pools' connections.
  */
-export function readTreeCpuSeconds(pid: number): { user: number; system: number } {
+export function readTreeCpuSeconds(...pids: number[]): { user: number; system: number } {
   const total = { user: 0, system: 0 };
-  for (const member of processTree(pid)) {
+  for (const member of pids.flatMap(processTree)) {
     try {
       const cpu = readCpuSeconds(member);
       total.user += cpu.user;

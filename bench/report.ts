@@ -31,6 +31,12 @@ export interface ScenarioResult {
   serverRssMb: number;
   serverRssAnonMb: number;
   serverRssFileMb: number;
+  /**
+   * Rows on PostgreSQL: the server's CPU and memory columns include the PostgreSQL server's
+   * processes (the postmaster and its children: backends, WAL writer, checkpointer), and this is
+   * their share of `serverCpuMicrosPerRequest`.
+   */
+  databaseCpuMicrosPerRequest?: number;
 }
 
 const round = (value: number, digits: number) => Number(value.toFixed(digits));
@@ -44,26 +50,38 @@ export function roundResult(result: ScenarioResult): ScenarioResult {
     baselineRequestsPerSec: Math.round(result.baselineRequestsPerSec),
     serverCpuPercent: Math.round(result.serverCpuPercent),
     serverCpuMicrosPerRequest: Math.round(result.serverCpuMicrosPerRequest),
+    ...(result.databaseCpuMicrosPerRequest === undefined ? {} : { databaseCpuMicrosPerRequest: Math.round(result.databaseCpuMicrosPerRequest) }),
     loadGeneratorCpuPercent: Math.round(result.loadGeneratorCpuPercent),
     otherCpuPercent: Math.round(result.otherCpuPercent),
   };
 }
 
-/** A Markdown table: scenario, req/s, p50, p99, ratio to the baseline, CPU per request, CPU, RSS, failures. */
+/** Under a table with PostgreSQL rows: what their server columns count. */
+const DATABASE_NOTE =
+  "¹ On the PostgreSQL rows the server's columns (CPU µs/req, user CPU % server, memory) are Keyhold's processes plus the " +
+  "PostgreSQL server's: the postmaster's whole process tree (a backend per connection, WAL writer, checkpointer, …), read from /proc. " +
+  'In brackets, the PostgreSQL server\'s share of the CPU µs/req.';
+
+/**
+ * A Markdown table: scenario, req/s, p50, p99, ratio to the baseline, CPU per request, CPU, RSS,
+ * failures; with PostgreSQL rows, a note under it on what their server columns count.
+ */
 export function formatTable(results: ScenarioResult[]): string {
+  const mark = results.some((result) => result.databaseCpuMicrosPerRequest !== undefined) ? '¹' : '';
   const rows = [
-    '| scenario | req/s | p50 ms | p99 ms | × baseline | server CPU µs/req | user CPU % server / load gen / other | server memory MB: PSS (RSS: anon / file) | failures |',
+    `| scenario | req/s | p50 ms | p99 ms | × baseline | server CPU µs/req${mark} | user CPU % server${mark} / load gen / other | server memory MB${mark}: PSS (RSS: anon / file) | failures |`,
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of results) {
     const ratio = r.requestsPerSec / r.baselineRequestsPerSec;
     rows.push(
       `| ${r.name} | ${Math.round(r.requestsPerSec)} | ${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${ratio.toFixed(2)} | ` +
-        `${Math.round(r.serverCpuMicrosPerRequest)} | ` +
+        `${Math.round(r.serverCpuMicrosPerRequest)}${r.databaseCpuMicrosPerRequest === undefined ? '' : ` (PostgreSQL ${Math.round(r.databaseCpuMicrosPerRequest)})`} | ` +
         `${Math.round(r.serverCpuPercent)} / ${Math.round(r.loadGeneratorCpuPercent)} / ${Math.round(r.otherCpuPercent)} | ` +
         `${r.serverPssMb} (${r.serverRssMb}: ${r.serverRssAnonMb} / ${r.serverRssFileMb}) | ${r.failures} |`,
     );
   }
+  if (mark) rows.push('', DATABASE_NOTE);
   return rows.join('\n');
 }
 

@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick] [-- --million] [-- --masters] [-- --profile] [-- --workers N] [-- --only <name part>] [-- --compare-with <commit>]`
+ * `npm run bench [-- --quick] [-- --million] [-- --masters] [-- --profile] [-- --workers N] [-- --only <name part>] [-- --compare-with <commit>]
+ *   [-- --store leveldb|postgres|both] [-- --nodes 2]`
  *
  * Starts a real Keyhold server and a bare node:https baseline as child processes, drives
  * both from a third process with autocannon, prints a table and writes
@@ -17,8 +18,11 @@ import { printProfile, summarizeProfile } from './profile-summary.js';
 import { formatTable, log, RESULTS_DIR, roundResult, writeResults, type ScenarioResult } from './report.js';
 import { decryptScenario, encryptScenario, measure, measureOn, PASSPHRASE_MASTER, standardScenarios, timingFor, type Scenario, type Timing } from './scenarios.js';
 import { prepareStore, type PreparedStore } from './store-setup.js';
+import { startBenchPostgres, startSecondNode, startStore, STORE_KINDS, targetOf, type BenchStore, type StoreOption } from './stores.js';
 
-const OPTIONS = ['--quick', '--million', '--masters', '--profile', '--workers', '--only', '--compare-with'] as const;
+const OPTIONS = ['--quick', '--million', '--masters', '--profile', '--workers', '--only', '--compare-with', '--store', '--nodes'] as const;
+/** The scenarios `--nodes 2` also measures on two nodes of the database, each right after its one-node row. */
+const NODE_SCENARIOS = ['encrypt 1 KiB', 'createkey'];
 /** The scenarios `--compare-with` also measures on the other build, each right after this tree's. */
 const COMPARED: Record<string, (prepared: PreparedStore) => Scenario> = { 'encrypt 1 KiB': encryptScenario, 'decrypt 1 KiB': decryptScenario };
 const SPREAD_KEYS = 1_000;
@@ -39,10 +43,19 @@ async function main(): Promise<void> {
   const compareWith = compareAt === -1 ? undefined : args.splice(compareAt, 2)[1];
   if (compareWith !== undefined && (compareWith === '' || compareWith.startsWith('--'))) throw new Error('--compare-with takes a commit, e.g. --compare-with bf5e4e5');
   if (compareWith !== undefined && (args.includes('--masters') || args.includes('--profile'))) throw new Error('--compare-with goes with the plain run, not --masters or --profile');
+  const storeAt = args.indexOf('--store');
+  const store = (storeAt === -1 ? 'leveldb' : args.splice(storeAt, 2)[1]) as StoreOption;
+  if (!STORE_KINDS.includes(store)) throw new Error(`--store takes one of ${STORE_KINDS.join(', ')}`);
+  const nodesAt = args.indexOf('--nodes');
+  const nodes = nodesAt === -1 ? 1 : Number(args.splice(nodesAt, 2)[1]);
+  if (nodes !== 1 && nodes !== 2) throw new Error('--nodes takes 1 or 2');
+  if (nodes === 2 && store === 'leveldb') throw new Error('--nodes 2 needs --store postgres or --store both: only nodes of one PostgreSQL database share a store');
+  const leveldbOnly = ['--million', '--masters', '--profile'].filter((option) => args.includes(option)).concat(compareWith === undefined ? [] : ['--compare-with']);
+  if (store !== 'leveldb' && leveldbOnly.length > 0) throw new Error(`${leveldbOnly.join(', ')} ${leveldbOnly.length === 1 ? 'measures' : 'measure'} LevelDB only: leave out --store ${store}`);
   const unknown = args.filter((arg) => !(OPTIONS as readonly string[]).includes(arg));
   if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')}; options: ${OPTIONS.join(' ')}`);
   const timing = timingFor(args.includes('--quick'));
-  log(`Keyhold with ${workers === undefined ? "the server's default number of" : workers} HTTP worker(s)`);
+  log(`Keyhold with ${workers === undefined ? "the server's default number of" : workers} HTTP worker(s), store: ${store}${nodes === 2 ? ', and 2 nodes' : ''}`);
 
   await warnIfMachineBusy();
   const tempDir = mkdtempSync(path.join(os.tmpdir(), 'keyhold-bench-'));
@@ -54,7 +67,7 @@ async function main(): Promise<void> {
     } else if (args.includes('--profile')) {
       await profileScenarios(load, tempDir, timing, workers ?? 1);
     } else {
-      await benchmark(load, tempDir, timing, args.includes('--million'), workers, only, other);
+      await benchmark(load, tempDir, { timing, million: args.includes('--million'), workers, only, other, store, nodes });
     }
   } finally {
     await load.close();
@@ -63,65 +76,138 @@ async function main(): Promise<void> {
   }
 }
 
-async function benchmark(
-  load: LoadGenerator,
-  tempDir: string,
-  timing: Timing,
-  million: boolean,
-  workers: number | undefined,
-  only: string | undefined,
-  other: OtherBuild | undefined,
-): Promise<void> {
-  const dataDir = path.join(tempDir, 'data');
-  log(`preparing a store with ${SPREAD_KEYS + 1} keys in ${dataDir}`);
-  const prepared = await prepareStore(dataDir, PASSPHRASE_MASTER, SPREAD_KEYS);
-  const compared = other && (await startOtherBuild(other, tempDir, workers));
-  let keyhold = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER, workers });
-  const baseline = await startBaseline(path.join(dataDir, 'tls-cert.pem'), path.join(dataDir, 'tls-key.pem'));
-  const baselineScenario = { ...encryptScenario(prepared), name: 'baseline: bare node:https, JSON in/out' };
+/** What `benchmark` measures, from the command line. */
+interface RunOptions {
+  timing: Timing;
+  million: boolean;
+  workers: number | undefined;
+  only: string | undefined;
+  other: OtherBuild | undefined;
+  store: StoreOption;
+  /** 2: the two-node rows (PostgreSQL), next to the one-node rows of the same scenarios. */
+  nodes: 1 | 2;
+}
+
+async function benchmark(load: LoadGenerator, tempDir: string, options: RunOptions): Promise<void> {
+  const { timing, workers, only, other } = options;
+  const kinds = options.store === 'both' ? (['leveldb', 'postgres'] as const) : [options.store];
+  const postgres = kinds.includes('postgres') ? await startBenchPostgres() : undefined;
+  const stores: BenchStore[] = [];
+  let compared: ComparedServer | undefined;
+  let baseline: BenchProcess | undefined;
   const baselines: ScenarioResult[] = [];
   const results: ScenarioResult[] = [];
   try {
+    for (const kind of kinds) stores.push(await startStore(kind, path.join(tempDir, kind === 'leveldb' ? 'data' : 'data-postgres'), SPREAD_KEYS, workers, postgres));
+    // The baseline and the floor use the first store's certificate and credential: any would do.
+    const first = stores[0]!;
+    compared = other && (await startOtherBuild(other, tempDir, workers));
+    baseline = await startBaseline(path.join(first.dataDir, 'tls-cert.pem'), path.join(first.dataDir, 'tls-key.pem'));
+    const baselineScenario = { ...encryptScenario(first.prepared), name: 'baseline: bare node:https, JSON in/out' };
     log(`baseline: bare node:https, ${timing.warmupSeconds} s warm-up + ${timing.durationSeconds} s per scenario`);
-    baselines.push(await measureOn(load, baseline, prepared, baselineScenario, timing));
-    results.push(await measureFloor(load, dataDir, prepared, timing, workers ?? os.availableParallelism()));
-    await warmUp(load, keyhold, prepared);
+    baselines.push(await measureOn(load, baseline, first.prepared, baselineScenario, timing));
+    results.push(await measureFloor(load, first.dataDir, first.prepared, timing, workers ?? os.availableParallelism()));
+    for (const store of stores) await warmUp(load, store.keyhold, store.prepared);
     if (compared) await warmUp(load, compared.server, compared.prepared);
-    for (const scenario of standardScenarios(prepared).filter((candidate) => only === undefined || candidate.name.includes(only))) {
-      log(scenario.name);
-      results.push(await measureOn(load, keyhold, prepared, scenario, timing));
-      const same = COMPARED[scenario.name];
-      if (compared && same) results.push(await measureOther(load, compared, same(compared.prepared), results.at(-1)!, timing));
+    // Scenario by scenario, each store right after the other: their rows are minutes apart at most.
+    const names = standardScenarios(first.prepared)
+      .map((scenario) => scenario.name)
+      .filter((name) => only === undefined || name.includes(only));
+    for (const name of names) {
+      const rows: ScenarioResult[] = [];
+      for (const store of stores) {
+        const scenario = standardScenarios(store.prepared).find((candidate) => candidate.name === name)!;
+        log(`${name}${store.suffix}`);
+        rows.push(await measureOn(load, targetOf(store), store.prepared, { ...scenario, name: `${name}${store.suffix}` }, timing));
+        const same = COMPARED[name];
+        if (compared && same) rows.push(await measureOther(load, compared, same(compared.prepared), rows.at(-1)!, timing));
+        if (options.nodes === 2 && store.postgres && NODE_SCENARIOS.includes(name)) {
+          rows.push(await measureTwoNodes(load, store, scenario, tempDir, options, rows.at(-1)!));
+        }
+      }
+      if (stores.length === 2) log(ratioLine(rows.find((row) => row.databaseCpuMicrosPerRequest !== undefined)!, rows[0]!, 'LevelDB'));
+      results.push(...rows);
     }
     // Measured again after the scenarios: the ratios use the mean, so drift shows and averages out.
     log('baseline again');
-    baselines.push(await measureOn(load, baseline, prepared, { ...baselineScenario, name: `${baselineScenario.name} (again)` }, timing));
+    baselines.push(await measureOn(load, baseline, first.prepared, { ...baselineScenario, name: `${baselineScenario.name} (again)` }, timing));
     await baseline.stop();
-    if (million) {
-      await keyhold.stop();
-      const keyIds = await loadMillionKeys(dataDir);
-      keyhold = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER, workers });
-      await warmUp(load, keyhold, prepared);
-      const memory = readMemory(keyhold.pid);
-      log(`server with ${MILLION.toLocaleString('en')} keys, just started: PSS ${memory.pssMb} MB, RSS ${memory.rssMb} MB (anon ${memory.anonMb}, file ${memory.fileMb})`);
-      const scenario = { ...encryptScenario(prepared), name: 'encrypt 1 KiB over 1,000,000 keys', keyIds };
-      log(scenario.name);
-      // One run only: a second would find the sampled keys in the server's caches.
-      results.push(await measureOn(load, keyhold, prepared, scenario, timing, 1));
-    }
+    if (options.million) results.push(await measureMillion(load, first, timing, workers));
   } finally {
-    await baseline.stop();
-    await keyhold.stop();
+    await baseline?.stop();
+    for (const store of stores) await store.keyhold.stop();
     await compared?.server.stop();
+    postgres?.remove();
   }
   const baselineRequestsPerSec = baselines.reduce((sum, b) => sum + b.requestsPerSec, 0) / baselines.length;
   results.unshift(...baselines);
   for (const result of results) result.baselineRequestsPerSec = baselineRequestsPerSec;
 
   console.log(`\n${formatTable(results)}\n`);
+  for (const line of targetLines(results)) log(line);
   log(`wrote ${writeResults('latest.json', results.map(roundResult))}`);
   const failed = results.filter((result) => result.failures > 0);
   if (failed.length > 0) throw new Error(`requests failed in: ${failed.map((result) => result.name).join(', ')}`);
+}
+
+/**
+ * `--million`: stops the (LevelDB) server, adds a million keys to its store, starts it again
+ * and measures encrypt over keys it has not cached.
+ */
+async function measureMillion(load: LoadGenerator, store: BenchStore, timing: Timing, workers: number | undefined): Promise<ScenarioResult> {
+  await store.keyhold.stop();
+  const keyIds = await loadMillionKeys(store.dataDir);
+  store.keyhold = await startKeyhold({ dataDir: store.dataDir, masterEnv: PASSPHRASE_MASTER, workers });
+  await warmUp(load, store.keyhold, store.prepared);
+  const memory = readMemory(store.keyhold.pid);
+  log(`server with ${MILLION.toLocaleString('en')} keys, just started: PSS ${memory.pssMb} MB, RSS ${memory.rssMb} MB (anon ${memory.anonMb}, file ${memory.fileMb})`);
+  const scenario = { ...encryptScenario(store.prepared), name: 'encrypt 1 KiB over 1,000,000 keys', keyIds };
+  log(scenario.name);
+  // One run only: a second would find the sampled keys in the server's caches.
+  return measureOn(load, store.keyhold, store.prepared, scenario, timing, 1);
+}
+
+/**
+ * `--nodes 2`: the scenario again, right after its one-node row, with a second node started on
+ * the same database (and warmed up) and the load generator's connections split over both; the
+ * server's columns then sum both nodes and the database. The second node is stopped again, so
+ * that every other row has one node (and no second node reading each change's announcement).
+ */
+async function measureTwoNodes(load: LoadGenerator, store: BenchStore, scenario: Scenario, tempDir: string, options: RunOptions, oneNode: ScenarioResult): Promise<ScenarioResult> {
+  log(`${scenario.name}${store.suffix}, 2 nodes: starting a second node on the same database`);
+  const second = await startSecondNode(store, tempDir, options.workers);
+  try {
+    await warmUp(load, second, store.prepared);
+    const result = await measureOn(load, targetOf(store, [second]), store.prepared, { ...scenario, name: `${scenario.name}${store.suffix}, 2 nodes` }, options.timing);
+    log(ratioLine(result, oneNode, '1 node'));
+    return result;
+  } finally {
+    await second.stop();
+  }
+}
+
+/** One row ÷ another measured right before it: req/s and server CPU per request (the steadier one). */
+function ratioLine(row: ScenarioResult, reference: ScenarioResult, what: string): string {
+  const throughput = row.requestsPerSec / reference.requestsPerSec;
+  const cpu = row.serverCpuMicrosPerRequest / reference.serverCpuMicrosPerRequest;
+  return `${row.name}: req/s ${throughput.toFixed(2)} × ${what}'s, server CPU µs/req ${cpu.toFixed(2)} ×`;
+}
+
+/** The issue's targets for the PostgreSQL store, read off this run's rows (when it has them). */
+function targetLines(results: ScenarioResult[]): string[] {
+  const row = (name: string) => results.find((result) => result.name === name);
+  const lines: string[] = [];
+  const leveldb = row('encrypt 1 KiB');
+  const postgres = row('encrypt 1 KiB, PostgreSQL');
+  if (leveldb && postgres) {
+    const ratio = postgres.requestsPerSec / leveldb.requestsPerSec;
+    lines.push(`target: encrypt on a cached key within 10 % of LevelDB: PostgreSQL ÷ LevelDB = ${ratio.toFixed(2)} req/s (${ratio >= 0.9 ? 'met' : 'missed'} in this run)`);
+  }
+  const createkey = row('createkey, PostgreSQL');
+  if (createkey) {
+    lines.push(`target: createkey ≥ 1,000/s on PostgreSQL: ${Math.round(createkey.requestsPerSec)}/s (${createkey.requestsPerSec >= 1000 ? 'met' : 'missed'} in this run)`);
+  }
+  return lines;
 }
 
 interface ComparedServer {

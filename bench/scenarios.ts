@@ -75,10 +75,22 @@ export function standardScenarios(prepared: PreparedStore): Scenario[] {
   ];
 }
 
-/** Runs one scenario against `origin` (Keyhold or the baseline, which answers any path). */
+/**
+ * What one row measures: the origins its connections are split over (one per node of a
+ * database) and the roots of the process trees whose CPU and memory are the server's: Keyhold's
+ * processes (`pids`) and, on PostgreSQL, the postmaster's, whose children are its backends.
+ */
+export interface Target {
+  origins: string[];
+  pids: number[];
+  /** The postmaster: its tree counts as the server's, and its share is also given apart. */
+  databasePid?: number;
+}
+
+/** Runs one scenario against `origin` (Keyhold or the baseline, which answers any path), or split over several. */
 export function measure(
   load: LoadGenerator,
-  origin: string,
+  origin: string | string[],
   prepared: BenchCredential,
   scenario: Scenario,
   timing: Timing,
@@ -86,7 +98,7 @@ export function measure(
 ): Promise<LoadResult> {
   return load.run(
     {
-      origin,
+      origins: typeof origin === 'string' ? [origin] : origin,
       path: scenario.door === 'aws' ? '/' : `${API_PREFIX}/${scenario.action}`,
       ...(scenario.door === 'aws' ? { awsTarget: scenario.action } : {}),
       body: scenario.body,
@@ -106,14 +118,14 @@ const DISTURBED_CPU_PERCENT = 25;
 const ATTEMPTS = 3;
 
 /**
- * Runs one scenario against one server process with its CPU use and RSS (see `measureOnce`).
+ * Runs one scenario against one server process (or a Target: nodes and their database) with its CPU use and RSS (see `measureOnce`).
  * The machine is shared: a run disturbed by other processes is run again once the machine
  * is quiet (or after 10 s), up to three runs, and the least disturbed one is kept; its `otherCpuPercent` shows what disturbance is left.
  * `attempts: 1` for a scenario whose second run would not measure the same (warm caches).
  */
 export async function measureOn(
   load: LoadGenerator,
-  target: BenchProcess,
+  target: BenchProcess | Target,
   prepared: BenchCredential,
   scenario: Scenario,
   timing: Timing,
@@ -133,42 +145,48 @@ export async function measureOn(
 }
 
 /**
- * Runs one scenario against one server process and adds, over the measured window (warm-up
- * excluded), the user-mode CPU use (in % of one core) of that process with its HTTP workers, of the load generator and
+ * Runs one scenario against one server process (or a Target) and adds, over the measured window (warm-up
+ * excluded), the user-mode CPU use (in % of one core) of that process with its HTTP workers (a Target: of all its process trees), of the load generator and
  * of every other process on the machine; the server's CPU time (user + kernel) per answer; and
  * the server's RSS. `baselineRequestsPerSec` is left for the caller.
  */
 async function measureOnce(
   load: LoadGenerator,
-  target: BenchProcess,
+  measured: BenchProcess | Target,
   prepared: BenchCredential,
   scenario: Scenario,
   timing: Timing,
 ): Promise<ScenarioResult> {
+  const target: Target = 'origins' in measured ? measured : { origins: [measured.origin], pids: [measured.pid] };
   const loadPid = load.child.pid!;
+  const serverPids = target.databasePid === undefined ? target.pids : [...target.pids, target.databasePid];
   const snapshot = () => ({
     at: performance.now(),
-    server: readTreeCpuSeconds(target.pid),
+    server: readTreeCpuSeconds(...serverPids),
+    database: target.databasePid === undefined ? undefined : readTreeCpuSeconds(target.databasePid),
     load: readUserCpuSeconds(loadPid),
     machine: readMachineUserCpuSeconds(),
   });
   let before = snapshot();
-  const result = await measure(load, target.origin, prepared, scenario, timing, () => (before = snapshot()));
+  const result = await measure(load, target.origins, prepared, scenario, timing, () => (before = snapshot()));
   const after = snapshot();
   const percent = (seconds: number) => (100 * seconds) / ((after.at - before.at) / 1000);
   const server = after.server.user - before.server.user;
   const serverKernel = after.server.system - before.server.system;
   const loadGenerator = after.load - before.load;
   const machine = after.machine - before.machine;
+  const perRequest = (seconds: number) => (result.requests > 0 ? (1e6 * seconds) / result.requests : NaN);
+  const database = after.database && before.database && after.database.user + after.database.system - before.database.user - before.database.system;
   return {
     name: scenario.name,
     ...result,
     baselineRequestsPerSec: NaN,
     serverCpuPercent: percent(server),
-    serverCpuMicrosPerRequest: result.requests > 0 ? (1e6 * (server + serverKernel)) / result.requests : NaN,
+    serverCpuMicrosPerRequest: perRequest(server + serverKernel),
     loadGeneratorCpuPercent: percent(loadGenerator),
     otherCpuPercent: percent(Math.max(0, machine - server - loadGenerator)),
-    ...serverMemory(readMemory(target.pid)),
+    ...serverMemory(readMemory(...serverPids)),
+    ...(database === undefined ? {} : { databaseCpuMicrosPerRequest: perRequest(database) }),
   };
 }
 

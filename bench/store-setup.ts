@@ -10,7 +10,7 @@ import { CredentialService } from '../src/kms/credential-service.js';
 import { KeyService } from '../src/kms/key-service.js';
 import { openRootKey } from '../src/kms/root-key.js';
 import { createMasterKeyProvider } from '../src/providers/master-keys/index.js';
-import { LevelDbStore } from '../src/store/leveldb-store.js';
+import { openConfiguredStore } from '../src/server/open-store.js';
 import { cleanEnv } from './processes.js';
 
 export const PLAINTEXT_BYTES = 1024;
@@ -50,15 +50,17 @@ export const RESTRICTED_POLICY = {
 };
 
 /**
- * Opens the store at `dataDir` with the master key that `masterEnv` describes and adds a
+ * Opens the store at `dataDir` (LevelDB; with `storeUrl`, that PostgreSQL database, as
+ * KEYHOLD_STORE_URL does) with the master key that `masterEnv` describes and adds a
  * credential, one key, a blob and `spreadKeyCount` more keys. SOFTHSM2_CONF, when in
  * `masterEnv`, is set for this process while the token is open (SoftHSM reads it then).
  */
-export async function prepareStore(dataDir: string, masterEnv: Record<string, string>, spreadKeyCount: number): Promise<PreparedStore> {
-  const config = loadConfig(cleanEnv({ ...masterEnv, KEYHOLD_DATA_DIR: dataDir }));
+export async function prepareStore(dataDir: string, masterEnv: Record<string, string>, spreadKeyCount: number, storeUrl?: string): Promise<PreparedStore> {
+  const config = loadConfig(cleanEnv({ ...masterEnv, KEYHOLD_DATA_DIR: dataDir, ...(storeUrl === undefined ? {} : { KEYHOLD_STORE_URL: storeUrl }) }));
   const previousConf = process.env.SOFTHSM2_CONF;
   if (masterEnv.SOFTHSM2_CONF) process.env.SOFTHSM2_CONF = masterEnv.SOFTHSM2_CONF;
-  const store = await LevelDbStore.open(config.dataDir);
+  // What the server opens for this configuration: PostgresStore.open({ url, dataDir }) or LevelDbStore.open(dataDir).
+  const store = await openConfiguredStore(config);
   const provider = createMasterKeyProvider(config, () => {});
   try {
     const { rootKey } = await openRootKey(store, provider);

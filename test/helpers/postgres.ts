@@ -42,6 +42,8 @@ export interface TestPostgres {
   /** postgres://keyhold@127.0.0.1:<port>/keyhold: the superuser `keyhold`, trust authentication. */
   readonly url: string;
   readonly port: number;
+  /** The postmaster's process id while it runs (postmaster.pid); every backend is its child. */
+  pid(): number;
   /** The server's log so far (for a failing test's message). */
   log(): string;
   /** Stops the server (fast shutdown: running transactions are rolled back); the data stays. */
@@ -103,6 +105,7 @@ function startPostgresOn(port: number): TestPostgres {
   return {
     url,
     port,
+    pid: () => Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]),
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
     stop() {
       stop();
