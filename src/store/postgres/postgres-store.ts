@@ -752,11 +752,15 @@ async function ensureIdentity(client: pg.ClientBase): Promise<string> {
   return identity.storeId;
 }
 
-/** The URL as messages show it: never its password. */
+/** Query parameters of a connection URL that hold a secret (libpq and node-postgres read both). */
+const SECRET_URL_PARAMETERS = ['password', 'sslpassword'];
+
+/** The URL as messages show it: never its password, in the user part or in the query. */
 export function redactedUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
+    for (const name of SECRET_URL_PARAMETERS) if (parsed.searchParams.has(name)) parsed.searchParams.set(name, '***');
     return parsed.toString();
   } catch {
     return 'the database URL in KEYHOLD_STORE_URL';
