@@ -291,23 +291,32 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * The operations in one transaction: the checks first (each record read under a row lock),
-   * then the audit chain continued from its head under the chain's lock, the writes (the last
-   * operation on a record wins, as in a LevelDB batch), the new head, and the announcement.
+   * The operations in one transaction, in four round trips whatever their number: (1) BEGIN
+   * with every lock the transaction needs, in one order on every node (the checked records'
+   * names sorted, then the audit chain), so that two transactions never wait for each other's
+   * locks; (2) one read of the checked records, the chain's head and its newest record, taken
+   * after the locks are held; (3) one statement with every write (the last operation on a
+   * record wins, as in a LevelDB batch), the chain's new head and the announcement; (4) COMMIT.
    */
   private async transaction(operations: BatchOp[], sync: boolean): Promise<void> {
+    const checks = operations.filter((op): op is Extract<BatchOp, { type: 'check' }> => op.type === 'check');
+    checks.sort((x, y) => (lockName(x.table, x.key) < lockName(y.table, y.key) ? -1 : 1));
+    const audited = operations.some((op) => op.type === 'put' && op.auditEntry);
+    /* Precondition: audit records are written only once the store knows the audit key. */
+    if (audited && !this.auditKey) throw new Error('an audit record was written before the store was given the audit key');
     const client = await this.pool.connect();
-    let inTransaction = false;
+    let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
-      inTransaction = true;
       // A batch of audit records of requests that changed nothing is written like LevelDB's
       // unsynced batch: lost at most to a crash of the database's machine, never to Keyhold's.
-      if (!sync) await client.query('SET LOCAL synchronous_commit = off');
-      // In one order on every node, so that two transactions never wait for each other's locks.
-      const checks = operations.filter((op): op is Extract<BatchOp, { type: 'check' }> => op.type === 'check');
-      checks.sort((x, y) => (`${x.table}!${x.key}` < `${y.table}!${y.key}` ? -1 : 1));
-      for (const check of checks) await checkRecord(client, check.table, check.key, check.value);
+      const opening = ['BEGIN', ...(sync ? [] : ['SET LOCAL synchronous_commit = off'])];
+      for (const name of new Set(checks.map((check) => lockName(check.table, check.key)))) {
+        opening.push(`SELECT pg_advisory_xact_lock(hashtextextended(${client.escapeLiteral(name)}, 0))`);
+      }
+      if (audited) opening.push(`SELECT pg_advisory_xact_lock(${AUDIT_LOCK})`);
+      await client.query(opening.join('; '));
+      const read = await readLocked(client, checks, audited);
+      checks.forEach((check, i) => checkRecord(check, read.checked[i]));
       const rows = new Map<SublevelName, Map<string, Buffer | null>>();
       const set = (table: SublevelName, key: string, value: Buffer | null) => {
         let tableRows = rows.get(table);
@@ -316,44 +325,39 @@ export class PostgresStore implements Store {
         tableRows.delete(key);
         tableRows.set(key, value);
       };
-      let chain: AuditChain | undefined;
+      const chain = audited ? this.chainFrom(read.head, read.newest) : undefined;
       for (const op of operations) {
         if (op.type === 'check') continue;
         if (op.type === 'del') {
           set(op.table, op.key, null);
         } else if (op.auditEntry) {
-          chain ??= await this.lockedChain(client);
-          const record = chain.append(op.value as AuditEntry);
+          const record = chain!.append(op.value as AuditEntry);
           set('audit', auditRecordKey(record.seq), Buffer.from(checkedText(record.text), 'utf8'));
         } else {
           set(op.table, op.key, storedValue(op));
         }
       }
       if (chain) set('meta', AUDIT_HEAD_KEY, Buffer.from(encodeCheckedJson(chain.head()), 'utf8'));
-      for (const [table, tableRows] of rows) await writeRows(client, table, tableRows);
       const change = describeChange(operations);
-      if (!isEmptyChange(change)) await client.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, this.announcement(change)]);
+      const statement = writeStatement(rows, isEmptyChange(change) ? undefined : this.announcement(change));
+      if (statement) await client.query(statement);
       await client.query('COMMIT');
-      inTransaction = false;
       this.lastFailure = undefined;
     } catch (error) {
-      if (inTransaction) await client.query('ROLLBACK').catch(() => undefined);
+      // Also after a failure inside the opening message, whose BEGIN may have run.
+      await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
       throw error;
     } finally {
-      client.release();
+      // A connection that cannot even roll back leaves the pool instead of serving the next writer.
+      client.release(broken);
     }
   }
 
-  /** The audit chain from its head, under the lock that keeps every other writer of it waiting until this transaction ends. */
-  private async lockedChain(client: pg.PoolClient): Promise<AuditChain> {
-    /* Precondition: audit records are written only once the store knows the audit key. */
-    if (!this.auditKey) throw new Error('an audit record was written before the store was given the audit key');
-    await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK.toString()]);
-    const head = (await readJson(client, 'meta', AUDIT_HEAD_KEY)) as AuditHead | undefined;
-    const newest = await newestAudit(client);
+  /** The audit chain, read under the lock that keeps every other writer of it waiting until this transaction ends. */
+  private chainFrom(head: AuditHead | undefined, newest: AuditEvent | undefined): AuditChain {
     // As in the LevelDB store: the chain goes on from the newest record, so that nothing is overwritten.
     const from = newest && (!head || newest.Seq >= head.Seq) ? { Seq: newest.Seq, Mac: newest.Mac } : head;
-    return new AuditChain(this.auditKey, head?.Chain ?? newest?.Chain ?? this.storeId, from);
+    return new AuditChain(this.auditKey!, head?.Chain ?? newest?.Chain ?? this.storeId, from);
   }
 
   private announcement(change: StoreChange): string {
@@ -693,53 +697,103 @@ function storedValue(op: Extract<BatchOp, { type: 'put' }>): Buffer {
   return Buffer.from(encodeCheckedJson(op.value), 'utf8');
 }
 
-/** Upserts and deletes of one table, one statement each. */
-async function writeRows(client: pg.PoolClient, table: SublevelName, rows: Map<string, Buffer | null>): Promise<void> {
-  const putKeys: string[] = [];
-  const putValues: Buffer[] = [];
-  const deleted: string[] = [];
-  for (const [key, value] of rows) {
-    if (value === null) deleted.push(key);
-    else {
-      putKeys.push(key);
-      putValues.push(value);
+/** The name a checked record is locked by, on every node. */
+function lockName(table: SublevelName, key: string): string {
+  return `${table}!${key}`;
+}
+
+/** What a transaction reads once its locks are held: its checked records (in order), the chain's head and newest record. */
+interface LockedRead {
+  checked: (Buffer | undefined)[];
+  head: AuditHead | undefined;
+  newest: AuditEvent | undefined;
+}
+
+/**
+ * One statement reads everything the transaction needs, after its locks are held (a separate
+ * statement: under READ COMMITTED a statement sees what was committed before it began, so a
+ * read in the statement that waited for a lock could miss the previous holder's commit).
+ */
+async function readLocked(client: pg.PoolClient, checks: Extract<BatchOp, { type: 'check' }>[], audited: boolean): Promise<LockedRead> {
+  const read: LockedRead = { checked: checks.map(() => undefined), head: undefined, newest: undefined };
+  const parts: string[] = [];
+  const values: unknown[] = [];
+  const parameter = (value: unknown) => `$${values.push(value)}`;
+  checks.forEach((check, i) => parts.push(`(SELECT ${i} AS i, value FROM ${tableOf(check.table)} WHERE key = ${parameter(check.key)})`));
+  if (audited) {
+    parts.push(`(SELECT ${HEAD_ROW} AS i, value FROM ${RECORD_TABLES.meta} WHERE key = ${parameter(AUDIT_HEAD_KEY)})`);
+    parts.push(
+      `(SELECT ${NEWEST_ROW} AS i, value FROM ${RECORD_TABLES.audit} WHERE key >= ${parameter(CHAINED_PREFIX)} AND key < ${parameter(`${CHAINED_PREFIX}~`)} ORDER BY key DESC LIMIT 1)`,
+    );
+  }
+  if (parts.length === 0) return read;
+  const { rows } = await client.query(parts.join(' UNION ALL '), values);
+  for (const row of rows as { i: number; value: Buffer }[]) {
+    if (row.i === HEAD_ROW) read.head = decodeCheckedJson(row.value.toString('utf8')) as AuditHead;
+    else if (row.i === NEWEST_ROW) read.newest = decodeCheckedJson(row.value.toString('utf8')) as AuditEvent;
+    else read.checked[row.i] = row.value;
+  }
+  return read;
+}
+
+/** Row numbers of readLocked's answer that are not checks. */
+const HEAD_ROW = -1;
+const NEWEST_ROW = -2;
+
+/**
+ * Every write of a transaction in one statement: per table a DELETE and an upsert (data-modifying
+ * WITH queries, each run once and to completion; a record is either deleted or written, never
+ * both), and the announcement. Undefined when there is nothing to write or announce.
+ */
+function writeStatement(rows: Map<SublevelName, Map<string, Buffer | null>>, announcement: string | undefined): pg.QueryConfig | undefined {
+  const writes: string[] = [];
+  const values: unknown[] = [];
+  const parameter = (value: unknown) => `$${values.push(value)}`;
+  for (const [table, tableRows] of rows) {
+    const putKeys: string[] = [];
+    const putValues: Buffer[] = [];
+    const deleted: string[] = [];
+    for (const [key, value] of tableRows) {
+      if (value === null) deleted.push(key);
+      else {
+        putKeys.push(key);
+        putValues.push(value);
+      }
+    }
+    const name = tableOf(table);
+    if (deleted.length > 0) writes.push(`DELETE FROM ${name} WHERE key = ANY(${parameter(deleted)}::text[])`);
+    if (putKeys.length > 0) {
+      // An audit record is never overwritten: a number given twice is an error, not a lost record.
+      const onConflict = table === 'audit' ? '' : ' ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value';
+      writes.push(`INSERT INTO ${name} (key, value) SELECT * FROM unnest(${parameter(putKeys)}::text[], ${parameter(putValues)}::bytea[])${onConflict}`);
     }
   }
-  const name = tableOf(table);
-  if (deleted.length > 0) await client.query(`DELETE FROM ${name} WHERE key = ANY($1::text[])`, [deleted]);
-  if (putKeys.length === 0) return;
-  // An audit record is never overwritten: a number given twice is an error, not a lost record.
-  const onConflict = table === 'audit' ? '' : ' ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value';
-  await client.query(`INSERT INTO ${name} (key, value) SELECT * FROM unnest($1::text[], $2::bytea[])${onConflict}`, [putKeys, putValues]);
+  const last = announcement === undefined ? 'SELECT 1' : `SELECT pg_notify(${parameter(CHANGES_CHANNEL)}, ${parameter(announcement)})`;
+  if (writes.length === 0 && announcement === undefined) return undefined;
+  const text = writes.length === 0 ? last : `WITH ${writes.map((write, i) => `w${i} AS (${write})`).join(', ')} ${last}`;
+  return { text, values };
 }
 
 /**
  * A check of a batch: the record is still what the writer read (by its JSON, whatever the field
- * order). The record's name is locked (an advisory lock until the transaction ends) before it
- * is read: a row lock alone would not hold a record that does not exist yet, and two nodes
+ * order). The record's name was locked (an advisory lock until the transaction ends) before it
+ * was read: a row lock alone would not hold a record that does not exist yet, and two nodes
  * making the same record must not both find it absent.
  */
-async function checkRecord(client: pg.PoolClient, table: SublevelName, key: string, expected: unknown): Promise<void> {
-  await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${table}!${key}`]);
-  const { rows } = await client.query(`SELECT value FROM ${tableOf(table)} WHERE key = $1`, [key]);
-  const stored = rows[0]?.value as Buffer | undefined;
+function checkRecord(check: Extract<BatchOp, { type: 'check' }>, stored: Buffer | undefined): void {
+  const expected = check.value;
   if (stored === undefined && expected === undefined) return;
   if (stored !== undefined && expected !== undefined) {
-    const actual = table === 'versions' ? stored : canonicalJson(decodeCheckedJson(stored.toString('utf8')));
-    const wanted = table === 'versions' ? expected : canonicalJson(expected);
+    const actual = check.table === 'versions' ? stored : canonicalJson(decodeCheckedJson(stored.toString('utf8')));
+    const wanted = check.table === 'versions' ? expected : canonicalJson(expected);
     if (Buffer.isBuffer(actual) ? actual.equals(wanted as Buffer) : actual === wanted) return;
   }
-  throw new WriteConflictError(table, key);
+  throw new WriteConflictError(check.table, check.key);
 }
 
 async function readJson(client: pg.ClientBase, table: SublevelName, key: string): Promise<unknown> {
   const { rows } = await client.query(`SELECT value FROM ${tableOf(table)} WHERE key = $1`, [key]);
   return rows[0] ? decodeCheckedJson((rows[0].value as Buffer).toString('utf8')) : undefined;
-}
-
-async function newestAudit(client: pg.ClientBase): Promise<AuditEvent | undefined> {
-  const { rows } = await client.query(`SELECT value FROM ${RECORD_TABLES.audit} WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT 1`, [CHAINED_PREFIX, `${CHAINED_PREFIX}~`]);
-  return rows[0] ? (decodeCheckedJson((rows[0].value as Buffer).toString('utf8')) as AuditEvent) : undefined;
 }
 
 /** The store's identity, made by the first node to start (the others read it). */
