@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ServiceUnavailableException, StartupError } from '../../errors.js';
 import type { AuditEvent } from '../../protocol/types.js';
@@ -727,7 +727,7 @@ async function readLocked(client: pg.PoolClient, checks: Extract<BatchOp, { type
     );
   }
   if (parts.length === 0) return read;
-  const { rows } = await client.query(parts.join(' UNION ALL '), values);
+  const { rows } = await client.query(prepared(parts.join(' UNION ALL '), values));
   for (const row of rows as { i: number; value: Buffer }[]) {
     if (row.i === HEAD_ROW) read.head = decodeCheckedJson(row.value.toString('utf8')) as AuditHead;
     else if (row.i === NEWEST_ROW) read.newest = decodeCheckedJson(row.value.toString('utf8')) as AuditEvent;
@@ -771,7 +771,15 @@ function writeStatement(rows: Map<SublevelName, Map<string, Buffer | null>>, ann
   const last = announcement === undefined ? 'SELECT 1' : `SELECT pg_notify(${parameter(CHANGES_CHANNEL)}, ${parameter(announcement)})`;
   if (writes.length === 0 && announcement === undefined) return undefined;
   const text = writes.length === 0 ? last : `WITH ${writes.map((write, i) => `w${i} AS (${write})`).join(', ')} ${last}`;
-  return { text, values };
+  return prepared(text, values);
+}
+
+/**
+ * A statement named by its text, so that each connection parses and plans each shape once
+ * (the shapes are few: which tables a transaction writes, how many records it checks).
+ */
+function prepared(text: string, values: unknown[]): pg.QueryConfig {
+  return { name: `kh-${createHash('sha256').update(text).digest('hex').slice(0, 24)}`, text, values };
 }
 
 /**
