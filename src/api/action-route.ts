@@ -6,6 +6,7 @@ import { isUuid } from '../kms/key-id.js';
 import type { AuditEntry } from '../store/audit-record.js';
 import type { RequestFacts } from './access-log.js';
 import { BACKUP_ACTION, streamBackup } from './actions/backup-store.js';
+import type { ItemRecord } from './action.js';
 import type { ActionRouteOptions } from './app-options.js';
 import { authorize } from './authorize.js';
 import { withinDeadline } from './deadline.js';
@@ -15,7 +16,7 @@ import { parseRequest } from './fields.js';
 import { readBody } from './request-body.js';
 import { parseJsonBody } from './request-json.js';
 
-/** Request bodies above this answer 413 RequestEntityTooLarge. */
+/** Request bodies above this answer 413 RequestEntityTooLarge (the batch actions take more: their own `maxBodyBytes`). */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /**
@@ -29,7 +30,7 @@ export type ActionRoute = (req: IncomingMessage, res: ServerResponse) => boolean
 
 /**
  * The action requests, answered on node's own request and response: read the body (at most
- * 64 KiB), check the signature over it, then validate and run the action and answer its JSON.
+ * 64 KiB, 1 MiB for the batch actions), check the signature over it, then validate and run the action and answer its JSON.
  * Every failure is a typed JSON error answer; nothing a request does makes this throw.
  *
  * Three doors lead to the same actions, permissions, audit trail and limits: the native
@@ -89,10 +90,12 @@ async function answerAction(
   };
   let answer: { status: number; body: string };
   let input: Record<string, unknown> | undefined;
+  // A batch's records, one per item, which replace the request's one record once it has run.
+  let items: ItemRecord[] | undefined;
   try {
-    // The body is read first (the limit holds before authentication), then the signature,
-    // which covers its exact bytes, is checked before anything else looks at it.
-    const body = await readBody(req, MAX_BODY_BYTES);
+    // The body is read first (the limit, the named action's, holds before authentication), then
+    // the signature, which covers its exact bytes, is checked before anything else looks at it.
+    const body = await readBody(req, action?.maxBodyBytes ?? MAX_BODY_BYTES);
     record.Principal = door.claimedAccessKeyId(req);
     facts.principal = door.authenticate(req, body);
     record.Principal = facts.principal.accessKeyId;
@@ -109,7 +112,7 @@ async function answerAction(
     record.KeyId = (await authorize(facts.principal, action.access, input, options.keyService, (keyId) => (record.KeyId = keyId))) ?? null;
     noteCredentialUse(options, facts.principal.accessKeyId);
     const caller = { principal: facts.principal.accessKeyId, request: { requestId: facts.requestId, sourceIp: record.SourceIp, action: record.Action, encryptionContext: context } };
-    const handling = { keyService: options.keyService, credentials: options.credentials, audit: options.audit, principal: facts.principal, caller, dialect: door.dialect, aws: options.aws };
+    const handling = { keyService: options.keyService, credentials: options.credentials, audit: options.audit, principal: facts.principal, caller, dialect: door.dialect, aws: options.aws, recordItems: (records: ItemRecord[]) => (items = records) };
     const result = await withinDeadline(action.handle(input as never, handling), options.requestTimeoutMs);
     record.KeyId ??= keyIdOf(result) ?? keyIdOf(input) ?? null;
     answer = { status: 200, body: JSON.stringify(door.result(action, result)) };
@@ -124,9 +127,18 @@ async function answerAction(
     res.destroy();
     return;
   }
-  const written = await writeRecord(options, record, facts);
+  const written = items === undefined || answer.status !== 200 ? await writeRecord(options, record, facts) : await writeRecords(options, itemEntries(record, items), facts);
   if (written !== true) answer = auditUnavailable(facts, written);
   door.answer(res, answer.status, facts.requestId, answer.body);
+}
+
+/** The records of a batch's items: the request's record with each item's key, outcome and context, and its place. */
+function itemEntries(record: AuditEntry, items: ItemRecord[]): AuditEntry[] {
+  return items.map((item, index) => {
+    const entry: AuditEntry = { ...record, KeyId: item.keyId, Outcome: item.outcome, Detail: { Item: index, Items: items.length } };
+    if (item.encryptionContext !== undefined) entry.EncryptionContext = item.encryptionContext;
+    return entry;
+  });
 }
 
 /**
@@ -148,8 +160,13 @@ async function answerBackup(options: ActionRouteOptions, res: ServerResponse, fa
 
 /** Writes the request's audit record; false when it could not be written (the request then fails: fail closed). */
 async function writeRecord(options: ActionRouteOptions, record: AuditEntry, facts: RequestFacts): Promise<true | string> {
+  return writeRecords(options, [record], facts);
+}
+
+/** Writes the request's audit records (one, or a batch's, one per item) in one store write. */
+async function writeRecords(options: ActionRouteOptions, records: AuditEntry[], facts: RequestFacts): Promise<true | string> {
   try {
-    await withinDeadline(options.audit.record(record), options.requestTimeoutMs);
+    await withinDeadline(records.length === 1 ? options.audit.record(records[0]!) : options.audit.recordAll(records), options.requestTimeoutMs);
     return true;
   } catch (error) {
     const cause = error instanceof KmsError ? error.message : 'an internal error';

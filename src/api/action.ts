@@ -19,6 +19,19 @@ export interface ActionContext {
   dialect: Dialect;
   /** The region and account of the AWS-form ARNs (KEYHOLD_AWS_REGION, KEYHOLD_AWS_ACCOUNT_ID). */
   aws: AwsIdentity;
+  /**
+   * Replaces the request's one audit record by one per item (the batch actions): each is the
+   * request's record with the item's key, outcome and context.
+   */
+  recordItems(items: ItemRecord[]): void;
+}
+
+/** What the audit record of one item of a batch says of it. */
+export interface ItemRecord {
+  keyId: string | null;
+  /** `Success` or the item's error type. */
+  outcome: string;
+  encryptionContext?: Record<string, string>;
 }
 
 export type Dialect = 'kms' | 'go-kms' | 'aws';
@@ -46,6 +59,11 @@ export interface ActionAccess {
   keys?: (input: Record<string, unknown>) => KeyReference[];
   /** The request field holding its encryption context (recorded, and matched by conditions). */
   contextField?: string;
+  /**
+   * Checked item by item by the action itself (the batch actions): the request as a whole needs
+   * no permission of its own, only what each item's single action needs.
+   */
+  perItem?: boolean;
 }
 
 /**
@@ -56,6 +74,8 @@ export interface Action<S extends z.ZodType = z.ZodType> {
   name: string;
   schema: S;
   access: ActionAccess;
+  /** The largest request body it takes; default MAX_BODY_BYTES (64 KiB). */
+  maxBodyBytes?: number;
   handle(input: z.output<S>, context: ActionContext): Promise<object> | object;
 }
 

@@ -63,6 +63,7 @@ const DISPLAY_NAMES: Record<string, string> = {
   validto: 'ValidTo',
   importtype: 'ImportType',
   keymaterialid: 'KeyMaterialId',
+  items: 'Items',
 };
 
 export const keyIdField = z.string().min(1).max(2048);

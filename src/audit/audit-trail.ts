@@ -32,6 +32,8 @@ export interface AuditQueries {
 export interface AuditSink extends AuditQueries {
   /** Resolves once the record is written; rejects (503) when it cannot be: the request then fails. */
   record(entry: AuditEntry): Promise<void>;
+  /** Several records of one request (a batch's items), written together, in order; rejects as `record`. */
+  recordAll(entries: AuditEntry[]): Promise<void>;
 }
 
 /** Records one listing reads at most: a page of a sparse filter comes back short, with a marker. */
@@ -55,6 +57,13 @@ export class AuditTrail implements AuditSink {
     // Not synced: a request that changed nothing loses at most its record to a power cut
     // (never to a killed process); records of changes go in the change's own synced batch.
     await this.store.write(this.store.batch().audit(entry), { sync: false });
+  }
+
+  async recordAll(entries: AuditEntry[]): Promise<void> {
+    // A batch's items change nothing, so none of them went in with a change; one store write, in order.
+    const batch = this.store.batch();
+    for (const entry of entries) batch.audit(entry);
+    await this.store.write(batch, { sync: false });
   }
 
   async list(query: AuditQuery): Promise<AuditPage> {

@@ -175,7 +175,7 @@ describe('API requests (auth, limits, routing, robustness)', () => {
       'KeyPairSpec', 'Recipient',
       'Message', 'Mac', 'MacAlgorithm', 'KeyUsage',
       'Origin', 'WrappingAlgorithm', 'WrappingKeySpec', 'ImportToken', 'EncryptedKeyMaterial', 'ExpirationModel', 'ValidTo',
-      'ImportType', 'KeyMaterialId',
+      'ImportType', 'KeyMaterialId', 'Items',
     );
     const plausibleValue = fc.oneof(
       jsonValue,

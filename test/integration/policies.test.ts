@@ -89,6 +89,11 @@ describe('policies', () => {
       getparametersforimport: { KeyId: key, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_2048' },
       importkeymaterial: { KeyId: key, ImportToken: 'aGk=', EncryptedKeyMaterial: 'aGk=', ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' },
       deleteimportedkeymaterial: { KeyId: key },
+      // A batch needs exactly its items' permissions: one item each, denied in its slot.
+      batchencrypt: { Items: [{ KeyId: key, Plaintext: 'aGk=', EncryptionContext: { purpose: 'backup' } }] },
+      batchdecrypt: { Items: [{ CiphertextBlob: blob, EncryptionContext: { purpose: 'backup' } }] },
+      batchreencrypt: { Items: [{ CiphertextBlob: blob, SourceEncryptionContext: { purpose: 'backup' }, DestinationKeyId: key }] },
+      batchgeneratedatakey: { Items: [{ KeyId: key, KeySpec: 'AES_256', EncryptionContext: { purpose: 'backup' } }] },
     };
   }
 
@@ -102,7 +107,9 @@ describe('policies', () => {
     // State changes last, and the deletion cancelled, so the keys stay usable for the next rows.
     for (const [action, body] of Object.entries(requests(key, blob))) {
       const res = await call(signer, action, body, prefix);
+      const itemError = action.startsWith('batch') && res.status === 200 ? res.body.Results[0].Error : undefined;
       if (res.status === 403) expect(res.body.__type, action).to.equal('AccessDeniedException');
+      else if (itemError?.__type === 'AccessDeniedException') expect(res.body.Results).to.have.length(1);
       else allowed.push(action);
       if (action === 'schedulekeydeletion' && res.status === 200) await h.call('cancelkeydeletion', { KeyId: key }).expect(200);
       if (action === 'cancelkeydeletion' || action === 'disablekey') await h.call('enablekey', { KeyId: key }).expect(200);
@@ -112,7 +119,17 @@ describe('policies', () => {
 
   const admin = () => h.credential;
   // kms:GenerateDataKey* also names kms:GenerateDataKeyPair and kms:GenerateDataKeyPairWithoutPlaintext, as in AWS.
-  const cryptoOnly = ['decrypt', 'encrypt', 'generatedatakey', 'generatedatakeypair', 'generatedatakeypairwithoutplaintext', 'generatedatakeywithoutplaintext'];
+  const cryptoOnly = [
+    'batchdecrypt',
+    'batchencrypt',
+    'batchgeneratedatakey',
+    'decrypt',
+    'encrypt',
+    'generatedatakey',
+    'generatedatakeypair',
+    'generatedatakeypairwithoutplaintext',
+    'generatedatakeywithoutplaintext',
+  ];
 
   it('lets an admin call every action', async () => {
     expect(await allowedActions(admin(), orders, blobOfOrders)).to.deep.equal([...actions.keys()].sort());
@@ -133,7 +150,7 @@ describe('policies', () => {
   it('by key id, and through the go-kms prefix the same', async () => {
     const signer = await credentialWith({ Statement: [{ Effect: 'Allow', Action: 'kms:*', Resource: `key/${orders}` }] });
     const onOrders = await allowedActions(signer, orders, blobOfOrders);
-    expect(onOrders).to.include.members([...cryptoOnly, 'describekey', 'enablekey', 'tagresource', 'getkeyrotationstatus', 'reencrypt', 'createalias']);
+    expect(onOrders).to.include.members([...cryptoOnly, 'describekey', 'enablekey', 'tagresource', 'getkeyrotationstatus', 'reencrypt', 'batchreencrypt', 'createalias']);
     expect(onOrders).not.to.include.members(['createkey', 'listkeys', 'generaterandom', 'createcredential', 'listauditevents', 'listaliases']);
     expect(await allowedActions(signer, other, blobOfOther)).to.deep.equal([]);
     for (const action of ['encrypt', 'decrypt', 'describekey']) {
@@ -151,7 +168,7 @@ describe('policies', () => {
         { Effect: 'Deny', Action: 'kms:*', Resource: '*', Condition: { StringEquals: { 'aws:ResourceTag/env': 'prod' } } },
       ],
     });
-    expect(await allowedActions(signer, orders, blobOfOrders)).to.deep.equal(['decrypt', 'describekey', 'encrypt']);
+    expect(await allowedActions(signer, orders, blobOfOrders)).to.deep.equal(['batchdecrypt', 'batchencrypt', 'decrypt', 'describekey', 'encrypt']);
     expect(await allowedActions(signer, other, blobOfOther)).to.deep.equal([]);
   });
 

@@ -17,6 +17,7 @@ import { listAuditEvents } from './audit-events.js';
 import { createCredential, deleteCredential, describeCredential, disableCredential, enableCredential, listCredentials, updateCredentialPolicy } from './credentials.js';
 import { listResourceTags, tagResource, untagResource } from './tags.js';
 import { generateMac, verifyMac } from './mac.js';
+import { batchDecrypt, batchEncrypt, batchGenerateDataKey, batchReEncrypt } from './batch.js';
 import { deleteImportedKeyMaterial, getParametersForImport, importKeyMaterial } from './import-key-material.js';
 
 /** Every action, by the name that ends its path: `/api/v1/kms/<name>`. */
@@ -69,5 +70,9 @@ export const actions: ReadonlyMap<string, Action> = new Map(
     getParametersForImport,
     importKeyMaterial,
     deleteImportedKeyMaterial,
+    batchEncrypt,
+    batchDecrypt,
+    batchReEncrypt,
+    batchGenerateDataKey,
   ].map((action) => [action.name, action as unknown as Action]),
 );
