@@ -7,6 +7,7 @@ import { DATA_KEY_PAIR_SPECS } from '../../src/crypto/data-key-pair.js';
 import { isStandardBase64 } from '../../src/protocol/base64.js';
 import { blobFromInput, collectPairs, positiveInteger, printResult, readInput, withClient, writeOutput } from '../context.js';
 import { UsageError } from '../errors.js';
+import { runBatch } from './batch.js';
 
 function withIo(command: Command): Command {
   return command
@@ -34,13 +35,20 @@ export function cryptoCommands(): Command[] {
   const encrypt = withIo(
     new Command('encrypt')
       .description('encrypt up to 4096 bytes under a key; prints the ciphertext blob')
-      .requiredOption('--key-id <key>', 'KeyId, keyhold:key/…, or alias/…')
+      .option('--key-id <key>', 'KeyId, keyhold:key/…, or alias/… (required unless --batch)')
       .option('--plaintext <text>', 'the text to encrypt (visible to other users in `ps` and in shell history: prefer --in or stdin)')
       .option('--context <key=value>', 'encryption context pair (repeatable)', collectPairs)
       .addOption(encryptionAlgorithmOption())
+      .option('--batch <file>', 'encrypt every line of a JSON-lines file (`-`: stdin), each an encrypt request such as {"KeyId":"alias/orders","Plaintext":"<base64>"}; prints one JSON answer per line')
       .addHelpText('after', '\nExamples:\n  $ echo -n "s3cret" | keyhold encrypt --key-id alias/orders --context table=orders --out secret.blob\n' +
-        '  $ keyhold encrypt --key-id alias/rsa-transport --encryption-algorithm RSAES_OAEP_SHA_256 --in session.key --out session.key.enc'),
+        '  $ keyhold encrypt --key-id alias/rsa-transport --encryption-algorithm RSAES_OAEP_SHA_256 --in session.key --out session.key.enc\n' +
+        '  $ keyhold encrypt --batch rows.jsonl > blobs.jsonl    # exits 1 if any line failed, naming the lines'),
   ).action(async (options, command: Command) => {
+    if (options.batch !== undefined) {
+      refuseWithBatch(options, ['keyId', 'plaintext', 'in', 'out', 'base64', 'context', 'encryptionAlgorithm']);
+      return runBatch(command, 'batchencrypt', options.batch);
+    }
+    if (options.keyId === undefined) throw new UsageError("required option '--key-id <key>' not specified (see --help)");
     const plaintext = await readInput(options);
     const answer = await withClient(command, (client) =>
       client.encrypt({ keyId: options.keyId, plaintext, encryptionContext: options.context, encryptionAlgorithm: options.encryptionAlgorithm }),
@@ -54,9 +62,15 @@ export function cryptoCommands(): Command[] {
       .option('--key-id <key>', 'refuse the blob unless it belongs to this key (required for an RSA key)')
       .option('--context <key=value>', 'encryption context pair (repeatable)', collectPairs)
       .addOption(encryptionAlgorithmOption())
+      .option('--batch <file>', 'decrypt every line of a JSON-lines file (`-`: stdin), each a decrypt request such as {"CiphertextBlob":"<base64>"}; prints one JSON answer per line')
       .addHelpText('after', '\nExamples:\n  $ keyhold decrypt --in secret.blob --context table=orders\n' +
-        '  $ keyhold decrypt --key-id alias/rsa-transport --encryption-algorithm RSAES_OAEP_SHA_256 --in session.key.enc'),
+        '  $ keyhold decrypt --key-id alias/rsa-transport --encryption-algorithm RSAES_OAEP_SHA_256 --in session.key.enc\n' +
+        '  $ keyhold decrypt --batch blobs.jsonl    # exits 1 if any line failed, naming the lines'),
   ).action(async (options, command: Command) => {
+    if (options.batch !== undefined) {
+      refuseWithBatch(options, ['keyId', 'in', 'out', 'base64', 'context', 'encryptionAlgorithm']);
+      return runBatch(command, 'batchdecrypt', options.batch);
+    }
     const input = await readInput({ in: options.in });
     /* Precondition: an RSA ciphertext names no key, so the key is given. */
     if (options.encryptionAlgorithm !== undefined && options.encryptionAlgorithm !== 'SYMMETRIC_DEFAULT' && options.keyId === undefined) {
@@ -158,6 +172,12 @@ export function cryptoCommands(): Command[] {
     });
 
   return [encrypt, decrypt, reencrypt, datakey, datakeyPair, random];
+}
+
+/** With --batch every request comes from the file: the single request's options would be ignored, so they are refused. */
+function refuseWithBatch(options: Record<string, unknown>, names: string[]): void {
+  const given = names.filter((name) => options[name] !== undefined).map((name) => `--${name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`);
+  if (given.length > 0) throw new UsageError(`--batch takes each request from its file: leave out ${given.join(', ')}`);
 }
 
 /** Checked before the server makes a pair: each output a file of its own, absent or regular (writeOutput renames over it). */

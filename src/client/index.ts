@@ -17,6 +17,7 @@ import { sendHttpsRequest, type HttpsResponse } from './transport.js';
 import { openHttpsStream } from './stream-transport.js';
 import type {
   AuditEvent,
+  BatchItemResult,
   CreateCredentialOptions,
   CreateCredentialResult,
   CreateKeyOptions,
@@ -278,31 +279,50 @@ export class KeyholdClient {
   }
 
   async encrypt(opts: EncryptOptions): Promise<EncryptResult> {
-    const answer = await this.call('encrypt', {
-      KeyId: opts.keyId,
-      Plaintext: opts.plaintext.toString('base64'),
-      EncryptionContext: opts.encryptionContext,
-      EncryptionAlgorithm: opts.encryptionAlgorithm,
-    });
-    return {
-      ciphertextBlob: base64Field(answer, 'CiphertextBlob'),
-      keyId: answer.KeyId,
-      ...optionalString(answer, 'EncryptionAlgorithm', 'encryptionAlgorithm'),
-    };
+    return encryptResult(await this.call('encrypt', encryptRequest(opts)));
   }
 
   async decrypt(opts: DecryptOptions): Promise<DecryptResult> {
-    const answer = await this.call('decrypt', {
-      CiphertextBlob: opts.ciphertextBlob.toString('base64'),
-      EncryptionContext: opts.encryptionContext,
-      KeyId: opts.keyId,
-      EncryptionAlgorithm: opts.encryptionAlgorithm,
-    });
-    return {
-      plaintext: base64Field(answer, 'Plaintext'),
-      keyId: answer.KeyId,
-      ...optionalString(answer, 'EncryptionAlgorithm', 'encryptionAlgorithm'),
-    };
+    return decryptResult(await this.call('decrypt', decryptRequest(opts)));
+  }
+
+  /**
+   * Up to 1,000 encryptions in one request, each with its own key and context. Resolves one
+   * outcome per item, in order: its result, or the KeyholdApiError of that item alone (a bad key
+   * fails only its item). Rejects only when the request as a whole fails (authentication, 0 or
+   * more than 1,000 items, a body over 1 MiB, the connection).
+   *
+   * @example
+   *   const outcomes = await kms.batchEncrypt(rows.map((row) => ({ keyId: 'alias/orders', plaintext: row.card })));
+   *   for (const outcome of outcomes) if (!outcome.ok) console.error(outcome.error.type);
+   */
+  async batchEncrypt(items: EncryptOptions[]): Promise<BatchItemResult<EncryptResult>[]> {
+    return this.#batch('batchencrypt', items.map(encryptRequest), encryptResult);
+  }
+
+  /** Up to 1,000 decryptions in one request: one outcome per item, in order (see batchEncrypt). */
+  async batchDecrypt(items: DecryptOptions[]): Promise<BatchItemResult<DecryptResult>[]> {
+    return this.#batch('batchdecrypt', items.map(decryptRequest), decryptResult);
+  }
+
+  /** Up to 1,000 re-encryptions in one request: one outcome per item, in order (see batchEncrypt). */
+  async batchReEncrypt(items: ReEncryptOptions[]): Promise<BatchItemResult<ReEncryptResult>[]> {
+    return this.#batch('batchreencrypt', items.map(reEncryptRequest), reEncryptResult);
+  }
+
+  /** Up to 1,000 data keys in one request: one outcome per item, in order (see batchEncrypt). */
+  async batchGenerateDataKey(items: GenerateDataKeyOptions[]): Promise<BatchItemResult<GenerateDataKeyResult>[]> {
+    return this.#batch('batchgeneratedatakey', items.map(dataKeyRequest), dataKeyResult);
+  }
+
+  /** Sends `{ Items }` to a batch action and reads each slot of its `Results` with `read`. */
+  async #batch<T>(action: string, items: object[], read: (answer: Record<string, any>) => T): Promise<BatchItemResult<T>[]> {
+    const answer = await this.call<{ Results?: unknown }>(action, { Items: items });
+    const results = answer.Results;
+    if (!Array.isArray(results) || results.length !== items.length) {
+      throw new KeyholdApiError('UnexpectedResponse', 200, `The server's Results do not answer the ${items.length} items one by one`);
+    }
+    return results.map((slot: unknown) => batchItem(slot, read));
   }
 
   /**
@@ -396,26 +416,11 @@ export class KeyholdClient {
   }
 
   async reEncrypt(opts: ReEncryptOptions): Promise<ReEncryptResult> {
-    const answer = await this.call('reencrypt', {
-      CiphertextBlob: opts.ciphertextBlob.toString('base64'),
-      SourceEncryptionContext: opts.sourceEncryptionContext,
-      DestinationKeyId: opts.destinationKeyId,
-      DestinationEncryptionContext: opts.destinationEncryptionContext,
-    });
-    return {
-      ciphertextBlob: base64Field(answer, 'CiphertextBlob'),
-      keyId: answer.KeyId,
-      sourceKeyId: answer.SourceKeyId,
-    };
+    return reEncryptResult(await this.call('reencrypt', reEncryptRequest(opts)));
   }
 
   async generateDataKey(opts: GenerateDataKeyOptions): Promise<GenerateDataKeyResult> {
-    const answer = await this.call('generatedatakey', dataKeyRequest(opts));
-    return {
-      plaintext: base64Field(answer, 'Plaintext'),
-      ciphertextBlob: base64Field(answer, 'CiphertextBlob'),
-      keyId: answer.KeyId,
-    };
+    return dataKeyResult(await this.call('generatedatakey', dataKeyRequest(opts)));
   }
 
   async generateDataKeyWithoutPlaintext(
@@ -565,6 +570,81 @@ export class KeyholdClient {
       ...(body === undefined ? {} : { body }),
       timeoutMs: this.#timeoutMs,
     });
+  }
+}
+
+function encryptRequest(opts: EncryptOptions): object {
+  return {
+    KeyId: opts.keyId,
+    Plaintext: opts.plaintext.toString('base64'),
+    EncryptionContext: opts.encryptionContext,
+    EncryptionAlgorithm: opts.encryptionAlgorithm,
+  };
+}
+
+function encryptResult(answer: Record<string, any>): EncryptResult {
+  return {
+    ciphertextBlob: base64Field(answer, 'CiphertextBlob'),
+    keyId: answer.KeyId,
+    ...optionalString(answer, 'EncryptionAlgorithm', 'encryptionAlgorithm'),
+  };
+}
+
+function decryptRequest(opts: DecryptOptions): object {
+  return {
+    CiphertextBlob: opts.ciphertextBlob.toString('base64'),
+    EncryptionContext: opts.encryptionContext,
+    KeyId: opts.keyId,
+    EncryptionAlgorithm: opts.encryptionAlgorithm,
+  };
+}
+
+function decryptResult(answer: Record<string, any>): DecryptResult {
+  return {
+    plaintext: base64Field(answer, 'Plaintext'),
+    keyId: answer.KeyId,
+    ...optionalString(answer, 'EncryptionAlgorithm', 'encryptionAlgorithm'),
+  };
+}
+
+function reEncryptRequest(opts: ReEncryptOptions): object {
+  return {
+    CiphertextBlob: opts.ciphertextBlob.toString('base64'),
+    SourceEncryptionContext: opts.sourceEncryptionContext,
+    DestinationKeyId: opts.destinationKeyId,
+    DestinationEncryptionContext: opts.destinationEncryptionContext,
+  };
+}
+
+function reEncryptResult(answer: Record<string, any>): ReEncryptResult {
+  return { ciphertextBlob: base64Field(answer, 'CiphertextBlob'), keyId: answer.KeyId, sourceKeyId: answer.SourceKeyId };
+}
+
+function dataKeyResult(answer: Record<string, any>): GenerateDataKeyResult {
+  return { plaintext: base64Field(answer, 'Plaintext'), ciphertextBlob: base64Field(answer, 'CiphertextBlob'), keyId: answer.KeyId };
+}
+
+/**
+ * One slot of a batch answer: `{ Error }` becomes that item's KeyholdApiError (status 200, the
+ * batch answer's), anything else is read as the single action's answer.
+ */
+function batchItem<T>(slot: unknown, read: (answer: Record<string, any>) => T): BatchItemResult<T> {
+  if (typeof slot !== 'object' || slot === null) {
+    return { ok: false, error: new KeyholdApiError('UnexpectedResponse', 200, 'The server answered an item with something that is not a JSON object') };
+  }
+  const error = (slot as { Error?: unknown }).Error;
+  if (typeof error === 'object' && error !== null) {
+    const { __type: type, message } = error as { __type?: unknown; message?: unknown };
+    return {
+      ok: false,
+      error: new KeyholdApiError(typeof type === 'string' ? type : 'UnexpectedResponse', 200, typeof message === 'string' ? message : 'The item failed'),
+    };
+  }
+  try {
+    return { ok: true, result: read(slot as Record<string, any>) };
+  } catch (failure) {
+    if (failure instanceof KeyholdApiError) return { ok: false, error: failure };
+    throw failure;
   }
 }
 

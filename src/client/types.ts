@@ -5,6 +5,7 @@
  * AWS field names (src/protocol/types.ts).
  */
 import type { AuditEvent, Credential, KeyMetadata } from '../protocol/types.js';
+import type { KeyholdApiError } from './errors.js';
 
 export type { AuditEvent, Credential, KeyMetadata, KeyState } from '../protocol/types.js';
 
@@ -177,6 +178,12 @@ export interface GenerateDataKeyResult {
   ciphertextBlob: Buffer;
   keyId: string;
 }
+
+/**
+ * One item's outcome in a batch (batchEncrypt, …): its result, or the typed error of that item
+ * alone (`error.type` as a single call would have answered it; `error.status` is 200, the batch's).
+ */
+export type BatchItemResult<T> = { ok: true; result: T } | { ok: false; error: KeyholdApiError };
 
 export interface GenerateDataKeyWithoutPlaintextResult {
   ciphertextBlob: Buffer;
