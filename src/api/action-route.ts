@@ -30,7 +30,8 @@ export type ActionRoute = (req: IncomingMessage, res: ServerResponse) => boolean
 
 /**
  * The action requests, answered on node's own request and response: read the body (at most
- * 64 KiB, 1 MiB for the batch actions), check the signature over it, then validate and run the action and answer its JSON.
+ * 64 KiB, 1 MiB for the batch actions), check the signature over it, then validate and run the
+ * action and answer its JSON.
  * Every failure is a typed JSON error answer; nothing a request does makes this throw.
  *
  * Three doors lead to the same actions, permissions, audit trail and limits: the native
@@ -127,6 +128,7 @@ async function answerAction(
     res.destroy();
     return;
   }
+  // A batch that failed as a whole (a deadline passed while its items ran) has the one record.
   const written = items === undefined || answer.status !== 200 ? await writeRecord(options, record, facts) : await writeRecords(options, itemEntries(record, items), facts);
   if (written !== true) answer = auditUnavailable(facts, written);
   door.answer(res, answer.status, facts.requestId, answer.body);
