@@ -57,6 +57,15 @@ export function restrictedScenarios(prepared: PreparedStore): Scenario[] {
   ];
 }
 
+/** Items per request of the batch scenario (the issue's target is set for batches of 100). */
+export const BATCH_ITEMS = 100;
+
+/** Issue 16: 100 items of 1 KiB under one key in one batchencrypt; its items/s is BATCH_ITEMS × its req/s. */
+export function batchEncryptScenario(prepared: Pick<PreparedStore, 'keyId' | 'plaintext'>): Scenario {
+  const item = { KeyId: prepared.keyId, Plaintext: prepared.plaintext };
+  return { name: `batchencrypt ${BATCH_ITEMS} items of 1 KiB`, action: 'batchencrypt', body: { Items: Array.from({ length: BATCH_ITEMS }, () => item) } };
+}
+
 /** The scenarios of every run; createkey last, since it grows the store. */
 export function standardScenarios(prepared: PreparedStore): Scenario[] {
   const { keyId, ciphertextBlob, spreadKeyIds } = prepared;
@@ -71,6 +80,7 @@ export function standardScenarios(prepared: PreparedStore): Scenario[] {
     { ...encrypt, name: `encrypt 1 KiB over ${spreadKeyIds.length.toLocaleString('en')} keys`, keyIds: spreadKeyIds },
     { name: `encrypt 1 KiB, key with ${VERSIONS} versions`, action: 'encrypt', body: { KeyId: prepared.versionedKeyId, Plaintext: prepared.plaintext } },
     { name: `decrypt 1 KiB, version 1 of ${VERSIONS}`, action: 'decrypt', body: { CiphertextBlob: prepared.oldestVersionBlob } },
+    batchEncryptScenario(prepared),
     { name: 'createkey', action: 'createkey', body: { Description: 'bench' }, uniqueField: 'Description' },
   ];
 }
