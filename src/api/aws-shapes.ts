@@ -21,6 +21,20 @@ export const AWS_KMS_ACTIONS: ReadonlySet<string> = new Set([
   'UpdateCustomKeyStore', 'UpdateKeyDescription', 'UpdatePrimaryRegion', 'Verify', 'VerifyMac',
 ]);
 
+/**
+ * Keyhold's own actions that the AWS door answers too (AWS KMS has no batch operations): sent
+ * as `X-Amz-Target: TrentService.BatchEncrypt` …, with the AWS shapes of their items.
+ */
+export const KEYHOLD_AWS_EXTENSIONS: ReadonlySet<string> = new Set(['BatchEncrypt', 'BatchDecrypt', 'BatchReEncrypt', 'BatchGenerateDataKey']);
+
+/** The single action whose answer each item of a batch answer is. */
+const BATCH_ITEM_ACTIONS: Readonly<Record<string, string>> = {
+  batchencrypt: 'encrypt',
+  batchdecrypt: 'decrypt',
+  batchreencrypt: 'reencrypt',
+  batchgeneratedatakey: 'generatedatakey',
+};
+
 /** Results whose top-level KeyId (and ReEncrypt's SourceKeyId) AWS answers as the key ARN. */
 const KEY_ARN_RESULTS = new Set([
   'encrypt', 'decrypt', 'reencrypt', 'generatedatakey', 'generatedatakeywithoutplaintext', 'sign',
@@ -47,13 +61,19 @@ export function awsResult(actionName: string, result: object, identity: AwsIdent
   if (actionName === 'listkeys' && Array.isArray(shaped.Keys)) {
     shaped.Keys = (shaped.Keys as { KeyId: string }[]).map(({ KeyId }) => ({ KeyId, KeyArn: keyArnOf(KeyId, identity) }));
   }
-  if (KEY_ARN_RESULTS.has(actionName)) {
-    for (const field of ['KeyId', 'SourceKeyId']) {
-      const value = shaped[field];
-      if (typeof value === 'string' && isUuid(value)) shaped[field] = keyArnOf(value, identity);
-    }
+  if (KEY_ARN_RESULTS.has(actionName)) keyIdsAsArns(shaped, identity);
+  // A batch's items are answered as the single action's answers (its errors as they are).
+  if (Object.hasOwn(BATCH_ITEM_ACTIONS, actionName) && Array.isArray(shaped.Results)) {
+    for (const item of shaped.Results as Record<string, unknown>[]) if (item.Error === undefined) keyIdsAsArns(item, identity);
   }
   return shaped;
+}
+
+function keyIdsAsArns(shaped: Record<string, unknown>, identity: AwsIdentity): void {
+  for (const field of ['KeyId', 'SourceKeyId']) {
+    const value = shaped[field];
+    if (typeof value === 'string' && isUuid(value)) shaped[field] = keyArnOf(value, identity);
+  }
 }
 
 function awsValue(value: unknown, identity: AwsIdentity): unknown {

@@ -8,7 +8,7 @@ import type { Action, Dialect } from './action.js';
 import { BACKUP_ACTION } from './actions/backup-store.js';
 import { actions } from './actions/index.js';
 import type { ActionRouteOptions } from './app-options.js';
-import { AWS_KMS_ACTIONS, awsResult } from './aws-shapes.js';
+import { AWS_KMS_ACTIONS, awsResult, KEYHOLD_AWS_EXTENSIONS } from './aws-shapes.js';
 import { normalizeFields } from './fields.js';
 import { jsonAnswerWriter, type JsonAnswerWriter } from './json-answer.js';
 import { parseJsonBody } from './request-json.js';
@@ -97,7 +97,7 @@ export function awsDoor(options: ActionRouteOptions): Door {
         const refusal = () => new UnknownOperationException(header === undefined ? 'The X-Amz-Target header is missing' : 'X-Amz-Target must be TrentService.<Action>');
         return { name: 'Unknown', refusal };
       }
-      if (!AWS_KMS_ACTIONS.has(name)) return { name, refusal: () => new UnknownOperationException(`${name} is not an AWS KMS action`) };
+      if (!AWS_KMS_ACTIONS.has(name) && !KEYHOLD_AWS_EXTENSIONS.has(name)) return { name, refusal: () => new UnknownOperationException(`${name} is not an AWS KMS action`) };
       return { name, action: actions.get(name.toLowerCase()), refusal: () => new UnsupportedOperationException(`Keyhold does not support ${name}`) };
     },
     claimedAccessKeyId: (req) => claimed(AWS_CLAIM, req.headers.authorization),

@@ -147,6 +147,28 @@ describe(`the AWS door's answers to hostile and malformed requests (real HTTPS),
     }
   });
 
+  it('answers the Keyhold extensions BatchEncrypt and BatchDecrypt: each item as the single action answers it (KeyId as the key ARN), a bad item in its own slot, up to 1 MiB', async () => {
+    const plaintext = randomBytes(600).toString('base64');
+    // About 160 KiB: over every single action's 64 KiB, under the batch actions' 1 MiB.
+    const items = Array.from({ length: 200 }, () => ({ KeyId: keyId, Plaintext: plaintext }));
+    items.push({ KeyId: '00000000-0000-4000-8000-000000000000', Plaintext: plaintext });
+    const sealed = await call('BatchEncrypt', { Items: items });
+    expect(sealed.status, JSON.stringify(sealed.body).slice(0, 300)).to.equal(200);
+    expect(sealed.headers['content-type']).to.equal(AWS_JSON);
+    const results = sealed.body.Results as Record<string, any>[];
+    expect(results).to.have.length(201);
+    expect(results[0]!.KeyId).to.match(new RegExp(`^arn:aws:kms:[a-z0-9-]+:\\d{12}:key/${keyId}$`));
+    expect(results[0]!.CiphertextBlob).to.be.a('string');
+    expect(results[200]!.Error.__type).to.equal('NotFoundException');
+    const opened = await call('BatchDecrypt', { Items: [{ CiphertextBlob: results[0]!.CiphertextBlob }, { CiphertextBlob: 'AAAA' }] });
+    expect(opened.status, JSON.stringify(opened.body)).to.equal(200);
+    expect(opened.body.Results[0].Plaintext).to.equal(plaintext);
+    expect(opened.body.Results[0].KeyId).to.match(/^arn:aws:kms:/);
+    expect(opened.body.Results[1].Error.__type).to.be.a('string');
+    // A name that is neither AWS KMS's nor one of Keyhold's extensions stays unknown.
+    expectAwsError(await call('BatchSign', { Items: [] }), 'UnknownOperationException');
+  });
+
   describe('SigV4 refusals: 400, the exact type, a request id, AWS JSON, and an audit record under the claimed access key id', () => {
     const body = () => toBytes({ KeyId: keyId });
 
