@@ -291,12 +291,12 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * The operations in one transaction, in four round trips whatever their number: (1) BEGIN
-   * with every lock the transaction needs, in one order on every node (the checked records'
-   * names sorted, then the audit chain), so that two transactions never wait for each other's
-   * locks; (2) one read of the checked records, the chain's head and its newest record, taken
-   * after the locks are held; (3) one statement with every write (the last operation on a
-   * record wins, as in a LevelDB batch), the chain's new head and the announcement; (4) COMMIT.
+   * The operations in one transaction, in three round trips whatever their number: (1) one
+   * message with BEGIN, every lock the transaction needs, in one order on every node (the
+   * checked records' names sorted, then the audit chain), so that two transactions never wait
+   * for each other's locks, and then the read of the checked records, the chain's head and its
+   * newest record; (2) one statement with every write (the last operation on a record wins, as
+   * in a LevelDB batch), the chain's new head and the announcement; (3) COMMIT.
    */
   private async transaction(operations: BatchOp[], sync: boolean): Promise<void> {
     const checks = operations.filter((op): op is Extract<BatchOp, { type: 'check' }> => op.type === 'check');
@@ -314,8 +314,11 @@ export class PostgresStore implements Store {
         opening.push(`SELECT pg_advisory_xact_lock(hashtextextended(${client.escapeLiteral(name)}, 0))`);
       }
       if (audited) opening.push(`SELECT pg_advisory_xact_lock(${AUDIT_LOCK})`);
-      await client.query(opening.join('; '));
-      const read = await readLocked(client, checks, audited);
+      const readStatement = lockedReadStatement(client, checks, audited);
+      if (readStatement !== undefined) opening.push(readStatement);
+      const opened = (await client.query(opening.join('; '))) as unknown as pg.QueryResult | pg.QueryResult[];
+      const readRows = readStatement === undefined ? [] : (Array.isArray(opened) ? opened.at(-1)! : opened).rows;
+      const read = lockedRead(readRows as { i: number; value: Buffer }[], checks.length);
       checks.forEach((check, i) => checkRecord(check, read.checked[i]));
       const rows = new Map<SublevelName, Map<string, Buffer | null>>();
       const set = (table: SublevelName, key: string, value: Buffer | null) => {
@@ -710,25 +713,30 @@ interface LockedRead {
 }
 
 /**
- * One statement reads everything the transaction needs, after its locks are held (a separate
- * statement: under READ COMMITTED a statement sees what was committed before it began, so a
- * read in the statement that waited for a lock could miss the previous holder's commit).
+ * The statement that reads everything the transaction needs once its locks are held: the
+ * checked records, the chain's head and its newest record; undefined when there is nothing to
+ * read. It goes in the opening message after the locks as a statement of its own: under READ
+ * COMMITTED each statement of a message sees what was committed before that statement began,
+ * so it sees the previous lock holder's commit (a read in the statement that waited for a lock
+ * could miss it). The values are literals (the message has no parameters): record names only,
+ * quoted by the driver's escapeLiteral.
  */
-async function readLocked(client: pg.PoolClient, checks: Extract<BatchOp, { type: 'check' }>[], audited: boolean): Promise<LockedRead> {
-  const read: LockedRead = { checked: checks.map(() => undefined), head: undefined, newest: undefined };
-  const parts: string[] = [];
-  const values: unknown[] = [];
-  const parameter = (value: unknown) => `$${values.push(value)}`;
-  checks.forEach((check, i) => parts.push(`(SELECT ${i} AS i, value FROM ${tableOf(check.table)} WHERE key = ${parameter(check.key)})`));
+function lockedReadStatement(client: pg.PoolClient, checks: Extract<BatchOp, { type: 'check' }>[], audited: boolean): string | undefined {
+  const literal = (value: string) => client.escapeLiteral(value);
+  const parts = checks.map((check, i) => `(SELECT ${i} AS i, value FROM ${tableOf(check.table)} WHERE key = ${literal(check.key)})`);
   if (audited) {
-    parts.push(`(SELECT ${HEAD_ROW} AS i, value FROM ${RECORD_TABLES.meta} WHERE key = ${parameter(AUDIT_HEAD_KEY)})`);
+    parts.push(`(SELECT ${HEAD_ROW} AS i, value FROM ${RECORD_TABLES.meta} WHERE key = ${literal(AUDIT_HEAD_KEY)})`);
     parts.push(
-      `(SELECT ${NEWEST_ROW} AS i, value FROM ${RECORD_TABLES.audit} WHERE key >= ${parameter(CHAINED_PREFIX)} AND key < ${parameter(`${CHAINED_PREFIX}~`)} ORDER BY key DESC LIMIT 1)`,
+      `(SELECT ${NEWEST_ROW} AS i, value FROM ${RECORD_TABLES.audit} WHERE key >= ${literal(CHAINED_PREFIX)} AND key < ${literal(`${CHAINED_PREFIX}~`)} ORDER BY key DESC LIMIT 1)`,
     );
   }
-  if (parts.length === 0) return read;
-  const { rows } = await client.query(prepared(parts.join(' UNION ALL '), values));
-  for (const row of rows as { i: number; value: Buffer }[]) {
+  return parts.length === 0 ? undefined : parts.join(' UNION ALL ');
+}
+
+/** The rows of lockedReadStatement, sorted out. */
+function lockedRead(rows: { i: number; value: Buffer }[], checkCount: number): LockedRead {
+  const read: LockedRead = { checked: new Array<Buffer | undefined>(checkCount).fill(undefined), head: undefined, newest: undefined };
+  for (const row of rows) {
     if (row.i === HEAD_ROW) read.head = decodeCheckedJson(row.value.toString('utf8')) as AuditHead;
     else if (row.i === NEWEST_ROW) read.newest = decodeCheckedJson(row.value.toString('utf8')) as AuditEvent;
     else read.checked[row.i] = row.value;
@@ -736,7 +744,7 @@ async function readLocked(client: pg.PoolClient, checks: Extract<BatchOp, { type
   return read;
 }
 
-/** Row numbers of readLocked's answer that are not checks. */
+/** Row numbers of lockedReadStatement's answer that are not checks. */
 const HEAD_ROW = -1;
 const NEWEST_ROW = -2;
 
