@@ -81,10 +81,14 @@ describe('credentials and replay across two workers', function () {
     expect((await onBothWorkers(() => call(app, 'generaterandom', { NumberOfBytes: 4 }))).every((answer) => answer.status === 200)).to.equal(true);
 
     expect((await call(admin, 'disablecredential', { AccessKeyId: app.accessKeyId })).status).to.equal(200);
-    // Fired at once, in parallel, at both workers: not one may succeed.
-    const burst = await Promise.all(Array.from({ length: 20 }, () => call(app, 'generaterandom', { NumberOfBytes: 4 })));
-    expect(new Set(burst.map((answer) => answer.worker)).size).to.equal(2);
-    expect(burst.map((answer) => answer.body.__type)).to.deep.equal(Array(20).fill('UnrecognizedClientException'));
+    // Fired at once, in parallel, until both workers have answered (the kernel shares out the
+    // connections, and may give one burst to one worker): not one may succeed.
+    const burst: Answer[] = [];
+    for (let round = 0; round < 10 && new Set(burst.map((answer) => answer.worker)).size < 2; round++) {
+      burst.push(...(await Promise.all(Array.from({ length: 20 }, () => call(app, 'generaterandom', { NumberOfBytes: 4 })))));
+    }
+    expect(new Set(burst.map((answer) => answer.worker)).size, 'workers that answered the bursts').to.equal(2);
+    expect(burst.map((answer) => answer.body.__type)).to.deep.equal(Array(burst.length).fill('UnrecognizedClientException'));
 
     expect((await call(admin, 'enablecredential', { AccessKeyId: app.accessKeyId })).status).to.equal(200);
     expect((await onBothWorkers(() => call(app, 'generaterandom', { NumberOfBytes: 4 }))).every((answer) => answer.status === 200)).to.equal(true);
