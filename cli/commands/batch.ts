@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { BATCH_BODY_BYTES, MAX_BATCH_ITEMS } from '../../src/protocol/batch-limits.js';
 import { withClient } from '../context.js';
 import { UsageError } from '../errors.js';
 
-/** What one batch request carries at most: the server's item count, and its 1 MiB body limit with room for the envelope. */
-const MAX_ITEMS = 1000;
-const MAX_REQUEST_BYTES = 1024 * 1024 - 1024;
+/** What one batch request carries at most: the server's item count, and its body limit with room for the envelope. */
+const MAX_ITEMS = MAX_BATCH_ITEMS;
+const MAX_REQUEST_BYTES = BATCH_BODY_BYTES - 1024;
 
 /** Some items of a `--batch` run failed: exit 1, naming their lines. */
 export class BatchItemsFailed extends Error {

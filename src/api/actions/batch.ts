@@ -5,15 +5,11 @@ import { authorize } from '../authorize.js';
 import { errorBody, type ErrorAnswer } from '../error-handler.js';
 import { normalizeFields, parseRequest } from '../fields.js';
 import { isUuid } from '../../kms/key-id.js';
+import { BATCH_BODY_BYTES, MAX_BATCH_ITEMS } from '../../protocol/batch-limits.js';
 import { decrypt } from './decrypt.js';
 import { encrypt } from './encrypt.js';
 import { generateDataKey } from './generate-data-key.js';
 import { reEncrypt } from './re-encrypt.js';
-
-/** Items in one batch request at most. */
-export const MAX_BATCH_ITEMS = 1000;
-/** The body limit of the batch actions: 1,000 items of about 1 KiB. */
-export const BATCH_BODY_BYTES = 1024 * 1024;
 
 /** Items run this many at a time: each is mostly CPU, and the store's reads overlap. */
 const CONCURRENT_ITEMS = 32;
