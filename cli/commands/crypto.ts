@@ -91,6 +91,7 @@ export function cryptoCommands(): Command[] {
     new Command('reencrypt')
       .description('move a blob to another key (or the newest version of its own) without exposing the plaintext')
       .requiredOption('--destination-key-id <key>', 'the key to encrypt under')
+      .option('--source-key-id <key>', 'refuse the blob unless it was made under this key')
       .option('--source-context <key=value>', 'encryption context of the blob (repeatable)', collectPairs)
       .option('--destination-context <key=value>', 'encryption context for the new blob (repeatable)', collectPairs)
       .addHelpText('after', '\nExample:\n  $ keyhold reencrypt --in old.blob --destination-key-id alias/orders-2027 --out new.blob'),
@@ -99,6 +100,7 @@ export function cryptoCommands(): Command[] {
     const answer = await withClient(command, (client) =>
       client.reEncrypt({
         ciphertextBlob,
+        sourceKeyId: options.sourceKeyId,
         destinationKeyId: options.destinationKeyId,
         sourceEncryptionContext: options.sourceContext,
         destinationEncryptionContext: options.destinationContext,

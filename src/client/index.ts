@@ -611,6 +611,7 @@ function reEncryptRequest(opts: ReEncryptOptions): object {
   return {
     CiphertextBlob: opts.ciphertextBlob.toString('base64'),
     SourceEncryptionContext: opts.sourceEncryptionContext,
+    SourceKeyId: opts.sourceKeyId,
     DestinationKeyId: opts.destinationKeyId,
     DestinationEncryptionContext: opts.destinationEncryptionContext,
   };

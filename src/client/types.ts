@@ -154,6 +154,8 @@ export interface VerifyResult {
 export interface ReEncryptOptions {
   ciphertextBlob: Buffer;
   sourceEncryptionContext?: EncryptionContext;
+  /** When given, the server refuses a blob made under another key (IncorrectKeyException). */
+  sourceKeyId?: string;
   destinationKeyId: string;
   destinationEncryptionContext?: EncryptionContext;
 }

@@ -69,6 +69,12 @@ describe('KeyholdClient batch methods, against a real server', function () {
     const moved = await kms.batchReEncrypt([{ ciphertextBlob: blobs[1]!, destinationKeyId: keyB }]);
     if (!moved[0]!.ok) throw moved[0]!.error;
     expect(moved[0]!.result).to.include({ keyId: keyB, sourceKeyId: keyA });
+    // sourceKeyId reaches the server: a blob of keyA named as keyB's is refused, one by one and in a batch.
+    const wrongSource = { ciphertextBlob: blobs[1]!, sourceKeyId: keyB, destinationKeyId: keyB };
+    const refused = await kms.batchReEncrypt([wrongSource, { ...wrongSource, sourceKeyId: keyA }]);
+    expect(refused.map((outcome) => (outcome.ok ? 'ok' : outcome.error.type))).to.deep.equal(['IncorrectKeyException', 'ok']);
+    const single = await kms.reEncrypt(wrongSource).then(() => 'ok', (err: KeyholdApiError) => err.type);
+    expect(single).to.equal('IncorrectKeyException');
     const dataKeys = await kms.batchGenerateDataKey([{ keyId: keyB, keySpec: 'AES_128' }, { keyId: disabled, keySpec: 'AES_256' }]);
     if (!dataKeys[0]!.ok) throw dataKeys[0]!.error;
     expect(dataKeys[0]!.result.plaintext).to.have.length(16);

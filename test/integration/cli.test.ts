@@ -139,6 +139,11 @@ describe('the keyhold command line, against a real server', function () {
       const moved = await keyhold(['reencrypt', '--destination-key-id', other], { input: blob });
       expect(moved.code, moved.stderr).to.equal(0);
       expect((await keyhold(['decrypt', '--key-id', other], { input: moved.stdout })).stdout.toString()).to.equal('move me');
+      const wrongSource = await keyhold(['reencrypt', '--source-key-id', other, '--destination-key-id', other], { input: blob });
+      expect(wrongSource.code).to.equal(1);
+      expect(wrongSource.stderr.toString()).to.contain('IncorrectKeyException');
+      const rightSource = await keyhold(['reencrypt', '--source-key-id', keyId, '--destination-key-id', other], { input: blob });
+      expect(rightSource.code, rightSource.stderr.toString()).to.equal(0);
     });
 
     it('makes data keys and random bytes', async () => {
