@@ -70,6 +70,12 @@ describe('the documentation pages', () => {
     expect(commands).to.deep.equal(['npm ci && npm start', 'npm ci && npm test']);
   });
 
+  it('README.md links every page of docs/, and the pages being written', () => {
+    const linked = new Set([...read('README.md').matchAll(/\]\((docs\/[^)#\s]+\.md)/g)].map((match) => match[1]!));
+    const unlinked = [...pages().filter((page) => page !== 'README.md'), ...EXPECTED_SOON].filter((page) => !linked.has(page));
+    expect(unlinked).to.deep.equal([]);
+  });
+
   it('every relative link of README.md and docs/*.md reaches a file, and a heading for a link with #', () => {
     const problems: string[] = [];
     const anchorsOf = new Map<string, Set<string>>();
