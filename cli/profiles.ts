@@ -19,7 +19,7 @@ export interface CliConfig {
 
 // The profile schema as a table of checks rather than zod: zod adds about 14 MB of RSS and
 // 3 MB of heap to every start of the CLI, and encrypt-file / decrypt-file must stay under
-// 100 MB (issue 6). Each field: whether it is required, and what a valid value is.
+// 100 MB. Each field: whether it is required, and what a valid value is.
 const nonEmpty = (value: string) => value.length > 0;
 const PROFILE_FIELDS: Record<keyof Profile, { required: boolean; valid: (value: string) => boolean }> = {
   url: { required: true, valid: (value) => URL.canParse(value) },

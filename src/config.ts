@@ -6,7 +6,7 @@ import { StartupError } from './errors.js';
 
 /**
  * The configuration schema, defined once. Every variable is documented in .env.example
- * and the README. Invalid configuration stops the server at start with one line naming
+ * and docs/operations.md. Invalid configuration stops the server at start with one line naming
  * the variable.
  */
 /** A whole decimal number (no blanks, signs, hex or exponents) within range. */

@@ -50,7 +50,7 @@ function kmsErrorClass(type: string, status: number) {
   };
 }
 
-// The error table of DESIGN.md, defined once.
+// The error table (docs/api.md, Errors), defined once.
 export const ValidationException = kmsErrorClass('ValidationException', 400);
 export const InvalidCiphertextException = kmsErrorClass('InvalidCiphertextException', 400);
 export const DisabledException = kmsErrorClass('DisabledException', 400);

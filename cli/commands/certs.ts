@@ -281,7 +281,7 @@ export function certCommands(): Command[] {
         .command('sign')
         .description('issue a certificate from a CSR, signed by a CA whose key is in the KMS')
         .requiredOption('--ca-key-id <key>', "the CA's SIGN_VERIFY key")
-        // `--ca-cert FILE` (as issue 8 spells it) is parsed by the program as the global option
+        // `--ca-cert FILE` (as the certificate commands spell it) is parsed by the program as the global option
         // of the same name; here it names the issuing CA's certificate (see the action).
         .option('--ca-cert <file>', "the CA's certificate (PEM); its public key must be the CA key's")
         .option('--issuer-cert <file>', 'the same as --ca-cert, for when --ca-cert must name the CA of the Keyhold server')

@@ -15,7 +15,7 @@ const READ_SIZE = 128 * 1024;
 
 export function fileCommands(): Command[] {
   const encryptFile = new Command('encrypt-file')
-    .description('encrypt a file of any size: one data key per file, AES-256-GCM chunks (format in the README)')
+    .description('encrypt a file of any size: one data key per file, AES-256-GCM chunks (format in docs/formats.md)')
     .argument('<in>', 'file to encrypt, or - for stdin')
     .argument('<out>', 'encrypted file to write, or - for stdout')
     .requiredOption('--key-id <key>', 'the key that wraps the file\'s data key')
@@ -41,9 +41,9 @@ export function fileCommands(): Command[] {
   const decryptFile = new Command('decrypt-file')
     .description('decrypt a file made by encrypt-file; a file OUT appears only once every byte is authenticated')
     .argument('<in>', 'encrypted file, or - for stdin')
-    .argument('<out>', 'plaintext file to write (mode 0600), or - for stdout (see the README: a damaged file leaves a prefix there)')
+    .argument('<out>', 'plaintext file to write (mode 0600), or - for stdout (see docs/cli.md: a damaged file leaves a prefix there)')
     .option('--context <key=value>', 'require this encryption context in the file (repeatable)', collectPairs)
-    .addHelpText('after', '\nExamples:\n  $ keyhold decrypt-file backup.tar.khf backup.tar --context host=db1\n  $ keyhold decrypt-file db.tar.khf - | tar t     # check the exit status: see the README')
+    .addHelpText('after', '\nExamples:\n  $ keyhold decrypt-file backup.tar.khf backup.tar --context host=db1\n  $ keyhold decrypt-file db.tar.khf - | tar t     # check the exit status: see docs/cli.md')
     .action(async (input: string, output: string, options, command: Command) => {
       const { decryptFile, decryptFileAtPath } = await envelope();
       await withClient(command, (client) => {

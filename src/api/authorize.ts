@@ -1,5 +1,5 @@
 /**
- * Who may do what (DESIGN "Principals, policies and the audit trail"): checked for every
+ * Who may do what (docs/design.md, "Principals, policies and the audit trail"): checked for every
  * action, before any key material is touched. Admins may do everything; every other
  * credential only what its policy allows, on the keys the request names. A denial says the
  * same whether or not the key exists.

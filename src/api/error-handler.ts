@@ -11,7 +11,7 @@ export interface ErrorAnswer {
 
 /**
  * Maps every error to HTTP, in one place: `{"__type": ..., "message": ...}` with the
- * status of DESIGN.md's table. Anything that is not a KmsError is logged (by type and
+ * status of the error table (docs/api.md, Errors). Anything that is not a KmsError is logged (by type and
  * stack, never with request data) and answered as KMSInternalException without details.
  * Records the error type in the request's facts for its access log line.
  *

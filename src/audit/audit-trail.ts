@@ -4,7 +4,7 @@ import type { AuditEvent } from '../protocol/types.js';
 import type { AuditEntry } from '../store/audit-record.js';
 import type { Store } from '../store/store.js';
 
-/** listauditevents' filters (DESIGN); times as Dates once validated. */
+/** listauditevents' filters (docs/design.md); times as Dates once validated. */
 export interface AuditQuery {
   startTime?: Date;
   endTime?: Date;

@@ -1,5 +1,5 @@
 /**
- * The policy language of DESIGN.md "Principals, policies and the audit trail": Allow/Deny
+ * The policy language of docs/design.md "Principals, policies and the audit trail": Allow/Deny
  * statements over action names and key resources, with encryption-context and resource-tag
  * conditions. Pure: no I/O, no clock; a policy is compiled once (when it is written or loaded)
  * and `allows` is then a lookup plus a few string comparisons.

@@ -1,5 +1,5 @@
 /**
- * Verification of request signatures (DESIGN.md "Authentication").
+ * Verification of request signatures (docs/design.md, "Authentication").
  *
  * Every check throws its own KmsError (401) with a fixed message: no message echoes a
  * header value, a secret or the expected signature, so a failure teaches the caller

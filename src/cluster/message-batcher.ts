@@ -11,7 +11,7 @@ export interface BatchMessage<M> {
  * Sends the messages queued during one turn of the event loop as one IPC message. Under load
  * a worker asks the primary for many cold keys per turn, and each IPC message costs both
  * sides a serialisation, a system call and an event: one message for all of them took a cold
- * encrypt from about 162 to 146 µs of server CPU (bench/RESULTS.md, issue 7).
+ * encrypt from about 162 to 146 µs of server CPU (bench/RESULTS.md).
  *
  * Order is kept: `queue` adds to the batch of this turn, `sendNow` first writes what is
  * queued and then its own message, so the receiver sees every message in the order given.

@@ -21,7 +21,7 @@ export const EMPTIED_IN_WORKERS = {
 /**
  * V8's young generation (where every request's short-lived objects go) grows under load to
  * 2 × 16 MB of semi-spaces per process. Capped at 2 × 4 MB, a worker under full load holds
- * 35-45 MB less for about 5 % more CPU per request (bench/RESULTS.md, issue 7).
+ * 35-45 MB less for about 5 % more CPU per request (bench/RESULTS.md).
  */
 const WORKER_SEMI_SPACE_MB = 4;
 

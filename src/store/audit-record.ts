@@ -1,5 +1,5 @@
 /**
- * The audit trail's records and their chain (DESIGN "Principals, policies and the audit
+ * The audit trail's records and their chain (docs/design.md, "Principals, policies and the audit
  * trail"): each record carries the HMAC-SHA256 of its canonical JSON under the audit key,
  * and the HMAC of the record before it in the same chain, so that a record cannot be
  * altered, removed, reordered or inserted without the key. The store numbers and MACs each

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 
 /**
  * Importing key material from outside Keyhold, step by step with node:crypto only: wrapping
- * material for ImportKeyMaterial, and format 1 written from the README's "Ciphertext format"
+ * material for ImportKeyMaterial, and format 1 written from "Ciphertext format" in docs/formats.md
  * alone, for the known-answer tests of imported keys.
  */
 
@@ -11,7 +11,7 @@ export type Algorithm = 'RSAES_OAEP_SHA_256' | 'RSAES_OAEP_SHA_1' | 'RSA_AES_KEY
 
 /**
  * Wraps key material for import, step by step with node:crypto, as a client outside Keyhold
- * does (the README's openssl commands are run in import-key-material-readme.test.ts).
+ * does (the openssl commands of docs/cli.md are run in import-key-material-tools.test.ts).
  */
 export function wrapMaterial(publicKeyDer: Buffer, algorithm: Algorithm, material: Buffer): Buffer {
   const publicKey = createPublicKey({ key: publicKeyDer, format: 'der', type: 'spki' });
@@ -24,7 +24,7 @@ export function wrapMaterial(publicKeyDer: Buffer, algorithm: Algorithm, materia
   return Buffer.concat([oaep(publicKey, 'sha256', aesKey), wrapped]);
 }
 
-/** The README's canonical encryption context: pairs sorted by UTF-8 key bytes, u32be lengths. */
+/** The canonical encryption context of docs/formats.md: pairs sorted by UTF-8 key bytes, u32be lengths. */
 export function canonicalContext(context: Record<string, string>): Buffer {
   const pairs = Object.entries(context).map(([k, v]) => [Buffer.from(k, 'utf8'), Buffer.from(v, 'utf8')] as const);
   pairs.sort(([a], [b]) => Buffer.compare(a, b));
@@ -36,13 +36,13 @@ export function canonicalContext(context: Record<string, string>): Buffer {
   return Buffer.concat(pairs.flatMap(([k, v]) => [u32(k.length), k, u32(v.length), v]));
 }
 
-/** The per-message key and IV of format 1, from the README's "Ciphertext format". */
+/** The per-message key and IV of format 1, from "Ciphertext format" in docs/formats.md. */
 export function messageKey(versionKey: Buffer, head: Buffer, salt: Buffer): { dek: Buffer; iv: Buffer } {
   const okm = Buffer.from(hkdfSync('sha256', versionKey, salt, Buffer.concat([Buffer.from('keyhold/v1/dek', 'utf8'), head]), 44));
   return { dek: okm.subarray(0, 32), iv: okm.subarray(32, 44) };
 }
 
-/** Format 1 decryption, written from the README alone. */
+/** Format 1 decryption, written from docs/formats.md alone. */
 export function openFormat1(versionKey: Buffer, blob: Buffer, context: Record<string, string>): Buffer {
   expect(blob.length).to.be.at.least(69);
   expect(blob[0]).to.equal(1);
@@ -53,7 +53,7 @@ export function openFormat1(versionKey: Buffer, blob: Buffer, context: Record<st
   return Buffer.concat([decipher.update(blob.subarray(53, blob.length - 16)), decipher.final()]);
 }
 
-/** Format 1 encryption, written from the README alone: version 1 of `keyId`. */
+/** Format 1 encryption, written from docs/formats.md alone: version 1 of `keyId`. */
 export function sealFormat1(versionKey: Buffer, keyId: string, plaintext: Buffer, context: Record<string, string>): Buffer {
   const version = Buffer.alloc(4);
   version.writeUInt32BE(1);

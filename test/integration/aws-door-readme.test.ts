@@ -9,14 +9,14 @@ import { makeTempDir } from '../helpers/temp-dir.js';
 import { capturedLog } from '../helpers/log-capture.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const README_ENDPOINT = 'https://127.0.0.1:8443';
+const PAGE_ENDPOINT = 'https://127.0.0.1:8443';
 
-/** The first `sh` block of the README's "Using AWS tools": what a reader pastes first. */
+/** The first `sh` block of "Using AWS tools" in docs/aws.md: what a reader pastes first. */
 function readmeExample(): string {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const readme = readFileSync(path.join(ROOT, 'docs', 'aws.md'), 'utf8');
   const section = readme.slice(readme.indexOf('## Using AWS tools'));
   const block = /```sh\n([\s\S]*?)\n```/.exec(section);
-  if (!block) throw new Error('README.md has no sh block under "Using AWS tools"');
+  if (!block) throw new Error('docs/aws.md has no sh block under "Using AWS tools"');
   return block[1]!;
 }
 
@@ -31,7 +31,7 @@ function commandExists(command: string): boolean {
   });
 }
 
-describe("the README's AWS CLI example, run as written against a real server", function () {
+describe("the AWS CLI example of docs/aws.md, run as written against a real server", function () {
   this.timeout(120_000);
   let work: ReturnType<typeof makeTempDir>;
   let server: ServerProcess;
@@ -57,8 +57,8 @@ describe("the README's AWS CLI example, run as written against a real server", f
   });
 
   it('creates a key and an alias, encrypts card.txt and decrypts it back', async () => {
-    // Only the port differs from the README: the test server listens on a free one.
-    const script = readmeExample().replaceAll(README_ENDPOINT, server.url);
+    // Only the port differs from the page: the test server listens on a free one.
+    const script = readmeExample().replaceAll(PAGE_ENDPOINT, server.url);
     expect(script).to.include(`--endpoint-url ${server.url}`);
     // Nothing of this machine's AWS setup (profiles, a CA bundle, a session) leaks in.
     const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('AWS_') && !name.startsWith('KEYHOLD_')));

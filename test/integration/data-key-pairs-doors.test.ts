@@ -143,7 +143,7 @@ describe('data key pairs through the AWS SDK and the command line, against a rea
       for (const [args, text] of [[['-in', 'signer.pem'], /ASN1 OID: prime256v1/], [['-pubin', '-in', 'signer.pub.pem'], /ASN1 OID: prime256v1/]] as const) {
         expect(openssl(['pkey', ...args, '-noout', '-text'])).to.match(text);
       }
-      // The README's example: openssl signs with the PEM and verifies with the public PEM, and the
+      // The example of docs/cli.md: openssl signs with the PEM and verifies with the public PEM, and the
       // decrypted blob, through `openssl pkey -inform DER`, is the same PEM again.
       writeFileSync(file('invoice.pdf'), 'an invoice');
       openssl(['dgst', '-sha256', '-sign', 'signer.pem', '-out', 'invoice.sig', 'invoice.pdf']);

@@ -6,7 +6,7 @@ import { makeToken, requireSoftHsm, type TestToken } from '../helpers/softhsm.js
 import { makeTempDir } from '../helpers/temp-dir.js';
 
 /**
- * What the PKCS#11 provider checks before it uses a token (README, "The PKCS#11 master key"):
+ * What the PKCS#11 provider checks before it uses a token (docs/operations.md, "The PKCS#11 master key"):
  * a master key that was never outside the token, and a PIN tried only when a wrong one could
  * not lock the token. Real SoftHSM2 tokens, real server starts.
  */

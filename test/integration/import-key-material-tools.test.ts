@@ -35,37 +35,37 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = path.join(ROOT, 'cli', 'keyhold.ts');
 const TSX = import.meta.resolve('tsx');
 
-/** The sh blocks of the README's "Bring your own key material", in order. */
+/** The sh blocks of "Bring your own key material" in docs/cli.md, in order. */
 function readmeBlocks(): string[] {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const readme = readFileSync(path.join(ROOT, 'docs', 'cli.md'), 'utf8');
   const start = readme.indexOf('## Bring your own key material');
-  if (start < 0) throw new Error('README.md has no "Bring your own key material" section');
+  if (start < 0) throw new Error('docs/cli.md has no "Bring your own key material" section');
   const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
   return [...section.matchAll(/```sh\n([\s\S]*?)\n```/g)].map((match) => match[1]!);
 }
 
-/** The README's script for one wrapping algorithm: steps 1–3 with that algorithm and key spec, its block, step 5. */
+/** The docs' script for one wrapping algorithm: steps 1–3 with that algorithm and key spec, its block, step 5. */
 function readmeScript(algorithm: Algorithm, spec: string): string {
   const blocks = readmeBlocks();
   const wrap = blocks.filter((block) => block.startsWith(`# ${algorithm}\n`) || block.startsWith(`# ${algorithm}:`));
-  expect(wrap, `the README's block for ${algorithm}`).to.have.length(1);
+  expect(wrap, `the docs' block for ${algorithm}`).to.have.length(1);
   const [steps, , , , last] = blocks;
   expect(steps).to.include('--wrapping-algorithm RSAES_OAEP_SHA_256').and.include('--wrapping-key-spec RSA_3072');
-  // Only the algorithm and key spec of step 2 differ from the README's text.
+  // Only the algorithm and key spec of step 2 differ from the docs' text.
   const first = steps!.replace('--wrapping-algorithm RSAES_OAEP_SHA_256', `--wrapping-algorithm ${algorithm}`).replace('--wrapping-key-spec RSA_3072', `--wrapping-key-spec ${spec}`);
   return [first, wrap[0], last].join('\n');
 }
 
 /**
- * The README's script for an HMAC key with one wrapping algorithm: its HMAC step 1, steps 2–3 of
+ * The docs' script for an HMAC key with one wrapping algorithm: its HMAC step 1, steps 2–3 of
  * the symmetric script with that algorithm and key spec, its wrapping block, step 5, and its MAC check.
  */
 function readmeHmacScript(algorithm: Algorithm, spec: string): string {
   const blocks = readmeBlocks();
   const create = blocks.filter((block) => block.startsWith('# 1. An HMAC_256 key'));
   const check = blocks.filter((block) => block.includes('openssl mac'));
-  expect(create, "the README's HMAC step 1").to.have.length(1);
-  expect(check, "the README's MAC check").to.have.length(1);
+  expect(create, "the docs' HMAC step 1").to.have.length(1);
+  expect(check, "the docs' MAC check").to.have.length(1);
   const symmetric = readmeScript(algorithm, spec).split('\n');
   // The symmetric script without its step 1 (two lines), which the HMAC block replaces.
   expect(symmetric[1]).to.match(/^KEY_ID=\$\(keyhold keys create --origin EXTERNAL /);
@@ -76,7 +76,7 @@ function commandExists(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 }
 
-describe('importing key material with the tools: the README as written, the aws CLI, @aws-sdk/client-kms', function () {
+describe('importing key material with the tools: docs/cli.md as written, the aws CLI, @aws-sdk/client-kms', function () {
   this.timeout(300_000);
   let work: ReturnType<typeof makeTempDir>;
   let server: ServerProcess;
@@ -128,9 +128,9 @@ describe('importing key material with the tools: the README as written, the aws 
   }
 
   for (const [algorithm, spec] of [['RSAES_OAEP_SHA_256', 'RSA_3072'], ['RSAES_OAEP_SHA_1', 'RSA_2048'], ['RSA_AES_KEY_WRAP_SHA_256', 'RSA_4096']] as const) {
-    it(`runs the README's commands for ${algorithm} (${spec}): the key is Enabled and its blobs open with the material`, async () => {
+    it(`runs the docs' commands for ${algorithm} (${spec}): the key is Enabled and its blobs open with the material`, async () => {
       const dir = path.join(work.path, algorithm);
-      // The README's commands, then the KeyId they made, for the checks below.
+      // The docs' commands, then the KeyId they made, for the checks below.
       const lines = (await runScript(`${readmeScript(algorithm, spec)}\necho "$KEY_ID"`, dir)).trim().split('\n');
       expect(lines.at(-2)).to.equal('Enabled');
       const keyId = lines.at(-1)!;
@@ -138,14 +138,14 @@ describe('importing key material with the tools: the README as written, the aws 
       const material = readFileSync(path.join(dir, 'PlaintextKeyMaterial.bin'));
       rememberSecret(material);
       expect(material).to.have.length(32);
-      // The material that went through the README's commands is the key's: a blob opens with it.
+      // The material that went through the docs' commands is the key's: a blob opens with it.
       const { ciphertextBlob } = await native.encrypt({ keyId, plaintext: Buffer.from(`via ${algorithm}`), encryptionContext: { step: '5' } });
       expect(openFormat1(material, ciphertextBlob, { step: '5' }).toString()).to.equal(`via ${algorithm}`);
     });
   }
 
   for (const [algorithm, spec] of [['RSAES_OAEP_SHA_256', 'RSA_2048'], ['RSAES_OAEP_SHA_1', 'RSA_3072'], ['RSA_AES_KEY_WRAP_SHA_256', 'RSA_4096']] as const) {
-    it(`runs the README's HMAC commands for ${algorithm} (${spec}): keyhold mac and openssl mac agree, as does createHmac`, async () => {
+    it(`runs the docs' HMAC commands for ${algorithm} (${spec}): keyhold mac and openssl mac agree, as does createHmac`, async () => {
       const dir = path.join(work.path, `hmac-${algorithm}`);
       const lines = (await runScript(`${readmeHmacScript(algorithm, spec)}\necho "$KEY_ID"`, dir)).trim().split('\n');
       expect(lines.at(-3)).to.equal('Enabled');

@@ -131,7 +131,7 @@ describe('importing key material (Origin EXTERNAL)', function () {
     const ours = sealFormat1(material, keyId, Buffer.from('made outside keyhold'), context);
     const res = await h.call('decrypt', { CiphertextBlob: ours.toString('base64'), EncryptionContext: context }).expect(200);
     expect(Buffer.from(res.body.Plaintext, 'base64').toString()).to.equal('made outside keyhold');
-    // The same blob under another context is refused: the context is bound as the README says.
+    // The same blob under another context is refused: the context is bound as docs/api.md says.
     expect(await errorOf('decrypt', { CiphertextBlob: ours.toString('base64'), EncryptionContext: { tenant: 'other' } })).to.equal('InvalidCiphertextException');
   });
 

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
@@ -14,29 +14,46 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = path.join(ROOT, 'cli/keyhold.ts');
 const TSX = import.meta.resolve('tsx');
 const CLOUD_ONLY = '<!-- walkthrough: cloud only -->';
+const RUNNABLE = '<!-- walkthrough -->';
+
+/** The pages that may hold walk-throughs: the README and every page under docs/. */
+function pages(): string[] {
+  const docs = readdirSync(path.join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).sort();
+  return ['README.md', ...docs.map((name) => `docs/${name}`)];
+}
 
 /**
- * The README's walk-throughs, read from the README itself: the `sh` blocks of each
- * "### Walk-through:" section of "## Certificates from KMS keys: walk-throughs", except those
- * marked as needing a cloud account.
+ * The walk-throughs of every page, read from the pages themselves: each section whose heading
+ * starts with "Walk-through: ", or whose first line is `<!-- walkthrough -->`, up to the next
+ * heading of its level or above, with its `sh` blocks except those marked as needing a cloud
+ * account. A title is "<page>: <heading without Walk-through:>".
  */
 function walkthroughs(): { title: string; script: string }[] {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const start = readme.indexOf('## Certificates from KMS keys: walk-throughs');
-  const end = readme.indexOf('\n## ', start + 1);
-  const section = readme.slice(start, end);
-  return section
-    .split('\n### Walk-through: ')
-    .slice(1)
-    .map((part) => {
-      const title = part.slice(0, part.indexOf('\n'));
+  const found: { title: string; script: string }[] = [];
+  for (const page of pages()) {
+    const lines = readFileSync(path.join(ROOT, page), 'utf8').split('\n');
+    // Headings outside code blocks (a `# 1. …` comment in an sh block is no heading).
+    const headings: { line: number; level: number; text: string }[] = [];
+    let fenced = false;
+    lines.forEach((line, index) => {
+      if (line.startsWith('```')) fenced = !fenced;
+      const heading = fenced ? null : /^(#{1,6}) (.*)$/.exec(line);
+      if (heading) headings.push({ line: index, level: heading[1]!.length, text: heading[2]!.trim() });
+    });
+    headings.forEach((heading, index) => {
+      const marked = lines[heading.line + 1]?.trim() === RUNNABLE;
+      if (!heading.text.startsWith('Walk-through: ') && !marked) return;
+      const next = headings.slice(index + 1).find((other) => other.level <= heading.level);
+      const section = lines.slice(heading.line + 1, next ? next.line : lines.length).join('\n');
       const blocks: string[] = [];
       const fence = /(^|\n)([^\n]*)\n```sh\n([\s\S]*?)\n```/g;
-      for (let match = fence.exec(part); match; match = fence.exec(part)) {
+      for (let match = fence.exec(section); match; match = fence.exec(section)) {
         if (match[2]!.trim() !== CLOUD_ONLY) blocks.push(match[3]!);
       }
-      return { title, script: blocks.join('\n') };
+      found.push({ title: `${page}: ${heading.text.replace(/^Walk-through: /, '')}`, script: blocks.join('\n') });
     });
+  }
+  return found;
 }
 
 function bash(script: string, cwd: string, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
@@ -52,7 +69,7 @@ function bash(script: string, cwd: string, env: Record<string, string>): Promise
   }));
 }
 
-describe('the README walk-throughs, run as written (AWS and Google are the fakes of the tests)', function () {
+describe('the walk-throughs of the README and docs/, run as written (AWS and Google are the fakes of the tests)', function () {
   this.timeout(300_000);
   let dir: ReturnType<typeof makeTempDir>;
   let server: ServerProcess;
@@ -99,23 +116,28 @@ describe('the README walk-throughs, run as written (AWS and Google are the fakes
     dir?.remove();
   });
 
-  it('finds the three walk-throughs, each with commands to run', () => {
+  const expectations: Record<string, RegExp[]> = {
+    'README.md: A five-minute tour': [
+      /^Enabled$/m, /^4111 1111 1111 1111$/m, /other context: refused/, /^2$/m, /CiphertextBlob KeyId Plaintext/,
+      /restored: same bytes/, /changed file: refused/, /encrypt: allowed/, /keys create: denied/,
+      /^Encrypt Success$/m, /^CreateKey AccessDeniedException$/m,
+    ],
+    'docs/api.md: Signing by hand': [/"Keys":\[/, /"Truncated":false/],
+    'docs/cli.md: a two-level CA with KMS keys': [/issuing-ca\.pem: OK/, /web\.pem: OK/, /same key/, /Verify return code: 0 \(ok\)/, /TLS Web Server Authentication/],
+    'docs/cli.md: an mTLS client certificate from a Google Cloud KMS key': [/verify OK/, /client\.pem: OK/, /TLS Web Client Authentication/, /URI:spiffe:\/\/example\.org\/billing-worker/],
+    'docs/cli.md: a TLS server certificate for an AWS KMS key': [/verify OK/, /DNS:www\.example\.com, DNS:example\.com/, /www\.pem: OK/],
+  };
+
+  it('finds every walk-through of the pages, each with commands to run, and no other', () => {
     const found = walkthroughs();
-    expect(found.map((w) => w.title)).to.deep.equal([
-      'a two-level CA with KMS keys',
-      'an mTLS client certificate from a Google Cloud KMS key',
-      'a TLS server certificate for an AWS KMS key',
-    ]);
-    for (const walkthrough of found) expect(walkthrough.script).to.match(/keyhold (csr|cert)/);
+    // A new walk-through on any page must be added here, with what its output must show.
+    expect(found.map((w) => w.title)).to.deep.equal(Object.keys(expectations));
+    for (const walkthrough of found.filter((w) => !w.title.startsWith('docs/api.md'))) expect(walkthrough.script).to.match(/keyhold /);
+    expect(found.find((w) => w.title === 'docs/api.md: Signing by hand')?.script).to.match(/curl .*--cacert data\/tls-cert\.pem/);
+    for (const walkthrough of found.filter((w) => w.title.startsWith('docs/cli.md'))) expect(walkthrough.script).to.match(/keyhold (csr|cert)/);
     // The cloud-side blocks are left out, and only those.
     expect(found.map((w) => w.script).join('\n')).to.not.match(/gcloud|aws kms/);
   });
-
-  const expectations: Record<string, RegExp[]> = {
-    'a two-level CA with KMS keys': [/issuing-ca\.pem: OK/, /web\.pem: OK/, /same key/, /Verify return code: 0 \(ok\)/, /TLS Web Server Authentication/],
-    'an mTLS client certificate from a Google Cloud KMS key': [/verify OK/, /client\.pem: OK/, /TLS Web Client Authentication/, /URI:spiffe:\/\/example\.org\/billing-worker/],
-    'a TLS server certificate for an AWS KMS key': [/verify OK/, /DNS:www\.example\.com, DNS:example\.com/, /www\.pem: OK/],
-  };
 
   for (const [title, patterns] of Object.entries(expectations)) {
     it(`runs "${title}"`, async () => {

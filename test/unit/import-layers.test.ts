@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 
 /**
- * The layers of src/, top first (README, Development). A file may import from its own layer's
+ * The layers of src/, top first (docs/development.md). A file may import from its own layer's
  * folders and from the layers below, never from a layer above; a folder counts by its top
  * folder under src/ (src/providers/remote-keys is `providers`), a file directly under src/ by its name.
  */
@@ -98,7 +98,7 @@ function layerViolations(imports: readonly Import[]): string[] {
     const to = unitOf(i.to);
     if (from === to) continue;
     for (const unit of [from, to]) {
-      if (layerOf(unit) < 0) problems.add(`src/${unit} is in no layer: place it in LAYERS (and in README's Development)`);
+      if (layerOf(unit) < 0) problems.add(`src/${unit} is in no layer: place it in LAYERS (and in docs/development.md)`);
     }
     if (layerOf(from) < 0 || layerOf(to) < 0) continue;
     if (layerOf(to) < layerOf(from)) problems.add(`${describeImport(i)}: ${to} is a layer above ${from}`);
@@ -193,7 +193,7 @@ describe('import layers of src/', () => {
     expect(layerViolations([up, back, forth, unplaced])).to.deep.equal([
       "src/store/store.ts imports '../api/app.js': api is a layer above store",
       "src/crypto/envelope.ts imports '../store/records.js': crypto imports only node and packages",
-      "src/elsewhere is in no layer: place it in LAYERS (and in README's Development)",
+      "src/elsewhere is in no layer: place it in LAYERS (and in docs/development.md)",
     ]);
     expect(folderCycles([up, back, forth])).to.deep.equal([
       "a cycle between crypto, store: src/store/records.ts imports '../crypto/index.js'; src/crypto/envelope.ts imports '../store/records.js'",

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { isStandardBase64 } from '../../src/protocol/base64.js';
 
-// The pattern the API has always applied to base64 fields (README, "API").
+// The pattern the API has always applied to base64 fields (docs/api.md, "API").
 const GROUPED_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 describe('isStandardBase64', () => {

@@ -12,9 +12,9 @@ import type { MasterKeyProvider } from './master-key.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
-/** OWASP's 2023 figure for PBKDF2-HMAC-SHA256, and DESIGN.md's floor. */
+/** OWASP's 2023 figure for PBKDF2-HMAC-SHA256, and the floor of docs/design.md. */
 export const PBKDF2_ITERATIONS = 600_000;
-/** DESIGN.md's floor for argon2id: m >= 64 MiB, t >= 3. */
+/** The floor of docs/design.md for argon2id: m >= 64 MiB, t >= 3. */
 export const ARGON2ID_PARAMETERS = { memoryKiB: 65_536, timeCost: 3, parallelism: 1 } as const;
 export const MINIMUM_PASSPHRASE_LENGTH = 12;
 /** The salt newDescriptor makes, and the least a store may record. */
