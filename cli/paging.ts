@@ -28,7 +28,7 @@ export function addPagingOptions(command: Command, largestPage: number, noun: st
 }
 
 /** The page size to ask for, checked before anything is sent. */
-export function pageSize(options: PagingOptions, largestPage: number): number {
+function checkedPageSize(options: PagingOptions, largestPage: number): number {
   const size = options.pageSize ?? largestPage;
   /* Precondition: a page size the server accepts. */
   if (size < 1 || size > largestPage) throw new UsageError(`--page-size must be from 1 to ${largestPage}`);
@@ -56,7 +56,7 @@ export async function listAll(
     if (options.limit !== undefined && options.limit > largestPage) throw new UsageError(`--limit must be from 1 to ${largestPage}`);
     return client.call(action, { ...body, Limit: options.limit, Marker: options.marker });
   }
-  const size = pageSize(options, largestPage);
+  const size = checkedPageSize(options, largestPage);
   const items: unknown[] = [];
   let marker = options.startingToken;
   let remaining = options.maxItems ?? Number.POSITIVE_INFINITY;

@@ -122,6 +122,7 @@ describe('the keyhold command line in scripts: paging, --query, --output text, q
     it('refuses a --query that is not JMESPath as a usage error, before anything is sent', async () => {
       await usageError(['keys', 'list', '--query', 'Keys[?'], /UsageError: --query is not a JMESPath expression/);
       await usageError(['keys', 'disable', tagged, '--query', 'Key['], /UsageError: --query/);
+      await usageError(['audit', 'list', '--follow', '--query', 'Action'], /--follow writes each record whole: leave out --query/);
       expect((await h.json(['keys', 'describe', tagged])).KeyMetadata.KeyState).to.equal('Enabled');
     });
   });
