@@ -6,7 +6,10 @@ import { writeFileDurably } from '../src/durable-file.js';
 import { isStandardBase64 } from '../src/protocol/base64.js';
 import { resolveConnection } from './connection.js';
 import { UsageError } from './errors.js';
+import { answerAskedFor, outputFormat, renderResult, type OutputFormat, type Table } from './output.js';
 import { readConfig } from './profiles.js';
+
+export { renderTable } from './output.js';
 
 /** The options every command accepts (defined on the root command). */
 export interface GlobalOptions {
@@ -15,7 +18,8 @@ export interface GlobalOptions {
   credentials?: string;
   caCert?: string;
   insecure?: boolean;
-  output?: 'json' | 'jsonl' | 'table';
+  output?: OutputFormat;
+  query?: string;
   verbose?: boolean;
 }
 
@@ -93,25 +97,15 @@ export function writeOutput(bytes: Buffer, options: { out?: string; base64?: boo
   writeFileDurably(options.out, data);
 }
 
-/** Structured answers: JSON when piped, a table on a terminal, or as --output says. */
-export function printResult(command: Command, value: unknown, table?: { rows: Record<string, unknown>[]; columns: string[] }): void {
-  const format = globalOptions(command).output ?? (process.stdout.isTTY ? 'table' : 'json');
-  if (format === 'jsonl') {
-    console.log(JSON.stringify(value));
-    return;
-  }
-  if (format === 'json' || !table) {
-    console.log(JSON.stringify(value, null, 2));
-    return;
-  }
-  console.log(renderTable(table.rows, table.columns));
-  const page = value as { Truncated?: boolean; NextMarker?: string };
-  if (page.Truncated && page.NextMarker) console.log(`(more: add --marker ${page.NextMarker})`);
-}
-
-export function renderTable(rows: Record<string, unknown>[], columns: string[]): string {
-  const cell = (value: unknown) => (value === undefined || value === null ? '' : Array.isArray(value) ? value.join(',') : String(value));
-  const widths = columns.map((column) => Math.max(column.length, ...rows.map((row) => cell(row[column]).length)));
-  const line = (values: string[]) => values.map((value, i) => value.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(columns), line(widths.map((width) => '-'.repeat(width))), ...rows.map((row) => line(columns.map((c) => cell(row[c]))))].join('\n');
+/**
+ * Structured answers: JSON when piped, a table on a terminal, or as --output says, after
+ * --query. A command whose answer has nothing the caller did not know (enable, tag, delete…)
+ * passes `quiet`, and prints only when --output or --query asks for the answer.
+ */
+export function printResult(command: Command, value: unknown, table?: Table, options: { quiet?: boolean } = {}): void {
+  if (options.quiet && !answerAskedFor(command)) return;
+  const rendered = renderResult(command, value, table);
+  // Text output of nothing (an empty list, a --query that matched nothing) is no line at all.
+  if (rendered === '' && outputFormat(command) === 'text') return;
+  console.log(rendered);
 }

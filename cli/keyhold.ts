@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { StartupError } from '../src/errors.js';
 import { adminCommand } from './admin.js';
+import { completionCommand } from './completion.js';
 import { asymmetricCommands } from './commands/asymmetric.js';
 import { auditCommand } from './commands/audit.js';
 import { certCommands } from './commands/certs.js';
@@ -11,6 +12,8 @@ import { fileCommands } from './commands/files.js';
 import { aliasesCommand, keysCommand, tagsCommand } from './commands/keys.js';
 import { macCommands } from './commands/mac.js';
 import { describeError, EXIT } from './errors.js';
+import { checkQuery, OUTPUT_FORMATS } from './output.js';
+import { keyholdVersion } from './version.js';
 
 /**
  * The `keyhold` command line. Client commands talk to a server only over HTTPS through
@@ -19,12 +22,14 @@ import { describeError, EXIT } from './errors.js';
 export function buildProgram(): Command {
   const program = new Command('keyhold')
     .description('Keyhold, a self-hosted Key Management Service')
+    .version(keyholdVersion(), '--version', 'print the version of keyhold')
     .option('--url <url>', 'server URL (env KEYHOLD_URL)')
     .option('--profile <name>', 'connection profile from `keyhold configure` (env KEYHOLD_PROFILE)')
     .option('--credentials <file>', 'an admin.credentials file to connect with (env KEYHOLD_CREDENTIALS_FILE)')
     .option('--ca-cert <file>', 'trust this CA certificate for the server')
     .option('--insecure', 'accept any server certificate (prints a warning; testing only)')
-    .addOption(new Option('--output <format>', 'json, jsonl (one line per answer or record) or table (default: table on a terminal, json otherwise)').choices(['json', 'jsonl', 'table']))
+    .addOption(new Option('--output <format>', 'json, jsonl (one line per answer or record), table, or text (tab-separated, as the aws CLI writes it); default: table on a terminal, json otherwise').choices(OUTPUT_FORMATS))
+    .option('--query <jmespath>', 'print only what this JMESPath expression picks from the answer, e.g. \'Keys[].KeyId\'')
     .option('--verbose', 'show the request id of a failed call')
     .addHelpText(
       'after',
@@ -53,6 +58,14 @@ export function buildProgram(): Command {
   for (const command of [...cryptoCommands(), ...asymmetricCommands(), ...certCommands(), ...fileCommands()]) program.addCommand(command);
   for (const command of macCommands()) program.addCommand(command);
   program.addCommand(adminCommand());
+  // Last: the completion scripts are made from the whole tree.
+  program.addCommand(completionCommand(program));
+
+  // A --query that does not parse is a usage error before anything is sent.
+  program.hook('preAction', (_program, actionCommand) => {
+    const { query } = actionCommand.optsWithGlobals() as { query?: string };
+    if (query !== undefined) checkQuery(query);
+  });
 
   // Usage errors exit 2, not commander's default 1.
   const all = (command: Command): Command[] => [command, ...command.commands.flatMap(all)];

@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command } from 'commander';
 import { KeyholdApiError, KeyholdClient, KeyholdConnectionError, type AuditEvent, type ListAuditEventsOptions } from '../../src/client/index.js';
-import { connectionOptions, globalOptions, positiveInteger, renderTable } from '../context.js';
+import { connectionOptions, globalOptions, positiveInteger, printResult, renderTable } from '../context.js';
+import type { OutputFormat } from '../output.js';
 import { UsageError } from '../errors.js';
 import { parseTimeArgument } from '../time-argument.js';
 import { example } from './keys.js';
@@ -22,10 +23,11 @@ interface ListOptions {
   until?: string;
   limit?: number;
   marker?: string;
+  maxItems?: number;
+  pageSize?: number;
+  startingToken?: string;
   follow?: boolean;
 }
-
-type Format = 'json' | 'jsonl' | 'table';
 
 /** Where the records go as they arrive; `end` closes the output with where the listing stopped. */
 interface EventSink {
@@ -48,7 +50,18 @@ async function write(text: string): Promise<void> {
  * arrive (one per line) so that a long trail needs no memory; jsonl: one record per line;
  * table: aligned columns, once everything is read.
  */
-function sinkFor(format: Format): EventSink {
+function sinkFor(format: OutputFormat, command: Command): EventSink {
+  if (format === 'text' || globalOptions(command).query !== undefined) {
+    // Text and --query shape the whole answer, so it is gathered first.
+    const events: AuditEvent[] = [];
+    return {
+      event: async (event) => void events.push(event),
+      end: async ({ marker, truncated }) => {
+        const answer = { Events: events, Truncated: truncated, ...(marker ? { NextMarker: marker } : {}), ...(truncated && marker ? { NextToken: marker } : {}) };
+        printResult(command, answer, { rows: events as unknown as Record<string, unknown>[], columns: EVENT_COLUMNS });
+      },
+    };
+  }
   if (format === 'jsonl') return { event: (event) => write(JSON.stringify(event) + '\n'), end: async () => {} };
   if (format === 'table') {
     const rows: AuditEvent[] = [];
@@ -64,7 +77,7 @@ function sinkFor(format: Format): EventSink {
   return {
     event: (event) => write(`${count++ === 0 ? '{\n  "Events": [\n    ' : ',\n    '}${JSON.stringify(event)}`),
     end: ({ marker, truncated }) =>
-      write(`${count === 0 ? '{\n  "Events": [' : '\n  '}],\n  "Truncated": ${truncated}${marker ? `,\n  "NextMarker": ${JSON.stringify(marker)}` : ''}\n}\n`),
+      write(`${count === 0 ? '{\n  "Events": [' : '\n  '}],\n  "Truncated": ${truncated}${marker ? `,\n  "NextMarker": ${JSON.stringify(marker)}` : ''}${truncated && marker ? `,\n  "NextToken": ${JSON.stringify(marker)}` : ''}\n}\n`),
   };
 }
 
@@ -72,11 +85,11 @@ function sinkFor(format: Format): EventSink {
  * Reads every record that matches `query` from its marker on, at most `limit`, into `sink`,
  * a page at a time. Returns where it stopped: the marker to go on from, and whether more exist.
  */
-async function readRecords(client: KeyholdClient, query: ListAuditEventsOptions, sink: EventSink, limit = Number.POSITIVE_INFINITY): Promise<PageStop> {
+async function readRecords(client: KeyholdClient, query: ListAuditEventsOptions, sink: EventSink, limit = Number.POSITIVE_INFINITY, pageSize = PAGE_SIZE): Promise<PageStop> {
   let marker = query.marker;
   let remaining = limit;
   for (;;) {
-    const page = await client.listAuditEvents({ ...query, marker, limit: Math.min(PAGE_SIZE, remaining) });
+    const page = await client.listAuditEvents({ ...query, marker, limit: Math.min(pageSize, remaining) });
     for (const event of page.events) await sink.event(event);
     remaining -= page.events.length;
     // A marker that does not move would page forever: stop there (the server always moves it).
@@ -119,20 +132,27 @@ function auditQuery(options: ListOptions, now: Date): ListAuditEventsOptions {
   /* Precondition: the window is not empty by construction. */
   if (startTime && endTime && endTime < startTime) throw new UsageError('--until is before --since');
   if (options.limit === 0) throw new UsageError('--limit must be at least 1');
+  if (options.maxItems === 0) throw new UsageError('--max-items must be at least 1');
+  if (options.pageSize !== undefined && (options.pageSize < 1 || options.pageSize > PAGE_SIZE)) throw new UsageError(`--page-size must be from 1 to ${PAGE_SIZE}`);
+  /* Precondition: the aws CLI's names and the API's are one setting each: not both. */
+  if (options.limit !== undefined && options.maxItems !== undefined) throw new UsageError('give --max-items or --limit, not both');
+  if (options.marker !== undefined && options.startingToken !== undefined) throw new UsageError('give --starting-token or --marker, not both');
+  const marker = options.startingToken ?? options.marker;
   /* Precondition: a follower reads to the end and waits for more: no last time, no count. */
-  if (options.follow && (endTime || options.limit !== undefined)) throw new UsageError('--follow takes no --until and no --limit');
+  if (options.follow && (endTime || options.limit !== undefined || options.maxItems !== undefined)) throw new UsageError('--follow takes no --until and no --limit');
   return {
     ...(startTime ? { startTime } : {}),
     ...(endTime ? { endTime } : {}),
     ...(options.principal === undefined ? {} : { principal: options.principal }),
     ...(options.action === undefined ? {} : { action: options.action }),
     ...(options.outcome === undefined ? {} : { outcome: options.outcome }),
-    ...(options.marker === undefined ? {} : { marker: options.marker }),
+    ...(marker === undefined ? {} : { marker }),
   };
 }
 
-function outputFormat(command: Command, follow: boolean): Format {
-  const chosen = globalOptions(command).output;
+function chosenFormat(command: Command, follow: boolean): OutputFormat {
+  const { output: chosen, query } = globalOptions(command);
+  if (follow && query !== undefined) throw new UsageError('--follow writes each record whole: leave out --query');
   /* Precondition: --follow writes one JSON record per line, as a SIEM pipe expects. */
   if (follow && chosen !== undefined && chosen !== 'jsonl') throw new UsageError('--follow writes JSON lines: give --output jsonl or no --output');
   return chosen ?? (follow ? 'jsonl' : process.stdout.isTTY ? 'table' : 'json');
@@ -157,13 +177,13 @@ function exitQuietlyOnStop(follow: boolean): void {
 
 async function listAuditEvents(options: ListOptions, self: Command): Promise<void> {
   const query = auditQuery(options, new Date());
-  const format = outputFormat(self, options.follow === true);
+  const format = chosenFormat(self, options.follow === true);
   const client = new KeyholdClient(connectionOptions(globalOptions(self)));
   exitQuietlyOnStop(options.follow === true);
   try {
     if (options.keyId !== undefined) query.keyId = await recordKeyId(client, options.keyId);
-    const sink = sinkFor(format);
-    const stop = await readRecords(client, query, sink, options.limit);
+    const sink = sinkFor(format, self);
+    const stop = await readRecords(client, query, sink, options.maxItems ?? options.limit, options.pageSize);
     if (options.follow) await follow(client, query, stop.marker, sink);
     await sink.end(stop);
   } finally {
@@ -183,8 +203,11 @@ export function auditCommand(): Command {
     .option('--outcome <outcome>', 'Success, or an error type such as AccessDeniedException')
     .option('--since <time>', 'from this time: ISO 8601, or a time ago such as 15m, 2h, 7d')
     .option('--until <time>', 'up to this time: ISO 8601, or a time ago such as 15m, 2h, 7d')
-    .option('--limit <n>', 'at most N records (default: all)', positiveInteger)
-    .option('--marker <marker>', 'go on after the NextMarker of an earlier listing')
+    .option('--max-items <n>', 'at most N records (default: all); when more remain, the answer\'s NextToken goes on from there', positiveInteger)
+    .option('--starting-token <token>', 'go on from the NextToken (or NextMarker) of an earlier listing')
+    .option('--page-size <n>', `records per request (1..${PAGE_SIZE}, default ${PAGE_SIZE}); all are listed either way`, positiveInteger)
+    .option('--limit <n>', 'the same as --max-items', positiveInteger)
+    .option('--marker <marker>', 'the same as --starting-token')
     .option('--follow', 'after the records so far, print new ones as JSON lines every second until interrupted')
     .action(listAuditEvents);
   return audit;

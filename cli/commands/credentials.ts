@@ -3,9 +3,9 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { KeyholdClient, type CreateCredentialResult, type KeyholdClientOptions } from '../../src/client/index.js';
 import { writeFileDurably } from '../../src/durable-file.js';
-import { connectionOptions, globalOptions, positiveInteger, printResult } from '../context.js';
+import { connectionOptions, globalOptions, printResult } from '../context.js';
 import { EXIT, UsageError } from '../errors.js';
-import { action, example } from './keys.js';
+import { action, change, example, listing } from './keys.js';
 
 const CREDENTIAL_COLUMNS = ['AccessKeyId', 'Enabled', 'Admin', 'Description', 'CreationDate', 'LastUsedDate'];
 const credentialTable = (answer: Record<string, any>) => ({ rows: [answer.Credential], columns: CREDENTIAL_COLUMNS });
@@ -120,14 +120,11 @@ export function credentialsCommand(): Command {
     .option('--out <file>', 'write a credentials file (mode 0600, like data/admin.credentials, never over an existing file) instead of printing the secret')
     .action(createCredential);
 
-  action(credentials, 'list', 'list credentials, a page at a time (never their secrets)', 'keyhold credentials list',
-    (_args, o) => ['listcredentials', { Limit: o.limit, Marker: o.marker }],
-    (answer) => ({ rows: answer.Credentials, columns: CREDENTIAL_COLUMNS }))
-    .option('--limit <n>', 'credentials per page', positiveInteger)
-    .option('--marker <marker>', 'NextMarker of the previous page');
+  listing(credentials, 'list', 'list every credential (never their secrets)', 'keyhold credentials list --query "Credentials[?Admin].AccessKeyId" --output text',
+    { action: 'listcredentials', field: 'Credentials', columns: CREDENTIAL_COLUMNS, largestPage: 1000, noun: 'credentials' });
   action(credentials, 'describe <id>', 'show a credential and its policy (never its secret)', 'keyhold --output json credentials describe KHABCDEFGHIJKLMNOPQR',
     ([id]) => ['describecredential', { AccessKeyId: id }], credentialTable);
-  action(credentials, 'update-policy <id>', 'replace the policy of a credential that is not an admin', 'keyhold credentials update-policy KHABCDEFGHIJKLMNOPQR --policy-file orders-policy.json',
+  change(credentials, 'update-policy <id>', 'replace the policy of a credential that is not an admin', 'keyhold credentials update-policy KHABCDEFGHIJKLMNOPQR --policy-file orders-policy.json',
     ([id], o) => {
       const policy = readPolicy(o as PolicyOptions);
       if (policy === undefined) throw new UsageError('give --policy-file FILE or --policy JSON');
@@ -135,11 +132,11 @@ export function credentialsCommand(): Command {
     }, credentialTable)
     .option('--policy-file <file>', 'the new policy document, a JSON file')
     .option('--policy <json>', 'the new policy document as JSON text');
-  action(credentials, 'disable <id>', 'refuse the credential\'s requests until it is enabled again (on every worker before this returns)',
+  change(credentials, 'disable <id>', 'refuse the credential\'s requests until it is enabled again (on every worker before this returns)',
     'keyhold credentials disable KHABCDEFGHIJKLMNOPQR', ([id]) => ['disablecredential', { AccessKeyId: id }]);
-  action(credentials, 'enable <id>', 'accept a disabled credential again', 'keyhold credentials enable KHABCDEFGHIJKLMNOPQR',
+  change(credentials, 'enable <id>', 'accept a disabled credential again', 'keyhold credentials enable KHABCDEFGHIJKLMNOPQR',
     ([id]) => ['enablecredential', { AccessKeyId: id }]);
-  action(credentials, 'delete <id>', 'delete a credential for good', 'keyhold credentials delete KHABCDEFGHIJKLMNOPQR',
+  change(credentials, 'delete <id>', 'delete a credential for good', 'keyhold credentials delete KHABCDEFGHIJKLMNOPQR',
     ([id]) => ['deletecredential', { AccessKeyId: id }]);
   return credentials;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { writeFileDurably } from '../../src/durable-file.js';
 import { printResult, withClient } from '../context.js';
-import { action, example } from './keys.js';
+import { change, example } from './keys.js';
 
 /**
  * `keyhold keys get-parameters-for-import | import-key-material | delete-imported-key-material`:
@@ -28,7 +28,7 @@ export function addImportCommands(keys: Command): void {
     printResult(self, { KeyId: answer.KeyId, ParametersValidTo: answer.ParametersValidTo });
   });
 
-  action(keys, 'import-key-material <key>', 'import key material wrapped with the public key of get-parameters-for-import',
+  change(keys, 'import-key-material <key>', 'import key material wrapped with the public key of get-parameters-for-import',
     'keyhold keys import-key-material alias/byok --import-token ImportToken.bin --encrypted-key-material EncryptedKeyMaterial.bin ' +
       '--expiration-model KEY_MATERIAL_DOES_NOT_EXPIRE',
     ([key], o) => ['importkeymaterial', {
@@ -43,7 +43,7 @@ export function addImportCommands(keys: Command): void {
     .addOption(new Option('--expiration-model <model>', 'KEY_MATERIAL_EXPIRES (default: needs --valid-to) or KEY_MATERIAL_DOES_NOT_EXPIRE').choices(['KEY_MATERIAL_EXPIRES', 'KEY_MATERIAL_DOES_NOT_EXPIRE']))
     .option('--valid-to <date>', 'when the material expires, RFC 3339 (at most 365 days ahead)');
 
-  action(keys, 'delete-imported-key-material <key>', 'delete the imported material: the key is PendingImport until the same material is imported again',
+  change(keys, 'delete-imported-key-material <key>', 'delete the imported material: the key is PendingImport until the same material is imported again',
     'keyhold keys delete-imported-key-material alias/byok',
     ([key]) => ['deleteimportedkeymaterial', { KeyId: key }]);
 }

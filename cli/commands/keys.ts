@@ -3,6 +3,8 @@ import { ASYMMETRIC_KEY_SPECS } from '../../src/crypto/asymmetric-algorithms.js'
 import { MAC_KEY_SPECS } from '../../src/crypto/mac.js';
 import type { KeyholdClient } from '../../src/client/index.js';
 import { collectPairs, positiveInteger, printResult, withClient } from '../context.js';
+import type { Table } from '../output.js';
+import { addPagingOptions, listAll, type PagingOptions } from '../paging.js';
 import { UsageError } from '../errors.js';
 import { addImportCommands } from './imports.js';
 
@@ -13,15 +15,22 @@ export function example(command: Command, text: string): Command {
   return command.addHelpText('after', `\nExample:\n  $ ${text}`);
 }
 
-/** A command that sends one action with the body built from its arguments and prints the answer. */
+type TableOf = (answer: Record<string, any>) => Table;
+
+/**
+ * A command that sends one action with the body built from its arguments and prints the
+ * answer; with `quiet`, a change whose answer tells nothing new, it prints only when
+ * --output or --query asks for it.
+ */
 export function action(
   parent: Command,
   spec: string,
   description: string,
   exampleText: string,
   send: (args: string[], options: Record<string, unknown>) => [action: string, body: Record<string, unknown>],
-  table?: (answer: Record<string, any>) => { rows: Record<string, unknown>[]; columns: string[] },
+  table?: TableOf,
   then?: (client: KeyholdClient, answer: Record<string, any>, options: Record<string, unknown>) => Promise<Record<string, any>>,
+  quiet = false,
 ): Command {
   const command = example(parent.command(spec).description(description), exampleText);
   command.action(async (...received: unknown[]) => {
@@ -33,7 +42,39 @@ export function action(
       const first = await client.call(name, body);
       return then ? then(client, first, options) : first;
     });
-    printResult(self, answer, table?.(answer));
+    printResult(self, answer, table?.(answer), { quiet });
+  });
+  return command;
+}
+
+/** A change to something that exists (enable, tag, delete…): silent on success unless asked. */
+export function change(
+  parent: Command,
+  spec: string,
+  description: string,
+  exampleText: string,
+  send: (args: string[], options: Record<string, unknown>) => [action: string, body: Record<string, unknown>],
+  table?: TableOf,
+): Command {
+  return action(parent, spec, description, exampleText, send, table, undefined, true);
+}
+
+/** A list command: every page by default (cli/paging.ts), the items under `field`. */
+export function listing(
+  parent: Command,
+  spec: string,
+  description: string,
+  exampleText: string,
+  list: { action: string; field: string; columns: string[]; largestPage: number; noun: string; body?: (args: string[], options: Record<string, unknown>) => Record<string, unknown> },
+): Command {
+  const command = example(parent.command(spec).description(description), exampleText);
+  addPagingOptions(command, list.largestPage, list.noun);
+  command.action(async (...received: unknown[]) => {
+    const self = received[received.length - 1] as Command;
+    const options = received[received.length - 2] as Record<string, unknown> & PagingOptions;
+    const body = list.body?.(received.slice(0, -2) as string[], options) ?? {};
+    const answer = await withClient(self, (client) => listAll(client, list.action, body, list.field, options, list.largestPage));
+    printResult(self, answer, { rows: answer[list.field] as Record<string, unknown>[], columns: list.columns });
   });
   return command;
 }
@@ -81,35 +122,29 @@ export function keysCommand(): Command {
     .addOption(new Option('--origin <origin>', 'KEYHOLD (default: the key is made and kept here), EXTERNAL (you import its material: a symmetric key, or an HMAC key with --key-spec HMAC_*), AWS_KMS or GCP_KMS (register a key that stays in that KMS)').choices(['KEYHOLD', 'EXTERNAL', 'AWS_KMS', 'GCP_KMS']))
     .option('--provider-key-id <id>', 'with --origin: the AWS key ARN, or the GCP projects/…/cryptoKeyVersions/N name');
 
-  action(keys, 'list', 'list keys, a page at a time', 'keyhold keys list --limit 20',
-    (_args, o) => ['listkeys', { Limit: o.limit, Marker: o.marker }],
-    (answer) => ({ rows: answer.Keys, columns: KEY_COLUMNS }))
-    .option('--limit <n>', 'keys per page (1..1000)', positiveInteger)
-    .option('--marker <marker>', 'NextMarker of the previous page');
+  listing(keys, 'list', 'list every key (a page at a time with --max-items or --limit)', 'keyhold keys list --query "Keys[?KeyState==\'Enabled\'].KeyId" --output text',
+    { action: 'listkeys', field: 'Keys', columns: KEY_COLUMNS, largestPage: 1000, noun: 'keys' });
 
   action(keys, 'describe <key>', 'show a key (KeyId, keyhold:key/…, or alias/…)', 'keyhold keys describe alias/orders',
     ([key]) => ['describekey', { KeyId: key }], keyTable);
-  action(keys, 'enable <key>', 'enable a key', 'keyhold keys enable alias/orders', ([key]) => ['enablekey', { KeyId: key }], keyTable);
-  action(keys, 'disable <key>', 'disable a key (it can be enabled again)', 'keyhold keys disable alias/orders',
+  change(keys, 'enable <key>', 'enable a key', 'keyhold keys enable alias/orders', ([key]) => ['enablekey', { KeyId: key }], keyTable);
+  change(keys, 'disable <key>', 'disable a key (it can be enabled again)', 'keyhold keys disable alias/orders',
     ([key]) => ['disablekey', { KeyId: key }], keyTable);
   action(keys, 'schedule-deletion <key>', 'delete a key for good after 7..30 days', 'keyhold keys schedule-deletion alias/old --days 7',
     ([key], o) => ['schedulekeydeletion', { KeyId: key, PendingWindowInDays: o.days }])
     .option('--days <n>', 'pending window in days (7..30, default 30)', positiveInteger);
-  action(keys, 'cancel-deletion <key>', 'cancel a scheduled deletion (the key comes back Disabled)', 'keyhold keys cancel-deletion alias/old',
+  change(keys, 'cancel-deletion <key>', 'cancel a scheduled deletion (the key comes back Disabled)', 'keyhold keys cancel-deletion alias/old',
     ([key]) => ['cancelkeydeletion', { KeyId: key }], keyTable);
-  action(keys, 'rotate <key>', 'add a new key version now; old blobs keep decrypting', 'keyhold keys rotate alias/orders',
+  change(keys, 'rotate <key>', 'add a new key version now; old blobs keep decrypting', 'keyhold keys rotate alias/orders',
     ([key]) => ['rotatekeyondemand', { KeyId: key }]);
-  action(keys, 'rotations <key>', 'list the rotations of a key', 'keyhold keys rotations alias/orders',
-    ([key], o) => ['listkeyrotations', { KeyId: key, Limit: o.limit, Marker: o.marker }],
-    (answer) => ({ rows: answer.Rotations, columns: ['RotationDate', 'RotationType'] }))
-    .option('--limit <n>', 'rotations per page', positiveInteger)
-    .option('--marker <marker>', 'NextMarker of the previous page');
+  listing(keys, 'rotations <key>', 'list the rotations of a key', 'keyhold keys rotations alias/orders',
+    { action: 'listkeyrotations', field: 'Rotations', columns: ['RotationDate', 'RotationType'], largestPage: 1000, noun: 'rotations', body: ([key]) => ({ KeyId: key }) });
 
   const rotation = keys.command('rotation').description('automatic rotation of a key');
-  action(rotation, 'enable <key>', 'rotate the key automatically every N days', 'keyhold keys rotation enable alias/orders --period-days 90',
+  change(rotation, 'enable <key>', 'rotate the key automatically every N days', 'keyhold keys rotation enable alias/orders --period-days 90',
     ([key], o) => ['enablekeyrotation', { KeyId: key, RotationPeriodInDays: o.periodDays }])
     .option('--period-days <n>', 'days between rotations (90..2560, default 365)', positiveInteger);
-  action(rotation, 'disable <key>', 'stop rotating the key automatically', 'keyhold keys rotation disable alias/orders',
+  change(rotation, 'disable <key>', 'stop rotating the key automatically', 'keyhold keys rotation disable alias/orders',
     ([key]) => ['disablekeyrotation', { KeyId: key }]);
   action(rotation, 'status <key>', 'show whether and when the key rotates', 'keyhold keys rotation status alias/orders',
     ([key]) => ['getkeyrotationstatus', { KeyId: key }],
@@ -121,31 +156,25 @@ export function keysCommand(): Command {
 
 export function aliasesCommand(): Command {
   const aliases = new Command('aliases').description('friendly names for keys (alias/…)');
-  action(aliases, 'create <alias> <key>', 'name a key', 'keyhold aliases create alias/orders 1234abcd-…',
+  change(aliases, 'create <alias> <key>', 'name a key', 'keyhold aliases create alias/orders 1234abcd-…',
     ([alias, key]) => ['createalias', { AliasName: alias, TargetKeyId: key }]);
-  action(aliases, 'update <alias> <key>', 'point an alias at another key', 'keyhold aliases update alias/orders 5678efgh-…',
+  change(aliases, 'update <alias> <key>', 'point an alias at another key', 'keyhold aliases update alias/orders 5678efgh-…',
     ([alias, key]) => ['updatealias', { AliasName: alias, TargetKeyId: key }]);
-  action(aliases, 'delete <alias>', 'remove an alias (the key stays)', 'keyhold aliases delete alias/orders',
+  change(aliases, 'delete <alias>', 'remove an alias (the key stays)', 'keyhold aliases delete alias/orders',
     ([alias]) => ['deletealias', { AliasName: alias }]);
-  action(aliases, 'list', 'list aliases, all or of one key', 'keyhold aliases list --key-id alias/orders',
-    (_args, o) => ['listaliases', { KeyId: o.keyId, Limit: o.limit, Marker: o.marker }],
-    (answer) => ({ rows: answer.Aliases, columns: ['AliasName', 'TargetKeyId', 'LastUpdatedDate'] }))
-    .option('--key-id <key>', 'only the aliases of this key')
-    .option('--limit <n>', 'aliases per page (1..100)', positiveInteger)
-    .option('--marker <marker>', 'NextMarker of the previous page');
+  listing(aliases, 'list', 'list aliases, all or of one key', 'keyhold aliases list --key-id alias/orders',
+    { action: 'listaliases', field: 'Aliases', columns: ['AliasName', 'TargetKeyId', 'LastUpdatedDate'], largestPage: 100, noun: 'aliases', body: (_args, o) => ({ KeyId: o.keyId }) })
+    .option('--key-id <key>', 'only the aliases of this key');
   return aliases;
 }
 
 export function tagsCommand(): Command {
   const tags = new Command('tags').description('tags on keys');
-  action(tags, 'add <key> <pairs...>', 'add or replace tags (key=value)', 'keyhold tags add alias/orders team=payments env=prod',
+  change(tags, 'add <key> <pairs...>', 'add or replace tags (key=value)', 'keyhold tags add alias/orders team=payments env=prod',
     ([key, ...pairs]) => ['tagresource', { KeyId: key, Tags: pairs.flat().map((pair) => collectPairs(pair)).flatMap((o) => Object.entries(o)).map(([TagKey, TagValue]) => ({ TagKey, TagValue })) }]);
-  action(tags, 'remove <key> <tagKeys...>', 'remove tags by key', 'keyhold tags remove alias/orders env',
+  change(tags, 'remove <key> <tagKeys...>', 'remove tags by key', 'keyhold tags remove alias/orders env',
     ([key, ...tagKeys]) => ['untagresource', { KeyId: key, TagKeys: tagKeys.flat() }]);
-  action(tags, 'list <key>', 'list the tags of a key', 'keyhold tags list alias/orders',
-    ([key], o) => ['listresourcetags', { KeyId: key, Limit: o.limit, Marker: o.marker }],
-    (answer) => ({ rows: answer.Tags, columns: ['TagKey', 'TagValue'] }))
-    .option('--limit <n>', 'tags per page (1..50)', positiveInteger)
-    .option('--marker <marker>', 'NextMarker of the previous page');
+  listing(tags, 'list <key>', 'list the tags of a key', 'keyhold tags list alias/orders',
+    { action: 'listresourcetags', field: 'Tags', columns: ['TagKey', 'TagValue'], largestPage: 50, noun: 'tags', body: ([key]) => ({ KeyId: key }) });
   return tags;
 }

@@ -19,6 +19,8 @@ export interface CliServer {
   keyhold(args: string[], options?: { env?: Record<string, string>; input?: Buffer | string }): Promise<CliResult>;
   /** `keyhold` expected to exit 0 with JSON on stdout. */
   json(args: string[]): Promise<any>;
+  /** `keyhold` expected to exit 0 and print nothing (a change whose answer was not asked for). */
+  quiet(args: string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -52,6 +54,11 @@ export async function startCliServer(passphrase: string): Promise<CliServer> {
       const result = await keyhold(args);
       expect(result.code, `keyhold ${args.join(' ')}: ${result.stderr}`).to.equal(0);
       return JSON.parse(result.stdout.toString());
+    },
+    async quiet(args) {
+      const result = await keyhold(args);
+      expect(result.code, `keyhold ${args.join(' ')}: ${result.stderr}`).to.equal(0);
+      expect(result.stdout.toString(), `keyhold ${args.join(' ')}`).to.equal('');
     },
     async close() {
       admin.close();
