@@ -95,6 +95,7 @@ const environmentSchema = z.object({
   KEYHOLD_KEEPALIVE_TIMEOUT_MS: wholeNumber(100, 600_000).default(DEFAULT_KEEPALIVE_TIMEOUT_MS),
   KEYHOLD_MAX_CONNECTIONS: wholeNumber(1, 1_000_000).default(DEFAULT_MAX_CONNECTIONS),
   KEYHOLD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  KEYHOLD_LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   NODE_ENV: z.string().optional(),
 });
 
@@ -144,6 +145,8 @@ export interface KeyholdConfig {
   /** The HTTPS server's connection limits, per serving process. */
   connections: { headersTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number };
   logLevel: string;
+  /** `json` lines (default) or `pretty` for people (KEYHOLD_LOG_FORMAT). */
+  logFormat: 'json' | 'pretty';
   production: boolean;
 }
 
@@ -221,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
       maxConnections: e.KEYHOLD_MAX_CONNECTIONS,
     },
     logLevel: e.KEYHOLD_LOG_LEVEL,
+    logFormat: e.KEYHOLD_LOG_FORMAT,
     production: e.NODE_ENV === 'production',
   };
 }
