@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { StartupError } from './errors.js';
+import { rule } from './validation-message.js';
 
 /**
  * The configuration schema, defined once. Every variable is documented in .env.example
@@ -166,7 +167,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'configuration');
-    throw new StartupError(`invalid value: ${issue.message}`, variable);
+    // Never the value: it may be a passphrase or a PIN.
+    throw new StartupError(rule(issue, input), variable);
   }
   const e = parsed.data;
 

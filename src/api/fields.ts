@@ -4,7 +4,7 @@ import { canonicalEncryptionContext, type EncryptionContext } from '../crypto/in
 import { ValidationException } from '../errors.js';
 import { MAX_PLAINTEXT_BYTES } from '../kms/key-service.js';
 import { isStandardBase64 } from '../protocol/base64.js';
-import { validationMessage } from './validation-message.js';
+import { validationMessage } from '../validation-message.js';
 
 /**
  * Request field schemas shared by the actions. Requests use AWS KMS field names, matched

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { z } from 'zod';
 import { actions } from '../../src/api/actions/index.js';
 import { displayName, parseRequest } from '../../src/api/fields.js';
-import { KmsError } from '../../src/errors.js';
+import { loadConfig } from '../../src/config.js';
+import { KmsError, StartupError } from '../../src/errors.js';
 
 /** Words of the schema library's own messages, which must never reach a caller. */
 const LIBRARY_WORDING = /expected|received|Too big|Too small|Invalid input|Invalid option|Invalid string|<=|>=|characters.*base64/i;
@@ -108,6 +109,24 @@ describe('validation messages in people\'s words', () => {
       expect(refusal(actions.get('generatedatakey')!.schema, { numberofbytes: 0, keyspec: 'X' })).to.equal(
         '3 problems with the request: KeyId is required; KeySpec must be one of AES_256, AES_128; NumberOfBytes is at least 1',
       );
+    });
+  });
+
+  describe('server settings', () => {
+    it('a bad setting is told as the variable and its rule, in no schema-library wording and without its value', () => {
+      const cases: Array<[Record<string, string>, string]> = [
+        [{ KEYHOLD_WORKERS: '0' }, 'KEYHOLD_WORKERS: is at least 1'],
+        [{ KEYHOLD_PORT: '70000' }, 'KEYHOLD_PORT: is at most 65535'],
+        [{ KEYHOLD_PORT: 'http' }, 'KEYHOLD_PORT: must be a whole number'],
+        [{ KEYHOLD_LOG_FORMAT: 'colourful' }, 'KEYHOLD_LOG_FORMAT: must be one of json, pretty'],
+        [{ KEYHOLD_KDF: 'md5' }, 'KEYHOLD_KDF: must be one of pbkdf2, argon2id'],
+        [{ KEYHOLD_GOKMS_AUTH_KEY: 'short secret' }, 'KEYHOLD_GOKMS_AUTH_KEY: is at least 16 characters'],
+      ];
+      for (const [env, expected] of cases) {
+        expect(() => loadConfig(env)).to.throw(StartupError).with.property('message', expected);
+        expect(expected).not.to.match(LIBRARY_WORDING);
+        expect(expected).not.to.contain(Object.values(env)[0]);
+      }
     });
   });
 });

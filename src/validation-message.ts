@@ -29,15 +29,23 @@ export function validationMessage(
 }
 
 function describeIssue(issue: z.core.$ZodIssue, fields: Record<string, unknown>, displayName: (lowerName: string) => string): string {
-  const field = fieldName(issue.path, displayName);
-  // An absent field fails a type check, every branch of a union, or a list of choices alike.
-  if (issue.path.length > 0 && valueAt(fields, issue.path) === undefined) {
-    return `${field} is required`;
-  }
-  return `${field} ${rule(issue)}`;
+  return `${fieldName(issue.path, displayName)} ${rule(issue, fields)}`;
 }
 
-function rule(issue: z.core.$ZodIssue): string {
+/**
+ * What one issue says of its field, as the end of a sentence that starts with the field's
+ * name: `is required`, `is at most 4096 bytes`, `must be one of json, pretty`.
+ *
+ * @example
+ *   `${variable}: ${rule(issue, environment)}` // 'KEYHOLD_WORKERS: is at most 256'
+ */
+export function rule(issue: z.core.$ZodIssue, fields: Record<string, unknown>): string {
+  // An absent field fails a type check, every branch of a union, or a list of choices alike.
+  if (issue.path.length > 0 && valueAt(fields, issue.path) === undefined) return 'is required';
+  return kindRule(issue);
+}
+
+function kindRule(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
       return `must be ${TYPE_WORDS[issue.expected] ?? `of type ${issue.expected}`}`;
@@ -79,7 +87,7 @@ function isLibraryWording(message: string): boolean {
 function unionRule(branches: readonly (readonly z.core.$ZodIssue[])[]): string {
   const typeOnly = (branch: readonly z.core.$ZodIssue[]) => branch.every((issue) => issue.code === 'invalid_type' && issue.path.length === 0);
   const near = branches.find((branch) => !typeOnly(branch) && branch.length > 0);
-  if (near) return rule(near[0]!);
+  if (near) return kindRule(near[0]!);
   const types = branches.flatMap((branch) => branch.map((issue) => (issue.code === 'invalid_type' ? (TYPE_WORDS[issue.expected] ?? issue.expected) : '')));
   return types.length > 0 && types.every(Boolean) ? `must be ${[...new Set(types)].join(' or ')}` : 'has a form that is not allowed';
 }
