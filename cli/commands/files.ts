@@ -28,7 +28,7 @@ export function fileCommands(): Command[] {
       /* Precondition: the encrypted file does not go to a terminal. */
       if (output === STDIO && process.stdout.isTTY) throw new UsageError('refusing to write an encrypted file to a terminal: redirect stdout or give OUT');
       const { encryptFile, encryptFileAtPath } = await envelope();
-      const progress = await progressFor(command.name(), input, options.progress);
+      const progress = await progressFor(command.name(), input, output, options.progress);
       await withClient(command, (client) => {
         const settings = {
           encryptionContext: options.context,
@@ -51,7 +51,7 @@ export function fileCommands(): Command[] {
     .addHelpText('after', '\nExamples:\n  $ keyhold decrypt-file backup.tar.khf backup.tar --context host=db1\n  $ keyhold decrypt-file db.tar.khf - | tar t     # check the exit status: see the README')
     .action(async (input: string, output: string, options, command: Command) => {
       const { decryptFile, decryptFileAtPath } = await envelope();
-      const progress = await progressFor(command.name(), input, options.progress);
+      const progress = await progressFor(command.name(), input, output, options.progress);
       await withClient(command, (client) => {
         const settings = {
           decrypt: async (ciphertextBlob: Buffer, encryptionContext: Record<string, string> | undefined) => {
@@ -78,9 +78,10 @@ export function fileCommands(): Command[] {
 /**
  * The progress line for IN, when one is wanted (a terminal, no --no-progress) and IN is stdin
  * or a file over the threshold; undefined otherwise, and then the fast file-to-file path runs.
+ * None when the output itself goes to the terminal: the line would be drawn over it (as curl).
  */
-async function progressFor(label: string, input: string, option: boolean | undefined): Promise<Progress | undefined> {
-  if (!progressWanted(option)) return undefined;
+async function progressFor(label: string, input: string, output: string, option: boolean | undefined): Promise<Progress | undefined> {
+  if (!progressWanted(option) || (output === STDIO && process.stdout.isTTY)) return undefined;
   if (input === STDIO) return startProgress(label, undefined);
   // A missing IN is reported by the command itself, as without a progress line.
   const size = await stat(input).then((info) => (info.isFile() ? info.size : undefined), () => undefined);

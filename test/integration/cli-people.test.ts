@@ -39,7 +39,7 @@ describe('the keyhold command line for people: progress, errors in their words, 
     const command = [process.execPath, '--import', TSX, CLI, ...args].map(shellQuote).join(' ');
     const env = { ...process.env, XDG_CONFIG_HOME: config, KEYHOLD_CREDENTIALS_FILE: path.join(cwd, 'data', 'admin.credentials') };
     return new Promise((resolve) => {
-      execFile('script', ['-qfec', command, '/dev/null'], { cwd, env, encoding: 'utf8', maxBuffer: 1 << 20 }, (error, stdout) => {
+      execFile('script', ['-qfec', command, '/dev/null'], { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20 }, (error, stdout) => {
         capturedLog.push(stdout);
         resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, screen: stdout });
       });
@@ -86,6 +86,16 @@ describe('the keyhold command line for people: progress, errors in their words, 
       const small = await keyholdAtTerminal(['encrypt-file', 'small.bin', 'small.khf', '--key-id', keyId]);
       expect(small.code, small.screen).to.equal(0);
       expect(small.screen).to.equal('');
+    });
+
+    it('draws no line over the output when the output goes to the terminal too', async () => {
+      writeFileSync(path.join(cwd, 'text.txt'), 'a line of text for the terminal\n'.repeat(BIG / 32));
+      const encrypted = await keyholdAtTerminal(['encrypt-file', '--no-progress', 'text.txt', 'text.khf', '--key-id', keyId]);
+      expect(encrypted.code, encrypted.screen).to.equal(0);
+      const shown = await keyholdAtTerminal(['decrypt-file', 'text.khf', '-']);
+      expect(shown.code).to.equal(0);
+      expect(shown.screen.length).to.be.greaterThan(BIG);
+      expect(shown.screen).not.to.contain('decrypt-file');
     });
 
     it('prints nothing when stderr is not a terminal, also from stdin to stdout', async () => {
