@@ -80,7 +80,7 @@ export function hintsFor(error: unknown, setting: CallSetting = call): string[] 
     case 'RequestExpired':
       return ["hint: this machine's clock and the server's differ by more than the 5 minutes a signed request may be off: set the clocks right (NTP)"];
     case 'InvalidSignatureException':
-      return [`hint: the secret key does not match the access key id: check the credential in ${setting.from ?? 'use'} (a replaced secret, or another server's profile)`];
+      return [`hint: the secret key does not match the access key id: check the credential in ${credentialSource(setting.from)} (a replaced secret, or another server's credential)`];
     case 'UnrecognizedClientException':
       return [`hint: ${at} does not know this access key id: the credential may belong to another server, or was deleted or disabled`];
     default:
@@ -116,6 +116,12 @@ export function describeError(error: unknown, verbose: boolean): { line: string;
     return { line: `Error: ${failure.message}`, code: EXIT.usage };
   }
   return { line: `Error: ${failure.name ?? 'Error'}: ${failure.message}`, code: EXIT.failure };
+}
+
+/** Where the credential in use came from: with a URL from the environment, its two variables. */
+function credentialSource(from: string | undefined): string {
+  if (from === '--url' || from === 'KEYHOLD_URL') return 'KEYHOLD_ACCESS_KEY_ID and KEYHOLD_SECRET_KEY';
+  return from ?? 'use';
 }
 
 function withHints(line: string, error: unknown): string {

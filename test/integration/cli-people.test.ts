@@ -169,7 +169,7 @@ describe('the keyhold command line for people: progress, errors in their words, 
         unconfigured: true,
       });
       expect(wrongSecret.code).to.equal(1);
-      expect(wrongSecret.stderr).to.match(/^Error: InvalidSignatureException: .*\nhint: the secret key does not match the access key id: check the credential in --url/);
+      expect(wrongSecret.stderr).to.match(/^Error: InvalidSignatureException: .*\nhint: the secret key does not match the access key id: check the credential in KEYHOLD_ACCESS_KEY_ID and KEYHOLD_SECRET_KEY/);
       const unknown = await keyhold(['--url', server.url, '--ca-cert', path.join(cwd, 'data', 'tls-cert.pem'), 'random', '--bytes', '1'], {
         env: { KEYHOLD_ACCESS_KEY_ID: 'KHNOSUCHKEY0000000000', KEYHOLD_SECRET_KEY: randomBytes(32).toString('base64') },
         unconfigured: true,

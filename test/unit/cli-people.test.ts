@@ -91,6 +91,8 @@ describe('hints under the errors of the common dead ends', () => {
   it('an expired request points at the clocks; a bad signature at the credential in use', () => {
     expect(api('RequestExpired')).to.match(/clock.*5 minutes/);
     expect(api('InvalidSignatureException')).to.include("check the credential in the profile 'prod'");
+    const fromEnvironment = hintsFor(new KeyholdApiError('InvalidSignatureException', 401, 'failed'), { url: setting.url, from: 'KEYHOLD_URL' });
+    expect(fromEnvironment.join('\n')).to.include('check the credential in KEYHOLD_ACCESS_KEY_ID and KEYHOLD_SECRET_KEY');
     expect(api('UnrecognizedClientException')).to.match(/does not know this access key id/);
   });
 
