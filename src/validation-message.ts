@@ -49,10 +49,11 @@ function kindRule(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
       return `must be ${TYPE_WORDS[issue.expected] ?? `of type ${issue.expected}`}`;
+    // A limit written with its own message says it in the field's units (bytes of a base64 field).
     case 'too_big':
-      return tooBig(issue.origin, Number(issue.maximum), issue.inclusive !== false);
+      return isLibraryWording(issue.message) ? tooBig(issue.origin, Number(issue.maximum), issue.inclusive !== false) : issue.message;
     case 'too_small':
-      return tooSmall(issue.origin, Number(issue.minimum), issue.inclusive !== false);
+      return isLibraryWording(issue.message) ? tooSmall(issue.origin, Number(issue.minimum), issue.inclusive !== false) : issue.message;
     case 'invalid_value':
       return `must be one of ${oneOf(issue.values)}`;
     case 'invalid_format':

@@ -83,7 +83,8 @@ export function bytesField(min: number, max: number, tooLongHint?: string) {
   const tooLong = `is at most ${max} bytes${tooLongHint ? `; ${tooLongHint}` : ''}`;
   return z
     .string()
-    .refine((text) => text.length <= Math.ceil(max / 3) * 4, { message: tooLong, abort: true })
+    // A length check (not a refinement), so that the JSON Schema made from this one keeps maxLength.
+    .max(Math.ceil(max / 3) * 4, { error: tooLong, abort: true })
     .refine(isStandardBase64, { message: 'must be standard base64', abort: true })
     .transform((text) => Buffer.from(text, 'base64'))
     .refine((bytes) => bytes.length >= min, min === 1 ? 'must not be empty' : `is at least ${min} bytes`)

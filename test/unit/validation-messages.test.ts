@@ -120,7 +120,7 @@ describe('validation messages in people\'s words', () => {
         [{ KEYHOLD_PORT: 'http' }, 'KEYHOLD_PORT: must be a whole number'],
         [{ KEYHOLD_LOG_FORMAT: 'colourful' }, 'KEYHOLD_LOG_FORMAT: must be one of json, pretty'],
         [{ KEYHOLD_KDF: 'md5' }, 'KEYHOLD_KDF: must be one of pbkdf2, argon2id'],
-        [{ KEYHOLD_GOKMS_AUTH_KEY: 'short secret' }, 'KEYHOLD_GOKMS_AUTH_KEY: is at least 16 characters'],
+        [{ KEYHOLD_GOKMS_AUTH_KEY: 'short secret' }, 'KEYHOLD_GOKMS_AUTH_KEY: must be at least 16 characters'],
       ];
       for (const [env, expected] of cases) {
         expect(() => loadConfig(env)).to.throw(StartupError).with.property('message', expected);
