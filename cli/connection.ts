@@ -35,6 +35,8 @@ export interface Connection {
   client: KeyholdClientOptions;
   /** Lines for stderr: which file was used when it was the fallback, the --insecure warning. */
   notices: string[];
+  /** Where the URL in use was found (`--url`, `KEYHOLD_URL`, `the profile 'default'`, a file), for hints. */
+  from: string;
 }
 
 interface Named {
@@ -81,10 +83,10 @@ export function connectionFrom(
   env: NodeJS.ProcessEnv,
   profiles: Readonly<Record<string, Profile>>,
 ): Connection {
-  const { client, notices } = sourceSettings(source, flags, env, profiles);
-  if (!flags.insecure) return { client, notices };
+  const { client, notices, from } = sourceSettings(source, flags, env, profiles);
+  if (!flags.insecure) return { client, notices, from };
   const { certSha256: _pin, ca: _ca, ...untrusted } = client;
-  return { client: { ...untrusted, dangerouslyAcceptAnyCertificate: true }, notices: [...notices, INSECURE_WARNING] };
+  return { client: { ...untrusted, dangerouslyAcceptAnyCertificate: true }, notices: [...notices, INSECURE_WARNING], from };
 }
 
 /** chooseSource, then connectionFrom, with ./data/admin.credentials looked up in the working directory. */
@@ -135,13 +137,14 @@ function sourceSettings(
 ): Connection {
   switch (source.kind) {
     case 'environment':
-      return { client: fromEnvironment(flags, env), notices: [] };
+      return { client: fromEnvironment(flags, env), notices: [], from: flags.url !== undefined ? '--url' : 'KEYHOLD_URL' };
     case 'profile':
-      return { client: fromProfile(source.name, profiles), notices: [] };
+      return { client: fromProfile(source.name, profiles), notices: [], from: `the profile '${source.name}'` };
     case 'credentials-file':
       return {
         client: fromCredentialsFile(source.file),
         notices: source.fallback ? [`keyhold: using credentials from ${path.resolve(source.file)}`] : [],
+        from: `the credentials file ${path.resolve(source.file)}`,
       };
   }
 }

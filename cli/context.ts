@@ -5,7 +5,7 @@ import { KeyholdClient, type KeyholdClientOptions } from '../src/client/index.js
 import { writeFileDurably } from '../src/durable-file.js';
 import { isStandardBase64 } from '../src/protocol/base64.js';
 import { resolveConnection } from './connection.js';
-import { UsageError } from './errors.js';
+import { noteCall, UsageError } from './errors.js';
 import { answerAskedFor, outputFormat, renderResult, type OutputFormat, type Table } from './output.js';
 import { readConfig } from './profiles.js';
 
@@ -32,12 +32,14 @@ export function globalOptions(command: Command): GlobalOptions {
  * stderr which file was used when it is the working directory's ./data/admin.credentials.
  */
 export function connectionOptions(options: GlobalOptions, env: NodeJS.ProcessEnv = process.env): KeyholdClientOptions {
-  const { client, notices } = resolveConnection(options, env, readConfig().profiles);
+  const { client, notices, from } = resolveConnection(options, env, readConfig().profiles);
   for (const notice of notices) process.stderr.write(`${notice}\n`);
+  noteCall({ url: client.url, from });
   return client;
 }
 
 export async function withClient<T>(command: Command, work: (client: KeyholdClient) => Promise<T>): Promise<T> {
+  noteCall({ command: command.name() });
   const client = new KeyholdClient(connectionOptions(globalOptions(command)));
   try {
     return await work(client);

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { StartupError } from './errors.js';
+import { rule } from './validation-message.js';
 
 /**
  * The configuration schema, defined once. Every variable is documented in .env.example
@@ -95,6 +96,7 @@ const environmentSchema = z.object({
   KEYHOLD_KEEPALIVE_TIMEOUT_MS: wholeNumber(100, 600_000).default(DEFAULT_KEEPALIVE_TIMEOUT_MS),
   KEYHOLD_MAX_CONNECTIONS: wholeNumber(1, 1_000_000).default(DEFAULT_MAX_CONNECTIONS),
   KEYHOLD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  KEYHOLD_LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   NODE_ENV: z.string().optional(),
 });
 
@@ -144,6 +146,8 @@ export interface KeyholdConfig {
   /** The HTTPS server's connection limits, per serving process. */
   connections: { headersTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number };
   logLevel: string;
+  /** `json` lines (default) or `pretty` for people (KEYHOLD_LOG_FORMAT). */
+  logFormat: 'json' | 'pretty';
   production: boolean;
 }
 
@@ -163,7 +167,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'configuration');
-    throw new StartupError(`invalid value: ${issue.message}`, variable);
+    // Never the value: it may be a passphrase or a PIN.
+    throw new StartupError(rule(issue, input), variable);
   }
   const e = parsed.data;
 
@@ -221,6 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
       maxConnections: e.KEYHOLD_MAX_CONNECTIONS,
     },
     logLevel: e.KEYHOLD_LOG_LEVEL,
+    logFormat: e.KEYHOLD_LOG_FORMAT,
     production: e.NODE_ENV === 'production',
   };
 }

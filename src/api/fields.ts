@@ -4,6 +4,7 @@ import { canonicalEncryptionContext, type EncryptionContext } from '../crypto/in
 import { ValidationException } from '../errors.js';
 import { MAX_PLAINTEXT_BYTES } from '../kms/key-service.js';
 import { isStandardBase64 } from '../protocol/base64.js';
+import { validationMessage } from '../validation-message.js';
 
 /**
  * Request field schemas shared by the actions. Requests use AWS KMS field names, matched
@@ -64,21 +65,33 @@ const DISPLAY_NAMES: Record<string, string> = {
   importtype: 'ImportType',
   keymaterialid: 'KeyMaterialId',
   items: 'Items',
+  customermasterkeyspec: 'CustomerMasterKeySpec',
+  multiregion: 'MultiRegion',
+  customkeystoreid: 'CustomKeyStoreId',
+  xkskeyid: 'XksKeyId',
+  bypasspolicylockoutsafetycheck: 'BypassPolicyLockoutSafetyCheck',
+  policyname: 'PolicyName',
 };
 
 export const keyIdField = z.string().min(1).max(2048);
 
-/** A base64 field decoded to bytes, `min..max` bytes long. */
-export function bytesField(min: number, max: number) {
+/**
+ * A base64 field decoded to bytes, `min..max` bytes long. Its limits are told in bytes, the
+ * unit the caller thinks in, not in base64 characters; `tooLongHint` says what to do instead.
+ */
+export function bytesField(min: number, max: number, tooLongHint?: string) {
+  const tooLong = `is at most ${max} bytes${tooLongHint ? `; ${tooLongHint}` : ''}`;
   return z
     .string()
-    .max(Math.ceil(max / 3) * 4)
-    .refine(isStandardBase64, 'must be standard base64')
+    // A length check (not a refinement), so that the JSON Schema made from this one keeps maxLength.
+    .max(Math.ceil(max / 3) * 4, { error: tooLong, abort: true })
+    .refine(isStandardBase64, { message: 'must be standard base64', abort: true })
     .transform((text) => Buffer.from(text, 'base64'))
-    .refine((bytes) => bytes.length >= min && bytes.length <= max, `must decode to ${min} to ${max} bytes`);
+    .refine((bytes) => bytes.length >= min, min === 1 ? 'must not be empty' : `is at least ${min} bytes`)
+    .refine((bytes) => bytes.length <= max, tooLong);
 }
 
-export const plaintextField = bytesField(1, MAX_PLAINTEXT_BYTES);
+export const plaintextField = bytesField(1, MAX_PLAINTEXT_BYTES, 'use encrypt-file for files (or encrypt under a data key from GenerateDataKey)');
 export const ciphertextBlobField = bytesField(1, 6144);
 
 /** Algorithm names are checked against the key by the KMS layer; here only their shape. */
@@ -162,14 +175,5 @@ export function parseRequest<S extends z.ZodType>(schema: S, fields: Record<stri
   const result = schema.safeParse(fields);
   if (result.success) return result.data;
   // Messages name the field and the rule, never the value: it may be plaintext.
-  const problems = result.error.issues.slice(0, 3).map((issue) => {
-    const [first, ...rest] = issue.path.map(String);
-    const where = [first === undefined ? 'request' : displayName(first), ...rest].join('.');
-    return issue.code === 'invalid_type' && issue.message.endsWith('received undefined')
-      ? `${where} is required`
-      : `${where} ${issue.message.replace(/^Invalid input: /, '')}`;
-  });
-  throw new ValidationException(
-    `${result.error.issues.length} validation error${result.error.issues.length === 1 ? '' : 's'} detected: ${problems.join('; ')}`,
-  );
+  throw new ValidationException(validationMessage(result.error.issues, fields, displayName));
 }

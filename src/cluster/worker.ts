@@ -36,7 +36,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
   // However the process ends, its copy of the root key does not outlive it in memory.
   process.once('exit', () => rootKey.fill(0));
   const config = init.config;
-  const logger = createLogger(config.logLevel).child({ worker: workerId });
+  const logger = createLogger(config.logLevel, undefined, config.logFormat).child({ worker: workerId });
 
   const store = new RemoteStore(primary);
   const remoteProviders = createRemoteKeyProviders(config, (message) => logger.warn(message));

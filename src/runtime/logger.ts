@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
 
 /**
  * Paths that must never reach a log line even if a future change passes them in: pino
@@ -20,8 +21,26 @@ export const REDACTED_PATHS = [
   'pin',
 ];
 
-/** The server's structured JSON logger (stdout unless a destination is given). */
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+/** `json`: one JSON object per line, for log collectors (the default); `pretty`: for people. */
+export type LogFormat = 'json' | 'pretty';
+
+/**
+ * The server's logger, to stdout unless a destination is given. In `pretty` form the lines
+ * pino has already serialised, and so redacted, are rewritten for reading by pino-pretty in
+ * the same process and synchronously: no worker thread, and no line lost at exit.
+ */
+export function createLogger(level: string, destination?: DestinationStream, format: LogFormat = 'json'): Logger {
+  const output =
+    format === 'pretty'
+      ? pinoPretty({
+          destination: destination ?? 1,
+          sync: true,
+          // Colours only on a terminal: a file or a journal gets plain text.
+          colorize: destination === undefined && process.stdout.isTTY === true,
+          translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l o',
+          ignore: 'pid,hostname,service',
+        })
+      : destination;
   return pino(
     {
       level,
@@ -29,7 +48,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    destination,
+    output,
   );
 }
 

@@ -33,7 +33,7 @@ export async function main(): Promise<void> {
   try {
     if (existsSync('.env')) process.loadEnvFile('.env');
     const config = loadConfig();
-    const logger = createLogger(config.logLevel);
+    const logger = createLogger(config.logLevel, undefined, config.logFormat);
     starting = startServer(config, logger);
     await starting;
   } catch (error) {

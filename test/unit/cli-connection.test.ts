@@ -62,12 +62,15 @@ describe('CLI connection sources (cli/connection.ts)', () => {
       expect(connectionFrom({ kind: 'profile', name: 'default' }, {}, FULL_ENV, { default: DEFAULT })).to.deep.equal({
         client: { url: DEFAULT.url, accessKeyId: DEFAULT.accessKeyId, secretKey: SECRET, certSha256: DEFAULT.certSha256 },
         notices: [],
+        from: "the profile 'default'",
       });
     });
 
     it('takes nothing from a profile or file for the environment: no pin', () => {
-      const { client } = connectionFrom({ kind: 'environment' }, {}, FULL_ENV, { default: { ...DEFAULT, url: FULL_ENV.KEYHOLD_URL } });
+      const { client, from } = connectionFrom({ kind: 'environment' }, {}, FULL_ENV, { default: { ...DEFAULT, url: FULL_ENV.KEYHOLD_URL } });
       expect(client).to.deep.equal({ url: FULL_ENV.KEYHOLD_URL, accessKeyId: 'KHENV', secretKey: SECRET });
+      expect(from, 'where the URL came from, for the hints under an error').to.equal('KEYHOLD_URL');
+      expect(connectionFrom({ kind: 'environment' }, { url: 'https://flag.example' }, FULL_ENV, {}).from).to.equal('--url');
     });
 
     it('refuses an environment that gives a URL or a credential without the other, naming what is missing', () => {
@@ -88,7 +91,11 @@ describe('CLI connection sources (cli/connection.ts)', () => {
         const file = path.join(dir.path, 'admin.credentials');
         writeFileSync(file, JSON.stringify({ AccessKeyId: 'KHFILE', SecretKey: SECRET, Url: 'https://file.example:8443', CertSha256: 'cd'.repeat(32) }));
         const chosen = connectionFrom({ kind: 'credentials-file', file, fallback: false }, {}, FULL_ENV, {});
-        expect(chosen).to.deep.equal({ client: { url: 'https://file.example:8443', accessKeyId: 'KHFILE', secretKey: SECRET, certSha256: 'cd'.repeat(32) }, notices: [] });
+        expect(chosen).to.deep.equal({
+          client: { url: 'https://file.example:8443', accessKeyId: 'KHFILE', secretKey: SECRET, certSha256: 'cd'.repeat(32) },
+          notices: [],
+          from: `the credentials file ${file}`,
+        });
         const fallback = connectionFrom({ kind: 'credentials-file', file, fallback: true }, {}, {}, {});
         expect(fallback.notices).to.deep.equal([`keyhold: using credentials from ${file}`]);
       } finally {

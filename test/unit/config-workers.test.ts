@@ -18,7 +18,7 @@ describe('loadConfig: KEYHOLD_WORKERS', () => {
       expect(() => loadConfig({ KEYHOLD_WORKERS: value }), value)
         .to.throw(StartupError)
         .with.property('message')
-        .that.matches(/^KEYHOLD_WORKERS: invalid value/);
+        .that.matches(/^KEYHOLD_WORKERS: (is at least 1|is at most 256|must be a whole number)$/);
     }
   });
 });

@@ -43,6 +43,7 @@ describe('loadConfig', () => {
     expect(config.goKmsAuthKey).to.equal(undefined);
     expect(config.keyCacheSize).to.equal(DEFAULT_KEY_CACHE_SIZE);
     expect(config.logLevel).to.equal('info');
+    expect(config.logFormat, 'JSON lines unless asked').to.equal('json');
     expect(config.production).to.equal(false);
     expect(config.connections).to.deep.equal({ headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 1024 });
   });
@@ -62,6 +63,7 @@ describe('loadConfig', () => {
       KEYHOLD_GOKMS_AUTH_KEY: 'sixteen chars ok',
       KEYHOLD_KEY_CACHE_SIZE: '250000',
       KEYHOLD_LOG_LEVEL: 'debug',
+      KEYHOLD_LOG_FORMAT: 'pretty',
       KEYHOLD_HEADERS_TIMEOUT_MS: '2000',
       KEYHOLD_KEEPALIVE_TIMEOUT_MS: '3000',
       KEYHOLD_MAX_CONNECTIONS: '50',
@@ -79,6 +81,7 @@ describe('loadConfig', () => {
     expect(config.goKmsAuthKey).to.equal('sixteen chars ok');
     expect(config.keyCacheSize).to.equal(250_000);
     expect(config.logLevel).to.equal('debug');
+    expect(config.logFormat).to.equal('pretty');
     expect(config.connections).to.deep.equal({ headersTimeoutMs: 2000, keepAliveTimeoutMs: 3000, maxConnections: 50 });
   });
 
@@ -141,6 +144,7 @@ describe('loadConfig', () => {
       { title: 'an unknown master key kind', variable: 'KEYHOLD_MASTER', env: () => ({ KEYHOLD_MASTER: 'hsm' }) },
       { title: 'an unknown KDF', variable: 'KEYHOLD_KDF', env: () => ({ KEYHOLD_KDF: 'scrypt' }) },
       { title: 'an unknown log level', variable: 'KEYHOLD_LOG_LEVEL', env: () => ({ KEYHOLD_LOG_LEVEL: 'loud' }) },
+      { title: 'an unknown log format', variable: 'KEYHOLD_LOG_FORMAT', env: () => ({ KEYHOLD_LOG_FORMAT: 'colourful' }) },
       { title: 'a key cache of no entries', variable: 'KEYHOLD_KEY_CACHE_SIZE', env: () => ({ KEYHOLD_KEY_CACHE_SIZE: '0' }) },
       { title: 'a header timeout below 100 ms', variable: 'KEYHOLD_HEADERS_TIMEOUT_MS', env: () => ({ KEYHOLD_HEADERS_TIMEOUT_MS: '99' }) },
       { title: 'a header timeout that is not a number', variable: 'KEYHOLD_HEADERS_TIMEOUT_MS', env: () => ({ KEYHOLD_HEADERS_TIMEOUT_MS: '10s' }) },

@@ -18,7 +18,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['providers'], // master-key and remote-key providers
   ['store', 'crypto', 'client'], // LevelDB persistence; pure cryptography; the signing client
   ['runtime'], // logging, the HTTPS server, listening and shutdown, TLS
-  ['config.ts', 'errors.ts', 'durable-file.ts', 'protocol'], // settings, typed errors, durable writes; the wire protocol
+  ['config.ts', 'errors.ts', 'durable-file.ts', 'validation-message.ts', 'protocol'], // settings, typed errors, durable writes, schema problems in words; the wire protocol
 ];
 
 /**

@@ -55,3 +55,36 @@ describe('flatInfoLogger', () => {
     expect(lines.map((line) => JSON.parse(line).requestId)).to.deep.equal(['b']);
   });
 });
+
+describe('createLogger in pretty form (KEYHOLD_LOG_FORMAT=pretty)', () => {
+  function prettyCapturing() {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    return { logger: createLogger('info', sink, 'pretty'), lines };
+  }
+
+  it('writes lines for people: level word and message first, fields below, no JSON object per line', () => {
+    const { logger, lines } = prettyCapturing();
+    logger.info({ url: 'https://127.0.0.1:8443', requestId: 'r-1' }, 'keyhold is listening');
+    const text = lines.join('');
+    expect(text).to.match(/^\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} [+-]\d{4}\] INFO: keyhold is listening\n/);
+    expect(text).to.contain('url: "https://127.0.0.1:8443"').and.contain('requestId: "r-1"');
+    expect(() => JSON.parse(lines[0]!)).to.throw();
+  });
+
+  it('keeps every redaction: the pretty printer only ever sees lines pino has redacted', () => {
+    const { logger, lines } = prettyCapturing();
+    const secrets = ['plain-secret-1', 'secret-key-2', 'passphrase-3', 'pin-4', 'Bearer token-5'];
+    logger.info({ Plaintext: secrets[0], body: { SecretKey: secrets[1] }, passphrase: secrets[2], pin: secrets[3], req: { headers: { authorization: secrets[4] } } }, 'request');
+    flatInfoLogger(logger)({ requestId: 'r', Plaintext: secrets[0], pin: secrets[3] }, 'request');
+    logger.child({ worker: 1 }).warn({ headers: { authorization: secrets[4] } }, 'child line');
+    const text = lines.join('');
+    expect(text.match(/\[redacted\]/g)).to.have.length(8);
+    for (const secret of secrets) expect(text).not.to.contain(secret);
+  });
+});
