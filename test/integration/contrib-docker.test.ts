@@ -1,0 +1,211 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import net, { type AddressInfo } from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { REPOSITORY, cleanEnv } from '../helpers/packaging.js';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { makeTempDir } from '../helpers/temp-dir.js';
+
+const run = promisify(execFile);
+const DOCKERFILE = path.join(REPOSITORY, 'contrib', 'docker', 'Dockerfile');
+const HEALTHCHECK = path.join(REPOSITORY, 'contrib', 'docker', 'healthcheck.mjs');
+const DOCKERIGNORE = path.join(REPOSITORY, '.dockerignore');
+
+/** A Node 20 slim image of an exact release (optionally by digest): `node:20.20.2-bookworm-slim`. */
+const PINNED_NODE_20_SLIM = /^node:20\.\d+\.\d+-(bookworm|bullseye|trixie)-slim(@sha256:[0-9a-f]{64})?$/;
+/** Names of settings that hold a secret: a passphrase, a PIN, a password, a token, a credential, a key. */
+const SECRET_NAME = /PASSPHRASE|PIN|PASSWORD|SECRET|TOKEN|CREDENTIAL|AUTH|_KEY$/;
+/** A value that looks like key material or a token: 20 or more base64 or hex characters in a row. */
+const SECRET_VALUE = /[A-Za-z0-9+=]{20,}/;
+
+interface Instruction {
+  keyword: string;
+  args: string;
+}
+
+/**
+ * The Dockerfile's instructions, continuation lines joined, comments and the parser directive
+ * left out. hadolint would do this and more, but Debian bookworm does not package it and no
+ * other registry is reachable here.
+ */
+function instructions(text: string): Instruction[] {
+  return text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      const [keyword, ...rest] = line.split(/\s+/);
+      return { keyword: keyword!.toUpperCase(), args: rest.join(' ') };
+    });
+}
+
+/** The instructions of each stage, a FROM first. */
+function stages(all: Instruction[]): Instruction[][] {
+  const result: Instruction[][] = [];
+  for (const instruction of all) {
+    if (instruction.keyword === 'FROM') result.push([]);
+    result.at(-1)!.push(instruction);
+  }
+  return result;
+}
+
+/** `NAME=value NAME2=value2` of an ENV or ARG instruction. */
+function settings(args: string): [string, string][] {
+  return [...args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)(?:=("[^"]*"|\S*))?/g)].map((match) => [match[1]!, (match[2] ?? '').replace(/^"|"$/g, '')]);
+}
+
+/** Sources of the COPY and ADD instructions that take them from the build context (not another stage). */
+function contextSources(all: Instruction[]): string[] {
+  return all
+    .filter(({ keyword, args }) => (keyword === 'COPY' || keyword === 'ADD') && !/--from=/.test(args))
+    .flatMap(({ args }) => {
+      const words = args.split(/\s+/).filter((word) => !word.startsWith('--'));
+      return words.slice(0, -1);
+    })
+    .map((source) => source.replace(/^\.\//, '').replace(/\/$/, ''));
+}
+
+describe('contrib/docker/Dockerfile', () => {
+  const all = instructions(readFileSync(DOCKERFILE, 'utf8'));
+  const [build, final] = stages(all) as [Instruction[], Instruction[]];
+  const of = (stage: Instruction[], keyword: string) => stage.filter((instruction) => instruction.keyword === keyword);
+
+  it('builds in two stages from an exact Node 20 slim image', () => {
+    expect(stages(all)).to.have.length(2);
+    const [buildFrom, finalFrom] = [of(build, 'FROM')[0]!.args, of(final, 'FROM')[0]!.args];
+    expect(buildFrom).to.match(/ AS build$/i);
+    expect(buildFrom.split(/\s+/)[0]).to.match(PINNED_NODE_20_SLIM);
+    expect(finalFrom).to.match(PINNED_NODE_20_SLIM);
+  });
+
+  it('keeps the compilers and the dependency install in the build stage', () => {
+    const buildRuns = of(build, 'RUN').map(({ args }) => args).join('\n');
+    expect(buildRuns).to.match(/apt-get install .*\bg\+\+ make python3\b/);
+    expect(buildRuns).to.match(/npm ci\b/);
+    const finalRuns = of(final, 'RUN').map(({ args }) => args).join('\n');
+    expect(finalRuns).to.not.match(/apt-get|g\+\+|\bmake\b|python3|npm (ci|install)/);
+  });
+
+  it('runs as a user that is not root', () => {
+    const users = of(final, 'USER').map(({ args }) => args);
+    expect(users).to.have.length.greaterThan(0);
+    const user = users.at(-1)!;
+    expect(user).to.not.match(/^(root|0)(:|$)/);
+    // The same id as the user made for it, so that the data directory belongs to it.
+    const created = /useradd [^\n]*--uid (\d+)/.exec(of(final, 'RUN').map(({ args }) => args).join('\n'));
+    expect(created, 'useradd --uid in the final stage').to.not.equal(null);
+    expect(user.split(':')[0]).to.equal(created![1]);
+  });
+
+  it('keeps the data directory in a volume owned by that user', () => {
+    const environment = Object.fromEntries(of(final, 'ENV').flatMap(({ args }) => settings(args)));
+    const dataDir = environment.KEYHOLD_DATA_DIR;
+    expect(dataDir).to.be.a('string');
+    expect(of(final, 'VOLUME').map(({ args }) => args)).to.deep.equal([JSON.stringify([dataDir])]);
+    expect(of(final, 'RUN').map(({ args }) => args).join('\n')).to.include(`install -d -m 0700 -o keyhold -g keyhold ${dataDir}`);
+  });
+
+  it('checks its health with GET /healthz through node, as the slim image has no curl', () => {
+    const checks = of(final, 'HEALTHCHECK');
+    expect(checks).to.have.length(1);
+    expect(checks[0]!.args).to.match(/ CMD \["node", "\/app\/healthcheck\.mjs"\]$/);
+    expect(of(final, 'WORKDIR').map(({ args }) => args)).to.deep.equal(['/app']);
+    expect(of(final, 'COPY').map(({ args }) => args)).to.include('contrib/docker/healthcheck.mjs ./');
+    expect(all.map(({ args }) => args).join('\n')).to.not.match(/\b(curl|wget)\b/);
+  });
+
+  it('bakes in no secret: no secret-looking setting or value, production mode on', () => {
+    const configured = all.filter(({ keyword }) => keyword === 'ENV' || keyword === 'ARG').flatMap(({ args }) => settings(args));
+    expect(configured.length).to.be.greaterThan(0);
+    expect(configured.filter(([name]) => SECRET_NAME.test(name))).to.deep.equal([]);
+    expect(configured.filter(([, value]) => SECRET_VALUE.test(value))).to.deep.equal([]);
+    expect(Object.fromEntries(of(final, 'ENV').flatMap(({ args }) => settings(args)))).to.include({ NODE_ENV: 'production' });
+  });
+
+  it('starts the keyhold command (exec form), the server by default', () => {
+    expect(of(final, 'ENTRYPOINT').map(({ args }) => JSON.parse(args))).to.deep.equal([['node', '/app/bin/keyhold.js']]);
+    expect(of(final, 'CMD').map(({ args }) => JSON.parse(args))).to.deep.equal([['server']]);
+  });
+
+  it('.dockerignore sends the builder only what the Dockerfile copies', () => {
+    const lines = readFileSync(DOCKERIGNORE, 'utf8').split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+    expect(lines[0]).to.equal('*');
+    const allowed = lines.slice(1);
+    expect(allowed.every((line) => line.startsWith('!')), allowed.join(' ')).to.equal(true);
+    expect([...allowed.map((line) => line.slice(1))].sort()).to.deep.equal([...new Set(contextSources(all))].sort());
+    expect(allowed.filter((line) => /\.env|data|credentials|passphrase|softhsm|node_modules|dist/.test(line))).to.deep.equal([]);
+  });
+});
+
+describe('contrib/docker/healthcheck.mjs', function () {
+  this.timeout(120_000);
+
+  let temp: { path: string; remove(): void };
+  let server: ServerProcess;
+
+  before(async () => {
+    temp = makeTempDir('keyhold-healthcheck-');
+    server = await startServerProcess({}, temp.path);
+  });
+
+  after(async () => {
+    await server?.stop();
+    temp?.remove();
+  });
+
+  /** Runs the check as the image does, with the container's settings; resolves its exit code. */
+  async function healthcheck(port: number, host = '0.0.0.0'): Promise<number> {
+    try {
+      await run(process.execPath, [HEALTHCHECK], { env: cleanEnv({ KEYHOLD_HOST: host, KEYHOLD_PORT: String(port) }), timeout: 30_000 });
+      return 0;
+    } catch (error) {
+      return (error as { code?: number }).code ?? -1;
+    }
+  }
+
+  it('exits 0 when the server answers /healthz', async () => {
+    expect(await healthcheck(server.port)).to.equal(0);
+    expect(await healthcheck(server.port, '127.0.0.1')).to.equal(0);
+  });
+
+  it('exits 1 when nothing listens', async () => {
+    const closed = net.createServer().listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const { port } = closed.address() as AddressInfo;
+    closed.close();
+    await once(closed, 'close');
+    expect(await healthcheck(port)).to.equal(1);
+  });
+
+  it('exits 1, within its time limit, when the port accepts but never answers', async () => {
+    const silent = net.createServer(() => undefined).listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    try {
+      const started = Date.now();
+      expect(await healthcheck((silent.address() as AddressInfo).port)).to.equal(1);
+      expect(Date.now() - started).to.be.below(8_000);
+    } finally {
+      silent.close();
+    }
+  });
+
+  it('exits 1 when /healthz answers 503', async () => {
+    const dataDir = path.join(temp.path, 'data');
+    const unhealthy = https
+      .createServer({ cert: readFileSync(path.join(dataDir, 'tls-cert.pem')), key: readFileSync(path.join(dataDir, 'tls-key.pem')) }, (request, response) => {
+        response.writeHead(request.url === '/healthz' ? 503 : 404, { 'Content-Type': 'application/json' }).end('{"status":"sealed"}');
+      })
+      .listen(0, '127.0.0.1');
+    await once(unhealthy, 'listening');
+    try {
+      expect(await healthcheck((unhealthy.address() as AddressInfo).port)).to.equal(1);
+    } finally {
+      unhealthy.close();
+    }
+  });
+});
