@@ -69,10 +69,18 @@ describe('contrib/docker/Dockerfile', () => {
   // hadolint would check more, but Debian bookworm does not package it and no other registry
   // is reachable here: dockerfile-utils (the Docker language server's linter) checks the syntax
   // and flags, and the tests below check what this image promises.
-  const text = readFileSync(DOCKERFILE, 'utf8');
-  const dockerfile = DockerfileParser.parse(text);
-  const all = dockerfile.getInstructions();
-  const [build, final] = stages(dockerfile) as [Stage, Stage];
+  let text: string;
+  let dockerfile: Dockerfile;
+  let all: Stage;
+  let build: Stage;
+  let final: Stage;
+
+  before(() => {
+    text = readFileSync(DOCKERFILE, 'utf8');
+    dockerfile = DockerfileParser.parse(text);
+    all = dockerfile.getInstructions();
+    [build, final] = stages(dockerfile) as [Stage, Stage];
+  });
 
   it('is valid for dockerfile-utils\' linter', () => {
     expect(validate(text).map((problem) => `line ${problem.range.start.line + 1}: ${problem.message}`)).to.deep.equal([]);

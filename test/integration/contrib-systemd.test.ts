@@ -4,6 +4,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { REPOSITORY } from '../helpers/packaging.js';
+import { rememberSecret } from '../helpers/secrets.js';
 import { startServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
@@ -113,7 +114,9 @@ describe('contrib/systemd/keyhold.service', function () {
     mkdirSync(credentials);
     const [credentialName, credentialSource] = valuesOf(unit, 'LoadCredential')[0]!.split(':') as [string, string];
     expect(credentialSource).to.equal('/etc/keyhold/passphrase');
-    writeFileSync(path.join(credentials, credentialName), 'a passphrase given to systemd only\n', { mode: 0o400 });
+    const passphrase = 'a passphrase given to systemd only';
+    rememberSecret(passphrase);
+    writeFileSync(path.join(credentials, credentialName), `${passphrase}\n`, { mode: 0o400 });
     chmodSync(credentials, 0o500);
     const specifiers = (value: string) => value.replaceAll('%S', stateRoot).replaceAll('%d', credentials);
     const env = Object.fromEntries(

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPOSITORY, npmPack, runCommand, tarballFile, tarballFiles } from '../helpers/packaging.js';
+import { rememberSecret } from '../helpers/secrets.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
@@ -79,6 +80,8 @@ describe('the client alone (@keyhold/client)', function () {
     });
 
     it('talks to a Keyhold server: a key, an encryption and its decryption, a file envelope', async () => {
+      rememberSecret('only the client');
+      rememberSecret('a file, sealed');
       writeFileSync(
         path.join(app, 'main.js'),
         `import { Readable, PassThrough } from 'node:stream';

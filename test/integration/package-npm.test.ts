@@ -12,6 +12,7 @@ import {
   tarballFiles,
   type StartedProgram,
 } from '../helpers/packaging.js';
+import { rememberSecret } from '../helpers/secrets.js';
 import { TEST_WORKERS } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 import { testStoreEnv } from '../helpers/test-store.js';
@@ -88,6 +89,7 @@ describe('the npm package, packed and installed globally', function () {
     it('answers /healthz and a round trip through the installed package\'s client export', async () => {
       // A script beside the installed package resolves `keyhold` and `keyhold/client` through its
       // `exports`, as an application that depends on the package would.
+      rememberSecret('from the tarball');
       const probe = path.join(prefix, 'lib', 'probe.mjs');
       writeFileSync(
         probe,
