@@ -39,8 +39,8 @@ export async function runCommand(file: string, args: string[], options: { cwd: s
   }
 }
 
-/** Top-level entries of the repository that a copy for packing leaves out: builds, dependencies, stores. */
-const NOT_COPIED = new Set(['node_modules', 'dist', '.git', 'data', 'data-hsm', '.tmp', '.env']);
+/** Entries of the repository that a copy for packing leaves out: builds, dependencies, stores, tokens, results. */
+const NOT_COPIED = new Set(['node_modules', 'dist', '.git', 'data', 'data-hsm', '.tmp', '.env', path.join('softhsm', 'tokens'), path.join('bench', 'results')]);
 
 /**
  * A copy of the repository's sources in `into` (its node_modules a link to the repository's), so
@@ -53,9 +53,9 @@ export function copyRepository(into: string): void {
     filter: (source) => {
       const relative = path.relative(REPOSITORY, source);
       if (relative === '') return true;
-      const [top] = relative.split(path.sep);
-      if (NOT_COPIED.has(top!)) return false;
-      return !relative.endsWith('.tgz') && !relative.split(path.sep).includes('dist');
+      const parts = relative.split(path.sep);
+      if (NOT_COPIED.has(parts[0]!) || NOT_COPIED.has(parts.slice(0, 2).join(path.sep))) return false;
+      return !relative.endsWith('.tgz') && !parts.includes('dist') && !parts.includes('node_modules');
     },
   });
   symlinkSync(path.join(REPOSITORY, 'node_modules'), path.join(into, 'node_modules'));
