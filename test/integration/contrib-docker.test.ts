@@ -3,14 +3,16 @@ import { Add, Arg, Cmd, Copy, DockerfileParser, Entrypoint, Env, From, Healthche
 import { validate } from 'dockerfile-utils';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { REPOSITORY, cleanEnv } from '../helpers/packaging.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { REPOSITORY, cleanEnv, copyRepository, listeningEntry, runCommand, startProgram, type StartedProgram } from '../helpers/packaging.js';
+import { rememberSecret } from '../helpers/secrets.js';
+import { TEST_WORKERS, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
+import { testStoreEnv } from '../helpers/test-store.js';
 
 const run = promisify(execFile);
 const DOCKERFILE = path.join(REPOSITORY, 'contrib', 'docker', 'Dockerfile');
@@ -221,3 +223,112 @@ describe('contrib/docker/healthcheck.mjs', function () {
     }
   });
 });
+
+/**
+ * No image can be built here, so this assembles the final stage by hand: the sources compiled as
+ * the build stage compiles them, then each `COPY` of the final stage carried out into a directory
+ * that stands for /app (node_modules linked rather than copied), and the ENTRYPOINT and CMD run
+ * with the image's ENV. It shows that what the image copies is enough to start the server in
+ * production mode, and that the HEALTHCHECK command finds it healthy.
+ */
+describe('the image\'s final stage, assembled without docker', function () {
+  this.timeout(300_000);
+
+  let temp: { path: string; remove(): void };
+  let app: string;
+  let final: Stage;
+  let server: StartedProgram | undefined;
+
+  before(async () => {
+    temp = makeTempDir('keyhold-image-');
+    const dockerfile = DockerfileParser.parse(readFileSync(DOCKERFILE, 'utf8'));
+    const [build, finalStage] = stages(dockerfile) as [Stage, Stage];
+    final = finalStage;
+    const buildDir = path.join(temp.path, 'build');
+    copyRepository(buildDir);
+    await runCommand('npx', ['tsc', '-p', '.'], { cwd: buildDir });
+
+    const buildWorkdir = ofKind(build, Workdir).at(-1)!.getArgumentsContent()!;
+    const appWorkdir = ofKind(final, Workdir).at(-1)!.getArgumentsContent()!;
+    app = path.join(temp.path, 'app');
+    mkdirSync(app);
+    for (const copy of ofKind(final, Copy)) {
+      const [source, destination] = words(copy) as [string, string];
+      const from = copy.getFromFlag() === null ? path.join(REPOSITORY, source) : path.join(buildDir, path.relative(buildWorkdir, source));
+      const target = destination.endsWith('/') && !source.endsWith('/') ? path.join(app, destination, path.basename(source)) : path.join(app, destination);
+      if (path.basename(from) === 'node_modules') {
+        symlinkSync(realpathSync(from), target.replace(/\/$/, ''));
+      } else {
+        cpSync(from, target, { recursive: true });
+      }
+    }
+    expect(appWorkdir).to.equal('/app');
+  });
+
+  after(async () => {
+    if (server && server.child.exitCode === null) {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    }
+    temp?.remove();
+  });
+
+  /** The image's path `/app/…` in the assembled directory. */
+  const inApp = (imagePath: string) => imagePath.replace(/^\/app(?=\/|$)/, app);
+
+  it('starts the server from ENTRYPOINT and CMD with the image\'s settings and a passphrase file', async () => {
+    const jsonOf = (instruction: Entrypoint | Cmd) => instruction.getJSONStrings().map((argument) => argument.getJSONValue());
+    const [program, ...entryArgs] = jsonOf(ofKind(final, Entrypoint)[0]!);
+    const command = [...entryArgs, ...jsonOf(ofKind(final, Cmd)[0]!)].map(inApp);
+    expect(program).to.equal('node');
+
+    const imageEnv = Object.fromEntries(settings(final));
+    const dataDir = path.join(temp.path, 'volume');
+    mkdirSync(dataDir, { mode: 0o700 });
+    const passphrase = 'the passphrase of the assembled image';
+    rememberSecret(passphrase);
+    const passphraseFile = path.join(temp.path, 'keyhold-passphrase');
+    writeFileSync(passphraseFile, passphrase, { mode: 0o400 });
+    const port = await freePort();
+    server = startProgram(process.execPath, command, {
+      cwd: app,
+      env: cleanEnv({
+        ...imageEnv,
+        // What `docker run` would add: the volume's path stands in for /var/lib/keyhold, a free port
+        // for 8443, and loopback for the container's own network (not every interface of this machine).
+        KEYHOLD_HOST: '127.0.0.1',
+        KEYHOLD_DATA_DIR: dataDir,
+        KEYHOLD_PORT: String(port),
+        KEYHOLD_PASSPHRASE_FILE: passphraseFile,
+        KEYHOLD_WORKERS: TEST_WORKERS,
+        ...testStoreEnv(dataDir),
+      }),
+    });
+    const listening = await listeningEntry(server);
+    expect(imageEnv).to.include({ NODE_ENV: 'production', KEYHOLD_HOST: '0.0.0.0' });
+    expect(listening.url).to.equal(`https://127.0.0.1:${port}`);
+    expect(server.stdout()).to.not.include('DEVELOPMENT MODE');
+
+    // The HEALTHCHECK's command, as docker would run it in the container.
+    const check = /CMD (\[.*\])$/.exec(ofKind(final, Healthcheck)[0]!.getArgumentsContent()!)!;
+    const [checkProgram, ...checkArgs] = (JSON.parse(check[1]!) as string[]).map(inApp);
+    expect(checkProgram).to.equal('node');
+    const { stdout } = await runCommand(process.execPath, checkArgs, { cwd: app, env: cleanEnv({ ...imageEnv, KEYHOLD_PORT: String(port) }) });
+    expect(stdout).to.equal('/healthz answered 200\n');
+  });
+
+  it('stops on SIGTERM, as docker stop sends it', async () => {
+    server!.child.kill('SIGTERM');
+    expect(await server!.exited).to.equal(0);
+  });
+});
+
+/** A TCP port free on 127.0.0.1 a moment ago. */
+async function freePort(): Promise<number> {
+  const probe = net.createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as AddressInfo;
+  probe.close();
+  await once(probe, 'close');
+  return port;
+}
