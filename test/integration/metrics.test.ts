@@ -358,7 +358,8 @@ describe('metrics (KEYHOLD_METRICS_ADDR) and the probes', function () {
     expect(listeningPorts(withMetrics.server.child.pid!)).to.deep.equal([withMetrics.server.port, metricsPort(withMetrics.server)].sort((a, b) => a - b));
   });
 
-  for (const bad of ['9464', 'localhost', '127.0.0.1:', ':9464', '127.0.0.1:65536', 'http://127.0.0.1:9464', '127.0.0.1:9464/metrics', '[::1:9464']) {
+  // The forms refused are listed in test/unit/config.test.ts; here, that the server process refuses them.
+  for (const bad of ['localhost', '127.0.0.1:65536']) {
     it(`refuses to start with KEYHOLD_METRICS_ADDR=${bad}, naming the variable`, async () => {
       const dir = makeTempDir('keyhold-metrics-');
       dirs.push(dir);
