@@ -61,7 +61,6 @@ export function createApp(options: AppOptions): RequestListener {
   // its store is reachable. /readyz: also every worker listening (a cluster being (re)started,
   // or a worker replaced, is alive but not ready); a server whose primary hung is neither.
   const probe = (ok: () => boolean) => (_req: Request, res: Response) => {
-    res.setHeader('Cache-Control', 'no-store');
     if (ok()) res.json({ status: 'ok' });
     else res.status(503).json({ status: 'unavailable' });
   };
