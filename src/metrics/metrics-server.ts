@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { AggregatorRegistry, type Registry } from 'prom-client';
 import { StartupError } from '../errors.js';
 
 export interface MetricsAddress {
@@ -21,6 +22,23 @@ export interface MetricsServer {
 
 /** What a scrape answers: the text and its content type. */
 export type MetricsSource = () => Promise<{ text: string; contentType: string }>;
+
+/** The workers of a cluster, each asked for its metrics (getMetricsAsJSON) when scraped. */
+export interface WorkerMetrics {
+  workerMetrics(): Promise<unknown[][]>;
+}
+
+/**
+ * A scrape's answer: this process's registry, summed with every listening worker's (each
+ * metric by its own aggregator: sums for Keyhold's, averages for event-loop lag, …).
+ */
+export function scrapeOf(registry: Registry, workers: () => WorkerMetrics | undefined): MetricsSource {
+  return async () => {
+    const cluster = workers();
+    const all = cluster ? AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), ...(await cluster.workerMetrics())]) : registry;
+    return { text: await all.metrics(), contentType: all.contentType };
+  };
+}
 
 /**
  * Listens on `address` and answers `GET /metrics` with what `source` gives; 404 for anything

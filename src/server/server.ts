@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { createApp } from '../api/app.js';
 import { refuseUnfinishedRestore } from '../backup/restore-marker.js';
 import { StoreSnapshots } from '../backup/snapshots.js';
-import { AggregatorRegistry } from 'prom-client';
 import { startCluster, type RunningCluster } from '../cluster/primary.js';
 import type { KeyholdConfig } from '../config.js';
 import { AuditTrail } from '../audit/audit-trail.js';
@@ -14,7 +13,7 @@ import { CredentialService } from '../kms/credential-service.js';
 import { KeyService } from '../kms/key-service.js';
 import { openRootKey } from '../kms/root-key.js';
 import { enableMetrics } from '../metrics/metrics.js';
-import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
+import { scrapeOf, startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
 import { registerStoreGauges, timeStoreOperations } from '../metrics/store-metrics.js';
 import { createMasterKeyProvider, type MasterKeyProvider } from '../providers/master-keys/index.js';
 import { createRemoteKeyProviders } from '../providers/remote-keys/index.js';
@@ -107,16 +106,10 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
       );
     }
 
+    // Before the workers start: a metrics address in use stops the server before it serves.
     if (config.metrics !== undefined && metrics?.registry) {
-      const registry = metrics.registry;
-      registerStoreGauges(registry, openStore, config.workers > 1 ? () => workers?.workersListening() ?? 0 : undefined);
-      // One scrape: this process's metrics, summed with every listening worker's.
-      const scrape = async () => {
-        const own = await registry.getMetricsAsJSON();
-        const all = workers ? AggregatorRegistry.aggregate([own, ...(await workers.workerMetrics())]) : registry;
-        return { text: await all.metrics(), contentType: all.contentType };
-      };
-      metricsServer = await startMetricsServer(config.metrics, scrape, (error) => logger.error({ err: error }, 'a metrics scrape failed'));
+      registerStoreGauges(metrics.registry, openStore, config.workers > 1 ? () => workers?.workersListening() ?? 0 : undefined);
+      metricsServer = await startMetricsServer(config.metrics, scrapeOf(metrics.registry, () => workers), (error) => logger.error({ err: error }, 'a metrics scrape failed'));
       logger.info({ address: `${urlHost(config.metrics.host)}:${metricsServer.port}`, port: metricsServer.port }, 'metrics listening');
     }
 

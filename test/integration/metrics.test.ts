@@ -296,6 +296,18 @@ describe('metrics (KEYHOLD_METRICS_ADDR) and the probes', function () {
     expect((await scrape(port, '/healthz')).status).to.equal(404);
   });
 
+  it('counts the requests of a server without workers (KEYHOLD_WORKERS=1) the same way', async () => {
+    const { server, admin } = await startCluster({ KEYHOLD_METRICS_ADDR: '127.0.0.1:0', KEYHOLD_WORKERS: '1' });
+    for (let index = 0; index < 7; index++) expect((await call(server, admin, 'generaterandom', { NumberOfBytes: 8 })).status).to.equal(200);
+    expect((await call(server, admin, 'nosuchaction', {})).status).to.equal(400);
+    const found = samples((await scrape(metricsPort(server))).text);
+    expect(total(found, 'keyhold_requests_total', { door: 'kms', action: 'generaterandom', outcome: 'Success' })).to.equal(7);
+    expect(total(found, 'keyhold_requests_total', { door: 'kms', action: 'unknown', outcome: 'UnknownOperationException' })).to.equal(1);
+    expect(total(found, 'keyhold_requests_total')).to.equal(8);
+    expect(found.has('keyhold_workers_listening'), 'no worker gauge without workers').to.equal(false);
+    expect((await send(server, 'GET', '/readyz')).status).to.equal(200);
+  });
+
   it('answers /readyz 503 while a worker is down and 200 once its replacement listens, /healthz 200 throughout, and counts the restart', async () => {
     const { server } = await startCluster({ KEYHOLD_METRICS_ADDR: '127.0.0.1:0' });
     const port = metricsPort(server);
