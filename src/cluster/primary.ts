@@ -56,8 +56,6 @@ export interface RunningCluster {
   forget(change: StoreChange): Promise<void>;
   /** Workers that listen now. */
   workersListening(): number;
-  /** Ready (/readyz): the store healthy and every one of KEYHOLD_WORKERS workers listening. */
-  readonly ready: boolean;
   /** Each listening worker's metrics (prom-client's getMetricsAsJSON), for a scrape. */
   workerMetrics(): Promise<unknown[][]>;
 }
@@ -347,10 +345,6 @@ class ClusterPrimary implements RunningCluster {
     let count = 0;
     for (const state of this.workers.values()) if (state.listeningNow) count++;
     return count;
-  }
-
-  get ready(): boolean {
-    return this.readyNow;
   }
 
   async workerMetrics(): Promise<unknown[][]> {
