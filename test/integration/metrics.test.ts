@@ -9,6 +9,7 @@ import { rememberSecret } from '../helpers/secrets.js';
 import { runServerToCompletion, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 import { mountTmpfs, type Tmpfs } from '../helpers/tmpfs.js';
+import { startFakeGcpKms } from '../fakes/gcp-kms.js';
 
 const PASSPHRASE = 'metrics test passphrase, long enough';
 const DASHBOARD = new URL('../../contrib/grafana/keyhold-dashboard.json', import.meta.url);
@@ -306,6 +307,35 @@ describe('metrics (KEYHOLD_METRICS_ADDR) and the probes', function () {
     expect(total(found, 'keyhold_requests_total')).to.equal(8);
     expect(found.has('keyhold_workers_listening'), 'no worker gauge without workers').to.equal(false);
     expect((await send(server, 'GET', '/readyz')).status).to.equal(200);
+  });
+
+  it('counts calls to a remote KMS by provider, call and outcome, without the remote key name', async () => {
+    const gcp = await startFakeGcpKms();
+    try {
+      // One process: loading Google's SDK on first use stalls a process for about a second here,
+      // which a cluster's heartbeats would take for a hung process (a matter apart from metrics).
+      const { server, admin } = await startCluster({ KEYHOLD_METRICS_ADDR: '127.0.0.1:0', KEYHOLD_WORKERS: '1', KEYHOLD_GCP_KMS_ENDPOINT: gcp.endpoint, KEYHOLD_PROVIDER_MAX_ATTEMPTS: '1' });
+      const version = gcp.addKeyVersion('EC_SIGN_P256_SHA256');
+      const created = await call(server, admin, 'createkey', { Origin: 'GCP_KMS', ProviderKeyId: version.name });
+      expect(created.status, JSON.stringify(created.body)).to.equal(200);
+      const keyId = String((created.body.KeyMetadata as { KeyId: string }).KeyId);
+      const sign = () => call(server, admin, 'sign', { KeyId: keyId, Message: 'aGk=', SigningAlgorithm: 'ECDSA_SHA_256' });
+      for (let index = 0; index < 3; index++) expect((await sign()).status).to.equal(200);
+      gcp.failNext(1, 'permission-denied', 'AsymmetricSign');
+      const failed = await sign();
+      expect(failed.status).to.not.equal(200);
+
+      const scraped = await scrape(metricsPort(server));
+      const found = samples(scraped.text);
+      expect(total(found, 'keyhold_provider_calls_total', { provider: 'gcp_kms', call: 'describe', outcome: 'Success' })).to.equal(1);
+      expect(total(found, 'keyhold_provider_calls_total', { provider: 'gcp_kms', call: 'sign', outcome: 'Success' })).to.equal(3);
+      expect(total(found, 'keyhold_provider_calls_total', { provider: 'gcp_kms', call: 'sign', outcome: String(failed.body.__type) })).to.equal(1);
+      expect(total(found, 'keyhold_provider_call_duration_seconds_count', { provider: 'gcp_kms' })).to.equal(5);
+      expect(scraped.text).to.not.contain(version.name);
+      expect(scraped.text).to.not.contain(keyId);
+    } finally {
+      await gcp.close();
+    }
   });
 
   it('answers /readyz 503 while a worker is down and 200 once its replacement listens, /healthz 200 throughout, and counts the restart', async () => {
