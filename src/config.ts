@@ -55,6 +55,19 @@ export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 5_000;
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 
+/** `host:port` of the metrics listener: a name, an IPv4 address or a bracketed IPv6 address, and a port. */
+const METRICS_ADDRESS_PATTERN = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
+
+const metricsAddress = z.string().transform((value, context) => {
+  const match = METRICS_ADDRESS_PATTERN.exec(value);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) {
+    context.addIssue({ code: 'custom', message: 'must be host:port, e.g. 127.0.0.1:9464 or [::1]:9464' });
+    return z.NEVER;
+  }
+  return { host: (match[1] ?? match[2])!, port };
+});
+
 const environmentSchema = z.object({
   KEYHOLD_HOST: z.string().min(1).default('127.0.0.1'),
   KEYHOLD_PORT: wholeNumber(0, 65535).default(8443),
@@ -95,6 +108,7 @@ const environmentSchema = z.object({
   KEYHOLD_HEADERS_TIMEOUT_MS: wholeNumber(100, 600_000).default(DEFAULT_HEADERS_TIMEOUT_MS),
   KEYHOLD_KEEPALIVE_TIMEOUT_MS: wholeNumber(100, 600_000).default(DEFAULT_KEEPALIVE_TIMEOUT_MS),
   KEYHOLD_MAX_CONNECTIONS: wholeNumber(1, 1_000_000).default(DEFAULT_MAX_CONNECTIONS),
+  KEYHOLD_METRICS_ADDR: metricsAddress.optional(),
   KEYHOLD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   KEYHOLD_LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   NODE_ENV: z.string().optional(),
@@ -145,6 +159,8 @@ export interface KeyholdConfig {
   requestTimeoutMs: number;
   /** The HTTPS server's connection limits, per serving process. */
   connections: { headersTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number };
+  /** KEYHOLD_METRICS_ADDR: where Prometheus scrapes `GET /metrics` (plain HTTP); undefined: no metrics at all. */
+  metrics: { host: string; port: number } | undefined;
   logLevel: string;
   /** `json` lines (default) or `pretty` for people (KEYHOLD_LOG_FORMAT). */
   logFormat: 'json' | 'pretty';
@@ -225,6 +241,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
       keepAliveTimeoutMs: e.KEYHOLD_KEEPALIVE_TIMEOUT_MS,
       maxConnections: e.KEYHOLD_MAX_CONNECTIONS,
     },
+    metrics: e.KEYHOLD_METRICS_ADDR,
     logLevel: e.KEYHOLD_LOG_LEVEL,
     logFormat: e.KEYHOLD_LOG_FORMAT,
     production: e.NODE_ENV === 'production',

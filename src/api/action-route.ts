@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DEFAULT_MAX_SKEW_SECONDS, GO_KMS_LEGACY_ACCESS_KEY_ID } from '../auth/verify-signature.js';
 import { AccessDeniedException, KmsError, ServiceUnavailableException } from '../errors.js';
 import { isUuid } from '../kms/key-id.js';
+import { metrics } from '../metrics/metrics.js';
 import type { AuditEntry } from '../store/audit-record.js';
 import type { RequestFacts } from './access-log.js';
 import { BACKUP_ACTION, streamBackup } from './actions/backup-store.js';
@@ -64,10 +65,22 @@ export function actionRoute(options: ActionRouteOptions): ActionRoute {
     }
     const facts: RequestFacts = { requestId: randomUUID() };
     options.logAccess(req, res, facts);
+    const started = metrics.requestStarted();
     // answerAction answers every error itself; should even that fail, the connection is dropped.
-    answerAction(options, door, target, req, res, facts).catch(() => res.destroy());
+    answerAction(options, door, target, req, res, facts).then(
+      (outcome) => metrics.requestFinished(door.dialect, actionLabel(target), outcome, started),
+      () => {
+        res.destroy();
+        metrics.requestFinished(door.dialect, actionLabel(target), 'ConnectionDropped', started);
+      },
+    );
     return true;
   };
+}
+
+/** The action as a metric label: the registry's name, never what the request wrote (which may be anything). */
+function actionLabel(target: ActionTarget): string {
+  return target.action?.name ?? (target.backup ? BACKUP_ACTION : 'unknown');
 }
 
 async function answerAction(
@@ -77,7 +90,7 @@ async function answerAction(
   req: IncomingMessage,
   res: ServerResponse,
   facts: RequestFacts,
-): Promise<void> {
+): Promise<string> {
   const { action, backup } = target;
   // The request's one audit record: filled in on the way, written before the answer is sent.
   const record: AuditEntry = {
@@ -93,17 +106,18 @@ async function answerAction(
   let input: Record<string, unknown> | undefined;
   // A batch's records, one per item, which replace the request's one record once it has run.
   let items: ItemRecord[] | undefined;
+  // Where a failure happened: a refusal while `authenticating` is an authentication failure.
+  let authenticating = false;
   try {
     // The body is read first (the limit, the named action's, holds before authentication), then
     // the signature, which covers its exact bytes, is checked before anything else looks at it.
     const body = await readBody(req, action?.maxBodyBytes ?? MAX_BODY_BYTES);
     record.Principal = door.claimedAccessKeyId(req);
+    authenticating = true;
     facts.principal = door.authenticate(req, body);
+    authenticating = false;
     record.Principal = facts.principal.accessKeyId;
-    if (backup) {
-      await answerBackup(options, res, facts, record, body);
-      return;
-    }
+    if (backup) return await answerBackup(options, res, facts, record, body);
     if (!action) throw target.refusal();
     facts.action = action.name;
     input = parseRequest(action.schema, door.fields(req, body)) as Record<string, unknown>;
@@ -120,18 +134,25 @@ async function answerAction(
   } catch (error) {
     const kmsError = errorAnswerFor(error, facts, options.logger, options.isHealthy);
     record.Outcome = kmsError.type;
+    if (authenticating) metrics.authenticationFailed(kmsError.type);
+    else if (kmsError.type === 'AccessDeniedException') metrics.policyDenied(actionLabel(target));
     // A refused request names its key in the record too, when the request named it by KeyId.
     record.KeyId ??= keyIdOf(input) ?? null;
     answer = { status: door.status(kmsError), body: JSON.stringify(errorBody(kmsError)) };
   }
   if (res.headersSent) {
     res.destroy();
-    return;
+    return 'ConnectionDropped';
   }
   // A batch that failed as a whole (a deadline passed while its items ran) has the one record.
   const written = items === undefined || answer.status !== 200 ? await writeRecord(options, record, facts) : await writeRecords(options, itemEntries(record, items), facts);
-  if (written !== true) answer = auditUnavailable(facts, written);
+  let outcome = record.Outcome;
+  if (written !== true) {
+    answer = auditUnavailable(facts, written);
+    outcome = facts.errorType!;
+  }
   door.answer(res, answer.status, facts.requestId, answer.body);
+  return outcome;
 }
 
 /** The records of a batch's items: the request's record with each item's key, outcome and context, and its place. */
@@ -146,7 +167,7 @@ function itemEntries(record: AuditEntry, items: ItemRecord[]): AuditEntry[] {
 /**
  * BackupStore answers a stream: its record (admins only) is written before the first byte.
  */
-async function answerBackup(options: ActionRouteOptions, res: ServerResponse, facts: RequestFacts, record: AuditEntry, body: Buffer): Promise<void> {
+async function answerBackup(options: ActionRouteOptions, res: ServerResponse, facts: RequestFacts, record: AuditEntry, body: Buffer): Promise<string> {
   facts.action = BACKUP_ACTION;
   parseJsonBody(body);
   if (!facts.principal!.admin) throw new AccessDeniedException(`${facts.principal!.accessKeyId} is not authorized to perform kms:BackupStore: it needs an admin credential`);
@@ -154,10 +175,11 @@ async function answerBackup(options: ActionRouteOptions, res: ServerResponse, fa
   if (written !== true) {
     const unavailable = auditUnavailable(facts, written);
     options.answer(res, unavailable.status, facts.requestId, unavailable.body);
-    return;
+    return facts.errorType!;
   }
   const { backupSource: source, security, clock } = options;
   await streamBackup(res, { source, principal: facts.principal!, requestId: facts.requestId, security, clock });
+  return 'Success';
 }
 
 /** Writes the request's audit record; false when it could not be written (the request then fails: fail closed). */
@@ -167,10 +189,13 @@ async function writeRecord(options: ActionRouteOptions, record: AuditEntry, fact
 
 /** Writes the request's audit records (one, or a batch's, one per item) in one store write. */
 async function writeRecords(options: ActionRouteOptions, records: AuditEntry[], facts: RequestFacts): Promise<true | string> {
+  const started = metrics.enabled ? performance.now() : 0;
   try {
     await withinDeadline(records.length === 1 ? options.audit.record(records[0]!) : options.audit.recordAll(records), options.requestTimeoutMs);
+    metrics.auditWritten(started, false);
     return true;
   } catch (error) {
+    metrics.auditWritten(started, true);
     const cause = error instanceof KmsError ? error.message : 'an internal error';
     options.logger.error({ requestId: facts.requestId, cause }, 'the audit record of a request could not be written: the request fails with 503');
     return cause;

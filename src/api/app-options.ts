@@ -34,6 +34,11 @@ export interface AppOptions {
   /** Whether the service can answer: false while sealed, when the store is down or the primary process hung. */
   isHealthy: () => boolean;
   /**
+   * Whether the server is ready for traffic (/readyz): healthy, and (in a cluster) every worker
+   * listening. Default: isHealthy.
+   */
+  isReady?: () => boolean;
+  /**
    * KEYHOLD_REQUEST_TIMEOUT_MS: an action not answered within this answers 503 (counted from
    * the moment its body is read).
    */

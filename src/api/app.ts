@@ -56,14 +56,16 @@ export function createApp(options: AppOptions): RequestListener {
     next();
   });
 
-  // Both unauthenticated, for load balancers and orchestrators. They answer the same today:
-  // a server that cannot reach its store, or whose primary process hung, is neither.
-  const health = (_req: Request, res: Response) => {
-    if (options.isHealthy()) res.json({ status: 'ok' });
+  // Both unauthenticated, for load balancers and orchestrators, and cheap (a boolean each, no
+  // I/O), with nothing in the answer but ok or unavailable. /healthz: this process serves and
+  // its store is reachable. /readyz: also every worker listening (a cluster being (re)started,
+  // or a worker replaced, is alive but not ready); a server whose primary hung is neither.
+  const probe = (ok: () => boolean) => (_req: Request, res: Response) => {
+    if (ok()) res.json({ status: 'ok' });
     else res.status(503).json({ status: 'unavailable' });
   };
-  app.get('/healthz', health);
-  app.get('/readyz', health);
+  app.get('/healthz', probe(options.isHealthy));
+  app.get('/readyz', probe(options.isReady ?? options.isHealthy));
 
   app.use(notFound);
   app.use(errorHandler(options.logger, options.isHealthy));

@@ -22,6 +22,8 @@ export interface PrimaryChannelHandlers {
   failed(error: unknown): void;
   /** The primary has been silent for PEER_TIMEOUT_MS (true), or is heard again (false). */
   primaryHung?(hung: boolean): void;
+  /** This process's metrics for a scrape (prom-client's getMetricsAsJSON); none when metrics are off. */
+  metrics?(): Promise<unknown[]>;
 }
 
 /**
@@ -34,6 +36,7 @@ export class PrimaryChannel {
   private handlers: PrimaryChannelHandlers | undefined;
   private initReceived: ((init: WorkerInit | undefined) => void) | undefined;
   private storeHealthy = true;
+  private serverReady = false;
   /** When the primary was last heard from (performance.now()), and whether that is too long ago. */
   private lastHeard = performance.now();
   private hung = false;
@@ -64,6 +67,14 @@ export class PrimaryChannel {
   /** Whether the primary is there, answering, and its store is open: false means answer 503. */
   get healthy(): boolean {
     return this.port.connected && !this.hung && this.storeHealthy;
+  }
+
+  /**
+   * Whether the server is ready to serve (/readyz): healthy, and the primary says its store is
+   * healthy and every worker listens.
+   */
+  get ready(): boolean {
+    return this.healthy && this.serverReady;
   }
 
   /**
@@ -122,6 +133,7 @@ export class PrimaryChannel {
         return;
       case 'init':
         this.storeHealthy = message.healthy;
+        this.serverReady = message.ready;
         this.initReceived?.(message);
         this.initReceived = undefined;
         return;
@@ -142,6 +154,10 @@ export class PrimaryChannel {
         return;
       case 'health':
         this.storeHealthy = message.healthy;
+        this.serverReady = message.ready;
+        return;
+      case 'metrics':
+        void this.sendMetrics(message.id);
         return;
       case 'heartbeat':
         return;
@@ -165,6 +181,12 @@ export class PrimaryChannel {
       return;
     }
     this.send({ type: 'forgotten', id });
+  }
+
+  /** Answers a scrape's request: no metrics (an empty list) when they are off or fail here. */
+  private async sendMetrics(id: number): Promise<void> {
+    const metrics = await (this.handlers?.metrics?.() ?? Promise.resolve([])).catch(() => []);
+    this.outgoing.queue({ type: 'metrics', id, metrics });
   }
 
   private primaryStoppedAnswering(): void {

@@ -7,6 +7,7 @@ import type { AuditTrail } from '../audit/audit-trail.js';
 import type { ReplayGuard } from '../auth/replay-guard.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
+import { metrics } from '../metrics/metrics.js';
 import { SHUTDOWN_GRACE_MS } from '../runtime/listen.js';
 import type { TlsMaterial } from '../runtime/tls.js';
 import type { Store, StoreChange } from '../store/store.js';
@@ -24,6 +25,8 @@ const STOP_MARGIN_MS = 5_000;
 const RESTART_DELAY_MS = 100;
 const MAX_RESTART_DELAY_MS = 30_000;
 const CRASH_WINDOW_MS = 60_000;
+/** A scrape waits this long for a worker's metrics; one that does not answer is left out of that scrape. */
+const METRICS_WAIT_MS = 2_000;
 
 export interface ClusterOptions {
   config: KeyholdConfig;
@@ -51,6 +54,10 @@ export interface RunningCluster {
   close(): Promise<void>;
   /** Tells every worker to forget a change another node made; resolves once each has. */
   forget(change: StoreChange): Promise<void>;
+  /** Workers that listen now. */
+  workersListening(): number;
+  /** Each listening worker's metrics (prom-client's getMetricsAsJSON), for a scrape. */
+  workerMetrics(): Promise<unknown[][]>;
 }
 
 interface WorkerState {
@@ -58,6 +65,8 @@ interface WorkerState {
   /** Whether it has been sent the init message (from then on it caches, and must be told of changes). */
   initialized: boolean;
   listening: Promise<number>;
+  /** It has said it listens (and has not exited since). */
+  listeningNow: boolean;
   listened(port: number): void;
   failed(error: Error): void;
   /** Changes sent to it and not yet confirmed, by id, with when they were sent (performance.now()). */
@@ -96,7 +105,10 @@ class ClusterPrimary implements RunningCluster {
   private healthTimer: NodeJS.Timeout | undefined;
   private stopWatchdog: (() => void) | undefined;
   private healthy: boolean;
+  private readyNow = false;
   private started = false;
+  private metricsSequence = 0;
+  private readonly metricsRequests = new Map<number, (metrics: unknown[]) => void>();
   private stopping = false;
   private forgetSequence = 0;
   private closing: Promise<void> | undefined;
@@ -136,6 +148,7 @@ class ClusterPrimary implements RunningCluster {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.stopping = true;
+      this.checkHealth();
       clearInterval(this.healthTimer);
       this.stopWatchdog?.();
       for (const timer of this.restartTimers) clearTimeout(timer);
@@ -173,7 +186,7 @@ class ClusterPrimary implements RunningCluster {
       if (worker.isConnected()) worker.send(message, undefined, {}, sent);
       else sent(new Error('the worker has disconnected'));
     });
-    const state: WorkerState = { worker, initialized: false, listening, listened, failed, forgets: new Map(), outgoing, exited, lastHeard: performance.now(), killed: false };
+    const state: WorkerState = { worker, initialized: false, listening, listeningNow: false, listened, failed, forgets: new Map(), outgoing, exited, lastHeard: performance.now(), killed: false };
     this.workers.set(worker.id, state);
     worker.on('message', (message: WorkerMessage) => this.receive(state, message));
     worker.on('exit', (code, signal) => this.exited(state, code, signal));
@@ -204,6 +217,7 @@ class ClusterPrimary implements RunningCluster {
           tls: { cert: this.options.tls.cert, key: this.options.tls.key },
           rootKey: this.options.rootKey,
           healthy: this.options.store.isHealthy,
+          ready: this.readyNow,
         });
         return;
       case 'listening':
@@ -213,7 +227,9 @@ class ClusterPrimary implements RunningCluster {
           this.options.logger.error({ before: this.port, now: message.port }, 'every worker had exited: the server now listens on another port');
           this.port = message.port;
         }
+        state.listeningNow = true;
         state.listened(message.port);
+        this.checkHealth();
         return;
       case 'failed':
         state.failed(new StartupError(message.message));
@@ -223,6 +239,9 @@ class ClusterPrimary implements RunningCluster {
         return;
       case 'forgotten':
         state.forgets.get(message.id)?.confirm();
+        return;
+      case 'metrics':
+        this.metricsRequests.get(message.id)?.(message.metrics);
         return;
       case 'heartbeat':
         return;
@@ -300,6 +319,8 @@ class ClusterPrimary implements RunningCluster {
 
   private exited(state: WorkerState, code: number | null, signal: string | null): void {
     this.workers.delete(state.worker.id);
+    state.listeningNow = false;
+    this.checkHealth();
     // It caches nothing any more: changes it had not confirmed are done with.
     for (const forget of [...state.forgets.values()]) forget.confirm();
     const how = signal ? `signal ${signal}` : `code ${code}`;
@@ -308,6 +329,7 @@ class ClusterPrimary implements RunningCluster {
     const now = Date.now();
     while (this.crashes.length > 0 && now - this.crashes[0]! > CRASH_WINDOW_MS) this.crashes.shift();
     this.crashes.push(now);
+    metrics.workerRestarted();
     const delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** (this.crashes.length - 1));
     this.options.logger.error({ worker: state.worker.id, workerPid: state.worker.process.pid, exit: how, restartInMs: delay }, 'a worker exited; starting another');
     const timer = setTimeout(() => {
@@ -319,11 +341,46 @@ class ClusterPrimary implements RunningCluster {
     this.restartTimers.add(timer);
   }
 
+  workersListening(): number {
+    let count = 0;
+    for (const state of this.workers.values()) if (state.listeningNow) count++;
+    return count;
+  }
+
+  async workerMetrics(): Promise<unknown[][]> {
+    const asked = [...this.workers.values()].filter((state) => state.listeningNow);
+    const answers = await Promise.all(
+      asked.map(
+        (state) =>
+          new Promise<unknown[] | undefined>((resolve) => {
+            const id = ++this.metricsSequence;
+            const done = (metrics: unknown[] | undefined) => {
+              clearTimeout(timer);
+              this.metricsRequests.delete(id);
+              resolve(metrics);
+            };
+            const timer = setTimeout(() => done(undefined), METRICS_WAIT_MS);
+            this.metricsRequests.set(id, done);
+            void state.exited.then(() => done(undefined));
+            this.send(state, { type: 'metrics', id });
+          }),
+      ),
+    );
+    return answers.filter((metrics) => metrics !== undefined);
+  }
+
+  /**
+   * Tells the workers when the store's health or the server's readiness changed: ready is the
+   * store healthy and every one of KEYHOLD_WORKERS workers listening (a worker that exited makes
+   * the server not ready until its replacement listens), never while stopping.
+   */
   private checkHealth(): void {
     const healthy = this.options.store.isHealthy;
-    if (healthy === this.healthy) return;
+    const ready = healthy && !this.stopping && this.workersListening() >= this.options.config.workers;
+    if (healthy === this.healthy && ready === this.readyNow) return;
     this.healthy = healthy;
-    for (const state of this.workers.values()) if (state.initialized) this.send(state, { type: 'health', healthy });
+    this.readyNow = ready;
+    for (const state of this.workers.values()) if (state.initialized) this.send(state, { type: 'health', healthy, ready });
   }
 
   /** Sends a message now, after the answers queued before it. */

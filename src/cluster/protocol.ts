@@ -25,6 +25,8 @@ export interface WorkerInit {
   /** The unwrapped root key; the worker zeroes its copy when it stops. */
   rootKey: Buffer;
   healthy: boolean;
+  /** Whether the server is ready (see the `health` message). */
+  ready: boolean;
 }
 
 /** The store reads a worker may ask the primary for; it never writes. */
@@ -68,7 +70,13 @@ export type PrimaryMessage =
   | CallResponse
   /** Drop what you cached of this change, then answer `forgotten` with the same id. */
   | { type: 'forget'; id: number; change: StoreChange }
-  | { type: 'health'; healthy: boolean }
+  /**
+   * The store's health changed (false answers 503 and /healthz 503), or the server's readiness:
+   * the store healthy and every worker listening (/readyz).
+   */
+  | { type: 'health'; healthy: boolean; ready: boolean }
+  /** Send this process's metrics (KEYHOLD_METRICS_ADDR), for a scrape; answered with the same id. */
+  | { type: 'metrics'; id: number }
   /** I am alive (src/cluster/heartbeat.ts); any other message says so too. */
   | { type: 'heartbeat' }
   /** Finish in-flight requests and exit 0. */
@@ -85,6 +93,8 @@ export type WorkerMessage =
   | { type: 'failed'; message: string }
   | CallRequest
   | { type: 'forgotten'; id: number }
+  /** This worker's metrics (prom-client's getMetricsAsJSON), which the primary sums with the others'. */
+  | { type: 'metrics'; id: number; metrics: unknown[] }
   /** I am alive (src/cluster/heartbeat.ts); any other message says so too. */
   | { type: 'heartbeat' }
   /** Several of these, in order (see MessageBatcher). */

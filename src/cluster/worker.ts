@@ -4,6 +4,7 @@ import { createApp } from '../api/app.js';
 import { loadGoKmsPolicy } from '../auth/go-kms-policy.js';
 import { StartupError } from '../errors.js';
 import { CredentialService } from '../kms/credential-service.js';
+import { enableMetrics } from '../metrics/metrics.js';
 import { KeyService } from '../kms/key-service.js';
 import { createRemoteKeyProviders } from '../providers/remote-keys/index.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS } from '../runtime/listen.js';
@@ -37,6 +38,8 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
   process.once('exit', () => rootKey.fill(0));
   const config = init.config;
   const logger = createLogger(config.logLevel, undefined, config.logFormat).child({ worker: workerId });
+  // Measured here, summed with the other processes' by the primary when scraped.
+  const registry = config.metrics === undefined ? undefined : enableMetrics().registry;
 
   const store = new RemoteStore(primary);
   const remoteProviders = createRemoteKeyProviders(config, (message) => logger.warn(message));
@@ -74,6 +77,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
       logger.error({ err: error }, 'could not drop stale cached state; stopping this worker');
       process.exit(1);
     },
+    metrics: async () => (registry ? registry.getMetricsAsJSON() : []),
     primaryHung: (hung) => {
       if (hung) logger.error({ timeoutMs: PEER_TIMEOUT_MS }, 'the primary process stopped answering; answering 503 until it does');
       else logger.info('the primary process answers again');
@@ -94,6 +98,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
       logger,
       goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
       isHealthy: () => primary.healthy,
+      isReady: () => primary.ready,
       backupSource: new RemoteSnapshots(primary),
       requestTimeoutMs: config.requestTimeoutMs,
     });

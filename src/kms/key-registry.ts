@@ -15,6 +15,7 @@ import {
 } from '../crypto/index.js';
 import { DisabledException, KMSInvalidStateException, NotFoundException, ServiceUnavailableException, ValidationException } from '../errors.js';
 import type { ChangeAuthor } from '../store/audit-record.js';
+import { metrics } from '../metrics/metrics.js';
 import { LruCache } from '../store/lru-cache.js';
 import type { AliasRecord, KeyRecord } from '../store/records.js';
 import { WriteConflictError, type KeyStore, type ScheduledWork, type StoreBatch, type StoreChange } from '../store/store.js';
@@ -172,6 +173,7 @@ export class KeyRegistry {
 
   async loadKey(keyId: string): Promise<KeyRecord> {
     const cached = this.keyRecords.get(keyId);
+    metrics.keyCacheLookup('key_record', cached !== undefined);
     if (cached) return cached;
     const watch = this.watch(keyId);
     try {
@@ -200,6 +202,7 @@ export class KeyRegistry {
    */
   async usableKeyWithVersion(keyId: string, version: number | 'current' = 'current'): Promise<KeyRecord> {
     const cached = this.keyRecords.get(keyId);
+    metrics.keyCacheLookup('key_record', cached !== undefined);
     if (cached) return usable(cached);
     const watch = this.watch(keyId);
     try {
@@ -228,6 +231,7 @@ export class KeyRegistry {
    */
   async withVersionKey<T>(record: KeyRecord, version: number, use: (versionKey: VersionKey) => T): Promise<T> {
     const cached = this.versionKeys.get(`${record.keyId}!${version}`);
+    metrics.keyCacheLookup('version_key', cached !== undefined);
     if (cached) return use(cached);
     const watch = this.watch(record.keyId);
     try {

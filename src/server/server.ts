@@ -12,6 +12,9 @@ import { ReplayMemory, SharedReplayGuard } from '../auth/replay-guard.js';
 import { CredentialService } from '../kms/credential-service.js';
 import { KeyService } from '../kms/key-service.js';
 import { openRootKey } from '../kms/root-key.js';
+import { enableMetrics } from '../metrics/metrics.js';
+import { scrapeOf, startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
+import { registerStoreGauges, timeStoreOperations } from '../metrics/store-metrics.js';
 import { createMasterKeyProvider, type MasterKeyProvider } from '../providers/master-keys/index.js';
 import { createRemoteKeyProviders } from '../providers/remote-keys/index.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS, urlHost } from '../runtime/listen.js';
@@ -60,8 +63,13 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
   let scheduler: Scheduler | undefined;
   let server: https.Server | undefined;
   let workers: RunningCluster | undefined;
+  let metricsServer: MetricsServer | undefined;
+  // Set once shutting down: /readyz answers 503 from then on.
+  let stopping = false;
+  const metrics = config.metrics === undefined ? undefined : enableMetrics();
   try {
     store = await openConfiguredStore(config);
+    if (metrics) timeStoreOperations(store, metrics);
     const opened = await openRootKey(store, provider);
     rootKey = opened.rootKey;
     if (opened.created) logger.info({ dataDir: config.dataDir, master: provider.kind }, 'initialised a new store');
@@ -98,6 +106,13 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
       );
     }
 
+    // Before the workers start: a metrics address in use stops the server before it serves.
+    if (config.metrics !== undefined && metrics?.registry) {
+      registerStoreGauges(metrics.registry, openStore, config.workers > 1 ? () => workers?.workersListening() ?? 0 : undefined);
+      metricsServer = await startMetricsServer(config.metrics, scrapeOf(metrics.registry, () => workers), (error) => logger.error({ err: error }, 'a metrics scrape failed'));
+      logger.info({ address: `${urlHost(config.metrics.host)}:${metricsServer.port}`, port: metricsServer.port }, 'metrics listening');
+    }
+
     let port: number;
     if (config.workers > 1) {
       workers = await startCluster({ config, logger, store, keyService, credentials, audit, replay, snapshots, rootKey, tls });
@@ -113,6 +128,8 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
         logger,
         goKmsAuthKey: config.goKmsAuthKey === undefined ? undefined : Buffer.from(config.goKmsAuthKey, 'utf8'),
         isHealthy: () => openStore.isHealthy,
+        // The master key is loaded and the audit trail's key in use by now; its records go to the store.
+        isReady: () => openStore.isHealthy && !stopping,
         backupSource: snapshots,
         requestTimeoutMs: config.requestTimeoutMs,
       });
@@ -134,10 +151,13 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
 
     const listening = server;
     const serving = workers;
+    const scraped = metricsServer;
     let closing: Promise<void> | undefined;
     const close = () => {
       closing ??= (async () => {
+        stopping = true;
         logger.info('shutting down: finishing in-flight requests');
+        await scraped?.close();
         // Workers finish their requests first: the store still answers them meanwhile.
         if (serving) await serving.close();
         else await closeGracefully(listening!, SHUTDOWN_GRACE_MS);
@@ -155,6 +175,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     };
     return { url, port, certSha256: tls.certSha256, close };
   } catch (error) {
+    await metricsServer?.close();
     await workers?.close();
     if (server?.listening) {
       server.closeAllConnections();

@@ -211,4 +211,31 @@ describe('loadConfig', () => {
     const error = startupErrorOf({ KEYHOLD_PASSPHRASE: 'do not print me', KEYHOLD_PASSPHRASE_FILE: existingFile });
     expect(error.message).not.to.include('do not print me');
   });
+
+  describe('KEYHOLD_METRICS_ADDR', () => {
+    it('is off unless set', () => {
+      expect(loadConfig({}).metrics).to.equal(undefined);
+      expect(loadConfig({ KEYHOLD_METRICS_ADDR: '' }).metrics).to.equal(undefined);
+    });
+
+    for (const [value, host, port] of [
+      ['127.0.0.1:9464', '127.0.0.1', 9464],
+      ['0.0.0.0:0', '0.0.0.0', 0],
+      ['metrics.internal:9100', 'metrics.internal', 9100],
+      ['[::1]:9464', '::1', 9464],
+      ['[fd00::5]:65535', 'fd00::5', 65535],
+    ] as const) {
+      it(`takes ${value} as host ${host}, port ${port}`, () => {
+        expect(loadConfig({ KEYHOLD_METRICS_ADDR: value }).metrics).to.deep.equal({ host, port });
+      });
+    }
+
+    for (const value of ['9464', 'localhost', ':9464', '127.0.0.1:', '127.0.0.1:65536', '127.0.0.1:123456', 'http://127.0.0.1:9464', '127.0.0.1:9464/metrics', '::1:9464', '[::1:9464', ' 127.0.0.1:9464', 'host name:1']) {
+      it(`refuses ${JSON.stringify(value)} naming the variable and the form it takes`, () => {
+        const error = startupErrorOf({ KEYHOLD_METRICS_ADDR: value });
+        expect(error.message).to.contain('KEYHOLD_METRICS_ADDR');
+        expect(error.message).to.contain('host:port');
+      });
+    }
+  });
 });

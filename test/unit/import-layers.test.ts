@@ -16,6 +16,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['kms'], // the operations
   ['auth'], // signatures, policies, the replay memory
   ['providers'], // master-key and remote-key providers
+  ['metrics'], // what Prometheus scrapes: the measurements, the store's gauges, the metrics listener
   ['store', 'crypto', 'client'], // LevelDB persistence; pure cryptography; the signing client
   ['runtime'], // logging, the HTTPS server, listening and shutdown, TLS
   ['config.ts', 'errors.ts', 'durable-file.ts', 'validation-message.ts', 'protocol'], // settings, typed errors, durable writes, schema problems in words; the wire protocol

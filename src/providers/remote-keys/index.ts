@@ -1,4 +1,6 @@
 import type { KeyholdConfig } from '../../config.js';
+import { KmsError } from '../../errors.js';
+import { metrics } from '../../metrics/metrics.js';
 import type { RemoteKeyProvider, RemoteKeyProviders, RemoteOrigin } from './remote-key-provider.js';
 
 /**
@@ -28,7 +30,7 @@ export function createRemoteKeyProviders(
     get(origin) {
       let provider = created.get(origin);
       if (!provider) {
-        provider = make(origin);
+        provider = make(origin).then(measured);
         // A failed creation is not remembered: the next call tries again.
         provider.catch(() => created.delete(origin));
         created.set(origin, provider);
@@ -39,5 +41,35 @@ export function createRemoteKeyProviders(
       const providers = await Promise.allSettled(created.values());
       await Promise.allSettled(providers.flatMap((p) => (p.status === 'fulfilled' ? [p.value.close()] : [])));
     },
+  };
+}
+
+/** The provider label of a remote origin. */
+const PROVIDER_LABELS: Record<RemoteOrigin, string> = { AWS_KMS: 'aws_kms', GCP_KMS: 'gcp_kms' };
+
+/**
+ * The provider with its calls counted and timed (keyhold_provider_calls_total,
+ * keyhold_provider_call_duration_seconds) when metrics are on; as it is when they are off.
+ */
+function measured(provider: RemoteKeyProvider): RemoteKeyProvider {
+  if (!metrics.enabled) return provider;
+  const label = PROVIDER_LABELS[provider.origin];
+  const timed = <A extends unknown[], R>(call: string, run: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+    const started = performance.now();
+    try {
+      const result = await run(...args);
+      metrics.providerCall(label, call, 'Success', started);
+      return result;
+    } catch (error) {
+      metrics.providerCall(label, call, error instanceof KmsError ? error.type : 'InternalError', started);
+      throw error;
+    }
+  };
+  return {
+    origin: provider.origin,
+    describe: timed('describe', (keyId: string) => provider.describe(keyId)),
+    signDigest: timed('sign', (keyId: string, algorithm: Parameters<RemoteKeyProvider['signDigest']>[1], digest: Buffer) => provider.signDigest(keyId, algorithm, digest)),
+    decrypt: timed('decrypt', (keyId: string, algorithm: Parameters<RemoteKeyProvider['decrypt']>[1], ciphertext: Buffer) => provider.decrypt(keyId, algorithm, ciphertext)),
+    close: () => provider.close(),
   };
 }
