@@ -22,6 +22,7 @@ import {
   KMSInternalException,
   KMSInvalidStateException,
   NotFoundException,
+  UnsupportedOperationException,
   ValidationException } from '../../src/errors.js';
 import { AwsKmsProvider } from '../../src/providers/remote-keys/aws/index.js';
 import type { RemoteCallLimits } from '../../src/providers/remote-keys/remote-key-provider.js';
@@ -491,11 +492,11 @@ describe('AwsKmsProvider through the real AWS SDK against a fake AWS KMS', funct
       expect(fake.requests.length - since).to.equal(1);
     });
 
-    it('answers KMSInternalException, sending nothing, when the chain finds no credentials', async () => {
+    it('answers UnsupportedOperationException, sending nothing, when the chain finds no credentials', async () => {
       await withEnvironment({ AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined }, async () => {
         const since = fake.requests.length;
-        const error = await rejectionOf(provider().describe(signingKey('ECC_NIST_P256').arn), KMSInternalException);
-        expect(error.message).to.equal('AWS KMS request failed: CredentialsProviderError');
+        const error = await rejectionOf(provider().describe(signingKey('ECC_NIST_P256').arn), UnsupportedOperationException);
+        expect(error.message).to.equal('AWS KMS is not available on this server: it has no AWS credentials');
         expect(fake.requests.length).to.equal(since);
       });
     });

@@ -26,6 +26,7 @@ export interface RemoteKeyDescription {
  *   - remote key pending deletion / destroyed -> KMSInvalidStateException
  *   - remote key missing or not visible       -> NotFoundException
  *   - timeout, unreachable, throttled after the bounded retries -> DependencyTimeoutException (503)
+ *   - this server has no credentials for the provider at all -> UnsupportedOperationException (400)
  *   - anything else (bad credentials, remote 500, integrity check failed) -> KMSInternalException (500)
  *   - the key cannot do this (wrong usage, unsupported algorithm) -> ValidationException / InvalidKeyUsageException
  *   - the provider refuses a ciphertext               -> invalidCiphertext() (the one decryption failure)

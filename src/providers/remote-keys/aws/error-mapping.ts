@@ -8,6 +8,7 @@ import {
   KMSInvalidStateException,
   KmsError,
   NotFoundException,
+  UnsupportedOperationException,
   ValidationException,
 } from '../../../errors.js';
 
@@ -98,6 +99,12 @@ export function toKmsError(error: unknown, context: AwsCallContext): KmsError {
       return new ValidationException(`AWS KMS refused the key id '${providerKeyId}' (${name})`);
     case 'AccessDeniedException':
       return new AccessDeniedException(`AWS KMS denied Keyhold's AWS identity access to key '${providerKeyId}'`);
+  }
+
+  if (name === 'CredentialsProviderError') {
+    // No AWS identity on this server (environment, shared files, container or instance role):
+    // not the caller's fault, nor a failure worth retrying; the operator can act on it.
+    return new UnsupportedOperationException('AWS KMS is not available on this server: it has no AWS credentials');
   }
 
   if (error instanceof AwsDeadlineExceeded || name === 'TimeoutError' || name === 'AbortError') {

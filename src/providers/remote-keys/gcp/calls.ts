@@ -58,3 +58,20 @@ export async function withBoundedRetries<T>(
 function deadlineExceeded(): Error & { code: Status } {
   return Object.assign(new Error('deadline exceeded before the call was sent'), { code: Status.DEADLINE_EXCEEDED });
 }
+
+/**
+ * `work` if it settles before `deadline`; otherwise a DEADLINE_EXCEEDED error, as an RPC
+ * would give (mapped and retried like one). `work` keeps running; its outcome is then ignored.
+ */
+export async function withinDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(deadlineExceeded()), Math.max(0, deadline - Date.now()));
+    timer.unref();
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,6 +1,6 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { KeyManagementServiceClient, protos } from '@google-cloud/kms';
-import { Status, type CallOptions, type ClientOptions } from 'google-gax';
+import { GoogleAuth, Status, type CallOptions, type ClientOptions } from 'google-gax';
 import {
   digestLength,
   isRsaSpec,
@@ -17,11 +17,12 @@ import {
   KMSInternalException,
   KmsError,
   NotFoundException,
+  UnsupportedOperationException,
   ValidationException,
 } from '../../../errors.js';
 import type { RemoteCallLimits, RemoteKeyDescription, RemoteKeyProvider } from '../remote-key-provider.js';
 import { gcpAlgorithmProfile, type GcpAlgorithmProfile } from './algorithms.js';
-import { deadlineFrom, grpcStatusName, grpcStatusOf, isRetryable, withBoundedRetries } from './calls.js';
+import { deadlineFrom, grpcStatusName, grpcStatusOf, isRetryable, withBoundedRetries, withinDeadline } from './calls.js';
 import { gcpClientOptions } from './endpoint.js';
 import { bytesOf, crc32cOf, integrityCheckFailed, matchesCrc32c } from './integrity.js';
 import { assertKeyVersionName } from './key-version-name.js';
@@ -57,6 +58,8 @@ export class GcpKmsProvider implements RemoteKeyProvider {
   readonly insecurePlaintext: boolean;
   private readonly clientOptions: ClientOptions;
   private clientInstance: KeyManagementServiceClient | undefined;
+  /** The client once Google's credentials were found; forgotten when the search failed, to try again. */
+  private clientReady: Promise<KeyManagementServiceClient> | undefined;
   private closed = false;
   private readonly limits: RemoteCallLimits;
   private readonly algorithms = new Map<string, string>();
@@ -81,8 +84,8 @@ export class GcpKmsProvider implements RemoteKeyProvider {
     const algorithm = this.rememberAlgorithm(providerKeyId, version.algorithm);
     const profile = gcpAlgorithmProfile(algorithm);
 
-    const [response] = await this.call('GetPublicKey', providerKeyId, deadline, (options) =>
-      this.client.getPublicKey({ name: providerKeyId }, options),
+    const [response] = await this.call('GetPublicKey', providerKeyId, deadline, async (options) =>
+      (await this.client(deadline)).getPublicKey({ name: providerKeyId }, options),
     );
     const pem = typeof response.pem === 'string' ? response.pem : '';
     /* Postcondition: the PEM arrived intact and belongs to the key version we asked for. */
@@ -116,8 +119,8 @@ export class GcpKmsProvider implements RemoteKeyProvider {
     if (digest.length !== digestLength(hash)) {
       throw new ValidationException(`A ${hash.toUpperCase()} digest is ${digestLength(hash)} bytes`);
     }
-    const [response] = await this.call('AsymmetricSign', providerKeyId, deadline, (options) =>
-      this.client.asymmetricSign(
+    const [response] = await this.call('AsymmetricSign', providerKeyId, deadline, async (options) =>
+      (await this.client(deadline)).asymmetricSign(
         { name: providerKeyId, digest: { [hash]: digest }, digestCrc32c: { value: crc32cOf(digest) } },
         options,
       ),
@@ -149,8 +152,8 @@ export class GcpKmsProvider implements RemoteKeyProvider {
     if (isRsaSpec(profile.keySpec) && ciphertext.length !== rsaModulusBits(profile.keySpec) / 8) {
       throw invalidCiphertext();
     }
-    const [response] = await this.call('AsymmetricDecrypt', providerKeyId, deadline, (options) =>
-      this.client.asymmetricDecrypt({ name: providerKeyId, ciphertext, ciphertextCrc32c: { value: crc32cOf(ciphertext) } }, options),
+    const [response] = await this.call('AsymmetricDecrypt', providerKeyId, deadline, async (options) =>
+      (await this.client(deadline)).asymmetricDecrypt({ name: providerKeyId, ciphertext, ciphertextCrc32c: { value: crc32cOf(ciphertext) } }, options),
     );
     const plaintext = bytesOf(response.plaintext) ?? Buffer.alloc(0);
     /* Postcondition: Google saw our ciphertext intact and the plaintext arrived intact. */
@@ -168,12 +171,36 @@ export class GcpKmsProvider implements RemoteKeyProvider {
 
   // Made on first use: a client for Google's endpoint starts looking for Application Default
   // Credentials (and asks the metadata server) as soon as it exists, which a Keyhold without
-  // Google Cloud KMS keys should never do.
-  private get client(): KeyManagementServiceClient {
+  // Google Cloud KMS keys should never do. The credentials are found first, by us: a client made
+  // without them leaves a rejected promise per RPC method that nobody awaits, and the process
+  // dies of the unhandled rejection (any CreateKey with Origin GCP_KMS could do that).
+  private client(deadline: number): Promise<KeyManagementServiceClient> {
     /* Precondition: the provider has not been closed. */
-    if (this.closed) throw new KMSInternalException('The Google Cloud KMS provider is closed');
-    this.clientInstance ??= new KeyManagementServiceClient(this.clientOptions);
-    return this.clientInstance;
+    if (this.closed) return Promise.reject(new KMSInternalException('The Google Cloud KMS provider is closed'));
+    this.clientReady ??= this.makeClient().then(
+      (client) => (this.clientInstance = client),
+      (error: unknown) => {
+        this.clientReady = undefined;
+        throw error;
+      },
+    );
+    return withinDeadline(this.clientReady, deadline);
+  }
+
+  private async makeClient(): Promise<KeyManagementServiceClient> {
+    // An emulator on a loopback address is reached without credentials (sslCreds: insecure).
+    if (this.insecurePlaintext) return new KeyManagementServiceClient(this.clientOptions);
+    const auth = new GoogleAuth({ scopes: KeyManagementServiceClient.scopes });
+    try {
+      await auth.getClient();
+    } catch {
+      // The library's message names the places it looked, none of them secret, but says nothing
+      // a caller can act on: the operator can.
+      throw new UnsupportedOperationException(
+        'Google Cloud KMS is not available on this server: it has no Google credentials (Application Default Credentials)',
+      );
+    }
+    return new KeyManagementServiceClient({ ...this.clientOptions, auth });
   }
 
   /** The profile of a key version's algorithm, read once from Google and then remembered. */
@@ -192,8 +219,8 @@ export class GcpKmsProvider implements RemoteKeyProvider {
   }
 
   private async getKeyVersion(name: string, deadline: number): Promise<protos.google.cloud.kms.v1.ICryptoKeyVersion> {
-    const [version] = await this.call('GetCryptoKeyVersion', name, deadline, (options) =>
-      this.client.getCryptoKeyVersion({ name }, options),
+    const [version] = await this.call('GetCryptoKeyVersion', name, deadline, async (options) =>
+      (await this.client(deadline)).getCryptoKeyVersion({ name }, options),
     );
     /* Postcondition: Google answered for the key version we asked about. */
     if (version.name !== name) throw integrityCheckFailed('GetCryptoKeyVersion');
