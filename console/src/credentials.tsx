@@ -32,6 +32,8 @@ export function Credentials({ session }: { session: Session }) {
   const [credentials, setCredentials] = useState<Credential[]>([]);
   const [created, setCreated] = useState<{ accessKeyId: string; secretKey: string } | undefined>(undefined);
   const [selected, setSelected] = useState<string | undefined>(undefined);
+  // What the last deletion did: the credential's own panel is gone with it.
+  const [notice, setNotice] = useState('');
   const listing = useAction();
 
   async function reload() {
@@ -53,6 +55,7 @@ export function Credentials({ session }: { session: Session }) {
   return (
     <section aria-labelledby="credentials-heading">
       <h1 id="credentials-heading">Credentials</h1>
+      <p class="notice" role="status">{notice}</p>
       <ErrorBox error={listing.error} />
       {created && <NewSecret accessKeyId={created.accessKeyId} secretKey={created.secretKey} onDone={() => setCreated(undefined)} />}
       <div class="table-wrap">
@@ -85,7 +88,19 @@ export function Credentials({ session }: { session: Session }) {
           </tbody>
         </table>
       </div>
-      {current && <ManageCredential key={current.AccessKeyId} session={session} credential={current} onChanged={() => listing.run(reload)} onDeleted={() => { setSelected(undefined); void listing.run(reload); }} />}
+      {current && (
+        <ManageCredential
+          key={current.AccessKeyId}
+          session={session}
+          credential={current}
+          onChanged={() => listing.run(reload)}
+          onDeleted={() => {
+            setSelected(undefined);
+            setNotice(`The credential ${current.AccessKeyId} is deleted.`);
+            return listing.run(reload);
+          }}
+        />
+      )}
       <CreateCredential
         session={session}
         onCreated={(accessKeyId, secretKey) => {
@@ -164,7 +179,7 @@ function CreateCredential({ session, onCreated }: { session: Session; onCreated:
   );
 }
 
-function ManageCredential({ session, credential, onChanged, onDeleted }: { session: Session; credential: Credential; onChanged: () => void; onDeleted: () => void }) {
+function ManageCredential({ session, credential, onChanged, onDeleted }: { session: Session; credential: Credential; onChanged: () => Promise<unknown>; onDeleted: () => Promise<unknown> }) {
   const [policy, setPolicy] = useState(credential.Policy ? JSON.stringify(credential.Policy, null, 2) : '');
   const [confirmDelete, setConfirmDelete] = useState('');
   const [notice, setNotice] = useState('');
@@ -177,8 +192,8 @@ function ManageCredential({ session, credential, onChanged, onDeleted }: { sessi
     setNotice('');
     void acting.run(async () => {
       await work();
+      await after();
       setNotice(done);
-      after();
     });
   }
 
@@ -203,8 +218,8 @@ function ManageCredential({ session, credential, onChanged, onDeleted }: { sessi
             event.preventDefault();
             void policyEdit.run(async () => {
               await call(session, 'updatecredentialpolicy', { AccessKeyId: id, Policy: parsePolicy(policy) });
+              await onChanged();
               setNotice('The policy is saved.');
-              onChanged();
             });
           }}
         >
@@ -222,7 +237,10 @@ function ManageCredential({ session, credential, onChanged, onDeleted }: { sessi
         onSubmit={(event) => {
           event.preventDefault();
           if (confirmDelete !== id) return;
-          act('The credential is deleted.', () => call(session, 'deletecredential', { AccessKeyId: id }), onDeleted);
+          void acting.run(async () => {
+            await call(session, 'deletecredential', { AccessKeyId: id });
+            await onDeleted();
+          });
         }}
       >
         <Field label="Type the access key id to delete this credential">

@@ -42,8 +42,8 @@ export function KeyPage({ session, keyId }: { session: Session; keyId: string })
     setNotice('');
     return acting.run(async () => {
       await work();
-      setNotice(done);
       await reload();
+      setNotice(done);
     });
   }
 

@@ -116,6 +116,8 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
   useEffect(() => {
     const onChange = () => setHash(location.hash);
     addEventListener('hashchange', onChange);
+    // A change between the first render and this effect has fired no event we heard.
+    onChange();
     return () => removeEventListener('hashchange', onChange);
   }, []);
   const route = parseHash(hash);
