@@ -72,12 +72,13 @@ export function AuditTrail({ session, initialKeyId }: { session: Session; initia
 
   useEffect(() => {
     void read(filters, undefined, false);
-  }, [session, initialKeyId]);
+  }, [session]);
 
   useEffect(() => {
     if (!follow) return;
     const timer = setInterval(() => {
-      if (!busy) void read(applied.current, marker, true);
+      // No marker yet means no record was read so far: read from the start again.
+      if (!busy) void read(applied.current, marker, marker !== undefined);
     }, FOLLOW_EVERY_MS);
     return () => clearInterval(timer);
   }, [follow, marker, busy]);

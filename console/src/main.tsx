@@ -136,10 +136,11 @@ function Shell({ session, onSignOut }: { session: Session; onSignOut: () => void
       content = <Credentials session={session} />;
       break;
     case 'audit':
-      content = <AuditTrail session={session} initialKeyId={route.query.get('key') ?? ''} />;
+      // Keyed by the key it opens with: a link to another key's trail starts afresh.
+      content = <AuditTrail key={route.query.get('key') ?? ''} session={session} initialKeyId={route.query.get('key') ?? ''} />;
       break;
     case 'try':
-      content = <TryIt session={session} initialKeyId={route.query.get('key') ?? ''} />;
+      content = <TryIt key={route.query.get('key') ?? ''} session={session} initialKeyId={route.query.get('key') ?? ''} />;
       break;
     default:
       content = <p>{`There is no page "${route.page}".`}</p>;

@@ -51,7 +51,7 @@ export function consoleFiles(directory = builtConsoleDirectory()) {
     }
     if (!existsSync(path.join(directory, 'index.html'))) {
       res.locals.errorType = 'ServiceUnavailableException';
-      res.status(503).type('text/plain').send('The web console is not built: run "npm run build" and restart the server.\n');
+      res.status(503).type('text/plain').send('The web console is not built: run "npm run build".\n');
       return;
     }
     files(req, res, next);
