@@ -277,6 +277,12 @@ describe('web console in Chromium', function () {
       expect(links.length).to.be.greaterThan(0);
       expect(new Set(links)).to.deep.equal(new Set([`#/keys/${keyId}`]));
       await screenshot(page, 'audit-trail');
+
+      // Follow mode shows a record made after the page was read.
+      expect(actions).not.to.include('GenerateDataKey');
+      await page.locator('input[name="audit-follow"]').click();
+      await server.admin.generateDataKey({ keyId, keySpec: 'AES_256' });
+      await page.waitForSelector('tr[data-action="GenerateDataKey"]', { timeout: 20_000 });
       await page.locator('table.audit tbody a').click();
       await page.waitForSelector('.key-description');
       await page.close();
@@ -356,6 +362,22 @@ describe('web console in Chromium', function () {
       await admin.waitForFunction((id) => !document.querySelector(`tr[data-access-key-id="${id}"]`), {}, accessKeyId);
       await admin.close();
     });
+  });
+
+  it('pages through the keys 25 at a time', async () => {
+    await Promise.all(Array.from({ length: 26 }, (_, index) => server.admin.createKey({ description: `paging ${index}` })));
+    const all = (await server.admin.listKeys({ limit: 1000 })).keys.map((key) => key.KeyId);
+    const page = await openPage();
+    await signInAsAdmin(page);
+    const shown = () => page.$$eval('table.keys tbody tr', (rows) => rows.map((row) => row.getAttribute('data-key-id')));
+    await page.waitForSelector('table.keys tbody tr');
+    expect(await shown()).to.deep.equal(all.slice(0, 25));
+    await page.locator('button::-p-text(Next page)').click();
+    await page.waitForFunction(() => document.querySelector('.pager span')?.textContent === 'Page 2');
+    expect(await shown()).to.deep.equal(all.slice(25, 50));
+    await page.locator('button::-p-text(Previous page)').click();
+    await page.waitForFunction(() => document.querySelector('.pager span')?.textContent === 'Page 1');
+    expect(await shown()).to.deep.equal(all.slice(0, 25));
   });
 
   it('renders markup from the server as text: key description, tag value, audit context and error messages', async () => {
