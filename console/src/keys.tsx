@@ -163,8 +163,11 @@ const KEY_KINDS: { spec: string; usage: string; label: string }[] = [
 export function CreateKey({ session, navigate }: { session: Session; navigate: (hash: string) => void }) {
   const [description, setDescription] = useState('');
   const [kind, setKind] = useState(0);
+  const [origin, setOrigin] = useState('KEYHOLD');
+  const [providerKeyId, setProviderKeyId] = useState('');
   const { busy, error, run } = useAction();
   const chosen = KEY_KINDS[kind] ?? KEY_KINDS[0]!;
+  const remote = origin !== 'KEYHOLD';
   return (
     <section aria-labelledby="create-key-heading">
       <h1 id="create-key-heading">Create key</h1>
@@ -172,7 +175,8 @@ export function CreateKey({ session, navigate }: { session: Session; navigate: (
         onSubmit={(event) => {
           event.preventDefault();
           void run(async () => {
-            const answer = await call(session, 'createkey', { Description: description, KeySpec: chosen.spec, KeyUsage: chosen.usage });
+            const where = remote ? { Origin: origin, ProviderKeyId: providerKeyId.trim() } : {};
+            const answer = await call(session, 'createkey', { Description: description, KeySpec: chosen.spec, KeyUsage: chosen.usage, ...where });
             navigate(keyHref(answer.KeyMetadata.KeyId));
           });
         }}
@@ -187,6 +191,18 @@ export function CreateKey({ session, navigate }: { session: Session; navigate: (
             ))}
           </select>
         </Field>
+        <Field label="Where the key lives">
+          <select name="origin" value={origin} onChange={(event) => setOrigin(event.currentTarget.value)}>
+            <option value="KEYHOLD">In Keyhold</option>
+            <option value="AWS_KMS">In AWS KMS (Keyhold asks it to use the key)</option>
+            <option value="GCP_KMS">In Google Cloud KMS (Keyhold asks it to use the key)</option>
+          </select>
+        </Field>
+        {remote && (
+          <Field label="The key's name in that KMS" hint={origin === 'AWS_KMS' ? 'its key ARN' : 'projects/…/locations/…/keyRings/…/cryptoKeys/…/cryptoKeyVersions/…'}>
+            <input name="provider-key-id" required value={providerKeyId} onInput={(event) => setProviderKeyId(event.currentTarget.value)} />
+          </Field>
+        )}
         <ErrorBox error={error} />
         <button type="submit" disabled={busy}>Create key</button>
       </form>
