@@ -7,7 +7,7 @@ import type { Browser, Page } from 'puppeteer-core';
 import { CONSOLE_CSP } from '../../src/api/console-files.js';
 import { launchChromium, requireChromium } from '../helpers/browser.js';
 import { startCliServer, type CliServer } from '../helpers/cli-server.js';
-import { rememberSecret } from '../helpers/secrets.js';
+import { rememberSecret, usedSecrets } from '../helpers/secrets.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -69,7 +69,9 @@ describe('web console in Chromium', function () {
     const open = pages.splice(0).filter((page) => !page.isClosed());
     if (this.currentTest?.state === 'failed') {
       for (const [index, page] of open.entries()) {
-        const shown = await page.$eval('#app', (app) => app.textContent ?? '').catch(() => '');
+        let shown = await page.$eval('#app', (app) => app.textContent ?? '').catch(() => '');
+        // A new credential's secret may be on the page: the log never gets it.
+        for (const secret of usedSecrets) shown = shown.split(secret).join('<secret>');
         console.log(`      the failed scenario's tab ${index} at ${page.url()} showed: ${shown.slice(0, 2000)}`);
         await page.bringToFront();
         await screenshot(page, `failed-${this.currentTest.title.slice(0, 40).replace(/\W+/g, '-')}-${index}`).catch(() => undefined);
