@@ -335,6 +335,10 @@ describe('web console in Chromium', function () {
       const secretKey = await text(page, '.new-secret-key');
       rememberSecret(secretKey);
       expect(await text(page, '.new-secret .warning')).to.include('cannot show this secret again');
+      await browser.defaultBrowserContext().overridePermissions(origin, ['clipboard-read', 'clipboard-sanitized-write']);
+      await page.locator('button::-p-text(Copy secret key)').click();
+      await page.waitForFunction(() => document.querySelector('.new-secret [role="status"]')?.textContent === 'The secret key is on the clipboard.');
+      expect(await page.evaluate(() => navigator.clipboard.readText())).to.equal(secretKey);
       await page.waitForSelector(`tr[data-access-key-id="${accessKeyId}"]`);
       await page.locator('button.sign-out').click();
 
