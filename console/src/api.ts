@@ -61,6 +61,7 @@ const ERROR_WORDS: Record<string, string> = {
   UnexpectedResponse: 'The server gave an answer the console does not understand.',
   BadCredentialsFile: 'That file is not an admin.credentials file.',
   BadSecret: 'The secret key must be the base64 of 32 bytes, as the server gave it.',
+  BadAccessKeyId: 'That is not an access key id.',
 };
 
 /** The headline of an error in people's words. */
@@ -81,7 +82,7 @@ export function asApiError(error: unknown): ApiError {
 export async function openSession(accessKeyId: string, secretKeyBase64: string): Promise<Session> {
   const id = accessKeyId.trim();
   /* Precondition: an access key id is letters and digits. */
-  if (!/^[A-Za-z0-9]{1,128}$/.test(id)) throw new ApiError('UnrecognizedClientException', 0, 'An access key id is letters and digits, e.g. KH…');
+  if (!/^[A-Za-z0-9]{1,128}$/.test(id)) throw new ApiError('BadAccessKeyId', 0, 'An access key id is letters and digits, e.g. KH…');
   const secret = decodeBase64(secretKeyBase64.trim());
   /* Precondition: a secret is 32 bytes. */
   if (secret === undefined || secret.length !== 32) throw new ApiError('BadSecret', 0, 'The secret key is not 32 bytes of base64');

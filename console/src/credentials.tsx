@@ -168,7 +168,7 @@ function CreateCredential({ session, onCreated }: { session: Session; onCreated:
       </label>
       {!admin && (
         <Field label="Policy (JSON)">
-          <textarea name="credential-policy" rows={10} spellcheck={false} value={policy} onInput={(event) => setPolicy(event.currentTarget.value)} aria-describedby="create-policy-error" />
+          <textarea name="credential-policy" rows={10} spellcheck={false} value={policy} onInput={(event) => setPolicy(event.currentTarget.value)} aria-describedby="create-policy-error" aria-invalid={error !== undefined} />
         </Field>
       )}
       <div id="create-policy-error">
@@ -224,7 +224,7 @@ function ManageCredential({ session, credential, onChanged, onDeleted }: { sessi
           }}
         >
           <Field label="Policy (JSON)">
-            <textarea name="edit-policy" rows={12} spellcheck={false} value={policy} onInput={(event) => setPolicy(event.currentTarget.value)} aria-describedby="edit-policy-error" />
+            <textarea name="edit-policy" rows={12} spellcheck={false} value={policy} onInput={(event) => setPolicy(event.currentTarget.value)} aria-describedby="edit-policy-error" aria-invalid={policyEdit.error !== undefined} />
           </Field>
           <div id="edit-policy-error">
             <ErrorBox error={policyEdit.error} />

@@ -352,6 +352,8 @@ describe('web console in Chromium', function () {
       expect(await text(page, '.error-words')).to.equal('Access denied: the credential you signed in with is not allowed to do this.');
       expect(await text(page, '.error-type')).to.equal('AccessDeniedException');
       expect((await server.admin.describeKey(keyId)).KeyState).to.equal('Enabled');
+      await page.locator('.error summary').click();
+      await screenshot(page, 'access-denied');
 
       await page.goto(`${origin}/console/#/credentials`);
       await page.waitForSelector('.error');
@@ -363,6 +365,20 @@ describe('web console in Chromium', function () {
       await signInAsAdmin(admin);
       await admin.goto(`${origin}/console/#/credentials`);
       await admin.locator(`button[aria-label="Manage ${accessKeyId}"]`).click();
+      // The policy edited: a mistake shown under it, naming the statement; then saved.
+      const edit = (policy: object) => admin.$eval('textarea[name="edit-policy"]', (area, value) => {
+        const textarea = area as HTMLTextAreaElement;
+        textarea.value = value;
+        textarea.dispatchEvent(new Event('input', { bubbles: true }));
+      }, JSON.stringify(policy));
+      await edit({ Statement: [{ Effect: 'Allow', Action: 'kms:DescribeKey', Resource: '*' }, { Sid: 'typo', Effect: 'Alow', Action: 'kms:ListKeys', Resource: '*' }] });
+      await admin.locator('button::-p-text(Save policy)').click();
+      await admin.waitForSelector('#edit-policy-error .error');
+      expect(await text(admin, '#edit-policy-error .error-message')).to.match(/Statement\[1\].*typo.*Effect/);
+      expect(await admin.$eval('textarea[name="edit-policy"]', (area) => area.getAttribute('aria-invalid'))).to.equal('true');
+      await edit({ Statement: [{ Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:EncryPT'], Resource: '*' }] });
+      await press(admin, 'Save policy', 'The policy is saved.');
+      expect((await server.admin.describeCredential(accessKeyId)).Policy).to.deep.equal({ Statement: [{ Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:EncryPT'], Resource: '*' }] });
       await press(admin, 'Disable', 'The credential is disabled');
       expect((await server.admin.describeCredential(accessKeyId)).Enabled).to.equal(false);
       await admin.locator('input[name="confirm-credential-deletion"]').fill(accessKeyId);
