@@ -45,7 +45,7 @@ export function consoleFiles(directory = builtConsoleDirectory()) {
     res.setHeader('Cache-Control', 'no-cache');
     res.setHeader('Referrer-Policy', 'no-referrer');
     // The mount point without its slash: the page's relative URLs (app.js) need the slash.
-    if (req.originalUrl === CONSOLE_PATH || req.originalUrl.startsWith(`${CONSOLE_PATH}?`)) {
+    if (req.path === '/' && !req.originalUrl.split('?')[0]!.endsWith('/')) {
       res.redirect(301, `${CONSOLE_PATH}/`);
       return;
     }

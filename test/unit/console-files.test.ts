@@ -46,9 +46,11 @@ describe('console files', () => {
 
   it('redirect /console to /console/, keeping the page relative URLs right', async () => {
     writeFileSync(path.join(dir.path, 'index.html'), 'x');
-    const answer = await request(appServing(dir.path)).get('/console');
-    expect(answer.status).to.equal(301);
-    expect(answer.headers.location).to.equal('/console/');
+    for (const url of ['/console', '/console?x=1', '/Console']) {
+      const answer = await request(appServing(dir.path)).get(url);
+      expect(answer.status, url).to.equal(301);
+      expect(answer.headers.location, url).to.equal('/console/');
+    }
   });
 
   it('leave other methods and unknown files to the routes after them', async () => {
