@@ -175,8 +175,9 @@ export function CreateKey({ session, navigate }: { session: Session; navigate: (
         onSubmit={(event) => {
           event.preventDefault();
           void run(async () => {
-            const where = remote ? { Origin: origin, ProviderKeyId: providerKeyId.trim() } : {};
-            const answer = await call(session, 'createkey', { Description: description, KeySpec: chosen.spec, KeyUsage: chosen.usage, ...where });
+            // A key in another KMS is an asymmetric key whose spec and usage the server reads from there.
+            const kindOfKey = remote ? { Origin: origin, ProviderKeyId: providerKeyId.trim() } : { KeySpec: chosen.spec, KeyUsage: chosen.usage };
+            const answer = await call(session, 'createkey', { Description: description, ...kindOfKey });
             navigate(keyHref(answer.KeyMetadata.KeyId));
           });
         }}
@@ -184,23 +185,24 @@ export function CreateKey({ session, navigate }: { session: Session; navigate: (
         <Field label="Description">
           <input name="description" value={description} maxLength={8192} onInput={(event) => setDescription(event.currentTarget.value)} />
         </Field>
-        <Field label="Kind of key">
-          <select name="kind" value={String(kind)} onChange={(event) => setKind(Number(event.currentTarget.value))}>
-            {KEY_KINDS.map((option, index) => (
-              <option value={String(index)} key={option.spec + option.usage}>{option.label}</option>
-            ))}
-          </select>
-        </Field>
         <Field label="Where the key lives">
           <select name="origin" value={origin} onChange={(event) => setOrigin(event.currentTarget.value)}>
             <option value="KEYHOLD">In Keyhold</option>
-            <option value="AWS_KMS">In AWS KMS (Keyhold asks it to use the key)</option>
-            <option value="GCP_KMS">In Google Cloud KMS (Keyhold asks it to use the key)</option>
+            <option value="AWS_KMS">In AWS KMS: an asymmetric key Keyhold asks it to use</option>
+            <option value="GCP_KMS">In Google Cloud KMS: an asymmetric key Keyhold asks it to use</option>
           </select>
         </Field>
-        {remote && (
-          <Field label="The key's name in that KMS" hint={origin === 'AWS_KMS' ? 'its key ARN' : 'projects/…/locations/…/keyRings/…/cryptoKeys/…/cryptoKeyVersions/…'}>
+        {remote ? (
+          <Field label="The key's name in that KMS" hint={origin === 'AWS_KMS' ? 'its key ARN; its spec and usage are read from AWS KMS' : 'projects/…/cryptoKeyVersions/…; its spec and usage are read from Cloud KMS'}>
             <input name="provider-key-id" required value={providerKeyId} onInput={(event) => setProviderKeyId(event.currentTarget.value)} />
+          </Field>
+        ) : (
+          <Field label="Kind of key">
+            <select name="kind" value={String(kind)} onChange={(event) => setKind(Number(event.currentTarget.value))}>
+              {KEY_KINDS.map((option, index) => (
+                <option value={String(index)} key={option.spec + option.usage}>{option.label}</option>
+              ))}
+            </select>
           </Field>
         )}
         <ErrorBox error={error} />

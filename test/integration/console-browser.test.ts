@@ -404,6 +404,20 @@ describe('web console in Chromium', function () {
     expect(await page.evaluate(() => document.activeElement?.textContent)).to.equal('Keys');
   });
 
+  it('creates HMAC and asymmetric keys', async () => {
+    const page = await openPage();
+    await signInAsAdmin(page);
+    for (const [kind, spec, usage] of [['1', 'HMAC_256', 'GENERATE_VERIFY_MAC'], ['7', 'ECC_NIST_P256', 'SIGN_VERIFY']] as const) {
+      await page.goto(`${origin}/console/#/create-key`);
+      await page.locator('select[name="kind"]').fill(kind);
+      await page.locator('form button[type="submit"]::-p-text(Create key)').click();
+      await page.waitForFunction(() => location.hash.startsWith('#/keys/'));
+      await page.waitForSelector('.key-description');
+      const key = await server.admin.describeKey(decodeURIComponent(new URL(page.url()).hash.replace('#/keys/', '')));
+      expect([key.KeySpec, key.KeyUsage]).to.deep.equal([spec, usage]);
+    }
+  });
+
   it('pages through the keys 25 at a time', async () => {
     await Promise.all(Array.from({ length: 26 }, (_, index) => server.admin.createKey({ description: `paging ${index}` })));
     const all = (await server.admin.listKeys({ limit: 1000 })).keys.map((key) => key.KeyId);
