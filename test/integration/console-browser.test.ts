@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -203,6 +204,18 @@ describe('web console in Chromium', function () {
     await page.waitForSelector('.error');
     expect(await text(page, '.error-words')).to.equal('The server did not accept the signature: check the secret key.');
     expect(await text(page, '.error-type')).to.equal('InvalidSignatureException');
+
+    // A secret that is not 32 bytes of base64 never leaves the page.
+    await page.locator('input[name="secret-key"]').fill('not-base64!');
+    await page.locator('button[type="submit"]::-p-text(Sign in)').click();
+    await page.waitForFunction(() => document.querySelector('.error-type')?.textContent === 'BadSecret');
+    expect(await text(page, '.error-words')).to.equal('The secret key must be the base64 of 32 bytes, as the server gave it.');
+    // A file that is not admin.credentials is said to be so.
+    const notCredentials = path.join(shots.path, 'not-credentials.json');
+    writeFileSync(notCredentials, '{"hello": "world"}');
+    await (await page.$('input[name="credentials-file"]'))!.uploadFile(notCredentials);
+    await page.waitForFunction(() => document.querySelector('.error-type')?.textContent === 'BadCredentialsFile');
+    expect(await text(page, '.error-words')).to.equal('That file is not an admin.credentials file.');
     await page.close();
   });
 
