@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { DEFAULT_AWS_IDENTITY, DEFAULT_REQUEST_TIMEOUT_MS } from '../config.js';
 import { accessLog, type RequestFacts } from './access-log.js';
+import { CONSOLE_PATH, consoleFiles } from './console-files.js';
 import { actionRoute } from './action-route.js';
 import type { AppOptions } from './app-options.js';
 import { errorHandler, notFound } from './error-handler.js';
@@ -17,7 +18,8 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => voi
 
 /**
  * The Keyhold HTTP application: one POST route per action under each prefix, every
- * request signed, every error a typed JSON answer; `GET /healthz` and `GET /readyz`; 404 for anything else.
+ * request signed, every error a typed JSON answer; `GET /healthz` and `GET /readyz`; the web
+ * console's static files under `/console/`; 404 for anything else.
  * Every response carries an X-Request-Id and the same security headers.
  *
  * The request path: every request goes to the action route first (src/api/action-route.ts),
@@ -66,6 +68,8 @@ export function createApp(options: AppOptions): RequestListener {
   };
   app.get('/healthz', probe(options.isHealthy));
   app.get('/readyz', probe(options.isReady ?? options.isHealthy));
+  // The web console's static files; it calls the API like any other client (docs/console.md).
+  app.use(CONSOLE_PATH, consoleFiles());
 
   app.use(notFound);
   app.use(errorHandler(options.logger, options.isHealthy));

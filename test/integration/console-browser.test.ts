@@ -1,0 +1,491 @@
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import type { Browser, Page } from 'puppeteer-core';
+import { CONSOLE_CSP } from '../../src/api/console-files.js';
+import { launchChromium, requireChromium } from '../helpers/browser.js';
+import { startCliServer, type CliServer } from '../helpers/cli-server.js';
+import { rememberSecret, usedSecrets } from '../helpers/secrets.js';
+import { makeTempDir } from '../helpers/temp-dir.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const XSS_IMG = '<img src=x onerror=alert(1)>';
+const XSS_SCRIPT = '</script><script>alert(2)</script>';
+
+/** A GET on the test server, its certificate unchecked (self-signed). */
+function get(url: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { rejectUnauthorized: false }, (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
+      })
+      .once('error', reject);
+  });
+}
+
+/**
+ * What a page did that it must not: a request off the server's origin, a dialog (an injected
+ * alert), a CSP violation or a script error. Checked after each scenario.
+ */
+interface Watch {
+  offOrigin: string[];
+  dialogs: string[];
+  problems: string[];
+}
+
+describe('web console in Chromium', function () {
+  // A browser on two shared cores: `npm test`'s 20 s default is short for a whole scenario.
+  this.timeout(120_000);
+  let server: CliServer;
+  let browser: Browser;
+  let origin: string;
+  let shots: { path: string; remove(): void };
+  const watches: Watch[] = [];
+  /** The tabs a scenario opened: closed after it, pictured first if it failed. */
+  const pages: Page[] = [];
+
+  before(async function () {
+    requireChromium(this);
+    // The console's bundle, as `npm run build` makes it: the server serves dist/console.
+    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build-console.mjs')], { cwd: ROOT, stdio: 'pipe' });
+    server = await startCliServer('console browser passphrase');
+    origin = new URL(server.server.url).origin;
+    browser = await launchChromium();
+    shots = makeTempDir('keyhold-console-screenshots-');
+    console.log(`      screenshots: ${shots.path}`);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    // The screenshots stay for a reviewer (their directory is printed above).
+  });
+
+  afterEach(async function () {
+    // A failed scenario leaves a picture of each tab it left open.
+    const open = pages.splice(0).filter((page) => !page.isClosed());
+    if (this.currentTest?.state === 'failed') {
+      for (const [index, page] of open.entries()) {
+        let shown = await page.$eval('#app', (app) => app.textContent ?? '').catch(() => '');
+        // A new credential's secret may be on the page: the log never gets it.
+        for (const secret of usedSecrets) shown = shown.split(secret).join('<secret>');
+        console.log(`      the failed scenario's tab ${index} at ${page.url()} showed: ${shown.slice(0, 2000)}`);
+        await page.bringToFront();
+        await screenshot(page, `failed-${this.currentTest.title.slice(0, 40).replace(/\W+/g, '-')}-${index}`).catch(() => undefined);
+      }
+    }
+    await Promise.all(open.map((page) => page.close()));
+    for (const watch of watches.splice(0)) {
+      expect(watch.offOrigin, 'requests off the origin').to.deep.equal([]);
+      expect(watch.dialogs, 'dialogs').to.deep.equal([]);
+      expect(watch.problems, 'CSP violations and script errors').to.deep.equal([]);
+    }
+  });
+
+  /** A new tab that records every request, dialog and console error. */
+  async function openPage(width = 1280, height = 900): Promise<Page> {
+    const page = await browser.newPage();
+    pages.push(page);
+    await page.setViewport({ width, height });
+    const watch: Watch = { offOrigin: [], dialogs: [], problems: [] };
+    watches.push(watch);
+    page.on('request', (request) => {
+      const url = request.url();
+      // data: URLs leave nothing: Chromium's own form controls (the date picker's icon) use them.
+      if (!url.startsWith(`${origin}/`) && !url.startsWith('data:')) watch.offOrigin.push(url);
+    });
+    page.on('dialog', (dialog) => {
+      watch.dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    page.on('console', (message) => {
+      // The API's error answers (403, 404, …) are logged by Chromium as failed loads: expected.
+      if (message.type() === 'error' && !/Failed to load resource/.test(message.text())) watch.problems.push(message.text());
+    });
+    page.on('pageerror', (error) => watch.problems.push(String(error)));
+    return page;
+  }
+
+  async function signIn(page: Page, accessKeyId: string, secretKey: string, stay = false): Promise<void> {
+    await page.goto(`${origin}/console/`);
+    await page.locator('input[name="access-key-id"]').fill(accessKeyId);
+    await page.locator('input[name="secret-key"]').fill(secretKey);
+    if (stay) await page.locator('input[name="stay-signed-in"]').click();
+    await page.locator('button[type="submit"]::-p-text(Sign in)').click();
+    await page.waitForSelector('.signed-in-as');
+  }
+
+  async function signInAsAdmin(page: Page): Promise<void> {
+    await signIn(page, server.adminCredentials.AccessKeyId, server.adminCredentials.SecretKey);
+  }
+
+  /** Clicks a button by its text and waits for the page's notice to say `done`. */
+  async function press(page: Page, button: string, done: string): Promise<void> {
+    await page.locator(`button::-p-text(${button})`).click();
+    await page.waitForFunction((text) => [...document.querySelectorAll('.notice')].some((notice) => notice.textContent?.includes(text)), {}, done);
+  }
+
+  async function text(page: Page, selector: string): Promise<string> {
+    return page.$eval(selector, (element) => element.textContent ?? '');
+  }
+
+  async function screenshot(page: Page, name: string): Promise<void> {
+    const file = path.join(shots.path, `${name}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    console.log(`      screenshot: ${file}`);
+  }
+
+  it('serves the console with its strict CSP, redirects /console, and leaves the API its own headers', async () => {
+    const bare = await get(`${origin}/console`);
+    expect(bare.status).to.equal(301);
+    expect(bare.headers.location).to.equal('/console/');
+
+    const index = await get(`${origin}/console/`);
+    expect(index.status).to.equal(200);
+    expect(index.headers['content-type']).to.match(/^text\/html/);
+    expect(index.headers['content-security-policy']).to.equal(CONSOLE_CSP);
+    expect(index.headers['x-content-type-options']).to.equal('nosniff');
+    expect(index.body).to.include('<script src="app.js" defer></script>');
+    expect(index.body).not.to.match(/<script>|<style|style=/);
+
+    const script = await get(`${origin}/console/app.js`);
+    expect(script.status).to.equal(200);
+    expect(script.headers['content-type']).to.match(/javascript/);
+    expect(script.headers['content-security-policy']).to.equal(CONSOLE_CSP);
+
+    expect((await get(`${origin}/console/no-such-file.js`)).status).to.equal(404);
+
+    const health = await get(`${origin}/healthz`);
+    expect(health.status).to.equal(200);
+    expect(health.headers['content-security-policy']).not.to.equal(CONSOLE_CSP);
+    expect(health.headers['content-security-policy']).to.include("default-src 'self'");
+  });
+
+  it('signs in with a chosen admin.credentials file, and signing out forgets the secret', async () => {
+    const page = await openPage();
+    await page.goto(`${origin}/console/`);
+    const file = await page.$('input[name="credentials-file"]');
+    await file!.uploadFile(path.join(server.cwd, 'data', 'admin.credentials'));
+    await page.waitForSelector('.signed-in-as');
+    expect(await text(page, '.signed-in-as')).to.equal(server.adminCredentials.AccessKeyId);
+    expect(await page.evaluate(() => [document.cookie, localStorage.length, sessionStorage.length])).to.deep.equal(['', 0, 0]);
+    await page.locator('button.sign-out').click();
+    await page.waitForSelector('input[name="access-key-id"]');
+    await page.close();
+  });
+
+  it('stays signed in for the tab only when asked, and forgets it on sign out', async () => {
+    const page = await openPage();
+    await signIn(page, server.adminCredentials.AccessKeyId, server.adminCredentials.SecretKey, true);
+    expect(await page.evaluate(() => sessionStorage.length)).to.equal(1);
+    expect(await page.evaluate(() => [document.cookie, localStorage.length])).to.deep.equal(['', 0]);
+    await page.reload();
+    await page.waitForSelector('.signed-in-as');
+    await page.locator('button.sign-out').click();
+    await page.waitForSelector('input[name="access-key-id"]');
+    expect(await page.evaluate(() => sessionStorage.length)).to.equal(0);
+    await page.reload();
+    await page.waitForSelector('input[name="access-key-id"]');
+    await page.close();
+  });
+
+  it('refuses a wrong secret in words', async () => {
+    const page = await openPage();
+    await page.goto(`${origin}/console/`);
+    await page.locator('input[name="access-key-id"]').fill(server.adminCredentials.AccessKeyId);
+    await page.locator('input[name="secret-key"]').fill(Buffer.alloc(32, 7).toString('base64'));
+    await page.locator('button[type="submit"]::-p-text(Sign in)').click();
+    await page.waitForSelector('.error');
+    expect(await text(page, '.error-words')).to.equal('The server did not accept the signature: check the secret key.');
+    expect(await text(page, '.error-type')).to.equal('InvalidSignatureException');
+
+    // A secret that is not 32 bytes of base64 never leaves the page.
+    await page.locator('input[name="secret-key"]').fill('not-base64!');
+    await page.locator('button[type="submit"]::-p-text(Sign in)').click();
+    await page.waitForFunction(() => document.querySelector('.error-type')?.textContent === 'BadSecret');
+    expect(await text(page, '.error-words')).to.equal('The secret key must be the base64 of 32 bytes, as the server gave it.');
+    // A file that is not admin.credentials is said to be so.
+    const notCredentials = path.join(shots.path, 'not-credentials.json');
+    writeFileSync(notCredentials, '{"hello": "world"}');
+    await (await page.$('input[name="credentials-file"]'))!.uploadFile(notCredentials);
+    await page.waitForFunction(() => document.querySelector('.error-type')?.textContent === 'BadCredentialsFile');
+    expect(await text(page, '.error-words')).to.equal('That file is not an admin.credentials file.');
+    await page.close();
+  });
+
+  describe('a key managed in the console', () => {
+    let keyId: string;
+    const alias = `alias/console-${Date.now()}`;
+
+    it('creates a key, aliases and tags it, rotates it, disables and enables it, schedules and cancels its deletion', async () => {
+      const page = await openPage();
+      await signInAsAdmin(page);
+      await page.locator('a::-p-text(Create key)').click();
+      await page.locator('input[name="description"]').fill('orders key, made in the console');
+      await page.locator('form button[type="submit"]::-p-text(Create key)').click();
+      await page.waitForSelector('.key-description');
+      keyId = decodeURIComponent(new URL(page.url()).hash.replace('#/keys/', ''));
+      expect(keyId).to.match(/^[0-9a-f-]{36}$/);
+      expect(await text(page, '.key-description')).to.equal('orders key, made in the console');
+
+      await page.locator('input[name="alias-name"]').fill(alias);
+      await press(page, 'Create alias', `The alias ${alias} now names this key.`);
+      expect(await text(page, '.alias-name')).to.equal(alias);
+
+      await page.locator('input[name="tag-key"]').fill('team');
+      await page.locator('input[name="tag-value"]').fill('payments');
+      await press(page, 'Add tag', 'The tag team is set.');
+      expect(await text(page, '.tag-value')).to.equal('payments');
+
+      await press(page, 'Rotate now', 'The key was rotated');
+      expect(await text(page, '.key-version')).to.equal('2');
+
+      await press(page, 'Turn automatic rotation on', 'The key now rotates every 365 days.');
+      expect(await text(page, '.key-rotation')).to.match(/^every 365 days/);
+
+      await press(page, 'Disable', 'The key is disabled.');
+      expect((await server.admin.describeKey(keyId)).KeyState).to.equal('Disabled');
+      await press(page, 'Enable', 'The key is enabled.');
+      expect((await server.admin.describeKey(keyId)).KeyState).to.equal('Enabled');
+
+      // Deletion waits for the typed word.
+      const schedule = 'button::-p-text(Schedule deletion)';
+      expect(await page.$eval(schedule, (button) => (button as HTMLButtonElement).disabled)).to.equal(true);
+      await page.locator('input[name="confirm-deletion"]').fill('delete');
+      await page.locator('input[name="deletion-days"]').fill('7');
+      await press(page, 'Schedule deletion', 'The key will be deleted in 7 days');
+      expect((await server.admin.describeKey(keyId)).KeyState).to.equal('PendingDeletion');
+      await screenshot(page, 'key-page-pending-deletion');
+      await press(page, 'Cancel deletion', 'The deletion is cancelled');
+      await press(page, 'Enable', 'The key is enabled.');
+      const key = await server.admin.describeKey(keyId);
+      expect(key.KeyState).to.equal('Enabled');
+      expect(key.Aliases).to.deep.equal([alias]);
+      await screenshot(page, 'key-page');
+
+      // The list's first page (by key id: this key may be on another), then a search for it.
+      await page.goto(`${origin}/console/#/keys`);
+      await page.waitForSelector('table.keys tbody tr');
+      await screenshot(page, 'key-list');
+      await page.locator('input[name="search"]').fill(alias);
+      await page.locator('button::-p-text(Search)').click();
+      await page.waitForFunction(() => document.querySelector('.note')?.textContent?.includes('match'));
+      expect(await page.$$eval('tbody tr', (rows) => rows.map((row) => row.getAttribute('data-key-id')))).to.deep.equal([keyId]);
+      await page.setViewport({ width: 390, height: 844 });
+      await screenshot(page, 'key-list-phone');
+      await page.close();
+    });
+
+    it('shows the audit trail filtered by that key, with each change, each record linking to the key', async () => {
+      const page = await openPage();
+      await signInAsAdmin(page);
+      await page.goto(`${origin}/console/#/audit?key=${keyId}`);
+      await page.waitForSelector('table.audit tbody tr');
+      const actions = await page.$$eval('table.audit tbody tr', (rows) => rows.map((row) => row.getAttribute('data-action')));
+      for (const action of ['CreateKey', 'CreateAlias', 'TagResource', 'RotateKeyOnDemand', 'EnableKeyRotation', 'DisableKey', 'EnableKey', 'ScheduleKeyDeletion', 'CancelKeyDeletion']) {
+        expect(actions, action).to.include(action);
+      }
+      const links = await page.$$eval('table.audit tbody a', (anchors) => anchors.map((anchor) => anchor.getAttribute('href')));
+      expect(links.length).to.be.greaterThan(0);
+      expect(new Set(links)).to.deep.equal(new Set([`#/keys/${keyId}`]));
+      await screenshot(page, 'audit-trail');
+
+      // Follow mode shows a record made after the page was read.
+      expect(actions).not.to.include('GenerateDataKey');
+      await page.locator('input[name="audit-follow"]').click();
+      await server.admin.generateDataKey({ keyId, keySpec: 'AES_256' });
+      await page.waitForSelector('tr[data-action="GenerateDataKey"]', { timeout: 20_000 });
+      await page.locator('table.audit tbody a').click();
+      await page.waitForSelector('.key-description');
+      await page.close();
+    });
+
+    it('round-trips a text through the try-it panel', async () => {
+      const page = await openPage();
+      await signInAsAdmin(page);
+      await page.goto(`${origin}/console/#/try?key=${encodeURIComponent(alias)}`);
+      await page.locator('textarea[name="try-plaintext"]').fill('hello from the console ✓');
+      await page.locator('input[name="try-context"]').fill('{"table": "orders"}');
+      await page.locator('button::-p-text(Encrypt)').click();
+      await page.waitForFunction(() => (document.querySelector('textarea[name="try-ciphertext"]') as HTMLTextAreaElement).value.length > 0);
+      await page.locator('button::-p-text(Decrypt)').click();
+      await page.waitForSelector('.try-decrypted');
+      expect(await text(page, '.try-decrypted')).to.equal('hello from the console ✓');
+      // Another context: the ciphertext does not open, said in words.
+      await page.locator('input[name="try-context"]').fill('{"table": "users"}');
+      await page.locator('button::-p-text(Decrypt)').click();
+      await page.waitForSelector('.error');
+      expect(await text(page, '.error-type')).to.equal('InvalidCiphertextException');
+      await page.close();
+    });
+
+    it('a restricted credential made in the console signs in, and forbidden actions say AccessDenied in words', async () => {
+      const page = await openPage();
+      await signInAsAdmin(page);
+      await page.goto(`${origin}/console/#/credentials`);
+      await page.waitForSelector('textarea[name="credential-policy"]');
+      await page.locator('input[name="credential-description"]').fill('read-only, from the console');
+
+      // A mistake in the policy is shown next to it, naming the statement.
+      const fill = (policy: object) => page.$eval('textarea[name="credential-policy"]', (area, value) => {
+        const textarea = area as HTMLTextAreaElement;
+        textarea.value = value;
+        textarea.dispatchEvent(new Event('input', { bubbles: true }));
+      }, JSON.stringify(policy));
+      await fill({ Statement: [{ Effect: 'Allow', Action: 'kms:Encrpyt', Resource: '*' }] });
+      await page.locator('button::-p-text(Create credential)').click();
+      await page.waitForSelector('#create-policy-error .error');
+      expect(await text(page, '#create-policy-error .error-type')).to.equal('ValidationException');
+      expect(await text(page, '#create-policy-error .error-message')).to.match(/Statement\[0\].*Encrpyt/);
+
+      await fill({ Statement: [{ Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:ListKeys'], Resource: '*' }] });
+      await page.locator('button::-p-text(Create credential)').click();
+      await page.waitForSelector('.new-secret-key');
+      const accessKeyId = await text(page, '.new-access-key-id');
+      const secretKey = await text(page, '.new-secret-key');
+      rememberSecret(secretKey);
+      expect(await text(page, '.new-secret .warning')).to.include('cannot show this secret again');
+      await browser.defaultBrowserContext().overridePermissions(origin, ['clipboard-read', 'clipboard-sanitized-write']);
+      await page.locator('button::-p-text(Copy secret key)').click();
+      await page.waitForFunction(() => document.querySelector('.new-secret [role="status"]')?.textContent === 'The secret key is on the clipboard.');
+      expect(await page.evaluate(() => navigator.clipboard.readText())).to.equal(secretKey);
+      await page.waitForSelector(`tr[data-access-key-id="${accessKeyId}"]`);
+      await page.locator('button.sign-out').click();
+
+      await signIn(page, accessKeyId, secretKey);
+      await page.goto(`${origin}/console/#/keys/${keyId}`);
+      await page.waitForSelector('.key-description');
+      await page.locator('button::-p-text(Disable)').click();
+      await page.waitForSelector('.error');
+      expect(await text(page, '.error-words')).to.equal('Access denied: the credential you signed in with is not allowed to do this.');
+      expect(await text(page, '.error-type')).to.equal('AccessDeniedException');
+      expect((await server.admin.describeKey(keyId)).KeyState).to.equal('Enabled');
+      await page.locator('.error summary').click();
+      await screenshot(page, 'access-denied');
+
+      await page.goto(`${origin}/console/#/credentials`);
+      await page.waitForSelector('.error');
+      expect(await text(page, '.error-type')).to.equal('AccessDeniedException');
+      await page.close();
+
+      // The admin disables and deletes it in the console.
+      const admin = await openPage();
+      await signInAsAdmin(admin);
+      await admin.goto(`${origin}/console/#/credentials`);
+      await admin.locator(`button[aria-label="Manage ${accessKeyId}"]`).click();
+      // The policy edited: a mistake shown under it, naming the statement; then saved.
+      const edit = (policy: object) => admin.$eval('textarea[name="edit-policy"]', (area, value) => {
+        const textarea = area as HTMLTextAreaElement;
+        textarea.value = value;
+        textarea.dispatchEvent(new Event('input', { bubbles: true }));
+      }, JSON.stringify(policy));
+      await edit({ Statement: [{ Effect: 'Allow', Action: 'kms:DescribeKey', Resource: '*' }, { Sid: 'typo', Effect: 'Alow', Action: 'kms:ListKeys', Resource: '*' }] });
+      await admin.locator('button::-p-text(Save policy)').click();
+      await admin.waitForSelector('#edit-policy-error .error');
+      expect(await text(admin, '#edit-policy-error .error-message')).to.match(/Statement\[1\].*typo.*Effect/);
+      expect(await admin.$eval('textarea[name="edit-policy"]', (area) => area.getAttribute('aria-invalid'))).to.equal('true');
+      await edit({ Statement: [{ Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:EncryPT'], Resource: '*' }] });
+      await press(admin, 'Save policy', 'The policy is saved.');
+      expect((await server.admin.describeCredential(accessKeyId)).Policy).to.deep.equal({ Statement: [{ Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:EncryPT'], Resource: '*' }] });
+      await press(admin, 'Disable', 'The credential is disabled');
+      expect((await server.admin.describeCredential(accessKeyId)).Enabled).to.equal(false);
+      await admin.locator('input[name="confirm-credential-deletion"]').fill(accessKeyId);
+      await press(admin, 'Delete credential', `The credential ${accessKeyId} is deleted.`);
+      await admin.waitForFunction((id) => !document.querySelector(`tr[data-access-key-id="${id}"]`), {}, accessKeyId);
+      await admin.close();
+    });
+  });
+
+  it('signs in with the keyboard alone', async () => {
+    const page = await openPage();
+    await page.goto(`${origin}/console/`);
+    await page.focus('input[name="access-key-id"]');
+    await page.keyboard.type(server.adminCredentials.AccessKeyId);
+    await page.keyboard.press('Tab');
+    await page.keyboard.type(server.adminCredentials.SecretKey);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('.signed-in-as');
+    // The navigation is links the keyboard reaches: Tab from the top lands on them.
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).to.equal('Keys');
+  });
+
+  it('creates HMAC and asymmetric keys', async () => {
+    const page = await openPage();
+    await signInAsAdmin(page);
+    for (const [kind, spec, usage] of [['1', 'HMAC_256', 'GENERATE_VERIFY_MAC'], ['7', 'ECC_NIST_P256', 'SIGN_VERIFY']] as const) {
+      await page.goto(`${origin}/console/#/create-key`);
+      await page.locator('select[name="kind"]').fill(kind);
+      await page.locator('form button[type="submit"]::-p-text(Create key)').click();
+      await page.waitForFunction(() => location.hash.startsWith('#/keys/'));
+      await page.waitForSelector('.key-description');
+      const key = await server.admin.describeKey(decodeURIComponent(new URL(page.url()).hash.replace('#/keys/', '')));
+      expect([key.KeySpec, key.KeyUsage]).to.deep.equal([spec, usage]);
+    }
+  });
+
+  it('pages through the keys 25 at a time', async () => {
+    await Promise.all(Array.from({ length: 26 }, (_, index) => server.admin.createKey({ description: `paging ${index}` })));
+    const all = (await server.admin.listKeys({ limit: 1000 })).keys.map((key) => key.KeyId);
+    const page = await openPage();
+    await signInAsAdmin(page);
+    const shown = () => page.$$eval('table.keys tbody tr', (rows) => rows.map((row) => row.getAttribute('data-key-id')));
+    await page.waitForSelector('table.keys tbody tr');
+    expect(await shown()).to.deep.equal(all.slice(0, 25));
+    await page.locator('button::-p-text(Next page)').click();
+    await page.waitForFunction(() => document.querySelector('.pager span')?.textContent === 'Page 2');
+    expect(await shown()).to.deep.equal(all.slice(25, 50));
+    await page.locator('button::-p-text(Previous page)').click();
+    await page.waitForFunction(() => document.querySelector('.pager span')?.textContent === 'Page 1');
+    expect(await shown()).to.deep.equal(all.slice(0, 25));
+  });
+
+  it('renders markup from the server as text: key description, tag value, audit context and error messages', async () => {
+    const key = await server.admin.createKey({ description: `${XSS_IMG} ${XSS_SCRIPT}` });
+    await server.admin.call('tagresource', { KeyId: key.KeyId, Tags: [{ TagKey: XSS_SCRIPT, TagValue: XSS_IMG }] });
+    await server.admin.encrypt({ keyId: key.KeyId, plaintext: Buffer.from('x'), encryptionContext: { note: XSS_IMG, other: XSS_SCRIPT } });
+
+    const page = await openPage();
+    await signInAsAdmin(page);
+    await page.goto(`${origin}/console/#/keys/${key.KeyId}`);
+    await page.waitForSelector('.tag-value');
+    expect(await text(page, '.key-description')).to.equal(`${XSS_IMG} ${XSS_SCRIPT}`);
+    expect(await text(page, '.tag-key')).to.equal(XSS_SCRIPT);
+    expect(await text(page, '.tag-value')).to.equal(XSS_IMG);
+
+    // An alias the server refuses: its error in words, and nothing the name held runs.
+    await page.locator('input[name="alias-name"]').fill(`alias/${XSS_IMG}`);
+    await page.locator('button::-p-text(Create alias)').click();
+    await page.waitForSelector('.error');
+    expect(await text(page, '.error-type')).to.equal('ValidationException');
+
+    await page.goto(`${origin}/console/#/audit?key=${key.KeyId}`);
+    await page.waitForSelector('tr[data-action="Encrypt"]');
+    expect(await text(page, 'tr[data-action="Encrypt"] .audit-detail')).to.equal(`context note=${XSS_IMG}, context other=${XSS_SCRIPT}`);
+
+    // A key id that is markup: the server's NotFound message repeats it, shown as text.
+    await page.goto(`${origin}/console/#/keys/${encodeURIComponent(`alias/x${XSS_IMG}`)}`);
+    await page.waitForSelector('.error');
+    expect(await text(page, '.error-message')).to.include(XSS_IMG);
+
+    const injected = () => page.$$eval('#app img, #app script, #app [onerror]', (found) => found.length);
+    await page.goto(`${origin}/console/#/keys/${key.KeyId}`);
+    await page.waitForSelector('.tag-value');
+    expect(await injected(), 'key page').to.equal(0);
+    // The list, searched by the description's own markup.
+    await page.goto(`${origin}/console/#/keys`);
+    await page.locator('input[name="search"]').fill(XSS_IMG);
+    await page.locator('button::-p-text(Search)').click();
+    await page.waitForFunction(() => document.querySelector('.note')?.textContent?.includes('match'));
+    expect(await page.$$eval('table.keys tbody tr', (rows) => rows.map((row) => row.getAttribute('data-key-id')))).to.deep.equal([key.KeyId]);
+    expect(await injected(), 'key list').to.equal(0);
+    await page.close();
+  });
+});
