@@ -7,6 +7,7 @@ import { actionRoute } from './action-route.js';
 import type { AppOptions } from './app-options.js';
 import { errorHandler, notFound } from './error-handler.js';
 import { jsonAnswerWriter } from './json-answer.js';
+import { openApiJson } from './openapi/document.js';
 import { securityHeaders } from './security-headers.js';
 
 export { MAX_BODY_BYTES } from './action-route.js';
@@ -17,7 +18,8 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => voi
 
 /**
  * The Keyhold HTTP application: one POST route per action under each prefix, every
- * request signed, every error a typed JSON answer; `GET /healthz` and `GET /readyz`; 404 for anything else.
+ * request signed, every error a typed JSON answer; `GET /healthz`, `GET /readyz` and
+ * `GET /openapi.json`; 404 for anything else.
  * Every response carries an X-Request-Id and the same security headers.
  *
  * The request path: every request goes to the action route first (src/api/action-route.ts),
@@ -64,6 +66,11 @@ export function createApp(options: AppOptions): RequestListener {
   };
   app.get('/healthz', health);
   app.get('/readyz', health);
+  // The API's description is public, as the API's documentation is: unauthenticated, and it
+  // names no key, credential or server version (docs/openapi.md).
+  app.get('/openapi.json', (_req: Request, res: Response) => {
+    res.type('application/json').send(openApiJson());
+  });
 
   app.use(notFound);
   app.use(errorHandler(options.logger, options.isHealthy));

@@ -64,6 +64,12 @@ const DISPLAY_NAMES: Record<string, string> = {
   importtype: 'ImportType',
   keymaterialid: 'KeyMaterialId',
   items: 'Items',
+  policyname: 'PolicyName',
+  bypasspolicylockoutsafetycheck: 'BypassPolicyLockoutSafetyCheck',
+  xkskeyid: 'XksKeyId',
+  customkeystoreid: 'CustomKeyStoreId',
+  multiregion: 'MultiRegion',
+  customermasterkeyspec: 'CustomerMasterKeySpec',
 };
 
 export const keyIdField = z.string().min(1).max(2048);
@@ -75,7 +81,8 @@ export function bytesField(min: number, max: number) {
     .max(Math.ceil(max / 3) * 4)
     .refine(isStandardBase64, 'must be standard base64')
     .transform((text) => Buffer.from(text, 'base64'))
-    .refine((bytes) => bytes.length >= min && bytes.length <= max, `must decode to ${min} to ${max} bytes`);
+    .refine((bytes) => bytes.length >= min && bytes.length <= max, `must decode to ${min} to ${max} bytes`)
+    .meta({ contentEncoding: 'base64', description: `Standard base64 of ${min} to ${max} bytes` });
 }
 
 export const plaintextField = bytesField(1, MAX_PLAINTEXT_BYTES);
@@ -117,6 +124,12 @@ export const encryptionContextField = z.unknown().transform((value, ctx): Encryp
     return z.NEVER;
   }
   return context;
+}).meta({
+  // What the transform above accepts, for the OpenAPI description (src/api/openapi/).
+  type: 'object',
+  additionalProperties: { type: 'string' },
+  maxProperties: MAX_CONTEXT_PAIRS,
+  description: `String keys and values, at most ${MAX_CONTEXT_PAIRS} pairs and ${MAX_CONTEXT_BYTES} bytes`,
 });
 
 // Tag limits (count, lengths) are checked by the KMS layer, which answers them with AWS's
