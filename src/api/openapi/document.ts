@@ -93,7 +93,7 @@ export function openApiDocument(): JsonSchema {
       description: DESCRIPTION,
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
-    servers: [{ url: 'https://{host}', variables: { host: { default: 'localhost:8443', description: 'KEYHOLD_HOST:KEYHOLD_PORT' } } }],
+    servers: [{ url: 'https://{host}', variables: { host: { default: 'localhost:8443' } } }],
     tags: [
       { name: 'Native API', description: '`POST /api/v1/kms/<action>`, signed with KMS-HMAC-SHA256.' },
       { name: 'go-kms prefix', description: "`POST /api/v1/go-kms/<action>`: the same actions for go-kms's clients, which may also sign with go-kms's legacy key when the server has one (KEYHOLD_GOKMS_AUTH_KEY)." },

@@ -1,0 +1,22 @@
+import { expect } from 'chai';
+import { readVerdicts } from '../helpers/exchange-recorder.js';
+
+// Runs last (see .mocharc.json): by now every server of the run has checked what it answered.
+describe('every request and answer the test run exchanged, against docs/openapi.json', () => {
+  const verdicts = readVerdicts();
+
+  it('were checked on every door, in process and in the server processes (so the check below is not vacuous)', () => {
+    const count = (pattern: RegExp) => verdicts.filter((verdict) => pattern.test(verdict.operation)).length;
+    expect(count(/^POST \/api\/v1\/kms\//), 'native prefix').to.be.greaterThan(500);
+    expect(count(/^POST \/api\/v1\/go-kms\//), 'go-kms prefix').to.be.greaterThan(5);
+    expect(count(/^POST \/#X-Amz-Target=/), 'AWS door').to.be.greaterThan(50);
+    expect(count(/^GET \/(healthz|readyz)$/), 'probes').to.be.greaterThan(0);
+    expect(new Set(verdicts.map((verdict) => verdict.pid)).size, 'processes').to.be.greaterThan(10);
+  });
+
+  it('conform: every answer is what the description says for its status, every accepted request one it allows', () => {
+    const failures = verdicts.filter((verdict) => verdict.problems.length > 0);
+    const distinct = [...new Set(failures.map((verdict) => `${verdict.operation} → ${verdict.status}: ${verdict.problems.join('; ')}`))];
+    expect(distinct, `${failures.length} of ${verdicts.length} exchanges do not conform`).to.deep.equal([]);
+  });
+});
