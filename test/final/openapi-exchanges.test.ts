@@ -1,9 +1,18 @@
 import { expect } from 'chai';
-import { readVerdicts } from '../helpers/exchange-recorder.js';
+import { openApiDocument } from '../../src/api/openapi/document.js';
+import { readVerdicts, type RecordedVerdict } from '../helpers/exchange-recorder.js';
 
 // Runs last (see .mocharc.json): by now every server of the run has checked what it answered.
 describe('every request and answer the test run exchanged, against docs/openapi.json', () => {
-  const verdicts = readVerdicts();
+  let verdicts: RecordedVerdict[] = [];
+  before(() => {
+    verdicts = readVerdicts();
+    if (process.env.OPENAPI_EXCHANGES_SUMMARY) {
+      const byOperation = new Map<string, number>();
+      for (const verdict of verdicts) byOperation.set(`${verdict.operation} ${verdict.status}`, (byOperation.get(`${verdict.operation} ${verdict.status}`) ?? 0) + 1);
+      console.log([...byOperation].sort().map(([key, n]) => `${n}\t${key}`).join('\n'));
+    }
+  });
 
   it('were checked on every door, in process and in the server processes (so the check below is not vacuous)', () => {
     const count = (pattern: RegExp) => verdicts.filter((verdict) => pattern.test(verdict.operation)).length;
@@ -12,6 +21,14 @@ describe('every request and answer the test run exchanged, against docs/openapi.
     expect(count(/^POST \/#X-Amz-Target=/), 'AWS door').to.be.greaterThan(50);
     expect(count(/^GET \/(healthz|readyz)$/), 'probes').to.be.greaterThan(0);
     expect(new Set(verdicts.map((verdict) => verdict.pid)).size, 'processes').to.be.greaterThan(10);
+  });
+
+  it('exercised every action of the native API, most of them to a success', () => {
+    const paths = Object.keys((openApiDocument() as { paths: object }).paths).filter((path) => path.startsWith('/api/v1/kms/'));
+    const exchanged = new Set(verdicts.map((verdict) => verdict.operation));
+    expect(paths.filter((path) => !exchanged.has(`POST ${path}`)), 'never exchanged').to.deep.equal([]);
+    const succeeded = new Set(verdicts.filter((verdict) => verdict.status < 300 && verdict.operation.startsWith('POST /api/v1/kms/')).map((verdict) => verdict.operation));
+    expect(succeeded.size).to.be.greaterThan(paths.length - 5);
   });
 
   it('conform: every answer is what the description says for its status, every accepted request one it allows', () => {

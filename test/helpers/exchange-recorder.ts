@@ -91,8 +91,10 @@ function watch(req: IncomingMessage, res: ServerResponse): void {
 
   res.once('finish', () => {
     for (const [name, value] of Object.entries(res.getHeaders())) headers[name] ??= String(value);
-    // Keyhold's answers, and only those, carry its security headers (not the fakes of other KMSs).
-    if (headers['content-security-policy'] === undefined || requestBody.overflowed || answerBody.overflowed) return;
+    // Keyhold's answers, and only those, carry its security headers and a request id (not the
+    // fakes of other KMSs, nor a test's own helmet app).
+    const keyholds = headers['content-security-policy'] !== undefined && (headers['x-request-id'] ?? headers['x-amzn-requestid']) !== undefined;
+    if (!keyholds || requestBody.overflowed || answerBody.overflowed) return;
     const target = req.headers['x-amz-target'];
     const verdict = checkExchange({
       method: req.method ?? 'GET',

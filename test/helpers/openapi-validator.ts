@@ -129,7 +129,8 @@ const NOTHING_TO_CHECK = Symbol('nothing to check');
 function validate(schema: Json, body: Buffer, what: string, prepare: (value: unknown) => unknown = (value) => value): string[] {
   let value: unknown;
   try {
-    value = JSON.parse(body.toString('utf8'));
+    // An empty request body is `{}` to the server (src/api/request-json.ts), and so described.
+    value = what === 'request' && body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
   } catch {
     return [`the ${what} is not JSON`];
   }

@@ -112,6 +112,8 @@ export function openApiDocument(): JsonSchema {
   };
 }
 
+const EMPTY_BODY = 'An empty body is the empty object `{}`.';
+
 const SIGNATURE_PARAMETERS = [{ $ref: '#/components/parameters/KmsDate' }, { $ref: '#/components/parameters/KmsContentSha256' }];
 
 interface OperationParts {
@@ -129,7 +131,7 @@ function nativeOperation({ name, request, answer, errorSchema }: OperationParts,
     security: [{ [scheme]: [] }],
     // go-kms's legacy signature has headers of its own (its security scheme says which).
     ...(idPrefix === '' ? { parameters: SIGNATURE_PARAMETERS } : {}),
-    requestBody: { required: true, content: { 'application/json': { schema: request } } },
+    requestBody: { required: false, description: EMPTY_BODY, content: { 'application/json': { schema: request } } },
     responses: {
       '200': { description: `${name} succeeded`, content: { 'application/json': { schema: answer } } },
       '4XX': { description: 'The request was refused; nothing was done', content: { 'application/json': { schema: errorSchema } } },
@@ -145,7 +147,7 @@ function awsOperation(target: string, { name, request, answer, errorSchema }: Op
     summary: `TrentService.${target}`,
     security: [{ AwsSigV4: [] }],
     parameters: [{ name: 'X-Amz-Target', in: 'header', required: true, schema: { type: 'string', const: `TrentService.${target}` } }],
-    requestBody: { required: true, content: { [AWS_CONTENT_TYPE]: { schema: request } } },
+    requestBody: { required: false, description: EMPTY_BODY, content: { [AWS_CONTENT_TYPE]: { schema: request } } },
     responses: {
       '200': { description: `${target} succeeded`, content: { [AWS_CONTENT_TYPE]: { schema: answer } } },
       '4XX': { description: 'The request was refused (400, or 413 for a body over the limit)', content: { [AWS_CONTENT_TYPE]: { schema: errorSchema } } },
@@ -162,7 +164,7 @@ function backupOperation(errorSchema: JsonSchema): JsonSchema {
     description: 'Streams a backup of the whole store as NDJSON: a header line, one line per record, a trailer with the count and SHA-256. A stream cut before its trailer is no backup.',
     security: [{ KeyholdSignature: [] }],
     parameters: SIGNATURE_PARAMETERS,
-    requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } } } },
+    requestBody: { required: false, description: EMPTY_BODY, content: { 'application/json': { schema: { type: 'object' } } } },
     responses: {
       '200': { description: 'The backup stream', content: { [BACKUP_CONTENT_TYPE]: { schema: { type: 'string' } } } },
       '4XX': { description: 'The request was refused', content: { 'application/json': { schema: errorSchema } } },
