@@ -1,9 +1,12 @@
 import { createRequire } from 'node:module';
 import { expect } from 'chai';
+import { z } from 'zod';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { actions } from '../../src/api/actions/index.js';
 import { AWS_KMS_ACTIONS, KEYHOLD_AWS_EXTENSIONS } from '../../src/api/aws-shapes.js';
+import { displayName } from '../../src/api/fields.js';
 import { awsTargetPath, openApiDocument } from '../../src/api/openapi/document.js';
+import { jsonSchemaOf, withDisplayNames, type JsonSchema } from '../../src/api/openapi/json-schema.js';
 import { checkExchange, compileAllSchemas } from '../helpers/openapi-validator.js';
 
 // The specification's schema points at the schema object's shape through `$dynamicRef: '#meta'`,
@@ -101,5 +104,20 @@ describe('checking an exchange against the description', () => {
   it('refuses a success answer to a request that names no operation', () => {
     const verdict = checkExchange({ method: 'POST', url: '/api/v1/kms/nosuchaction', status: 200, contentType: 'application/json', requestBody: Buffer.from('{}'), answerBody: Buffer.from('{}') });
     expect(verdict.problems.join()).to.include('names no operation');
+  });
+});
+
+describe('the JSON Schema of the description', () => {
+  it('refuses two different schemas that claim one name (one name, one shape)', () => {
+    const components: Record<string, JsonSchema> = {};
+    jsonSchemaOf(z.object({ a: z.string().meta({ id: 'Clash' }) }), 'output', components);
+    expect(components.Clash).to.deep.equal({ type: 'string' });
+    expect(() => jsonSchemaOf(z.object({ b: z.number().meta({ id: 'Clash' }) }), 'output', components)).to.throw('Two different schemas are both named Clash');
+  });
+
+  it('refuses a request field without its AWS spelling (every field has its AWS spelling)', () => {
+    const schema = jsonSchemaOf(z.object({ keyid: z.string(), unheardof: z.string() }), 'input', {});
+    expect(() => withDisplayNames(schema, displayName)).to.throw("'unheardof' has no display name");
+    expect(withDisplayNames(jsonSchemaOf(z.object({ keyid: z.string() }), 'input', {}), displayName)).to.deep.include({ properties: { KeyId: { type: 'string' } }, required: ['KeyId'] });
   });
 });
