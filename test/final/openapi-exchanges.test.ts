@@ -3,6 +3,7 @@ import { openApiDocument } from '../../src/api/openapi/document.js';
 import { readVerdicts, type RecordedVerdict } from '../helpers/exchange-recorder.js';
 
 // Runs last (see .mocharc.json): by now every server of the run has checked what it answered.
+// OPENAPI_EXCHANGES_SUMMARY=1 prints how many exchanges of each operation and status were checked.
 describe('every request and answer the test run exchanged, against docs/openapi.json', () => {
   let verdicts: RecordedVerdict[] = [];
   before(() => {
