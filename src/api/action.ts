@@ -68,11 +68,14 @@ export interface ActionAccess {
 
 /**
  * One API action: its name (the last path segment), the schema of its request (lower-case
- * field names, see fields.ts), who may call it, and the handler that maps it onto KeyService.
+ * field names, see fields.ts), the shape of its answer, who may call it, and the handler that
+ * maps it onto KeyService.
  */
 export interface Action<S extends z.ZodType = z.ZodType> {
   name: string;
   schema: S;
+  /** The shape of its answer (src/api/answer-shapes.ts), for the OpenAPI description; not checked at run time. */
+  answer: z.ZodType;
   access: ActionAccess;
   /** The largest request body it takes; default MAX_BODY_BYTES (64 KiB). */
   maxBodyBytes?: number;

@@ -8,6 +8,7 @@ import { actionRoute } from './action-route.js';
 import type { AppOptions } from './app-options.js';
 import { errorHandler, notFound } from './error-handler.js';
 import { jsonAnswerWriter } from './json-answer.js';
+import { openApiJson } from './openapi/document.js';
 import { securityHeaders } from './security-headers.js';
 
 export { MAX_BODY_BYTES } from './action-route.js';
@@ -18,8 +19,8 @@ export type RequestListener = (req: IncomingMessage, res: ServerResponse) => voi
 
 /**
  * The Keyhold HTTP application: one POST route per action under each prefix, every
- * request signed, every error a typed JSON answer; `GET /healthz` and `GET /readyz`; the web
- * console's static files under `/console/`; 404 for anything else.
+ * request signed, every error a typed JSON answer; `GET /healthz`, `GET /readyz` and
+ * `GET /openapi.json`; the web console's static files under `/console/`; 404 for anything else.
  * Every response carries an X-Request-Id and the same security headers.
  *
  * The request path: every request goes to the action route first (src/api/action-route.ts),
@@ -68,6 +69,11 @@ export function createApp(options: AppOptions): RequestListener {
   };
   app.get('/healthz', probe(options.isHealthy));
   app.get('/readyz', probe(options.isReady ?? options.isHealthy));
+  // The API's description is public, as the API's documentation is: unauthenticated, and it
+  // names no key, credential or server version (docs/openapi.md).
+  app.get('/openapi.json', (_req: Request, res: Response) => {
+    res.type('application/json').send(openApiJson());
+  });
   // The web console's static files; it calls the API like any other client (docs/console.md).
   app.use(CONSOLE_PATH, consoleFiles());
 

@@ -28,7 +28,7 @@ export const AWS_KMS_ACTIONS: ReadonlySet<string> = new Set([
 export const KEYHOLD_AWS_EXTENSIONS: ReadonlySet<string> = new Set(['BatchEncrypt', 'BatchDecrypt', 'BatchReEncrypt', 'BatchGenerateDataKey']);
 
 /** The single action whose answer each item of a batch answer is. */
-const BATCH_ITEM_ACTIONS: Readonly<Record<string, string>> = {
+export const BATCH_ITEM_ACTIONS: Readonly<Record<string, string>> = {
   batchencrypt: 'encrypt',
   batchdecrypt: 'decrypt',
   batchreencrypt: 'reencrypt',
@@ -45,7 +45,7 @@ const KEY_ARN_RESULTS = new Set([
 ]);
 
 /** Timestamps: the `…Date` fields, and ValidTo and ParametersValidTo of imported material. */
-function isTimestamp(name: string): boolean {
+export function isTimestamp(name: string): boolean {
   return name.endsWith('Date') || name.endsWith('ValidTo');
 }
 

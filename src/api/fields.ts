@@ -88,7 +88,8 @@ export function bytesField(min: number, max: number, tooLongHint?: string) {
     .refine(isStandardBase64, { message: 'must be standard base64', abort: true })
     .transform((text) => Buffer.from(text, 'base64'))
     .refine((bytes) => bytes.length >= min, min === 1 ? 'must not be empty' : `is at least ${min} bytes`)
-    .refine((bytes) => bytes.length <= max, tooLong);
+    .refine((bytes) => bytes.length <= max, tooLong)
+    .meta({ contentEncoding: 'base64', description: `Standard base64 of ${min} to ${max} bytes` });
 }
 
 export const plaintextField = bytesField(1, MAX_PLAINTEXT_BYTES, 'use encrypt-file for files (or encrypt under a data key from GenerateDataKey)');
@@ -130,6 +131,12 @@ export const encryptionContextField = z.unknown().transform((value, ctx): Encryp
     return z.NEVER;
   }
   return context;
+}).meta({
+  // What the transform above accepts, for the OpenAPI description (src/api/openapi/).
+  type: 'object',
+  additionalProperties: { type: 'string' },
+  maxProperties: MAX_CONTEXT_PAIRS,
+  description: `String keys and values, at most ${MAX_CONTEXT_PAIRS} pairs and ${MAX_CONTEXT_BYTES} bytes`,
 });
 
 // Tag limits (count, lengths) are checked by the KMS layer, which answers them with AWS's

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RECORDER_MODULE } from './exchange-recorder.js';
 import { capturedLog } from './log-capture.js';
 import { DEFAULT_DATA_DIR, testStoreEnv, type StoreChoice } from './test-store.js';
 
@@ -128,7 +129,8 @@ function spawnServer(env: Record<string, string>, cwd: string, choice: StoreChoi
   // A test that names a database itself (two nodes on one) keeps it. A data directory named
   // only in a .env file is not seen here: such a test gets the database of ./data.
   const store = env.KEYHOLD_STORE_URL === undefined ? testStoreEnv(path.resolve(cwd, env.KEYHOLD_DATA_DIR ?? DEFAULT_DATA_DIR), choice) : {};
-  return spawn(process.execPath, built ? [BUILT_MAIN] : ['--import', TSX, MAIN], {
+  // Every exchange the server answers is checked against the OpenAPI description (exchange-recorder.ts).
+  return spawn(process.execPath, built ? [BUILT_MAIN] : ['--import', TSX, '--import', RECORDER_MODULE, MAIN], {
     cwd,
     env: { ...inherited, KEYHOLD_PORT: '0', KEYHOLD_WORKERS: TEST_WORKERS, ...store, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,6 +13,8 @@ import type { RemoteKeyProviders } from '../../src/providers/remote-keys/remote-
 import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import type { Store } from '../../src/store/store.js';
+// Every exchange of the harness's app is checked against the OpenAPI description.
+import './exchange-recorder.js';
 import { captureLogger } from './log-capture.js';
 import { rememberSecret } from './secrets.js';
 import { makeTempDir } from './temp-dir.js';

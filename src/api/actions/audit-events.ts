@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineAction } from '../action.js';
+import { auditEventShape, pageOf } from '../answer-shapes.js';
 
 /** A time as AWS clients send it: epoch seconds, or an ISO 8601 / RFC 3339 date. */
 const timeField = z.union([z.number(), z.string().max(64)]).transform((value, ctx): Date => {
@@ -24,6 +25,7 @@ export const listAuditEvents = defineAction({
     limit: z.number().int().optional(),
     marker: z.string().min(1).max(1024).optional(),
   }),
+  answer: pageOf('Events', auditEventShape),
   async handle(input, { audit }) {
     const page = await audit.list({
       startTime: input.starttime,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { KmsError, ValidationException } from '../../errors.js';
 import { defineAction, type Action, type ActionContext, type ItemRecord } from '../action.js';
+import { errorAnswerShape } from '../answer-shapes.js';
 import { authorize } from '../authorize.js';
 import { errorBody, type ErrorAnswer } from '../error-handler.js';
 import { normalizeFields, parseRequest } from '../fields.js';
@@ -27,6 +28,7 @@ function batchOf(single: Action, policyAction: string): Action {
     access: { policyAction, perItem: true },
     maxBodyBytes: BATCH_BODY_BYTES,
     schema: z.object({ items: z.array(z.unknown()).min(1).max(MAX_BATCH_ITEMS) }),
+    answer: z.object({ Results: z.array(z.union([single.answer, z.object({ Error: errorAnswerShape })])) }),
     async handle(input, context) {
       const slots: object[] = new Array(input.items.length);
       const records: ItemRecord[] = new Array(input.items.length);

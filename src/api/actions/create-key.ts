@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineAction } from '../action.js';
 import { tagsField } from '../fields.js';
 import { UnsupportedOperationException } from '../../errors.js';
+import { keyMetadataShape } from '../answer-shapes.js';
 
 export const createKey = defineAction({
   name: 'createkey',
@@ -22,6 +23,7 @@ export const createKey = defineAction({
     xkskeyid: z.string().max(128).optional(),
     bypasspolicylockoutsafetycheck: z.boolean().optional(),
   }),
+  answer: z.object({ KeyMetadata: keyMetadataShape }),
   async handle(input, { keyService, caller, dialect }) {
     if (input.policy !== undefined) {
       throw new UnsupportedOperationException("Keyhold does not use key policies: a credential's policy decides what it may do (keyhold credentials update-policy)");

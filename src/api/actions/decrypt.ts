@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ENVELOPE_ALGORITHM } from '../../kms/key-kinds/index.js';
 import { base64, defineAction } from '../action.js';
 import { algorithmField, ciphertextBlobField, encryptionContextField, keyIdField } from '../fields.js';
+import { base64Shape } from '../answer-shapes.js';
 
 export const decrypt = defineAction({
   name: 'decrypt',
@@ -17,6 +18,7 @@ export const decrypt = defineAction({
     keyid: keyIdField.optional(),
     encryptionalgorithm: algorithmField.optional(),
   }),
+  answer: z.object({ Plaintext: base64Shape, KeyId: z.string(), EncryptionAlgorithm: z.string() }),
   async handle(input, { keyService }) {
     const result = await keyService.decrypt({
       ciphertextBlob: input.ciphertextblob,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { base64, defineAction, onKeyId } from '../action.js';
 import { algorithmField, encryptionContextField, keyIdField, plaintextField } from '../fields.js';
+import { base64Shape } from '../answer-shapes.js';
 
 export const encrypt = defineAction({
   name: 'encrypt',
@@ -11,6 +12,7 @@ export const encrypt = defineAction({
     encryptioncontext: encryptionContextField.optional(),
     encryptionalgorithm: algorithmField.optional(),
   }),
+  answer: z.object({ CiphertextBlob: base64Shape, KeyId: z.string(), EncryptionAlgorithm: z.string() }),
   async handle(input, { keyService }) {
     try {
       const result = await keyService.encrypt({

@@ -3,6 +3,7 @@ import { DATA_KEY_PAIR_SPECS } from '../../crypto/data-key-pair.js';
 import { UnsupportedOperationException } from '../../errors.js';
 import { base64, defineAction, onKeyId, type ActionContext } from '../action.js';
 import { encryptionContextField, keyIdField } from '../fields.js';
+import { base64Shape } from '../answer-shapes.js';
 
 const dataKeyPairRequest = z.object({
   keyid: keyIdField,
@@ -26,6 +27,7 @@ export const generateDataKeyPair = defineAction({
   name: 'generatedatakeypair',
   access: { policyAction: 'GenerateDataKeyPair', keys: onKeyId, contextField: 'encryptioncontext' },
   schema: dataKeyPairRequest,
+  answer: z.object({ PrivateKeyCiphertextBlob: base64Shape, PrivateKeyPlaintext: base64Shape, PublicKey: base64Shape, KeyId: z.string(), KeyPairSpec: z.string() }),
   async handle(input, context) {
     const pair = await generate(input, context);
     try {
@@ -47,6 +49,7 @@ export const generateDataKeyPairWithoutPlaintext = defineAction({
   name: 'generatedatakeypairwithoutplaintext',
   access: { policyAction: 'GenerateDataKeyPairWithoutPlaintext', keys: onKeyId, contextField: 'encryptioncontext' },
   schema: dataKeyPairRequest,
+  answer: z.object({ PrivateKeyCiphertextBlob: base64Shape, PublicKey: base64Shape, KeyId: z.string(), KeyPairSpec: z.string() }),
   async handle(input, context) {
     const pair = await generate(input, context);
     pair.privateKeyPlaintext.fill(0);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { base64, defineAction, onKeyId, type ActionContext } from '../action.js';
 import { encryptionContextField, keyIdField } from '../fields.js';
 import type { DataKeySpec } from '../../kms/key-service.js';
+import { base64Shape } from '../answer-shapes.js';
 
 const dataKeyRequest = z.object({
   keyid: keyIdField,
@@ -26,6 +27,7 @@ export const generateDataKey = defineAction({
   name: 'generatedatakey',
   access: { policyAction: 'GenerateDataKey', keys: onKeyId, contextField: 'encryptioncontext' },
   schema: dataKeyRequest,
+  answer: z.object({ Plaintext: base64Shape, CiphertextBlob: base64Shape, KeyId: z.string() }),
   async handle(input, context) {
     const result = await generate(input, context);
     try {
@@ -40,6 +42,7 @@ export const generateDataKeyWithoutPlaintext = defineAction({
   name: 'generatedatakeywithoutplaintext',
   access: { policyAction: 'GenerateDataKeyWithoutPlaintext', keys: onKeyId, contextField: 'encryptioncontext' },
   schema: dataKeyRequest,
+  answer: z.object({ CiphertextBlob: base64Shape, KeyId: z.string() }),
   async handle(input, context) {
     const result = await generate(input, context);
     result.plaintext.fill(0);

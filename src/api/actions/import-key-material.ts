@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { base64, defineAction, onKeyId } from '../action.js';
 import { bytesField, keyIdField } from '../fields.js';
+import { base64Shape, timestampShape } from '../answer-shapes.js';
 
 /** ValidTo as AWS clients send it (epoch seconds) or as the native API does (RFC 3339), as RFC 3339. */
 const validToField = z.union([z.number(), z.string().max(64)]).transform((value, ctx): string => {
@@ -19,6 +20,7 @@ export const getParametersForImport = defineAction({
   name: 'getparametersforimport',
   access: { policyAction: 'GetParametersForImport', changesState: true, keys: onKeyId },
   schema: z.object({ keyid: keyIdField, wrappingalgorithm: nameField, wrappingkeyspec: nameField }),
+  answer: z.object({ KeyId: z.string(), ImportToken: base64Shape, PublicKey: base64Shape, ParametersValidTo: timestampShape }),
   async handle(input, { keyService, caller }) {
     const result = await keyService.imports.getParametersForImport(
       { keyId: input.keyid, wrappingAlgorithm: input.wrappingalgorithm, wrappingKeySpec: input.wrappingkeyspec },
@@ -45,6 +47,7 @@ export const importKeyMaterial = defineAction({
     importtype: z.enum(['NEW_KEY_MATERIAL', 'EXISTING_KEY_MATERIAL']).optional(),
     keymaterialid: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits').optional(),
   }),
+  answer: z.object({ KeyId: z.string(), KeyMaterialId: z.string() }),
   async handle(input, { keyService, caller }) {
     const result = await keyService.imports.importKeyMaterial(
       {
@@ -66,6 +69,7 @@ export const deleteImportedKeyMaterial = defineAction({
   name: 'deleteimportedkeymaterial',
   access: { policyAction: 'DeleteImportedKeyMaterial', changesState: true, keys: onKeyId },
   schema: z.object({ keyid: keyIdField }),
+  answer: z.object({ KeyId: z.string(), KeyMaterialId: z.string().optional() }),
   async handle(input, { keyService, caller }) {
     const result = await keyService.imports.deleteImportedKeyMaterial({ keyId: input.keyid }, caller);
     return { KeyId: result.keyId, ...(result.keyMaterialId ? { KeyMaterialId: result.keyMaterialId } : {}) };

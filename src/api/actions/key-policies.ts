@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { defineAction, onKeyId } from '../action.js';
 import { keyIdField } from '../fields.js';
 import { UnsupportedOperationException } from '../../errors.js';
+import { emptyAnswer } from '../answer-shapes.js';
 
 /**
  * Key policies, as far as Keyhold has them: none. A credential's policy decides what it may do
@@ -33,6 +34,7 @@ export const getKeyPolicy = defineAction({
   name: 'getkeypolicy',
   access: { policyAction: 'GetKeyPolicy', keys: onKeyId },
   schema: z.object({ keyid: keyIdField, policyname: policyNameField.optional() }),
+  answer: z.object({ Policy: z.string(), PolicyName: z.string() }),
   async handle(input, { keyService, aws }) {
     // The key must exist (NotFoundException otherwise), as for any key action.
     await keyService.describeKey({ keyId: input.keyid });
@@ -51,6 +53,7 @@ export const listKeyPolicies = defineAction({
     limit: z.number().int().min(1).max(1000).optional(),
     marker: z.string().min(1).max(1024).optional(),
   }),
+  answer: z.object({ PolicyNames: z.array(z.string()), Truncated: z.boolean() }),
   async handle(input, { keyService }) {
     await keyService.describeKey({ keyId: input.keyid });
     return { PolicyNames: [DEFAULT_KEY_POLICY_NAME], Truncated: false };
@@ -66,6 +69,7 @@ export const putKeyPolicy = defineAction({
     policyname: policyNameField.optional(),
     bypasspolicylockoutsafetycheck: z.boolean().optional(),
   }),
+  answer: emptyAnswer,
   async handle(input, { keyService }) {
     await keyService.describeKey({ keyId: input.keyid });
     throw new UnsupportedOperationException(

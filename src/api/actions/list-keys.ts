@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineAction } from '../action.js';
+import { keyMetadataShape, pageOf } from '../answer-shapes.js';
 
 export const listKeys = defineAction({
   name: 'listkeys',
@@ -7,6 +8,9 @@ export const listKeys = defineAction({
   schema: z.object({
     limit: z.number().int().min(1).max(1000).optional(),
     marker: z.string().min(1).max(1024).optional(),
+  }),
+  answer: pageOf('Keys', keyMetadataShape).extend({
+    KeyMetadata: z.array(keyMetadataShape).optional().meta({ description: 'go-kms prefix only: the same list, where go-kms clients read it' }),
   }),
   async handle(input, { keyService, dialect }) {
     const page = await keyService.listKeys({ limit: input.limit, marker: input.marker });

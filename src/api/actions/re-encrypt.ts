@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { base64, defineAction, onKeyId } from '../action.js';
 import { ciphertextBlobField, encryptionContextField, keyIdField } from '../fields.js';
+import { base64Shape } from '../answer-shapes.js';
 
 export const reEncrypt = defineAction({
   name: 'reencrypt',
@@ -20,6 +21,7 @@ export const reEncrypt = defineAction({
     destinationkeyid: keyIdField,
     destinationencryptioncontext: encryptionContextField.optional(),
   }),
+  answer: z.object({ CiphertextBlob: base64Shape, KeyId: z.string(), SourceKeyId: z.string() }),
   async handle(input, { keyService }) {
     const result = await keyService.reEncrypt({
       ciphertextBlob: input.ciphertextblob,
