@@ -8,6 +8,7 @@ import type { ReplayGuard } from '../auth/replay-guard.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
 import { metrics } from '../metrics/metrics.js';
+import { summedMetrics } from '../metrics/metrics-server.js';
 import { SHUTDOWN_GRACE_MS } from '../runtime/listen.js';
 import type { TlsMaterial } from '../runtime/tls.js';
 import type { Store, StoreChange } from '../store/store.js';
@@ -78,6 +79,10 @@ interface WorkerState {
   /** Its side of the channel: answers to its calls go out once per turn of the event loop. */
   outgoing: MessageBatcher<PrimaryMessage>;
   exited: Promise<void>;
+  /** Its metrics as it last reported them (getMetricsAsJSON), stood in for it when it is late. */
+  lastMetrics?: unknown[];
+  /** The scrapes waiting for its answer, ended when it exits. */
+  metricsWaits: Set<() => void>;
 }
 
 /**
@@ -109,6 +114,12 @@ class ClusterPrimary implements RunningCluster {
   private started = false;
   private metricsSequence = 0;
   private readonly metricsRequests = new Map<number, (metrics: unknown[]) => void>();
+  /**
+   * The counters and histograms of workers that exited, as last reported, summed: kept in every
+   * scrape so that a sum over the workers never goes down when one is replaced (Prometheus would
+   * take the drop for a reset and count the other workers' whole totals again).
+   */
+  private retiredMetrics: unknown[][] = [];
   private stopping = false;
   private forgetSequence = 0;
   private closing: Promise<void> | undefined;
@@ -186,7 +197,7 @@ class ClusterPrimary implements RunningCluster {
       if (worker.isConnected()) worker.send(message, undefined, {}, sent);
       else sent(new Error('the worker has disconnected'));
     });
-    const state: WorkerState = { worker, initialized: false, listening, listeningNow: false, listened, failed, forgets: new Map(), outgoing, exited, lastHeard: performance.now(), killed: false };
+    const state: WorkerState = { worker, initialized: false, listening, listeningNow: false, listened, failed, forgets: new Map(), outgoing, exited, lastHeard: performance.now(), killed: false, metricsWaits: new Set() };
     this.workers.set(worker.id, state);
     worker.on('message', (message: WorkerMessage) => this.receive(state, message));
     worker.on('exit', (code, signal) => this.exited(state, code, signal));
@@ -323,6 +334,8 @@ class ClusterPrimary implements RunningCluster {
     this.checkHealth();
     // It caches nothing any more: changes it had not confirmed are done with.
     for (const forget of [...state.forgets.values()]) forget.confirm();
+    for (const wait of [...state.metricsWaits]) wait();
+    if (state.lastMetrics) this.retiredMetrics.push(state.lastMetrics.filter(isMonotonic));
     const how = signal ? `signal ${signal}` : `code ${code}`;
     state.failed(new StartupError(`a worker exited (${how}) before it listened`));
     if (this.stopping || !this.started) return;
@@ -349,24 +362,32 @@ class ClusterPrimary implements RunningCluster {
 
   async workerMetrics(): Promise<unknown[][]> {
     const asked = [...this.workers.values()].filter((state) => state.listeningNow);
-    const answers = await Promise.all(
-      asked.map(
-        (state) =>
-          new Promise<unknown[] | undefined>((resolve) => {
-            const id = ++this.metricsSequence;
-            const done = (metrics: unknown[] | undefined) => {
-              clearTimeout(timer);
-              this.metricsRequests.delete(id);
-              resolve(metrics);
-            };
-            const timer = setTimeout(() => done(undefined), METRICS_WAIT_MS);
-            this.metricsRequests.set(id, done);
-            void state.exited.then(() => done(undefined));
-            this.send(state, { type: 'metrics', id });
-          }),
-      ),
-    );
-    return answers.filter((metrics) => metrics !== undefined);
+    const answers = await Promise.all(asked.map((state) => this.askMetrics(state)));
+    // Folded into one set now and then, so that a long life of restarts keeps one entry.
+    if (this.retiredMetrics.length > 1) this.retiredMetrics = [await summedMetrics(this.retiredMetrics)];
+    return [...answers.filter((metrics) => metrics !== undefined), ...this.retiredMetrics];
+  }
+
+  /**
+   * One worker's metrics: its answer, or, when it does not answer within METRICS_WAIT_MS or
+   * exits first, what it reported last (so that its counters do not vanish from one scrape).
+   */
+  private askMetrics(state: WorkerState): Promise<unknown[] | undefined> {
+    return new Promise((resolve) => {
+      const id = ++this.metricsSequence;
+      const done = (metrics: unknown[] | undefined) => {
+        clearTimeout(timer);
+        this.metricsRequests.delete(id);
+        state.metricsWaits.delete(late);
+        if (metrics !== undefined) state.lastMetrics = metrics;
+        resolve(metrics ?? state.lastMetrics);
+      };
+      const late = () => done(undefined);
+      const timer = setTimeout(late, METRICS_WAIT_MS);
+      this.metricsRequests.set(id, done);
+      state.metricsWaits.add(late);
+      this.send(state, { type: 'metrics', id });
+    });
   }
 
   /**
@@ -387,4 +408,10 @@ class ClusterPrimary implements RunningCluster {
   private send(state: WorkerState, message: PrimaryMessage): void {
     state.outgoing.sendNow(message);
   }
+}
+
+/** Counters and histograms only: what a worker that exited still counts for (not its gauges). */
+function isMonotonic(metric: unknown): boolean {
+  const type = (metric as { type?: unknown }).type;
+  return type === 'counter' || type === 'histogram';
 }

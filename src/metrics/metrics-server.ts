@@ -40,6 +40,11 @@ export function scrapeOf(registry: Registry, workers: () => WorkerMetrics | unde
   };
 }
 
+/** Several processes' metrics (getMetricsAsJSON) summed into one set, each metric by its own aggregator. */
+export async function summedMetrics(sets: unknown[][]): Promise<unknown[]> {
+  return AggregatorRegistry.aggregate(sets as Parameters<typeof AggregatorRegistry.aggregate>[0]).getMetricsAsJSON();
+}
+
 /**
  * Listens on `address` and answers `GET /metrics` with what `source` gives; 404 for anything
  * else, 405 for another method on /metrics, 500 (no detail) when collecting fails.

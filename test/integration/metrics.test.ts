@@ -339,9 +339,14 @@ describe('metrics (KEYHOLD_METRICS_ADDR) and the probes', function () {
   });
 
   it('answers /readyz 503 while a worker is down and 200 once its replacement listens, /healthz 200 throughout, and counts the restart', async () => {
-    const { server } = await startCluster({ KEYHOLD_METRICS_ADDR: '127.0.0.1:0' });
+    const { server, admin } = await startCluster({ KEYHOLD_METRICS_ADDR: '127.0.0.1:0' });
     const port = metricsPort(server);
     expect((await send(server, 'GET', '/readyz')).status).to.equal(200);
+    // The workers answer requests, and a scrape sees them, before one is killed.
+    const answers = await Promise.all(Array.from({ length: 20 }, () => call(server, admin, 'generaterandom', { NumberOfBytes: 8 })));
+    expect(answers.map((answer) => answer.status)).to.deep.equal(Array(20).fill(200));
+    const requestsBefore = total(samples((await scrape(port)).text), 'keyhold_requests_total');
+    expect(requestsBefore).to.be.greaterThan(0);
     const [victim] = workerPids(server);
     process.kill(victim!, 'SIGKILL');
     let healthWhileDown: number | undefined;
@@ -362,6 +367,10 @@ describe('metrics (KEYHOLD_METRICS_ADDR) and the probes', function () {
     const found = samples((await scrape(port)).text);
     expect(total(found, 'keyhold_worker_restarts_total')).to.equal(1);
     expect(total(found, 'keyhold_workers_listening')).to.equal(2);
+    // The killed worker's counts stay in the sum: a counter never goes down when a worker is replaced.
+    expect(total(found, 'keyhold_requests_total')).to.be.at.least(requestsBefore);
+    // And in every later scrape.
+    for (let i = 0; i < 5; i++) expect(total(samples((await scrape(port)).text), 'keyhold_requests_total')).to.be.at.least(requestsBefore);
   });
 
   describe('a store that cannot write', () => {
