@@ -247,6 +247,9 @@ describe('the image\'s final stage, assembled without docker', function () {
     const buildDir = path.join(temp.path, 'build');
     copyRepository(buildDir);
     await runCommand('npx', ['tsc', '-p', '.'], { cwd: buildDir });
+    // The build stage's console build (its type check, `tsc -p console`, is npm run build's too).
+    expect(ofKind(build, Run).map((run) => run.getArgumentsContent() ?? '').join('\n')).to.include('node scripts/build-console.mjs');
+    await runCommand(process.execPath, ['scripts/build-console.mjs'], { cwd: buildDir });
 
     const buildWorkdir = ofKind(build, Workdir).at(-1)!.getArgumentsContent()!;
     const appWorkdir = ofKind(final, Workdir).at(-1)!.getArgumentsContent()!;
@@ -315,6 +318,18 @@ describe('the image\'s final stage, assembled without docker', function () {
     expect(checkProgram).to.equal('node');
     const { stdout } = await runCommand(process.execPath, checkArgs, { cwd: app, env: cleanEnv({ ...imageEnv, KEYHOLD_PORT: String(port) }) });
     expect(stdout).to.equal('/healthz answered 200\n');
+
+    // The web console is in the image: /console/ serves its page, not "not built".
+    const consolePage = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      https
+        .get(`${listening.url}/console/`, { rejectUnauthorized: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        })
+        .on('error', reject);
+    });
+    expect(consolePage.status).to.equal(200);
+    expect(consolePage.body).to.include('app.js');
   });
 
   it('stops on SIGTERM, as docker stop sends it', async () => {
