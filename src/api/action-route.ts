@@ -106,25 +106,31 @@ async function answerAction(
   let input: Record<string, unknown> | undefined;
   // A batch's records, one per item, which replace the request's one record once it has run.
   let items: ItemRecord[] | undefined;
-  // Where a failure happened: a refusal while `authenticating` is an authentication failure.
-  let authenticating = false;
+  // Where a failure happened: a refusal while authenticating is an authentication failure, an
+  // AccessDeniedException while authorizing a policy denial (not one of a remote KMS's refusals).
+  let phase: 'authenticating' | 'authorizing' | undefined;
   try {
     // The body is read first (the limit, the named action's, holds before authentication), then
     // the signature, which covers its exact bytes, is checked before anything else looks at it.
     const body = await readBody(req, action?.maxBodyBytes ?? MAX_BODY_BYTES);
     record.Principal = door.claimedAccessKeyId(req);
-    authenticating = true;
+    phase = 'authenticating';
     facts.principal = door.authenticate(req, body);
-    authenticating = false;
+    phase = undefined;
     record.Principal = facts.principal.accessKeyId;
-    if (backup) return await answerBackup(options, res, facts, record, body);
+    if (backup) {
+      phase = 'authorizing';
+      return await answerBackup(options, res, facts, record, body, () => (phase = undefined));
+    }
     if (!action) throw target.refusal();
     facts.action = action.name;
     input = parseRequest(action.schema, door.fields(req, body)) as Record<string, unknown>;
     const context = action.access.contextField === undefined ? undefined : (input[action.access.contextField] as Record<string, string> | undefined);
     if (context !== undefined) record.EncryptionContext = context;
     if (action.access.changesState) await options.replay.claim(replayFingerprint(req.headers.authorization, body), door.signedAt(req) + DEFAULT_MAX_SKEW_SECONDS * 1000 + 1000);
+    phase = 'authorizing';
     record.KeyId = (await authorize(facts.principal, action.access, input, options.keyService, (keyId) => (record.KeyId = keyId))) ?? null;
+    phase = undefined;
     noteCredentialUse(options, facts.principal.accessKeyId);
     const caller = { principal: facts.principal.accessKeyId, request: { requestId: facts.requestId, sourceIp: record.SourceIp, action: record.Action, encryptionContext: context } };
     const handling = { keyService: options.keyService, credentials: options.credentials, audit: options.audit, principal: facts.principal, caller, dialect: door.dialect, aws: options.aws, recordItems: (records: ItemRecord[]) => (items = records) };
@@ -134,8 +140,8 @@ async function answerAction(
   } catch (error) {
     const kmsError = errorAnswerFor(error, facts, options.logger, options.isHealthy);
     record.Outcome = kmsError.type;
-    if (authenticating) metrics.authenticationFailed(kmsError.type);
-    else if (kmsError.type === 'AccessDeniedException') metrics.policyDenied(actionLabel(target));
+    if (phase === 'authenticating') metrics.authenticationFailed(kmsError.type);
+    else if (phase === 'authorizing' && kmsError.type === 'AccessDeniedException') metrics.policyDenied(actionLabel(target));
     // A refused request names its key in the record too, when the request named it by KeyId.
     record.KeyId ??= keyIdOf(input) ?? null;
     answer = { status: door.status(kmsError), body: JSON.stringify(errorBody(kmsError)) };
@@ -167,10 +173,11 @@ function itemEntries(record: AuditEntry, items: ItemRecord[]): AuditEntry[] {
 /**
  * BackupStore answers a stream: its record (admins only) is written before the first byte.
  */
-async function answerBackup(options: ActionRouteOptions, res: ServerResponse, facts: RequestFacts, record: AuditEntry, body: Buffer): Promise<string> {
+async function answerBackup(options: ActionRouteOptions, res: ServerResponse, facts: RequestFacts, record: AuditEntry, body: Buffer, authorized: () => void): Promise<string> {
   facts.action = BACKUP_ACTION;
   parseJsonBody(body);
   if (!facts.principal!.admin) throw new AccessDeniedException(`${facts.principal!.accessKeyId} is not authorized to perform kms:BackupStore: it needs an admin credential`);
+  authorized();
   const written = await writeRecord(options, record, facts);
   if (written !== true) {
     const unavailable = auditUnavailable(facts, written);
