@@ -64,10 +64,10 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
       >
         <h2>Sign in</h2>
         <Field label="Access key id">
-          <input name="access-key-id" autocomplete="username" required value={accessKeyId} onInput={(event) => setAccessKeyId(event.currentTarget.value)} />
+          <input name="access-key-id" autocomplete="off" required value={accessKeyId} onInput={(event) => setAccessKeyId(event.currentTarget.value)} />
         </Field>
         <Field label="Secret key">
-          <input name="secret-key" type="password" autocomplete="current-password" required value={secretKey} onInput={(event) => setSecretKey(event.currentTarget.value)} />
+          <input name="secret-key" type="password" autocomplete="off" required value={secretKey} onInput={(event) => setSecretKey(event.currentTarget.value)} />
         </Field>
         <label class="check">
           <input type="checkbox" name="stay-signed-in" checked={stay} onChange={(event) => setStay(event.currentTarget.checked)} /> Stay signed in for this tab
@@ -101,7 +101,16 @@ function SignIn({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
 function parseHash(hash: string): { page: string; id: string; query: URLSearchParams } {
   const [path = '', query = ''] = hash.replace(/^#\/?/, '').split('?', 2);
   const [page = 'keys', ...rest] = path.split('/');
-  return { page: page || 'keys', id: decodeURIComponent(rest.join('/')), query: new URLSearchParams(query) };
+  return { page: page || 'keys', id: decodedOrAsIs(rest.join('/')), query: new URLSearchParams(query) };
+}
+
+/** A link's id, decoded; a malformed escape (`%E0%A4`) is kept as written, to be answered "not found". */
+function decodedOrAsIs(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 const PAGES: { page: string; label: string }[] = [

@@ -219,6 +219,19 @@ describe('web console in Chromium', function () {
     await page.close();
   });
 
+  it('answers a link with a malformed escape with the API\'s words, not a blank page; asks no password manager to keep the secret', async () => {
+    const page = await openPage();
+    await page.goto(`${origin}/console/`);
+    expect(await page.$eval('input[name="secret-key"]', (input) => input.getAttribute('autocomplete'))).to.equal('off');
+    expect(await page.$eval('input[name="access-key-id"]', (input) => input.getAttribute('autocomplete'))).to.equal('off');
+    await signInAsAdmin(page);
+    await page.goto(`${origin}/console/#/keys/%E0%A4`);
+    await page.waitForSelector('.error-type');
+    expect(await text(page, '.error-type')).to.match(/^(NotFoundException|ValidationException)$/);
+    expect(await page.$('.signed-in-as')).to.not.equal(null);
+    await page.close();
+  });
+
   describe('a key managed in the console', () => {
     let keyId: string;
     const alias = `alias/console-${Date.now()}`;
