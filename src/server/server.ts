@@ -20,6 +20,7 @@ import { createRemoteKeyProviders } from '../providers/remote-keys/index.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS, urlHost } from '../runtime/listen.js';
 import { createHttpsServer } from '../runtime/https-server.js';
 import { loadTlsMaterial } from '../runtime/tls.js';
+import { isLoopbackHost } from '../runtime/loopback.js';
 import type { Store } from '../store/store.js';
 import { ADMIN_CREDENTIALS_FILE, createFirstAdminCredential, makeDataDir } from './admin-credentials.js';
 import { openConfiguredStore } from './open-store.js';
@@ -111,6 +112,9 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
       registerStoreGauges(metrics.registry, openStore, config.workers > 1 ? () => workers?.workersListening() ?? 0 : undefined);
       metricsServer = await startMetricsServer(config.metrics, scrapeOf(metrics.registry, () => workers), (error) => logger.error({ err: error }, 'a metrics scrape failed'));
       logger.info({ address: `${urlHost(config.metrics.host)}:${metricsServer.port}`, port: metricsServer.port }, 'metrics listening');
+      if (!isLoopbackHost(config.metrics.host)) {
+        logger.warn({ address: `${urlHost(config.metrics.host)}:${metricsServer.port}` }, 'KEYHOLD_METRICS_ADDR is not a loopback address: /metrics answers anyone who can reach it, without a credential or TLS (keep it on a monitoring network)');
+      }
     }
 
     let port: number;

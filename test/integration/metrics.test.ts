@@ -400,6 +400,14 @@ describe('metrics (KEYHOLD_METRICS_ADDR) and the probes', function () {
     });
   });
 
+  it('warns at start when the metrics listener is on an address that is not loopback, and not when it is', async () => {
+    const { server } = await startCluster({ KEYHOLD_METRICS_ADDR: '0.0.0.0:0', KEYHOLD_WORKERS: '1' });
+    expect(server.stdout()).to.match(/"level":40[^\n]*KEYHOLD_METRICS_ADDR is not a loopback address/);
+    const { server: quiet } = await startCluster({ KEYHOLD_METRICS_ADDR: '127.0.0.1:0', KEYHOLD_WORKERS: '1' });
+    expect(quiet.stdout()).to.include('metrics listening');
+    expect(quiet.stdout()).to.not.include('is not a loopback address');
+  });
+
   it('listens for metrics only when KEYHOLD_METRICS_ADDR is set: by default nothing but the API port listens', async () => {
     const { server } = await startCluster();
     expect(server.stdout()).to.not.contain('metrics listening');

@@ -1,7 +1,10 @@
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import type { ClientOptions } from 'google-gax';
 import { grpc } from 'google-gax';
 import { StartupError } from '../../../errors.js';
+import { isLoopbackHost } from '../../../runtime/loopback.js';
+
+export { isLoopbackHost };
 
 /** Where the Google Cloud KMS client connects: KEYHOLD_GCP_KMS_ENDPOINT as host and port. */
 export interface GcpEndpoint {
@@ -29,19 +32,6 @@ export function parseGcpEndpoint(endpoint: string): GcpEndpoint {
   /* Precondition: a bracketed host is an IPv6 address. */
   if (match[1] !== undefined && isIP(host) !== 6) throw new StartupError('bracketed host must be an IPv6 address', ENDPOINT_VARIABLE);
   return { host, port };
-}
-
-const LOOPBACK = new BlockList();
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
-LOOPBACK.addAddress('::1', 'ipv6');
-
-/** 127.0.0.0/8, ::1 or localhost: traffic that never leaves this machine. */
-export function isLoopbackHost(host: string): boolean {
-  if (host.toLowerCase() === 'localhost') return true;
-  const family = isIP(host);
-  if (family === 4) return LOOPBACK.check(host, 'ipv4');
-  if (family === 6) return LOOPBACK.check(host, 'ipv6');
-  return false;
 }
 
 /**
