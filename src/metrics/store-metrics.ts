@@ -13,9 +13,15 @@ const TIMED_OPERATIONS = [
 ] as const satisfies readonly (keyof Store)[];
 
 const KEY_STATES: readonly KeyState[] = ['Enabled', 'Disabled', 'PendingDeletion', 'PendingImport'];
-/** Keys are counted a page at a time, and at most this often however often Prometheus asks. */
+/**
+ * Keys are counted a page at a time, at most once a minute however often Prometheus asks (a
+ * count reads every key record: about a second of the primary's time at a million keys), and a
+ * scrape waits at most KEY_COUNT_WAIT_MS for a count (a store that does not answer leaves the
+ * last counts, and the count goes on for the next scrape).
+ */
 const KEY_COUNT_PAGE = 1_000;
-const KEY_COUNT_MAX_AGE_MS = 10_000;
+const KEY_COUNT_MAX_AGE_MS = 60_000;
+const KEY_COUNT_WAIT_MS = 2_000;
 
 /**
  * Times the store's operations into `metrics` (keyhold_store_operation_duration_seconds): each
@@ -36,12 +42,26 @@ export function timeStoreOperations(store: Store, metrics: Metrics): void {
 
 /**
  * keyhold_keys{state}, and keyhold_workers_listening when `workersListening` is given: gauges
- * read when scraped. The key counts page through the store, so they are kept for 10 s.
+ * read when scraped. The key counts page through the store, so they are kept for a minute.
  */
 export function registerStoreGauges(registry: Registry, store: Store, workersListening?: () => number): void {
   let counted: { at: number; counts: Map<KeyState, number> } | undefined;
+  // One count at a time, shared by the scrapes that arrive while it runs.
+  let counting: Promise<Map<KeyState, number>> | undefined;
+  const freshCounts = (): Promise<Map<KeyState, number> | undefined> => {
+    if (counted && performance.now() - counted.at < KEY_COUNT_MAX_AGE_MS) return Promise.resolve(counted.counts);
+    counting ??= countKeys().finally(() => (counting = undefined));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), KEY_COUNT_WAIT_MS);
+    });
+    // A store that cannot be read (closed, reopening) or is slow leaves the last counts.
+    return Promise.race([counting.catch(() => undefined), late]).then((counts) => {
+      clearTimeout(timer);
+      return counts ?? counted?.counts;
+    });
+  };
   const countKeys = async (): Promise<Map<KeyState, number>> => {
-    if (counted && performance.now() - counted.at < KEY_COUNT_MAX_AGE_MS) return counted.counts;
     const counts = new Map<KeyState, number>(KEY_STATES.map((state) => [state, 0]));
     let after: string | undefined;
     for (;;) {
@@ -55,12 +75,11 @@ export function registerStoreGauges(registry: Registry, store: Store, workersLis
   };
   new Gauge({
     name: 'keyhold_keys',
-    help: 'Keys in the store, by state (counted at most every 10 s).',
+    help: 'Keys in the store, by state (counted at most once a minute).',
     labelNames: ['state'],
     registers: [registry],
     async collect() {
-      // A store that cannot be read (closed, reopening) leaves the last counts.
-      const counts = await countKeys().catch(() => counted?.counts);
+      const counts = await freshCounts();
       for (const [state, count] of counts ?? []) this.labels(state).set(count);
     },
   });
