@@ -1,21 +1,8 @@
 /** The audit trail: filters, pages oldest first, and follow mode. */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, type Session } from './api.js';
+import type { AuditEvent } from '../../src/protocol/types.js';
 import { ErrorBox, Field, formatTime, keyHref, useAction } from './ui.js';
-
-interface AuditEvent {
-  Chain: string;
-  Seq: number;
-  Time: string;
-  RequestId: string | null;
-  Principal: string;
-  SourceIp: string | null;
-  Action: string;
-  KeyId: string | null;
-  Outcome: string;
-  EncryptionContext?: Record<string, string>;
-  Detail?: Record<string, string | number | boolean>;
-}
 
 interface Filters {
   keyId: string;

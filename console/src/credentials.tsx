@@ -1,17 +1,8 @@
 /** Credentials (admin credentials only): list, create, policy, disable, enable, delete. */
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, call, type Session } from './api.js';
+import type { Credential } from '../../src/protocol/types.js';
 import { ErrorBox, Field, formatTime, useAction } from './ui.js';
-
-interface Credential {
-  AccessKeyId: string;
-  Description: string;
-  Admin: boolean;
-  Enabled: boolean;
-  CreationDate: string;
-  LastUsedDate?: string;
-  Policy?: object;
-}
 
 const EXAMPLE_POLICY = JSON.stringify(
   { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:ListKeys'], Resource: '*' }] },

@@ -1,26 +1,10 @@
 /** The keys list (search, paging) and the create-key form. */
 import { useEffect, useState } from 'preact/hooks';
 import { call, type Session } from './api.js';
+import type { KeyMetadata } from '../../src/protocol/types.js';
 import { ErrorBox, Field, formatTime, keyHref, useAction } from './ui.js';
 
-export interface KeyMetadata {
-  KeyId: string;
-  Arn: string;
-  Description: string;
-  CreationDate: string;
-  Enabled: boolean;
-  KeyState: string;
-  KeySpec: string;
-  KeyUsage: string;
-  Origin: string;
-  CurrentKeyVersion: number;
-  KeyRotationEnabled: boolean;
-  RotationPeriodInDays?: number;
-  NextRotationDate?: string;
-  Aliases: string[];
-  DeletionDate?: string;
-  ProviderKeyId?: string;
-}
+export type { KeyMetadata };
 
 const PAGE_SIZE = 25;
 /** A search reads every page, up to this many keys. */
