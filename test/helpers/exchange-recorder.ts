@@ -96,7 +96,8 @@ function watch(req: IncomingMessage, res: ServerResponse): void {
     const keyholds = headers['content-security-policy'] !== undefined && (headers['x-request-id'] ?? headers['x-amzn-requestid']) !== undefined;
     if (!keyholds || requestBody.overflowed || answerBody.overflowed) return;
     // The web console's static files (and its redirect) are not the API the description covers.
-    if (/^\/console(?:[/?]|$)/i.test(req.url ?? '/')) return;
+    // Express has cut its mount point off req.url by now: originalUrl is the request's own.
+    if (/^\/console(?:[/?]|$)/i.test((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/')) return;
     const target = req.headers['x-amz-target'];
     const verdict = checkExchange({
       method: req.method ?? 'GET',
