@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,8 @@ import type { Browser, Page } from 'puppeteer-core';
 import { CONSOLE_CSP } from '../../src/api/console-files.js';
 import { launchChromium, requireChromium } from '../helpers/browser.js';
 import { startCliServer, type CliServer } from '../helpers/cli-server.js';
+import { startFakeGcpKms } from '../fakes/gcp-kms.js';
+import { startServerProcess } from '../helpers/server-process.js';
 import { rememberSecret, usedSecrets } from '../helpers/secrets.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
@@ -441,6 +443,55 @@ describe('web console in Chromium', function () {
       await page.waitForSelector('.key-description');
       const key = await server.admin.describeKey(decodeURIComponent(new URL(page.url()).hash.replace('#/keys/', '')));
       expect([key.KeySpec, key.KeyUsage]).to.deep.equal([spec, usage]);
+    }
+  });
+
+  it('registers a key that lives in Google Cloud KMS, and says in words that this server has no AWS credentials', async () => {
+    const gcp = await startFakeGcpKms();
+    const temp = makeTempDir('keyhold-console-remote-');
+    const shared = origin;
+    const passphrase = 'console remote keys passphrase';
+    rememberSecret(passphrase);
+    const nowhere = path.join(temp.path, 'no-such-file');
+    // One process: the first use of a cloud SDK loads it, which can stall a worker past the heartbeats on a busy machine.
+    const remote = await startServerProcess(
+      {
+        KEYHOLD_DATA_DIR: path.join(temp.path, 'data'), KEYHOLD_PASSPHRASE: passphrase, KEYHOLD_WORKERS: '1', KEYHOLD_GCP_KMS_ENDPOINT: gcp.endpoint,
+        HOME: temp.path, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_SESSION_TOKEN: '', AWS_PROFILE: '', AWS_SHARED_CREDENTIALS_FILE: nowhere, AWS_CONFIG_FILE: nowhere, AWS_EC2_METADATA_DISABLED: 'true',
+      },
+      temp.path,
+    );
+    try {
+      const admin = JSON.parse(readFileSync(path.join(temp.path, 'data', 'admin.credentials'), 'utf8')) as { AccessKeyId: string; SecretKey: string };
+      rememberSecret(admin.SecretKey);
+      origin = new URL(remote.url).origin;
+      const version = gcp.addKeyVersion('EC_SIGN_P256_SHA256');
+      const page = await openPage();
+      await signIn(page, admin.AccessKeyId, admin.SecretKey);
+      await page.goto(`${origin}/console/#/create-key`);
+      await page.locator('select[name="origin"]').fill('GCP_KMS');
+      await page.locator('input[name="provider-key-id"]').fill(version.name);
+      await page.locator('form button[type="submit"]::-p-text(Create key)').click();
+      await page.waitForFunction(() => location.hash.startsWith('#/keys/'));
+      await page.waitForSelector('.key-description');
+      const shown = await page.evaluate(() => document.body.innerText);
+      expect(shown).to.include('GCP_KMS');
+      expect(shown).to.include('ECC_NIST_P256');
+
+      await page.goto(`${origin}/console/#/create-key`);
+      await page.locator('select[name="origin"]').fill('AWS_KMS');
+      await page.locator('input[name="provider-key-id"]').fill('arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab');
+      await page.locator('form button[type="submit"]::-p-text(Create key)').click();
+      await page.waitForSelector('.error-type');
+      expect(await text(page, '.error-type')).to.equal('UnsupportedOperationException');
+      expect(await page.evaluate(() => document.body.innerText)).to.include('no AWS credentials');
+      await screenshot(page, 'remote-key-no-aws-credentials');
+      await page.close();
+    } finally {
+      origin = shared;
+      await remote.stop();
+      await gcp.close();
+      temp.remove();
     }
   });
 
