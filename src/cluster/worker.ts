@@ -52,6 +52,8 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
     aws: config.aws,
   });
   let credentials: CredentialService | undefined;
+  // A change told while the credentials are first read may have come after that read.
+  let credentialsChangedWhileLoading = false;
   const goKmsPolicy = loadGoKmsPolicy(config);
   let server: https.Server | undefined;
 
@@ -69,7 +71,10 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
     forget: async (change) => {
       keyService.forgetCached(change);
       // A disabled or deleted credential stops verifying here before its change is answered.
-      if (change.credentials) await credentials?.reload();
+      if (change.credentials) {
+        if (credentials) await credentials.reload();
+        else credentialsChangedWhileLoading = true;
+      }
     },
     shutdown: stop,
     disconnected: stop,
@@ -88,6 +93,9 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
 
   try {
     credentials = await CredentialService.load(store, rootKey);
+    // Read again if told of a change meanwhile: otherwise this worker could keep, until the next
+    // change, a set read before a credential another node had just made (401 for it here).
+    if (credentialsChangedWhileLoading) await credentials.reload();
     const app = createApp({
       keyService: forwardChanges(keyService, primary),
       credentials: forwardCredentialChanges(credentials, primary),

@@ -38,6 +38,8 @@ export class CredentialService {
   private readonly usesNoted = new Map<string, number>();
   /** Changes one at a time: the last-enabled-admin check must see the others' results. */
   private changing: Promise<unknown> = Promise.resolve();
+  /** The newest reload, which the next one waits for. */
+  private reloading: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly store: KeyStore,
@@ -51,8 +53,18 @@ export class CredentialService {
     return service;
   }
 
-  /** Reads every credential again (another process changed one). Disabled ones stop verifying at once. */
-  async reload(): Promise<void> {
+  /**
+   * Reads every credential again (another process changed one). Disabled ones stop verifying at
+   * once. Reloads run one after another: two at once could finish out of order, and the read that
+   * started first, before the change, would then be the one kept.
+   */
+  reload(): Promise<void> {
+    const next = this.reloading.catch(() => undefined).then(() => this.readAll());
+    this.reloading = next;
+    return next;
+  }
+
+  private async readAll(): Promise<void> {
     const records = await this.store.listCredentials();
     const credentials = new Map<string, LoadedCredential>();
     const byId = new Map<string, CredentialRecord>();

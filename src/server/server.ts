@@ -91,13 +91,20 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     const tls = await loadTlsMaterial(config);
     const openStore = store;
     // What other nodes sharing the store changed: this process's caches, and its workers', forget it.
+    // A change that comes while the workers start (some may have read the store already) is told
+    // to them all once they listen.
+    let missedByWorkers: { credentials: boolean } | undefined;
     store.onExternalChange((change) => {
       keyService.forgetCached(change);
       if (change.credentials) {
         credentials.reload().catch((error: unknown) => logger.error({ err: error }, 'could not reload the credentials another node changed'));
       }
-      void workers?.forget(change);
+      if (workers) void workers.forget(change);
+      else if (config.workers > 1) missedByWorkers = { credentials: (missedByWorkers?.credentials ?? false) || change.credentials };
     });
+    // What another node changed between the first read of the credentials and the line above
+    // was told to no one: read them once more now that every later change is heard.
+    await credentials.reload();
     const snapshots = new StoreSnapshots(store);
     if (config.goKmsAuthKey !== undefined) {
       logger.warn(
@@ -121,6 +128,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     if (config.workers > 1) {
       workers = await startCluster({ config, logger, store, keyService, credentials, audit, replay, snapshots, rootKey, tls });
       port = workers.port;
+      if (missedByWorkers) await workers.forget({ keys: [], aliases: true, credentials: missedByWorkers.credentials, everything: true });
     } else {
       const app = createApp({
         keyService,
