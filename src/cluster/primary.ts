@@ -81,7 +81,7 @@ interface WorkerState {
   exited: Promise<void>;
   /** Its metrics as it last reported them (getMetricsAsJSON), stood in for it when it is late. */
   lastMetrics?: unknown[];
-  /** The scrapes waiting for its answer, ended when it exits. */
+  /** The scrapes waiting for its answer, ended (without its numbers) when it exits. */
   metricsWaits: Set<() => void>;
 }
 
@@ -334,8 +334,10 @@ class ClusterPrimary implements RunningCluster {
     this.checkHealth();
     // It caches nothing any more: changes it had not confirmed are done with.
     for (const forget of [...state.forgets.values()]) forget.confirm();
-    for (const wait of [...state.metricsWaits]) wait();
+    // Its last numbers now count among the retired ones, so a scrape waiting for it goes without them.
     if (state.lastMetrics) this.retiredMetrics.push(state.lastMetrics.filter(isMonotonic));
+    state.lastMetrics = undefined;
+    for (const wait of [...state.metricsWaits]) wait();
     const how = signal ? `signal ${signal}` : `code ${code}`;
     state.failed(new StartupError(`a worker exited (${how}) before it listened`));
     if (this.stopping || !this.started) return;
@@ -369,8 +371,9 @@ class ClusterPrimary implements RunningCluster {
   }
 
   /**
-   * One worker's metrics: its answer, or, when it does not answer within METRICS_WAIT_MS or
-   * exits first, what it reported last (so that its counters do not vanish from one scrape).
+   * One worker's metrics: its answer, or, when it does not answer within METRICS_WAIT_MS, what
+   * it reported last (so that its counters do not vanish from one scrape); nothing when it exits
+   * first (its last numbers are then among the retired ones).
    */
   private askMetrics(state: WorkerState): Promise<unknown[] | undefined> {
     return new Promise((resolve) => {
