@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { createLogger } from '../../src/runtime/logger.js';
@@ -16,4 +17,19 @@ export function captureLogger(level = 'debug'): Logger {
     },
   });
   return createLogger(level, sink);
+}
+
+/** A child process's output so far, collected as it comes (and into capturedLog, shown when a test fails). */
+export function collectOutput(child: ChildProcess): { stdout(): string; stderr(): string } {
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk) => {
+    out += chunk;
+    capturedLog.push(String(chunk));
+  });
+  child.stderr!.on('data', (chunk) => {
+    err += chunk;
+    capturedLog.push(String(chunk));
+  });
+  return { stdout: () => out, stderr: () => err };
 }

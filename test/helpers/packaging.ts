@@ -3,7 +3,7 @@ import { cpSync, readdirSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { capturedLog } from './log-capture.js';
+import { capturedLog, collectOutput } from './log-capture.js';
 
 /** The repository's root directory. */
 export const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
@@ -92,18 +92,8 @@ export interface StartedProgram {
 /** Spawns `file` and collects its output (also into capturedLog, shown when a test fails). */
 export function startProgram(file: string, args: string[], options: { cwd: string; env: Record<string, string> }): StartedProgram {
   const child = spawn(file, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (chunk) => {
-    out += chunk;
-    capturedLog.push(String(chunk));
-  });
-  child.stderr!.on('data', (chunk) => {
-    err += chunk;
-    capturedLog.push(String(chunk));
-  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exited };
+  return { child, ...collectOutput(child), exited };
 }
 
 /** Resolves the `keyhold is listening` log entry of a started server; rejects if it exits first or takes over `timeoutMs`. */

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RECORDER_MODULE } from './exchange-recorder.js';
-import { capturedLog } from './log-capture.js';
+import { capturedLog, collectOutput } from './log-capture.js';
 import { DEFAULT_DATA_DIR, testStoreEnv, type StoreChoice } from './test-store.js';
 
 const MAIN = fileURLToPath(new URL('../../src/server/main.ts', import.meta.url));
@@ -52,20 +52,11 @@ export interface LaunchedProcess {
  */
 export function launchServerProcess(env: Record<string, string>, cwd: string, options: { built?: boolean } & StoreChoice = {}): LaunchedProcess {
   const child = spawnServer(env, cwd, { store: options.store }, options.built);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (chunk) => {
-    out += chunk;
-    capturedLog.push(String(chunk));
-  });
-  child.stderr!.on('data', (chunk) => {
-    err += chunk;
-    capturedLog.push(String(chunk));
-  });
+  const output = collectOutput(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const listening = new Promise<ServerProcess>((resolve, reject) => {
     const onData = () => {
-      for (const line of out.split('\n')) {
+      for (const line of output.stdout().split('\n')) {
         if (!line.includes('keyhold is listening')) continue;
         const entry = JSON.parse(line) as { url: string; certSha256: string };
         child.stdout!.off('data', onData);
@@ -74,8 +65,8 @@ export function launchServerProcess(env: Record<string, string>, cwd: string, op
           url: entry.url,
           port: Number(new URL(entry.url).port),
           certSha256: entry.certSha256,
-          stdout: () => out,
-          stderr: () => err,
+          stdout: output.stdout,
+          stderr: output.stderr,
           stop: async () => {
             child.kill('SIGTERM');
             return exited;
@@ -85,7 +76,7 @@ export function launchServerProcess(env: Record<string, string>, cwd: string, op
       }
     };
     child.stdout!.on('data', onData);
-    void exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${err.trim()}`)));
+    void exited.then((code) => reject(new Error(`server exited with ${code} before listening: ${output.stderr().trim()}`)));
   });
   return { child, listening, exited };
 }
