@@ -104,7 +104,7 @@ async function answerAction(
   };
   let answer: { status: number; body: string };
   let input: Record<string, unknown> | undefined;
-  // A batch's records, one per item, which replace the request's one record once it has run.
+  // A batch's items, which its one record lists once it has run.
   let items: ItemRecord[] | undefined;
   // Where a failure happened: a refusal while authenticating is an authentication failure, an
   // AccessDeniedException while authorizing a policy denial (not one of a remote KMS's refusals).
@@ -150,8 +150,9 @@ async function answerAction(
     res.destroy();
     return 'ConnectionDropped';
   }
-  // A batch that failed as a whole (a deadline passed while its items ran) has the one record.
-  const written = items === undefined || answer.status !== 200 ? await writeRecord(options, record, facts) : await writeRecords(options, itemEntries(record, items), facts);
+  // A batch's one record lists its items; a batch that failed as a whole (a deadline passed while its items ran) lists none.
+  if (items !== undefined && answer.status === 200) listItems(record, items);
+  const written = await writeRecord(options, record, facts);
   let outcome = record.Outcome;
   if (written !== true) {
     answer = auditUnavailable(facts, written);
@@ -161,13 +162,11 @@ async function answerAction(
   return outcome;
 }
 
-/** The records of a batch's items: the request's record with each item's key, outcome and context, and its place. */
-function itemEntries(record: AuditEntry, items: ItemRecord[]): AuditEntry[] {
-  return items.map((item, index) => {
-    const entry: AuditEntry = { ...record, KeyId: item.keyId, Outcome: item.outcome, Detail: { Item: index, Items: items.length } };
-    if (item.encryptionContext !== undefined) entry.EncryptionContext = item.encryptionContext;
-    return entry;
-  });
+/** A batch's record: its items in order (each one's key, outcome and context), and the key they all used, if one. */
+function listItems(record: AuditEntry, items: ItemRecord[]): void {
+  record.Items = items.map((item) => (item.encryptionContext === undefined ? { KeyId: item.keyId, Outcome: item.outcome } : { KeyId: item.keyId, Outcome: item.outcome, EncryptionContext: item.encryptionContext }));
+  const first = items[0]?.keyId ?? null;
+  record.KeyId = items.every((item) => item.keyId === first) ? first : null;
 }
 
 /**
@@ -191,14 +190,9 @@ async function answerBackup(options: ActionRouteOptions, res: ServerResponse, fa
 
 /** Writes the request's audit record; false when it could not be written (the request then fails: fail closed). */
 async function writeRecord(options: ActionRouteOptions, record: AuditEntry, facts: RequestFacts): Promise<true | string> {
-  return writeRecords(options, [record], facts);
-}
-
-/** Writes the request's audit records (one, or a batch's, one per item) in one store write. */
-async function writeRecords(options: ActionRouteOptions, records: AuditEntry[], facts: RequestFacts): Promise<true | string> {
   const started = metrics.enabled ? performance.now() : 0;
   try {
-    await withinDeadline(records.length === 1 ? options.audit.record(records[0]!) : options.audit.recordAll(records), options.requestTimeoutMs);
+    await withinDeadline(options.audit.record(record), options.requestTimeoutMs);
     metrics.auditWritten(started, false);
     return true;
   } catch (error) {

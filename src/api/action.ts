@@ -19,10 +19,7 @@ export interface ActionContext {
   dialect: Dialect;
   /** The region and account of the AWS-form ARNs (KEYHOLD_AWS_REGION, KEYHOLD_AWS_ACCOUNT_ID). */
   aws: AwsIdentity;
-  /**
-   * Replaces the request's one audit record by one per item (the batch actions): each is the
-   * request's record with the item's key, outcome and context.
-   */
+  /** The batch actions' items, which the request's one audit record lists: each item's key, outcome and context. */
   recordItems(items: ItemRecord[]): void;
 }
 

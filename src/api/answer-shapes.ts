@@ -78,6 +78,7 @@ export const auditEventShape = z
     KeyId: z.string().nullable(),
     Outcome: z.string(),
     EncryptionContext: z.record(z.string(), z.string()).optional(),
+    Items: z.array(z.object({ KeyId: z.string().nullable(), Outcome: z.string(), EncryptionContext: z.record(z.string(), z.string()).optional() })).optional(),
     Detail: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
     PrevMac: z.string(),
     Mac: z.string(),

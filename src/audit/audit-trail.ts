@@ -32,8 +32,6 @@ export interface AuditQueries {
 export interface AuditSink extends AuditQueries {
   /** Resolves once the record is written; rejects (503) when it cannot be: the request then fails. */
   record(entry: AuditEntry): Promise<void>;
-  /** Several records of one request (a batch's items), written together, in order; rejects as `record`. */
-  recordAll(entries: AuditEntry[]): Promise<void>;
 }
 
 /** Records one listing reads at most: a page of a sparse filter comes back short, with a marker. */
@@ -57,13 +55,6 @@ export class AuditTrail implements AuditSink {
     // Not synced: a request that changed nothing loses at most its record to a power cut
     // (never to a killed process); records of changes go in the change's own synced batch.
     await this.store.write(this.store.batch().audit(entry), { sync: false });
-  }
-
-  async recordAll(entries: AuditEntry[]): Promise<void> {
-    // A batch's items change nothing, so none of them went in with a change; one store write, in order.
-    const batch = this.store.batch();
-    for (const entry of entries) batch.audit(entry);
-    await this.store.write(batch, { sync: false });
   }
 
   async list(query: AuditQuery): Promise<AuditPage> {
@@ -144,11 +135,12 @@ export class AuditTrail implements AuditSink {
   }
 }
 
+/** Whether a record passes the filters; a batch's record passes a key or outcome filter when one of its items does. */
 function matches(event: AuditEvent, query: AuditQuery): boolean {
-  if (query.keyId !== undefined && event.KeyId !== query.keyId) return false;
+  if (query.keyId !== undefined && event.KeyId !== query.keyId && !event.Items?.some((item) => item.KeyId === query.keyId)) return false;
   if (query.principal !== undefined && event.Principal !== query.principal) return false;
   if (query.action !== undefined && event.Action.toLowerCase() !== query.action.toLowerCase()) return false;
-  if (query.outcome !== undefined && event.Outcome !== query.outcome) return false;
+  if (query.outcome !== undefined && event.Outcome !== query.outcome && !event.Items?.some((item) => item.Outcome === query.outcome)) return false;
   const time = Date.parse(event.Time);
   if (query.startTime && time < query.startTime.getTime()) return false;
   if (query.endTime && time > query.endTime.getTime()) return false;

@@ -70,6 +70,14 @@ export interface Credential {
  * One audit record, as stored and as listauditevents answers it. Each carries the HMAC of its
  * canonical JSON (Mac) and the Mac of the record before it in its chain (PrevMac).
  */
+/** One item of a batch request, as its audit record lists it. */
+export interface AuditItem {
+  KeyId: string | null;
+  /** `Success`, or the item's error type. */
+  Outcome: string;
+  EncryptionContext?: Record<string, string>;
+}
+
 export interface AuditEvent {
   /** The writing process's chain, and the record's number in the trail. */
   Chain: string;
@@ -87,6 +95,8 @@ export interface AuditEvent {
   Outcome: string;
   /** The request's encryption context, as AWS CloudTrail records it (never plaintext). */
   EncryptionContext?: Record<string, string>;
+  /** A batch request's items, in order: each item's key, outcome and encryption context (one record per batch). */
+  Items?: AuditItem[];
   Detail?: Record<string, string | number | boolean>;
   PrevMac: string;
   Mac: string;

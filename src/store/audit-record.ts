@@ -66,7 +66,7 @@ export interface ChainedRecord {
   text: string;
 }
 
-const ENTRY_FIELDS = new Set(['Time', 'RequestId', 'Principal', 'SourceIp', 'Action', 'KeyId', 'Outcome', 'EncryptionContext', 'Detail']);
+const ENTRY_FIELDS = new Set(['Time', 'RequestId', 'Principal', 'SourceIp', 'Action', 'KeyId', 'Outcome', 'EncryptionContext', 'Items', 'Detail']);
 
 /**
  * `canonicalJson` of the record without its Mac, written field by field in sorted order, and
@@ -80,6 +80,7 @@ function coveredText(entry: AuditEntry, chain: string, seq: number, prevMac: str
     `{"Action":${JSON.stringify(entry.Action)},"Chain":${JSON.stringify(chain)}` +
     (entry.Detail === undefined ? '' : `,"Detail":${canonicalJson(entry.Detail)}`) +
     (entry.EncryptionContext === undefined ? '' : `,"EncryptionContext":${canonicalJson(entry.EncryptionContext)}`) +
+    (entry.Items === undefined ? '' : `,"Items":${canonicalJson(entry.Items)}`) +
     `,"KeyId":${JSON.stringify(entry.KeyId)},`;
   const tail =
     `"Outcome":${JSON.stringify(entry.Outcome)},"PrevMac":${JSON.stringify(prevMac)},"Principal":${JSON.stringify(entry.Principal)}` +
@@ -93,7 +94,7 @@ function hasEntryShape(entry: AuditEntry): boolean {
     if (!ENTRY_FIELDS.has(name)) return false;
     fields++;
   }
-  const optional = (entry.Detail === undefined ? 0 : 1) + (entry.EncryptionContext === undefined ? 0 : 1);
+  const optional = (entry.Detail === undefined ? 0 : 1) + (entry.EncryptionContext === undefined ? 0 : 1) + (entry.Items === undefined ? 0 : 1);
   return (
     fields === 7 + optional &&
     typeof entry.Action === 'string' &&

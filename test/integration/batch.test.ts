@@ -15,7 +15,7 @@ function secret(text: string): string {
 /**
  * The batch actions through the real signed app on a real store: per-item answers and errors
  * in the items' order, the envelope's own refusals, the body limits, per-item policy and one
- * audit record per item.
+ * audit record per request that lists its items.
  */
 describe('batch actions', function () {
   this.timeout(180_000);
@@ -230,10 +230,11 @@ describe('batch actions', function () {
     expect((await h.call('decrypt', { CiphertextBlob: 'a'.repeat(64 * 1024) }).expect(413)).body.__type).to.equal('RequestEntityTooLarge');
   });
 
-  it('writes one audit record per item with its key and outcome, found by key, and the trail still verifies', async () => {
+  it('writes one audit record per request listing the key, outcome and context of each item, found by the key or outcome of any item', async () => {
     const own = (await h.call('createkey', {}).expect(200)).body.KeyMetadata.KeyId;
     const unknown = randomUUID();
     const plaintext = secret(`audited ${randomUUID()}`);
+    const before = (await h.store.listAudit()).length;
     const res = await h
       .call('batchencrypt', {
         Items: [
@@ -244,19 +245,27 @@ describe('batch actions', function () {
       })
       .expect(200);
     const requestId = res.headers['x-request-id'];
+    expect((await h.store.listAudit()).length - before, 'records written by the batch').to.equal(1);
     const byKey = async (keyId: string) => (await h.call('listauditevents', { KeyId: keyId, Action: 'BatchEncrypt', Limit: 1000 }).expect(200)).body.Events;
-    const [ownEvent] = await byKey(own);
-    expect(ownEvent).to.include({ Action: 'BatchEncrypt', KeyId: own, Outcome: 'Success' });
-    expect(ownEvent.EncryptionContext).to.deep.equal({ order: '1' });
-    expect(ownEvent.Detail).to.deep.equal({ Item: 0, Items: 3 });
-    const [unknownEvent] = await byKey(unknown);
-    expect(unknownEvent).to.include({ KeyId: unknown, Outcome: 'NotFoundException' });
-    expect(unknownEvent.Detail).to.deep.equal({ Item: 1, Items: 3 });
-    const bEvents = await byKey(keyB);
-    expect(bEvents.at(-1)).to.include({ KeyId: keyB, Outcome: 'Success' });
-    expect([ownEvent.RequestId, unknownEvent.RequestId, bEvents.at(-1).RequestId]).to.deep.equal([requestId, requestId, requestId]);
-    const failures = (await h.call('listauditevents', { Outcome: 'NotFoundException', KeyId: unknown }).expect(200)).body.Events;
-    expect(failures).to.have.length(1);
+    const [event] = await byKey(own);
+    expect(event).to.include({ Action: 'BatchEncrypt', RequestId: requestId, KeyId: null, Outcome: 'Success' });
+    expect(event).not.to.have.property('EncryptionContext');
+    expect(event.Items).to.deep.equal([
+      { KeyId: own, Outcome: 'Success', EncryptionContext: { order: '1' } },
+      { KeyId: unknown, Outcome: 'NotFoundException' },
+      { KeyId: keyB, Outcome: 'Success' },
+    ]);
+    expect(await byKey(unknown)).to.deep.equal([event]);
+    expect((await byKey(keyB)).at(-1)).to.deep.equal(event);
+    expect((await byKey(randomUUID())).length, 'a key no item used').to.equal(0);
+    const failures = (await h.call('listauditevents', { Outcome: 'NotFoundException', Action: 'BatchEncrypt', Limit: 1000 }).expect(200)).body.Events;
+    expect(failures.map((failure: { RequestId: string }) => failure.RequestId)).to.include(requestId);
+    const accessDenied = (await h.call('listauditevents', { Outcome: 'AccessDeniedException', KeyId: own }).expect(200)).body.Events;
+    expect(accessDenied).to.have.length(0);
+
+    // Items that all used one key name it as the record's KeyId too.
+    await h.call('batchencrypt', { Items: [{ KeyId: own, Plaintext: plaintext }, { KeyId: own, Plaintext: plaintext }] }).expect(200);
+    expect((await byKey(own)).at(-1)).to.include({ KeyId: own });
 
     const all = await h.store.listAudit();
     expect(JSON.stringify(all)).not.to.include(plaintext);

@@ -24,6 +24,14 @@ const entries: Array<[string, AuditEntry]> = [
   }],
   ['a Detail of every value type', { ...base, Detail: { Change: 'RotateKey', Count: 3, Flag: false, Note: 'tab\there' } }],
   ['both optional fields', { ...base, EncryptionContext: { a: 'b' }, Detail: { x: 1 } }],
+  ['the items of a batch, with and without a context, one with no key', {
+    ...base, Action: 'BatchEncrypt', KeyId: '1234abcd-12ab-34cd-56ef-1234567890ab',
+    Items: [
+      { KeyId: '1234abcd-12ab-34cd-56ef-1234567890ab', Outcome: 'Success', EncryptionContext: { b: '2', a: '1' } },
+      { KeyId: null, Outcome: 'ValidationException' },
+    ],
+  }],
+  ['every optional field', { ...base, EncryptionContext: { a: 'b' }, Items: [{ KeyId: null, Outcome: 'Success' }], Detail: { x: 1 } }],
   ['an explicit undefined (the generic path)', { ...base, Detail: undefined }],
   ['an unexpected field (the generic path)', { ...base, Extra: 'kept' } as AuditEntry],
   ['a KeyId that is undefined (the generic path)', { ...base, KeyId: undefined } as unknown as AuditEntry],

@@ -20,7 +20,7 @@ const CONCURRENT_ITEMS = 32;
  * `{ "Results": [ … ] }` in the items' order, each slot `single`'s answer or `{ "Error": … }`.
  * Each item is validated, authorized (as `single`, on its own key) and run on its own, so one
  * bad item fails only its slot; only the envelope (Items missing, not an array, 0 or more than
- * 1,000 items) fails the request. Every item gets its own audit record.
+ * 1,000 items) fails the request. The request has one audit record, listing every item.
  */
 function batchOf(single: Action, policyAction: string): Action {
   return defineAction({
