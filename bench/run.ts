@@ -65,7 +65,7 @@ async function main(): Promise<void> {
     if (args.includes('--masters')) {
       await measureMasterKeys(load, tempDir, timing);
     } else if (args.includes('--profile')) {
-      await profileScenarios(load, tempDir, timing, workers ?? 1);
+      await profileScenarios(load, tempDir, timing, workers ?? 1, only);
     } else {
       await benchmark(load, tempDir, { timing, million: args.includes('--million'), workers, only, other, store, nodes });
     }
@@ -277,13 +277,14 @@ async function loadMillionKeys(dataDir: string): Promise<string[]> {
 /** The scenarios `--profile` runs, each on a server of its own under `node --cpu-prof`. */
 const PROFILED = ['encrypt 1 KiB', 'decrypt 1 KiB', 'generatedatakey AES_256'];
 
-/** Encrypt, decrypt and generatedatakey under `node --cpu-prof`; prints where the server's time went. */
-async function profileScenarios(load: LoadGenerator, tempDir: string, timing: Timing, workers: number): Promise<void> {
+/** Encrypt, decrypt and generatedatakey (or the scenarios `--only` names) under `node --cpu-prof`; prints where the server's time went. */
+async function profileScenarios(load: LoadGenerator, tempDir: string, timing: Timing, workers: number, only: string | undefined): Promise<void> {
   const dataDir = path.join(tempDir, 'data');
   const profileDir = path.join(RESULTS_DIR, 'profiles');
   const prepared = await prepareStore(dataDir, PASSPHRASE_MASTER, 0);
   mkdirSync(profileDir, { recursive: true });
-  for (const scenario of standardScenarios(prepared).filter((candidate) => PROFILED.includes(candidate.name))) {
+  const candidates = [...standardScenarios(prepared), batchEncryptScenario(prepared)];
+  for (const scenario of candidates.filter((candidate) => (only === undefined ? PROFILED.includes(candidate.name) : candidate.name.includes(only)))) {
     log(`${scenario.name} under --cpu-prof`);
     const before = new Set(readdirSync(profileDir));
     // One worker by default: with more, each process writes a profile and this reads the first.

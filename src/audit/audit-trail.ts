@@ -108,29 +108,32 @@ export class AuditTrail implements AuditSink {
   }
 
   /**
-   * Removes the records older than `before`, oldest first, a batch at a time. Each batch also
-   * writes the anchor (the last removed record's number and MAC, MACed under the audit key),
-   * where the verifier starts, so the kept records stay verifiable. Returns how many went.
+   * Removes the records older than `before`, oldest first, a batch at a time, in whole stored
+   * entries (the records of one store write are kept together: an entry with a record that is
+   * not old enough stays until all of it is). Each batch also writes the anchor (the last
+   * removed record's number and MAC, MACed under the audit key), where the verifier starts, so
+   * the kept records stay verifiable. Returns how many went.
    */
   async removeBefore(before: Date): Promise<number> {
     let removed = 0;
     for (;;) {
       const anchor = await this.store.getAuditAnchor();
-      const chunk = await this.store.auditRange(anchor?.Seq ?? 0, RETENTION_BATCH);
-      const old: AuditEvent[] = [];
-      for (const event of chunk) {
-        if (Date.parse(event.Time) >= before.getTime()) break;
-        old.push(event);
+      const groups = await this.store.auditGroups(anchor?.Seq ?? 0, RETENTION_BATCH);
+      const old: AuditEvent[][] = [];
+      for (const group of groups) {
+        if (group.some((event) => Date.parse(event.Time) >= before.getTime())) break;
+        old.push(group);
       }
       // The newest record stays: the chain's head must always have a record to match.
       const newest = await this.store.auditNewest();
-      if (old.length > 0 && old[old.length - 1]!.Seq === newest?.Seq) old.pop();
+      if (old.length > 0 && old.at(-1)!.at(-1)!.Seq === newest?.Seq) old.pop();
       if (old.length === 0) return removed;
       const batch = this.store.batch();
-      for (const event of old) batch.deleteAuditRecord(event.Seq);
-      batch.putAuditAnchor(this.store.auditAnchor(old[old.length - 1]!, before.toISOString()));
+      // An entry is stored under its last record's number.
+      for (const group of old) batch.deleteAuditRecord(group.at(-1)!.Seq);
+      batch.putAuditAnchor(this.store.auditAnchor(old.at(-1)!.at(-1)!, before.toISOString()));
       await this.store.write(batch);
-      removed += old.length;
+      removed += old.reduce((count, group) => count + group.length, 0);
     }
   }
 }

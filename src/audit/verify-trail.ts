@@ -11,6 +11,7 @@ import {
   FIRST_PREV_MAC,
   headMac,
   recordMac,
+  recordsOfEntry,
 } from '../store/audit-record.js';
 
 export interface TrailVerdict {
@@ -48,12 +49,16 @@ export async function verifyAuditTrail(store: Store, rootKey: Buffer): Promise<T
         unchained++;
         continue;
       }
-      const problem = checkRecord(auditKey, key, value, { expectedSeq, prevMac, chain });
-      if (problem) return { checked, unchained, problem };
-      const event = decodeCheckedJson(value!.toString('utf8')) as AuditEvent;
-      checked++;
-      expectedSeq = event.Seq + 1;
-      prevMac = event.Mac;
+      const records = readEntry(key, value);
+      if (typeof records === 'string') return { checked, unchained, problem: records };
+      for (const [index, event] of records.entries()) {
+        // An entry holds the records of one store write and is kept under its last record's number.
+        const problem = checkRecord(auditKey, key, event, index === records.length - 1, { expectedSeq, prevMac, chain });
+        if (problem) return { checked, unchained, problem };
+        checked++;
+        expectedSeq = event.Seq + 1;
+        prevMac = event.Mac;
+      }
     }
     const newest = expectedSeq - 1;
     if (head && (head.Seq !== newest || head.Mac !== prevMac)) {
@@ -68,24 +73,30 @@ export async function verifyAuditTrail(store: Store, rootKey: Buffer): Promise<T
   }
 }
 
-function checkRecord(
-  auditKey: Buffer,
-  key: string,
-  value: Buffer | undefined,
-  expected: { expectedSeq: number; prevMac: string; chain: string | undefined },
-): string | undefined {
-  let event: AuditEvent;
+/** The records of one stored entry, oldest first, or what is wrong with it. */
+function readEntry(key: string, value: Buffer | undefined): AuditEvent[] | string {
+  let decoded: unknown;
   try {
-    event = decodeCheckedJson(value!.toString('utf8')) as AuditEvent;
+    decoded = decodeCheckedJson(value!.toString('utf8'));
   } catch {
     return `the record stored as ${key.slice(0, 40)} cannot be read (damaged or not JSON)`;
   }
+  const records = recordsOfEntry(decoded);
+  const isRecord = (event: AuditEvent) => typeof event === 'object' && event !== null && typeof event.Seq === 'number' && typeof event.Mac === 'string';
+  if (records.length === 0 || !records.every(isRecord)) return `the record stored as ${key.slice(0, 40)} is not an audit record`;
+  return records;
+}
+
+function checkRecord(
+  auditKey: Buffer,
+  key: string,
+  event: AuditEvent,
+  lastOfEntry: boolean,
+  expected: { expectedSeq: number; prevMac: string; chain: string | undefined },
+): string | undefined {
   const at = `record ${expected.expectedSeq}`;
-  if (typeof event !== 'object' || event === null || typeof event.Seq !== 'number' || typeof event.Mac !== 'string') {
-    return `${at}: the record stored as ${key.slice(0, 40)} is not an audit record`;
-  }
   if (!macEqual(event.Mac, recordMac(auditKey, event))) return `${at} (stored as ${key.slice(0, 40)}) was altered or inserted: its MAC does not match`;
-  if (key !== auditRecordKey(event.Seq)) return `${at}: record ${event.Seq} is stored in the place of another (${key.slice(0, 40)}): reordered`;
+  if (lastOfEntry && key !== auditRecordKey(event.Seq)) return `${at}: record ${event.Seq} is stored in the place of another (${key.slice(0, 40)}): reordered`;
   if (expected.chain !== undefined && event.Chain !== expected.chain) return `${at}: record ${event.Seq} belongs to another chain (${event.Chain.slice(0, 40)})`;
   if (event.Seq > expected.expectedSeq) {
     const missing = event.Seq - 1 === expected.expectedSeq ? `record ${expected.expectedSeq} was` : `records ${expected.expectedSeq} to ${event.Seq - 1} were`;

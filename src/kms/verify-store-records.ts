@@ -56,8 +56,27 @@ export function asCredentialRecord(entry: RawEntry): CredentialRecord | undefine
 export function asAuditRecord(entry: RawEntry): AuditRecord | undefined {
   const value = parseObject(entry);
   // Chained records (src/audit), or the unchained lines of stores made before them.
-  if (value && isString(value.Time) && isString(value.Action) && typeof value.Seq === 'number' && isString(value.Mac)) return value as unknown as AuditRecord;
+  if (value && isChainedRecord(value)) return value as unknown as AuditRecord;
   return value && isString(value.time) && isString(value.action) ? (value as unknown as AuditRecord) : undefined;
+}
+
+/** The chained records of one stored audit entry (one, or the group of one store write), or undefined when it is not one. */
+export function asAuditRecords(entry: RawEntry): AuditRecord[] | undefined {
+  let value: unknown;
+  try {
+    value = decodeCheckedJson(entry.value.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(value)) {
+    const single = asAuditRecord(entry);
+    return single && [single];
+  }
+  return value.length > 0 && value.every((record) => typeof record === 'object' && record !== null && isChainedRecord(record)) ? (value as AuditRecord[]) : undefined;
+}
+
+function isChainedRecord(value: Record<string, unknown>): boolean {
+  return isString(value.Time) && isString(value.Action) && typeof value.Seq === 'number' && isString(value.Mac);
 }
 
 /** A schedule entry's key as the scheduler reads it: a date, work it does (SCHEDULED_WORK) and a KeyId. */

@@ -31,7 +31,10 @@ export interface AuditAnchor {
 }
 
 export const FIRST_PREV_MAC = '0'.repeat(64);
-/** Chained records live in the `audit` sublevel under `c!<Seq as 16 digits>`; older, unchained lines sort before. */
+/**
+ * Chained records live in the `audit` sublevel, the records of one store write together under
+ * `c!<Seq of the last as 16 digits>` (auditEntryText); older, unchained lines sort before.
+ */
 export const CHAINED_PREFIX = 'c!';
 export const AUDIT_HEAD_KEY = 'audit-head';
 export const AUDIT_ANCHOR_KEY = 'audit-anchor';
@@ -57,6 +60,37 @@ export function canonicalJson(value: unknown): string {
     return `{${fields.join(',')}}`;
   }
   return JSON.stringify(value);
+}
+
+/**
+ * The text one store write keeps for the records it chained, under the key of the last one
+ * (`auditRecordKey(last.seq)`): one record as itself, several as a JSON array of them in order.
+ * One stored entry per write instead of one per record is what makes a record cheap for the
+ * store (one key, one CRC, one B-tree entry or row for a whole group commit); each record keeps
+ * its own MAC and place in the chain.
+ */
+export function auditEntryText(records: readonly ChainedRecord[]): string {
+  /* Precondition: a write stores at least one record. */
+  if (records.length === 0) throw new Error('an audit entry holds at least one record');
+  return records.length === 1 ? records[0]!.text : `[${records.map((record) => record.text).join(',')}]`;
+}
+
+/** The records of one stored audit entry (as decoded JSON), oldest first. */
+export function recordsOfEntry(value: unknown): AuditEvent[] {
+  return (Array.isArray(value) ? value : [value]) as AuditEvent[];
+}
+
+/** The records numbered after `afterSeq` in stored entries read in key order, at most `limit`. */
+export function recordsAfter(entries: readonly unknown[], afterSeq: number, limit: number): AuditEvent[] {
+  const records: AuditEvent[] = [];
+  for (const entry of entries) {
+    for (const record of recordsOfEntry(entry)) {
+      if (record.Seq <= afterSeq) continue;
+      if (records.length === limit) return records;
+      records.push(record);
+    }
+  }
+  return records;
 }
 
 /** A record as the chain made it: its number, its MAC and the JSON text stored for it. */

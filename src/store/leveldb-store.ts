@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Level } from 'level';
 import { ServiceUnavailableException } from '../errors.js';
 import type { AuditEvent } from '../protocol/types.js';
-import { AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, type AuditAnchor, type AuditEntry, type AuditHead } from './audit-record.js';
+import { AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditEntryText, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type ChainedRecord } from './audit-record.js';
 import { checkedJson, checkedText } from './checked-json.js';
 import { checkTablesHolding, type TableCheckMemory } from './leveldb-files.js';
 import { CommitSeal, type SealState } from './commit-seal.js';
@@ -300,12 +300,12 @@ export class LevelDbStore implements Store {
   }
 
   /**
-   * The operations as LevelDB writes them, each audit entry made a chained record, and the
-   * chain's head after them.
+   * The operations as LevelDB writes them, each audit entry made a chained record (all of them
+   * stored as one entry), and the chain's head after them.
    */
   private levelOperations(operations: BatchOp[]): LevelOp[] {
     const levelOps: LevelOp[] = [];
-    let audited = false;
+    const records: ChainedRecord[] = [];
     for (const op of operations) {
       // Checks: this process is the store's one writer, and its callers' locks order each record's changes.
       if (op.type === 'check') continue;
@@ -316,11 +316,7 @@ export class LevelDbStore implements Store {
         const chain = this.auditChain;
         /* Precondition: audit records are written only once the chain knows its key. */
         if (!chain) throw new Error('an audit record was written before the store was given the audit key');
-        const record = chain.append(op.value as AuditEntry);
-        // Stored as the chain made its text (with the check the sublevel's encoding would add),
-        // so that it is serialized once.
-        levelOps.push({ type: 'put', sublevel, key: auditRecordKey(record.seq), value: checkedText(record.text), valueEncoding: 'utf8' });
-        audited = true;
+        records.push(chain.append(op.value as AuditEntry));
       } else if (op.raw) {
         // The bytes are stored as given, not encoded again by the sublevel's JSON encoding.
         levelOps.push({ type: 'put', sublevel, key: op.key, value: op.value, valueEncoding: 'buffer' });
@@ -328,7 +324,12 @@ export class LevelDbStore implements Store {
         levelOps.push({ type: 'put', sublevel, key: op.key, value: op.value });
       }
     }
-    if (audited) levelOps.push({ type: 'put', sublevel: this.meta, key: AUDIT_HEAD_KEY, value: this.auditChain!.head() });
+    if (records.length > 0) {
+      // Stored as the chain made their text (with the check the sublevel's encoding would add),
+      // so that each record is serialized once; one entry for the whole group.
+      levelOps.push({ type: 'put', sublevel: this.audit, key: auditRecordKey(records.at(-1)!.seq), value: checkedText(auditEntryText(records)), valueEncoding: 'utf8' });
+      levelOps.push({ type: 'put', sublevel: this.meta, key: AUDIT_HEAD_KEY, value: this.auditChain!.head() });
+    }
     return levelOps;
   }
 
@@ -540,10 +541,10 @@ export class LevelDbStore implements Store {
 
   /** The newest chained audit record. */
   async auditNewest(): Promise<AuditEvent | undefined> {
-    const [newest] = (await this.read('the audit trail', () =>
+    const [newest] = await this.read('the audit trail', () =>
       this.audit.values({ gte: CHAINED_PREFIX, lt: `${CHAINED_PREFIX}~`, reverse: true, limit: 1 }).all(),
-    )) as AuditEvent[];
-    return newest;
+    );
+    return newest === undefined ? undefined : recordsOfEntry(newest).at(-1);
   }
 
   /** The retention anchor for the last record removed (MACed under the audit key). */
@@ -555,9 +556,17 @@ export class LevelDbStore implements Store {
 
   /** Up to `limit` chained audit records after number `afterSeq`, oldest first. */
   async auditRange(afterSeq: number, limit: number): Promise<AuditEvent[]> {
-    return (await this.read('the audit trail', () =>
-      this.audit.values({ gt: auditRecordKey(afterSeq), lt: `${CHAINED_PREFIX}~`, limit }).all(),
-    )) as AuditEvent[];
+    // An entry's key is its last record's number: the first entry read may start at or before afterSeq.
+    return recordsAfter(await this.auditEntries(afterSeq, limit), afterSeq, limit);
+  }
+
+  /** Up to `limit` stored audit entries holding records after number `afterSeq`, each its records oldest first. */
+  async auditGroups(afterSeq: number, limit: number): Promise<AuditEvent[][]> {
+    return (await this.auditEntries(afterSeq, limit)).map(recordsOfEntry);
+  }
+
+  private auditEntries(afterSeq: number, limit: number): Promise<unknown[]> {
+    return this.read('the audit trail', () => this.audit.values({ gt: auditRecordKey(afterSeq), lt: `${CHAINED_PREFIX}~`, limit }).all());
   }
 
   /**

@@ -182,7 +182,10 @@ export class StoreBatch {
     return this.audit(changeEntry(author, change, now), { answersRequest: author.request !== undefined });
   }
 
-  /** Removes a chained audit record (retention: with the anchor that keeps the rest verifiable). */
+  /**
+   * Removes the stored audit entry kept under record `seq`, the last of its group (retention:
+   * with the anchor that keeps the rest verifiable).
+   */
   deleteAuditRecord(seq: number): this {
     return this.delete('audit', auditRecordKey(seq));
   }

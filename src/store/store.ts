@@ -94,6 +94,11 @@ export interface Store extends KeyStore {
   auditNewest(): Promise<AuditEvent | undefined>;
   /** Up to `limit` chained audit records after number `afterSeq`, oldest first. */
   auditRange(afterSeq: number, limit: number): Promise<AuditEvent[]>;
+  /**
+   * Up to `limit` stored audit entries holding records after number `afterSeq`, oldest first,
+   * each the records one store write chained (retention removes whole entries).
+   */
+  auditGroups(afterSeq: number, limit: number): Promise<AuditEvent[][]>;
   /** Every chained audit record, oldest first (for tests and small stores). */
   listAudit(): Promise<AuditEvent[]>;
   /** Every stored entry of one kind of record in key order, undecoded (for verifiers): memory stays flat. */

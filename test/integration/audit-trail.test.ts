@@ -157,6 +157,92 @@ describe('the audit trail', () => {
       expect((await verdict()).problem).to.equal(`records ${last.Seq - 1} to ${last.Seq} were removed from the end (the chain's head names record ${last.Seq})`);
     });
 
+    describe('records of one store write, kept as one entry', () => {
+      /** Five records written in one store write (as a group commit writes them) after a few single ones. */
+      async function grouped(): Promise<AuditEvent[]> {
+        await trail();
+        const batch = h.store.batch();
+        for (let i = 0; i < 5; i++) {
+          batch.audit({ Time: new Date().toISOString(), RequestId: null, Principal: 'system', SourceIp: null, Action: 'DescribeKey', KeyId: null, Outcome: 'Success', Detail: { Item: i } });
+        }
+        await h.store.write(batch);
+        await h.call('listkeys', {}).expect(200);
+        return h.store.listAudit();
+      }
+
+      /** The stored entries of the trail: key and records. */
+      async function entries(): Promise<Array<{ key: string; records: AuditEvent[] }>> {
+        const found = [];
+        for await (const { key, value } of h.store.scanRecords('audit')) {
+          const decoded = JSON.parse(value.toString('utf8').replace(/#[0-9a-f]{8}$/, '')) as AuditEvent | AuditEvent[];
+          found.push({ key, records: Array.isArray(decoded) ? decoded : [decoded] });
+        }
+        return found;
+      }
+
+      async function putEntry(key: string, records: AuditEvent[]): Promise<void> {
+        await h.store.write(h.store.batch().deleteRaw('audit', key));
+        await h.store.write(h.store.batch().putRaw('audit', key, Buffer.from(encodeCheckedJson(records), 'utf8')));
+      }
+
+      it('stores them under the last one, lists and pages through them one by one, and verifies each', async () => {
+        const events = await grouped();
+        const group = (await entries()).find((entry) => entry.records.length === 5)!;
+        expect(group, 'an entry of five records').not.to.equal(undefined);
+        const [first, last] = [group.records[0]!, group.records[4]!];
+        expect(group.key).to.equal(auditRecordKey(last.Seq));
+        expect(group.records.map((record) => record.Seq)).to.deep.equal([0, 1, 2, 3, 4].map((i) => first.Seq + i));
+        expect(events.map((event) => event.Seq)).to.deep.equal(events.map((_, i) => events[0]!.Seq + i));
+        expect((await h.store.auditRange(first.Seq + 1, 2)).map((event) => event.Seq)).to.deep.equal([first.Seq + 2, first.Seq + 3]);
+        expect((await h.store.auditRange(first.Seq - 1, 100)).length).to.equal(events.filter((event) => event.Seq >= first.Seq).length);
+        const page = (await h.call('listauditevents', { Action: 'DescribeKey', Principal: 'system', Limit: 3 }).expect(200)).body;
+        expect(page.Events.map((event: AuditEvent) => event.Detail?.Item)).to.deep.equal([0, 1, 2]);
+        const next = (await h.call('listauditevents', { Action: 'DescribeKey', Principal: 'system', Marker: page.NextMarker }).expect(200)).body;
+        expect(next.Events.map((event: AuditEvent) => event.Detail?.Item)).to.deep.equal([3, 4]);
+        const all = await h.store.listAudit();
+        expect(await verdict()).to.deep.equal({ checked: all.length, unchained: 0 });
+        expect((await h.store.auditNewest())!.Seq).to.equal(all.at(-1)!.Seq);
+      });
+
+      it('names a record edited inside the entry, one removed from it, and two swapped in it', async () => {
+        await grouped();
+        const group = (await entries()).find((entry) => entry.records.length === 5)!;
+        const [a, b, c] = group.records as [AuditEvent, AuditEvent, AuditEvent];
+
+        await putEntry(group.key, group.records.map((record) => (record === b ? { ...b, Outcome: 'AccessDeniedException' } : record)));
+        expect((await verdict()).problem).to.match(new RegExp(`^record ${b.Seq} .*altered`));
+
+        await putEntry(group.key, group.records.filter((record) => record !== b));
+        expect((await verdict()).problem).to.equal(`record ${b.Seq} was removed (the next record is ${c.Seq})`);
+
+        await putEntry(group.key, [b, a, ...group.records.slice(2)]);
+        expect((await verdict()).problem).to.equal(`record ${a.Seq} was removed (the next record is ${b.Seq})`);
+
+        await putEntry(group.key, group.records);
+        expect((await verdict()).problem).to.equal(undefined);
+      });
+
+      it('keeps an entry whole under retention until all of it is old enough, and stays verifiable', async () => {
+        await grouped();
+        const group = (await entries()).find((entry) => entry.records.length === 5)!;
+        // A cutoff inside the group: the records before it go, the group stays as it is.
+        const cutoff = new Date(Date.parse(group.records[2]!.Time) + 1);
+        await h.store.write(h.store.batch().deleteRaw('audit', group.key));
+        const times = group.records.map((record, i) => ({ ...record, Time: new Date(cutoff.getTime() - 2 + i).toISOString() }));
+        expect(times[3]!.Time >= cutoff.toISOString()).to.equal(true);
+        // Rewritten with new times the records no longer verify: so retention is checked on its own, then the MACs on the real group.
+        await h.store.write(h.store.batch().putRaw('audit', group.key, Buffer.from(encodeCheckedJson(times), 'utf8')));
+        await h.audit.removeBefore(cutoff);
+        const kept = await entries();
+        expect(kept.find((entry) => entry.key === group.key)?.records.length, 'the group straddling the cutoff stays whole').to.equal(5);
+        expect(kept[0]!.key).to.equal(group.key);
+        const anchor = (await h.store.getAuditAnchor())!;
+        expect(anchor.Seq).to.equal(group.records[0]!.Seq - 1);
+        await putEntry(group.key, group.records);
+        expect((await verdict()).problem).to.equal(undefined);
+      });
+    });
+
     it('stays verifiable after retention removed the oldest records, and a removal before the anchor is noticed', async () => {
       const events = await trail();
       const cutoff = new Date(Date.parse(events[events.length - 1]!.Time) + 1);

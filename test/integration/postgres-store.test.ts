@@ -123,7 +123,9 @@ describe('PostgreSQL store', function () {
     // Tampering is seen, as on LevelDB.
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    await client.query("DELETE FROM keyhold_audit WHERE key = (SELECT key FROM keyhold_audit ORDER BY key LIMIT 1 OFFSET 40)");
+    // A row in the middle (a row holds the records of one transaction: fewer rows than records).
+    const deleted = await client.query('DELETE FROM keyhold_audit WHERE key = (SELECT key FROM keyhold_audit ORDER BY key LIMIT 1 OFFSET (SELECT count(*) / 2 FROM keyhold_audit))');
+    expect(deleted.rowCount).to.equal(1);
     await client.end();
     expect((await verifyAuditTrail(a, rootKey)).problem).to.be.a('string');
   });

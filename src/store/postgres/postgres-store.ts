@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ServiceUnavailableException, StartupError } from '../../errors.js';
 import type { AuditEvent } from '../../protocol/types.js';
-import { AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, type AuditAnchor, type AuditEntry, type AuditHead } from '../audit-record.js';
+import { AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditEntryText, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type ChainedRecord } from '../audit-record.js';
 import { canonicalJson } from '../audit-record.js';
 import { checkedText, DamagedValueError, decodeCheckedJson, encodeCheckedJson } from '../checked-json.js';
 import { SUBLEVEL_NAMES, type AliasRecord, type CredentialRecord, type KeyRecord, type RootKeyRecord, type RotationRecord, type SublevelName } from '../records.js';
@@ -329,18 +329,22 @@ export class PostgresStore implements Store {
         tableRows.set(key, value);
       };
       const chain = audited ? this.chainFrom(read.head, read.newest) : undefined;
+      const records: ChainedRecord[] = [];
       for (const op of operations) {
         if (op.type === 'check') continue;
         if (op.type === 'del') {
           set(op.table, op.key, null);
         } else if (op.auditEntry) {
-          const record = chain!.append(op.value as AuditEntry);
-          set('audit', auditRecordKey(record.seq), Buffer.from(checkedText(record.text), 'utf8'));
+          records.push(chain!.append(op.value as AuditEntry));
         } else {
           set(op.table, op.key, storedValue(op));
         }
       }
-      if (chain) set('meta', AUDIT_HEAD_KEY, Buffer.from(encodeCheckedJson(chain.head()), 'utf8'));
+      if (chain) {
+        // One row for the transaction's records: one heap tuple, index entry and WAL record for the group.
+        set('audit', auditRecordKey(records.at(-1)!.seq), Buffer.from(checkedText(auditEntryText(records)), 'utf8'));
+        set('meta', AUDIT_HEAD_KEY, Buffer.from(encodeCheckedJson(chain.head()), 'utf8'));
+      }
       const change = describeChange(operations);
       const statement = writeStatement(rows, isEmptyChange(change) ? undefined : this.announcement(change));
       if (statement) await client.query(statement);
@@ -565,16 +569,25 @@ export class PostgresStore implements Store {
       CHAINED_PREFIX,
       `${CHAINED_PREFIX}~`,
     ]);
-    return rows[0] ? (this.decode('the audit trail', rows[0].value as Buffer) as AuditEvent) : undefined;
+    return rows[0] ? recordsOfEntry(this.decode('the audit trail', rows[0].value as Buffer)).at(-1) : undefined;
   }
 
   async auditRange(afterSeq: number, limit: number): Promise<AuditEvent[]> {
+    // A row's key is its last record's number: the first row read may start at or before afterSeq.
+    return recordsAfter(await this.auditEntries(afterSeq, limit), afterSeq, limit);
+  }
+
+  async auditGroups(afterSeq: number, limit: number): Promise<AuditEvent[][]> {
+    return (await this.auditEntries(afterSeq, limit)).map(recordsOfEntry);
+  }
+
+  private async auditEntries(afterSeq: number, limit: number): Promise<unknown[]> {
     const rows = await this.query('the audit trail', 'audit-range', `SELECT value FROM ${RECORD_TABLES.audit} WHERE key > $1 AND key < $2 ORDER BY key LIMIT $3`, [
       auditRecordKey(afterSeq),
       `${CHAINED_PREFIX}~`,
       Math.min(limit, Number.MAX_SAFE_INTEGER),
     ]);
-    return rows.map((row) => this.decode('the audit trail', row.value as Buffer) as AuditEvent);
+    return rows.map((row) => this.decode('the audit trail', row.value as Buffer));
   }
 
   listAudit(): Promise<AuditEvent[]> {
@@ -738,7 +751,7 @@ function lockedRead(rows: { i: number; value: Buffer }[], checkCount: number): L
   const read: LockedRead = { checked: new Array<Buffer | undefined>(checkCount).fill(undefined), head: undefined, newest: undefined };
   for (const row of rows) {
     if (row.i === HEAD_ROW) read.head = decodeCheckedJson(row.value.toString('utf8')) as AuditHead;
-    else if (row.i === NEWEST_ROW) read.newest = decodeCheckedJson(row.value.toString('utf8')) as AuditEvent;
+    else if (row.i === NEWEST_ROW) read.newest = recordsOfEntry(decodeCheckedJson(row.value.toString('utf8'))).at(-1);
     else read.checked[row.i] = row.value;
   }
   return read;
