@@ -1,3 +1,4 @@
+import { AliasMap } from './alias-map.js';
 import { createPrivateKey, createPublicKey, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { DEFAULT_AWS_IDENTITY, type AwsIdentity } from '../config.js';
 import {
@@ -99,7 +100,7 @@ export class KeyRegistry {
   private readonly publicKeys: LruCache<string, KeyObject>;
   // HMAC keys' secrets (version 1), as node KeyObjects, by KeyId.
   private readonly macKeys: LruCache<string, KeyObject>;
-  private aliasesLoaded: Promise<Map<string, AliasRecord>> | undefined;
+  private aliasesLoaded: Promise<AliasMap> | undefined;
   // The keys being read from the store right now, each with a count of the changes (or drops
   // of material) made to it since: a read that sees a change in flight cannot put an older
   // record or dropped material back into a cache. Entries live only while a read does, so
@@ -119,9 +120,9 @@ export class KeyRegistry {
   }
 
   /** Every alias, by name: few enough to hold in memory, read once from the store. */
-  aliases(): Promise<Map<string, AliasRecord>> {
+  aliases(): Promise<AliasMap> {
     this.aliasesLoaded ??= this.store.listAliases().then(
-      (records) => new Map(records.map((r) => [r.aliasName, r])),
+      (records) => new AliasMap(records.map((r) => [r.aliasName, r])),
       (error: unknown) => {
         // A failed read (store down) is not remembered: the next call reads again.
         this.aliasesLoaded = undefined;
@@ -131,8 +132,9 @@ export class KeyRegistry {
     return this.aliasesLoaded;
   }
 
-  async aliasesOf(keyId: string): Promise<string[]> {
-    return [...(await this.aliases()).values()].filter((alias) => alias.targetKeyId === keyId).map((alias) => alias.aliasName).sort();
+  /** The names of a key's aliases, in name order. */
+  async aliasesOf(keyId: string): Promise<readonly string[]> {
+    return (await this.aliases()).namesOf(keyId);
   }
 
   /**

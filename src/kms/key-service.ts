@@ -99,7 +99,7 @@ export class KeyService {
   }
 
   private async metadata(record: KeyRecord): Promise<KeyMetadata> {
-    return toKeyMetadata(record, await this.registry.aliasesOf(record.keyId));
+    return toKeyMetadata(record, [...(await this.registry.aliasesOf(record.keyId))]);
   }
 
   /* ---------------------------------------------------------------- key management */
@@ -127,12 +127,9 @@ export class KeyService {
     const records = await this.registry.store.listKeys(after, limit + 1);
     const page = records.slice(0, limit);
     const truncated = records.length > limit;
-    const aliasesByKey = new Map<string, string[]>();
-    for (const alias of (await this.registry.aliases()).values()) {
-      aliasesByKey.set(alias.targetKeyId, [...(aliasesByKey.get(alias.targetKeyId) ?? []), alias.aliasName].sort());
-    }
+    const aliases = await this.registry.aliases();
     const result: { keys: KeyMetadata[]; nextMarker?: string; truncated: boolean } = {
-      keys: page.map((record) => toKeyMetadata(record, aliasesByKey.get(record.keyId) ?? [])),
+      keys: page.map((record) => toKeyMetadata(record, [...aliases.namesOf(record.keyId)])),
       truncated,
     };
     if (truncated) result.nextMarker = encodeMarker('k', page[page.length - 1]!.keyId);
