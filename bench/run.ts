@@ -283,8 +283,7 @@ async function profileScenarios(load: LoadGenerator, tempDir: string, timing: Ti
   const profileDir = path.join(RESULTS_DIR, 'profiles');
   const prepared = await prepareStore(dataDir, PASSPHRASE_MASTER, 0);
   mkdirSync(profileDir, { recursive: true });
-  const candidates = [...standardScenarios(prepared), batchEncryptScenario(prepared)];
-  for (const scenario of candidates.filter((candidate) => (only === undefined ? PROFILED.includes(candidate.name) : candidate.name.includes(only)))) {
+  for (const scenario of standardScenarios(prepared).filter((candidate) => (only === undefined ? PROFILED.includes(candidate.name) : candidate.name.includes(only)))) {
     log(`${scenario.name} under --cpu-prof`);
     const before = new Set(readdirSync(profileDir));
     // One worker by default: with more, each process writes a profile and this reads the first.
