@@ -104,6 +104,39 @@ describe('PostgreSQL store: a cold key read is one database round trip', functio
     const statements = await statementsOf(() => client.call('encrypt', { KeyId: uncachedKeyId, Plaintext: Buffer.from('cold too').toString('base64') }));
     expectOneKeyRead(statements);
   });
+
+  it('writes the audit record of a request that changed nothing in one round trip once the node wrote the head itself', async () => {
+    // The requests above wrote records: this node knows the chain's head it stored.
+    const statements = await statementsOf(() => client.call('encrypt', { KeyId: uncachedKeyId, Plaintext: Buffer.from('warm').toString('base64') }));
+    const listing = statements.map((statement) => `  [${statement.pid}] ${statement.text}`).join('\n');
+    expect(statements, `one statement in all:\n${listing}`).to.have.length(1);
+    const [only] = statements as [Statement];
+    expect(only.text).to.match(/^BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_advisory_xact_lock\(\d+\); WITH ours AS .*INSERT INTO keyhold_audit .*UPDATE keyhold_meta .*; COMMIT$/);
+  });
+
+  it('goes back to the full transaction when another writer moved the head, and the chain stays whole', async () => {
+    // A second node on the same database writes a record: the head is no longer the one this node stored.
+    const second = await launchServerProcess({ KEYHOLD_DATA_DIR: dir.path, KEYHOLD_STORE_URL: postgres.url, KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_KDF: 'pbkdf2', KEYHOLD_WORKERS: '1' }, dir.path).listening;
+    try {
+      const secondClient = serverClient(second, dir.path);
+      expect((await secondClient.call('encrypt', { KeyId: uncachedKeyId, Plaintext: Buffer.from('other node').toString('base64') })).status).to.equal(200);
+    } finally {
+      await second.stop();
+    }
+    const statements = await statementsOf(() => client.call('encrypt', { KeyId: uncachedKeyId, Plaintext: Buffer.from('after the other').toString('base64') }));
+    const listing = statements.map((statement) => `  [${statement.pid}] ${statement.text}`).join('\n');
+    // The one-message attempt wrote nothing (the head was not ours), then BEGIN … COMMIT read the head again.
+    expect(statements[0]!.text, listing).to.match(/^BEGIN; .*WITH ours AS .*; COMMIT$/);
+    expect(statements.slice(1).map((statement) => statement.text.split(' ')[0]), listing).to.deep.equal(['BEGIN;', 'WITH', 'COMMIT']);
+    expectWholeWriteTransactions(statements, listing);
+    // One chain across both nodes: every record follows the one before it.
+    const events = (await client.call('listauditevents', { Limit: 1000 })).body.Events as Array<{ Seq: number; PrevMac: string; Mac: string }>;
+    events.forEach((event, i) => {
+      if (i === 0) return;
+      expect(event.Seq, `record ${i}`).to.equal(events[i - 1]!.Seq + 1);
+      expect(event.PrevMac, `record ${event.Seq}`).to.equal(events[i - 1]!.Mac);
+    });
+  });
 });
 
 /** Turns on statement logging for every new session, with the backend's pid on every line. */
@@ -159,10 +192,22 @@ function expectOneKeyRead(statements: Statement[]): void {
   const keyReads = statements.filter(readsKey);
   expect(keyReads, `${keyReads.length} statements read the key:\n${listing}`).to.have.length(1);
   expect(keyReads[0]!.text, 'the key read').to.match(/\bkeyhold_keys\b.*\bkeyhold_versions\b/);
+  expectWholeWriteTransactions(statements.filter((statement) => !readsKey(statement)), listing);
+}
+
+/**
+ * Every statement is inside a BEGIN … COMMIT of its backend that writes, in at most three round
+ * trips, or is a whole such transaction in one message.
+ */
+function expectWholeWriteTransactions(statements: Statement[], listing: string): void {
   for (const pid of new Set(statements.map((statement) => statement.pid))) {
     let transaction: Statement[] | undefined;
     for (const statement of statements.filter((candidate) => candidate.pid === pid)) {
-      if (/^BEGIN\b/.test(statement.text)) {
+      if (/^BEGIN\b.*; COMMIT$/.test(statement.text)) {
+        // A whole transaction in one message (audit records alone, on from the head this node wrote).
+        expect(transaction, `a transaction inside another on backend ${pid}:\n${listing}`).to.equal(undefined);
+        expect(/\b(INSERT|UPDATE|DELETE)\b/i.test(statement.text), `a transaction that writes nothing on backend ${pid}:\n${listing}`).to.equal(true);
+      } else if (/^BEGIN\b/.test(statement.text)) {
         transaction = [statement];
       } else if (statement.text === 'COMMIT') {
         expect(transaction, `a COMMIT without its BEGIN on backend ${pid}:\n${listing}`).to.not.equal(undefined);
@@ -173,7 +218,7 @@ function expectOneKeyRead(statements: Statement[]): void {
       } else if (transaction) {
         transaction.push(statement);
       } else {
-        expect(readsKey(statement), `a statement outside a write transaction that is not the key read: ${statement.text}\n${listing}`).to.equal(true);
+        expect.fail(`a statement outside a write transaction that is not the key read: ${statement.text}\n${listing}`);
       }
     }
     expect(transaction, `a transaction left open on backend ${pid}:\n${listing}`).to.equal(undefined);

@@ -85,6 +85,12 @@ export class PostgresStore implements Store {
   private prunedAt = 0;
   /** The cause of the last failed query, until one succeeds again. */
   private lastFailure: string | undefined;
+  /**
+   * The audit chain's head as this node stored it last, with its stored bytes: while it is
+   * still the stored head (no other node wrote records since), a transaction of audit records
+   * alone goes on from it in one round trip (appendAuditRecords). Undefined when unknown.
+   */
+  private ownHead: { head: AuditHead; stored: Buffer } | undefined;
 
   private constructor(
     readonly dataDir: string,
@@ -299,6 +305,9 @@ export class PostgresStore implements Store {
    * in a LevelDB batch), the chain's new head and the announcement; (3) COMMIT.
    */
   private async transaction(operations: BatchOp[], sync: boolean): Promise<void> {
+    if (this.ownHead && operations.every((op) => op.type === 'put' && op.auditEntry) && isEmptyChange(describeChange(operations))) {
+      if (await this.appendAuditRecords(operations, sync, this.ownHead)) return;
+    }
     const checks = operations.filter((op): op is Extract<BatchOp, { type: 'check' }> => op.type === 'check');
     checks.sort((x, y) => (lockName(x.table, x.key) < lockName(y.table, y.key) ? -1 : 1));
     const audited = operations.some((op) => op.type === 'put' && op.auditEntry);
@@ -340,15 +349,19 @@ export class PostgresStore implements Store {
           set(op.table, op.key, storedValue(op));
         }
       }
+      let head: { head: AuditHead; stored: Buffer } | undefined;
       if (chain) {
         // One row for the transaction's records: one heap tuple, index entry and WAL record for the group.
         set('audit', auditRecordKey(records.at(-1)!.seq), Buffer.from(checkedText(auditEntryText(records)), 'utf8'));
-        set('meta', AUDIT_HEAD_KEY, Buffer.from(encodeCheckedJson(chain.head()), 'utf8'));
+        head = { head: chain.head(), stored: Buffer.from(encodeCheckedJson(chain.head()), 'utf8') };
+        set('meta', AUDIT_HEAD_KEY, head.stored);
       }
       const change = describeChange(operations);
       const statement = writeStatement(rows, isEmptyChange(change) ? undefined : this.announcement(change));
+      this.ownHead = undefined;
       if (statement) await client.query(statement);
       await client.query('COMMIT');
+      if (head) this.ownHead = head;
       this.lastFailure = undefined;
     } catch (error) {
       // Also after a failure inside the opening message, whose BEGIN may have run.
@@ -356,6 +369,53 @@ export class PostgresStore implements Store {
       throw error;
     } finally {
       // A connection that cannot even roll back leaves the pool instead of serving the next writer.
+      client.release(broken);
+    }
+  }
+
+  /**
+   * Audit records alone (requests that changed nothing), chained on from the head this node
+   * stored last, in one round trip: BEGIN, the chain's lock, one statement that writes the
+   * records' row and the new head only if the stored head is still `own` (compared byte for
+   * byte under the lock), and COMMIT. False when another node wrote records since (nothing was
+   * written) or the statement failed in another way that the full transaction handles (a record
+   * put there by hand, say): the caller then takes the full path, which reads the head again.
+   * A failure of the connection is thrown.
+   */
+  private async appendAuditRecords(operations: BatchOp[], sync: boolean, own: { head: AuditHead; stored: Buffer }): Promise<boolean> {
+    this.ownHead = undefined;
+    const chain = new AuditChain(this.auditKey!, own.head.Chain, own.head);
+    const records = operations.map((op) => chain.append((op as Extract<BatchOp, { type: 'put' }>).value as AuditEntry));
+    const row = Buffer.from(checkedText(auditEntryText(records)), 'utf8');
+    const head = { head: chain.head(), stored: Buffer.from(encodeCheckedJson(chain.head()), 'utf8') };
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      const literal = (value: string) => client.escapeLiteral(value);
+      const bytes = (value: Buffer) => `'\\x${value.toString('hex')}'::bytea`;
+      const headIsOurs = `SELECT 1 FROM ${RECORD_TABLES.meta} WHERE key = ${literal(AUDIT_HEAD_KEY)} AND value = ${bytes(own.stored)}`;
+      const statements = [
+        'BEGIN',
+        ...(sync ? [] : ['SET LOCAL synchronous_commit = off']),
+        `SELECT pg_advisory_xact_lock(${AUDIT_LOCK})`,
+        `WITH ours AS (${headIsOurs}),` +
+          ` w0 AS (INSERT INTO ${RECORD_TABLES.audit} (key, value) SELECT ${literal(auditRecordKey(records.at(-1)!.seq))}, ${bytes(row)} FROM ours),` +
+          ` w1 AS (UPDATE ${RECORD_TABLES.meta} SET value = ${bytes(head.stored)} WHERE key = ${literal(AUDIT_HEAD_KEY)} AND EXISTS (SELECT 1 FROM ours))` +
+          ` SELECT count(*)::int AS written FROM ours`,
+        'COMMIT',
+      ];
+      const results = (await client.query(statements.join('; '))) as unknown as pg.QueryResult[];
+      const written = (results.at(-2)!.rows[0] as { written: number }).written === 1;
+      if (written) {
+        this.ownHead = head;
+        this.lastFailure = undefined;
+      }
+      return written;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
+      if (isConnectionFault(error) || broken) throw error;
+      return false;
+    } finally {
       client.release(broken);
     }
   }
