@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ServiceUnavailableException, StartupError } from '../../errors.js';
 import type { AuditEvent } from '../../protocol/types.js';
-import { AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, type AuditAnchor, type AuditEntry, type AuditHead } from '../audit-record.js';
+import { anchorMacMatches, AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordMacMatches, type AuditAnchor, type AuditEntry, type AuditHead } from '../audit-record.js';
 import { canonicalJson } from '../audit-record.js';
 import { checkedText, DamagedValueError, decodeCheckedJson, encodeCheckedJson } from '../checked-json.js';
 import { SUBLEVEL_NAMES, type AliasRecord, type CredentialRecord, type KeyRecord, type RootKeyRecord, type RotationRecord, type SublevelName } from '../records.js';
@@ -558,6 +558,20 @@ export class PostgresStore implements Store {
     /* Precondition: only a store that writes audit records removes them. */
     if (!this.auditKey) throw new Error('the store has no audit key');
     return new AuditChain(this.auditKey, last.Chain, undefined).anchor(last, before);
+  }
+
+  auditRecordMacMatches(record: AuditEvent): boolean {
+    return recordMacMatches(this.keyForChecks(), record);
+  }
+
+  auditAnchorMacMatches(anchor: AuditAnchor): boolean {
+    return anchorMacMatches(this.keyForChecks(), anchor);
+  }
+
+  private keyForChecks(): Buffer {
+    /* Precondition: the server gives the store the audit key before it answers requests. */
+    if (!this.auditKey) throw new Error('the store has no audit key');
+    return this.auditKey;
   }
 
   async auditNewest(): Promise<AuditEvent | undefined> {
