@@ -385,7 +385,7 @@ describe('web console in Chromium', function () {
       const page = await openPage();
       await signInAsAdmin(page);
       await page.goto(`${origin}/console/#/credentials`);
-      await page.waitForSelector('textarea[name="credential-policy"]');
+      await page.waitForSelector('#credential-policy-statement-0');
       await page.locator('input[name="credential-description"]').fill('read-only, from the console');
 
       // The policy, statement by statement: a mistake the server finds in statement 2 of 3 is shown next to it.
@@ -406,6 +406,7 @@ describe('web console in Chromium', function () {
       expect(await text(page, '#credential-policy-statement-1-error .error-message')).to.match(/^Policy\.Statement\[1\] \(Sid "lists"\)\.Action.*Encrpyt/);
       expect(await page.evaluate(() => document.activeElement?.id)).to.equal('credential-policy-statement-1');
       expect(await page.$('#create-policy-error .error'), 'not under the editor').to.equal(null);
+      await screenshot(page, 'policy-statement-error');
 
       // A statement that is not JSON is flagged next to itself before anything is sent.
       const sent = watchRequests(page, 'createcredential');
