@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { Browser, Page } from 'puppeteer-core';
 import { CONSOLE_CSP } from '../../src/api/console-files.js';
+import { KeyholdClient } from '../../src/client/index.js';
+import { auditRecordKey } from '../../src/store/audit-record.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { launchChromium, requireChromium } from '../helpers/browser.js';
 import { startCliServer, type CliServer } from '../helpers/cli-server.js';
 import { startFakeGcpKms } from '../fakes/gcp-kms.js';
@@ -553,6 +556,49 @@ describe('web console in Chromium', function () {
       origin = shared;
       await remote.stop();
       await gcp.close();
+      temp.remove();
+    }
+  });
+
+  it('marks a record altered in the store "does not verify" in the audit trail, in words', async () => {
+    const temp = makeTempDir('keyhold-console-altered-');
+    const shared = origin;
+    const passphrase = 'console altered trail passphrase';
+    rememberSecret(passphrase);
+    const env = { KEYHOLD_DATA_DIR: path.join(temp.path, 'data'), KEYHOLD_PASSPHRASE: passphrase };
+    // LevelDB in any run: the record is altered in-process while the server is stopped.
+    let altered = await startServerProcess(env, temp.path, { store: 'leveldb' });
+    try {
+      const admin = JSON.parse(readFileSync(path.join(temp.path, 'data', 'admin.credentials'), 'utf8')) as { AccessKeyId: string; SecretKey: string };
+      rememberSecret(admin.SecretKey);
+      const client = KeyholdClient.fromCredentialsFile(path.join(temp.path, 'data', 'admin.credentials'));
+      const { KeyId } = await client.createKey({ description: 'audited' });
+      for (let i = 0; i < 3; i++) await client.describeKey(KeyId);
+      client.close();
+      expect(await altered.stop()).to.equal(0);
+      const store = await LevelDbStore.open(path.join(temp.path, 'data'));
+      try {
+        const victim = (await store.listAudit()).find((event) => event.Action === 'DescribeKey')!;
+        await store.audit.put(auditRecordKey(victim.Seq), { ...victim, Principal: 'someone-else' });
+      } finally {
+        await store.close();
+      }
+      altered = await startServerProcess(env, temp.path, { store: 'leveldb' });
+      origin = new URL(altered.url).origin;
+      const page = await openPage();
+      await signIn(page, admin.AccessKeyId, admin.SecretKey);
+      await page.goto(`${origin}/console/#/audit?key=${KeyId}`);
+      await page.waitForSelector('table.audit tbody tr');
+      const rows = await page.$$eval('table.audit tbody tr', (trs) =>
+        trs.map((tr) => [tr.querySelector('td[data-label="Principal"]')?.textContent, tr.querySelector('.audit-verified')?.textContent]),
+      );
+      expect(rows.filter(([, mark]) => mark !== 'verified')).to.deep.equal([['someone-else', 'does not verify']]);
+      expect(rows.length).to.be.greaterThan(3);
+      await screenshot(page, 'audit-trail-altered');
+      await page.close();
+    } finally {
+      origin = shared;
+      await altered.stop();
       temp.remove();
     }
   });
