@@ -12,6 +12,8 @@ import { example } from './keys.js';
 const PAGE_SIZE = 1000;
 const FOLLOW_INTERVAL_MS = 1000;
 const EVENT_COLUMNS = ['Time', 'Principal', 'Action', 'KeyId', 'Outcome', 'SourceIp'];
+/** With --verify, the table says in words whether each record verifies. */
+const VERIFIED_COLUMNS = [...EVENT_COLUMNS, 'Verified'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface ListOptions {
@@ -27,6 +29,7 @@ interface ListOptions {
   pageSize?: number;
   startingToken?: string;
   follow?: boolean;
+  verify?: boolean;
 }
 
 /** Where the records go as they arrive; `end` closes the output with where the listing stopped. */
@@ -50,7 +53,8 @@ async function write(text: string): Promise<void> {
  * arrive (one per line) so that a long trail needs no memory; jsonl: one record per line;
  * table: aligned columns, once everything is read.
  */
-function sinkFor(format: OutputFormat, command: Command): EventSink {
+function sinkFor(format: OutputFormat, command: Command, verify: boolean): EventSink {
+  const columns = verify ? VERIFIED_COLUMNS : EVENT_COLUMNS;
   if (format === 'text' || globalOptions(command).query !== undefined) {
     // Text and --query shape the whole answer, so it is gathered first.
     const events: AuditEvent[] = [];
@@ -58,7 +62,7 @@ function sinkFor(format: OutputFormat, command: Command): EventSink {
       event: async (event) => void events.push(event),
       end: async ({ marker, truncated }) => {
         const answer = { Events: events, Truncated: truncated, ...(marker ? { NextMarker: marker } : {}), ...(truncated && marker ? { NextToken: marker } : {}) };
-        printResult(command, answer, { rows: events as unknown as Record<string, unknown>[], columns: EVENT_COLUMNS });
+        printResult(command, answer, { rows: events as unknown as Record<string, unknown>[], columns });
       },
     };
   }
@@ -68,7 +72,8 @@ function sinkFor(format: OutputFormat, command: Command): EventSink {
     return {
       event: async (event) => void rows.push(event),
       end: async ({ marker, truncated }) => {
-        await write(renderTable(rows as unknown as Record<string, unknown>[], EVENT_COLUMNS) + '\n');
+        const cells = verify ? rows.map((row) => ({ ...row, Verified: verifiedWords(row.Verified) })) : rows;
+        await write(renderTable(cells as unknown as Record<string, unknown>[], columns) + '\n');
         if (truncated && marker) await write(`(more: add --marker ${marker})\n`);
       },
     };
@@ -79,6 +84,10 @@ function sinkFor(format: OutputFormat, command: Command): EventSink {
     end: ({ marker, truncated }) =>
       write(`${count === 0 ? '{\n  "Events": [' : '\n  '}],\n  "Truncated": ${truncated}${marker ? `,\n  "NextMarker": ${JSON.stringify(marker)}` : ''}${truncated && marker ? `,\n  "NextToken": ${JSON.stringify(marker)}` : ''}\n}\n`),
   };
+}
+
+function verifiedWords(verified: boolean | undefined): string {
+  return verified === true ? 'verified' : verified === false ? 'DOES NOT VERIFY' : '';
 }
 
 /**
@@ -147,6 +156,7 @@ function auditQuery(options: ListOptions, now: Date): ListAuditEventsOptions {
     ...(options.action === undefined ? {} : { action: options.action }),
     ...(options.outcome === undefined ? {} : { outcome: options.outcome }),
     ...(marker === undefined ? {} : { marker }),
+    ...(options.verify ? { verify: true } : {}),
   };
 }
 
@@ -182,7 +192,7 @@ async function listAuditEvents(options: ListOptions, self: Command): Promise<voi
   exitQuietlyOnStop(options.follow === true);
   try {
     if (options.keyId !== undefined) query.keyId = await recordKeyId(client, options.keyId);
-    const sink = sinkFor(format, self);
+    const sink = sinkFor(format, self, options.verify === true);
     const stop = await readRecords(client, query, sink, options.maxItems ?? options.limit, options.pageSize);
     if (options.follow) await follow(client, query, stop.marker, sink);
     await sink.end(stop);
@@ -209,6 +219,7 @@ export function auditCommand(): Command {
     .option('--limit <n>', 'the same as --max-items', positiveInteger)
     .option('--marker <marker>', 'the same as --starting-token')
     .option('--follow', 'after the records so far, print new ones as JSON lines every second until interrupted')
+    .option('--verify', 'mark each record verified or not: its MAC is right and it follows the record before it (records removed from the end need "keyhold admin audit verify")')
     .action(listAuditEvents);
   return audit;
 }

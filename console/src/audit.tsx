@@ -25,7 +25,8 @@ function hoursAgo(hours: number): string {
 }
 
 function requestBody(filters: Filters, marker: string | undefined): object {
-  const body: Record<string, unknown> = { Limit: PAGE_SIZE };
+  // Verify: the server marks each record (its MAC, and its link to the record before it).
+  const body: Record<string, unknown> = { Limit: PAGE_SIZE, Verify: true };
   if (filters.keyId.trim()) body.KeyId = filters.keyId.trim();
   if (filters.principal.trim()) body.Principal = filters.principal.trim();
   if (filters.action.trim()) body.Action = filters.action.trim();
@@ -116,6 +117,7 @@ export function AuditTrail({ session, initialKeyId }: { session: Session; initia
               <th scope="col">Key</th>
               <th scope="col">Outcome</th>
               <th scope="col">Detail</th>
+              <th scope="col">Verified</th>
             </tr>
           </thead>
           <tbody>
@@ -127,12 +129,20 @@ export function AuditTrail({ session, initialKeyId }: { session: Session; initia
                 <td data-label="Key">{record.KeyId ? <a href={keyHref(record.KeyId)} class="mono">{record.KeyId}</a> : '—'}</td>
                 <td data-label="Outcome" class={record.Outcome === 'Success' ? 'outcome-success' : 'outcome-failure'}>{record.Outcome}</td>
                 <td data-label="Detail" class="audit-detail">{describeDetail(record)}</td>
+                <td data-label="Verified" class="audit-verified">
+                  {record.Verified === true ? <span class="verified">verified</span> : record.Verified === false ? <span class="not-verified">does not verify</span> : '—'}
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
       </div>
       {!busy && events.length === 0 && !error && <p class="note">No records match.</p>}
+      <p class="note verify-note">
+        <strong>Verified</strong>: the server checked the record's MAC under its audit key, and that it follows the record before it. A record
+        that <strong>does not verify</strong> was altered, or a record before it was removed, reordered or inserted. This does not show records
+        removed from the end of the trail: <span class="mono">keyhold admin audit verify</span>, run where the store is, checks that too.
+      </p>
       {more && (
         <button type="button" disabled={busy} onClick={() => read(applied.current, marker, true)}>Show more</button>
       )}
@@ -140,9 +150,16 @@ export function AuditTrail({ session, initialKeyId }: { session: Session; initia
   );
 }
 
-/** Detail and encryption context as `name=value` text. */
+/** Detail and encryption context as `name=value` text; a batch's items as how many ended how, and the keys they used. */
 function describeDetail(record: AuditEvent): string {
   const parts: string[] = [];
+  if (record.Items) {
+    const outcomes = new Map<string, number>();
+    for (const item of record.Items) outcomes.set(item.Outcome, (outcomes.get(item.Outcome) ?? 0) + 1);
+    const keys = new Set(record.Items.map((item) => item.KeyId ?? 'no key'));
+    parts.push(`${record.Items.length} items: ${[...outcomes].map(([outcome, count]) => `${count} ${outcome}`).join(', ')}`);
+    if (record.KeyId === null) parts.push(`keys ${[...keys].join(' ')}`);
+  }
   for (const [name, value] of Object.entries(record.Detail ?? {})) parts.push(`${name}=${String(value)}`);
   for (const [name, value] of Object.entries(record.EncryptionContext ?? {})) parts.push(`context ${name}=${value}`);
   return parts.join(', ') || '—';

@@ -1,23 +1,9 @@
 /** Credentials (admin credentials only): list, create, policy, disable, enable, delete. */
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, call, type Session } from './api.js';
+import { call, type Session } from './api.js';
 import type { Credential } from '../../src/protocol/types.js';
+import { PolicyEditor, usePolicyEditor } from './policy-editor.js';
 import { ErrorBox, Field, formatTime, useAction } from './ui.js';
-
-const EXAMPLE_POLICY = JSON.stringify(
-  { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:ListKeys'], Resource: '*' }] },
-  null,
-  2,
-);
-
-/** The policy text as JSON, or a ValidationException in the same words as the server's. */
-function parsePolicy(text: string): object {
-  try {
-    return JSON.parse(text) as object;
-  } catch (error) {
-    throw new ApiError('ValidationException', 0, `Policy: not JSON (${error instanceof Error ? error.message : 'parse error'})`);
-  }
-}
 
 export function Credentials({ session }: { session: Session }) {
   const [credentials, setCredentials] = useState<Credential[]>([]);
@@ -135,7 +121,7 @@ function NewSecret({ accessKeyId, secretKey, onDone }: { accessKeyId: string; se
 function CreateCredential({ session, onCreated }: { session: Session; onCreated: (accessKeyId: string, secretKey: string) => void }) {
   const [description, setDescription] = useState('');
   const [admin, setAdmin] = useState(false);
-  const [policy, setPolicy] = useState(EXAMPLE_POLICY);
+  const editor = usePolicyEditor(undefined);
   const { busy, error, run } = useAction();
   return (
     <form
@@ -143,8 +129,16 @@ function CreateCredential({ session, onCreated }: { session: Session; onCreated:
       onSubmit={(event) => {
         event.preventDefault();
         void run(async () => {
-          const body = admin ? { Description: description, Admin: true } : { Description: description, Policy: parsePolicy(policy) };
-          const answer = await call(session, 'createcredential', body);
+          const policy = admin ? undefined : editor.policy();
+          if (!admin && policy === undefined) return;
+          const body = admin ? { Description: description, Admin: true } : { Description: description, Policy: policy };
+          let answer;
+          try {
+            answer = await call(session, 'createcredential', body);
+          } catch (caught) {
+            if (!admin && editor.claim(caught)) return;
+            throw caught;
+          }
           onCreated(answer.Credential.AccessKeyId, answer.SecretKey);
           setDescription('');
         });
@@ -157,11 +151,7 @@ function CreateCredential({ session, onCreated }: { session: Session; onCreated:
       <label class="check">
         <input type="checkbox" name="credential-admin" checked={admin} onChange={(event) => setAdmin(event.currentTarget.checked)} /> Admin (may do everything, including managing credentials)
       </label>
-      {!admin && (
-        <Field label="Policy (JSON)">
-          <textarea name="credential-policy" rows={10} spellcheck={false} value={policy} onInput={(event) => setPolicy(event.currentTarget.value)} aria-describedby="create-policy-error" aria-invalid={error !== undefined} />
-        </Field>
-      )}
+      {!admin && <PolicyEditor editor={editor} name="credential-policy" describedBy="create-policy-error" />}
       <div id="create-policy-error">
         <ErrorBox error={error} />
       </div>
@@ -171,7 +161,7 @@ function CreateCredential({ session, onCreated }: { session: Session; onCreated:
 }
 
 function ManageCredential({ session, credential, onChanged, onDeleted }: { session: Session; credential: Credential; onChanged: () => Promise<unknown>; onDeleted: () => Promise<unknown> }) {
-  const [policy, setPolicy] = useState(credential.Policy ? JSON.stringify(credential.Policy, null, 2) : '');
+  const editor = usePolicyEditor(credential.Policy);
   const [confirmDelete, setConfirmDelete] = useState('');
   const [notice, setNotice] = useState('');
   const acting = useAction();
@@ -208,15 +198,20 @@ function ManageCredential({ session, credential, onChanged, onDeleted }: { sessi
           onSubmit={(event) => {
             event.preventDefault();
             void policyEdit.run(async () => {
-              await call(session, 'updatecredentialpolicy', { AccessKeyId: id, Policy: parsePolicy(policy) });
+              const policy = editor.policy();
+              if (policy === undefined) return;
+              try {
+                await call(session, 'updatecredentialpolicy', { AccessKeyId: id, Policy: policy });
+              } catch (caught) {
+                if (editor.claim(caught)) return;
+                throw caught;
+              }
               await onChanged();
               setNotice('The policy is saved.');
             });
           }}
         >
-          <Field label="Policy (JSON)">
-            <textarea name="edit-policy" rows={12} spellcheck={false} value={policy} onInput={(event) => setPolicy(event.currentTarget.value)} aria-describedby="edit-policy-error" aria-invalid={policyEdit.error !== undefined} />
-          </Field>
+          <PolicyEditor editor={editor} name="edit-policy" describedBy="edit-policy-error" />
           <div id="edit-policy-error">
             <ErrorBox error={policyEdit.error} />
           </div>

@@ -82,6 +82,7 @@ export const auditEventShape = z
     Detail: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
     PrevMac: z.string(),
     Mac: z.string(),
+    Verified: z.boolean().optional(),
   })
   .meta({ id: 'AuditEvent' });
 

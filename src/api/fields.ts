@@ -52,6 +52,7 @@ const DISPLAY_NAMES: Record<string, string> = {
   principal: 'Principal',
   action: 'Action',
   outcome: 'Outcome',
+  verify: 'Verify',
   keypairspec: 'KeyPairSpec',
   recipient: 'Recipient',
   mac: 'Mac',

@@ -1,7 +1,7 @@
 import { ValidationException } from '../errors.js';
 import { decodeMarker, encodeMarker } from '../kms/markers.js';
 import type { AuditEvent } from '../protocol/types.js';
-import type { AuditEntry } from '../store/audit-record.js';
+import { FIRST_PREV_MAC, type AuditAnchor, type AuditEntry } from '../store/audit-record.js';
 import type { Store } from '../store/store.js';
 
 /** listauditevents' filters (docs/design.md); times as Dates once validated. */
@@ -14,6 +14,8 @@ export interface AuditQuery {
   outcome?: string;
   limit?: number;
   marker?: string;
+  /** Mark each listed record Verified (true/false): see ChainLinks. */
+  verify?: boolean;
 }
 
 export interface AuditPage {
@@ -64,6 +66,7 @@ export class AuditTrail implements AuditSink {
     let after = query.marker === undefined ? 0 : decodeSeq(query.marker);
     if (query.marker === undefined && query.startTime) after = await this.seqBefore(query.startTime);
     const events: AuditEvent[] = [];
+    const links = query.verify ? new ChainLinks(this.store) : undefined;
     let scanned = 0;
     let last = after;
     let more = true;
@@ -81,7 +84,8 @@ export class AuditTrail implements AuditSink {
           pastEnd = true;
           break;
         }
-        if (matches(event, query)) events.push(event);
+        if (matches(event, query)) events.push(links ? { ...withoutMark(event), Verified: await links.verified(event) } : withoutMark(event));
+        links?.passed(event);
         if (events.length === limit) break;
       }
       if (pastEnd) {
@@ -136,6 +140,49 @@ export class AuditTrail implements AuditSink {
       removed += old.reduce((count, group) => count + group.length, 0);
     }
   }
+}
+
+/**
+ * listauditevents' Verify: whether each record read is intact (its Mac is right under the audit
+ * key) and follows the record before it in the store (its PrevMac is that record's Mac; for the
+ * first kept record, the retention anchor's Mac, or FIRST_PREV_MAC for record 1). It reads at
+ * most one record more per page (the one before the first) and the anchor when a record has no
+ * record before it. It cannot tell that records were removed from the end: only `keyhold admin
+ * audit verify`, which checks the chain's head, does.
+ */
+class ChainLinks {
+  /** The record read just before the next one, in store order. */
+  private previous: AuditEvent | undefined;
+  private readBefore = false;
+  private anchor: Promise<AuditAnchor | undefined> | undefined;
+
+  constructor(private readonly store: Store) {}
+
+  async verified(event: AuditEvent): Promise<boolean> {
+    if (!this.store.auditRecordMacMatches(event)) return false;
+    if (this.previous === undefined && !this.readBefore && event.Seq > 1) {
+      this.readBefore = true;
+      [this.previous] = await this.store.auditRange(event.Seq - 2, 1);
+    }
+    if (this.previous !== undefined && this.previous.Seq === event.Seq - 1) return event.PrevMac === this.previous.Mac;
+    if (event.Seq === 1) return event.PrevMac === FIRST_PREV_MAC;
+    this.anchor ??= this.store.getAuditAnchor();
+    const anchor = await this.anchor;
+    return anchor !== undefined && anchor.Seq === event.Seq - 1 && anchor.Chain === event.Chain && anchor.Mac === event.PrevMac && this.store.auditAnchorMacMatches(anchor);
+  }
+
+  /** Every record read, listed or not, is the one before the next. */
+  passed(event: AuditEvent): void {
+    this.previous = event;
+    this.readBefore = true;
+  }
+}
+
+/** A stored record never carries a mark: one written into the store by hand is not passed on. */
+function withoutMark(event: AuditEvent): AuditEvent {
+  if (!('Verified' in event)) return event;
+  const { Verified: _verified, ...record } = event;
+  return record;
 }
 
 /** Whether a record passes the filters; a batch's record passes a key or outcome filter when one of its items does. */

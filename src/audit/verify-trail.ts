@@ -1,16 +1,16 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { AuditEvent } from '../protocol/types.js';
 import { decodeCheckedJson } from '../store/checked-json.js';
 import { scanSublevel } from '../store/store-scan.js';
 import type { Store } from '../store/store.js';
 import {
-  anchorMac,
+  anchorMacMatches,
   auditRecordKey,
   CHAINED_PREFIX,
   deriveAuditKey,
   FIRST_PREV_MAC,
   headMac,
-  recordMac,
+  macEqual,
+  recordMacMatches,
   recordsOfEntry,
 } from '../store/audit-record.js';
 
@@ -36,7 +36,7 @@ export async function verifyAuditTrail(store: Store, rootKey: Buffer): Promise<T
     const head = await store.getAuditHead();
     const anchor = await store.getAuditAnchor();
     if (head && !macEqual(head.HeadMac, headMac(auditKey, head))) return { checked: 0, unchained: 0, problem: "the chain's head was altered (its MAC does not match)" };
-    if (anchor && !macEqual(anchor.AnchorMac, anchorMac(auditKey, anchor))) {
+    if (anchor && !anchorMacMatches(auditKey, anchor)) {
       return { checked: 0, unchained: 0, problem: "the retention anchor was altered (its MAC does not match)" };
     }
     let expectedSeq = (anchor?.Seq ?? 0) + 1;
@@ -95,7 +95,7 @@ function checkRecord(
   expected: { expectedSeq: number; prevMac: string; chain: string | undefined },
 ): string | undefined {
   const at = `record ${expected.expectedSeq}`;
-  if (!macEqual(event.Mac, recordMac(auditKey, event))) return `${at} (stored as ${key.slice(0, 40)}) was altered or inserted: its MAC does not match`;
+  if (!recordMacMatches(auditKey, event)) return `${at} (stored as ${key.slice(0, 40)}) was altered or inserted: its MAC does not match`;
   if (lastOfEntry && key !== auditRecordKey(event.Seq)) return `${at}: record ${event.Seq} is stored in the place of another (${key.slice(0, 40)}): reordered`;
   if (expected.chain !== undefined && event.Chain !== expected.chain) return `${at}: record ${event.Seq} belongs to another chain (${event.Chain.slice(0, 40)})`;
   if (event.Seq > expected.expectedSeq) {
@@ -104,9 +104,4 @@ function checkRecord(
   }
   if (event.PrevMac !== expected.prevMac) return `${at}: it does not follow the record before it (PrevMac differs): removed, reordered or inserted records`;
   return undefined;
-}
-
-function macEqual(presented: unknown, expected: string): boolean {
-  if (typeof presented !== 'string' || presented.length !== expected.length) return false;
-  return timingSafeEqual(Buffer.from(presented), Buffer.from(expected));
 }

@@ -541,6 +541,7 @@ export class KeyholdClient {
       Outcome: opts.outcome,
       Limit: opts.limit,
       Marker: opts.marker,
+      Verify: opts.verify,
     });
     return { events: (answer.Events ?? []) as AuditEvent[], ...pageEnd(answer) };
   }

@@ -252,6 +252,11 @@ export interface ListAuditEventsOptions {
   /** 1..1000; the server's default is 100. */
   limit?: number;
   marker?: string;
+  /**
+   * Mark each record `Verified: true|false`: its MAC is right and it follows the record before
+   * it. It does not show that records were removed from the end (`keyhold admin audit verify` does).
+   */
+  verify?: boolean;
 }
 
 export interface ListAuditEventsResult {

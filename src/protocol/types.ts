@@ -100,4 +100,9 @@ export interface AuditEvent {
   Detail?: Record<string, string | number | boolean>;
   PrevMac: string;
   Mac: string;
+  /**
+   * Only in listauditevents' answer when asked (`Verify`), never stored: whether the record's Mac
+   * is right under the audit key and it follows the record before it (or the retention anchor).
+   */
+  Verified?: boolean;
 }

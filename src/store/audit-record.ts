@@ -6,11 +6,11 @@
  * record as it writes the batch that holds it, so the chain lives here, below src/audit (which
  * lists, retains and verifies the trail).
  */
-import { createHmac, hkdfSync } from 'node:crypto';
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { AuditEvent } from '../protocol/types.js';
 
 /** The fields the writer of a record fills in; the chain adds the rest when it is written. */
-export type AuditEntry = Omit<AuditEvent, 'Chain' | 'Seq' | 'PrevMac' | 'Mac'>;
+export type AuditEntry = Omit<AuditEvent, 'Chain' | 'Seq' | 'PrevMac' | 'Mac' | 'Verified'>;
 
 /** Where a chain stands: its newest record, MACed so that it cannot be moved back by hand. */
 export interface AuditHead {
@@ -146,6 +146,22 @@ export function recordMac(auditKey: Buffer, record: Omit<AuditEvent, 'Mac'> | Au
   return createHmac('sha256', auditKey).update(canonicalJson(covered), 'utf8').digest('hex');
 }
 
+/** Whether a MAC read from the store (of any type: it may be damaged) is the expected one; in constant time. */
+export function macEqual(presented: unknown, expected: string): boolean {
+  if (typeof presented !== 'string' || presented.length !== expected.length) return false;
+  return timingSafeEqual(Buffer.from(presented), Buffer.from(expected));
+}
+
+/** Whether a stored record's Mac is the HMAC of the rest of it under the audit key: it was not altered. */
+export function recordMacMatches(auditKey: Buffer, record: AuditEvent): boolean {
+  return macEqual(record.Mac, recordMac(auditKey, record));
+}
+
+/** Whether the retention anchor's AnchorMac is right under the audit key: it was not altered. */
+export function anchorMacMatches(auditKey: Buffer, anchor: AuditAnchor): boolean {
+  return macEqual(anchor.AnchorMac, anchorMac(auditKey, anchor));
+}
+
 export function headMac(auditKey: Buffer, head: Omit<AuditHead, 'HeadMac'>): string {
   return createHmac('sha256', auditKey).update(`keyhold/audit-head\n${head.Chain}\n${head.Seq}\n${head.Mac}`, 'utf8').digest('hex');
 }
@@ -209,6 +225,15 @@ export class AuditChain {
   rollback(mark: { seq: number; mac: string }): void {
     this.seq = mark.seq;
     this.mac = mark.mac;
+  }
+
+  /** Whether a stored record's Mac is right under this chain's key (the key itself stays here). */
+  recordMacMatches(record: AuditEvent): boolean {
+    return recordMacMatches(this.auditKey, record);
+  }
+
+  anchorMacMatches(anchor: AuditAnchor): boolean {
+    return anchorMacMatches(this.auditKey, anchor);
   }
 
   anchor(last: { Seq: number; Mac: string }, before: string): AuditAnchor {

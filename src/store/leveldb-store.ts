@@ -554,6 +554,20 @@ export class LevelDbStore implements Store {
     return this.auditChain.anchor(last, before);
   }
 
+  auditRecordMacMatches(record: AuditEvent): boolean {
+    return this.chainForChecks().recordMacMatches(record);
+  }
+
+  auditAnchorMacMatches(anchor: AuditAnchor): boolean {
+    return this.chainForChecks().anchorMacMatches(anchor);
+  }
+
+  private chainForChecks(): AuditChain {
+    /* Precondition: the server gives the store the audit key before it answers requests. */
+    if (!this.auditChain) throw new Error('the store has no audit key');
+    return this.auditChain;
+  }
+
   /** Up to `limit` chained audit records after number `afterSeq`, oldest first. */
   async auditRange(afterSeq: number, limit: number): Promise<AuditEvent[]> {
     // An entry's key is its last record's number: the first entry read may start at or before afterSeq.

@@ -91,6 +91,12 @@ export interface Store extends KeyStore {
   getAuditAnchor(): Promise<AuditAnchor | undefined>;
   /** The retention anchor for the last record removed (MACed under the audit key). */
   auditAnchor(last: { Chain: string; Seq: number; Mac: string }, before: string): AuditAnchor;
+  /**
+   * Whether a stored record's Mac, or the retention anchor's AnchorMac, is right under the audit
+   * key: what listauditevents' Verify asks, where the key is (it never leaves the store).
+   */
+  auditRecordMacMatches(record: AuditEvent): boolean;
+  auditAnchorMacMatches(anchor: AuditAnchor): boolean;
   auditNewest(): Promise<AuditEvent | undefined>;
   /** Up to `limit` chained audit records after number `afterSeq`, oldest first. */
   auditRange(afterSeq: number, limit: number): Promise<AuditEvent[]>;

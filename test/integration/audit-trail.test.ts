@@ -83,6 +83,8 @@ describe('the audit trail', () => {
         [{ StartTime: '2026-12-04T10:00:00Z', EndTime: '2026-12-03T10:00:00Z' }, 'EndTime'],
         [{ Limit: 100_000 }, 'Limit'],
         [{ Marker: 'bm90LWEtbWFya2Vy' }, 'Marker'],
+        [{ Verify: 'true' }, 'Verify'],
+        [{ Verify: 1 }, 'Verify'],
       ] as const) {
         const res = await h.call('listauditevents', body).expect(400);
         expect(res.body.__type).to.equal('ValidationException');
@@ -241,6 +243,95 @@ describe('the audit trail', () => {
         await putEntry(group.key, group.records);
         expect((await verdict()).problem).to.equal(undefined);
       });
+    });
+
+    /**
+     * listauditevents with Verify, page after page up to the newest record now: Seq -> Verified.
+     * (Each page writes a record of its own, which the next page lists.)
+     */
+    async function listedMarks(body: Record<string, unknown> = {}): Promise<Map<number, boolean | undefined>> {
+      const marks = new Map<number, boolean | undefined>();
+      const newestNow = (await newest()).Seq;
+      let marker: string | undefined;
+      for (;;) {
+        const page = (await h.call('listauditevents', { Verify: true, Limit: 4, ...body, ...(marker ? { Marker: marker } : {}) }).expect(200)).body;
+        for (const event of page.Events as AuditEvent[]) marks.set(event.Seq, event.Verified);
+        if (!page.Truncated || (page.Events as AuditEvent[]).some((event) => event.Seq >= newestNow)) return marks;
+        marker = page.NextMarker;
+      }
+    }
+
+    it('listauditevents with Verify marks every record of an intact trail verified, on every page; without it, no mark', async () => {
+      const events = await trail();
+      const marks = await listedMarks();
+      // The listings' own records come after: each is listed by the next page.
+      expect(events.every((event) => marks.get(event.Seq) === true), JSON.stringify([...marks])).to.equal(true);
+      expect([...marks.values()].every((mark) => mark === true), JSON.stringify([...marks])).to.equal(true);
+      // A filtered page starts in the middle of the trail: its first record's link is checked by the one read before it.
+      const filtered = await listedMarks({ KeyId: events[events.length - 1]!.KeyId, Action: 'DescribeKey', Limit: 3 });
+      expect(filtered.size).to.equal(10);
+      expect([...filtered.values()].every((mark) => mark === true)).to.equal(true);
+      const plain = (await h.call('listauditevents', {}).expect(200)).body.Events as AuditEvent[];
+      expect(plain.some((event) => 'Verified' in event)).to.equal(false);
+    });
+
+    it('listauditevents with Verify marks an altered record, and only it, as not verified', async () => {
+      const events = await trail();
+      const victim = events[5]!;
+      await putAudit(victim.Seq, { ...victim, Principal: 'someone-else' });
+      const marks = await listedMarks();
+      expect(marks.get(victim.Seq)).to.equal(false);
+      expect([...marks].filter(([, mark]) => mark !== true).map(([seq]) => seq)).to.deep.equal([victim.Seq]);
+      // A page of one record each: each page reads the record before its first; the marks are the same.
+      const pages = await listedMarks({ Limit: 1 });
+      expect([...pages].filter(([, mark]) => mark !== true).map(([seq]) => seq)).to.deep.equal([victim.Seq]);
+    });
+
+    it('listauditevents with Verify marks a record whose predecessor was removed, also as the first of a page', async () => {
+      const events = await trail();
+      const removed = events[4]!;
+      await removeAudit(removed.Seq);
+      const marks = await listedMarks();
+      expect(marks.has(removed.Seq)).to.equal(false);
+      expect([...marks].filter(([, mark]) => mark !== true).map(([seq]) => seq)).to.deep.equal([removed.Seq + 1]);
+      const pages = await listedMarks({ Limit: 1 });
+      expect([...pages].filter(([, mark]) => mark !== true).map(([seq]) => seq)).to.deep.equal([removed.Seq + 1]);
+    });
+
+    it('listauditevents with Verify marks two swapped records and a forged copy as not verified', async () => {
+      const events = await trail();
+      const [a, b] = [events[3]!, events[4]!];
+      await putAudit(a.Seq, b);
+      await putAudit(b.Seq, a);
+      const copy = events[7]!;
+      await putAudit(copy.Seq + 1, { ...copy, Seq: copy.Seq + 1, PrevMac: copy.Mac });
+      const listed = [] as AuditEvent[];
+      let marker: string | undefined;
+      for (;;) {
+        const page = (await h.call('listauditevents', { Verify: true, ...(marker ? { Marker: marker } : {}) }).expect(200)).body;
+        listed.push(...(page.Events as AuditEvent[]));
+        if (!page.Truncated) break;
+        marker = page.NextMarker;
+      }
+      const failing = listed.filter((event) => event.Verified !== true).map((event) => event.Seq);
+      // The swapped pair (listed as b then a) and the record after them (the one before it in the store is a),
+      // the forged copy, and the record after it (its PrevMac names the real one).
+      expect(failing).to.deep.equal([b.Seq, a.Seq, b.Seq + 1, copy.Seq + 1, copy.Seq + 2]);
+    });
+
+    it('listauditevents with Verify marks the first kept record after retention verified (it follows the anchor)', async () => {
+      const events = await trail();
+      const cutoff = new Date(Date.parse(events[events.length - 3]!.Time) + 1);
+      const removed = await h.audit.removeBefore(cutoff);
+      expect(removed).to.be.greaterThan(0);
+      const marks = await listedMarks();
+      expect(marks.size).to.be.greaterThan(0);
+      expect([...marks.values()].every((mark) => mark === true), JSON.stringify([...marks])).to.equal(true);
+      // The anchor altered: the first kept record no longer verifies.
+      const anchor = (await h.store.getAuditAnchor())!;
+      await h.store.write(h.store.batch().putAuditAnchor({ ...anchor, Before: '2000-01-01T00:00:00.000Z' }));
+      const after = await listedMarks();
+      expect(after.get(anchor.Seq + 1)).to.equal(false);
     });
 
     it('stays verifiable after retention removed the oldest records, and a removal before the anchor is noticed', async () => {

@@ -1,8 +1,8 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { auditRecordKey } from '../../src/store/audit-record.js';
-import { KeyholdClient } from '../../src/client/index.js';
+import { KeyholdClient, type AuditEvent } from '../../src/client/index.js';
 import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { runCli } from '../helpers/cli.js';
 import { rememberSecret } from '../helpers/secrets.js';
@@ -16,7 +16,8 @@ const DAMAGED = 4;
 /**
  * The offline admin commands of issue 14, on a store a real server wrote: `admin audit verify`
  * (intact, then a removed record named, exit 4) and `admin credentials create --admin`, the way
- * back in when every admin credential is lost.
+ * back in when every admin credential is lost; and `audit list --verify` against a server over
+ * a store with a record altered while it was stopped.
  */
 describe('keyhold admin audit verify and admin credentials create (offline)', function () {
   this.timeout(180_000);
@@ -42,10 +43,12 @@ describe('keyhold admin audit verify and admin credentials create (offline)', fu
     temp = makeTempDir('keyhold-admin-audit-');
     await auditedStore(dataDir());
   });
-  after(async () => {
+  afterEach(async () => {
+    // A failed test may leave its server running: the next one starts its own.
     await server?.stop();
-    temp.remove();
+    server = undefined;
   });
+  after(() => temp.remove());
 
   it('reports an intact trail with its record count, exit 0', async () => {
     const result = await admin(['audit', 'verify']);
@@ -73,6 +76,41 @@ describe('keyhold admin audit verify and admin credentials create (offline)', fu
     expect(await server.stop()).to.equal(0);
     server = undefined;
     expect((await admin(['audit', 'verify'])).code).to.equal(0);
+  });
+
+  it('audit list --verify, on a server over a store with one record altered, marks that record alone as not verifying', async () => {
+    // LevelDB in any run, as below: the record is altered in-process.
+    const directory = path.join(temp.path, 'leveldb-altered');
+    await auditedStore(directory, { store: 'leveldb' });
+    const store = await LevelDbStore.open(directory);
+    let victim: AuditEvent;
+    try {
+      const events = await store.listAudit();
+      victim = events[3]!;
+      await store.audit.put(auditRecordKey(victim.Seq), { ...victim, Principal: 'someone-else' });
+    } finally {
+      await store.close();
+    }
+    server = await startServerProcess(env(directory), temp.path, { store: 'leveldb' });
+    // The restarted server listens on another port: its admin credential, with the URL of now.
+    const credentials = JSON.parse(readFileSync(path.join(directory, 'admin.credentials'), 'utf8'));
+    const file = path.join(temp.path, 'altered.credentials');
+    writeFileSync(file, JSON.stringify({ ...credentials, Url: server.url, CertSha256: server.certSha256 }), { mode: 0o600 });
+    const list = (format: string) => runCli(['--output', format, 'audit', 'list', '--verify'], { cwd: temp.path, env: { KEYHOLD_CREDENTIALS_FILE: file } });
+    const json = await list('json');
+    expect(json.code, json.stderr).to.equal(0);
+    const listed = JSON.parse(json.stdout.toString()).Events as AuditEvent[];
+    expect(listed.filter((event) => event.Verified !== true).map((event) => [event.Seq, event.Verified])).to.deep.equal([[victim.Seq, false]]);
+    expect(listed.length).to.be.greaterThan(5);
+    const table = await list('table');
+    expect(table.code, table.stderr).to.equal(0);
+    const lines = table.stdout.toString().trimEnd().split('\n');
+    expect(lines[0]).to.match(/^Time\s+Principal\s+Action\s+KeyId\s+Outcome\s+SourceIp\s+Verified$/);
+    expect(lines.filter((line) => line.endsWith('DOES NOT VERIFY'))).to.have.length(1);
+    expect(lines.find((line) => line.endsWith('DOES NOT VERIFY'))).to.include('someone-else');
+    expect(lines.slice(2).filter((line) => line.endsWith('  verified'))).to.have.length(lines.length - 3);
+    expect(await server.stop()).to.equal(0);
+    server = undefined;
   });
 
   it('names a record removed from the middle of the trail, exit 4', async () => {

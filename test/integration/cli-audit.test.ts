@@ -142,6 +142,15 @@ describe('keyhold audit list, against a real server', function () {
     expect(table.filter((line) => line.includes('AccessDeniedException'))).to.have.length(1);
   });
 
+  it('--verify marks every record of an intact trail verified, in JSON and in words in the table', async () => {
+    const listed = await events(['--principal', appId, '--verify']);
+    expect(listed.map((event) => event.Verified)).to.deep.equal([true, true, true]);
+    expect((await events(['--principal', appId])).some((event) => 'Verified' in event)).to.equal(false);
+    const table = (await h.keyhold(['--output', 'table', 'audit', 'list', '--principal', appId, '--verify'])).stdout.toString().trimEnd().split('\n');
+    expect(table[0]).to.match(/^Time\s+Principal\s+Action\s+KeyId\s+Outcome\s+SourceIp\s+Verified$/);
+    expect(table.slice(2).map((line) => line.split(/\s+/).pop())).to.deep.equal(['verified', 'verified', 'verified']);
+  });
+
   /** `keyhold audit list --follow --principal <app>`, with its stdout lines as they come. */
   function follow(): { child: ReturnType<typeof spawnCli>; lines: string[]; stderr: () => string; exited: Promise<number | null> } {
     const child = spawnCli(['audit', 'list', '--follow', '--principal', appId], { cwd: h.cwd, env: { KEYHOLD_CREDENTIALS_FILE: path.join(h.cwd, 'data', 'admin.credentials') } });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -6,6 +7,9 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import type { Browser, Page } from 'puppeteer-core';
 import { CONSOLE_CSP } from '../../src/api/console-files.js';
+import { KeyholdClient } from '../../src/client/index.js';
+import { auditRecordKey } from '../../src/store/audit-record.js';
+import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { launchChromium, requireChromium } from '../helpers/browser.js';
 import { startCliServer, type CliServer } from '../helpers/cli-server.js';
 import { startFakeGcpKms } from '../fakes/gcp-kms.js';
@@ -135,6 +139,42 @@ describe('web console in Chromium', function () {
 
   async function text(page: Page, selector: string): Promise<string> {
     return page.$eval(selector, (element) => element.textContent ?? '');
+  }
+
+  /** Types `value` into statement `index` (from 0) of a policy editor, as a person would (an input event). */
+  async function setStatement(page: Page, editor: string, index: number, value: string): Promise<void> {
+    await page.$eval(`#${editor}-statement-${index}`, (area, text) => {
+      const textarea = area as HTMLTextAreaElement;
+      textarea.value = text;
+      textarea.dispatchEvent(new Event('input', { bubbles: true }));
+    }, value);
+  }
+
+  async function setStatements(page: Page, editor: string, statements: object[]): Promise<void> {
+    for (const [index, statement] of statements.entries()) await setStatement(page, editor, index, JSON.stringify(statement));
+  }
+
+  /** Each statement's aria-invalid, aria-describedby and the type of the error shown next to it. */
+  function statementMarks(page: Page, editor: string): Promise<{ invalid: string | null; describedBy: string | null; error: string | null }[]> {
+    return page.$$eval(`[data-policy-editor="${editor}"] .policy-statement`, (statements) =>
+      statements.map((statement) => {
+        const area = statement.querySelector('textarea')!;
+        return {
+          invalid: area.getAttribute('aria-invalid'),
+          describedBy: area.getAttribute('aria-describedby'),
+          error: statement.querySelector('.statement-error .error-type')?.textContent ?? null,
+        };
+      }),
+    );
+  }
+
+  /** Counts the page's requests to one API action from now on. */
+  function watchRequests(page: Page, action: string): { count: number } {
+    const seen = { count: 0 };
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === `/api/v1/kms/${action}`) seen.count++;
+    });
+    return seen;
   }
 
   async function screenshot(page: Page, name: string): Promise<void> {
@@ -298,6 +338,10 @@ describe('web console in Chromium', function () {
     });
 
     it('shows the audit trail filtered by that key, with each change, each record linking to the key', async () => {
+      // A batch with an item under this key and one under a key that does not exist: one record, found by either key.
+      const missing = randomUUID();
+      const plaintext = Buffer.from('batch').toString('base64');
+      await server.admin.call('batchencrypt', { Items: [{ KeyId: keyId, Plaintext: plaintext }, { KeyId: missing, Plaintext: plaintext }] });
       const page = await openPage();
       await signInAsAdmin(page);
       await page.goto(`${origin}/console/#/audit?key=${keyId}`);
@@ -306,9 +350,15 @@ describe('web console in Chromium', function () {
       for (const action of ['CreateKey', 'CreateAlias', 'TagResource', 'RotateKeyOnDemand', 'EnableKeyRotation', 'DisableKey', 'EnableKey', 'ScheduleKeyDeletion', 'CancelKeyDeletion']) {
         expect(actions, action).to.include(action);
       }
+      expect(await text(page, 'tr[data-action="BatchEncrypt"] .audit-detail')).to.equal(`2 items: 1 Success, 1 NotFoundException, keys ${keyId} ${missing}`);
       const links = await page.$$eval('table.audit tbody a', (anchors) => anchors.map((anchor) => anchor.getAttribute('href')));
       expect(links.length).to.be.greaterThan(0);
       expect(new Set(links)).to.deep.equal(new Set([`#/keys/${keyId}`]));
+      // Each record marked by the server, in words: an intact trail verifies.
+      const marks = await page.$$eval('table.audit tbody .audit-verified', (cells) => cells.map((cell) => cell.textContent));
+      expect(marks.length).to.equal(actions.length);
+      expect(new Set(marks)).to.deep.equal(new Set(['verified']));
+      expect(await text(page, '.verify-note')).to.include('keyhold admin audit verify');
       await screenshot(page, 'audit-trail');
 
       // Follow mode shows a record made after the page was read.
@@ -344,22 +394,42 @@ describe('web console in Chromium', function () {
       const page = await openPage();
       await signInAsAdmin(page);
       await page.goto(`${origin}/console/#/credentials`);
-      await page.waitForSelector('textarea[name="credential-policy"]');
+      await page.waitForSelector('#credential-policy-statement-0');
       await page.locator('input[name="credential-description"]').fill('read-only, from the console');
 
-      // A mistake in the policy is shown next to it, naming the statement.
-      const fill = (policy: object) => page.$eval('textarea[name="credential-policy"]', (area, value) => {
-        const textarea = area as HTMLTextAreaElement;
-        textarea.value = value;
-        textarea.dispatchEvent(new Event('input', { bubbles: true }));
-      }, JSON.stringify(policy));
-      await fill({ Statement: [{ Effect: 'Allow', Action: 'kms:Encrpyt', Resource: '*' }] });
+      // The policy, statement by statement: a mistake the server finds in statement 2 of 3 is shown next to it.
+      await page.locator('button::-p-text(Add statement)').click();
+      await page.locator('button::-p-text(Add statement)').click();
+      await setStatements(page, 'credential-policy', [
+        { Effect: 'Allow', Action: 'kms:DescribeKey', Resource: '*' },
+        { Sid: 'lists', Effect: 'Allow', Action: 'kms:Encrpyt', Resource: '*' },
+        { Effect: 'Allow', Action: 'kms:ListKeys', Resource: '*' },
+      ]);
       await page.locator('button::-p-text(Create credential)').click();
-      await page.waitForSelector('#create-policy-error .error');
-      expect(await text(page, '#create-policy-error .error-type')).to.equal('ValidationException');
-      expect(await text(page, '#create-policy-error .error-message')).to.match(/Statement\[0\].*Encrpyt/);
+      await page.waitForSelector('[data-policy-editor="credential-policy"] [data-statement="1"] .statement-error .error');
+      expect(await statementMarks(page, 'credential-policy')).to.deep.equal([
+        { invalid: 'false', describedBy: null, error: null },
+        { invalid: 'true', describedBy: 'credential-policy-statement-1-error', error: 'ValidationException' },
+        { invalid: 'false', describedBy: null, error: null },
+      ]);
+      expect(await text(page, '#credential-policy-statement-1-error .error-message')).to.match(/^Policy\.Statement\[1\] \(Sid "lists"\)\.Action.*Encrpyt/);
+      expect(await page.evaluate(() => document.activeElement?.id)).to.equal('credential-policy-statement-1');
+      expect(await page.$('#create-policy-error .error'), 'not under the editor').to.equal(null);
+      await screenshot(page, 'policy-statement-error');
 
-      await fill({ Statement: [{ Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:ListKeys'], Resource: '*' }] });
+      // A statement that is not JSON is flagged next to itself before anything is sent.
+      const sent = watchRequests(page, 'createcredential');
+      await setStatement(page, 'credential-policy', 2, '{"Effect": "Allow", "Action": "kms:ListKeys",');
+      await page.locator('button::-p-text(Create credential)').click();
+      await page.waitForSelector('#credential-policy-statement-2-error .error');
+      expect(await text(page, '#credential-policy-statement-2-error .error-message')).to.match(/^Policy\.Statement\[2\]: not JSON/);
+      expect((await statementMarks(page, 'credential-policy')).map((mark) => mark.invalid)).to.deep.equal(['false', 'false', 'true']);
+      expect(await page.evaluate(() => document.activeElement?.id)).to.equal('credential-policy-statement-2');
+      expect(sent.count, 'no request for a statement that is not JSON').to.equal(0);
+
+      // Statement 3 removed, statement 2 mended: the credential is made with both.
+      await page.locator('button[aria-label="Remove statement 3"]').click();
+      await setStatement(page, 'credential-policy', 1, JSON.stringify({ Sid: 'lists', Effect: 'Allow', Action: 'kms:ListKeys', Resource: '*' }));
       await page.locator('button::-p-text(Create credential)').click();
       await page.waitForSelector('.new-secret-key');
       const accessKeyId = await text(page, '.new-access-key-id');
@@ -394,20 +464,21 @@ describe('web console in Chromium', function () {
       await signInAsAdmin(admin);
       await admin.goto(`${origin}/console/#/credentials`);
       await admin.locator(`button[aria-label="Manage ${accessKeyId}"]`).click();
-      // The policy edited: a mistake shown under it, naming the statement; then saved.
-      const edit = (policy: object) => admin.$eval('textarea[name="edit-policy"]', (area, value) => {
-        const textarea = area as HTMLTextAreaElement;
-        textarea.value = value;
-        textarea.dispatchEvent(new Event('input', { bubbles: true }));
-      }, JSON.stringify(policy));
-      await edit({ Statement: [{ Effect: 'Allow', Action: 'kms:DescribeKey', Resource: '*' }, { Sid: 'typo', Effect: 'Alow', Action: 'kms:ListKeys', Resource: '*' }] });
+      // The policy edited, statement by statement as it was saved: a mistake shown next to its statement; then saved.
+      expect((await statementMarks(admin, 'edit-policy')).length).to.equal(2);
+      await setStatement(admin, 'edit-policy', 1, JSON.stringify({ Sid: 'typo', Effect: 'Alow', Action: 'kms:ListKeys', Resource: '*' }));
       await admin.locator('button::-p-text(Save policy)').click();
-      await admin.waitForSelector('#edit-policy-error .error');
-      expect(await text(admin, '#edit-policy-error .error-message')).to.match(/Statement\[1\].*typo.*Effect/);
-      expect(await admin.$eval('textarea[name="edit-policy"]', (area) => area.getAttribute('aria-invalid'))).to.equal('true');
-      await edit({ Statement: [{ Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:EncryPT'], Resource: '*' }] });
+      await admin.waitForSelector('#edit-policy-statement-1-error .error');
+      expect(await text(admin, '#edit-policy-statement-1-error .error-message')).to.match(/Statement\[1\].*typo.*Effect/);
+      expect(await text(admin, '#edit-policy-statement-1-error .error-type')).to.equal('ValidationException');
+      expect((await statementMarks(admin, 'edit-policy')).map((mark) => mark.invalid)).to.deep.equal(['false', 'true']);
+      await admin.locator('button[aria-label="Remove statement 2"]').click();
+      await setStatement(admin, 'edit-policy', 0, JSON.stringify({ Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:EncryPT'], Resource: '*' }));
       await press(admin, 'Save policy', 'The policy is saved.');
-      expect((await server.admin.describeCredential(accessKeyId)).Policy).to.deep.equal({ Statement: [{ Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:EncryPT'], Resource: '*' }] });
+      expect((await server.admin.describeCredential(accessKeyId)).Policy).to.deep.equal({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:EncryPT'], Resource: '*' }],
+      });
       await press(admin, 'Disable', 'The credential is disabled');
       expect((await server.admin.describeCredential(accessKeyId)).Enabled).to.equal(false);
       await admin.locator('input[name="confirm-credential-deletion"]').fill(accessKeyId);
@@ -491,6 +562,49 @@ describe('web console in Chromium', function () {
       origin = shared;
       await remote.stop();
       await gcp.close();
+      temp.remove();
+    }
+  });
+
+  it('marks a record altered in the store "does not verify" in the audit trail, in words', async () => {
+    const temp = makeTempDir('keyhold-console-altered-');
+    const shared = origin;
+    const passphrase = 'console altered trail passphrase';
+    rememberSecret(passphrase);
+    const env = { KEYHOLD_DATA_DIR: path.join(temp.path, 'data'), KEYHOLD_PASSPHRASE: passphrase };
+    // LevelDB in any run: the record is altered in-process while the server is stopped.
+    let altered = await startServerProcess(env, temp.path, { store: 'leveldb' });
+    try {
+      const admin = JSON.parse(readFileSync(path.join(temp.path, 'data', 'admin.credentials'), 'utf8')) as { AccessKeyId: string; SecretKey: string };
+      rememberSecret(admin.SecretKey);
+      const client = KeyholdClient.fromCredentialsFile(path.join(temp.path, 'data', 'admin.credentials'));
+      const { KeyId } = await client.createKey({ description: 'audited' });
+      for (let i = 0; i < 3; i++) await client.describeKey(KeyId);
+      client.close();
+      expect(await altered.stop()).to.equal(0);
+      const store = await LevelDbStore.open(path.join(temp.path, 'data'));
+      try {
+        const victim = (await store.listAudit()).find((event) => event.Action === 'DescribeKey')!;
+        await store.audit.put(auditRecordKey(victim.Seq), { ...victim, Principal: 'someone-else' });
+      } finally {
+        await store.close();
+      }
+      altered = await startServerProcess(env, temp.path, { store: 'leveldb' });
+      origin = new URL(altered.url).origin;
+      const page = await openPage();
+      await signIn(page, admin.AccessKeyId, admin.SecretKey);
+      await page.goto(`${origin}/console/#/audit?key=${KeyId}`);
+      await page.waitForSelector('table.audit tbody tr');
+      const rows = await page.$$eval('table.audit tbody tr', (trs) =>
+        trs.map((tr) => [tr.querySelector('td[data-label="Principal"]')?.textContent, tr.querySelector('.audit-verified')?.textContent]),
+      );
+      expect(rows.filter(([, mark]) => mark !== 'verified')).to.deep.equal([['someone-else', 'does not verify']]);
+      expect(rows.length).to.be.greaterThan(3);
+      await screenshot(page, 'audit-trail-altered');
+      await page.close();
+    } finally {
+      origin = shared;
+      await altered.stop();
       temp.remove();
     }
   });

@@ -24,6 +24,7 @@ export const listAuditEvents = defineAction({
     outcome: z.string().min(1).max(128).optional(),
     limit: z.number().int().optional(),
     marker: z.string().min(1).max(1024).optional(),
+    verify: z.boolean().optional(),
   }),
   answer: pageOf('Events', auditEventShape),
   async handle(input, { audit }) {
@@ -36,6 +37,7 @@ export const listAuditEvents = defineAction({
       outcome: input.outcome,
       limit: input.limit,
       marker: input.marker,
+      verify: input.verify,
     });
     return { Events: page.events, Truncated: page.truncated, ...(page.nextMarker ? { NextMarker: page.nextMarker } : {}) };
   },

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ServiceUnavailableException, StartupError } from '../../errors.js';
 import type { AuditEvent } from '../../protocol/types.js';
-import { AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditEntryText, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type ChainedRecord } from '../audit-record.js';
+import { anchorMacMatches, AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditEntryText, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordMacMatches, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type ChainedRecord } from '../audit-record.js';
 import { canonicalJson } from '../audit-record.js';
 import { checkedText, DamagedValueError, decodeCheckedJson, encodeCheckedJson } from '../checked-json.js';
 import { SUBLEVEL_NAMES, type AliasRecord, type CredentialRecord, type KeyRecord, type RootKeyRecord, type RotationRecord, type SublevelName } from '../records.js';
@@ -622,6 +622,20 @@ export class PostgresStore implements Store {
     /* Precondition: only a store that writes audit records removes them. */
     if (!this.auditKey) throw new Error('the store has no audit key');
     return new AuditChain(this.auditKey, last.Chain, undefined).anchor(last, before);
+  }
+
+  auditRecordMacMatches(record: AuditEvent): boolean {
+    return recordMacMatches(this.keyForChecks(), record);
+  }
+
+  auditAnchorMacMatches(anchor: AuditAnchor): boolean {
+    return anchorMacMatches(this.keyForChecks(), anchor);
+  }
+
+  private keyForChecks(): Buffer {
+    /* Precondition: the server gives the store the audit key before it answers requests. */
+    if (!this.auditKey) throw new Error('the store has no audit key');
+    return this.auditKey;
   }
 
   async auditNewest(): Promise<AuditEvent | undefined> {
