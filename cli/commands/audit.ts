@@ -72,7 +72,7 @@ function sinkFor(format: OutputFormat, command: Command, verify: boolean): Event
     return {
       event: async (event) => void rows.push(event),
       end: async ({ marker, truncated }) => {
-        const cells = verify ? rows.map((row) => ({ ...row, Verified: verifiedWords(row.Verified) })) : rows;
+        const cells = rows.map((row) => ({ ...row, KeyId: keyCell(row), ...(verify ? { Verified: verifiedWords(row.Verified) } : {}) }));
         await write(renderTable(cells as unknown as Record<string, unknown>[], columns) + '\n');
         if (truncated && marker) await write(`(more: add --marker ${marker})\n`);
       },
@@ -84,6 +84,11 @@ function sinkFor(format: OutputFormat, command: Command, verify: boolean): Event
     end: ({ marker, truncated }) =>
       write(`${count === 0 ? '{\n  "Events": [' : '\n  '}],\n  "Truncated": ${truncated}${marker ? `,\n  "NextMarker": ${JSON.stringify(marker)}` : ''}${truncated && marker ? `,\n  "NextToken": ${JSON.stringify(marker)}` : ''}\n}\n`),
   };
+}
+
+/** The table's key: a batch's record whose items used several keys says how many items it lists. */
+function keyCell(event: AuditEvent): string | null {
+  return event.KeyId === null && event.Items ? `(${event.Items.length} items)` : event.KeyId;
 }
 
 function verifiedWords(verified: boolean | undefined): string {

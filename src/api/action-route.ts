@@ -5,6 +5,7 @@ import { AccessDeniedException, KmsError, ServiceUnavailableException } from '..
 import { isUuid } from '../kms/key-id.js';
 import { metrics } from '../metrics/metrics.js';
 import type { AuditEntry } from '../store/audit-record.js';
+import type { AuditItem } from '../protocol/types.js';
 import type { RequestFacts } from './access-log.js';
 import { BACKUP_ACTION, streamBackup } from './actions/backup-store.js';
 import type { ItemRecord } from './action.js';
@@ -150,9 +151,8 @@ async function answerAction(
     res.destroy();
     return 'ConnectionDropped';
   }
-  // A batch's one record lists its items; a batch that failed as a whole (a deadline passed while its items ran) lists none.
-  if (items !== undefined && answer.status === 200) listItems(record, items);
-  const written = await writeRecord(options, record, facts);
+  // A batch's record lists its items; a batch that failed as a whole (a deadline passed while its items ran) lists none.
+  const written = items !== undefined && answer.status === 200 ? await writeRecords(options, batchRecords(record, items), facts) : await writeRecord(options, record, facts);
   let outcome = record.Outcome;
   if (written !== true) {
     answer = auditUnavailable(facts, written);
@@ -162,11 +162,36 @@ async function answerAction(
   return outcome;
 }
 
-/** A batch's record: its items in order (each one's key, outcome and context), and the key they all used, if one. */
-function listItems(record: AuditEntry, items: ItemRecord[]): void {
-  record.Items = items.map((item) => (item.encryptionContext === undefined ? { KeyId: item.keyId, Outcome: item.outcome } : { KeyId: item.keyId, Outcome: item.outcome, EncryptionContext: item.encryptionContext }));
-  const first = items[0]?.keyId ?? null;
-  record.KeyId = items.every((item) => item.keyId === first) ? first : null;
+/** A batch record's Items hold about this much JSON at most: a batch whose items say more has several records. */
+const BATCH_RECORD_BYTES = 48 * 1024;
+
+/**
+ * A batch's record: its items in order (each one's key, outcome and context), and the key they
+ * all used, if one. Items with large encryption contexts go into several records, each with
+ * `Detail: { Part, Parts, FirstItem }`, so that no record grows past what a stored entry and a
+ * backup's line hold (a batch's body may be 1 MiB of contexts).
+ */
+function batchRecords(record: AuditEntry, items: ItemRecord[]): AuditEntry[] {
+  const parts: AuditItem[][] = [[]];
+  let size = 0;
+  for (const item of items) {
+    const listed: AuditItem = item.encryptionContext === undefined ? { KeyId: item.keyId, Outcome: item.outcome } : { KeyId: item.keyId, Outcome: item.outcome, EncryptionContext: item.encryptionContext };
+    const itemSize = 80 + (item.encryptionContext === undefined ? 0 : JSON.stringify(item.encryptionContext).length);
+    if (parts.at(-1)!.length > 0 && size + itemSize > BATCH_RECORD_BYTES) {
+      parts.push([]);
+      size = 0;
+    }
+    parts.at(-1)!.push(listed);
+    size += itemSize;
+  }
+  let firstItem = 0;
+  return parts.map((part, index) => {
+    const first = part[0]?.KeyId ?? null;
+    const entry: AuditEntry = { ...record, KeyId: part.every((item) => item.KeyId === first) ? first : null, Items: part };
+    if (parts.length > 1) entry.Detail = { Part: index + 1, Parts: parts.length, FirstItem: firstItem };
+    firstItem += part.length;
+    return entry;
+  });
 }
 
 /**
@@ -189,10 +214,15 @@ async function answerBackup(options: ActionRouteOptions, res: ServerResponse, fa
 }
 
 /** Writes the request's audit record; false when it could not be written (the request then fails: fail closed). */
-async function writeRecord(options: ActionRouteOptions, record: AuditEntry, facts: RequestFacts): Promise<true | string> {
+function writeRecord(options: ActionRouteOptions, record: AuditEntry, facts: RequestFacts): Promise<true | string> {
+  return writeRecords(options, [record], facts);
+}
+
+/** Writes the request's audit records (one, or a large batch's parts) in one store write. */
+async function writeRecords(options: ActionRouteOptions, records: AuditEntry[], facts: RequestFacts): Promise<true | string> {
   const started = metrics.enabled ? performance.now() : 0;
   try {
-    await withinDeadline(options.audit.record(record), options.requestTimeoutMs);
+    await withinDeadline(records.length === 1 ? options.audit.record(records[0]!) : options.audit.recordAll(records), options.requestTimeoutMs);
     metrics.auditWritten(started, false);
     return true;
   } catch (error) {

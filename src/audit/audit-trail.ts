@@ -34,15 +34,19 @@ export interface AuditQueries {
 export interface AuditSink extends AuditQueries {
   /** Resolves once the record is written; rejects (503) when it cannot be: the request then fails. */
   record(entry: AuditEntry): Promise<void>;
+  /** Several records of one request (a large batch's parts), written together, in order; rejects as `record`. */
+  recordAll(entries: AuditEntry[]): Promise<void>;
 }
 
+/** The JSON of a page's records stays under this (the first record always goes): large records page sooner. */
+const MAX_PAGE_BYTES = 4 * 1024 * 1024;
 /** Records one listing reads at most: a page of a sparse filter comes back short, with a marker. */
 const MAX_SCANNED_PER_PAGE = 10_000;
 const READ_CHUNK = 500;
 /** Records are written in about the order of their times: a filter by time looks this much further. */
 const TIME_SLACK_MS = 60_000;
-/** Retention removes at most this many records per sync batch. */
-const RETENTION_BATCH = 1_000;
+/** Retention removes at most this many stored entries (each one record or a write's group) per sync batch. */
+const RETENTION_BATCH = 200;
 
 /**
  * The audit trail of the process that owns the store: writes each request's record (unless
@@ -59,6 +63,13 @@ export class AuditTrail implements AuditSink {
     await this.store.write(this.store.batch().audit(entry), { sync: false });
   }
 
+  async recordAll(entries: AuditEntry[]): Promise<void> {
+    // A batch changes nothing, so none of its records went in with a change; one store write, in order.
+    const batch = this.store.batch();
+    for (const entry of entries) batch.audit(entry);
+    await this.store.write(batch, { sync: false });
+  }
+
   async list(query: AuditQuery): Promise<AuditPage> {
     const limit = query.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationException('Limit must be an integer from 1 to 1000');
@@ -70,7 +81,9 @@ export class AuditTrail implements AuditSink {
     let scanned = 0;
     let last = after;
     let more = true;
-    while (events.length < limit && scanned < MAX_SCANNED_PER_PAGE) {
+    let bytes = 0;
+    let full = false;
+    while (events.length < limit && scanned < MAX_SCANNED_PER_PAGE && !full) {
       const chunk = await this.store.auditRange(last, Math.min(READ_CHUNK, MAX_SCANNED_PER_PAGE - scanned));
       if (chunk.length === 0) {
         more = false;
@@ -78,13 +91,22 @@ export class AuditTrail implements AuditSink {
       }
       let pastEnd = false;
       for (const event of chunk) {
-        scanned++;
-        last = event.Seq;
         if (query.endTime && Date.parse(event.Time) > query.endTime.getTime() + TIME_SLACK_MS) {
           pastEnd = true;
           break;
         }
-        if (matches(event, query)) events.push(links ? { ...withoutMark(event), Verified: await links.verified(event) } : withoutMark(event));
+        if (matches(event, query)) {
+          // A page holds at most MAX_PAGE_BYTES of records (records with large contexts): the rest on the next page.
+          const size = JSON.stringify(event).length;
+          if (events.length > 0 && bytes + size > MAX_PAGE_BYTES) {
+            full = true;
+            break;
+          }
+          bytes += size;
+          events.push(links ? { ...withoutMark(event), Verified: await links.verified(event) } : withoutMark(event));
+        }
+        scanned++;
+        last = event.Seq;
         links?.passed(event);
         if (events.length === limit) break;
       }
@@ -185,12 +207,21 @@ function withoutMark(event: AuditEvent): AuditEvent {
   return record;
 }
 
-/** Whether a record passes the filters; a batch's record passes a key or outcome filter when one of its items does. */
+/**
+ * Whether a record passes the filters. A batch's record (one with Items) passes the key and
+ * outcome filters when one of its items passes both: the item used that key and ended that way.
+ */
 function matches(event: AuditEvent, query: AuditQuery): boolean {
-  if (query.keyId !== undefined && event.KeyId !== query.keyId && !event.Items?.some((item) => item.KeyId === query.keyId)) return false;
+  if (event.Items) {
+    if ((query.keyId !== undefined || query.outcome !== undefined) && !event.Items.some((item) => (query.keyId === undefined || item.KeyId === query.keyId) && (query.outcome === undefined || item.Outcome === query.outcome))) {
+      return false;
+    }
+  } else {
+    if (query.keyId !== undefined && event.KeyId !== query.keyId) return false;
+    if (query.outcome !== undefined && event.Outcome !== query.outcome) return false;
+  }
   if (query.principal !== undefined && event.Principal !== query.principal) return false;
   if (query.action !== undefined && event.Action.toLowerCase() !== query.action.toLowerCase()) return false;
-  if (query.outcome !== undefined && event.Outcome !== query.outcome && !event.Items?.some((item) => item.Outcome === query.outcome)) return false;
   const time = Date.parse(event.Time);
   if (query.startTime && time < query.startTime.getTime()) return false;
   if (query.endTime && time > query.endTime.getTime()) return false;

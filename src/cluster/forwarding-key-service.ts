@@ -24,6 +24,7 @@ export function forwardCredentialChanges(credentials: CredentialService, primary
 export function remoteAuditTrail(primary: PrimaryChannel): AuditSink {
   return {
     record: (entry) => primary.call('audit', 'record', [entry]) as Promise<void>,
+    recordAll: (entries) => primary.call('audit', 'recordAll', [entries]) as Promise<void>,
     list: (query) => primary.call('audit', 'list', [query]) as Promise<AuditPage>,
   };
 }

@@ -46,7 +46,7 @@ export type SnapshotCall = (typeof SNAPSHOT_CALLS)[number];
 export type CallTarget = 'store' | 'snapshots' | 'audit' | 'replay' | ServiceTarget;
 
 /** The audit trail and the replay memory live with the store: a worker writes and claims through the primary. */
-export const AUDIT_CALLS = ['record', 'list'] as const;
+export const AUDIT_CALLS = ['record', 'recordAll', 'list'] as const;
 export const REPLAY_CALLS = ['claim'] as const;
 export type ServiceTarget = keyof typeof KEY_SERVICE_CALLS;
 

@@ -8,7 +8,13 @@ import type { RootKeyRecord } from '../store/records.js';
 import { ADMIN_CREDENTIALS_FILE, RESTORE_ADVICE } from '../store/store-open.js';
 import { WriteConflictError, type Store } from '../store/store.js';
 
-export const STORE_VERSION = 1;
+/**
+ * The version of what a store holds. 2: audit records may be stored several to an entry
+ * (decision 108), which a Keyhold that knows only version 1 would misread, so it refuses the
+ * store. A version-1 store is raised to 2 when this Keyhold opens it.
+ */
+export const STORE_VERSION = 2;
+const SUPPORTED_STORE_VERSIONS: readonly number[] = [1, 2];
 
 /**
  * Unwraps the store's root key with the master-key provider, or, on a new store, makes a
@@ -51,6 +57,15 @@ export async function openRootKey(
   try {
     // Every writer of the store chains its audit records under the key the root key gives.
     const { headMatches } = await store.useAuditKey(rootKey);
+    if (record.storeVersion < STORE_VERSION) {
+      // Before this Keyhold writes anything older versions could misread.
+      await store.write(
+        store
+          .batch()
+          .putRootKey({ ...record, storeVersion: STORE_VERSION })
+          .auditChange({ principal: 'system' }, { action: 'UpgradeStore', detail: { From: record.storeVersion, To: STORE_VERSION } }, now),
+      );
+    }
     return { rootKey, created: false, auditHeadMatches: headMatches };
   } catch (error) {
     rootKey.fill(0);
@@ -81,7 +96,7 @@ async function refuseRootKeyOverOldStore(store: Store): Promise<void> {
  * kind that wrapped it and after that the key-check value. Writes nothing.
  */
 export async function unwrapRootKeyRecord(record: RootKeyRecord, provider: MasterKeyProvider): Promise<Buffer> {
-  if (record.storeVersion !== STORE_VERSION) {
+  if (!SUPPORTED_STORE_VERSIONS.includes(record.storeVersion)) {
     throw new StartupError(`store version ${record.storeVersion} is not supported by this Keyhold`, 'KEYHOLD_DATA_DIR');
   }
   if (record.master.kind !== provider.kind) {

@@ -8,6 +8,7 @@
  */
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type { AuditEvent } from '../protocol/types.js';
+import { DamagedValueError } from './checked-json.js';
 
 /** The fields the writer of a record fills in; the chain adds the rest when it is written. */
 export type AuditEntry = Omit<AuditEvent, 'Chain' | 'Seq' | 'PrevMac' | 'Mac' | 'Verified'>;
@@ -63,32 +64,78 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The text one store write keeps for the records it chained, under the key of the last one
- * (`auditRecordKey(last.seq)`): one record as itself, several as a JSON array of them in order.
- * One stored entry per write instead of one per record is what makes a record cheap for the
- * store (one key, one CRC, one B-tree entry or row for a whole group commit); each record keeps
- * its own MAC and place in the chain.
+ * An entry holds records up to this much text; a record longer than that has an entry of its
+ * own. It keeps a backup's line (an entry in base64, at most 1 MiB), a page of the trail and a
+ * read of the newest entry under the chain's lock small.
  */
-export function auditEntryText(records: readonly ChainedRecord[]): string {
-  /* Precondition: a write stores at least one record. */
-  if (records.length === 0) throw new Error('an audit entry holds at least one record');
-  return records.length === 1 ? records[0]!.text : `[${records.map((record) => record.text).join(',')}]`;
+export const AUDIT_ENTRY_BYTES = 64 * 1024;
+
+/**
+ * The entries one store write keeps for the records it chained, in order, each under the key of
+ * its last record (`auditRecordKey(last.seq)`): one record as itself, several as a JSON array
+ * of them in order, up to AUDIT_ENTRY_BYTES of text each. Few entries per write instead of one
+ * per record is what makes a record cheap for the store (one key, one CRC, one B-tree entry or
+ * row for a group commit's records); each record keeps its own MAC and place in the chain.
+ */
+export function auditEntries(records: readonly ChainedRecord[]): Array<{ key: string; text: string }> {
+  const entries: Array<{ key: string; text: string }> = [];
+  let group: ChainedRecord[] = [];
+  let length = 0;
+  const close = () => {
+    if (group.length === 0) return;
+    const text = group.length === 1 ? group[0]!.text : `[${group.map((record) => record.text).join(',')}]`;
+    entries.push({ key: auditRecordKey(group.at(-1)!.seq), text });
+    group = [];
+    length = 0;
+  };
+  for (const record of records) {
+    if (group.length > 0 && length + record.text.length + 1 > AUDIT_ENTRY_BYTES) close();
+    group.push(record);
+    length += record.text.length + 1;
+  }
+  close();
+  return entries;
 }
 
-/** The records of one stored audit entry (as decoded JSON), oldest first. */
+/**
+ * The records of one stored audit entry (as decoded JSON), oldest first.
+ *
+ * @throws DamagedValueError the entry is not a record or a non-empty list of records
+ */
 export function recordsOfEntry(value: unknown): AuditEvent[] {
-  return (Array.isArray(value) ? value : [value]) as AuditEvent[];
+  const records = (Array.isArray(value) ? value : [value]) as unknown[];
+  /* Precondition: what the store wrote (verify names the entry; a reader answers 503). */
+  if (records.length === 0 || !records.every(isChainedRecord)) throw new DamagedValueError();
+  return records as AuditEvent[];
 }
 
-/** The records numbered after `afterSeq` in stored entries read in key order, at most `limit`. */
-export function recordsAfter(entries: readonly unknown[], afterSeq: number, limit: number): AuditEvent[] {
+function isChainedRecord(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && typeof (value as AuditEvent).Seq === 'number' && typeof (value as AuditEvent).Mac === 'string';
+}
+
+/** Entries read at a time when records are wanted: at most 64 × AUDIT_ENTRY_BYTES in memory. */
+const ENTRIES_PER_READ = 64;
+
+/**
+ * Up to `limit` records numbered after `afterSeq`, oldest first, from a store's entries read in
+ * key order a few at a time (`read(afterSeq, count)`: up to `count` entries holding records
+ * after `afterSeq`, each as its records). An entry's key is its last record's number, so the
+ * first entry read may start at or before `afterSeq`.
+ */
+export async function recordsAfter(read: (afterSeq: number, count: number) => Promise<AuditEvent[][]>, afterSeq: number, limit: number): Promise<AuditEvent[]> {
   const records: AuditEvent[] = [];
-  for (const entry of entries) {
-    for (const record of recordsOfEntry(entry)) {
-      if (record.Seq <= afterSeq) continue;
-      if (records.length === limit) return records;
-      records.push(record);
+  let after = afterSeq;
+  while (records.length < limit) {
+    const entries = await read(after, Math.min(ENTRIES_PER_READ, limit));
+    for (const entry of entries) {
+      for (const record of entry) {
+        if (record.Seq <= afterSeq) continue;
+        if (records.length === limit) return records;
+        records.push(record);
+      }
+      after = entry.at(-1)!.Seq;
     }
+    if (entries.length < Math.min(ENTRIES_PER_READ, limit)) break;
   }
   return records;
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Level } from 'level';
 import { ServiceUnavailableException } from '../errors.js';
 import type { AuditEvent } from '../protocol/types.js';
-import { AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditEntryText, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type ChainedRecord } from './audit-record.js';
+import { AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditEntries, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type ChainedRecord } from './audit-record.js';
 import { checkedJson, checkedText } from './checked-json.js';
 import { checkTablesHolding, type TableCheckMemory } from './leveldb-files.js';
 import { CommitSeal, type SealState } from './commit-seal.js';
@@ -327,7 +327,7 @@ export class LevelDbStore implements Store {
     if (records.length > 0) {
       // Stored as the chain made their text (with the check the sublevel's encoding would add),
       // so that each record is serialized once; one entry for the whole group.
-      levelOps.push({ type: 'put', sublevel: this.audit, key: auditRecordKey(records.at(-1)!.seq), value: checkedText(auditEntryText(records)), valueEncoding: 'utf8' });
+      for (const entry of auditEntries(records)) levelOps.push({ type: 'put', sublevel: this.audit, key: entry.key, value: checkedText(entry.text), valueEncoding: 'utf8' });
       levelOps.push({ type: 'put', sublevel: this.meta, key: AUDIT_HEAD_KEY, value: this.auditChain!.head() });
     }
     return levelOps;
@@ -541,10 +541,10 @@ export class LevelDbStore implements Store {
 
   /** The newest chained audit record. */
   async auditNewest(): Promise<AuditEvent | undefined> {
-    const [newest] = await this.read('the audit trail', () =>
-      this.audit.values({ gte: CHAINED_PREFIX, lt: `${CHAINED_PREFIX}~`, reverse: true, limit: 1 }).all(),
+    const [newest] = await this.read('the audit trail', async () =>
+      (await this.audit.values({ gte: CHAINED_PREFIX, lt: `${CHAINED_PREFIX}~`, reverse: true, limit: 1 }).all()).map(recordsOfEntry),
     );
-    return newest === undefined ? undefined : recordsOfEntry(newest).at(-1);
+    return newest?.at(-1);
   }
 
   /** The retention anchor for the last record removed (MACed under the audit key). */
@@ -570,17 +570,14 @@ export class LevelDbStore implements Store {
 
   /** Up to `limit` chained audit records after number `afterSeq`, oldest first. */
   async auditRange(afterSeq: number, limit: number): Promise<AuditEvent[]> {
-    // An entry's key is its last record's number: the first entry read may start at or before afterSeq.
-    return recordsAfter(await this.auditEntries(afterSeq, limit), afterSeq, limit);
+    return recordsAfter((after, count) => this.auditGroups(after, count), afterSeq, limit);
   }
 
   /** Up to `limit` stored audit entries holding records after number `afterSeq`, each its records oldest first. */
-  async auditGroups(afterSeq: number, limit: number): Promise<AuditEvent[][]> {
-    return (await this.auditEntries(afterSeq, limit)).map(recordsOfEntry);
-  }
-
-  private auditEntries(afterSeq: number, limit: number): Promise<unknown[]> {
-    return this.read('the audit trail', () => this.audit.values({ gt: auditRecordKey(afterSeq), lt: `${CHAINED_PREFIX}~`, limit }).all());
+  auditGroups(afterSeq: number, limit: number): Promise<AuditEvent[][]> {
+    return this.read('the audit trail', async () =>
+      (await this.audit.values({ gt: auditRecordKey(afterSeq), lt: `${CHAINED_PREFIX}~`, limit }).all()).map(recordsOfEntry),
+    );
   }
 
   /**

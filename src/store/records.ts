@@ -119,7 +119,7 @@ export type MasterKeyDescriptor =
     };
 
 export interface RootKeyRecord {
-  storeVersion: 1;
+  storeVersion: 1 | 2;
   master: MasterKeyDescriptor;
   /** Base64 of the root key wrapped by the master key (KEK). */
   wrappedRootKey: string;

@@ -1,4 +1,5 @@
 import { ServiceUnavailableException } from '../errors.js';
+import { DamagedValueError } from './checked-json.js';
 
 /** What the store reports to whoever runs it (the server logs each, the cluster tells workers). */
 export type StoreEvent =
@@ -31,8 +32,8 @@ export function storeFaultCause(error: unknown): string | undefined {
   const text = `${message} ${causeMessage}`;
   for (const [pattern, cause] of KNOWN_FAULTS) if (pattern.test(text)) return cause;
   if (code === 'LEVEL_CORRUPTION' || /corruption/i.test(text)) return `damaged data (${oneLine(message).slice(0, 200)})`;
-  // A stored value that no longer parses: LevelDB read damaged bytes without noticing.
-  if (code === 'LEVEL_DECODE_ERROR') return 'damaged data (a stored value does not decode)';
+  // A stored value that no longer parses, or is not what its kind of record must be: LevelDB read damaged bytes without noticing.
+  if (code === 'LEVEL_DECODE_ERROR' || error instanceof DamagedValueError) return 'damaged data (a stored value does not decode)';
   if (code === 'LEVEL_IO_ERROR' || /^IO error/i.test(message) || /^E[A-Z]+$/.test(code)) return oneLine(message).slice(0, 200);
   return undefined;
 }

@@ -224,6 +224,34 @@ describe('the audit trail', () => {
         expect((await verdict()).problem).to.equal(undefined);
       });
 
+      it('splits the records of one write into entries of at most 64 KiB, each under its own last record', async () => {
+        await trail();
+        const batch = h.store.batch();
+        for (let i = 0; i < 60; i++) {
+          batch.audit({ Time: new Date().toISOString(), RequestId: null, Principal: 'system', SourceIp: null, Action: 'DescribeKey', KeyId: null, Outcome: 'Success', Detail: { Item: i, Pad: 'x'.repeat(3000) } });
+        }
+        await h.store.write(batch);
+        const padded = (await entries()).filter((entry) => entry.records.some((record) => record.Detail?.Pad));
+        expect(padded.length, 'entries').to.be.greaterThan(2);
+        for (const entry of padded) {
+          expect(entry.key).to.equal(auditRecordKey(entry.records.at(-1)!.Seq));
+          expect(JSON.stringify(entry.records).length).to.be.at.most(64 * 1024 + 1);
+        }
+        expect(padded.flatMap((entry) => entry.records.map((record) => record.Detail!.Item))).to.deep.equal(Array.from({ length: 60 }, (_, i) => i));
+        expect((await verdict()).problem).to.equal(undefined);
+      });
+
+      it('answers 503 for an entry that holds no record, and verify names it', async () => {
+        await grouped();
+        const group = (await entries()).find((entry) => entry.records.length === 5)!;
+        await putEntry(group.key, []);
+        const answer = await h.call('listauditevents', { Limit: 1000 }).expect(503);
+        expect(answer.body.__type).to.equal('ServiceUnavailableException');
+        expect((await verdict()).problem).to.match(/is not an audit record/);
+        await putEntry(group.key, group.records);
+        await h.call('listauditevents', { Limit: 1000 }).expect(200);
+      });
+
       it('keeps an entry whole under retention until all of it is old enough, and stays verifiable', async () => {
         await grouped();
         const group = (await entries()).find((entry) => entry.records.length === 5)!;

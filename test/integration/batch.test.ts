@@ -262,6 +262,10 @@ describe('batch actions', function () {
     expect(failures.map((failure: { RequestId: string }) => failure.RequestId)).to.include(requestId);
     const accessDenied = (await h.call('listauditevents', { Outcome: 'AccessDeniedException', KeyId: own }).expect(200)).body.Events;
     expect(accessDenied).to.have.length(0);
+    // Key and outcome together: one item must have both (the unknown key's item failed; others succeeded).
+    expect((await h.call('listauditevents', { KeyId: unknown, Outcome: 'Success', Action: 'BatchEncrypt' }).expect(200)).body.Events).to.have.length(0);
+    expect((await h.call('listauditevents', { KeyId: own, Outcome: 'NotFoundException', Action: 'BatchEncrypt' }).expect(200)).body.Events).to.have.length(0);
+    expect((await h.call('listauditevents', { KeyId: unknown, Outcome: 'NotFoundException', Action: 'BatchEncrypt' }).expect(200)).body.Events).to.deep.equal([event]);
 
     // Items that all used one key name it as the record's KeyId too.
     await h.call('batchencrypt', { Items: [{ KeyId: own, Plaintext: plaintext }, { KeyId: own, Plaintext: plaintext }] }).expect(200);
@@ -272,6 +276,43 @@ describe('batch actions', function () {
     const verdict = await verifyAuditTrail(h.store, h.rootKey);
     expect(verdict.problem, verdict.problem).to.equal(undefined);
     expect(verdict.checked).to.be.at.least(all.length);
+  });
+
+  it('splits the record of a batch whose contexts say much into parts that fit a stored entry and a backup line, and pages them by size', async () => {
+    const plaintext = secret(`large contexts ${randomUUID()}`);
+    const items = Array.from({ length: 120 }, (_, i) => ({ KeyId: keyA, Plaintext: plaintext, EncryptionContext: { n: String(i), pad: 'x'.repeat(7000) } }));
+    const before = (await h.store.listAudit()).length;
+    const res = await h.call('batchencrypt', { Items: items }).expect(200);
+    const records = (await h.store.listAudit()).slice(before);
+    expect(records.length, 'records of one batch').to.be.greaterThan(1);
+    records.forEach((record, index) => {
+      expect(record).to.include({ Action: 'BatchEncrypt', RequestId: res.headers['x-request-id'], KeyId: keyA, Outcome: 'Success' });
+      expect(record.Detail).to.deep.include({ Part: index + 1, Parts: records.length });
+      expect(JSON.stringify(record).length, `record ${index + 1}`).to.be.below(64 * 1024);
+    });
+    const listed = records.flatMap((record) => record.Items!);
+    expect(listed.map((item) => item.EncryptionContext?.n)).to.deep.equal(items.map((_, i) => String(i)));
+    expect(records.map((record) => record.Detail!.FirstItem)).to.deep.equal(records.map((_, index) => records.slice(0, index).reduce((sum, record) => sum + record.Items!.length, 0)));
+    // Every stored entry fits a backup's line (base64 of the value, at most 1 MiB).
+    for await (const { key, value } of h.store.scanRecords('audit')) expect(Math.ceil(value.length / 3) * 4, key).to.be.below(1024 * 1024);
+    const verdict = await verifyAuditTrail(h.store, h.rootKey);
+    expect(verdict.problem, verdict.problem).to.equal(undefined);
+
+    // Five such batches are more than 4 MiB of records: a page of up to 1,000 stops short, and the next page goes on.
+    for (let i = 0; i < 4; i++) await h.call('batchencrypt', { Items: items }).expect(200);
+    const all = (await h.store.listAudit()).filter((record) => record.Action === 'BatchEncrypt' && record.Items?.[0]?.EncryptionContext?.pad);
+    const first = (await h.call('listauditevents', { Action: 'BatchEncrypt', Limit: 1000 }).expect(200)).body;
+    expect(first.Truncated).to.equal(true);
+    expect(JSON.stringify(first.Events).length).to.be.below(4 * 1024 * 1024 + 64 * 1024);
+    let seen = first.Events.length;
+    for (let marker = first.NextMarker; marker; ) {
+      const page = (await h.call('listauditevents', { Action: 'BatchEncrypt', Limit: 1000, Marker: marker }).expect(200)).body;
+      seen += page.Events.length;
+      marker = page.Truncated ? page.NextMarker : undefined;
+    }
+    const batchRecords = (await h.store.listAudit()).filter((record) => record.Action === 'BatchEncrypt').length;
+    expect(seen).to.equal(batchRecords);
+    expect(all.length).to.equal(records.length * 5);
   });
 
   it('records a refused envelope once, without items', async () => {

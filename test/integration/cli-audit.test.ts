@@ -142,6 +142,21 @@ describe('keyhold audit list, against a real server', function () {
     expect(table.filter((line) => line.includes('AccessDeniedException'))).to.have.length(1);
   });
 
+  it('shows a batch whose items used several keys as how many items it lists in the table, and each item in JSON', async () => {
+    await h.admin.batchEncrypt([
+      { keyId: ordersKeyId, plaintext: Buffer.from(PLAINTEXT) },
+      { keyId: otherKeyId, plaintext: Buffer.from(PLAINTEXT), encryptionContext: { row: '2' } },
+    ]);
+    const [batch] = await events(['--action', 'BatchEncrypt', '--key-id', otherKeyId]);
+    expect(batch!.KeyId).to.equal(null);
+    expect(batch!.Items).to.deep.equal([
+      { KeyId: ordersKeyId, Outcome: 'Success' },
+      { KeyId: otherKeyId, Outcome: 'Success', EncryptionContext: { row: '2' } },
+    ]);
+    const table = (await h.keyhold(['--output', 'table', 'audit', 'list', '--action', 'BatchEncrypt'])).stdout.toString().trimEnd().split('\n');
+    expect(table.slice(2).map((line) => line.split(/\s{2,}/)[3])).to.deep.equal(['(2 items)']);
+  });
+
   it('--verify marks every record of an intact trail verified, in JSON and in words in the table', async () => {
     const listed = await events(['--principal', appId, '--verify']);
     expect(listed.map((event) => event.Verified)).to.deep.equal([true, true, true]);

@@ -175,7 +175,7 @@ describe('master-key rekey', function () {
       expect(toHsm.stdout.trim()).to.equal("rekeyed: passphrase (PBKDF2-HMAC-SHA256, 600000 iterations) -> pkcs11 (key 'keyhold-master', CKM_AES_GCM)");
 
       const asJson = JSON.parse(keyhold(['--output', 'json', 'admin', 'status'], base, cwd).stdout);
-      expect(asJson).to.include({ keys: 300, storeVersion: 1 });
+      expect(asJson).to.include({ keys: 300, storeVersion: 2 });
       expect(asJson.master).to.deep.equal({ kind: 'pkcs11', keyLabel: 'keyhold-master', mechanism: 'CKM_AES_GCM' });
       const status = keyhold(['admin', 'status'], base, cwd);
       expect(status.stdout).to.match(/master key: +pkcs11 \(key 'keyhold-master', CKM_AES_GCM\)/).and.match(/keys: +300/);

@@ -235,7 +235,7 @@ describe('openRootKey with a passphrase master key', () => {
     expect(created.rootKey).to.have.length(32);
 
     const record = (await store.getRootKeyRecord())!;
-    expect(record.storeVersion).to.equal(1);
+    expect(record.storeVersion).to.equal(2);
     expect(record.master).to.include({ kind: 'passphrase', kdf: 'pbkdf2-sha256' });
     expect(record.createdAt).to.equal('2030-01-02T03:04:05.000Z');
     expect(Buffer.from(record.wrappedRootKey, 'base64').includes(created.rootKey)).to.equal(false);
@@ -301,10 +301,22 @@ describe('openRootKey with a passphrase master key', () => {
     expect((await rawRootRecord()).equals(before)).to.equal(true);
   });
 
+  it('raises a version-1 store to version 2 when it opens it (audit entries of several records), audited', async () => {
+    const opened = await openRootKey(store, provider);
+    opened.rootKey.fill(0);
+    const record = (await store.getRootKeyRecord())!;
+    await store.write(store.batch().putRootKey({ ...record, storeVersion: 1 }));
+
+    const reopened = await openRootKey(store, provider);
+    expect(reopened.rootKey).to.have.length(32);
+    expect((await store.getRootKeyRecord())!).to.deep.equal({ ...record, storeVersion: 2 });
+    expect((await store.listAudit()).at(-1)).to.deep.include({ Action: 'UpgradeStore', Principal: 'system', Detail: { From: 1, To: 2 } });
+  });
+
   it('refuses a store version it does not know, naming KEYHOLD_DATA_DIR', async () => {
     await openRootKey(store, provider);
     const record = (await store.getRootKeyRecord())!;
-    const future = { ...record, storeVersion: 2 } as unknown as RootKeyRecord;
+    const future = { ...record, storeVersion: 3 } as unknown as RootKeyRecord;
     await store.write(store.batch().putRootKey(future));
 
     const error = await startupErrorOf(openRootKey(store, provider));

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ServiceUnavailableException, StartupError } from '../../errors.js';
 import type { AuditEvent } from '../../protocol/types.js';
-import { anchorMacMatches, AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditEntryText, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordMacMatches, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type ChainedRecord } from '../audit-record.js';
+import { anchorMacMatches, AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditEntries, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordMacMatches, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type ChainedRecord } from '../audit-record.js';
 import { canonicalJson } from '../audit-record.js';
 import { checkedText, DamagedValueError, decodeCheckedJson, encodeCheckedJson } from '../checked-json.js';
 import { SUBLEVEL_NAMES, type AliasRecord, type CredentialRecord, type KeyRecord, type RootKeyRecord, type RotationRecord, type SublevelName } from '../records.js';
@@ -352,7 +352,7 @@ export class PostgresStore implements Store {
       let head: { head: AuditHead; stored: Buffer } | undefined;
       if (chain) {
         // One row for the transaction's records: one heap tuple, index entry and WAL record for the group.
-        set('audit', auditRecordKey(records.at(-1)!.seq), Buffer.from(checkedText(auditEntryText(records)), 'utf8'));
+        for (const entry of auditEntries(records)) set('audit', entry.key, Buffer.from(checkedText(entry.text), 'utf8'));
         head = { head: chain.head(), stored: Buffer.from(encodeCheckedJson(chain.head()), 'utf8') };
         set('meta', AUDIT_HEAD_KEY, head.stored);
       }
@@ -386,7 +386,7 @@ export class PostgresStore implements Store {
     this.ownHead = undefined;
     const chain = new AuditChain(this.auditKey!, own.head.Chain, own.head);
     const records = operations.map((op) => chain.append((op as Extract<BatchOp, { type: 'put' }>).value as AuditEntry));
-    const row = Buffer.from(checkedText(auditEntryText(records)), 'utf8');
+    const rows = auditEntries(records).map((entry) => ({ key: entry.key, value: Buffer.from(checkedText(entry.text), 'utf8') }));
     const head = { head: chain.head(), stored: Buffer.from(encodeCheckedJson(chain.head()), 'utf8') };
     const client = await this.pool.connect();
     let broken: Error | undefined;
@@ -399,7 +399,7 @@ export class PostgresStore implements Store {
         ...(sync ? [] : ['SET LOCAL synchronous_commit = off']),
         `SELECT pg_advisory_xact_lock(${AUDIT_LOCK})`,
         `WITH ours AS (${headIsOurs}),` +
-          ` w0 AS (INSERT INTO ${RECORD_TABLES.audit} (key, value) SELECT ${literal(auditRecordKey(records.at(-1)!.seq))}, ${bytes(row)} FROM ours),` +
+          ` w0 AS (INSERT INTO ${RECORD_TABLES.audit} (key, value) SELECT entry.key, entry.value FROM (VALUES ${rows.map((row) => `(${literal(row.key)}, ${bytes(row.value)})`).join(', ')}) AS entry (key, value) WHERE EXISTS (SELECT 1 FROM ours)),` +
           ` w1 AS (UPDATE ${RECORD_TABLES.meta} SET value = ${bytes(head.stored)} WHERE key = ${literal(AUDIT_HEAD_KEY)} AND EXISTS (SELECT 1 FROM ours))` +
           ` SELECT count(*)::int AS written FROM ours`,
         'COMMIT',
@@ -643,25 +643,20 @@ export class PostgresStore implements Store {
       CHAINED_PREFIX,
       `${CHAINED_PREFIX}~`,
     ]);
-    return rows[0] ? recordsOfEntry(this.decode('the audit trail', rows[0].value as Buffer)).at(-1) : undefined;
+    return rows[0] ? this.decode('the audit trail', rows[0].value as Buffer, recordsOfEntry).at(-1) : undefined;
   }
 
   async auditRange(afterSeq: number, limit: number): Promise<AuditEvent[]> {
-    // A row's key is its last record's number: the first row read may start at or before afterSeq.
-    return recordsAfter(await this.auditEntries(afterSeq, limit), afterSeq, limit);
+    return recordsAfter((after, count) => this.auditGroups(after, count), afterSeq, limit);
   }
 
   async auditGroups(afterSeq: number, limit: number): Promise<AuditEvent[][]> {
-    return (await this.auditEntries(afterSeq, limit)).map(recordsOfEntry);
-  }
-
-  private async auditEntries(afterSeq: number, limit: number): Promise<unknown[]> {
     const rows = await this.query('the audit trail', 'audit-range', `SELECT value FROM ${RECORD_TABLES.audit} WHERE key > $1 AND key < $2 ORDER BY key LIMIT $3`, [
       auditRecordKey(afterSeq),
       `${CHAINED_PREFIX}~`,
       Math.min(limit, Number.MAX_SAFE_INTEGER),
     ]);
-    return rows.map((row) => this.decode('the audit trail', row.value as Buffer));
+    return rows.map((row) => this.decode('the audit trail', row.value as Buffer, recordsOfEntry));
   }
 
   listAudit(): Promise<AuditEvent[]> {
@@ -764,9 +759,11 @@ export class PostgresStore implements Store {
   }
 
   /** A stored JSON value; one damaged in the database answers 503 like a read that failed. */
-  private decode(what: string, value: Buffer): unknown {
+  private decode(what: string, value: Buffer): unknown;
+  private decode<T>(what: string, value: Buffer, shape: (decoded: unknown) => T): T;
+  private decode(what: string, value: Buffer, shape: (decoded: unknown) => unknown = (decoded) => decoded): unknown {
     try {
-      return decodeCheckedJson(value.toString('utf8'));
+      return shape(decodeCheckedJson(value.toString('utf8')));
     } catch (error) {
       const cause = error instanceof DamagedValueError ? 'damaged data (a stored value does not match its checksum)' : 'damaged data (a stored value does not decode)';
       this.health.emit({ type: 'read-failed', what, cause });
