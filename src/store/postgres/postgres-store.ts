@@ -392,7 +392,8 @@ export class PostgresStore implements Store {
     let broken: Error | undefined;
     try {
       const literal = (value: string) => client.escapeLiteral(value);
-      const bytes = (value: Buffer) => `'\\x${value.toString('hex')}'::bytea`;
+      // decode(…, 'hex') reads the same whatever standard_conforming_strings says.
+      const bytes = (value: Buffer) => `decode('${value.toString('hex')}', 'hex')`;
       const headIsOurs = `SELECT 1 FROM ${RECORD_TABLES.meta} WHERE key = ${literal(AUDIT_HEAD_KEY)} AND value = ${bytes(own.stored)}`;
       const statements = [
         'BEGIN',
