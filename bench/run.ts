@@ -23,8 +23,18 @@ import { startBenchPostgres, startSecondNode, startStore, STORE_KINDS, targetOf,
 const OPTIONS = ['--quick', '--million', '--masters', '--profile', '--workers', '--only', '--compare-with', '--store', '--nodes'] as const;
 /** The scenarios `--nodes 2` also measures on two nodes of the database, each right after its one-node row. */
 const NODE_SCENARIOS = ['encrypt 1 KiB', 'createkey'];
-/** The scenarios `--compare-with` also measures on the other build, each right after this tree's. */
-const COMPARED: Record<string, (prepared: PreparedStore) => Scenario> = { 'encrypt 1 KiB': encryptScenario, 'decrypt 1 KiB': decryptScenario };
+/**
+ * The scenarios `--compare-with` also measures on the other build, each right after this tree's,
+ * and what it measures there. The restricted rows are paired with the other build's plain
+ * encrypt or decrypt (a build before policies has no restricted credential), again right after
+ * them: pairs minutes apart would compare the machine's moods as much as the builds.
+ */
+const COMPARED: Record<string, { scenario: (prepared: PreparedStore) => Scenario; name?: string }> = {
+  'encrypt 1 KiB': { scenario: encryptScenario },
+  'decrypt 1 KiB': { scenario: decryptScenario },
+  'encrypt 1 KiB, restricted credential (policy on its alias)': { scenario: encryptScenario, name: 'encrypt 1 KiB (beside the restricted row)' },
+  'decrypt 1 KiB, restricted credential (policy on its alias)': { scenario: decryptScenario, name: 'decrypt 1 KiB (beside the restricted row)' },
+};
 const SPREAD_KEYS = 1_000;
 const MILLION = 1_000_000;
 /** Requests of the million-key scenario go to this many distinct keys (64 connections × 1,000). */
@@ -120,7 +130,10 @@ async function benchmark(load: LoadGenerator, tempDir: string, options: RunOptio
         log(`${name}${store.suffix}`);
         rows.push(await measureOn(load, targetOf(store), store.prepared, { ...scenario, name: `${name}${store.suffix}` }, timing));
         const same = COMPARED[name];
-        if (compared && same) rows.push(await measureOther(load, compared, same(compared.prepared), rows.at(-1)!, timing));
+        if (compared && same) {
+          const scenario = same.scenario(compared.prepared);
+          rows.push(await measureOther(load, compared, { ...scenario, name: same.name ?? scenario.name }, rows.at(-1)!, timing));
+        }
         if (options.nodes === 2 && store.postgres && NODE_SCENARIOS.includes(name)) {
           rows.push(await measureTwoNodes(load, store, scenario, tempDir, options, rows.at(-1)!));
         }
