@@ -17,6 +17,14 @@ export const HEARTBEAT_INTERVAL_MS = 100;
 export const PEER_TIMEOUT_MS = 1_000;
 
 /**
+ * How long a process that says it is about to block (`blocking`: loading AWS's or Google's SDK,
+ * hundreds of ms of synchronous module loading on first use, over a second on a loaded machine)
+ * may stay silent before the other end takes it for hung. A change still waits for a worker's
+ * confirmation at most PEER_TIMEOUT_MS: the bound changes make is not traded for a module load.
+ */
+export const BLOCKING_BOUND_MS = 10_000;
+
+/**
  * A tick at least this late means this process itself did not run meanwhile (it was stopped,
  * or its event loop blocked): it could not read the other end's messages, so their silence
  * over that time says nothing about them.

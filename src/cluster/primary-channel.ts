@@ -1,6 +1,6 @@
 import { ServiceUnavailableException } from '../errors.js';
 import type { StoreChange } from '../store/store.js';
-import { PEER_TIMEOUT_MS, startWatchdog } from './heartbeat.js';
+import { BLOCKING_BOUND_MS, PEER_TIMEOUT_MS, startWatchdog } from './heartbeat.js';
 import { MessageBatcher, type Sent } from './message-batcher.js';
 import { fromWireError, type CallTarget, type PrimaryMessage, type WorkerInit, type WorkerMessage } from './protocol.js';
 
@@ -39,6 +39,8 @@ export class PrimaryChannel {
   private serverReady = false;
   /** When the primary was last heard from (performance.now()), and whether that is too long ago. */
   private lastHeard = performance.now();
+  /** Until when (performance.now()) the primary's silence is expected: it said it would block. */
+  private primaryBlockingUntil = 0;
   private hung = false;
   private stopWatching: (() => void) | undefined;
   private readonly outgoing: MessageBatcher<WorkerMessage>;
@@ -88,7 +90,7 @@ export class PrimaryChannel {
         // Not to a hung primary: they would pile up unread in the channel. The primary's own
         // next heartbeat, once it runs again, starts them again.
         if (!this.hung) this.outgoing.queue({ type: 'heartbeat' });
-        if (!this.hung && now - this.lastHeard > PEER_TIMEOUT_MS) this.primaryStoppedAnswering();
+        if (!this.hung && now - this.lastHeard > PEER_TIMEOUT_MS && now > this.primaryBlockingUntil) this.primaryStoppedAnswering();
       },
       (now) => {
         this.lastHeard = now;
@@ -110,6 +112,14 @@ export class PrimaryChannel {
         if (error && this.calls.delete(id)) reject(unavailable());
       });
     });
+  }
+
+  /**
+   * Tells the primary, now, that this worker may not run for up to `ms` (it loads a cloud SDK):
+   * it waits that long before it takes the silence for a hang and replaces this worker.
+   */
+  willBlock(ms: number): void {
+    this.send({ type: 'blocking', ms });
   }
 
   /**
@@ -160,6 +170,9 @@ export class PrimaryChannel {
         void this.sendMetrics(message.id);
         return;
       case 'heartbeat':
+        return;
+      case 'blocking':
+        this.primaryBlockingUntil = performance.now() + Math.min(message.ms, BLOCKING_BOUND_MS);
         return;
       case 'shutdown':
         if (this.initReceived) {

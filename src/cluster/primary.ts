@@ -13,7 +13,7 @@ import { SHUTDOWN_GRACE_MS } from '../runtime/listen.js';
 import type { TlsMaterial } from '../runtime/tls.js';
 import type { Store, StoreChange } from '../store/store.js';
 import { createCallHandler } from './calls.js';
-import { PEER_TIMEOUT_MS, startWatchdog } from './heartbeat.js';
+import { BLOCKING_BOUND_MS, PEER_TIMEOUT_MS, startWatchdog } from './heartbeat.js';
 import { MessageBatcher } from './message-batcher.js';
 import { EMPTIED_IN_WORKERS, WORKER_PROGRAM, workerExecArgv } from './worker-process.js';
 import { toWireError, workerConfig, type CallRequest, type PrimaryMessage, type WorkerMessage } from './protocol.js';
@@ -59,6 +59,8 @@ export interface RunningCluster {
   workersListening(): number;
   /** Each listening worker's metrics (prom-client's getMetricsAsJSON), for a scrape. */
   workerMetrics(): Promise<unknown[][]>;
+  /** Tells every worker, now, that this process may not run for up to `ms` (it loads a cloud SDK). */
+  willBlock(ms: number): void;
 }
 
 interface WorkerState {
@@ -74,6 +76,8 @@ interface WorkerState {
   forgets: Map<number, { confirm(): void; since: number }>;
   /** When it was last heard from (performance.now()); watched once it is initialized. */
   lastHeard: number;
+  /** Until when (performance.now()) its silence is expected: it said it would block. */
+  blockingUntil: number;
   /** Killed for not answering: its exit is on its way. */
   killed: boolean;
   /** Its side of the channel: answers to its calls go out once per turn of the event loop. */
@@ -197,7 +201,7 @@ class ClusterPrimary implements RunningCluster {
       if (worker.isConnected()) worker.send(message, undefined, {}, sent);
       else sent(new Error('the worker has disconnected'));
     });
-    const state: WorkerState = { worker, initialized: false, listening, listeningNow: false, listened, failed, forgets: new Map(), outgoing, exited, lastHeard: performance.now(), killed: false, metricsWaits: new Set() };
+    const state: WorkerState = { worker, initialized: false, listening, listeningNow: false, listened, failed, forgets: new Map(), outgoing, exited, lastHeard: performance.now(), blockingUntil: 0, killed: false, metricsWaits: new Set() };
     this.workers.set(worker.id, state);
     worker.on('message', (message: WorkerMessage) => this.receive(state, message));
     worker.on('exit', (code, signal) => this.exited(state, code, signal));
@@ -256,7 +260,14 @@ class ClusterPrimary implements RunningCluster {
         return;
       case 'heartbeat':
         return;
+      case 'blocking':
+        state.blockingUntil = performance.now() + Math.min(message.ms, BLOCKING_BOUND_MS);
+        return;
     }
+  }
+
+  willBlock(ms: number): void {
+    for (const state of this.workers.values()) if (state.initialized) this.send(state, { type: 'blocking', ms });
   }
 
   private async call(state: WorkerState, request: CallRequest): Promise<void> {
@@ -301,8 +312,8 @@ class ClusterPrimary implements RunningCluster {
   }
 
   /**
-   * Says this process is alive to every worker, and kills a worker that has been silent, or
-   * has left a change unconfirmed, for PEER_TIMEOUT_MS: SIGKILL ends a stopped process too,
+   * Says this process is alive to every worker, and kills a worker that has been silent (beyond
+   * what it said it would block), or has left a change unconfirmed, for PEER_TIMEOUT_MS: SIGKILL ends a stopped process too,
    * its connections are reset, its changes count as confirmed (it caches nothing any more),
    * and `exited` starts another.
    */
@@ -312,9 +323,10 @@ class ClusterPrimary implements RunningCluster {
       state.outgoing.queue({ type: 'heartbeat' });
       const oldestChange = Math.min(...[...state.forgets.values()].map((forget) => forget.since));
       const silentMs = now - state.lastHeard;
-      if (silentMs <= PEER_TIMEOUT_MS && now - oldestChange <= PEER_TIMEOUT_MS) continue;
+      const silenceExpected = silentMs <= PEER_TIMEOUT_MS || now <= state.blockingUntil;
+      if (silenceExpected && now - oldestChange <= PEER_TIMEOUT_MS) continue;
       state.killed = true;
-      const why = silentMs > PEER_TIMEOUT_MS ? 'did not answer' : 'did not confirm a change';
+      const why = silenceExpected ? 'did not confirm a change' : 'did not answer';
       this.options.logger.error({ worker: state.worker.id, workerPid: state.worker.process.pid, timeoutMs: PEER_TIMEOUT_MS }, `a worker ${why} in time; killing it`);
       state.worker.process.kill('SIGKILL');
     }

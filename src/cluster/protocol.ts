@@ -79,6 +79,8 @@ export type PrimaryMessage =
   | { type: 'metrics'; id: number }
   /** I am alive (src/cluster/heartbeat.ts); any other message says so too. */
   | { type: 'heartbeat' }
+  /** My event loop may stop for up to `ms` (loading a cloud SDK): silence until then is no hang. */
+  | { type: 'blocking'; ms: number }
   /** Finish in-flight requests and exit 0. */
   | { type: 'shutdown' }
   /** Several of these, in order (see MessageBatcher). */
@@ -97,6 +99,8 @@ export type WorkerMessage =
   | { type: 'metrics'; id: number; metrics: unknown[] }
   /** I am alive (src/cluster/heartbeat.ts); any other message says so too. */
   | { type: 'heartbeat' }
+  /** My event loop may stop for up to `ms` (loading a cloud SDK): silence until then is no hang. */
+  | { type: 'blocking'; ms: number }
   /** Several of these, in order (see MessageBatcher). */
   | BatchMessage<WorkerMessage>;
 

@@ -11,7 +11,7 @@ import { closeGracefully, listen, SHUTDOWN_GRACE_MS } from '../runtime/listen.js
 import { createHttpsServer } from '../runtime/https-server.js';
 import { createLogger } from '../runtime/logger.js';
 import { forwardChanges, forwardCredentialChanges, remoteAuditTrail, remoteReplayGuard } from './forwarding-key-service.js';
-import { PEER_TIMEOUT_MS } from './heartbeat.js';
+import { BLOCKING_BOUND_MS, PEER_TIMEOUT_MS } from './heartbeat.js';
 import { PrimaryChannel, type WorkerPort } from './primary-channel.js';
 import { RemoteSnapshots } from './remote-snapshots.js';
 import { RemoteStore } from './remote-store.js';
@@ -42,7 +42,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
   const registry = config.metrics === undefined ? undefined : enableMetrics().registry;
 
   const store = new RemoteStore(primary);
-  const remoteProviders = createRemoteKeyProviders(config, (message) => logger.warn(message));
+  const remoteProviders = createRemoteKeyProviders(config, (message) => logger.warn(message), () => primary.willBlock(BLOCKING_BOUND_MS));
   const keyService = new KeyService({
     store,
     rootKey,

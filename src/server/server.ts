@@ -5,6 +5,7 @@ import { createApp } from '../api/app.js';
 import { refuseUnfinishedRestore } from '../backup/restore-marker.js';
 import { StoreSnapshots } from '../backup/snapshots.js';
 import { startCluster, type RunningCluster } from '../cluster/primary.js';
+import { BLOCKING_BOUND_MS } from '../cluster/heartbeat.js';
 import type { KeyholdConfig } from '../config.js';
 import { AuditTrail } from '../audit/audit-trail.js';
 import { loadGoKmsPolicy } from '../auth/go-kms-policy.js';
@@ -58,12 +59,13 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     // Loud on purpose: a development passphrase must not go unnoticed into real use.
     process.stderr.write(`\n!!! keyhold: ${message}\n\n`);
   });
-  const remoteProviders = createRemoteKeyProviders(config, (message) => logger.warn(message));
+  let workers: RunningCluster | undefined;
+  // Forwarded changes make remote keys here: the workers are told before an SDK load stops this process.
+  const remoteProviders = createRemoteKeyProviders(config, (message) => logger.warn(message), () => workers?.willBlock(BLOCKING_BOUND_MS));
   let store: Store | undefined;
   let rootKey: Buffer | undefined;
   let scheduler: Scheduler | undefined;
   let server: https.Server | undefined;
-  let workers: RunningCluster | undefined;
   let metricsServer: MetricsServer | undefined;
   // Set once shutting down: /readyz answers 503 from then on.
   let stopping = false;

@@ -1,10 +1,12 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { HEARTBEAT_INTERVAL_MS, PEER_TIMEOUT_MS } from '../../src/cluster/heartbeat.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { logLines, serverClient, waitFor, workerPids, type Exchange, type ServerClient } from '../helpers/server-client.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
+import { startFakeGcpKms } from '../fakes/gcp-kms.js';
 
 const PASSPHRASE = 'frozen processes test passphrase';
 /**
@@ -15,6 +17,9 @@ const PASSPHRASE = 'frozen processes test passphrase';
 const SLACK_MS = 3_000;
 /** Processes stay frozen this long (unless killed first): longer than any bound plus slack. */
 const FROZEN_MS = 6_000;
+/** How much longer the first load of Google's SDK takes in each process of the SDK test: well past PEER_TIMEOUT_MS. */
+const SLOW_SDK_MS = 2_500;
+const SLOW_SDK_HOOK = fileURLToPath(new URL('../helpers/slow-cloud-sdk.cjs', import.meta.url));
 
 interface Running {
   server: ServerProcess;
@@ -160,5 +165,40 @@ describe('frozen processes do not stall the service (SIGSTOP)', function () {
     expect((await encrypt(cold)).status).to.equal(200);
     // The primary was not running either: it holds the workers' silence meanwhile against no one.
     expect(workerPids(server)).to.deep.equal(pids);
+  });
+
+  it('waits for a process that says it is loading a cloud SDK (a second or more of silence): nothing is killed, nothing answers 503', async () => {
+    const gcp = await startFakeGcpKms();
+    try {
+      const nodeOptions = [process.env.NODE_OPTIONS, '--require', SLOW_SDK_HOOK].filter(Boolean).join(' ');
+      const { server, client } = await start({ KEYHOLD_WORKERS: '2', KEYHOLD_GCP_KMS_ENDPOINT: gcp.endpoint, KEYHOLD_TEST_SLOW_SDK_MS: String(SLOW_SDK_MS), NODE_OPTIONS: nodeOptions });
+      const pids = workerPids(server);
+      const local = ((await client.call('createkey')).body.KeyMetadata as { KeyId: string }).KeyId;
+      const encrypt = () => client.call('encrypt', { KeyId: local, Plaintext: Buffer.from('steady').toString('base64') });
+
+      // The primary makes the remote key (a forwarded change), so it loads the SDK: the workers
+      // wait for it (every encrypt's audit record goes to it) instead of answering 503 after 1 s.
+      const version = gcp.addKeyVersion('EC_SIGN_P256_SHA256');
+      const creating = client.call('createkey', { Origin: 'GCP_KMS', ProviderKeyId: version.name });
+      const whileThePrimaryLoads = await steadyLoad(2, encrypt, creating);
+      const created = await creating;
+      expect(created.status, JSON.stringify(created.body)).to.equal(200);
+      expect(created.ms, 'the createkey that loaded the SDK (ms)').to.be.greaterThan(SLOW_SDK_MS);
+      for (const answer of whileThePrimaryLoads) expect(answer.status, JSON.stringify(answer.body)).to.equal(200);
+
+      // A worker signs with it, so it loads the SDK too: the primary does not take it for hung.
+      const keyId = (created.body.KeyMetadata as { KeyId: string }).KeyId;
+      const sign = () => client.call('sign', { KeyId: keyId, Message: Buffer.from('hi').toString('base64'), SigningAlgorithm: 'ECDSA_SHA_256' });
+      const signing = Promise.all([sign(), sign(), sign(), sign()]);
+      const whileAWorkerLoads = await steadyLoad(2, encrypt, signing);
+      for (const signed of await signing) expect(signed.status, JSON.stringify(signed.body ?? signed.error)).to.equal(200);
+      expect(Math.max(...(await signing).map((signed) => signed.ms)), 'the slowest first signature (ms)').to.be.greaterThan(SLOW_SDK_MS);
+      for (const answer of whileAWorkerLoads) expect(answer.status, JSON.stringify(answer.body ?? answer.error)).to.equal(200);
+
+      expect(logLines(server).filter((line) => String(line.msg).startsWith('a worker did not')), 'workers killed').to.deep.equal([]);
+      expect(workerPids(server)).to.deep.equal(pids);
+    } finally {
+      await gcp.close();
+    }
   });
 });

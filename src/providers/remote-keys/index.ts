@@ -6,15 +6,19 @@ import type { RemoteKeyProvider, RemoteKeyProviders, RemoteOrigin } from './remo
 /**
  * The AWS KMS and Google Cloud KMS providers, each created on first use, so that their
  * SDKs are loaded (and their credential chains consulted) only by servers that use them.
- * `close()` releases the ones that were created.
+ * Loading one stops the process for hundreds of milliseconds (synchronous module loading,
+ * over a second on a loaded machine): `willBlock` is told first, so that a cluster's other
+ * processes do not take the silence for a hang. `close()` releases the ones that were created.
  */
 export function createRemoteKeyProviders(
   config: KeyholdConfig,
   warn: (message: string) => void = () => {},
+  willBlock: () => void = () => {},
 ): RemoteKeyProviders & { close(): Promise<void> } {
   const limits = { timeoutMs: config.remote.timeoutMs, maxAttempts: config.remote.maxAttempts };
   const created = new Map<RemoteOrigin, Promise<RemoteKeyProvider>>();
   const make = async (origin: RemoteOrigin): Promise<RemoteKeyProvider> => {
+    willBlock();
     if (origin === 'AWS_KMS') {
       const { AwsKmsProvider } = await import('./aws/index.js');
       return new AwsKmsProvider({ limits });
