@@ -313,9 +313,9 @@ class ClusterPrimary implements RunningCluster {
 
   /**
    * Says this process is alive to every worker, and kills a worker that has been silent (beyond
-   * what it said it would block), or has left a change unconfirmed, for PEER_TIMEOUT_MS: SIGKILL ends a stopped process too,
-   * its connections are reset, its changes count as confirmed (it caches nothing any more),
-   * and `exited` starts another.
+   * what it said it would block), or has left a change unconfirmed, for PEER_TIMEOUT_MS: SIGKILL
+   * ends a stopped process too, its connections are reset, its changes count as confirmed (it
+   * caches nothing any more), and `exited` starts another.
    */
   private watchWorkers(now: number): void {
     for (const state of this.workers.values()) {
