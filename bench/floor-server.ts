@@ -1,14 +1,15 @@
 /**
  * The floor: a bare node:https server, one process, that does for an encrypt request only
- * what Keyhold's protocol and format 1 cannot do without, written straight on node:crypto,
+ * what Keyhold's protocol and ciphertext format 2 cannot do without, written straight on node:crypto,
  * and answers with the same headers and the same size of body as Keyhold. What it cannot
  * reach, Keyhold cannot either: it measures how much of the gap to the baseline is the
  * protocol's own cost, and how much is Keyhold's (validation, key lookup, error handling).
  *
  * Per request: the body's SHA-256 compared with X-Kms-Content-Sha256; the HMAC-SHA256
  * signature over the string to sign, compared in constant time (the date is not checked);
- * JSON.parse and base64 of the plaintext; format 1's HKDF-SHA256 per message (extract and two
- * expand blocks: three HMACs) and AES-256-GCM of the plaintext with the blob's head as AAD;
+ * JSON.parse and base64 of the plaintext; format 2's message key (one HMAC: HKDF-Expand from the
+ * version key's PRK, extracted once at start as Keyhold caches it) and AES-256-GCM of the
+ * plaintext under it, the IV from the salt, the blob's head and salt as AAD;
  * the blob in base64 in a JSON answer with X-Request-Id, Keyhold's security headers and the
  * content headers, in one writeHead. No store: one key, held in memory.
  *
@@ -27,8 +28,10 @@ const secretKey = Buffer.from(process.env.FLOOR_SECRET_KEY ?? '', 'base64');
 if (secretKey.length !== 32) throw new Error('FLOOR_SECRET_KEY must be 32 bytes in base64');
 const versionKey = randomBytes(32);
 const keyId = randomUUID();
-const head = Buffer.alloc(21, 1); // format 1's head: version byte, KeyId, key version
-const info = Buffer.concat([Buffer.from('keyhold/v1/dek'), head]);
+const head = Buffer.alloc(21, 2); // format 2's head: format byte, KeyId, key version
+const label = Buffer.from('keyhold/v2/dek');
+// Format 2's HKDF-Extract of the version key, made once (Keyhold caches it with the version key).
+const prk = createHmac('sha256', 'keyhold/v2').update(versionKey).digest();
 const template = ['X-Request-Id', '', ...securityHeaders().flat(), 'Content-Type', 'application/json; charset=utf-8', 'Content-Length', ''];
 
 function refuse(res: ServerResponse, status: number): void {
@@ -51,11 +54,9 @@ serveBare((req, res, body) => {
     return refuse(res, 400);
   }
   const salt = randomBytes(32);
-  const prk = createHmac('sha256', salt).update(versionKey).digest();
-  const t1 = createHmac('sha256', prk).update(info).update(Buffer.of(1)).digest();
-  const t2 = createHmac('sha256', prk).update(t1).update(info).update(Buffer.of(2)).digest();
-  const cipher = createCipheriv('aes-256-gcm', t1, t2.subarray(0, 12), { authTagLength: 16 });
-  cipher.setAAD(head);
+  const dek = createHmac('sha256', prk).update(label).update(head).update(salt).update(Buffer.of(1)).digest();
+  const cipher = createCipheriv('aes-256-gcm', dek, salt.subarray(0, 12), { authTagLength: 16 });
+  cipher.setAAD(Buffer.concat([head, salt]));
   const blob = Buffer.concat([head, salt, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
   const json = JSON.stringify({ CiphertextBlob: blob.toString('base64'), KeyId: keyId, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' });
   const headers = template.slice();

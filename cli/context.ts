@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { nonRegularFileKind } from '../src/client/file-envelope-atomic.js';
 import { KeyholdClient, type KeyholdClientOptions } from '../src/client/index.js';
 import { writeFileDurably } from '../src/durable-file.js';
+import { isCiphertextFormat } from '../src/crypto/ciphertext-codec.js';
 import { isStandardBase64 } from '../src/protocol/base64.js';
 import { resolveConnection } from './connection.js';
 import { noteCall, UsageError } from './errors.js';
@@ -72,11 +73,11 @@ export async function readInput(options: { plaintext?: string; in?: string }): P
 }
 
 /**
- * A ciphertext blob as given: raw bytes (a format-1 blob starts with 0x01, which is no
- * base64 character) or the base64 text `--base64` printed.
+ * A ciphertext blob as given: raw bytes (a blob starts with its format byte, 0x01 or 0x02,
+ * which is no base64 character) or the base64 text `--base64` printed.
  */
 export function blobFromInput(bytes: Buffer): Buffer {
-  if (bytes[0] === 0x01) return bytes;
+  if (isCiphertextFormat(bytes[0])) return bytes;
   const text = bytes.toString('utf8').trim();
   if (text === '' || !isStandardBase64(text)) throw new UsageError('the input is neither a ciphertext blob nor its base64');
   return Buffer.from(text, 'base64');

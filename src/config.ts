@@ -104,6 +104,8 @@ const environmentSchema = z.object({
   KEYHOLD_WORKERS: wholeNumber(1, MAX_WORKERS).default(() => Math.min(os.availableParallelism(), MAX_WORKERS)),
   // KeyRegistry's DEFAULT_KEY_CACHE_SIZE (a test keeps the two equal).
   KEYHOLD_KEY_CACHE_SIZE: wholeNumber(1, 10_000_000).default(10_000),
+  // The ciphertext format encrypt writes (docs/formats.md); every format is read either way.
+  KEYHOLD_CIPHERTEXT_FORMAT: wholeNumber(1, 2).default(2),
   KEYHOLD_REQUEST_TIMEOUT_MS: wholeNumber(100, 600_000).default(DEFAULT_REQUEST_TIMEOUT_MS),
   KEYHOLD_HEADERS_TIMEOUT_MS: wholeNumber(100, 600_000).default(DEFAULT_HEADERS_TIMEOUT_MS),
   KEYHOLD_KEEPALIVE_TIMEOUT_MS: wholeNumber(100, 600_000).default(DEFAULT_KEEPALIVE_TIMEOUT_MS),
@@ -155,6 +157,8 @@ export interface KeyholdConfig {
   workers: number;
   /** Key records, and unwrapped version keys, each serving process keeps in memory. */
   keyCacheSize: number;
+  /** The format of the blobs encrypt and generatedatakey make: 2, or 1 while older releases must read them. */
+  ciphertextFormat: 1 | 2;
   /** Past this, an action answers 503 ServiceUnavailableException (its work may still complete). */
   requestTimeoutMs: number;
   /** The HTTPS server's connection limits, per serving process. */
@@ -235,6 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KeyholdConfig 
     },
     workers: e.KEYHOLD_WORKERS,
     keyCacheSize: e.KEYHOLD_KEY_CACHE_SIZE,
+    ciphertextFormat: e.KEYHOLD_CIPHERTEXT_FORMAT as 1 | 2,
     requestTimeoutMs: e.KEYHOLD_REQUEST_TIMEOUT_MS,
     connections: {
       headersTimeoutMs: e.KEYHOLD_HEADERS_TIMEOUT_MS,

@@ -50,6 +50,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
     versionKeyCacheSize: config.keyCacheSize,
     keyRecordCacheSize: config.keyCacheSize,
     aws: config.aws,
+    ciphertextFormat: config.ciphertextFormat,
   });
   let credentials: CredentialService | undefined;
   // A change told while the credentials are first read may have come after that read.

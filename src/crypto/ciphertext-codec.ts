@@ -2,11 +2,18 @@ import { Buffer } from 'node:buffer';
 import { DecryptionFailedError } from './errors.js';
 import { assertKeyId, assertKeyVersion } from './identifiers.js';
 
-// Format 1, byte ranges half-open:
+// Formats 1 and 2 share one layout, byte ranges half-open:
 //   [0,1) format  [1,17) KeyId  [17,21) version u32be  [21,53) salt  [53,len-16) ciphertext  [len-16,len) tag
+// They differ only in how the message key and IV come from the version key (src/crypto/envelope.ts).
 
-/** The format byte of every blob this module writes. */
+/** Format 1: the message key and IV by HKDF-SHA256 (extract and expand) of the version key. */
 export const CIPHERTEXT_FORMAT_1 = 0x01;
+/** Format 2: the message key by one HMAC-SHA256 under the version key, the IV from the salt. */
+export const CIPHERTEXT_FORMAT_2 = 0x02;
+/** The formats this module reads and writes. */
+export type CiphertextFormat = typeof CIPHERTEXT_FORMAT_1 | typeof CIPHERTEXT_FORMAT_2;
+/** What encrypt writes unless told otherwise (KEYHOLD_CIPHERTEXT_FORMAT). */
+export const DEFAULT_CIPHERTEXT_FORMAT: CiphertextFormat = CIPHERTEXT_FORMAT_2;
 /** format || KeyId || version: the part that names the key. */
 export const HEAD_LENGTH = 21;
 /** The per-message HKDF salt that follows the head. */
@@ -23,13 +30,14 @@ const KEY_ID_OFFSET = 1;
 const UUID_LENGTH = 16;
 const VERSION_OFFSET = KEY_ID_OFFSET + UUID_LENGTH;
 
-/** The parts of a format-1 blob, as views into it (no copies): do not mutate the blob while in use. */
+/** The parts of a blob, as views into it (no copies): do not mutate the blob while in use. */
 export interface ParsedCiphertext {
+  readonly format: CiphertextFormat;
   readonly keyId: string;
   readonly version: number;
-  /** blob[0:21], the HKDF info suffix. */
+  /** blob[0:21], the end of the key derivation's info. */
   readonly head: Buffer;
-  /** blob[21:53], the HKDF salt. */
+  /** blob[21:53], the per-message salt. */
   readonly salt: Buffer;
   /** blob[0:53], the AAD prefix. */
   readonly prefix: Buffer;
@@ -60,32 +68,39 @@ export function bytesToUuid(bytes: Uint8Array): string {
 }
 
 /**
- * format || KeyId || version: the first 21 bytes of a blob, which also feed HKDF's info.
- * @example encodeHead(keyId, 1) // 01 <16 KeyId bytes> 00000001
+ * format || KeyId || version: the first 21 bytes of a blob, which also feed the key derivation's info.
+ * @example encodeHead(keyId, 1) // 02 <16 KeyId bytes> 00000001
  */
-export function encodeHead(keyId: string, version: number): Buffer {
+export function encodeHead(keyId: string, version: number, format: CiphertextFormat = DEFAULT_CIPHERTEXT_FORMAT): Buffer {
   const head = Buffer.allocUnsafe(HEAD_LENGTH);
-  writeHead(head, keyId, version);
+  writeHead(head, keyId, version, format);
   return head;
 }
 
 /**
  * Writes the head of `encodeHead` into the first 21 bytes of `target` (a blob being built).
- * @example writeHead(blob, keyId, 1) // blob[0:21] = 01 <16 KeyId bytes> 00000001
+ * @example writeHead(blob, keyId, 1) // blob[0:21] = 02 <16 KeyId bytes> 00000001
  */
-export function writeHead(target: Buffer, keyId: string, version: number): void {
+export function writeHead(target: Buffer, keyId: string, version: number, format: CiphertextFormat = DEFAULT_CIPHERTEXT_FORMAT): void {
   assertKeyVersion(version);
   assertKeyId(keyId);
   /* Precondition: the target has room for the head. */
   if (target.length < HEAD_LENGTH) throw new RangeError('a head needs 21 bytes');
-  target[FORMAT_OFFSET] = CIPHERTEXT_FORMAT_1;
+  /* Precondition: a format this module knows. */
+  if (!isCiphertextFormat(format)) throw new RangeError('the ciphertext format must be 1 or 2');
+  target[FORMAT_OFFSET] = format;
   // The KeyId was checked to be a hyphenated UUID, so its 32 hex digits fill the 16 bytes.
   target.write(keyId.replaceAll('-', ''), KEY_ID_OFFSET, UUID_LENGTH, 'hex');
   target.writeUInt32BE(version, VERSION_OFFSET);
 }
 
+/** Whether `value` is a format byte this module reads and writes. */
+export function isCiphertextFormat(value: unknown): value is CiphertextFormat {
+  return value === CIPHERTEXT_FORMAT_1 || value === CIPHERTEXT_FORMAT_2;
+}
+
 /**
- * Splits a format-1 blob into its parts after checking its whole layout, so callers can find
+ * Splits a blob (format 1 or 2) into its parts after checking its whole layout, so callers can find
  * the key by `keyId` and `version` before decrypting. Throws DecryptionFailedError for any
  * malformed blob, like every other decryption failure.
  *
@@ -100,13 +115,15 @@ export function parseCiphertext(blob: Uint8Array): ParsedCiphertext {
     throw new DecryptionFailedError();
   }
   const bytes = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
-  /* Precondition: the format byte is 0x01. */
-  if (bytes[FORMAT_OFFSET] !== CIPHERTEXT_FORMAT_1) throw new DecryptionFailedError();
+  /* Precondition: the format byte is 0x01 or 0x02. */
+  const format = bytes[FORMAT_OFFSET];
+  if (!isCiphertextFormat(format)) throw new DecryptionFailedError();
   const version = bytes.readUInt32BE(VERSION_OFFSET);
   /* Precondition: the key version is at least 1. */
   if (version < 1) throw new DecryptionFailedError();
 
   return {
+    format,
     keyId: bytesToUuid(bytes.subarray(KEY_ID_OFFSET, VERSION_OFFSET)),
     version,
     head: bytes.subarray(0, HEAD_LENGTH),

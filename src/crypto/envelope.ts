@@ -1,12 +1,16 @@
 import { Buffer } from 'node:buffer';
-import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomFillSync } from 'node:crypto';
 import type { CipherGCM, DecipherGCM } from 'node:crypto';
 import {
+  CIPHERTEXT_FORMAT_1,
+  CIPHERTEXT_FORMAT_2,
+  DEFAULT_CIPHERTEXT_FORMAT,
   HEAD_LENGTH,
   PREFIX_LENGTH,
   SALT_LENGTH,
   TAG_LENGTH,
   writeHead,
+  type CiphertextFormat,
   type ParsedCiphertext,
 } from './ciphertext-codec.js';
 import { canonicalEncryptionContext } from './encryption-context.js';
@@ -16,13 +20,21 @@ import { KEY_LENGTH, asVersionKey, type EncryptionContext, type VersionKey } fro
 
 const AEAD_ALGORITHM = 'aes-256-gcm';
 const DEK_INFO_LABEL = Buffer.from('keyhold/v1/dek', 'utf8');
+const DEK_INFO_LABEL_2 = Buffer.from('keyhold/v2/dek', 'utf8');
 const IV_LENGTH = 12;
 const OKM_LENGTH = KEY_LENGTH + IV_LENGTH;
 
-// HKDF's info, label || head, rebuilt in place for each message: it is read only within the
-// synchronous HKDF call, and holds nothing secret.
+// Format 1's HKDF info, label || head, rebuilt in place for each message: it is read only
+// within the synchronous HKDF call, and holds nothing secret.
 const messageInfo = Buffer.alloc(DEK_INFO_LABEL.length + HEAD_LENGTH);
 DEK_INFO_LABEL.copy(messageInfo);
+
+// Format 2's fixed HKDF salt, and its HKDF-Expand input, label || head || salt || 0x01, rebuilt in
+// place for each message the same way (public bytes only).
+const FORMAT_2_EXTRACT_SALT = Buffer.from('keyhold/v2', 'utf8');
+const messageInfo2 = Buffer.alloc(DEK_INFO_LABEL_2.length + PREFIX_LENGTH + 1);
+DEK_INFO_LABEL_2.copy(messageInfo2);
+messageInfo2[messageInfo2.length - 1] = 0x01;
 
 // Salts are public (each is written into its blob), so they are drawn from random bytes fetched
 // 4 KiB at a time rather than by one call into OpenSSL's DRBG per message; no byte is used twice.
@@ -47,13 +59,30 @@ export interface EncryptMessageParams {
   plaintext: Uint8Array;
   context?: EncryptionContext;
   salt?: Uint8Array;
+  /** The blob's format: 2 unless told (1 while older Keyhold releases must still read new blobs). */
+  format?: CiphertextFormat;
+  /** `format2DerivationKey(versionKey)`, when the caller keeps it (else it is made and zeroed per message). */
+  derivationKey?: Uint8Array;
 }
 
 /**
- * Derives this message's key and IV from the version key and the blob prefix, and hands them
- * to `create` only for the cipher's construction; the derived bytes are zeroed right after.
+ * Format 2's HKDF-Extract of a version key: HMAC-SHA256(key = "keyhold/v2", message = version
+ * key), the PRK every message key of that version is expanded from. It is as secret as the
+ * version key: whoever keeps it (the key registry's cache) zeroes it with the version key.
  */
-function withMessageKey<T>(versionKey: Buffer, prefix: Buffer, create: (dek: Uint8Array, iv: Uint8Array) => T): T {
+export function format2DerivationKey(versionKey: Uint8Array): Buffer {
+  return createHmac('sha256', FORMAT_2_EXTRACT_SALT).update(versionKey).digest();
+}
+
+/**
+ * Derives this message's key and IV from the version key and the blob prefix (by the format
+ * its first byte names), and hands them to `create` only for the cipher's construction; the
+ * derived bytes are zeroed right after.
+ */
+function withMessageKey<T>(versionKey: Buffer, prefix: Buffer, derivationKey: Uint8Array | undefined, create: (dek: Uint8Array, iv: Uint8Array) => T): T {
+  if (prefix[0] === CIPHERTEXT_FORMAT_2) return withMessageKey2(versionKey, prefix, derivationKey, create);
+  /* Precondition: a format this module knows (a hand-made ParsedCiphertext may name another). */
+  if (prefix[0] !== CIPHERTEXT_FORMAT_1) throw new DecryptionFailedError();
   // A fresh key per message (salted by 32 random bytes) lifts the 2^32-messages limit of random
   // GCM nonces under one key; info carries the head, so the key is bound to KeyId and version.
   prefix.copy(messageInfo, DEK_INFO_LABEL.length, 0, HEAD_LENGTH);
@@ -66,6 +95,30 @@ function withMessageKey<T>(versionKey: Buffer, prefix: Buffer, create: (dek: Uin
   }
 }
 
+/**
+ * Format 2: dek = HKDF-SHA256(ikm = version key, salt = "keyhold/v2", info = "keyhold/v2/dek" ||
+ * head || blob salt, 32 bytes), iv = blob salt[0:12]. The extract step depends on the version
+ * key alone, so its PRK (`format2DerivationKey`) is made once per version key and kept beside
+ * it; each message then costs one HMAC (HKDF-Expand's T(1)) where format 1 spends three, about
+ * 8 µs per message here (bench/RESULTS.md). Each message still gets a key of its own, bound to
+ * the KeyId, the version and all 32 bytes of the salt: a GCM (key, IV) pair repeats only if a
+ * 256-bit random salt does under one key version. The version key is only ever HMAC's message,
+ * never its key, as in format 1: an HMAC key imported with the same bytes (GenerateMac) cannot
+ * compute a message key.
+ */
+function withMessageKey2<T>(versionKey: Buffer, prefix: Buffer, derivationKey: Uint8Array | undefined, create: (dek: Uint8Array, iv: Uint8Array) => T): T {
+  prefix.copy(messageInfo2, DEK_INFO_LABEL_2.length, 0, PREFIX_LENGTH);
+  const prk = derivationKey ?? format2DerivationKey(versionKey);
+  let dek: Buffer | undefined;
+  try {
+    dek = createHmac('sha256', prk).update(messageInfo2).digest();
+    return create(dek, prefix.subarray(HEAD_LENGTH, HEAD_LENGTH + IV_LENGTH));
+  } finally {
+    dek?.fill(0);
+    if (prk !== derivationKey) prk.fill(0);
+  }
+}
+
 /** AAD = blob[0:53] || canonical(context), given in two pieces: GCM hashes AAD as one stream. */
 function setMessageAad(cipher: CipherGCM | DecipherGCM, prefix: Buffer, context: EncryptionContext | undefined): void {
   // The prefix in the AAD binds KeyId, version and salt; the context binds the caller's pairs.
@@ -75,14 +128,14 @@ function setMessageAad(cipher: CipherGCM | DecipherGCM, prefix: Buffer, context:
 }
 
 /**
- * Seals a plaintext into a format-1 blob under one key version. A given salt makes the result
- * deterministic (for known-answer tests); leave it out everywhere else.
+ * Seals a plaintext into a blob of format 2 (or the format given) under one key version. A
+ * given salt makes the result deterministic (for known-answer tests); leave it out everywhere else.
  *
  * @example
  *   const blob = encryptMessage({ versionKey, keyId, version: 3, plaintext, context: { tenant: 'acme' } });
  */
 export function encryptMessage(params: EncryptMessageParams): Buffer {
-  const { versionKey, keyId, version, plaintext, context } = params;
+  const { versionKey, keyId, version, plaintext, context, format = DEFAULT_CIPHERTEXT_FORMAT, derivationKey } = params;
   asVersionKey(versionKey); // the brand is a compile-time promise; the length is checked here
   const { salt } = params;
   /* Precondition: a given salt is exactly 32 bytes. */
@@ -93,12 +146,12 @@ export function encryptMessage(params: EncryptMessageParams): Buffer {
   // One allocation for the whole blob; the prefix is written in place and used as a view.
   const ciphertextLength = plaintext.length;
   const blob = Buffer.allocUnsafe(PREFIX_LENGTH + ciphertextLength + TAG_LENGTH);
-  writeHead(blob, keyId, version);
+  writeHead(blob, keyId, version, format);
   if (salt === undefined) writeRandomSalt(blob, HEAD_LENGTH);
   else blob.set(salt, HEAD_LENGTH);
   const prefix = blob.subarray(0, PREFIX_LENGTH);
 
-  const cipher = withMessageKey(versionKey, prefix, (dek, iv) =>
+  const cipher = withMessageKey(versionKey, prefix, derivationKey, (dek, iv) =>
     createCipheriv(AEAD_ALGORITHM, dek, iv, { authTagLength: TAG_LENGTH }),
   );
   setMessageAad(cipher, prefix, context);
@@ -112,24 +165,25 @@ export function encryptMessage(params: EncryptMessageParams): Buffer {
 }
 
 /**
- * Opens a parsed format-1 blob with its version key and the context it was sealed with.
- * Any failure (wrong key, wrong context, tampered or malformed parts) is one DecryptionFailedError.
+ * Opens a parsed blob (format 1 or 2) with its version key and the context it was sealed with
+ * (and `format2DerivationKey(versionKey)`, if the caller keeps it). Any failure (wrong key,
+ * wrong context, tampered or malformed parts) is one DecryptionFailedError.
  *
  * @example
  *   const parsed = parseCiphertext(blob);
  *   const plaintext = decryptMessage(parsed, versionKey, { tenant: 'acme' });
  */
-export function decryptMessage(parsed: ParsedCiphertext, versionKey: VersionKey, context?: EncryptionContext): Buffer {
+export function decryptMessage(parsed: ParsedCiphertext, versionKey: VersionKey, context?: EncryptionContext, derivationKey?: Uint8Array): Buffer {
   let plaintext: Buffer | undefined;
   try {
     const { prefix, body } = parsed;
-    /* Precondition: the parsed parts have the format-1 lengths. */
+    /* Precondition: the parsed parts have the lengths of formats 1 and 2. */
     // Only prefix and body are read: head and salt are views of the prefix, so a hand-made
     // ParsedCiphertext cannot pair one blob's salt with another blob's head.
     if (prefix.length !== PREFIX_LENGTH || body.length < TAG_LENGTH) throw new DecryptionFailedError();
     const ciphertextLength = body.length - TAG_LENGTH;
 
-    const decipher = withMessageKey(versionKey, prefix, (dek, iv) =>
+    const decipher = withMessageKey(versionKey, prefix, derivationKey, (dek, iv) =>
       createDecipheriv(AEAD_ALGORITHM, dek, iv, { authTagLength: TAG_LENGTH }),
     );
     setMessageAad(decipher, prefix, context);

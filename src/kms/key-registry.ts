@@ -4,6 +4,7 @@ import { DEFAULT_AWS_IDENTITY, type AwsIdentity } from '../config.js';
 import {
   asVersionKey,
   DecryptionFailedError,
+  format2DerivationKey,
   macKeyAad,
   materialFingerprint,
   materialMatches,
@@ -24,6 +25,12 @@ import { isUuid, KEY_RESOURCE_PREFIX } from './key-id.js';
 import { parseKmsArn } from './arn.js';
 import { KeyLocks } from './key-locks.js';
 import { hasVersions, type KeyMaterialKind } from './key-kinds/index.js';
+
+/** An unwrapped version key and its format-2 derivation key, cached and zeroed together. */
+interface CachedVersionKey {
+  versionKey: VersionKey;
+  derivationKey: Buffer;
+}
 
 export const ALIAS_RESOURCE_PREFIX = 'keyhold:alias/';
 
@@ -92,8 +99,9 @@ export class KeyRegistry {
   readonly aws: AwsIdentity;
   private readonly rootKey: Buffer;
   private readonly locks = new KeyLocks();
-  // Unwrapped version keys, zeroed as they leave the cache: used only inside withVersionKey.
-  private readonly versionKeys: LruCache<string, VersionKey>;
+  // Unwrapped version keys, each with its format-2 derivation key (src/crypto/envelope.ts), both
+  // zeroed as they leave the cache: used only inside withVersionKey.
+  private readonly versionKeys: LruCache<string, CachedVersionKey>;
   private readonly keyRecords: LruCache<string, KeyRecord>;
   // Asymmetric keys' parsed private (local keys) and public keys, by KeyId.
   private readonly privateKeys: LruCache<string, KeyObject>;
@@ -112,7 +120,10 @@ export class KeyRegistry {
     this.rootKey = options.rootKey;
     this.clock = options.clock ?? (() => new Date());
     this.aws = options.aws ?? DEFAULT_AWS_IDENTITY;
-    this.versionKeys = new LruCache(options.versionKeyCacheSize ?? DEFAULT_KEY_CACHE_SIZE, (key) => key.fill(0));
+    this.versionKeys = new LruCache(options.versionKeyCacheSize ?? DEFAULT_KEY_CACHE_SIZE, (cached) => {
+      cached.versionKey.fill(0);
+      cached.derivationKey.fill(0);
+    });
     this.keyRecords = new LruCache(options.keyRecordCacheSize ?? DEFAULT_KEY_CACHE_SIZE);
     this.privateKeys = new LruCache(ASYMMETRIC_KEY_CACHE_SIZE);
     this.publicKeys = new LruCache(ASYMMETRIC_KEY_CACHE_SIZE);
@@ -231,10 +242,10 @@ export class KeyRegistry {
    * keys leaving the cache are zeroed, and other requests' reads can push a key out at any
    * await, so a version key is never handed out to be held across one.
    */
-  async withVersionKey<T>(record: KeyRecord, version: number, use: (versionKey: VersionKey) => T): Promise<T> {
+  async withVersionKey<T>(record: KeyRecord, version: number, use: (versionKey: VersionKey, derivationKey: Buffer) => T): Promise<T> {
     const cached = this.versionKeys.get(`${record.keyId}!${version}`);
     metrics.keyCacheLookup('version_key', cached !== undefined);
-    if (cached) return use(cached);
+    if (cached) return use(cached.versionKey, cached.derivationKey);
     const watch = this.watch(record.keyId);
     try {
       const wrapped = await this.store.getVersion(record.keyId, version);
@@ -243,7 +254,8 @@ export class KeyRegistry {
       if (watch.changed()) return await this.withVersionKey(await this.usableKey(record.keyId), version, use);
       // A version the key should have but the store lacks is corruption, not a caller error.
       if (!wrapped) throw new Error(`store is missing version ${version} of key ${record.keyId}`);
-      return use(this.cacheVersionKey(record.keyId, version, wrapped));
+      const fresh = this.cacheVersionKey(record.keyId, version, wrapped);
+      return use(fresh.versionKey, fresh.derivationKey);
     } finally {
       watch.release();
     }
@@ -254,13 +266,14 @@ export class KeyRegistry {
    * cached it meanwhile (theirs is kept). Synchronous: the caller has checked, in the same
    * turn as its read finished, that the key has not changed since.
    */
-  private cacheVersionKey(keyId: string, version: number, wrapped: Buffer): VersionKey {
+  private cacheVersionKey(keyId: string, version: number, wrapped: Buffer): CachedVersionKey {
     const cacheKey = `${keyId}!${version}`;
     const raced = this.versionKeys.get(cacheKey);
     if (raced) return raced;
     const versionKey = asVersionKey(unwrapStored(() => unwrapKey(this.rootKey, wrapped, versionKeyAad(keyId, version)), `version ${version} of key ${keyId}`));
-    this.versionKeys.set(cacheKey, versionKey);
-    return versionKey;
+    const cached = { versionKey, derivationKey: format2DerivationKey(versionKey) };
+    this.versionKeys.set(cacheKey, cached);
+    return cached;
   }
 
   /**

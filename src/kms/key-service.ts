@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import {
+  DEFAULT_CIPHERTEXT_FORMAT,
   DecryptionFailedError,
   decryptMessage,
   encryptMessage,
   parseCiphertext,
+  type CiphertextFormat,
   type EncryptionContext,
   type ParsedCiphertext,
 } from '../crypto/index.js';
@@ -69,6 +71,8 @@ export interface KeyServiceOptions {
   remoteProviders?: RemoteKeyProviders;
   /** The region and account whose ARNs name keys here (KEYHOLD_AWS_REGION, KEYHOLD_AWS_ACCOUNT_ID). */
   aws?: AwsIdentity;
+  /** The format of the blobs this service makes (KEYHOLD_CIPHERTEXT_FORMAT); it reads every format. */
+  ciphertextFormat?: CiphertextFormat;
 }
 
 /**
@@ -84,9 +88,11 @@ export class KeyService {
   readonly asymmetric: AsymmetricOperations;
   private readonly rsaPairSlots = new TaskSlots(RSA_PAIR_SLOTS);
   readonly imports: ImportOperations;
+  private readonly ciphertextFormat: CiphertextFormat;
 
   constructor(options: KeyServiceOptions) {
     this.registry = new KeyRegistry(options);
+    this.ciphertextFormat = options.ciphertextFormat ?? DEFAULT_CIPHERTEXT_FORMAT;
     this.kinds = { registry: this.registry, remoteProviders: options.remoteProviders };
     this.aliases = new AliasOperations(this.registry);
     this.rotation = new RotationOperations(this.registry);
@@ -484,8 +490,8 @@ export class KeyService {
 
   private async seal(record: KeyRecord, plaintext: Buffer, context: EncryptionContext | undefined): Promise<Buffer> {
     requireOperation(record, 'envelope', 'This operation');
-    return this.registry.withVersionKey(record, record.currentVersion, (versionKey) =>
-      encryptMessage({ versionKey, keyId: record.keyId, version: record.currentVersion, plaintext, context }),
+    return this.registry.withVersionKey(record, record.currentVersion, (versionKey, derivationKey) =>
+      encryptMessage({ versionKey, derivationKey, keyId: record.keyId, version: record.currentVersion, plaintext, context, format: this.ciphertextFormat }),
     );
   }
 
@@ -508,7 +514,9 @@ export class KeyService {
     // A symmetric blob naming a key that does no envelope encryption was not made by Keyhold.
     if (!kindOf(record).supports('envelope') || parsed.version > record.currentVersion) throw invalidCiphertext();
     try {
-      const plaintext = await this.registry.withVersionKey(record, parsed.version, (versionKey) => decryptMessage(parsed, versionKey, context));
+      const plaintext = await this.registry.withVersionKey(record, parsed.version, (versionKey, derivationKey) =>
+        decryptMessage(parsed, versionKey, context, derivationKey),
+      );
       return { plaintext, keyId: record.keyId };
     } catch (error) {
       if (error instanceof DecryptionFailedError) throw invalidCiphertext();

@@ -81,7 +81,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
       logger.error({ dataDir: config.dataDir }, "the audit trail's head does not match its newest record: records may have been removed or the head moved; run keyhold admin audit verify");
     }
 
-    const keyService = new KeyService({ store, rootKey, remoteProviders, versionKeyCacheSize: config.keyCacheSize, keyRecordCacheSize: config.keyCacheSize, aws: config.aws });
+    const keyService = new KeyService({ store, rootKey, remoteProviders, versionKeyCacheSize: config.keyCacheSize, keyRecordCacheSize: config.keyCacheSize, aws: config.aws, ciphertextFormat: config.ciphertextFormat });
     const audit = new AuditTrail(store);
     // Nodes that share a store also share their claims: a request is accepted by one node only.
     const replay = config.storeUrl === undefined ? new ReplayMemory() : new SharedReplayGuard(new ReplayMemory(), store);

@@ -169,14 +169,14 @@ describe('API actions (through the signed app, a real store)', () => {
   });
 
   describe('encrypt and decrypt', () => {
-    it('round-trips with an encryption context, and the blob has format 1 with the KeyId inside', async () => {
+    it('round-trips with an encryption context, and the blob has format 2 with the KeyId inside', async () => {
       const keyId = await createKey();
       const plaintext = secretPlaintext('the launch codes are 0000');
       const context = { tenant: 'acme', purpose: 'test' };
       const enc = await h.call('encrypt', { KeyId: keyId, Plaintext: b64(plaintext), EncryptionContext: context }).expect(200);
       expect(enc.body.KeyId).to.equal(keyId);
       const blob = Buffer.from(enc.body.CiphertextBlob, 'base64');
-      expect(blob[0]).to.equal(1);
+      expect(blob[0]).to.equal(2);
       expect(blob.subarray(1, 17).toString('hex')).to.equal(keyId.replaceAll('-', ''));
       expect(blob.readUInt32BE(17)).to.equal(1);
       expect(blob.length).to.equal(53 + plaintext.length + 16);
@@ -256,7 +256,8 @@ describe('API actions (through the signed app, a real store)', () => {
       versionZero.writeUInt32BE(0, 17);
       const versionTwo = Buffer.from(blob);
       versionTwo.writeUInt32BE(2, 17);
-      bad.push(versionZero, versionTwo, Buffer.concat([Buffer.from([2]), blob.subarray(1)]));
+      // Format 3 does not exist; a format-2 blob relabelled as format 1 fails its tag.
+      bad.push(versionZero, versionTwo, Buffer.concat([Buffer.from([3]), blob.subarray(1)]), Buffer.concat([Buffer.from([1]), blob.subarray(1)]));
       for (const candidate of bad) {
         const res = await h.call('decrypt', { CiphertextBlob: b64(candidate) });
         // Byte 1..16 flips name another (unknown) key: NotFound is the honest answer there.

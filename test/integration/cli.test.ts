@@ -124,7 +124,7 @@ describe('the keyhold command line, against a real server', function () {
       rememberSecret(secret);
       const encrypted = await keyhold(['encrypt', '--key-id', 'alias/cli-crypto', '--plaintext', secret, '--context', 'app=cli']);
       expect(encrypted.code, encrypted.stderr).to.equal(0);
-      expect(encrypted.stdout[0]).to.equal(1);
+      expect(encrypted.stdout[0], 'a format-2 blob, raw').to.equal(2);
       const decrypted = await keyhold(['decrypt', '--context', 'app=cli'], { input: encrypted.stdout });
       expect(decrypted.code, decrypted.stderr).to.equal(0);
       expect(decrypted.stdout.toString()).to.equal(secret);

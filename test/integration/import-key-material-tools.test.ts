@@ -23,7 +23,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { expect } from 'chai';
 import { KeyholdClient } from '../../src/client/index.js';
 import { adminAwsCredentials, awsClientEnv, requireAwsCli, runProcess } from '../helpers/aws-clients.js';
-import { openFormat1, wrapMaterial, type Algorithm } from '../helpers/imported-material.js';
+import { openBlob, wrapMaterial, type Algorithm } from '../helpers/imported-material.js';
 import { runCli } from '../helpers/cli.js';
 import { capturedLog } from '../helpers/log-capture.js';
 import { rejectionOf } from '../helpers/rejection.js';
@@ -140,7 +140,7 @@ describe('importing key material with the tools: docs/cli.md as written, the aws
       expect(material).to.have.length(32);
       // The material that went through the docs' commands is the key's: a blob opens with it.
       const { ciphertextBlob } = await native.encrypt({ keyId, plaintext: Buffer.from(`via ${algorithm}`), encryptionContext: { step: '5' } });
-      expect(openFormat1(material, ciphertextBlob, { step: '5' }).toString()).to.equal(`via ${algorithm}`);
+      expect(openBlob(material, ciphertextBlob, { step: '5' }).toString()).to.equal(`via ${algorithm}`);
     });
   }
 
@@ -285,7 +285,7 @@ describe('importing key material with the tools: docs/cli.md as written, the aws
       expect(Math.abs(described.ValidTo - validTo.getTime() / 1000)).to.be.below(1);
       writeFileSync(path.join(dir, 'secret.txt'), 'aws cli byok plaintext');
       const blob = (await aws('encrypt', '--key-id', keyId, '--plaintext', `fileb://${path.join(dir, 'secret.txt')}`)).CiphertextBlob as string;
-      expect(openFormat1(material, Buffer.from(blob, 'base64'), {}).toString()).to.equal('aws cli byok plaintext');
+      expect(openBlob(material, Buffer.from(blob, 'base64'), {}).toString()).to.equal('aws cli byok plaintext');
       writeFileSync(path.join(dir, 'blob.bin'), Buffer.from(blob, 'base64'));
       const plaintext = (await aws('decrypt', '--ciphertext-blob', `fileb://${path.join(dir, 'blob.bin')}`)).Plaintext as string;
       expect(Buffer.from(plaintext, 'base64').toString()).to.equal('aws cli byok plaintext');

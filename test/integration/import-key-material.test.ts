@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { macKeyAad, unwrapKey, versionKeyAad, wrappingKeyAad } from '../../src/crypto/index.js';
 import { verifyStoreRecords } from '../../src/kms/verify-store.js';
 import { openHarness, storedRecords, type Harness } from '../helpers/service-harness.js';
-import { openFormat1, sealFormat1, wrapMaterial, type Algorithm } from '../helpers/imported-material.js';
+import { openBlob, sealBlob, wrapMaterial, type Algorithm } from '../helpers/imported-material.js';
 import { rememberSecret } from '../helpers/secrets.js';
 
 const HOUR = 3_600_000;
@@ -121,16 +121,19 @@ describe('importing key material (Origin EXTERNAL)', function () {
     });
   }
 
-  it('known answer: a blob Keyhold makes opens with an independent format-1 implementation, and one it makes opens in Keyhold', async () => {
+  it('known answer: a blob Keyhold makes opens with an independent format-2 implementation, and ones it makes in either format open in Keyhold', async () => {
     const material = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
     const keyId = await createExternalKey();
     await importMaterial(keyId, material, 200);
     const context = { tenant: 'acme', purpose: 'invoices' };
     const made = await h.call('encrypt', { KeyId: keyId, Plaintext: Buffer.from('made by keyhold').toString('base64'), EncryptionContext: context }).expect(200);
-    expect(openFormat1(material, Buffer.from(made.body.CiphertextBlob, 'base64'), context).toString()).to.equal('made by keyhold');
-    const ours = sealFormat1(material, keyId, Buffer.from('made outside keyhold'), context);
-    const res = await h.call('decrypt', { CiphertextBlob: ours.toString('base64'), EncryptionContext: context }).expect(200);
-    expect(Buffer.from(res.body.Plaintext, 'base64').toString()).to.equal('made outside keyhold');
+    expect(openBlob(material, Buffer.from(made.body.CiphertextBlob, 'base64'), context).toString()).to.equal('made by keyhold');
+    for (const format of [1, 2] as const) {
+      const outside = sealBlob(format, material, keyId, Buffer.from(`made outside keyhold in format ${format}`), context);
+      const opened = await h.call('decrypt', { CiphertextBlob: outside.toString('base64'), EncryptionContext: context }).expect(200);
+      expect(Buffer.from(opened.body.Plaintext, 'base64').toString()).to.equal(`made outside keyhold in format ${format}`);
+    }
+    const ours = sealBlob(2, material, keyId, Buffer.from('made outside keyhold'), context);
     // The same blob under another context is refused: the context is bound as docs/api.md says.
     expect(await errorOf('decrypt', { CiphertextBlob: ours.toString('base64'), EncryptionContext: { tenant: 'other' } })).to.equal('InvalidCiphertextException');
   });

@@ -42,6 +42,7 @@ describe('loadConfig', () => {
     expect(config.pkcs11.keyLabel).to.equal('keyhold-master');
     expect(config.goKmsAuthKey).to.equal(undefined);
     expect(config.keyCacheSize).to.equal(DEFAULT_KEY_CACHE_SIZE);
+    expect(config.ciphertextFormat).to.equal(2);
     expect(config.logLevel).to.equal('info');
     expect(config.logFormat, 'JSON lines unless asked').to.equal('json');
     expect(config.production).to.equal(false);
@@ -62,6 +63,7 @@ describe('loadConfig', () => {
       KEYHOLD_PKCS11_KEY_LABEL: 'other-label',
       KEYHOLD_GOKMS_AUTH_KEY: 'sixteen chars ok',
       KEYHOLD_KEY_CACHE_SIZE: '250000',
+      KEYHOLD_CIPHERTEXT_FORMAT: '1',
       KEYHOLD_LOG_LEVEL: 'debug',
       KEYHOLD_LOG_FORMAT: 'pretty',
       KEYHOLD_HEADERS_TIMEOUT_MS: '2000',
@@ -80,6 +82,7 @@ describe('loadConfig', () => {
     expect(config.pkcs11.keyLabel).to.equal('other-label');
     expect(config.goKmsAuthKey).to.equal('sixteen chars ok');
     expect(config.keyCacheSize).to.equal(250_000);
+    expect(config.ciphertextFormat).to.equal(1);
     expect(config.logLevel).to.equal('debug');
     expect(config.logFormat).to.equal('pretty');
     expect(config.connections).to.deep.equal({ headersTimeoutMs: 2000, keepAliveTimeoutMs: 3000, maxConnections: 50 });
@@ -151,6 +154,7 @@ describe('loadConfig', () => {
       { title: 'a keep-alive timeout above 600000 ms', variable: 'KEYHOLD_KEEPALIVE_TIMEOUT_MS', env: () => ({ KEYHOLD_KEEPALIVE_TIMEOUT_MS: '600001' }) },
       { title: 'a connection cap of 0', variable: 'KEYHOLD_MAX_CONNECTIONS', env: () => ({ KEYHOLD_MAX_CONNECTIONS: '0' }) },
       { title: 'a key cache size that is not a number', variable: 'KEYHOLD_KEY_CACHE_SIZE', env: () => ({ KEYHOLD_KEY_CACHE_SIZE: '10k' }) },
+      { title: 'a ciphertext format that does not exist', variable: 'KEYHOLD_CIPHERTEXT_FORMAT', env: () => ({ KEYHOLD_CIPHERTEXT_FORMAT: '3' }) },
       {
         title: 'a TLS certificate without a TLS key',
         variable: 'KEYHOLD_TLS_KEY',

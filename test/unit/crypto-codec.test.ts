@@ -3,6 +3,8 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import {
   CIPHERTEXT_FORMAT_1,
+  CIPHERTEXT_FORMAT_2,
+  DEFAULT_CIPHERTEXT_FORMAT,
   DecryptionFailedError,
   HEAD_LENGTH,
   MIN_BLOB_LENGTH,
@@ -26,10 +28,10 @@ function expectDecryptionFailed(action: () => unknown): void {
   expect(action).to.throw(DecryptionFailedError, 'decryption failed');
 }
 
-describe('crypto ciphertext codec (format 1)', () => {
-  it('defines the layout once: 1 + 16 + 4 head, 32 salt, 16 tag', () => {
-    expect([CIPHERTEXT_FORMAT_1, HEAD_LENGTH, SALT_LENGTH, PREFIX_LENGTH, TAG_LENGTH, MIN_BLOB_LENGTH]).to.deep.equal([
-      0x01, 21, 32, 53, 16, 69,
+describe('crypto ciphertext codec (formats 1 and 2)', () => {
+  it('defines the layout once: 1 + 16 + 4 head, 32 salt, 16 tag; format 2 unless told', () => {
+    expect([CIPHERTEXT_FORMAT_1, CIPHERTEXT_FORMAT_2, DEFAULT_CIPHERTEXT_FORMAT, HEAD_LENGTH, SALT_LENGTH, PREFIX_LENGTH, TAG_LENGTH, MIN_BLOB_LENGTH]).to.deep.equal([
+      0x01, 0x02, 0x02, 21, 32, 53, 16, 69,
     ]);
   });
 
@@ -63,7 +65,8 @@ describe('crypto ciphertext codec (format 1)', () => {
 
   describe('encodeHead', () => {
     it('writes format || KeyId || version big-endian', () => {
-      expect(encodeHead(keyId, 0x01020304).toString('hex')).to.equal(`01${keyId.replaceAll('-', '')}01020304`);
+      expect(encodeHead(keyId, 0x01020304).toString('hex')).to.equal(`02${keyId.replaceAll('-', '')}01020304`);
+      expect(encodeHead(keyId, 0x01020304, CIPHERTEXT_FORMAT_1).toString('hex')).to.equal(`01${keyId.replaceAll('-', '')}01020304`);
       expect(encodeHead(keyId, 0xffff_ffff).subarray(17).toString('hex')).to.equal('ffffffff');
     });
 
@@ -112,11 +115,16 @@ describe('crypto ciphertext codec (format 1)', () => {
       expect(parseCiphertext(blobWith(1)).body.length).to.equal(TAG_LENGTH);
     });
 
-    it('Precondition: the format byte is 0x01.', () => {
-      for (const format of [0x00, 0x02, 0xff]) {
+    it('Precondition: the format byte is 0x01 or 0x02.', () => {
+      for (const format of [0x00, 0x03, 0x41, 0xff]) {
         const blob = blobWith(1);
         blob[0] = format;
         expectDecryptionFailed(() => parseCiphertext(blob));
+      }
+      for (const format of [CIPHERTEXT_FORMAT_1, CIPHERTEXT_FORMAT_2]) {
+        const blob = blobWith(1);
+        blob[0] = format;
+        expect(parseCiphertext(blob).format).to.equal(format);
       }
     });
 

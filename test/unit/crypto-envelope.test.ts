@@ -1,16 +1,20 @@
 import { Buffer } from 'node:buffer';
-import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import {
+  CIPHERTEXT_FORMAT_1,
+  CIPHERTEXT_FORMAT_2,
   DecryptionFailedError,
   MIN_BLOB_LENGTH,
   PREFIX_LENGTH,
   asVersionKey,
   decryptMessage,
   encryptMessage,
+  format2DerivationKey,
   parseCiphertext,
+  type CiphertextFormat,
   type EncryptionContext,
   type ParsedCiphertext,
   type VersionKey,
@@ -28,10 +32,16 @@ interface Vector {
   blob: string;
 }
 
-const fixture = JSON.parse(
-  readFileSync(new URL('../fixtures/ciphertext-format-1.json', import.meta.url), 'utf8'),
-) as { format: number; vectors: Vector[] };
-const vectors = fixture.vectors;
+interface Fixture {
+  format: CiphertextFormat;
+  vectors: Vector[];
+}
+
+const readFixture = (format: CiphertextFormat) =>
+  JSON.parse(readFileSync(new URL(`../fixtures/ciphertext-format-${format}.json`, import.meta.url), 'utf8')) as Fixture;
+const fixtures = [readFixture(CIPHERTEXT_FORMAT_1), readFixture(CIPHERTEXT_FORMAT_2)];
+const vectors = fixtures.flatMap((fixture) => fixture.vectors.map((vector) => ({ ...vector, name: `format ${fixture.format}: ${vector.name}` })));
+const formatOf = (vector: Vector) => Buffer.from(vector.blob, 'base64')[0] as CiphertextFormat;
 
 const hex = (text: string) => Buffer.from(text, 'hex');
 const keyOf = (vector: Vector) => asVersionKey(hex(vector.versionKey));
@@ -44,17 +54,26 @@ function u32be(value: number): Buffer {
   return out;
 }
 
-/** DESIGN.md's format 1 written out step by step with node:crypto alone, as a cross-check. */
-function referenceBlob(vector: Vector): Buffer {
-  const head = Buffer.concat([Buffer.from([0x01]), hex(vector.keyId.replaceAll('-', '')), u32be(vector.version)]);
+/** Formats 1 and 2 of docs/formats.md written out step by step with node:crypto alone, as a cross-check. */
+function referenceBlob(vector: Vector, format: CiphertextFormat): Buffer {
+  const head = Buffer.concat([Buffer.from([format]), hex(vector.keyId.replaceAll('-', '')), u32be(vector.version)]);
   const salt = hex(vector.salt);
-  const info = Buffer.concat([Buffer.from('keyhold/v1/dek', 'utf8'), head]);
-  const okm = Buffer.from(hkdfSync('sha256', hex(vector.versionKey), salt, info, 44));
+  let dek: Buffer;
+  let iv: Buffer;
+  if (format === CIPHERTEXT_FORMAT_1) {
+    const info = Buffer.concat([Buffer.from('keyhold/v1/dek', 'utf8'), head]);
+    const okm = Buffer.from(hkdfSync('sha256', hex(vector.versionKey), salt, info, 44));
+    [dek, iv] = [okm.subarray(0, 32), okm.subarray(32, 44)];
+  } else {
+    const info = Buffer.concat([Buffer.from('keyhold/v2/dek', 'utf8'), head, salt]);
+    dek = Buffer.from(hkdfSync('sha256', hex(vector.versionKey), Buffer.from('keyhold/v2', 'utf8'), info, 32));
+    iv = salt.subarray(0, 12);
+  }
   const pairs = Object.entries(vector.context)
     .map(([key, value]) => [Buffer.from(key, 'utf8'), Buffer.from(value, 'utf8')] as const)
     .sort((left, right) => Buffer.compare(left[0], right[0]));
   const context = Buffer.concat(pairs.flatMap(([key, value]) => [u32be(key.length), key, u32be(value.length), value]));
-  const cipher = createCipheriv('aes-256-gcm', okm.subarray(0, 32), okm.subarray(32, 44));
+  const cipher = createCipheriv('aes-256-gcm', dek, iv);
   cipher.setAAD(Buffer.concat([head, salt, context]));
   const ciphertext = Buffer.concat([cipher.update(hex(vector.plaintext)), cipher.final()]);
   return Buffer.concat([head, salt, ciphertext, cipher.getAuthTag()]);
@@ -75,11 +94,14 @@ function expectDecryptionFailed(action: () => unknown): void {
   expect(thrown).to.include({ code: 'ERR_KEYHOLD_DECRYPTION_FAILED', message: 'decryption failed' });
 }
 
-describe('crypto envelope (ciphertext format 1)', () => {
+describe('crypto envelope (ciphertext formats 1 and 2)', () => {
   describe('known-answer vectors', () => {
-    it('has vectors to check', () => {
-      expect(fixture.format).to.equal(1);
-      expect(vectors.length).to.be.greaterThan(0);
+    it('has vectors of both formats to check', () => {
+      expect(fixtures.map((fixture) => fixture.format)).to.deep.equal([1, 2]);
+      for (const fixture of fixtures) {
+        expect(fixture.vectors.length).to.be.greaterThan(0);
+        for (const vector of fixture.vectors) expect(formatOf(vector)).to.equal(fixture.format);
+      }
     });
 
     for (const vector of vectors) {
@@ -92,6 +114,7 @@ describe('crypto envelope (ciphertext format 1)', () => {
             plaintext: hex(vector.plaintext),
             context: vector.context,
             salt: hex(vector.salt),
+            format: formatOf(vector),
           });
           expect(blob.toString('base64')).to.equal(vector.blob);
         });
@@ -105,7 +128,21 @@ describe('crypto envelope (ciphertext format 1)', () => {
         });
 
         it('matches an independent step-by-step computation with node:crypto', () => {
-          expect(referenceBlob(vector).toString('base64')).to.equal(vector.blob);
+          expect(referenceBlob(vector, formatOf(vector)).toString('base64')).to.equal(vector.blob);
+        });
+
+        it('gives the same blob with the derivation key kept by the caller, and opens with it', () => {
+          const derivationKey = format2DerivationKey(keyOf(vector));
+          // HKDF-Extract with the fixed salt "keyhold/v2": HMAC keyed by the salt, over the version key.
+          expect(derivationKey.equals(createHmac('sha256', 'keyhold/v2').update(hex(vector.versionKey)).digest())).to.equal(true);
+          const params = { versionKey: keyOf(vector), keyId: vector.keyId, version: vector.version, plaintext: hex(vector.plaintext), context: vector.context, salt: hex(vector.salt), format: formatOf(vector) };
+          expect(encryptMessage({ ...params, derivationKey }).toString('base64')).to.equal(vector.blob);
+          expect(decryptMessage(parseCiphertext(blobOf(vector)), keyOf(vector), vector.context, derivationKey).toString('hex')).to.equal(vector.plaintext);
+          // The one it was given is used, not one made afresh: a wrong one fails format 2.
+          if (formatOf(vector) === CIPHERTEXT_FORMAT_2) {
+            expectDecryptionFailed(() => decryptMessage(parseCiphertext(blobOf(vector)), keyOf(vector), vector.context, Buffer.alloc(32)));
+          }
+          expect(derivationKey.some((byte) => byte !== 0), 'a kept derivation key is not zeroed').to.equal(true);
         });
       });
     }
@@ -119,6 +156,26 @@ describe('crypto envelope (ciphertext format 1)', () => {
       const blob = encryptMessage({ versionKey, keyId, version: 9, plaintext });
       expect(open(blob, versionKey)).to.deep.equal(plaintext);
       expect(open(blob, versionKey, {})).to.deep.equal(plaintext);
+    });
+
+    it('writes format 2 unless told, format 1 when told, and both open', () => {
+      const second = encryptMessage({ versionKey, keyId, version: 9, plaintext });
+      const first = encryptMessage({ versionKey, keyId, version: 9, plaintext, format: CIPHERTEXT_FORMAT_1 });
+      expect([second[0], first[0]]).to.deep.equal([2, 1]);
+      expect(parseCiphertext(second).format).to.equal(2);
+      expect(parseCiphertext(first).format).to.equal(1);
+      expect(open(first, versionKey)).to.deep.equal(plaintext);
+      expect(open(second, versionKey)).to.deep.equal(plaintext);
+      // Same salt, same key: the formats' message keys differ, so the bodies do too.
+      const salt = randomBytes(32);
+      const [a, b] = ([CIPHERTEXT_FORMAT_1, CIPHERTEXT_FORMAT_2] as CiphertextFormat[]).map((format) => encryptMessage({ versionKey, keyId, version: 9, plaintext, salt, format }));
+      expect(a!.subarray(PREFIX_LENGTH).equals(b!.subarray(PREFIX_LENGTH))).to.equal(false);
+    });
+
+    it('refuses a format it does not know', () => {
+      for (const format of [0, 3, 0xff]) {
+        expect(() => encryptMessage({ versionKey, keyId, version: 1, plaintext, format: format as CiphertextFormat })).to.throw(RangeError);
+      }
     });
 
     it('seals an empty plaintext into a blob of the minimum length', () => {
@@ -212,7 +269,25 @@ describe('crypto envelope (ciphertext format 1)', () => {
       expectDecryptionFailed(() => open(blobOf(vector), keyOf(vector), { '': '' }));
     });
 
-    it('Precondition: the parsed parts have the format-1 lengths.', () => {
+    it('refuses a blob whose format byte was changed to the other format', () => {
+      for (const vector of vectors) {
+        const relabelled = blobOf(vector);
+        relabelled[0] = relabelled[0] === CIPHERTEXT_FORMAT_1 ? CIPHERTEXT_FORMAT_2 : CIPHERTEXT_FORMAT_1;
+        expectDecryptionFailed(() => open(relabelled, keyOf(vector), vector.context));
+      }
+    });
+
+    it('refuses a hand-made ParsedCiphertext whose prefix names no known format', () => {
+      const vector = vectors[0] as Vector;
+      const parsed = parseCiphertext(blobOf(vector));
+      for (const format of [0, 3]) {
+        const prefix = Buffer.from(parsed.prefix);
+        prefix[0] = format;
+        expectDecryptionFailed(() => decryptMessage({ ...parsed, prefix }, keyOf(vector), vector.context));
+      }
+    });
+
+    it('Precondition: the parsed parts have the lengths of formats 1 and 2.', () => {
       const vector = vectors[0] as Vector;
       const parsed = parseCiphertext(blobOf(vector));
       const shortBody: ParsedCiphertext = { ...parsed, body: parsed.body.subarray(0, 15) };
@@ -221,11 +296,13 @@ describe('crypto envelope (ciphertext format 1)', () => {
       expectDecryptionFailed(() => decryptMessage(shortPrefix, keyOf(vector), vector.context));
     });
 
-    it('reads only prefix and body, so a hand-made head or salt cannot mislead it', () => {
-      const vector = vectors[0] as Vector;
-      const parsed = parseCiphertext(blobOf(vector));
-      const misleading: ParsedCiphertext = { ...parsed, head: Buffer.alloc(21), salt: Buffer.alloc(32) };
-      expect(decryptMessage(misleading, keyOf(vector), vector.context).toString('hex')).to.equal(vector.plaintext);
+    it('reads only prefix and body, so a hand-made head, salt or format cannot mislead it', () => {
+      for (const vector of vectors) {
+        const parsed = parseCiphertext(blobOf(vector));
+        const other = parsed.format === CIPHERTEXT_FORMAT_1 ? CIPHERTEXT_FORMAT_2 : CIPHERTEXT_FORMAT_1;
+        const misleading: ParsedCiphertext = { ...parsed, head: Buffer.alloc(21), salt: Buffer.alloc(32), format: other };
+        expect(decryptMessage(misleading, keyOf(vector), vector.context).toString('hex')).to.equal(vector.plaintext);
+      }
     });
   });
 
@@ -234,7 +311,9 @@ describe('crypto envelope (ciphertext format 1)', () => {
       maxKeys: 6,
     });
 
-    it('round-trips any key, plaintext of 0..512 bytes and context', () => {
+    const formatArbitrary = fc.constantFrom<CiphertextFormat>(CIPHERTEXT_FORMAT_1, CIPHERTEXT_FORMAT_2);
+
+    it('round-trips any key, plaintext of 0..512 bytes and context, in either format', () => {
       fc.assert(
         fc.property(
           fc.uint8Array({ minLength: 32, maxLength: 32 }),
@@ -242,11 +321,13 @@ describe('crypto envelope (ciphertext format 1)', () => {
           fc.integer({ min: 1, max: 0xffff_ffff }),
           fc.uint8Array({ maxLength: 512 }),
           contextArbitrary,
-          (keyBytes, anyKeyId, version, plaintext, context) => {
+          formatArbitrary,
+          (keyBytes, anyKeyId, version, plaintext, context, format) => {
             const versionKey = asVersionKey(Buffer.from(keyBytes));
-            const blob = encryptMessage({ versionKey, keyId: anyKeyId, version, plaintext, context });
+            const blob = encryptMessage({ versionKey, keyId: anyKeyId, version, plaintext, context, format });
             expect(blob.length).to.equal(MIN_BLOB_LENGTH + plaintext.length);
             const parsed = parseCiphertext(blob);
+            expect(parsed.format).to.equal(format);
             expect(parsed.keyId).to.equal(anyKeyId.toLowerCase());
             expect(parsed.version).to.equal(version);
             expect(decryptMessage(parsed, versionKey, context).equals(plaintext)).to.equal(true);
@@ -256,11 +337,11 @@ describe('crypto envelope (ciphertext format 1)', () => {
       );
     });
 
-    it('refuses a blob with any byte changed in any way', () => {
+    it('refuses a blob of either format with any byte changed in any way', () => {
       const versionKey = asVersionKey(randomBytes(32));
       fc.assert(
-        fc.property(fc.uint8Array({ maxLength: 64 }), contextArbitrary, fc.nat(), fc.integer({ min: 1, max: 255 }), (plaintext, context, position, mask) => {
-          const blob = encryptMessage({ versionKey, keyId, version: 1, plaintext, context });
+        fc.property(fc.uint8Array({ maxLength: 64 }), contextArbitrary, fc.nat(), fc.integer({ min: 1, max: 255 }), formatArbitrary, (plaintext, context, position, mask, format) => {
+          const blob = encryptMessage({ versionKey, keyId, version: 1, plaintext, context, format });
           const index = position % blob.length;
           blob[index] = (blob[index] ?? 0) ^ mask;
           expectDecryptionFailed(() => open(blob, versionKey, context));
@@ -272,8 +353,8 @@ describe('crypto envelope (ciphertext format 1)', () => {
     it('throws only DecryptionFailedError for arbitrary bytes', () => {
       // Half the inputs carry a well-formed prefix so that they reach the tag check.
       const wellFormedPrefix = fc
-        .tuple(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.integer({ min: 1, max: 0xffff_ffff }), fc.uint8Array({ minLength: 48, maxLength: 300 }))
-        .map(([uuid, version, rest]) => Buffer.concat([Buffer.from([0x01]), uuid, Buffer.from(u32be(version)), rest]));
+        .tuple(formatArbitrary, fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.integer({ min: 1, max: 0xffff_ffff }), fc.uint8Array({ minLength: 48, maxLength: 300 }))
+        .map(([format, uuid, version, rest]) => Buffer.concat([Buffer.from([format]), uuid, Buffer.from(u32be(version)), rest]));
       fc.assert(
         fc.property(
           fc.oneof(fc.uint8Array({ maxLength: 300 }), wellFormedPrefix),

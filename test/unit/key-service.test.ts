@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { versionKeyAad, wrapKey } from '../../src/crypto/index.js';
+import { format2DerivationKey, versionKeyAad, wrapKey } from '../../src/crypto/index.js';
 import { InvalidCiphertextException, KmsError } from '../../src/errors.js';
+import { KeyRegistry } from '../../src/kms/key-registry.js';
 import { KeyService } from '../../src/kms/key-service.js';
 import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { rejectionOf } from '../helpers/rejection.js';
@@ -151,6 +152,18 @@ describe('KeyService on a real store', () => {
       expect((await service.decrypt({ ciphertextBlob: fresh.ciphertextBlob })).plaintext.toString()).to.equal('new material');
     });
 
+    it("keeps each version key's format-2 derivation key beside it, and zeroes both as they leave the cache", async () => {
+      const { KeyId } = await new KeyService({ store, rootKey }).createKey({});
+      const registry = new KeyRegistry({ store, rootKey, versionKeyCacheSize: 1 });
+      // Held past their turn only here, to look at them after they left the cache.
+      const [versionKey, derivationKey] = await registry.withVersionKey(await registry.loadKey(KeyId), 1, (key, derived) => [key, derived] as const);
+      expect(derivationKey.equals(format2DerivationKey(versionKey))).to.equal(true);
+      expect(versionKey.some((byte) => byte !== 0) && derivationKey.some((byte) => byte !== 0)).to.equal(true);
+      registry.clearCaches();
+      expect(versionKey.every((byte) => byte === 0), 'version key zeroed').to.equal(true);
+      expect(derivationKey.every((byte) => byte === 0), 'derivation key zeroed').to.equal(true);
+    });
+
     it('decrypts with a fresh service after clearCaches, reading the wrapped material from the store', async () => {
       const service = new KeyService({ store, rootKey });
       const { KeyId } = await service.createKey({});
@@ -160,6 +173,29 @@ describe('KeyService on a real store', () => {
       const fresh = new KeyService({ store, rootKey });
       expect((await fresh.decrypt({ ciphertextBlob })).plaintext.toString()).to.equal('from disk');
       expect((await service.decrypt({ ciphertextBlob })).plaintext.toString()).to.equal('from disk');
+    });
+  });
+
+  describe('ciphertext formats', () => {
+    it('writes format 2 unless told, format 1 when told, and reads both either way', async () => {
+      const second = new KeyService({ store, rootKey });
+      const first = new KeyService({ store, rootKey, ciphertextFormat: 1 });
+      const { KeyId } = await second.createKey({});
+      const context = { tenant: 'acme' };
+      const blobs = [
+        (await second.encrypt({ keyId: KeyId, plaintext: Buffer.from('two'), encryptionContext: context })).ciphertextBlob,
+        (await first.encrypt({ keyId: KeyId, plaintext: Buffer.from('one'), encryptionContext: context })).ciphertextBlob,
+        (await first.generateDataKey({ keyId: KeyId, keySpec: 'AES_256', encryptionContext: context })).ciphertextBlob,
+      ];
+      expect(blobs.map((blob) => blob[0])).to.deep.equal([2, 1, 1]);
+      for (const service of [second, first]) {
+        expect((await service.decrypt({ ciphertextBlob: blobs[0]!, encryptionContext: context })).plaintext.toString()).to.equal('two');
+        expect((await service.decrypt({ ciphertextBlob: blobs[1]!, encryptionContext: context })).plaintext.toString()).to.equal('one');
+        expect((await service.decrypt({ ciphertextBlob: blobs[2]!, encryptionContext: context })).plaintext.length).to.equal(32);
+      }
+      // reencrypt writes the format of the service that does it.
+      const moved = await second.reEncrypt({ ciphertextBlob: blobs[1]!, sourceEncryptionContext: context, destinationKeyId: KeyId });
+      expect(moved.ciphertextBlob[0]).to.equal(2);
     });
   });
 
