@@ -8,7 +8,7 @@ import { assertKeyId, assertKeyVersion } from './identifiers.js';
 
 /** Format 1: the message key and IV by HKDF-SHA256 (extract and expand) of the version key. */
 export const CIPHERTEXT_FORMAT_1 = 0x01;
-/** Format 2: the message key by one HMAC-SHA256 under the version key, the IV from the salt. */
+/** Format 2: the message key by HKDF-Expand (one HMAC) from the version key's cached PRK, the IV from the salt. */
 export const CIPHERTEXT_FORMAT_2 = 0x02;
 /** The formats this module reads and writes. */
 export type CiphertextFormat = typeof CIPHERTEXT_FORMAT_1 | typeof CIPHERTEXT_FORMAT_2;
@@ -16,7 +16,7 @@ export type CiphertextFormat = typeof CIPHERTEXT_FORMAT_1 | typeof CIPHERTEXT_FO
 export const DEFAULT_CIPHERTEXT_FORMAT: CiphertextFormat = CIPHERTEXT_FORMAT_2;
 /** format || KeyId || version: the part that names the key. */
 export const HEAD_LENGTH = 21;
-/** The per-message HKDF salt that follows the head. */
+/** The per-message random salt that follows the head (HKDF's salt in format 1, part of its info in format 2). */
 export const SALT_LENGTH = 32;
 /** head || salt: the authenticated prefix before the ciphertext. */
 export const PREFIX_LENGTH = HEAD_LENGTH + SALT_LENGTH;

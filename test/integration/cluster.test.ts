@@ -32,10 +32,10 @@ interface Cluster {
   workerPids(): number[];
 }
 
-async function startCluster(tempDir: string): Promise<Cluster> {
+async function startCluster(tempDir: string, env: Record<string, string> = {}): Promise<Cluster> {
   const dataDir = path.join(tempDir, 'data');
   rememberSecret(PASSPHRASE);
-  const server = await startServerProcess({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_WORKERS: '2' }, tempDir);
+  const server = await startServerProcess({ KEYHOLD_DATA_DIR: dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_WORKERS: '2', ...env }, tempDir);
   const credentials = JSON.parse(readFileSync(path.join(dataDir, 'admin.credentials'), 'utf8'));
   const secretKey = Buffer.from(credentials.SecretKey, 'base64');
   rememberSecret(secretKey);
@@ -118,10 +118,10 @@ describe('the server with two HTTP workers (KEYHOLD_WORKERS=2)', function () {
   const dirs: { remove(): void }[] = [];
   const running: ServerProcess[] = [];
 
-  async function start(): Promise<Cluster> {
+  async function start(env: Record<string, string> = {}): Promise<Cluster> {
     const dir = makeTempDir('keyhold-cluster-');
     dirs.push(dir);
-    const cluster = await startCluster(dir.path);
+    const cluster = await startCluster(dir.path, env);
     running.push(cluster.server);
     return cluster;
   }
@@ -168,6 +168,7 @@ describe('the server with two HTTP workers (KEYHOLD_WORKERS=2)', function () {
       const encrypted = await cluster.onWorkers(2, 'encrypt', { KeyId: keyId, Plaintext: plaintext.toString('base64') });
       for (const answer of encrypted.values()) {
         expect(answer.status).to.equal(200);
+        expect(Buffer.from(String(answer.body.CiphertextBlob), 'base64')[0], 'ciphertext format 2 by default').to.equal(2);
         const decrypted = await cluster.onWorkers(2, 'decrypt', { CiphertextBlob: answer.body.CiphertextBlob });
         for (const result of decrypted.values()) expect(result.body).to.deep.include({ Plaintext: plaintext.toString('base64'), KeyId: keyId });
       }
@@ -280,6 +281,22 @@ describe('the server with two HTTP workers (KEYHOLD_WORKERS=2)', function () {
       const answers = await cluster.onWorkers(2, 'generaterandom', { NumberOfBytes: 8 });
       expect([...answers.keys()]).to.include('3');
       for (const answer of answers.values()) expect(answer.status).to.equal(200);
+    });
+  });
+
+  describe('with KEYHOLD_CIPHERTEXT_FORMAT=1', () => {
+    it('writes format-1 blobs on every worker (encrypt, generatedatakey), which every worker opens', async () => {
+      const cluster = await start({ KEYHOLD_CIPHERTEXT_FORMAT: '1' });
+      const created = await cluster.call('createkey', {});
+      const keyId = (created.body.KeyMetadata as { KeyId: string }).KeyId;
+      const encrypted = await cluster.onWorkers(2, 'encrypt', { KeyId: keyId, Plaintext: Buffer.from('for an older release').toString('base64') });
+      const dataKeys = await cluster.onWorkers(2, 'generatedatakey', { KeyId: keyId, KeySpec: 'AES_256' });
+      for (const answer of [...encrypted.values(), ...dataKeys.values()]) {
+        expect(answer.status).to.equal(200);
+        expect(Buffer.from(String(answer.body.CiphertextBlob), 'base64')[0]).to.equal(1);
+        const decrypted = await cluster.onWorkers(2, 'decrypt', { CiphertextBlob: answer.body.CiphertextBlob });
+        for (const result of decrypted.values()) expect(result).to.deep.include({ status: 200 });
+      }
     });
   });
 

@@ -141,6 +141,8 @@ describe('crypto envelope (ciphertext formats 1 and 2)', () => {
           // The one it was given is used, not one made afresh: a wrong one fails format 2.
           if (formatOf(vector) === CIPHERTEXT_FORMAT_2) {
             expectDecryptionFailed(() => decryptMessage(parseCiphertext(blobOf(vector)), keyOf(vector), vector.context, Buffer.alloc(32)));
+            // Precondition: a derivation key given is 32 bytes.
+            expect(() => encryptMessage({ ...params, derivationKey: derivationKey.subarray(0, 16) })).to.throw(TypeError);
           }
           expect(derivationKey.some((byte) => byte !== 0), 'a kept derivation key is not zeroed').to.equal(true);
         });
