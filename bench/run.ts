@@ -34,6 +34,7 @@ const COMPARED: Record<string, { scenario: (prepared: PreparedStore) => Scenario
   'decrypt 1 KiB': { scenario: decryptScenario },
   'encrypt 1 KiB, restricted credential (policy on its alias)': { scenario: encryptScenario, name: 'encrypt 1 KiB (beside the restricted row)' },
   'decrypt 1 KiB, restricted credential (policy on its alias)': { scenario: decryptScenario, name: 'decrypt 1 KiB (beside the restricted row)' },
+  [batchEncryptScenario({ keyId: '', plaintext: '' }).name]: { scenario: batchEncryptScenario },
 };
 const SPREAD_KEYS = 1_000;
 const MILLION = 1_000_000;

@@ -100,11 +100,11 @@ function withMessageKey<T>(versionKey: Buffer, prefix: Buffer, derivationKey: Ui
  * head || blob salt, 32 bytes), iv = blob salt[0:12]. The extract step depends on the version
  * key alone, so its PRK (`format2DerivationKey`) is made once per version key and kept beside
  * it; each message then costs one HMAC (HKDF-Expand's T(1)) where format 1 spends three, about
- * 8 µs per message here (bench/RESULTS.md, "Ciphertext format 2"). Each message still gets a key of its own, bound to
- * the KeyId, the version and all 32 bytes of the salt: a GCM (key, IV) pair repeats only if a
- * 256-bit random salt does under one key version. The version key is only ever HMAC's message,
- * never its key, as in format 1: an HMAC key imported with the same bytes (GenerateMac) cannot
- * compute a message key.
+ * 8 µs per message here (bench/RESULTS.md, "Ciphertext format 2"). Each message still gets a
+ * key of its own, bound to the KeyId, the version and all 32 bytes of the salt: a GCM (key, IV)
+ * pair repeats only if a 256-bit random salt does under one key version. The version key is
+ * only ever HMAC's message, never its key, as in format 1: an HMAC key imported with the same
+ * bytes (GenerateMac) cannot compute a message key.
  */
 function withMessageKey2<T>(versionKey: Buffer, prefix: Buffer, derivationKey: Uint8Array | undefined, create: (dek: Uint8Array, iv: Uint8Array) => T): T {
   /* Precondition: a derivation key given is a PRK of 32 bytes (a wrong one only fails the tag). */
