@@ -130,6 +130,47 @@ describe('PostgreSQL store', function () {
     expect((await verifyAuditTrail(a, rootKey)).problem).to.be.a('string');
   });
 
+  it('appends audit records through its temporary function, and where none can be made (no TEMPORARY privilege) as SQL text, one chain either way', async () => {
+    const admin = new pg.Client({ connectionString: postgres.url });
+    await admin.connect();
+    const url = postgres.createDatabase();
+    const database = new URL(url).pathname.slice(1);
+    // A login that owns its database but may not make temporary objects in it.
+    await admin.query(`CREATE ROLE ${database}_notemp LOGIN; ALTER DATABASE ${database} OWNER TO ${database}_notemp; REVOKE TEMPORARY ON DATABASE ${database} FROM PUBLIC, ${database}_notemp`);
+    const notemp = url.replace('keyhold@', `${database}_notemp@`);
+    try {
+      const rootKey = randomBytes(32);
+      // pg_proc is per database, and lists the temporary functions of every session in it.
+      const functions = async () => {
+        const inDatabase = new pg.Client({ connectionString: url });
+        await inDatabase.connect();
+        try {
+          return Number((await inDatabase.query("SELECT count(*) FROM pg_proc WHERE proname = 'keyhold_audit_append'")).rows[0].count);
+        } finally {
+          await inDatabase.end();
+        }
+      };
+      for (const [who, connection] of [['without TEMPORARY', notemp], ['with it', url]] as const) {
+        const store = await open(connection);
+        await store.useAuditKey(rootKey);
+        // Groups of unsynced records, as a busy node writes them: after the first, each goes on from the head this node wrote.
+        for (let group = 0; group < 5; group++) {
+          await Promise.all(Array.from({ length: 4 }, (_, index) => store.write(store.batch().audit(entry('Encrypt', group * 4 + index)), { sync: false })));
+        }
+        if (who === 'without TEMPORARY') expect(await functions(), who).to.equal(0);
+        else expect(await functions(), who).to.be.at.least(1);
+        await store.close();
+        opened.splice(opened.indexOf(store), 1);
+      }
+      const reader = await open(url);
+      await reader.useAuditKey(rootKey);
+      expect((await reader.listAudit()).map((record) => record.Seq)).to.deep.equal(Array.from({ length: 40 }, (_, index) => index + 1));
+      expect(await verifyAuditTrail(reader, rootKey)).to.deep.equal({ checked: 40, unchained: 0 });
+    } finally {
+      await admin.end();
+    }
+  });
+
   it("tells a node what another node changed, within a second", async () => {
     const url = postgres.createDatabase();
     const [a, b] = [await open(url), await open(url)];
