@@ -14,7 +14,7 @@ const STATEMENT_LINE = /^(\d+) LOG:\s+(?:statement|execute [^:]+): (.*)$/;
 
 /** How the store calls its audit append function (a temporary function, made on each pooled connection). */
 const APPEND_FUNCTION = 'pg_temp.keyhold_audit_append';
-const APPEND_CALL = `SELECT ${APPEND_FUNCTION}($1, $2, $3, $4, $5) AS written`;
+const APPEND_CALL = `SELECT ${APPEND_FUNCTION}($1, $2, $3, $4, $5, $6) AS written`;
 
 /** One statement as PostgreSQL logged it: the backend that ran it and its text (parameters left out). */
 interface Statement {

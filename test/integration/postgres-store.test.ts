@@ -171,6 +171,34 @@ describe('PostgreSQL store', function () {
     }
   });
 
+  it('goes on as SQL text, then the full transaction, when a connection lost its function; the chain stays whole', async () => {
+    const url = postgres.createDatabase();
+    const store = await open(url);
+    const rootKey = randomBytes(32);
+    await store.useAuditKey(rootKey);
+    const group = async (from: number) => {
+      await Promise.all(Array.from({ length: 4 }, (_, index) => store.write(store.batch().audit(entry('Encrypt', from + index)), { sync: false })));
+    };
+    await group(0);
+    await group(4);
+    // A superuser drops the store's temporary functions from its sessions' temporary schemas:
+    // the next call on each of those connections fails with undefined_function.
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query("SELECT n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = 'keyhold_audit_append'");
+      expect(rows.length, 'the store made its function').to.be.at.least(1);
+      for (const row of rows as Array<{ nspname: string }>) {
+        await admin.query(`DROP FUNCTION ${row.nspname}.keyhold_audit_append(text, bytea, bytea, text[], bytea[], boolean)`);
+      }
+    } finally {
+      await admin.end();
+    }
+    for (let from = 8; from < 40; from += 4) await group(from);
+    expect((await store.listAudit()).map((record) => record.Seq)).to.deep.equal(Array.from({ length: 40 }, (_, index) => index + 1));
+    expect(await verifyAuditTrail(store, rootKey)).to.deep.equal({ checked: 40, unchained: 0 });
+  });
+
   it("tells a node what another node changed, within a second", async () => {
     const url = postgres.createDatabase();
     const [a, b] = [await open(url), await open(url)];
