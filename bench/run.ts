@@ -300,7 +300,7 @@ async function profileScenarios(load: LoadGenerator, tempDir: string, timing: Ti
   for (const scenario of standardScenarios(prepared).filter((candidate) => (only === undefined ? PROFILED.includes(candidate.name) : candidate.name.includes(only)))) {
     log(`${scenario.name} under --cpu-prof`);
     const before = new Set(readdirSync(profileDir));
-    // One worker by default: with more, each process writes a profile and this reads the first.
+    // One process by default (`--workers N` for the cluster: then every process writes a profile).
     const keyhold = await startKeyhold({ dataDir, masterEnv: PASSPHRASE_MASTER, workers, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] });
     let result;
     try {
@@ -308,13 +308,20 @@ async function profileScenarios(load: LoadGenerator, tempDir: string, timing: Ti
     } finally {
       await keyhold.stop();
     }
-    // CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile: thread 0 is the main thread.
-    const file = readdirSync(profileDir).find((name) => /\.0\.\d+\.cpuprofile$/.test(name) && !before.has(name));
-    if (!file) throw new Error(`the server wrote no profile into ${profileDir}`);
-    const summary = summarizeProfile(path.join(profileDir, file), 15);
+    // CPU.<date>.<time>.<pid>.<thread>.<n>.cpuprofile: thread 0 is the main thread. With
+    // workers, each process writes one: the primary's first (the process the bench started),
+    // then each worker's, every one with the answers of the whole server.
+    const files = readdirSync(profileDir)
+      .filter((name) => /\.0\.\d+\.cpuprofile$/.test(name) && !before.has(name))
+      .map((name) => ({ name, pid: Number(name.split('.')[3]) }))
+      .sort((a, b) => Number(b.pid === keyhold.pid) - Number(a.pid === keyhold.pid) || a.pid - b.pid);
+    if (files.length === 0) throw new Error(`the server wrote no profile into ${profileDir}`);
     console.log(`\n${scenario.name} under --cpu-prof: ${Math.round(result.requestsPerSec)} req/s, p99 ${result.p99Ms.toFixed(2)} ms`);
-    console.log(`written to ${path.join(profileDir, file)}`);
-    printProfile(summary, result.allRequests);
+    for (const { name, pid } of files) {
+      const role = files.length === 1 ? 'the server' : pid === keyhold.pid ? 'the primary' : 'a worker';
+      console.log(`${role} (pid ${pid}): written to ${path.join(profileDir, name)}`);
+      printProfile(summarizeProfile(path.join(profileDir, name), 15), result.allRequests);
+    }
   }
 }
 
