@@ -3,8 +3,10 @@ import { expect } from 'chai';
 import pg from 'pg';
 import { verifyAuditTrail } from '../../src/audit/verify-trail.js';
 import { ServiceUnavailableException, StartupError } from '../../src/errors.js';
-import type { AuditEntry } from '../../src/store/audit-record.js';
+import { auditRecordKey, type AuditEntry } from '../../src/store/audit-record.js';
+import { encodeCheckedJson } from '../../src/store/checked-json.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { RECORD_TABLES } from '../../src/store/postgres/schema.js';
 import { WriteConflictError, type StoreChange } from '../../src/store/store.js';
 import { requirePostgres, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
@@ -197,6 +199,40 @@ describe('PostgreSQL store', function () {
     for (let from = 8; from < 40; from += 4) await group(from);
     expect((await store.listAudit()).map((record) => record.Seq)).to.deep.equal(Array.from({ length: 40 }, (_, index) => index + 1));
     expect(await verifyAuditTrail(store, rootKey)).to.deep.equal({ checked: 40, unchained: 0 });
+  });
+
+  it('takes the full transaction when its function meets a record put there by hand, and chains on after that record', async () => {
+    const url = postgres.createDatabase();
+    const store = await open(url);
+    const rootKey = randomBytes(32);
+    await store.useAuditKey(rootKey);
+    const group = async (from: number) => {
+      await Promise.all(Array.from({ length: 4 }, (_, index) => store.write(store.batch().audit(entry('Encrypt', from + index)), { sync: false })));
+    };
+    await group(0);
+    await group(4);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query("SELECT count(*)::int AS functions FROM pg_proc WHERE proname = 'keyhold_audit_append'");
+      expect((rows[0] as { functions: number }).functions, 'the next group goes through the function').to.be.at.least(1);
+      // Someone with INSERT on the table puts a record (record 8, renumbered: its MAC is wrong) at
+      // the key the next record takes: the function's insert meets a unique violation and rolls
+      // back, and the full transaction reads the newest record and chains on after it. One write
+      // alone, so that a failure could not hide behind the group commit's retry of each writer.
+      const eighth = (await store.listAudit()).at(-1)!;
+      expect(eighth.Seq).to.equal(8);
+      await admin.query(`INSERT INTO ${RECORD_TABLES.audit} (key, value) VALUES ($1, $2)`, [auditRecordKey(9), Buffer.from(encodeCheckedJson({ ...eighth, Seq: 9 }), 'utf8')]);
+    } finally {
+      await admin.end();
+    }
+    await store.write(store.batch().audit(entry('Encrypt', 8)), { sync: false });
+    await group(9);
+    expect((await store.listAudit()).map((record) => record.Seq)).to.deep.equal(Array.from({ length: 14 }, (_, index) => index + 1));
+    const verdict = await verifyAuditTrail(store, rootKey);
+    // The first break is the record put there by hand, named by where it is stored.
+    expect(verdict).to.include({ checked: 8 });
+    expect(verdict.problem).to.equal(`record 9 (stored as ${auditRecordKey(9)}) was altered or inserted: its MAC does not match`);
   });
 
   it("tells a node what another node changed, within a second", async () => {
