@@ -42,6 +42,20 @@ describe('PostgreSQL store', function () {
     return store;
   }
 
+  /** A store on a database of its own, given the audit key of a fresh root key. */
+  async function auditedStore(): Promise<{ url: string; store: PostgresStore; rootKey: Buffer }> {
+    const url = postgres.createDatabase();
+    const store = await open(url);
+    const rootKey = randomBytes(32);
+    await store.useAuditKey(rootKey);
+    return { url, store, rootKey };
+  }
+
+  /** Four unsynced records written at once, numbered from `from`: one group commit, as a busy node makes them. */
+  async function writeGroup(store: PostgresStore, from: number): Promise<void> {
+    await Promise.all(Array.from({ length: 4 }, (_, index) => store.write(store.batch().audit(entry('Encrypt', from + index)), { sync: false })));
+  }
+
   it('stores each kind of record as the LevelDB store does, and reads it back', async () => {
     const store = await open(postgres.createDatabase());
     const key = sampleKeyRecord();
@@ -156,9 +170,7 @@ describe('PostgreSQL store', function () {
         const store = await open(connection);
         await store.useAuditKey(rootKey);
         // Groups of unsynced records, as a busy node writes them: after the first, each goes on from the head this node wrote.
-        for (let group = 0; group < 5; group++) {
-          await Promise.all(Array.from({ length: 4 }, (_, index) => store.write(store.batch().audit(entry('Encrypt', group * 4 + index)), { sync: false })));
-        }
+        for (let group = 0; group < 5; group++) await writeGroup(store, group * 4);
         if (who === 'without TEMPORARY') expect(await functions(), who).to.equal(0);
         else expect(await functions(), who).to.be.at.least(1);
         await store.close();
@@ -174,15 +186,9 @@ describe('PostgreSQL store', function () {
   });
 
   it('goes on as SQL text, then the full transaction, when a connection lost its function; the chain stays whole', async () => {
-    const url = postgres.createDatabase();
-    const store = await open(url);
-    const rootKey = randomBytes(32);
-    await store.useAuditKey(rootKey);
-    const group = async (from: number) => {
-      await Promise.all(Array.from({ length: 4 }, (_, index) => store.write(store.batch().audit(entry('Encrypt', from + index)), { sync: false })));
-    };
-    await group(0);
-    await group(4);
+    const { url, store, rootKey } = await auditedStore();
+    await writeGroup(store, 0);
+    await writeGroup(store, 4);
     // A superuser drops the store's temporary functions from its sessions' temporary schemas:
     // the next call on each of those connections fails with undefined_function.
     const admin = new pg.Client({ connectionString: url });
@@ -196,21 +202,15 @@ describe('PostgreSQL store', function () {
     } finally {
       await admin.end();
     }
-    for (let from = 8; from < 40; from += 4) await group(from);
+    for (let from = 8; from < 40; from += 4) await writeGroup(store, from);
     expect((await store.listAudit()).map((record) => record.Seq)).to.deep.equal(Array.from({ length: 40 }, (_, index) => index + 1));
     expect(await verifyAuditTrail(store, rootKey)).to.deep.equal({ checked: 40, unchained: 0 });
   });
 
   it('takes the full transaction when its function meets a record put there by hand, and chains on after that record', async () => {
-    const url = postgres.createDatabase();
-    const store = await open(url);
-    const rootKey = randomBytes(32);
-    await store.useAuditKey(rootKey);
-    const group = async (from: number) => {
-      await Promise.all(Array.from({ length: 4 }, (_, index) => store.write(store.batch().audit(entry('Encrypt', from + index)), { sync: false })));
-    };
-    await group(0);
-    await group(4);
+    const { url, store, rootKey } = await auditedStore();
+    await writeGroup(store, 0);
+    await writeGroup(store, 4);
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
     try {
@@ -227,7 +227,7 @@ describe('PostgreSQL store', function () {
       await admin.end();
     }
     await store.write(store.batch().audit(entry('Encrypt', 8)), { sync: false });
-    await group(9);
+    await writeGroup(store, 9);
     expect((await store.listAudit()).map((record) => record.Seq)).to.deep.equal(Array.from({ length: 14 }, (_, index) => index + 1));
     const verdict = await verifyAuditTrail(store, rootKey);
     // The first break is the record put there by hand, named by where it is stored.
