@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { ClassicLevel } from 'classic-level';
+import { Level } from 'level';
 
 const CHILD = 'wakeups-child';
 /** A record about the size of an encrypt's, and a group commit's value of about eleven of them. */
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const rows: [string, () => Promise<Cost>][] = [
     ['IPC round trip to a child process (advanced serialization, one small record)', ipcRoundTrips],
     ['thread-pool job: crypto.randomFill of 16 bytes', threadPoolJobs],
-    ['LevelDB unsynced batch of one 5.5 KB value (classic-level)', levelBatches],
+    ['LevelDB unsynced batch of one 5.5 KB value (level, on classic-level)', levelBatches],
   ];
   for (const [name, run] of rows) {
     const cost = await run();
@@ -108,7 +108,7 @@ async function threadPoolJobs(): Promise<Cost> {
 
 async function levelBatches(): Promise<Cost> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'keyhold-wakeups-'));
-  const db = new ClassicLevel<string, Buffer>(path.join(dir, 'db'), { valueEncoding: 'buffer' });
+  const db = new Level<string, Buffer>(path.join(dir, 'db'), { valueEncoding: 'buffer' });
   await db.open();
   let n = 0;
   let callNs = 0n;
