@@ -317,6 +317,7 @@ async function profileScenarios(load: LoadGenerator, tempDir: string, timing: Ti
       .sort((a, b) => Number(b.pid === keyhold.pid) - Number(a.pid === keyhold.pid) || a.pid - b.pid);
     if (files.length === 0) throw new Error(`the server wrote no profile into ${profileDir}`);
     console.log(`\n${scenario.name} under --cpu-prof: ${Math.round(result.requestsPerSec)} req/s, p99 ${result.p99Ms.toFixed(2)} ms`);
+    if (files.length > 1) console.log("(each process's busy time is divided by the whole server's answers: the processes' figures add up)");
     for (const { name, pid } of files) {
       const role = files.length === 1 ? 'the server' : pid === keyhold.pid ? 'the primary' : 'a worker';
       console.log(`${role} (pid ${pid}): written to ${path.join(profileDir, name)}`);
