@@ -66,7 +66,9 @@ async function main(): Promise<void> {
   const unknown = args.filter((arg) => !(OPTIONS as readonly string[]).includes(arg));
   if (unknown.length > 0) throw new Error(`unknown option ${unknown.join(' ')}; options: ${OPTIONS.join(' ')}`);
   const timing = timingFor(args.includes('--quick'));
-  log(`Keyhold with ${workers === undefined ? "the server's default number of" : workers} HTTP worker(s), store: ${store}${nodes === 2 ? ', and 2 nodes' : ''}`);
+  // --profile runs one process unless told otherwise (each process of a cluster writes its own profile).
+  const serverWorkers = workers ?? (args.includes('--profile') ? 1 : undefined);
+  log(`Keyhold with ${serverWorkers === undefined ? "the server's default number of" : serverWorkers} HTTP worker(s), store: ${store}${nodes === 2 ? ', and 2 nodes' : ''}`);
 
   await warnIfMachineBusy();
   const tempDir = mkdtempSync(path.join(os.tmpdir(), 'keyhold-bench-'));
@@ -76,7 +78,7 @@ async function main(): Promise<void> {
     if (args.includes('--masters')) {
       await measureMasterKeys(load, tempDir, timing);
     } else if (args.includes('--profile')) {
-      await profileScenarios(load, tempDir, timing, workers ?? 1, only);
+      await profileScenarios(load, tempDir, timing, serverWorkers ?? 1, only);
     } else {
       await benchmark(load, tempDir, { timing, million: args.includes('--million'), workers, only, other, store, nodes });
     }
@@ -297,7 +299,10 @@ async function profileScenarios(load: LoadGenerator, tempDir: string, timing: Ti
   const profileDir = path.join(RESULTS_DIR, 'profiles');
   const prepared = await prepareStore(dataDir, PASSPHRASE_MASTER, 0);
   mkdirSync(profileDir, { recursive: true });
-  for (const scenario of standardScenarios(prepared).filter((candidate) => (only === undefined ? PROFILED.includes(candidate.name) : candidate.name.includes(only)))) {
+  const scenarios = standardScenarios(prepared).filter((candidate) => (only === undefined ? PROFILED.includes(candidate.name) : candidate.name.includes(only)));
+  // The profile's store has no spread keys, so no "over N keys" scenario: say so rather than profile nothing.
+  if (scenarios.length === 0) throw new Error(`--profile: no scenario's name has "${only}"`);
+  for (const scenario of scenarios) {
     log(`${scenario.name} under --cpu-prof`);
     const before = new Set(readdirSync(profileDir));
     // One process by default (`--workers N` for the cluster: then every process writes a profile).
