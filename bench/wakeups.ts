@@ -12,12 +12,13 @@
  */
 import { fork } from 'node:child_process';
 import { randomBytes, randomFill, randomFillSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Level } from 'level';
+import { readCpuSeconds } from './processes.js';
 
 const CHILD = 'wakeups-child';
 /** A record about the size of an encrypt's, and a group commit's value: twelve of them as the chain stores them (about 5.2 KB of JSON). */
@@ -168,10 +169,8 @@ function cpuSince(before: NodeJS.CpuUsage): number {
   return used.user + used.system;
 }
 
-/** A process's CPU time (all threads, user and system), µs, from /proc (clock ticks of 10 ms: use long runs; bench/processes.ts reads whole trees). */
+/** A process's CPU time (all threads, user and system), µs (/proc ticks of 10 ms: use long runs). */
 function processCpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // After the command name, which may itself hold ") ".
-  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * (1_000_000 / 100);
+  const { user, system } = readCpuSeconds(pid);
+  return (user + system) * 1_000_000;
 }

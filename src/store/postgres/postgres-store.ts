@@ -432,30 +432,36 @@ export class PostgresStore implements Store {
     const rows = auditEntries(records).map((entry) => ({ key: entry.key, value: Buffer.from(checkedText(entry.text), 'utf8') }));
     const head = { head: chain.head(), stored: Buffer.from(encodeCheckedJson(chain.head()), 'utf8') };
     const client = await this.pool.connect();
-    if (this.withAppendFunction.has(client)) return this.callAppendFunction(client, rows, head, sync, own);
+    const written = this.withAppendFunction.has(client)
+      ? await this.callAppendFunction(client, rows, head.stored, sync, own.stored)
+      : await this.appendAsText(client, rows, head.stored, sync, own.stored);
+    if (written) {
+      this.ownHead = head;
+      this.lastFailure = undefined;
+    }
+    return written;
+  }
+
+  /** appendAuditRecords as SQL text: one message, BEGIN to COMMIT. Releases the client. */
+  private async appendAsText(client: pg.PoolClient, rows: Array<{ key: string; value: Buffer }>, head: Buffer, sync: boolean, own: Buffer): Promise<boolean> {
     let broken: Error | undefined;
     try {
       const literal = (value: string) => client.escapeLiteral(value);
       // decode(…, 'hex') reads the same whatever standard_conforming_strings says.
       const bytes = (value: Buffer) => `decode('${value.toString('hex')}', 'hex')`;
-      const headIsOurs = `SELECT 1 FROM ${RECORD_TABLES.meta} WHERE key = ${literal(AUDIT_HEAD_KEY)} AND value = ${bytes(own.stored)}`;
+      const headIsOurs = `SELECT 1 FROM ${RECORD_TABLES.meta} WHERE key = ${literal(AUDIT_HEAD_KEY)} AND value = ${bytes(own)}`;
       const statements = [
         'BEGIN',
         ...(sync ? [] : ['SET LOCAL synchronous_commit = off']),
         `SELECT pg_advisory_xact_lock(${AUDIT_LOCK})`,
         `WITH ours AS (${headIsOurs}),` +
           ` w0 AS (INSERT INTO ${RECORD_TABLES.audit} (key, value) SELECT entry.key, entry.value FROM (VALUES ${rows.map((row) => `(${literal(row.key)}, ${bytes(row.value)})`).join(', ')}) AS entry (key, value) WHERE EXISTS (SELECT 1 FROM ours)),` +
-          ` w1 AS (UPDATE ${RECORD_TABLES.meta} SET value = ${bytes(head.stored)} WHERE key = ${literal(AUDIT_HEAD_KEY)} AND EXISTS (SELECT 1 FROM ours))` +
+          ` w1 AS (UPDATE ${RECORD_TABLES.meta} SET value = ${bytes(head)} WHERE key = ${literal(AUDIT_HEAD_KEY)} AND EXISTS (SELECT 1 FROM ours))` +
           ` SELECT count(*)::int AS written FROM ours`,
         'COMMIT',
       ];
       const results = (await client.query(statements.join('; '))) as unknown as pg.QueryResult[];
-      const written = (results.at(-2)!.rows[0] as { written: number }).written === 1;
-      if (written) {
-        this.ownHead = head;
-        this.lastFailure = undefined;
-      }
-      return written;
+      return (results.at(-2)!.rows[0] as { written: number }).written === 1;
     } catch (error) {
       await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
       if (isConnectionFault(error) || broken) throw error;
@@ -465,24 +471,13 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** appendAuditRecords through APPEND_FUNCTION: one statement, its own transaction. */
-  private async callAppendFunction(
-    client: pg.PoolClient,
-    rows: Array<{ key: string; value: Buffer }>,
-    head: { head: AuditHead; stored: Buffer },
-    sync: boolean,
-    own: { stored: Buffer },
-  ): Promise<boolean> {
+  /** appendAuditRecords through APPEND_FUNCTION: one statement, its own transaction. Releases the client. */
+  private async callAppendFunction(client: pg.PoolClient, rows: Array<{ key: string; value: Buffer }>, head: Buffer, sync: boolean, own: Buffer): Promise<boolean> {
     let broken: Error | undefined;
     try {
-      const values = [AUDIT_HEAD_KEY, own.stored, head.stored, rows.map((row) => row.key), rows.map((row) => row.value), sync];
+      const values = [AUDIT_HEAD_KEY, own, head, rows.map((row) => row.key), rows.map((row) => row.value), sync];
       const result = await client.query({ name: 'keyhold_audit_append', text: `SELECT ${APPEND_FUNCTION}($1, $2, $3, $4, $5, $6) AS written`, values });
-      const written = (result.rows[0] as { written: number }).written === 1;
-      if (written) {
-        this.ownHead = head;
-        this.lastFailure = undefined;
-      }
-      return written;
+      return (result.rows[0] as { written: number }).written === 1;
     } catch (error) {
       // A failed statement rolled its own transaction back; a connection that failed leaves the
       // pool, and so does one that failed without a SQLSTATE (the client's own error).
