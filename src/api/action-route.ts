@@ -152,7 +152,8 @@ async function answerAction(
     return 'ConnectionDropped';
   }
   // A batch's record lists its items; a batch that failed as a whole (a deadline passed while its items ran) lists none.
-  const written = items !== undefined && answer.status === 200 ? await writeRecords(options, batchRecords(record, items), facts) : await writeRecord(options, record, facts);
+  const changedNothing = action?.access.changesState !== true;
+  const written = items !== undefined && answer.status === 200 ? await writeRecords(options, batchRecords(record, items), facts, changedNothing) : await writeRecords(options, [record], facts, changedNothing);
   let outcome = record.Outcome;
   if (written !== true) {
     answer = auditUnavailable(facts, written);
@@ -202,7 +203,7 @@ async function answerBackup(options: ActionRouteOptions, res: ServerResponse, fa
   parseJsonBody(body);
   if (!facts.principal!.admin) throw new AccessDeniedException(`${facts.principal!.accessKeyId} is not authorized to perform kms:BackupStore: it needs an admin credential`);
   authorized();
-  const written = await writeRecord(options, record, facts);
+  const written = await writeRecords(options, [record], facts, false);
   if (written !== true) {
     const unavailable = auditUnavailable(facts, written);
     options.answer(res, unavailable.status, facts.requestId, unavailable.body);
@@ -213,16 +214,14 @@ async function answerBackup(options: ActionRouteOptions, res: ServerResponse, fa
   return 'Success';
 }
 
-/** Writes the request's audit record; false when it could not be written (the request then fails: fail closed). */
-function writeRecord(options: ActionRouteOptions, record: AuditEntry, facts: RequestFacts): Promise<true | string> {
-  return writeRecords(options, [record], facts);
-}
-
-/** Writes the request's audit records (one, or a large batch's parts) in one store write. */
-async function writeRecords(options: ActionRouteOptions, records: AuditEntry[], facts: RequestFacts): Promise<true | string> {
+/**
+ * Writes the request's audit records (one, or a large batch's parts) in one store write; the
+ * cause when they could not be written (the request then fails: fail closed).
+ */
+async function writeRecords(options: ActionRouteOptions, records: AuditEntry[], facts: RequestFacts, changedNothing: boolean): Promise<true | string> {
   const started = metrics.enabled ? performance.now() : 0;
   try {
-    await withinDeadline(records.length === 1 ? options.audit.record(records[0]!) : options.audit.recordAll(records), options.requestTimeoutMs);
+    await withinDeadline(records.length === 1 ? options.audit.record(records[0]!, { changedNothing }) : options.audit.recordAll(records), options.requestTimeoutMs);
     metrics.auditWritten(started, false);
     return true;
   } catch (error) {

@@ -32,8 +32,12 @@ export interface AuditQueries {
 
 /** Where the API writes its records: the store's owner, or a worker's channel to it. */
 export interface AuditSink extends AuditQueries {
-  /** Resolves once the record is written; rejects (503) when it cannot be: the request then fails. */
-  record(entry: AuditEntry): Promise<void>;
+  /**
+   * Resolves once the record is written; rejects (503) when it cannot be: the request then fails.
+   * `changedNothing`: the request's action changes nothing (its record never goes in with a
+   * change), so a cluster worker may write it to its own journal (src/audit/audit-journal.ts).
+   */
+  record(entry: AuditEntry, options?: { changedNothing?: boolean }): Promise<void>;
   /** Several records of one request (a large batch's parts), written together, in order; rejects as `record`. */
   recordAll(entries: AuditEntry[]): Promise<void>;
 }
@@ -54,7 +58,11 @@ const RETENTION_BATCH = 200;
  * removes records older than the retention period while keeping the rest verifiable.
  */
 export class AuditTrail implements AuditSink {
-  constructor(private readonly store: Store) {}
+  /** `journals`: the workers' journals, whose records are moved into the store before a listing reads it. */
+  constructor(
+    private readonly store: Store,
+    private readonly journals?: { catchUp(): Promise<void> },
+  ) {}
 
   async record(entry: AuditEntry): Promise<void> {
     if (entry.RequestId !== null && this.store.takeAnsweredRequest(entry.RequestId)) return;
@@ -74,6 +82,8 @@ export class AuditTrail implements AuditSink {
     const limit = query.limit ?? 100;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new ValidationException('Limit must be an integer from 1 to 1000');
     if (query.startTime && query.endTime && query.endTime < query.startTime) throw new ValidationException('EndTime is before StartTime');
+    // Every record answered before this listing was asked for is in the store for it.
+    await this.journals?.catchUp();
     let after = query.marker === undefined ? 0 : decodeSeq(query.marker);
     if (query.marker === undefined && query.startTime) after = await this.seqBefore(query.startTime);
     const events: AuditEvent[] = [];

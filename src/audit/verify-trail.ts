@@ -1,4 +1,5 @@
 import type { AuditEvent } from '../protocol/types.js';
+import { verifyJournals } from './audit-journal.js';
 import { decodeCheckedJson } from '../store/checked-json.js';
 import { scanSublevel } from '../store/store-scan.js';
 import type { Store } from '../store/store.js';
@@ -19,6 +20,8 @@ export interface TrailVerdict {
   checked: number;
   /** Lines written before the trail was chained (not verifiable). */
   unchained: number;
+  /** Records in the workers' audit journals not yet moved into the store (checked too; the server moves them when it starts). */
+  journaled: number;
   /** Undefined when intact: else the first break found, in words, naming the record. */
   problem?: string;
 }
@@ -28,49 +31,57 @@ export interface TrailVerdict {
  * under the audit key, the numbers following on without gaps from the retention anchor (or
  * from 1), each record naming the MAC of the one before it, and the chain's head naming the
  * newest record. A record altered, removed, reordered or inserted, or records removed from
- * the end, break one of these; the first break is reported.
+ * the end, break one of these; the first break is reported. Then the records the workers'
+ * journals in `dataDir` hold beyond what was moved into the store, checked the same way.
  */
-export async function verifyAuditTrail(store: Store, rootKey: Buffer): Promise<TrailVerdict> {
+export async function verifyAuditTrail(store: Store, rootKey: Buffer, dataDir?: string): Promise<TrailVerdict> {
   const auditKey = deriveAuditKey(rootKey);
   try {
-    const head = await store.getAuditHead();
-    const anchor = await store.getAuditAnchor();
-    if (head && !macEqual(head.HeadMac, headMac(auditKey, head))) return { checked: 0, unchained: 0, problem: "the chain's head was altered (its MAC does not match)" };
-    if (anchor && !anchorMacMatches(auditKey, anchor)) {
-      return { checked: 0, unchained: 0, problem: "the retention anchor was altered (its MAC does not match)" };
-    }
-    let expectedSeq = (anchor?.Seq ?? 0) + 1;
-    let prevMac = anchor?.Mac ?? FIRST_PREV_MAC;
-    const chain = head?.Chain ?? anchor?.Chain;
-    let checked = 0;
-    let unchained = 0;
-    for await (const { key, value } of scanSublevel(store, 'audit')) {
-      if (!key.startsWith(CHAINED_PREFIX)) {
-        unchained++;
-        continue;
-      }
-      const records = readEntry(key, value);
-      if (typeof records === 'string') return { checked, unchained, problem: records };
-      for (const [index, event] of records.entries()) {
-        // An entry holds the records of one store write and is kept under its last record's number.
-        const problem = checkRecord(auditKey, key, event, index === records.length - 1, { expectedSeq, prevMac, chain });
-        if (problem) return { checked, unchained, problem };
-        checked++;
-        expectedSeq = event.Seq + 1;
-        prevMac = event.Mac;
-      }
-    }
-    const newest = expectedSeq - 1;
-    if (head && (head.Seq !== newest || head.Mac !== prevMac)) {
-      return head.Seq > newest
-        ? { checked, unchained, problem: `records ${newest + 1} to ${head.Seq} were removed from the end (the chain's head names record ${head.Seq})` }
-        : { checked, unchained, problem: `record ${newest} is past the chain's head (record ${head.Seq}): inserted at the end` };
-    }
-    if (!head && checked > 0) return { checked, unchained, problem: "the chain's head is missing" };
-    return { checked, unchained };
+    const verdict = await verifyStoredTrail(store, auditKey);
+    if (verdict.problem !== undefined || dataDir === undefined) return { ...verdict, journaled: 0 };
+    const journals = await verifyJournals(store, dataDir, auditKey);
+    return { ...verdict, journaled: journals.pending, ...(journals.problem === undefined ? {} : { problem: journals.problem }) };
   } finally {
     auditKey.fill(0);
   }
+}
+
+async function verifyStoredTrail(store: Store, auditKey: Buffer): Promise<Omit<TrailVerdict, 'journaled'>> {
+  const head = await store.getAuditHead();
+  const anchor = await store.getAuditAnchor();
+  if (head && !macEqual(head.HeadMac, headMac(auditKey, head))) return { checked: 0, unchained: 0, problem: "the chain's head was altered (its MAC does not match)" };
+  if (anchor && !anchorMacMatches(auditKey, anchor)) {
+    return { checked: 0, unchained: 0, problem: "the retention anchor was altered (its MAC does not match)" };
+  }
+  let expectedSeq = (anchor?.Seq ?? 0) + 1;
+  let prevMac = anchor?.Mac ?? FIRST_PREV_MAC;
+  const chain = head?.Chain ?? anchor?.Chain;
+  let checked = 0;
+  let unchained = 0;
+  for await (const { key, value } of scanSublevel(store, 'audit')) {
+    if (!key.startsWith(CHAINED_PREFIX)) {
+      unchained++;
+      continue;
+    }
+    const records = readEntry(key, value);
+    if (typeof records === 'string') return { checked, unchained, problem: records };
+    for (const [index, event] of records.entries()) {
+      // An entry holds the records of one store write and is kept under its last record's number.
+      const problem = checkRecord(auditKey, key, event, index === records.length - 1, { expectedSeq, prevMac, chain });
+      if (problem) return { checked, unchained, problem };
+      checked++;
+      expectedSeq = event.Seq + 1;
+      prevMac = event.Mac;
+    }
+  }
+  const newest = expectedSeq - 1;
+  if (head && (head.Seq !== newest || head.Mac !== prevMac)) {
+    return head.Seq > newest
+      ? { checked, unchained, problem: `records ${newest + 1} to ${head.Seq} were removed from the end (the chain's head names record ${head.Seq})` }
+      : { checked, unchained, problem: `record ${newest} is past the chain's head (record ${head.Seq}): inserted at the end` };
+  }
+  if (!head && checked > 0) return { checked, unchained, problem: "the chain's head is missing" };
+  return { checked, unchained };
 }
 
 /** The records of one stored entry, oldest first, or what is wrong with it. */

@@ -40,6 +40,8 @@ export class StoreSnapshots implements SnapshotSource {
   constructor(
     private readonly store: Store,
     private readonly idleMs: number = SNAPSHOT_IDLE_MS,
+    /** Run before a snapshot is taken: the workers' audit journals moved into the store, so that a backup holds every record answered before it. */
+    private readonly beforeOpen: () => Promise<void> = async () => {},
   ) {}
 
   get size(): number {
@@ -51,6 +53,7 @@ export class StoreSnapshots implements SnapshotSource {
     if (this.#open.size >= MAX_OPEN_SNAPSHOTS) throw new ThrottlingException(`${MAX_OPEN_SNAPSHOTS} backups are running already; try again later`);
     // The root-key record cannot change while the server runs (a rekey needs the store
     // offline), so the one read here is the one in the snapshot.
+    await this.beforeOpen();
     const rootKey = await this.store.getRootKeyRecord();
     if (!rootKey) throw new Error('the store has no root-key record');
     const snapshotId = randomUUID();

@@ -1,4 +1,6 @@
+import type { AuditJournalWriter } from '../audit/audit-journal.js';
 import type { AuditPage, AuditSink } from '../audit/audit-trail.js';
+import type { AuditEntry } from '../store/audit-record.js';
 import type { ReplayGuard } from '../auth/replay-guard.js';
 import type { CredentialService } from '../kms/credential-service.js';
 import type { KeyService } from '../kms/key-service.js';
@@ -20,11 +22,22 @@ export function forwardCredentialChanges(credentials: CredentialService, primary
   return forwarding(credentials, 'credentials', primary);
 }
 
-/** The audit trail and replay memory of the primary, as a worker's API uses them. */
-export function remoteAuditTrail(primary: PrimaryChannel): AuditSink {
+/**
+ * The audit trail as a worker's API uses it: the records of requests that changed nothing (and
+ * batches, which never do) go to the worker's own journal, the others to the primary, where a
+ * change's record went in with it; listings are the primary's.
+ */
+export function workerAuditTrail(primary: PrimaryChannel, journal: AuditJournalWriter): AuditSink {
+  // A journal's records reach the trail through the primary: while it cannot take them (gone,
+  // silent, its store failing), requests fail closed as they did when every record went to it,
+  // and caches that a silent primary cannot correct serve nothing.
+  const journaled = (entries: AuditEntry[]) => {
+    const refused = primary.refusal();
+    return refused ? Promise.reject(refused) : journal.append(entries);
+  };
   return {
-    record: (entry) => primary.call('audit', 'record', [entry]) as Promise<void>,
-    recordAll: (entries) => primary.call('audit', 'recordAll', [entries]) as Promise<void>,
+    record: (entry, options) => (options?.changedNothing ? journaled([entry]) : (primary.call('audit', 'record', [entry]) as Promise<void>)),
+    recordAll: journaled,
     list: (query) => primary.call('audit', 'list', [query]) as Promise<AuditPage>,
   };
 }

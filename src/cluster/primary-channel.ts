@@ -99,6 +99,18 @@ export class PrimaryChannel {
   }
 
   /**
+   * Why a write that needs the primary and its store soon (an audit record in this worker's
+   * journal, which the primary moves into the store) is refused now, if it is: the primary is
+   * gone, silent, or says its store cannot write. Such a request fails as it would if its
+   * record went to the primary.
+   */
+  refusal(): Error | undefined {
+    if (!this.port.connected || !this.storeHealthy) return unavailable();
+    if (this.hung) return primaryHung();
+    return undefined;
+  }
+
+  /**
    * Runs `target.method(...args)` in the primary; its KmsErrors come back as KmsErrors. The
    * calls made during one turn of the event loop travel as one message.
    */

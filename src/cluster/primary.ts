@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { SnapshotSource } from '../backup/snapshots.js';
 import type { KeyholdConfig } from '../config.js';
 import { KmsError, StartupError } from '../errors.js';
+import type { AuditJournals } from '../audit/audit-journal.js';
 import type { AuditTrail } from '../audit/audit-trail.js';
 import type { ReplayGuard } from '../auth/replay-guard.js';
 import type { CredentialService } from '../kms/credential-service.js';
@@ -38,8 +39,10 @@ export interface ClusterOptions {
   keyService: KeyService;
   /** The credentials: changes a worker forwards run here. */
   credentials: CredentialService;
-  /** The audit trail every worker writes its records to. */
+  /** The audit trail every worker writes its records to (those of requests that changed nothing through its journal). */
   audit: AuditTrail;
+  /** The workers' audit journals: one per worker's life, moved into the store when it exits. */
+  journals: AuditJournals;
   /** The signatures of state-changing requests, claimed once across all workers. */
   replay: ReplayGuard;
   /** The store's backup snapshots, which workers read page by page. */
@@ -83,6 +86,8 @@ interface WorkerState {
   /** Its side of the channel: answers to its calls go out once per turn of the event loop. */
   outgoing: MessageBatcher<PrimaryMessage>;
   exited: Promise<void>;
+  /** Its audit journal, once it was sent the init message. */
+  journalId?: string;
   /** Its metrics as it last reported them (getMetricsAsJSON), stood in for it when it is late. */
   lastMetrics?: unknown[];
   /** The scrapes waiting for its answer, ended (without its numbers) when it exits. */
@@ -223,6 +228,7 @@ class ClusterPrimary implements RunningCluster {
         }
         state.initialized = true;
         state.lastHeard = performance.now();
+        state.journalId = this.options.journals.newJournal();
         this.send(state, {
           type: 'init',
           config: workerConfig(this.options.config),
@@ -231,6 +237,7 @@ class ClusterPrimary implements RunningCluster {
           port: this.options.config.port,
           tls: { cert: this.options.tls.cert, key: this.options.tls.key },
           rootKey: this.options.rootKey,
+          journalId: state.journalId,
           healthy: this.options.store.isHealthy,
           ready: this.readyNow,
         });
@@ -343,6 +350,11 @@ class ClusterPrimary implements RunningCluster {
   private exited(state: WorkerState, code: number | null, signal: string | null): void {
     this.workers.delete(state.worker.id);
     state.listeningNow = false;
+    // Nothing writes its journal any more: the rest of it goes into the store, then the file goes.
+    if (state.journalId !== undefined) {
+      const journalId = state.journalId;
+      this.options.journals.finish(journalId).catch((error: unknown) => this.options.logger.error({ err: error, journal: journalId }, 'the audit journal of a worker that exited could not be moved into the trail; it is moved at the next start'));
+    }
     this.checkHealth();
     // It caches nothing any more: changes it had not confirmed are done with.
     for (const forget of [...state.forgets.values()]) forget.confirm();

@@ -10,7 +10,9 @@ import { createRemoteKeyProviders } from '../providers/remote-keys/index.js';
 import { closeGracefully, listen, SHUTDOWN_GRACE_MS } from '../runtime/listen.js';
 import { createHttpsServer } from '../runtime/https-server.js';
 import { createLogger } from '../runtime/logger.js';
-import { forwardChanges, forwardCredentialChanges, remoteAuditTrail, remoteReplayGuard } from './forwarding-key-service.js';
+import { AuditJournalWriter, journalFile } from '../audit/audit-journal.js';
+import { deriveAuditKey } from '../store/audit-record.js';
+import { forwardChanges, forwardCredentialChanges, remoteReplayGuard, workerAuditTrail } from './forwarding-key-service.js';
 import { BLOCKING_BOUND_MS, PEER_TIMEOUT_MS } from './heartbeat.js';
 import { PrimaryChannel, type WorkerPort } from './primary-channel.js';
 import { RemoteSnapshots } from './remote-snapshots.js';
@@ -93,6 +95,9 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
   process.once('SIGTERM', stop);
 
   try {
+    const auditKey = deriveAuditKey(rootKey);
+    process.once('exit', () => auditKey.fill(0));
+    const journal = new AuditJournalWriter(journalFile(config.dataDir, init.journalId), init.journalId, auditKey);
     credentials = await CredentialService.load(store, rootKey);
     // Read again if told of a change meanwhile: otherwise this worker could keep, until the next
     // change, a set read before a credential another node had just made (401 for it here).
@@ -100,7 +105,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
     const app = createApp({
       keyService: forwardChanges(keyService, primary),
       credentials: forwardCredentialChanges(credentials, primary),
-      audit: remoteAuditTrail(primary),
+      audit: workerAuditTrail(primary, journal),
       replay: remoteReplayGuard(primary),
       goKmsPolicy,
       aws: config.aws,

@@ -7,6 +7,7 @@ import { StoreSnapshots } from '../backup/snapshots.js';
 import { startCluster, type RunningCluster } from '../cluster/primary.js';
 import { BLOCKING_BOUND_MS } from '../cluster/heartbeat.js';
 import type { KeyholdConfig } from '../config.js';
+import { AuditJournals } from '../audit/audit-journal.js';
 import { AuditTrail } from '../audit/audit-trail.js';
 import { loadGoKmsPolicy } from '../auth/go-kms-policy.js';
 import { ReplayMemory, SharedReplayGuard } from '../auth/replay-guard.js';
@@ -65,6 +66,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
   let store: Store | undefined;
   let rootKey: Buffer | undefined;
   let scheduler: Scheduler | undefined;
+  let journals: AuditJournals | undefined;
   let server: https.Server | undefined;
   let metricsServer: MetricsServer | undefined;
   // Set once shutting down: /readyz answers 503 from then on.
@@ -82,7 +84,11 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     }
 
     const keyService = new KeyService({ store, rootKey, remoteProviders, versionKeyCacheSize: config.keyCacheSize, keyRecordCacheSize: config.keyCacheSize, aws: config.aws, ciphertextFormat: config.ciphertextFormat });
-    const audit = new AuditTrail(store);
+    // The records a previous run's workers left in their journals go into the trail first.
+    journals = new AuditJournals(store, config.dataDir, rootKey, logger);
+    await journals.start();
+    const openJournals = journals;
+    const audit = new AuditTrail(store, journals);
     // Nodes that share a store also share their claims: a request is accepted by one node only.
     const replay = config.storeUrl === undefined ? new ReplayMemory() : new SharedReplayGuard(new ReplayMemory(), store);
     const goKmsPolicy = loadGoKmsPolicy(config);
@@ -107,7 +113,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
     // What another node changed between the first read of the credentials and the line above
     // was told to no one: read them once more now that every later change is heard.
     await credentials.reload();
-    const snapshots = new StoreSnapshots(store);
+    const snapshots = new StoreSnapshots(store, undefined, () => openJournals.catchUp());
     if (config.goKmsAuthKey !== undefined) {
       logger.warn(
         goKmsPolicy
@@ -128,7 +134,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
 
     let port: number;
     if (config.workers > 1) {
-      workers = await startCluster({ config, logger, store, keyService, credentials, audit, replay, snapshots, rootKey, tls });
+      workers = await startCluster({ config, logger, store, keyService, credentials, audit, journals, replay, snapshots, rootKey, tls });
       port = workers.port;
       if (missedByWorkers) await workers.forget({ keys: [], aliases: true, credentials: missedByWorkers.credentials, everything: true });
     } else {
@@ -176,6 +182,8 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
         if (serving) await serving.close();
         else await closeGracefully(listening!, SHUTDOWN_GRACE_MS);
         await scheduler!.stop();
+        // The workers have exited: the last of their journals' records are in the store now.
+        await openJournals.close();
         await snapshots.closeAll();
         openStore.onExternalChange(undefined);
         keyService.clearCaches();
@@ -196,6 +204,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
       await new Promise((resolve) => server!.close(resolve));
     }
     await scheduler?.stop();
+    await journals?.close();
     rootKey?.fill(0);
     await remoteProviders.close();
     await provider.close();

@@ -31,6 +31,24 @@ export interface AuditAnchor {
   AnchorMac: string;
 }
 
+/** Where a worker's audit journal has been read to: its offset, and the number and MAC of the last record before it. */
+export interface JournalPosition {
+  Offset: number;
+  Seq: number;
+  Mac: string;
+}
+
+/**
+ * What the store keeps of a worker's audit journal (src/audit/audit-journal.ts), written with
+ * the records moved from it: how far they were moved, and Done once the last were and the
+ * journal's writer had exited (its file is removed next). StateMac, under the audit key,
+ * keeps it from being moved by hand.
+ */
+export interface AuditJournalState extends JournalPosition {
+  Done?: true;
+  StateMac: string;
+}
+
 export const FIRST_PREV_MAC = '0'.repeat(64);
 /**
  * Chained records live in the `audit` sublevel, the records of one store write together under
@@ -39,6 +57,8 @@ export const FIRST_PREV_MAC = '0'.repeat(64);
 export const CHAINED_PREFIX = 'c!';
 export const AUDIT_HEAD_KEY = 'audit-head';
 export const AUDIT_ANCHOR_KEY = 'audit-anchor';
+/** Meta records `audit-journal!<journal id>`: an AuditJournalState. */
+export const AUDIT_JOURNAL_PREFIX = 'audit-journal!';
 
 export function auditRecordKey(seq: number): string {
   return `${CHAINED_PREFIX}${String(seq).padStart(16, '0')}`;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Level } from 'level';
 import { ServiceUnavailableException } from '../errors.js';
 import type { AuditEvent } from '../protocol/types.js';
-import { AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditEntries, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type ChainedRecord } from './audit-record.js';
+import { AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AUDIT_JOURNAL_PREFIX, AuditChain, auditEntries, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type AuditJournalState, type ChainedRecord } from './audit-record.js';
 import { checkedJson, checkedText } from './checked-json.js';
 import { checkTablesHolding, type TableCheckMemory } from './leveldb-files.js';
 import { CommitSeal, type SealState } from './commit-seal.js';
@@ -532,6 +532,10 @@ export class LevelDbStore implements Store {
   /** The retention anchor: where verification starts once older records were removed. */
   async getAuditAnchor(): Promise<AuditAnchor | undefined> {
     return (await this.read('the audit anchor', () => this.meta.get(AUDIT_ANCHOR_KEY))) as AuditAnchor | undefined;
+  }
+
+  async getAuditJournal(journalId: string): Promise<AuditJournalState | undefined> {
+    return (await this.read("an audit journal's position", () => this.meta.get(AUDIT_JOURNAL_PREFIX + journalId))) as AuditJournalState | undefined;
   }
 
   /** Every chained audit record, oldest first (for tests and small stores; the API pages through auditRange). */

@@ -1,5 +1,5 @@
 import { ServiceUnavailableException } from '../errors.js';
-import { AUDIT_ANCHOR_KEY, auditRecordKey, changeEntry, type AuditAnchor, type AuditEntry, type ChangeAuthor } from './audit-record.js';
+import { AUDIT_ANCHOR_KEY, AUDIT_JOURNAL_PREFIX, auditRecordKey, changeEntry, type AuditAnchor, type AuditEntry, type AuditJournalState, type ChangeAuthor } from './audit-record.js';
 import { SUBLEVEL_NAMES, type AliasRecord, type CredentialRecord, type KeyRecord, type RootKeyRecord, type RotationRecord, type SublevelName } from './records.js';
 
 /**
@@ -195,6 +195,15 @@ export class StoreBatch {
     return this.put('meta', AUDIT_ANCHOR_KEY, anchor);
   }
 
+  /** How far a worker's audit journal was moved into the trail (with the records moved). */
+  putAuditJournal(journalId: string, state: AuditJournalState): this {
+    return this.put('meta', AUDIT_JOURNAL_PREFIX + journalId, state);
+  }
+
+  deleteAuditJournal(journalId: string): this {
+    return this.delete('meta', AUDIT_JOURNAL_PREFIX + journalId);
+  }
+
   /**
    * Puts the stored bytes of an entry as they are, for a restore (src/backup): `table` is one
    * of the store's sublevels by name, `value` the bytes a backup took from it.
@@ -205,6 +214,8 @@ export class StoreBatch {
     // The identity and commit number belong to the store written to, and its seal names them:
     // a restore must not carry over those of the store it was copied from.
     if (table === 'meta' && (key === IDENTITY_KEY || key === COMMIT_KEY)) return this;
+    // Nor the positions of the audit journals of the data directory it was copied from.
+    if (table === 'meta' && key.startsWith(AUDIT_JOURNAL_PREFIX)) return this;
     this.operations.push({ type: 'put', table: table as SublevelName, key, value, raw: true });
     return this;
   }

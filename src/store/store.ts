@@ -1,5 +1,5 @@
 import type { AuditEvent } from '../protocol/types.js';
-import type { AuditAnchor, AuditHead } from './audit-record.js';
+import type { AuditAnchor, AuditHead, AuditJournalState } from './audit-record.js';
 import type { AliasRecord, CredentialRecord, KeyRecord, KeyState, RootKeyRecord, RotationRecord, SublevelName } from './records.js';
 import type { ScheduledWork, StoreBatch } from './store-batch.js';
 import type { StoreHealth } from './store-health.js';
@@ -89,6 +89,8 @@ export interface Store extends KeyStore {
   claimRequest(fingerprint: string, expiresAtMs: number): Promise<boolean>;
   getAuditHead(): Promise<AuditHead | undefined>;
   getAuditAnchor(): Promise<AuditAnchor | undefined>;
+  /** How far a worker's audit journal was moved into the trail, if it ever was (see StoreBatch.putAuditJournal). */
+  getAuditJournal(journalId: string): Promise<AuditJournalState | undefined>;
   /** The retention anchor for the last record removed (MACed under the audit key). */
   auditAnchor(last: { Chain: string; Seq: number; Mac: string }, before: string): AuditAnchor;
   /**

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { expect } from 'chai';
 import { PinnedAgent, signRequest } from '../../src/client/index.js';
+import { runCli } from '../helpers/cli.js';
 import { wrapMaterial } from '../helpers/imported-material.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { runServerToCompletion, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
@@ -30,6 +31,7 @@ interface Cluster {
   onWorkers(count: number, action: string, body?: object): Promise<Map<string, Answer>>;
   /** Worker pids, in the order the primary logged them listening. */
   workerPids(): number[];
+  dataDir: string;
 }
 
 async function startCluster(tempDir: string, env: Record<string, string> = {}): Promise<Cluster> {
@@ -64,6 +66,7 @@ async function startCluster(tempDir: string, env: Record<string, string> = {}): 
 
   return {
     server,
+    dataDir,
     call,
     health: () => send('GET', '/healthz'),
     async onWorkers(count, action, body = {}) {
@@ -297,6 +300,71 @@ describe('the server with two HTTP workers (KEYHOLD_WORKERS=2)', function () {
         const decrypted = await cluster.onWorkers(2, 'decrypt', { CiphertextBlob: answer.body.CiphertextBlob });
         for (const result of decrypted.values()) expect(result).to.deep.include({ status: 200 });
       }
+    });
+  });
+
+  describe("the workers' audit journals", () => {
+    const journalDir = (cluster: Cluster) => path.join(cluster.dataDir, 'audit-journal');
+    const journals = (cluster: Cluster) => readdirSync(journalDir(cluster)).filter((name) => name.endsWith('.log'));
+    /** How many GenerateRandom records the trail lists, asked right after the answers. */
+    const listed = async (cluster: Cluster) => {
+      const answer = await cluster.call('listauditevents', { Action: 'GenerateRandom', Limit: 1000 });
+      expect(answer.status).to.equal(200);
+      return (answer.body.Events as unknown[]).length;
+    };
+
+    it("lists every worker's records right after the answers; a killed worker's journal is moved into the trail and removed", async () => {
+      const cluster = await start();
+      expect(journals(cluster)).to.have.length(2);
+      const answers = await cluster.onWorkers(2, 'generaterandom', { NumberOfBytes: 8 });
+      let made = 0;
+      for (let i = 0; i < 6; i++) made += (await cluster.call('generaterandom', { NumberOfBytes: 8 })).status === 200 ? 1 : 0;
+      expect(made).to.equal(6);
+      // The listing asks the primary, which moves what the journals hold first.
+      const calls = [...answers.values()].length;
+      expect(await listed(cluster)).to.be.at.least(6 + calls);
+      const before = await listed(cluster);
+
+      const [victim] = cluster.workerPids();
+      const files = journals(cluster);
+      process.kill(victim!, 'SIGKILL');
+      await waitFor('the killed worker\'s journal to be removed', () => journals(cluster).filter((name) => files.includes(name)).length === 1);
+      expect(await listed(cluster)).to.equal(before);
+      await waitFor('a new worker with a journal of its own', () => journals(cluster).length === 2);
+      expect(await cluster.server.stop()).to.equal(0);
+      // Stopped cleanly: every journal moved and removed, and the trail verifies.
+      expect(journals(cluster)).to.deep.equal([]);
+      const verified = await runCli(['admin', 'audit', 'verify'], { cwd: cluster.dataDir, env: { KEYHOLD_DATA_DIR: cluster.dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE } });
+      expect(verified.code, verified.stderr).to.equal(0);
+      expect(verified.stdout.toString()).to.match(/^audit trail: \d+ records checked: intact\n$/);
+    });
+
+    it('keeps the records of requests answered while the primary was frozen and then killed; verify counts them, the next start moves them in', async () => {
+      const cluster = await start();
+      await cluster.call('generaterandom', { NumberOfBytes: 8 });
+      const pids = cluster.workerPids();
+      // Frozen, the primary moves nothing: what the workers answer now stays in their journals.
+      cluster.server.child.kill('SIGSTOP');
+      let answered = 0;
+      for (let i = 0; i < 4; i++) answered += (await cluster.call('generaterandom', { NumberOfBytes: 8 })).status === 200 ? 1 : 0;
+      expect(answered).to.equal(4);
+      cluster.server.child.kill('SIGKILL');
+      await waitFor('the workers to exit', () => pids.every((pid) => !isRunning(pid)));
+      const left = journals(cluster);
+      expect(left).to.have.length(2);
+      expect(left.some((name) => statSync(path.join(journalDir(cluster), name)).size > 0)).to.equal(true);
+
+      const env = { KEYHOLD_DATA_DIR: cluster.dataDir, KEYHOLD_PASSPHRASE: PASSPHRASE };
+      const verified = await runCli(['admin', 'audit', 'verify'], { cwd: cluster.dataDir, env });
+      expect(verified.code, verified.stderr).to.equal(0);
+      const pending = /intact, and (\d+) records? in the workers' audit journals, checked, not yet in the trail/.exec(verified.stdout.toString());
+      expect(pending, verified.stdout.toString()).to.not.equal(null);
+      expect(Number(pending![1])).to.be.at.least(4);
+
+      const restarted = await startCluster(cluster.dataDir.replace(/\/data$/, ''));
+      running.push(restarted.server);
+      expect(await listed(restarted)).to.equal(5);
+      for (const name of left) expect(existsSync(path.join(journalDir(cluster), name)), name).to.equal(false);
     });
   });
 

@@ -144,7 +144,8 @@ describe('frozen processes do not stall the service (SIGSTOP)', function () {
     for (let i = 0; i < 4; i++) {
       const ready = await client.get('/readyz');
       expect(ready).to.deep.include({ status: 503, body: { status: 'unavailable' } });
-      // A cached key could encrypt, but the request's audit record goes to the primary: it fails closed.
+      // A cached key could encrypt, but the request's audit record reaches the trail only through the
+      // primary (its worker's journal is moved by it): it fails closed.
       const cached = await encrypt(warm);
       expect(cached.status, JSON.stringify(cached.body)).to.equal(503);
       expect(cached.body.__type).to.equal('ServiceUnavailableException');

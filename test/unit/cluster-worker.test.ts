@@ -62,7 +62,7 @@ class Loopback extends EventEmitter implements WorkerPort {
         for (const each of message.messages) void this.onWorkerMessage(each);
         return;
       }
-      if (message.type === 'ready') this.toWorker({ type: 'init', config: {} as never, port: 0, tls: { cert: '', key: '' }, rootKey: this.rootKey, healthy: true, ready: true });
+      if (message.type === 'ready') this.toWorker({ type: 'init', config: {} as never, port: 0, tls: { cert: '', key: '' }, rootKey: this.rootKey, journalId: '00000000-0000-4000-8000-000000000000', healthy: true, ready: true });
       if (message.type === 'forgotten') this.forgets.get(message.id)?.();
       if (message.type !== 'call') return;
       this.forwarded.push(`${message.target}.${message.method}`);

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ServiceUnavailableException, StartupError } from '../../errors.js';
 import type { AuditEvent } from '../../protocol/types.js';
-import { anchorMacMatches, AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AuditChain, auditEntries, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordMacMatches, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type ChainedRecord } from '../audit-record.js';
+import { anchorMacMatches, AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AUDIT_JOURNAL_PREFIX, AuditChain, auditEntries, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordMacMatches, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type AuditJournalState, type ChainedRecord } from '../audit-record.js';
 import { canonicalJson } from '../audit-record.js';
 import { checkedText, DamagedValueError, decodeCheckedJson, encodeCheckedJson } from '../checked-json.js';
 import { SUBLEVEL_NAMES, type AliasRecord, type CredentialRecord, type KeyRecord, type RootKeyRecord, type RotationRecord, type SublevelName } from '../records.js';
@@ -689,6 +689,10 @@ export class PostgresStore implements Store {
 
   getAuditAnchor(): Promise<AuditAnchor | undefined> {
     return this.readJson('the audit anchor', 'meta', AUDIT_ANCHOR_KEY) as Promise<AuditAnchor | undefined>;
+  }
+
+  getAuditJournal(journalId: string): Promise<AuditJournalState | undefined> {
+    return this.readJson("an audit journal's position", 'meta', AUDIT_JOURNAL_PREFIX + journalId) as Promise<AuditJournalState | undefined>;
   }
 
   auditAnchor(last: { Chain: string; Seq: number; Mac: string }, before: string): AuditAnchor {

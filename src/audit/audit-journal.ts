@@ -1,0 +1,435 @@
+/**
+ * The audit journals of a cluster's workers (docs/design.md, "The audit trail"). A worker
+ * writes the records of requests that changed nothing (the cryptographic, describe, list and
+ * get actions, and every batch) to a file of its own, chained and MACed under the audit key
+ * like the store's records, with one write per turn of its event loop and before the answers
+ * go out; the primary moves them into the store's one chain in large batches, with the
+ * journal's position in the same store write. Requests that change state keep sending their
+ * record to the primary, where it goes in with the change.
+ *
+ * A record in a journal is as safe from a killed process as one in the store (both sit in the
+ * operating system's cache until written out); it is in the trail that listauditevents reads once
+ * the primary has moved it, which it does every INGEST_INTERVAL_MS, before every listing and backup,
+ * when a worker exits (then the file goes), and at start for the files a previous run left.
+ */
+import { createHmac, randomUUID } from 'node:crypto';
+import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { mkdir, open, readdir, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { ServiceUnavailableException } from '../errors.js';
+import type { AuditEvent } from '../protocol/types.js';
+import { AuditChain, deriveAuditKey, FIRST_PREV_MAC, macEqual, recordMac, type AuditEntry, type AuditJournalState, type JournalPosition } from '../store/audit-record.js';
+import type { Store } from '../store/store.js';
+
+/** The journals' directory, inside the data directory. */
+export const JOURNAL_DIRECTORY = 'audit-journal';
+const JOURNAL_SUFFIX = '.log';
+/** How often the primary moves the journals' new records into the store. */
+export const INGEST_INTERVAL_MS = 100;
+/** Read from a journal at a time (records are at most about 64 KiB each). */
+const READ_BYTES = 1024 * 1024;
+const JOURNAL_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function journalDirectory(dataDir: string): string {
+  return path.join(dataDir, JOURNAL_DIRECTORY);
+}
+
+export function journalFile(dataDir: string, journalId: string): string {
+  return path.join(journalDirectory(dataDir), `${journalId}${JOURNAL_SUFFIX}`);
+}
+
+/** The ids of the journals in a data directory (files named `<uuid>.log`), or none when it has no journal directory. */
+export async function listJournals(dataDir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(journalDirectory(dataDir));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  return names
+    .filter((name) => name.endsWith(JOURNAL_SUFFIX))
+    .map((name) => name.slice(0, -JOURNAL_SUFFIX.length))
+    .filter((id) => JOURNAL_ID.test(id))
+    .sort();
+}
+
+
+export const JOURNAL_START: JournalPosition = { Offset: 0, Seq: 0, Mac: FIRST_PREV_MAC };
+
+export function journalStateMac(auditKey: Buffer, journalId: string, state: JournalPosition & { Done?: true }): string {
+  return createHmac('sha256', auditKey)
+    .update(`keyhold/audit-journal\n${journalId}\n${state.Offset}\n${state.Seq}\n${state.Mac}\n${state.Done === true}`, 'utf8')
+    .digest('hex');
+}
+
+/**
+ * A worker's journal: appends the records handed to it during one turn of the event loop with
+ * one write, and resolves their promises once the write returned. A write that fails (a full
+ * disk) rejects every record of that turn with a 503 and leaves none of them in the file.
+ */
+export class AuditJournalWriter {
+  private readonly fd: number;
+  private readonly chain: AuditChain;
+  private size: number;
+  /** A failed write may have left bytes past `size`: cut them off before the next write. */
+  private torn = false;
+  private pending: { entries: AuditEntry[]; resolve(): void; reject(error: Error): void }[] = [];
+  private scheduled = false;
+  private closed = false;
+
+  /** Creates the journal's file (0600); it must not exist yet: one file per writer's life. */
+  constructor(file: string, journalId: string, auditKey: Buffer) {
+    this.fd = openSync(file, 'wx', 0o600);
+    this.size = 0;
+    this.chain = new AuditChain(auditKey, journalId, undefined);
+  }
+
+  append(entries: AuditEntry[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ entries, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const pending = this.pending;
+    this.pending = [];
+    const mark = this.chain.mark();
+    let text = '';
+    for (const { entries } of pending) for (const entry of entries) text += `${this.chain.append(entry).text}\n`;
+    const bytes = Buffer.from(text, 'utf8');
+    try {
+      if (this.torn) ftruncateSync(this.fd, this.size);
+      this.torn = false;
+      let written = 0;
+      while (written < bytes.length) {
+        this.torn = true;
+        const count = writeSync(this.fd, bytes, written, bytes.length - written, this.size + written);
+        if (count <= 0) throw new Error('the journal took no bytes');
+        written += count;
+      }
+      this.torn = false;
+      this.size += bytes.length;
+    } catch (error) {
+      this.chain.rollback(mark);
+      try {
+        if (this.torn) ftruncateSync(this.fd, this.size);
+        this.torn = false;
+      } catch {
+        // Tried again before the next write.
+      }
+      const failure = new ServiceUnavailableException(`the audit journal cannot be written: ${writeFault(error)}`);
+      for (const each of pending) each.reject(failure);
+      return;
+    }
+    for (const each of pending) each.resolve();
+  }
+
+  /** Closes the file (once; later calls do nothing). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
+}
+
+function writeFault(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC') return 'no space left on device';
+  if (code === 'EDQUOT') return 'disk quota exceeded';
+  if (code === 'EROFS') return 'read-only file system';
+  if (code === 'EIO') return 'input/output error';
+  return code ?? 'a write error';
+}
+
+/** One read of a journal: the records after a position, checked, and the position after them. */
+export interface JournalChunk {
+  records: AuditEvent[];
+  position: JournalPosition;
+  /** The first record that does not follow on (damaged, altered, removed, reordered, inserted), in words. */
+  problem?: string;
+  /** Bytes after the last whole record (a line without its end): a write under way, or cut short. */
+  partialBytes: number;
+}
+
+/**
+ * Checks the whole lines of `bytes` (a journal's content from `from.Offset`) as records of
+ * journal `journalId` following `from`, and returns them up to the first that does not.
+ */
+export function readJournalChunk(auditKey: Buffer, journalId: string, bytes: Buffer, from: JournalPosition): JournalChunk {
+  const records: AuditEvent[] = [];
+  const position = { ...from };
+  let start = 0;
+  for (;;) {
+    const end = bytes.indexOf(0x0a, start);
+    if (end < 0) break;
+    const line = bytes.toString('utf8', start, end);
+    const record = checkLine(auditKey, journalId, line, position);
+    if (typeof record === 'string') return { records, position, problem: record, partialBytes: 0 };
+    records.push(record);
+    position.Offset = from.Offset + end + 1;
+    position.Seq = record.Seq;
+    position.Mac = record.Mac;
+    start = end + 1;
+  }
+  return { records, position, partialBytes: bytes.length - start };
+}
+
+function checkLine(auditKey: Buffer, journalId: string, line: string, after: JournalPosition): AuditEvent | string {
+  const at = `record ${after.Seq + 1} of audit journal ${journalId} (at byte ${after.Offset})`;
+  let record: AuditEvent;
+  try {
+    record = JSON.parse(line) as AuditEvent;
+  } catch {
+    return `${at} cannot be read (damaged or not JSON)`;
+  }
+  if (typeof record !== 'object' || record === null || typeof record.Seq !== 'number' || typeof record.Mac !== 'string') return `${at} is not an audit record`;
+  if (!lineMacMatches(auditKey, line, record)) return `${at} was altered or inserted: its MAC does not match`;
+  if (record.Chain !== journalId) return `${at} belongs to another chain (${String(record.Chain).slice(0, 40)})`;
+  if (record.Seq > after.Seq + 1) return `${at}: records ${after.Seq + 1} to ${record.Seq - 1} were removed`;
+  if (record.Seq !== after.Seq + 1 || record.PrevMac !== after.Mac) return `${at}: it does not follow the record before it: removed, reordered or inserted records`;
+  return record;
+}
+
+/**
+ * Whether a journal line's Mac is the HMAC of the rest of it. A line is the record's canonical
+ * JSON (audit-record.ts) with `"Mac":"<64 hex>",` in its sorted place: the last such member,
+ * since only strings and numbers sort after it (a string cannot hold an unescaped quote). That
+ * member taken out leaves the bytes the MAC covers, without parsing and re-encoding the record.
+ * A line of another shape is checked the long way.
+ */
+function lineMacMatches(auditKey: Buffer, line: string, record: AuditEvent): boolean {
+  const at = line.lastIndexOf(',"Mac":"');
+  if (at > 0 && line.slice(at + 72, at + 74) === '",' && line.slice(at + 8, at + 72) === record.Mac) {
+    const covered = line.slice(0, at + 1) + line.slice(at + 74);
+    if (macEqual(record.Mac, createHmac('sha256', auditKey).update(covered, 'utf8').digest('hex'))) return true;
+  }
+  return macEqual(record.Mac, recordMac(auditKey, record));
+}
+
+/** A journal's record as an entry to chain into the store: what its writer filled in. */
+export function entryOfJournalRecord(record: AuditEvent): AuditEntry {
+  const { Chain: _chain, Seq: _seq, PrevMac: _prevMac, Mac: _mac, Verified: _verified, ...entry } = record;
+  return entry;
+}
+
+/**
+ * The primary's side: knows the journals of this data directory, moves their new records into
+ * the store, and removes a journal once its writer exited and every record of it was moved.
+ * One move at a time; a journal that does not check (damaged or altered) is left where it is,
+ * with an error logged, for `keyhold admin audit verify` to name.
+ */
+export class AuditJournals {
+  private readonly auditKey: Buffer;
+  /** The journals of live writers and of those not yet finished, with where they were read to. */
+  private readonly positions = new Map<string, JournalPosition>();
+  private queue: Promise<void> = Promise.resolve();
+  private nextCatchUp: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** The problem last logged for each journal, so that a broken one is logged once, not every tick. */
+  private readonly reported = new Map<string, string>();
+  /** Journals whose writers have exited: a move that failed for one finishes it at the next tick. */
+  private readonly exited = new Set<string>();
+  private closed = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly dataDir: string,
+    rootKey: Buffer,
+    private readonly logger: Logger,
+  ) {
+    this.auditKey = deriveAuditKey(rootKey);
+  }
+
+  /** Creates the directory (0700) and moves every journal a previous run left into the store. */
+  async start(): Promise<void> {
+    await mkdir(journalDirectory(this.dataDir), { recursive: true, mode: 0o700 });
+    for (const journalId of await listJournals(this.dataDir)) {
+      this.logger.info({ journal: journalId }, 'moving the records of an audit journal left by an earlier run into the trail');
+      await this.finish(journalId);
+    }
+    this.timer = setInterval(() => {
+      if (this.positions.size > 0) this.catchUp().catch(() => {});
+    }, INGEST_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  /** A journal for a new writer: its id (the writer creates `journalFile(dataDir, id)`). */
+  newJournal(): string {
+    const journalId = randomUUID();
+    this.positions.set(journalId, { ...JOURNAL_START });
+    return journalId;
+  }
+
+  /**
+   * Moves every record written to the journals so far into the store. Rejects (503) when a
+   * journal cannot be read or the store cannot take its records: a listing or a backup would
+   * miss records, and fails instead. A journal that does not check is logged and passed over.
+   */
+  catchUp(): Promise<void> {
+    this.nextCatchUp ??= this.enqueue(async () => {
+      this.nextCatchUp = undefined;
+      for (const journalId of [...this.positions.keys()]) await this.move(journalId, this.exited.has(journalId));
+    });
+    return this.nextCatchUp;
+  }
+
+  /** Moves the rest of a journal whose writer has exited, then removes it. */
+  finish(journalId: string): Promise<void> {
+    this.exited.add(journalId);
+    return this.enqueue(() => this.move(journalId, true));
+  }
+
+  /** Stops the timer, and once the moves under way (the exited writers' included) are done, zeroes the key. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    let queued: Promise<void>;
+    do {
+      queued = this.queue;
+      await queued;
+    } while (queued !== this.queue);
+    this.closed = true;
+    this.auditKey.fill(0);
+  }
+
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(work);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Moves a journal's new records. A journal that does not check is reported (once) and left;
+   * a failure to read it or to write the store is reported and rejects (503).
+   */
+  private async move(journalId: string, final: boolean): Promise<void> {
+    /* Precondition: nothing moves after close (the key is zeroed). */
+    if (this.closed) throw new ServiceUnavailableException('the server is stopping');
+    let problem: string | undefined;
+    try {
+      problem = await this.moveRecords(journalId, final);
+    } catch (error) {
+      const cause = writeFault(error) === 'a write error' ? (error instanceof Error ? error.message : String(error)) : writeFault(error);
+      this.report(journalId, cause);
+      throw error instanceof ServiceUnavailableException ? error : new ServiceUnavailableException(`the audit journals cannot be moved into the trail: ${cause}`);
+    }
+    if (problem) this.report(journalId, problem);
+    else this.reported.delete(journalId);
+  }
+
+  private report(journalId: string, problem: string): void {
+    if (this.reported.get(journalId) === problem) return;
+    this.reported.set(journalId, problem);
+    this.logger.error({ journal: journalId, problem }, 'the records of an audit journal cannot be moved into the trail: run keyhold admin audit verify');
+  }
+
+  private async moveRecords(journalId: string, final: boolean): Promise<string | undefined> {
+    let position = this.positions.get(journalId);
+    if (!position) {
+      const state = await this.store.getAuditJournal(journalId);
+      if (state && !macEqual(state.StateMac, journalStateMac(this.auditKey, journalId, state))) {
+        return `the store's position for audit journal ${journalId} was altered (its MAC does not match)`;
+      }
+      if (state?.Done) return this.remove(journalId);
+      position = state ? { Offset: state.Offset, Seq: state.Seq, Mac: state.Mac } : { ...JOURNAL_START };
+      this.positions.set(journalId, position);
+    }
+    // Read synchronously: the file is in the page cache, and a thread-pool job per journal and
+    // tick would cost more than the read (bench/RESULTS.md, the wake-ups).
+    let fd: number;
+    try {
+      fd = openSync(journalFile(this.dataDir, journalId), 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // Nothing was ever written (a writer that died before its first record), or the file went by hand.
+      if (final) {
+        this.positions.delete(journalId);
+        this.exited.delete(journalId);
+      }
+      return final && position.Offset > 0 ? `audit journal ${journalId} is missing: records after its record ${position.Seq} may be lost` : undefined;
+    }
+    let partialBytes = 0;
+    try {
+      const size = fstatSync(fd).size;
+      if (size < position.Offset) return `audit journal ${journalId} is shorter than the part already moved into the trail: cut short by hand`;
+      while (position.Offset + partialBytes < size) {
+        const bytes = Buffer.allocUnsafe(Math.min(READ_BYTES, size - position.Offset));
+        const read = readSync(fd, bytes, 0, bytes.length, position.Offset);
+        const chunk = readJournalChunk(this.auditKey, journalId, bytes.subarray(0, read), position);
+        if (chunk.records.length > 0) {
+          const batch = this.store.batch();
+          for (const record of chunk.records) batch.audit(entryOfJournalRecord(record));
+          batch.putAuditJournal(journalId, this.state(journalId, chunk.position));
+          await this.store.write(batch, { sync: false });
+          position = chunk.position;
+          this.positions.set(journalId, position);
+        }
+        if (chunk.problem) return chunk.problem;
+        partialBytes = chunk.partialBytes;
+        if (chunk.records.length === 0) break;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    if (!final) return undefined;
+    if (partialBytes > 0) {
+      this.logger.warn({ journal: journalId, bytes: partialBytes }, 'an audit journal ends with part of a record (a write cut short by a crash): that part is dropped');
+    }
+    // Done, durably, before the file goes: a crash in between leaves a file that is not read twice.
+    await this.store.write(this.store.batch().putAuditJournal(journalId, this.state(journalId, position, true)), { sync: true });
+    return this.remove(journalId);
+  }
+
+  private async remove(journalId: string): Promise<undefined> {
+    await unlink(journalFile(this.dataDir, journalId)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+    await this.store.write(this.store.batch().deleteAuditJournal(journalId), { sync: false });
+    this.positions.delete(journalId);
+    this.exited.delete(journalId);
+    return undefined;
+  }
+
+  private state(journalId: string, position: JournalPosition, done = false): AuditJournalState {
+    const state = { ...position, ...(done ? { Done: true as const } : {}) };
+    return { ...state, StateMac: journalStateMac(this.auditKey, journalId, state) };
+  }
+}
+
+/** What `keyhold admin audit verify` finds in the journals of a data directory: records not yet moved, checked. */
+export async function verifyJournals(store: Store, dataDir: string, auditKey: Buffer): Promise<{ pending: number; problem?: string }> {
+  let pending = 0;
+  for (const journalId of await listJournals(dataDir)) {
+    const state = await store.getAuditJournal(journalId);
+    if (state && !macEqual(state.StateMac, journalStateMac(auditKey, journalId, state))) {
+      return { pending, problem: `the position of audit journal ${journalId} was altered (its MAC does not match)` };
+    }
+    if (state?.Done) continue;
+    let position: JournalPosition = state ? { Offset: state.Offset, Seq: state.Seq, Mac: state.Mac } : { ...JOURNAL_START };
+    const file = await open(journalFile(dataDir, journalId), 'r');
+    try {
+      if ((await file.stat()).size < position.Offset) {
+        return { pending, problem: `audit journal ${journalId} is shorter than the part already moved into the trail: cut short by hand` };
+      }
+      const buffer = Buffer.allocUnsafe(READ_BYTES);
+      for (;;) {
+        const { bytesRead } = await file.read(buffer, 0, READ_BYTES, position.Offset);
+        if (bytesRead === 0) break;
+        const chunk = readJournalChunk(auditKey, journalId, buffer.subarray(0, bytesRead), position);
+        pending += chunk.records.length;
+        if (chunk.problem) return { pending, problem: chunk.problem };
+        position = chunk.position;
+        if (chunk.records.length === 0) break;
+      }
+    } finally {
+      await file.close();
+    }
+  }
+  return { pending };
+}
