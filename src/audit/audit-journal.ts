@@ -101,9 +101,11 @@ export class AuditJournalWriter {
     const pending = this.pending;
     this.pending = [];
     const mark = this.chain.mark();
-    let text = '';
-    for (const { entries } of pending) for (const entry of entries) text += `${this.chain.append(entry).text}\n`;
-    const bytes = Buffer.from(text, 'utf8');
+    // One line per turn, its records separated by tabs (JSON text holds neither raw): a turn
+    // whose write did not end is never a whole line, so the primary never moves part of one.
+    const texts: string[] = [];
+    for (const { entries } of pending) for (const entry of entries) texts.push(this.chain.append(entry).text);
+    const bytes = Buffer.from(`${texts.join('\t')}\n`, 'utf8');
     try {
       if (this.torn) ftruncateSync(this.fd, this.size);
       this.torn = false;
@@ -159,8 +161,9 @@ export interface JournalChunk {
 }
 
 /**
- * Checks the whole lines of `bytes` (a journal's content from `from.Offset`) as records of
- * journal `journalId` following `from`, and returns them up to the first that does not.
+ * Checks the whole lines of `bytes` (a journal's content from `from.Offset`; a line is the
+ * records of one write, separated by tabs) as records of journal `journalId` following `from`,
+ * and returns those of the lines before the first line with a record that does not follow on.
  */
 export function readJournalChunk(auditKey: Buffer, journalId: string, bytes: Buffer, from: JournalPosition): JournalChunk {
   const records: AuditEvent[] = [];
@@ -169,20 +172,25 @@ export function readJournalChunk(auditKey: Buffer, journalId: string, bytes: Buf
   for (;;) {
     const end = bytes.indexOf(0x0a, start);
     if (end < 0) break;
-    const line = bytes.toString('utf8', start, end);
-    const record = checkLine(auditKey, journalId, line, position);
-    if (typeof record === 'string') return { records, position, problem: record, partialBytes: 0 };
-    records.push(record);
+    const line: AuditEvent[] = [];
+    let last = { Seq: position.Seq, Mac: position.Mac };
+    for (const text of bytes.toString('utf8', start, end).split('\t')) {
+      const record = checkRecord(auditKey, journalId, text, { Offset: from.Offset + start, ...last });
+      if (typeof record === 'string') return { records, position, problem: record, partialBytes: 0 };
+      line.push(record);
+      last = { Seq: record.Seq, Mac: record.Mac };
+    }
+    records.push(...line);
     position.Offset = from.Offset + end + 1;
-    position.Seq = record.Seq;
-    position.Mac = record.Mac;
+    position.Seq = last.Seq;
+    position.Mac = last.Mac;
     start = end + 1;
   }
   return { records, position, partialBytes: bytes.length - start };
 }
 
-function checkLine(auditKey: Buffer, journalId: string, line: string, after: JournalPosition): AuditEvent | string {
-  const at = `record ${after.Seq + 1} of audit journal ${journalId} (at byte ${after.Offset})`;
+function checkRecord(auditKey: Buffer, journalId: string, line: string, after: JournalPosition): AuditEvent | string {
+  const at = `record ${after.Seq + 1} of audit journal ${journalId} (in the line at byte ${after.Offset})`;
   let record: AuditEvent;
   try {
     record = JSON.parse(line) as AuditEvent;
@@ -236,6 +244,12 @@ export class AuditJournals {
   private readonly reported = new Map<string, string>();
   /** Journals whose writers have exited: a move that failed for one finishes it at the next tick. */
   private readonly exited = new Set<string>();
+  /**
+   * Journals whose last move failed: it may have landed all the same (a group commit refused
+   * after it reached the disk, a COMMIT whose answer was lost), so the next move starts from the
+   * position in the store, not the one kept here.
+   */
+  private readonly stale = new Set<string>();
   private closed = false;
 
   constructor(
@@ -243,6 +257,8 @@ export class AuditJournals {
     private readonly dataDir: string,
     rootKey: Buffer,
     private readonly logger: Logger,
+    /** Told once when a live writer's journal does not check: its records cannot reach the trail, so the writer must stop. */
+    private readonly onBroken: (journalId: string) => void = () => {},
   ) {
     this.auditKey = deriveAuditKey(rootKey);
   }
@@ -315,12 +331,17 @@ export class AuditJournals {
     try {
       problem = await this.moveRecords(journalId, final);
     } catch (error) {
+      this.stale.add(journalId);
       const cause = writeFault(error) === 'a write error' ? (error instanceof Error ? error.message : String(error)) : writeFault(error);
       this.report(journalId, cause);
       throw error instanceof ServiceUnavailableException ? error : new ServiceUnavailableException(`the audit journals cannot be moved into the trail: ${cause}`);
     }
-    if (problem) this.report(journalId, problem);
-    else this.reported.delete(journalId);
+    if (problem === undefined) {
+      this.reported.delete(journalId);
+      return;
+    }
+    if (!this.reported.has(journalId) && !this.exited.has(journalId)) this.onBroken(journalId);
+    this.report(journalId, problem);
   }
 
   private report(journalId: string, problem: string): void {
@@ -330,7 +351,7 @@ export class AuditJournals {
   }
 
   private async moveRecords(journalId: string, final: boolean): Promise<string | undefined> {
-    let position = this.positions.get(journalId);
+    let position = this.stale.has(journalId) ? undefined : this.positions.get(journalId);
     if (!position) {
       const state = await this.store.getAuditJournal(journalId);
       if (state && !macEqual(state.StateMac, journalStateMac(this.auditKey, journalId, state))) {
@@ -339,6 +360,7 @@ export class AuditJournals {
       if (state?.Done) return this.remove(journalId);
       position = state ? { Offset: state.Offset, Seq: state.Seq, Mac: state.Mac } : { ...JOURNAL_START };
       this.positions.set(journalId, position);
+      this.stale.delete(journalId);
     }
     // Read synchronously: the file is in the page cache, and a thread-pool job per journal and
     // tick would cost more than the read (bench/RESULTS.md, the wake-ups).
@@ -357,7 +379,12 @@ export class AuditJournals {
     let partialBytes = 0;
     try {
       const size = fstatSync(fd).size;
-      if (size < position.Offset) return `audit journal ${journalId} is shorter than the part already moved into the trail: cut short by hand`;
+      if (size < position.Offset) {
+        // What was moved is in the store; the file lost its end (a power cut before it was written
+        // out, or by hand). Nothing more can come of it once its writer has gone.
+        if (!final) return `audit journal ${journalId} is shorter than the part already moved into the trail`;
+        this.logger.warn({ journal: journalId }, 'an audit journal is shorter than the part already moved into the trail (a power cut, or cut by hand): it is removed');
+      }
       while (position.Offset + partialBytes < size) {
         const bytes = Buffer.allocUnsafe(Math.min(READ_BYTES, size - position.Offset));
         const read = readSync(fd, bytes, 0, bytes.length, position.Offset);
@@ -393,6 +420,7 @@ export class AuditJournals {
     await this.store.write(this.store.batch().deleteAuditJournal(journalId), { sync: false });
     this.positions.delete(journalId);
     this.exited.delete(journalId);
+    this.reported.delete(journalId);
     return undefined;
   }
 
@@ -414,9 +442,8 @@ export async function verifyJournals(store: Store, dataDir: string, auditKey: Bu
     let position: JournalPosition = state ? { Offset: state.Offset, Seq: state.Seq, Mac: state.Mac } : { ...JOURNAL_START };
     const file = await open(journalFile(dataDir, journalId), 'r');
     try {
-      if ((await file.stat()).size < position.Offset) {
-        return { pending, problem: `audit journal ${journalId} is shorter than the part already moved into the trail: cut short by hand` };
-      }
+      // Shorter than what was moved (a power cut before the file was written out): nothing pending.
+      if ((await file.stat()).size < position.Offset) continue;
       const buffer = Buffer.allocUnsafe(READ_BYTES);
       for (;;) {
         const { bytesRead } = await file.read(buffer, 0, READ_BYTES, position.Offset);

@@ -27,7 +27,14 @@ export function forwardCredentialChanges(credentials: CredentialService, primary
  * batches, which never do) go to the worker's own journal, the others to the primary, where a
  * change's record went in with it; listings are the primary's.
  */
-export function workerAuditTrail(primary: PrimaryChannel, journal: AuditJournalWriter): AuditSink {
+export function workerAuditTrail(primary: PrimaryChannel, journal: AuditJournalWriter | undefined): AuditSink {
+  if (!journal) {
+    return {
+      record: (entry) => primary.call('audit', 'record', [entry]) as Promise<void>,
+      recordAll: (entries) => primary.call('audit', 'recordAll', [entries]) as Promise<void>,
+      list: (query) => primary.call('audit', 'list', [query]) as Promise<AuditPage>,
+    };
+  }
   // A journal's records reach the trail through the primary: while it cannot take them (gone,
   // silent, its store failing), requests fail closed as they did when every record went to it,
   // and caches that a silent primary cannot correct serve nothing.

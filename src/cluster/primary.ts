@@ -41,8 +41,12 @@ export interface ClusterOptions {
   credentials: CredentialService;
   /** The audit trail every worker writes its records to (those of requests that changed nothing through its journal). */
   audit: AuditTrail;
-  /** The workers' audit journals: one per worker's life, moved into the store when it exits. */
-  journals: AuditJournals;
+  /**
+   * The workers' audit journals: one per worker's life, moved into the store when it exits.
+   * Unset for a store that several nodes share: there a listing on one node must see what another
+   * answered, so every record goes to the store before its answer.
+   */
+  journals?: AuditJournals;
   /** The signatures of state-changing requests, claimed once across all workers. */
   replay: ReplayGuard;
   /** The store's backup snapshots, which workers read page by page. */
@@ -64,6 +68,8 @@ export interface RunningCluster {
   workerMetrics(): Promise<unknown[][]>;
   /** Tells every worker, now, that this process may not run for up to `ms` (it loads a cloud SDK). */
   willBlock(ms: number): void;
+  /** Kills the worker that writes this audit journal (it does not check: its records cannot reach the trail); another starts. */
+  stopJournalWriter(journalId: string): void;
 }
 
 interface WorkerState {
@@ -228,7 +234,7 @@ class ClusterPrimary implements RunningCluster {
         }
         state.initialized = true;
         state.lastHeard = performance.now();
-        state.journalId = this.options.journals.newJournal();
+        state.journalId = this.options.journals?.newJournal();
         this.send(state, {
           type: 'init',
           config: workerConfig(this.options.config),
@@ -270,6 +276,15 @@ class ClusterPrimary implements RunningCluster {
       case 'blocking':
         state.blockingUntil = performance.now() + Math.min(message.ms, BLOCKING_BOUND_MS);
         return;
+    }
+  }
+
+  stopJournalWriter(journalId: string): void {
+    for (const state of this.workers.values()) {
+      if (state.journalId !== journalId || state.killed) continue;
+      state.killed = true;
+      this.options.logger.error({ worker: state.worker.id, workerPid: state.worker.process.pid, journal: journalId }, "a worker's audit journal does not check; killing the worker so that no request goes unaudited");
+      state.worker.process.kill('SIGKILL');
     }
   }
 
@@ -351,7 +366,7 @@ class ClusterPrimary implements RunningCluster {
     this.workers.delete(state.worker.id);
     state.listeningNow = false;
     // Nothing writes its journal any more: the rest of it goes into the store, then the file goes.
-    if (state.journalId !== undefined) {
+    if (state.journalId !== undefined && this.options.journals) {
       const journalId = state.journalId;
       this.options.journals.finish(journalId).catch((error: unknown) => this.options.logger.error({ err: error, journal: journalId }, 'the audit journal of a worker that exited could not be moved into the trail; it is moved at the next start'));
     }

@@ -24,8 +24,8 @@ export interface WorkerInit {
   tls: { cert: string; key: string };
   /** The unwrapped root key; the worker zeroes its copy when it stops. */
   rootKey: Buffer;
-  /** The id of the audit journal the worker creates and writes (src/audit/audit-journal.ts). */
-  journalId: string;
+  /** The id of the audit journal the worker creates and writes (src/audit/audit-journal.ts); unset: no journal. */
+  journalId?: string;
   healthy: boolean;
   /** Whether the server is ready (see the `health` message). */
   ready: boolean;

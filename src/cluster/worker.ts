@@ -97,7 +97,7 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
   try {
     const auditKey = deriveAuditKey(rootKey);
     process.once('exit', () => auditKey.fill(0));
-    const journal = new AuditJournalWriter(journalFile(config.dataDir, init.journalId), init.journalId, auditKey);
+    const journal = init.journalId === undefined ? undefined : new AuditJournalWriter(journalFile(config.dataDir, init.journalId), init.journalId, auditKey);
     credentials = await CredentialService.load(store, rootKey);
     // Read again if told of a change meanwhile: otherwise this worker could keep, until the next
     // change, a set read before a credential another node had just made (401 for it here).

@@ -85,7 +85,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
 
     const keyService = new KeyService({ store, rootKey, remoteProviders, versionKeyCacheSize: config.keyCacheSize, keyRecordCacheSize: config.keyCacheSize, aws: config.aws, ciphertextFormat: config.ciphertextFormat });
     // The records a previous run's workers left in their journals go into the trail first.
-    journals = new AuditJournals(store, config.dataDir, rootKey, logger);
+    journals = new AuditJournals(store, config.dataDir, rootKey, logger, (journalId) => workers?.stopJournalWriter(journalId));
     await journals.start();
     const openJournals = journals;
     const audit = new AuditTrail(store, journals);
@@ -134,7 +134,8 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
 
     let port: number;
     if (config.workers > 1) {
-      workers = await startCluster({ config, logger, store, keyService, credentials, audit, journals, replay, snapshots, rootKey, tls });
+      // Workers journal their records only into a store of this machine's (see ClusterOptions.journals).
+      workers = await startCluster({ config, logger, store, keyService, credentials, audit, journals: config.storeUrl === undefined ? journals : undefined, replay, snapshots, rootKey, tls });
       port = workers.port;
       if (missedByWorkers) await workers.forget({ keys: [], aliases: true, credentials: missedByWorkers.credentials, everything: true });
     } else {

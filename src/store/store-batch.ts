@@ -214,8 +214,6 @@ export class StoreBatch {
     // The identity and commit number belong to the store written to, and its seal names them:
     // a restore must not carry over those of the store it was copied from.
     if (table === 'meta' && (key === IDENTITY_KEY || key === COMMIT_KEY)) return this;
-    // Nor the positions of the audit journals of the data directory it was copied from.
-    if (table === 'meta' && key.startsWith(AUDIT_JOURNAL_PREFIX)) return this;
     this.operations.push({ type: 'put', table: table as SublevelName, key, value, raw: true });
     return this;
   }

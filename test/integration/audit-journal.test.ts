@@ -22,11 +22,14 @@ describe('audit journals', () => {
   let journals: AuditJournals;
   let auditKey: Buffer;
   const writers: AuditJournalWriter[] = [];
+  /** The journals the mover said were broken while their writers lived. */
+  let broken: string[];
 
   beforeEach(async () => {
     h = await openHarness();
     auditKey = deriveAuditKey(h.rootKey);
-    journals = new AuditJournals(h.store, h.dataDir, h.rootKey, captureLogger());
+    broken = [];
+    journals = new AuditJournals(h.store, h.dataDir, h.rootKey, captureLogger(), (journalId) => broken.push(journalId));
     await journals.start();
   });
   afterEach(async () => {
@@ -140,11 +143,11 @@ describe('audit journals', () => {
     }
 
     const cases: [string, (lines: string[]) => string[], RegExp][] = [
-      ['a field edited', (lines) => lines.map((line, index) => (index === 2 ? line.replace('"Outcome":"Success"', '"Outcome":"AccessDeniedException"') : line)), /record 3 of audit journal \S+ \(at byte \d+\) was altered or inserted: its MAC does not match/],
-      ['a record removed from the middle', (lines) => lines.filter((_, index) => index !== 2), /record 3 of audit journal \S+ \(at byte \d+\): records 3 to 3 were removed/],
-      ['two records swapped', (lines) => [lines[0]!, lines[2]!, lines[1]!, lines[3]!, lines[4]!], /record 2 of audit journal \S+ \(at byte \d+\): records 2 to 2 were removed/],
-      ['a record copied in again', (lines) => [...lines.slice(0, 3), lines[1]!, ...lines.slice(3)], /record 4 of audit journal \S+ \(at byte \d+\): it does not follow the record before it/],
-      ['a line that is not JSON', (lines) => [...lines.slice(0, 3), '{"half a record', ...lines.slice(3)], /record 4 of audit journal \S+ \(at byte \d+\) cannot be read/],
+      ['a field edited', (lines) => lines.map((line, index) => (index === 2 ? line.replace('"Outcome":"Success"', '"Outcome":"AccessDeniedException"') : line)), /record 3 of audit journal \S+ \(in the line at byte \d+\) was altered or inserted: its MAC does not match/],
+      ['a record removed from the middle', (lines) => lines.filter((_, index) => index !== 2), /record 3 of audit journal \S+ \(in the line at byte \d+\): records 3 to 3 were removed/],
+      ['two records swapped', (lines) => [lines[0]!, lines[2]!, lines[1]!, lines[3]!, lines[4]!], /record 2 of audit journal \S+ \(in the line at byte \d+\): records 2 to 2 were removed/],
+      ['a record copied in again', (lines) => [...lines.slice(0, 3), lines[1]!, ...lines.slice(3)], /record 4 of audit journal \S+ \(in the line at byte \d+\): it does not follow the record before it/],
+      ['a line that is not JSON', (lines) => [...lines.slice(0, 3), '{"half a record', ...lines.slice(3)], /record 4 of audit journal \S+ \(in the line at byte \d+\) cannot be read/],
     ];
     for (const [what, damage, named] of cases) {
       it(`moves the records before ${what}, leaves the rest and logs it once; verify names it`, async () => {
@@ -161,23 +164,47 @@ describe('audit journals', () => {
         const logged = capturedLog.slice(log).filter((line) => line.includes('cannot be moved into the trail'));
         expect(logged).to.have.length(1);
         expect(logged[0]).to.include(journalId);
+        // Its writer still lives: told once, so that the writer is stopped.
+        expect(broken).to.deep.equal([journalId]);
         // Finishing it leaves the file for inspection, and verify still names the break.
         await journals.finish(journalId);
         expect(existsSync(file)).to.equal(true);
         expect((await verdict()).problem).to.match(named);
+        expect(broken).to.have.length(1);
       });
     }
 
-    it('names a journal cut shorter than what was moved, and a position moved by hand', async () => {
+    it('removes a journal shorter than what was moved (a power cut) once its writer exited, and names a position moved by hand', async () => {
       const { journalId, writer, file } = newWriter();
       await writer.append([entry(1), entry(2)]);
       await journals.catchUp();
       writeFileSync(file, readFileSync(file).subarray(0, 10));
-      expect((await verdict()).problem).to.match(/audit journal \S+ is shorter than the part already moved into the trail/);
+      // What was moved is in the store: nothing pending, nothing broken.
+      expect(await verdict()).to.deep.include({ journaled: 0 }).and.not.to.have.property('problem');
 
       const state = (await h.store.getAuditJournal(journalId))!;
       await h.store.write(h.store.batch().putAuditJournal(journalId, { ...state, Offset: 0 }));
       expect((await verdict()).problem).to.match(/the position of audit journal \S+ was altered \(its MAC does not match\)/);
+      await h.store.write(h.store.batch().putAuditJournal(journalId, state));
+      writer.close();
+      await journals.finish(journalId);
+      expect(existsSync(file)).to.equal(false);
+      expect((await moved()).map((event) => event.RequestId)).to.deep.equal(['request-1', 'request-2']);
+    });
+
+    it('never moves part of a write: the records of one turn are one line', async () => {
+      const { journalId, writer, file } = newWriter();
+      await Promise.all([writer.append([entry(1)]), writer.append([entry(2), entry(3)])]);
+      const whole = readFileSync(file);
+      expect(whole.toString('utf8').split('\n')).to.have.length(2);
+      // A write cut short after its first record: not one of its records moves.
+      writeFileSync(file, whole.subarray(0, whole.indexOf(0x09) + 1));
+      await journals.catchUp();
+      expect(await moved()).to.deep.equal([]);
+      writeFileSync(file, whole);
+      await journals.catchUp();
+      expect((await moved()).map((event) => event.RequestId)).to.deep.equal(['request-1', 'request-2', 'request-3']);
+      expect(readJournal(journalId)).to.have.length(3);
     });
 
     it('leaves a record still being written; when its writer has exited, drops the cut-short part with a warning', async () => {
