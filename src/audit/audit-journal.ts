@@ -13,13 +13,14 @@
  * when a worker exits (then the file goes), and at start for the files a previous run left.
  */
 import { createHmac, randomUUID } from 'node:crypto';
-import { closeSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ServiceUnavailableException } from '../errors.js';
 import type { AuditEvent } from '../protocol/types.js';
-import { AuditChain, deriveAuditKey, FIRST_PREV_MAC, macEqual, recordMac, type AuditEntry, type AuditJournalState, type JournalPosition } from '../store/audit-record.js';
+import { AUDIT_JOURNAL_PREFIX, AuditChain, deriveAuditKey, FIRST_PREV_MAC, macEqual, recordMac, type AuditEntry, type AuditJournalState, type JournalPosition } from '../store/audit-record.js';
+import { decodeCheckedJson } from '../store/checked-json.js';
 import type { Store } from '../store/store.js';
 
 /** The journals' directory, inside the data directory. */
@@ -79,9 +80,19 @@ export class AuditJournalWriter {
   private scheduled = false;
   private closed = false;
 
-  /** Creates the journal's file (0600); it must not exist yet: one file per writer's life. */
+  /**
+   * Creates the journal's file (0600); it must not exist yet: one file per writer's life. Its
+   * name is synced into the directory at once, so that after a power cut a journal the store has
+   * a position for is still there (a missing one reads as removed by hand).
+   */
   constructor(file: string, journalId: string, auditKey: Buffer) {
     this.fd = openSync(file, 'wx', 0o600);
+    const directory = openSync(path.dirname(file), 'r');
+    try {
+      fsyncSync(directory);
+    } finally {
+      closeSync(directory);
+    }
     this.size = 0;
     this.chain = new AuditChain(auditKey, journalId, undefined);
   }
@@ -370,11 +381,12 @@ export class AuditJournals {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       // Nothing was ever written (a writer that died before its first record), or the file went by hand.
-      if (final) {
+      const missing = position.Offset > 0 ? `audit journal ${journalId} is missing: records after its record ${position.Seq} may have been removed with it` : undefined;
+      if (final && missing === undefined) {
         this.positions.delete(journalId);
         this.exited.delete(journalId);
       }
-      return final && position.Offset > 0 ? `audit journal ${journalId} is missing: records after its record ${position.Seq} may be lost` : undefined;
+      return missing;
     }
     let partialBytes = 0;
     try {
@@ -430,10 +442,30 @@ export class AuditJournals {
   }
 }
 
-/** What `keyhold admin audit verify` finds in the journals of a data directory: records not yet moved, checked. */
+/**
+ * What `keyhold admin audit verify` finds in the journals of a data directory: records not yet
+ * moved, checked; and a journal the store says records were moved from, not finished, whose file
+ * is gone (records after those may have been lost with it).
+ */
 export async function verifyJournals(store: Store, dataDir: string, auditKey: Buffer): Promise<{ pending: number; problem?: string }> {
   let pending = 0;
-  for (const journalId of await listJournals(dataDir)) {
+  const files = await listJournals(dataDir);
+  for await (const { key, value } of store.scanRecords('meta')) {
+    if (!key.startsWith(AUDIT_JOURNAL_PREFIX)) continue;
+    const journalId = key.slice(AUDIT_JOURNAL_PREFIX.length);
+    if (files.includes(journalId)) continue;
+    let state: AuditJournalState;
+    try {
+      state = decodeCheckedJson(value.toString('utf8')) as AuditJournalState;
+    } catch {
+      return { pending, problem: `the position of audit journal ${journalId.slice(0, 40)} cannot be read (damaged or not JSON)` };
+    }
+    if (!macEqual(state.StateMac, journalStateMac(auditKey, journalId, state))) {
+      return { pending, problem: `the position of audit journal ${journalId.slice(0, 40)} was altered (its MAC does not match)` };
+    }
+    if (!state.Done && state.Offset > 0) return { pending, problem: `audit journal ${journalId} is missing: records after its record ${state.Seq} may have been removed with it` };
+  }
+  for (const journalId of files) {
     const state = await store.getAuditJournal(journalId);
     if (state && !macEqual(state.StateMac, journalStateMac(auditKey, journalId, state))) {
       return { pending, problem: `the position of audit journal ${journalId} was altered (its MAC does not match)` };

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { AuditJournals, AuditJournalWriter, journalFile, journalStateMac, readJournalChunk, JOURNAL_START } from '../../src/audit/audit-journal.js';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
@@ -190,6 +190,22 @@ describe('audit journals', () => {
       await journals.finish(journalId);
       expect(existsSync(file)).to.equal(false);
       expect((await moved()).map((event) => event.RequestId)).to.deep.equal(['request-1', 'request-2']);
+    });
+
+    it('names a journal removed after records were moved from it, in verify and to its live writer', async () => {
+      const { journalId, writer, file } = newWriter();
+      await writer.append([entry(1)]);
+      await journals.catchUp();
+      await writer.append([entry(2)]);
+      unlinkSync(file);
+      const named = /audit journal \S+ is missing: records after its record 1 may have been removed with it/;
+      expect((await verdict()).problem).to.match(named);
+      await journals.catchUp();
+      expect(broken).to.deep.equal([journalId]);
+      // Its writer gone too: still named, never quietly forgotten.
+      writer.close();
+      await journals.finish(journalId);
+      expect((await verdict()).problem).to.match(named);
     });
 
     it('never moves part of a write: the records of one turn are one line', async () => {
