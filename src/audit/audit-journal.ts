@@ -19,7 +19,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { ServiceUnavailableException } from '../errors.js';
 import type { AuditEvent } from '../protocol/types.js';
-import { AUDIT_JOURNAL_PREFIX, AuditChain, deriveAuditKey, FIRST_PREV_MAC, macEqual, recordMac, type AuditEntry, type AuditJournalState, type JournalPosition } from '../store/audit-record.js';
+import { AUDIT_JOURNAL_PREFIX, AuditChain, deriveAuditKey, FIRST_PREV_MAC, macEqual, recordMac, recordTextParts, type AuditEntry, type AuditJournalState, type JournalPosition } from '../store/audit-record.js';
 import { decodeCheckedJson } from '../store/checked-json.js';
 import type { Store } from '../store/store.js';
 
@@ -161,9 +161,16 @@ function writeFault(error: unknown): string {
   return code ?? 'a write error';
 }
 
+/** A journal's record, checked: its number and MAC on the journal's chain, and its text. */
+export interface JournalRecord {
+  Seq: number;
+  Mac: string;
+  text: string;
+}
+
 /** One read of a journal: the records after a position, checked, and the position after them. */
 export interface JournalChunk {
-  records: AuditEvent[];
+  records: JournalRecord[];
   position: JournalPosition;
   /** The first record that does not follow on (damaged, altered, removed, reordered, inserted), in words. */
   problem?: string;
@@ -177,13 +184,13 @@ export interface JournalChunk {
  * and returns those of the lines before the first line with a record that does not follow on.
  */
 export function readJournalChunk(auditKey: Buffer, journalId: string, bytes: Buffer, from: JournalPosition): JournalChunk {
-  const records: AuditEvent[] = [];
+  const records: JournalRecord[] = [];
   const position = { ...from };
   let start = 0;
   for (;;) {
     const end = bytes.indexOf(0x0a, start);
     if (end < 0) break;
-    const line: AuditEvent[] = [];
+    const line: JournalRecord[] = [];
     let last = { Seq: position.Seq, Mac: position.Mac };
     for (const text of bytes.toString('utf8', start, end).split('\t')) {
       const record = checkRecord(auditKey, journalId, text, { Offset: from.Offset + start, ...last });
@@ -200,42 +207,34 @@ export function readJournalChunk(auditKey: Buffer, journalId: string, bytes: Buf
   return { records, position, partialBytes: bytes.length - start };
 }
 
-function checkRecord(auditKey: Buffer, journalId: string, line: string, after: JournalPosition): AuditEvent | string {
+function checkRecord(auditKey: Buffer, journalId: string, text: string, after: JournalPosition): JournalRecord | string {
   const at = `record ${after.Seq + 1} of audit journal ${journalId} (in the line at byte ${after.Offset})`;
-  let record: AuditEvent;
-  try {
-    record = JSON.parse(line) as AuditEvent;
-  } catch {
-    return `${at} cannot be read (damaged or not JSON)`;
-  }
-  if (typeof record !== 'object' || record === null || typeof record.Seq !== 'number' || typeof record.Mac !== 'string') return `${at} is not an audit record`;
-  if (!lineMacMatches(auditKey, line, record)) return `${at} was altered or inserted: its MAC does not match`;
-  if (record.Chain !== journalId) return `${at} belongs to another chain (${String(record.Chain).slice(0, 40)})`;
-  if (record.Seq > after.Seq + 1) return `${at}: records ${after.Seq + 1} to ${record.Seq - 1} were removed`;
-  if (record.Seq !== after.Seq + 1 || record.PrevMac !== after.Mac) return `${at}: it does not follow the record before it: removed, reordered or inserted records`;
-  return record;
+  const found = chainFields(auditKey, text);
+  if (typeof found === 'string') return `${at} ${found}`;
+  if (found.chain !== journalId) return `${at} belongs to another chain (${found.chain.slice(0, 40)})`;
+  if (found.seq > after.Seq + 1) return `${at}: records ${after.Seq + 1} to ${found.seq - 1} were removed`;
+  if (found.seq !== after.Seq + 1 || found.prevMac !== after.Mac) return `${at}: it does not follow the record before it: removed, reordered or inserted records`;
+  return { Seq: found.seq, Mac: found.mac, text };
 }
 
 /**
- * Whether a journal line's Mac is the HMAC of the rest of it. A line is the record's canonical
- * JSON (audit-record.ts) with `"Mac":"<64 hex>",` in its sorted place: the last such member,
- * since only strings and numbers sort after it (a string cannot hold an unescaped quote). That
- * member taken out leaves the bytes the MAC covers, without parsing and re-encoding the record.
- * A line of another shape is checked the long way.
+ * A journal record's place on its chain, once its MAC is right: read from its text where it is
+ * of the usual shape (recordTextParts: no parse), else from the parsed record.
  */
-function lineMacMatches(auditKey: Buffer, line: string, record: AuditEvent): boolean {
-  const at = line.lastIndexOf(',"Mac":"');
-  if (at > 0 && line.slice(at + 72, at + 74) === '",' && line.slice(at + 8, at + 72) === record.Mac) {
-    const covered = line.slice(0, at + 1) + line.slice(at + 74);
-    if (macEqual(record.Mac, createHmac('sha256', auditKey).update(covered, 'utf8').digest('hex'))) return true;
+function chainFields(auditKey: Buffer, text: string): { chain: string; seq: number; prevMac: string; mac: string } | string {
+  const parts = recordTextParts(text);
+  if (parts && macEqual(parts.mac, createHmac('sha256', auditKey).update(parts.covered, 'utf8').digest('hex'))) {
+    return { chain: parts.chain, seq: parts.seq, prevMac: parts.prevMac, mac: parts.mac };
   }
-  return macEqual(record.Mac, recordMac(auditKey, record));
-}
-
-/** A journal's record as an entry to chain into the store: what its writer filled in. */
-export function entryOfJournalRecord(record: AuditEvent): AuditEntry {
-  const { Chain: _chain, Seq: _seq, PrevMac: _prevMac, Mac: _mac, Verified: _verified, ...entry } = record;
-  return entry;
+  let record: AuditEvent;
+  try {
+    record = JSON.parse(text) as AuditEvent;
+  } catch {
+    return 'cannot be read (damaged or not JSON)';
+  }
+  if (typeof record !== 'object' || record === null || typeof record.Seq !== 'number' || typeof record.Mac !== 'string') return 'is not an audit record';
+  if (!macEqual(record.Mac, recordMac(auditKey, record))) return 'was altered or inserted: its MAC does not match';
+  return { chain: String(record.Chain), seq: record.Seq, prevMac: String(record.PrevMac), mac: record.Mac };
 }
 
 /**
@@ -403,7 +402,7 @@ export class AuditJournals {
         const chunk = readJournalChunk(this.auditKey, journalId, bytes.subarray(0, read), position);
         if (chunk.records.length > 0) {
           const batch = this.store.batch();
-          for (const record of chunk.records) batch.audit(entryOfJournalRecord(record));
+          for (const record of chunk.records) batch.auditJournalRecord(record.text);
           batch.putAuditJournal(journalId, this.state(journalId, chunk.position));
           await this.store.write(batch, { sync: false });
           position = chunk.position;

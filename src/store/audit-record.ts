@@ -13,6 +13,14 @@ import { DamagedValueError } from './checked-json.js';
 /** The fields the writer of a record fills in; the chain adds the rest when it is written. */
 export type AuditEntry = Omit<AuditEvent, 'Chain' | 'Seq' | 'PrevMac' | 'Mac' | 'Verified'>;
 
+/**
+ * A record of a worker's audit journal, as the text its writer's chain made (and the mover
+ * checked under the audit key): chained again by the store by editing that text.
+ */
+export interface JournalRecordText {
+  journalText: string;
+}
+
 /** Where a chain stands: its newest record, MACed so that it cannot be moved back by hand. */
 export interface AuditHead {
   Chain: string;
@@ -208,6 +216,36 @@ function hasEntryShape(entry: AuditEntry): boolean {
   );
 }
 
+const JSON_STRING = '"(?:[^"\\\\]|\\\\.)*"';
+/** A record's text up to its Chain's value: Action is a string, so the first `","Chain":"` is the member. */
+const RECORD_HEAD = new RegExp(`^\\{"Action":${JSON_STRING},"Chain":"([^"\\\\]*)",`);
+/** A record's text from its PrevMac on: only strings, null and a number, so the last `,"PrevMac":"` is the member. */
+const RECORD_TAIL = new RegExp(`^,"PrevMac":"([0-9a-f]{64})","Principal":${JSON_STRING},"RequestId":(?:null|${JSON_STRING}),"Seq":(\\d{1,15}),"SourceIp":(?:null|${JSON_STRING}),"Time":${JSON_STRING}\\}$`);
+
+/**
+ * The parts of a record's text that its chain gave it, found without parsing the record: the
+ * text without its Mac member (what the MAC covers), where the Mac member was, and Chain,
+ * PrevMac and Seq with where each is in the covered text. Undefined for a text of another
+ * shape (then the record is parsed). The text must be one that `AuditChain.append` made: a
+ * canonical record has its Mac right after KeyId and only strings and numbers after it, so the
+ * last `,"Mac":"` is the member whatever an encryption context holds.
+ */
+export function recordTextParts(text: string):
+  | { covered: string; atMac: number; mac: string; chain: string; chainAt: number; prevMac: string; prevMacAt: number; seq: number; seqAt: number; seqLength: number }
+  | undefined {
+  const at = text.lastIndexOf(',"Mac":"');
+  if (at < 0 || text.slice(at + 72, at + 74) !== '",') return undefined;
+  const mac = text.slice(at + 8, at + 72);
+  const covered = text.slice(0, at + 1) + text.slice(at + 74);
+  const head = RECORD_HEAD.exec(covered);
+  const prevMacAt = covered.lastIndexOf(',"PrevMac":"');
+  if (!head || prevMacAt < at) return undefined;
+  const tail = RECORD_TAIL.exec(covered.slice(prevMacAt));
+  if (!tail) return undefined;
+  const seqAt = covered.lastIndexOf(',"Seq":') + 7;
+  return { covered, atMac: at + 1, mac, chain: head[1]!, chainAt: head[0].length - head[1]!.length - 2, prevMac: tail[1]!, prevMacAt: prevMacAt + 12, seq: Number(tail[2]), seqAt, seqLength: tail[2]!.length };
+}
+
 export function recordMac(auditKey: Buffer, record: Omit<AuditEvent, 'Mac'> | AuditEvent): string {
   const { Mac: _mac, ...covered } = record as AuditEvent;
   return createHmac('sha256', auditKey).update(canonicalJson(covered), 'utf8').digest('hex');
@@ -260,7 +298,8 @@ export class AuditChain {
    * Numbers and MACs the next record. Returns its stored text: the record's canonical JSON
    * with its Mac, made in one pass (the chain's hot path: one record per request).
    */
-  append(entry: AuditEntry): ChainedRecord {
+  append(entry: AuditEntry | JournalRecordText): ChainedRecord {
+    if ('journalText' in entry) return this.appendJournalText(entry.journalText);
     const seq = this.seq + 1;
     const fast = coveredText(entry, this.chain, seq, this.mac);
     let mac: string;
@@ -278,6 +317,36 @@ export class AuditChain {
     this.seq = seq;
     this.mac = mac;
     return { seq, mac, text };
+  }
+
+  /**
+   * A journal's record chained here: its Chain, Seq and PrevMac replaced in its text and the Mac
+   * made again, instead of parsing and writing the record anew. A text of another shape is
+   * parsed and chained as an entry.
+   */
+  private appendJournalText(text: string): ChainedRecord {
+    const parts = recordTextParts(text);
+    if (!parts) {
+      const { Chain: _chain, Seq: _seq, PrevMac: _prevMac, Mac: _mac, Verified: _verified, ...entry } = JSON.parse(text) as AuditEvent;
+      return this.append(entry);
+    }
+    const seq = this.seq + 1;
+    const { covered, atMac, chainAt, chain, prevMacAt, seqAt, seqLength } = parts;
+    // Edited from the end, so that each place found in `covered` still holds.
+    const edited =
+      covered.slice(0, chainAt) +
+      JSON.stringify(this.chain).slice(1, -1) +
+      covered.slice(chainAt + chain.length, prevMacAt) +
+      this.mac +
+      covered.slice(prevMacAt + 64, seqAt) +
+      String(seq) +
+      covered.slice(seqAt + seqLength);
+    const shift = JSON.stringify(this.chain).length - 2 - chain.length;
+    const mac = createHmac('sha256', this.auditKey).update(edited, 'utf8').digest('hex');
+    const at = atMac + shift;
+    this.seq = seq;
+    this.mac = mac;
+    return { seq, mac, text: `${edited.slice(0, at)}"Mac":"${mac}",${edited.slice(at)}` };
   }
 
   head(): AuditHead {

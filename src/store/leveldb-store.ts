@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Level } from 'level';
 import { ServiceUnavailableException } from '../errors.js';
 import type { AuditEvent } from '../protocol/types.js';
-import { AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AUDIT_JOURNAL_PREFIX, AuditChain, auditEntries, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type AuditJournalState, type ChainedRecord } from './audit-record.js';
+import { AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AUDIT_JOURNAL_PREFIX, AuditChain, auditEntries, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type AuditJournalState, type JournalRecordText, type ChainedRecord } from './audit-record.js';
 import { checkedJson, checkedText } from './checked-json.js';
 import { checkTablesHolding, type TableCheckMemory } from './leveldb-files.js';
 import { CommitSeal, type SealState } from './commit-seal.js';
@@ -316,7 +316,7 @@ export class LevelDbStore implements Store {
         const chain = this.auditChain;
         /* Precondition: audit records are written only once the chain knows its key. */
         if (!chain) throw new Error('an audit record was written before the store was given the audit key');
-        records.push(chain.append(op.value as AuditEntry));
+        records.push(chain.append(op.value as AuditEntry | JournalRecordText));
       } else if (op.raw) {
         // The bytes are stored as given, not encoded again by the sublevel's JSON encoding.
         levelOps.push({ type: 'put', sublevel, key: op.key, value: op.value, valueEncoding: 'buffer' });

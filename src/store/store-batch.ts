@@ -1,5 +1,5 @@
 import { ServiceUnavailableException } from '../errors.js';
-import { AUDIT_ANCHOR_KEY, AUDIT_JOURNAL_PREFIX, auditRecordKey, changeEntry, type AuditAnchor, type AuditEntry, type AuditJournalState, type ChangeAuthor } from './audit-record.js';
+import { AUDIT_ANCHOR_KEY, AUDIT_JOURNAL_PREFIX, auditRecordKey, changeEntry, type AuditAnchor, type AuditEntry, type AuditJournalState, type ChangeAuthor, type JournalRecordText } from './audit-record.js';
 import { SUBLEVEL_NAMES, type AliasRecord, type CredentialRecord, type KeyRecord, type RootKeyRecord, type RotationRecord, type SublevelName } from './records.js';
 
 /**
@@ -177,6 +177,12 @@ export class StoreBatch {
     return this;
   }
 
+  /** A record moved from a worker's audit journal (its text, checked): chained as the batch is written, like `audit`. */
+  auditJournalRecord(journalText: string): this {
+    this.operations.push({ type: 'put', table: 'audit', key: '', value: { journalText } satisfies JournalRecordText, auditEntry: true });
+    return this;
+  }
+
   /** The audit record of a change (the request's own record when a request made it). */
   auditChange(author: ChangeAuthor, change: Parameters<typeof changeEntry>[1], now: Date): this {
     return this.audit(changeEntry(author, change, now), { answersRequest: author.request !== undefined });
@@ -214,6 +220,9 @@ export class StoreBatch {
     // The identity and commit number belong to the store written to, and its seal names them:
     // a restore must not carry over those of the store it was copied from.
     if (table === 'meta' && (key === IDENTITY_KEY || key === COMMIT_KEY)) return this;
+    // Nor the positions of the audit journals of the data directory it was copied from (a restore
+    // goes into an empty directory: those journals are not there, and were moved before the copy).
+    if (table === 'meta' && key.startsWith(AUDIT_JOURNAL_PREFIX)) return this;
     this.operations.push({ type: 'put', table: table as SublevelName, key, value, raw: true });
     return this;
   }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { AuditJournals, AuditJournalWriter, journalFile, journalStateMac, readJournalChunk, JOURNAL_START } from '../../src/audit/audit-journal.js';
+import { AuditJournals, AuditJournalWriter, journalFile, journalStateMac, readJournalChunk, JOURNAL_START, type JournalRecord } from '../../src/audit/audit-journal.js';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
 import { verifyAuditTrail } from '../../src/audit/verify-trail.js';
 import { ServiceUnavailableException } from '../../src/errors.js';
@@ -283,7 +283,7 @@ describe('audit journals', () => {
   });
 
   /** A journal's records, checked as the mover checks them; throws on a break. */
-  function readJournal(journalId: string, file = journalFile(h.dataDir, journalId)): AuditEvent[] {
+  function readJournal(journalId: string, file = journalFile(h.dataDir, journalId)): JournalRecord[] {
     const chunk = readJournalChunk(auditKey, journalId, readFileSync(file), JOURNAL_START);
     if (chunk.problem) throw new Error(chunk.problem);
     expect(chunk.partialBytes).to.equal(0);

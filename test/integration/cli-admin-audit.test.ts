@@ -1,7 +1,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
-import { auditRecordKey } from '../../src/store/audit-record.js';
+import { alterStoredAuditRecord } from '../helpers/audit-tamper.js';
 import { KeyholdClient, type AuditEvent } from '../../src/client/index.js';
 import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { runCli } from '../helpers/cli.js';
@@ -87,7 +87,7 @@ describe('keyhold admin audit verify and admin credentials create (offline)', fu
     try {
       const events = await store.listAudit();
       victim = events[3]!;
-      await store.audit.put(auditRecordKey(victim.Seq), { ...victim, Principal: 'someone-else' });
+      await alterStoredAuditRecord(store, victim.Seq, (record) => ({ ...record, Principal: 'someone-else' }));
     } finally {
       await store.close();
     }
@@ -120,7 +120,7 @@ describe('keyhold admin audit verify and admin credentials create (offline)', fu
     const store = await LevelDbStore.open(directory);
     try {
       const events = await store.listAudit();
-      await store.audit.del(auditRecordKey(events[3]!.Seq));
+      await alterStoredAuditRecord(store, events[3]!.Seq, () => undefined);
     } finally {
       await store.close();
     }

@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import type { Browser, Page } from 'puppeteer-core';
 import { CONSOLE_CSP } from '../../src/api/console-files.js';
 import { KeyholdClient } from '../../src/client/index.js';
-import { auditRecordKey } from '../../src/store/audit-record.js';
+import { alterStoredAuditRecord } from '../helpers/audit-tamper.js';
 import { LevelDbStore } from '../../src/store/leveldb-store.js';
 import { launchChromium, requireChromium } from '../helpers/browser.js';
 import { startCliServer, type CliServer } from '../helpers/cli-server.js';
@@ -585,7 +585,7 @@ describe('web console in Chromium', function () {
       const store = await LevelDbStore.open(path.join(temp.path, 'data'));
       try {
         const victim = (await store.listAudit()).find((event) => event.Action === 'DescribeKey')!;
-        await store.audit.put(auditRecordKey(victim.Seq), { ...victim, Principal: 'someone-else' });
+        await alterStoredAuditRecord(store, victim.Seq, (record) => ({ ...record, Principal: 'someone-else' }));
       } finally {
         await store.close();
       }

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { AuditChain, canonicalJson, FIRST_PREV_MAC, recordMac, type AuditEntry } from '../../src/store/audit-record.js';
+import fc from 'fast-check';
+import { AuditChain, canonicalJson, FIRST_PREV_MAC, recordMac, recordTextParts, type AuditEntry } from '../../src/store/audit-record.js';
 import type { AuditEvent } from '../../src/protocol/types.js';
 
 const base: AuditEntry = {
@@ -60,5 +61,40 @@ describe('audit records as the chain writes them', () => {
     const record = new AuditChain(key, 'chain-1', undefined).append(base);
     const altered = JSON.parse(record.text.replace('"Encrypt"', '"Decrypt"')) as AuditEvent;
     expect(recordMac(key, altered)).not.to.equal(record.mac);
+  });
+
+  describe("a journal's record chained again from its text", () => {
+    for (const [name, entry] of entries) {
+      it(`gives exactly the text and Mac of the record chained as an entry: ${name}`, () => {
+        const key = randomBytes(32);
+        const journal = new AuditChain(key, '6f1c2a4e-1111-4222-8333-944455556666', undefined);
+        const fromText = new AuditChain(key, 'store-chain-0123456789abcdef', { Seq: 41, Mac: 'a'.repeat(64) });
+        const fromEntry = new AuditChain(key, 'store-chain-0123456789abcdef', { Seq: 41, Mac: 'a'.repeat(64) });
+        for (let round = 0; round < 3; round++) {
+          const journaled = journal.append(entry);
+          const { Chain: _c, Seq: _s, PrevMac: _p, Mac: _m, ...parsed } = JSON.parse(journaled.text) as AuditEvent;
+          expect(fromText.append({ journalText: journaled.text })).to.deep.equal(fromEntry.append(parsed));
+        }
+      });
+    }
+
+    it('finds its own Mac, chain, number and PrevMac whatever strings the record holds (random contexts, principals and actions)', () => {
+      const text = fc.string({ unit: 'binary', maxLength: 12 });
+      fc.assert(
+        fc.property(fc.dictionary(text, text, { maxKeys: 4 }), text, text, fc.option(text, { nil: null }), (context, principal, action, sourceIp) => {
+          const key = randomBytes(32);
+          const chain = new AuditChain(key, 'journal-7', { Seq: 9, Mac: 'b'.repeat(64) });
+          const record = chain.append({ ...base, Principal: principal, Action: action, SourceIp: sourceIp, EncryptionContext: context });
+          const parts = recordTextParts(record.text);
+          const event = JSON.parse(record.text) as AuditEvent;
+          expect(parts).to.deep.include({ mac: event.Mac, chain: 'journal-7', seq: 10, prevMac: 'b'.repeat(64) });
+          expect(recordMac(key, event)).to.equal(parts!.mac);
+          const again = new AuditChain(key, 'other', undefined);
+          const { Chain: _c, Seq: _s, PrevMac: _p, Mac: _m, ...entry } = event;
+          expect(again.append({ journalText: record.text })).to.deep.equal(new AuditChain(key, 'other', undefined).append(entry));
+        }),
+        { numRuns: 300 },
+      );
+    });
   });
 });

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ServiceUnavailableException, StartupError } from '../../errors.js';
 import type { AuditEvent } from '../../protocol/types.js';
-import { anchorMacMatches, AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AUDIT_JOURNAL_PREFIX, AuditChain, auditEntries, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordMacMatches, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type AuditJournalState, type ChainedRecord } from '../audit-record.js';
+import { anchorMacMatches, AUDIT_ANCHOR_KEY, AUDIT_HEAD_KEY, AUDIT_JOURNAL_PREFIX, AuditChain, auditEntries, auditRecordKey, CHAINED_PREFIX, deriveAuditKey, recordMacMatches, recordsAfter, recordsOfEntry, type AuditAnchor, type AuditEntry, type AuditHead, type AuditJournalState, type JournalRecordText, type ChainedRecord } from '../audit-record.js';
 import { canonicalJson } from '../audit-record.js';
 import { checkedText, DamagedValueError, decodeCheckedJson, encodeCheckedJson } from '../checked-json.js';
 import { SUBLEVEL_NAMES, type AliasRecord, type CredentialRecord, type KeyRecord, type RootKeyRecord, type RotationRecord, type SublevelName } from '../records.js';
@@ -386,7 +386,7 @@ export class PostgresStore implements Store {
         if (op.type === 'del') {
           set(op.table, op.key, null);
         } else if (op.auditEntry) {
-          records.push(chain!.append(op.value as AuditEntry));
+          records.push(chain!.append(op.value as AuditEntry | JournalRecordText));
         } else {
           set(op.table, op.key, storedValue(op));
         }
@@ -428,7 +428,7 @@ export class PostgresStore implements Store {
   private async appendAuditRecords(operations: BatchOp[], sync: boolean, own: { head: AuditHead; stored: Buffer }): Promise<boolean> {
     this.ownHead = undefined;
     const chain = new AuditChain(this.auditKey!, own.head.Chain, own.head);
-    const records = operations.map((op) => chain.append((op as Extract<BatchOp, { type: 'put' }>).value as AuditEntry));
+    const records = operations.map((op) => chain.append((op as Extract<BatchOp, { type: 'put' }>).value as AuditEntry | JournalRecordText));
     const rows = auditEntries(records).map((entry) => ({ key: entry.key, value: Buffer.from(checkedText(entry.text), 'utf8') }));
     const head = { head: chain.head(), stored: Buffer.from(encodeCheckedJson(chain.head()), 'utf8') };
     const client = await this.pool.connect();
