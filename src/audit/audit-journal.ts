@@ -161,11 +161,16 @@ function writeFault(error: unknown): string {
   return code ?? 'a write error';
 }
 
-/** A journal's record, checked: its number and MAC on the journal's chain, and its text. */
+/**
+ * A journal's record, checked: its number and MAC on the journal's chain, and its text; and,
+ * when its MAC was checked on the parsed record (a text not of the usual shape), the entry to
+ * chain instead of the text, so that only canonical text reaches the store.
+ */
 export interface JournalRecord {
   Seq: number;
   Mac: string;
   text: string;
+  entry?: AuditEntry;
 }
 
 /** One read of a journal: the records after a position, checked, and the position after them. */
@@ -214,14 +219,14 @@ function checkRecord(auditKey: Buffer, journalId: string, text: string, after: J
   if (found.chain !== journalId) return `${at} belongs to another chain (${found.chain.slice(0, 40)})`;
   if (found.seq > after.Seq + 1) return `${at}: records ${after.Seq + 1} to ${found.seq - 1} were removed`;
   if (found.seq !== after.Seq + 1 || found.prevMac !== after.Mac) return `${at}: it does not follow the record before it: removed, reordered or inserted records`;
-  return { Seq: found.seq, Mac: found.mac, text };
+  return { Seq: found.seq, Mac: found.mac, text, ...(found.entry ? { entry: found.entry } : {}) };
 }
 
 /**
  * A journal record's place on its chain, once its MAC is right: read from its text where it is
  * of the usual shape (recordTextParts: no parse), else from the parsed record.
  */
-function chainFields(auditKey: Buffer, text: string): { chain: string; seq: number; prevMac: string; mac: string } | string {
+function chainFields(auditKey: Buffer, text: string): { chain: string; seq: number; prevMac: string; mac: string; entry?: AuditEntry } | string {
   const parts = recordTextParts(text);
   if (parts && macEqual(parts.mac, createHmac('sha256', auditKey).update(parts.covered, 'utf8').digest('hex'))) {
     return { chain: parts.chain, seq: parts.seq, prevMac: parts.prevMac, mac: parts.mac };
@@ -234,7 +239,8 @@ function chainFields(auditKey: Buffer, text: string): { chain: string; seq: numb
   }
   if (typeof record !== 'object' || record === null || typeof record.Seq !== 'number' || typeof record.Mac !== 'string') return 'is not an audit record';
   if (!macEqual(record.Mac, recordMac(auditKey, record))) return 'was altered or inserted: its MAC does not match';
-  return { chain: String(record.Chain), seq: record.Seq, prevMac: String(record.PrevMac), mac: record.Mac };
+  const { Chain: _chain, Seq: _seq, PrevMac: _prevMac, Mac: _mac, Verified: _verified, ...entry } = record;
+  return { chain: String(record.Chain), seq: record.Seq, prevMac: String(record.PrevMac), mac: record.Mac, entry };
 }
 
 /**
@@ -402,7 +408,10 @@ export class AuditJournals {
         const chunk = readJournalChunk(this.auditKey, journalId, bytes.subarray(0, read), position);
         if (chunk.records.length > 0) {
           const batch = this.store.batch();
-          for (const record of chunk.records) batch.auditJournalRecord(record.text);
+          for (const record of chunk.records) {
+            if (record.entry) batch.audit(record.entry);
+            else batch.auditJournalRecord(record.text);
+          }
           batch.putAuditJournal(journalId, this.state(journalId, chunk.position));
           await this.store.write(batch, { sync: false });
           position = chunk.position;

@@ -219,8 +219,12 @@ function hasEntryShape(entry: AuditEntry): boolean {
 const JSON_STRING = '"(?:[^"\\\\]|\\\\.)*"';
 /** A record's text up to its Chain's value: Action is a string, so the first `","Chain":"` is the member. */
 const RECORD_HEAD = new RegExp(`^\\{"Action":${JSON_STRING},"Chain":"([^"\\\\]*)",`);
-/** A record's text from its PrevMac on: only strings, null and a number, so the last `,"PrevMac":"` is the member. */
-const RECORD_TAIL = new RegExp(`^,"PrevMac":"([0-9a-f]{64})","Principal":${JSON_STRING},"RequestId":(?:null|${JSON_STRING}),"Seq":(\\d{1,15}),"SourceIp":(?:null|${JSON_STRING}),"Time":${JSON_STRING}\\}$`);
+/**
+ * A record's covered text from where its Mac member was to the end: Outcome, then only strings,
+ * null and a number. Matched there, it proves the Mac member stood just before the record's own
+ * Outcome (not moved into a context or a string by someone editing a journal).
+ */
+const RECORD_TAIL = new RegExp(`^"Outcome":${JSON_STRING},"PrevMac":"([0-9a-f]{64})","Principal":${JSON_STRING},"RequestId":(?:null|${JSON_STRING}),"Seq":(\\d{1,15}),"SourceIp":(?:null|${JSON_STRING}),"Time":${JSON_STRING}\\}$`);
 
 /**
  * The parts of a record's text that its chain gave it, found without parsing the record: the
@@ -238,12 +242,13 @@ export function recordTextParts(text: string):
   const mac = text.slice(at + 8, at + 72);
   const covered = text.slice(0, at + 1) + text.slice(at + 74);
   const head = RECORD_HEAD.exec(covered);
-  const prevMacAt = covered.lastIndexOf(',"PrevMac":"');
-  if (!head || prevMacAt < at) return undefined;
-  const tail = RECORD_TAIL.exec(covered.slice(prevMacAt));
+  if (!head || head[0].length > at + 1) return undefined;
+  const tail = RECORD_TAIL.exec(covered.slice(at + 1));
   if (!tail) return undefined;
+  // Only strings (whose quotes are escaped), null and a number follow the Mac's place: these are the members.
+  const prevMacAt = covered.lastIndexOf(',"PrevMac":"') + 12;
   const seqAt = covered.lastIndexOf(',"Seq":') + 7;
-  return { covered, atMac: at + 1, mac, chain: head[1]!, chainAt: head[0].length - head[1]!.length - 2, prevMac: tail[1]!, prevMacAt: prevMacAt + 12, seq: Number(tail[2]), seqAt, seqLength: tail[2]!.length };
+  return { covered, atMac: at + 1, mac, chain: head[1]!, chainAt: head[0].length - head[1]!.length - 2, prevMac: tail[1]!, prevMacAt, seq: Number(tail[2]), seqAt, seqLength: tail[2]!.length };
 }
 
 export function recordMac(auditKey: Buffer, record: Omit<AuditEvent, 'Mac'> | AuditEvent): string {

@@ -208,6 +208,29 @@ describe('audit journals', () => {
       expect((await verdict()).problem).to.match(named);
     });
 
+    it('refuses a line whose Mac member was moved into its encryption context (the MAC still matches the rest), and stores nothing of it', async () => {
+      const { journalId, writer, file } = newWriter();
+      await writer.append([entry(1, { EncryptionContext: { a: '1', b: '2' } })]);
+      const [line] = readFileSync(file, 'utf8').split('\n');
+      const member = /,"Mac":"[0-9a-f]{64}"/.exec(line!)![0];
+      writeFileSync(file, `${line!.replace(`${member},`, ',').replace('"a":"1",', `"a":"1"${member},`)}\n`);
+      await journals.catchUp();
+      expect(await moved()).to.deep.equal([]);
+      expect(broken).to.deep.equal([journalId]);
+      expect((await verdict()).problem).to.match(/record 1 of audit journal \S+ \(in the line at byte 0\) is not an audit record/);
+    });
+
+    it('stores a record whose line was re-spelled without changing its content (spaces, escapes) in canonical form', async () => {
+      const { writer, file } = newWriter();
+      await writer.append([entry(1, { EncryptionContext: { b: 'x' } })]);
+      const [line] = readFileSync(file, 'utf8').split('\n');
+      writeFileSync(file, `${line!.replace('"KeyId":null', '"KeyId": null').replace('"b":"x"', '"b":"\\u0078"')}\n`);
+      await journals.catchUp();
+      const [event] = await moved();
+      expect(event!.EncryptionContext).to.deep.equal({ b: 'x' });
+      expect(await verdict()).to.deep.include({ journaled: 0 }).and.not.to.have.property('problem');
+    });
+
     it('never moves part of a write: the records of one turn are one line', async () => {
       const { journalId, writer, file } = newWriter();
       await Promise.all([writer.append([entry(1)]), writer.append([entry(2), entry(3)])]);
