@@ -240,9 +240,11 @@ async function auditVerify(): Promise<void> {
     const verdict = await verifyTrailOffline(loadConfig(), store, warnOnStderr);
     const unchained = verdict.unchained > 0 ? ` (and ${plural(verdict.unchained, 'older unchained line')}, not verifiable)` : '';
     // Left by workers of a server that stopped without moving them (killed): checked, moved at its next start.
-    const journaled = verdict.journaled > 0 ? `, and ${plural(verdict.journaled, 'record')} in the workers' audit journals, checked, not yet in the trail (the server moves them when it starts)` : '';
+    const journaled = verdict.journaled > 0 ? `, and ${plural(verdict.journaled, 'record')} in the workers' audit journals, checked, not yet in the trail (a running server moves them within a second, a stopped one when it starts)` : '';
+    // On a shared store: the records other nodes have not moved yet are on their disks.
+    const elsewhere = verdict.otherNodes.length > 0 ? `; not checked here: the journals of ${plural(verdict.otherNodes.length, 'other node')} (${verdict.otherNodes.join(', ')}): run this on them` : '';
     if (verdict.problem === undefined) {
-      console.log(`audit trail: ${plural(verdict.checked, 'record')} checked: intact${unchained}${journaled}`);
+      console.log(`audit trail: ${plural(verdict.checked, 'record')} checked: intact${unchained}${journaled}${elsewhere}`);
       return;
     }
     console.log(`audit trail: ${plural(verdict.checked, 'record')} checked before the first break: ${verdict.problem}`);

@@ -11,10 +11,15 @@
  * operating system's cache until written out); it is in the trail that listauditevents reads once
  * the primary has moved it, which it does every INGEST_INTERVAL_MS, before every listing and backup,
  * when a worker exits (then the file goes), and at start for the files a previous run left.
+ *
+ * On a store several nodes share, each node journals into its own data directory: a journal's id
+ * starts with its node's id (the file `audit-journal/node`), so that a node, and the verifier,
+ * can tell the positions of its own journals from those of other nodes, whose files are on
+ * other machines. Another node's records reach the shared trail when that node moves them.
  */
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
-import { mkdir, open, readdir, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ServiceUnavailableException } from '../errors.js';
@@ -30,7 +35,11 @@ const JOURNAL_SUFFIX = '.log';
 export const INGEST_INTERVAL_MS = 100;
 /** Read from a journal at a time (records are at most about 64 KiB each). */
 const READ_BYTES = 1024 * 1024;
-const JOURNAL_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** `<node id>.<uuid>`; a plain `<uuid>` is a journal of a release that did not name nodes (always this node's). */
+const JOURNAL_ID = /^(?:([0-9a-f]{16})\.)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The file, in the journals' directory, that holds this data directory's node id. */
+const NODE_FILE = 'node';
+const NODE_ID = /^[0-9a-f]{16}$/;
 
 export function journalDirectory(dataDir: string): string {
   return path.join(dataDir, JOURNAL_DIRECTORY);
@@ -56,6 +65,48 @@ export async function listJournals(dataDir: string): Promise<string[]> {
     .sort();
 }
 
+
+/** The node a journal id names, or undefined for an id of a release that named none. */
+export function journalNode(journalId: string): string | undefined {
+  return JOURNAL_ID.exec(journalId)?.[1];
+}
+
+/**
+ * This data directory's node id (16 hex digits in `audit-journal/node`), made, synced and named
+ * in the directory durably the first time when `create` is set; undefined when there is none yet.
+ * A file that holds anything else stops the start: journals named after another id would be
+ * taken for another node's.
+ */
+export async function journalNodeId(dataDir: string, create: boolean): Promise<string | undefined> {
+  const file = path.join(journalDirectory(dataDir), NODE_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !create) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    const nodeId = randomBytes(8).toString('hex');
+    const handle = await open(file, 'wx', 0o600);
+    try {
+      await handle.writeFile(`${nodeId}\n`, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const directory = await open(journalDirectory(dataDir), 'r');
+    try {
+      await directory.sync();
+    } finally {
+      await directory.close();
+    }
+    return nodeId;
+  }
+  const nodeId = text.trim();
+  if (!NODE_ID.test(nodeId)) throw new Error(`${file} does not hold a node id (16 hexadecimal digits): restore it, or remove it when this directory has no journals left`);
+  return nodeId;
+}
 
 export const JOURNAL_START: JournalPosition = { Offset: 0, Seq: 0, Mac: FIRST_PREV_MAC };
 
@@ -267,6 +318,7 @@ export class AuditJournals {
    */
   private readonly stale = new Set<string>();
   private closed = false;
+  private nodeId: string | undefined;
 
   constructor(
     private readonly store: Store,
@@ -279,9 +331,10 @@ export class AuditJournals {
     this.auditKey = deriveAuditKey(rootKey);
   }
 
-  /** Creates the directory (0700) and moves every journal a previous run left into the store. */
+  /** Creates the directory (0700) and this node's id, and moves every journal a previous run left into the store. */
   async start(): Promise<void> {
     await mkdir(journalDirectory(this.dataDir), { recursive: true, mode: 0o700 });
+    this.nodeId = await journalNodeId(this.dataDir, true);
     for (const journalId of await listJournals(this.dataDir)) {
       this.logger.info({ journal: journalId }, 'moving the records of an audit journal left by an earlier run into the trail');
       await this.finish(journalId);
@@ -294,7 +347,9 @@ export class AuditJournals {
 
   /** A journal for a new writer: its id (the writer creates `journalFile(dataDir, id)`). */
   newJournal(): string {
-    const journalId = randomUUID();
+    /* Precondition: started (the node id is known). */
+    if (this.nodeId === undefined) throw new Error('the audit journals were not started');
+    const journalId = `${this.nodeId}.${randomUUID()}`;
     this.positions.set(journalId, { ...JOURNAL_START });
     return journalId;
   }
@@ -450,13 +505,27 @@ export class AuditJournals {
   }
 }
 
+/** What `keyhold admin audit verify` finds in the journals of a data directory (verifyJournals). */
+export interface JournalsVerdict {
+  /** Records in this node's journals not yet moved into the store, checked. */
+  pending: number;
+  /** On a shared store: the nodes other than this one with journals not finished (their records not yet moved are on those nodes' disks). */
+  otherNodes: string[];
+  problem?: string;
+}
+
 /**
  * What `keyhold admin audit verify` finds in the journals of a data directory: records not yet
  * moved, checked; and a journal the store says records were moved from, not finished, whose file
- * is gone (records after those may have been lost with it).
+ * is gone (records after those may have been lost with it). On a store several nodes share
+ * (`shared`), the positions of journals named after another node are those nodes' business:
+ * they are counted by node, not checked (a store only this node writes has no other node's).
  */
-export async function verifyJournals(store: Store, dataDir: string, auditKey: Buffer): Promise<{ pending: number; problem?: string }> {
+export async function verifyJournals(store: Store, dataDir: string, auditKey: Buffer, shared = false): Promise<JournalsVerdict> {
   let pending = 0;
+  const otherNodes = new Set<string>();
+  const verdict = (problem?: string): JournalsVerdict => ({ pending, otherNodes: [...otherNodes].sort(), ...(problem === undefined ? {} : { problem }) });
+  const nodeId = await journalNodeId(dataDir, false);
   const files = await listJournals(dataDir);
   for await (const { key, value } of store.scanRecords('meta')) {
     if (!key.startsWith(AUDIT_JOURNAL_PREFIX)) continue;
@@ -466,21 +535,36 @@ export async function verifyJournals(store: Store, dataDir: string, auditKey: Bu
     try {
       state = decodeCheckedJson(value.toString('utf8')) as AuditJournalState;
     } catch {
-      return { pending, problem: `the position of audit journal ${journalId.slice(0, 40)} cannot be read (damaged or not JSON)` };
+      return verdict(`the position of audit journal ${journalId.slice(0, 60)} cannot be read (damaged or not JSON)`);
     }
     if (!macEqual(state.StateMac, journalStateMac(auditKey, journalId, state))) {
-      return { pending, problem: `the position of audit journal ${journalId.slice(0, 40)} was altered (its MAC does not match)` };
+      return verdict(`the position of audit journal ${journalId.slice(0, 60)} was altered (its MAC does not match)`);
     }
-    if (!state.Done && state.Offset > 0) return { pending, problem: `audit journal ${journalId} is missing: records after its record ${state.Seq} may have been removed with it` };
+    if (state.Done || state.Offset === 0) continue;
+    const node = journalNode(journalId);
+    if (shared && node !== undefined && node !== nodeId) {
+      otherNodes.add(node);
+      continue;
+    }
+    // Made by a worker that started after the directory was listed (a server running beside a shared store's verify)?
+    if (await exists(journalFile(dataDir, journalId))) continue;
+    return verdict(`audit journal ${journalId} is missing: records after its record ${state.Seq} may have been removed with it`);
   }
   for (const journalId of files) {
     const state = await store.getAuditJournal(journalId);
     if (state && !macEqual(state.StateMac, journalStateMac(auditKey, journalId, state))) {
-      return { pending, problem: `the position of audit journal ${journalId} was altered (its MAC does not match)` };
+      return verdict(`the position of audit journal ${journalId} was altered (its MAC does not match)`);
     }
     if (state?.Done) continue;
     let position: JournalPosition = state ? { Offset: state.Offset, Seq: state.Seq, Mac: state.Mac } : { ...JOURNAL_START };
-    const file = await open(journalFile(dataDir, journalId), 'r');
+    let file;
+    try {
+      file = await open(journalFile(dataDir, journalId), 'r');
+    } catch (error) {
+      // Finished and removed since the directory was listed, by a server running beside a shared store's verify.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
     try {
       // Shorter than what was moved (a power cut before the file was written out): nothing pending.
       if ((await file.stat()).size < position.Offset) continue;
@@ -490,7 +574,7 @@ export async function verifyJournals(store: Store, dataDir: string, auditKey: Bu
         if (bytesRead === 0) break;
         const chunk = readJournalChunk(auditKey, journalId, buffer.subarray(0, bytesRead), position);
         pending += chunk.records.length;
-        if (chunk.problem) return { pending, problem: chunk.problem };
+        if (chunk.problem) return verdict(chunk.problem);
         position = chunk.position;
         if (chunk.records.length === 0) break;
       }
@@ -498,5 +582,15 @@ export async function verifyJournals(store: Store, dataDir: string, auditKey: Bu
       await file.close();
     }
   }
-  return { pending };
+  return verdict();
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
 }

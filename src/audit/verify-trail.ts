@@ -22,6 +22,8 @@ export interface TrailVerdict {
   unchained: number;
   /** Records in the workers' audit journals not yet moved into the store (checked too; the server moves them when it starts). */
   journaled: number;
+  /** On a store several nodes share: the other nodes whose journals hold records not yet moved, or may (checked by verify on those nodes). */
+  otherNodes: string[];
   /** Undefined when intact: else the first break found, in words, naming the record. */
   problem?: string;
 }
@@ -32,21 +34,22 @@ export interface TrailVerdict {
  * from 1), each record naming the MAC of the one before it, and the chain's head naming the
  * newest record. A record altered, removed, reordered or inserted, or records removed from
  * the end, break one of these; the first break is reported. Then the records the workers'
- * journals in `dataDir` hold beyond what was moved into the store, checked the same way.
+ * journals in `dataDir` hold beyond what was moved into the store, checked the same way (on a
+ * store several nodes share, `shared`, this node's journals; the other nodes' are named).
  */
-export async function verifyAuditTrail(store: Store, rootKey: Buffer, dataDir?: string): Promise<TrailVerdict> {
+export async function verifyAuditTrail(store: Store, rootKey: Buffer, dataDir?: string, shared = false): Promise<TrailVerdict> {
   const auditKey = deriveAuditKey(rootKey);
   try {
     const verdict = await verifyStoredTrail(store, auditKey);
-    if (verdict.problem !== undefined || dataDir === undefined) return { ...verdict, journaled: 0 };
-    const journals = await verifyJournals(store, dataDir, auditKey);
-    return { ...verdict, journaled: journals.pending, ...(journals.problem === undefined ? {} : { problem: journals.problem }) };
+    if (verdict.problem !== undefined || dataDir === undefined) return { ...verdict, journaled: 0, otherNodes: [] };
+    const journals = await verifyJournals(store, dataDir, auditKey, shared);
+    return { ...verdict, journaled: journals.pending, otherNodes: journals.otherNodes, ...(journals.problem === undefined ? {} : { problem: journals.problem }) };
   } finally {
     auditKey.fill(0);
   }
 }
 
-async function verifyStoredTrail(store: Store, auditKey: Buffer): Promise<Omit<TrailVerdict, 'journaled'>> {
+async function verifyStoredTrail(store: Store, auditKey: Buffer): Promise<Omit<TrailVerdict, 'journaled' | 'otherNodes'>> {
   const head = await store.getAuditHead();
   const anchor = await store.getAuditAnchor();
   if (head && !macEqual(head.HeadMac, headMac(auditKey, head))) return { checked: 0, unchained: 0, problem: "the chain's head was altered (its MAC does not match)" };

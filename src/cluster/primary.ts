@@ -43,8 +43,7 @@ export interface ClusterOptions {
   audit: AuditTrail;
   /**
    * The workers' audit journals: one per worker's life, moved into the store when it exits.
-   * Unset for a store that several nodes share: there a listing on one node must see what another
-   * answered, so every record goes to the store before its answer.
+   * Unset: every record goes to the primary before its answer (tests of that path).
    */
   journals?: AuditJournals;
   /** The signatures of state-changing requests, claimed once across all workers. */

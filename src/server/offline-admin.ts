@@ -37,7 +37,7 @@ async function withRootKey<T>(config: KeyholdConfig, store: Store, warn: (messag
 
 /** `keyhold admin audit verify`: the whole trail checked with the audit key (see verifyAuditTrail). */
 export function verifyTrailOffline(config: KeyholdConfig, store: Store, warn: (message: string) => void): Promise<TrailVerdict> {
-  return withRootKey(config, store, warn, (rootKey) => verifyAuditTrail(store, rootKey, config.dataDir));
+  return withRootKey(config, store, warn, (rootKey) => verifyAuditTrail(store, rootKey, config.dataDir, config.storeUrl !== undefined));
 }
 
 /**

@@ -134,8 +134,7 @@ export async function startServer(config: KeyholdConfig, logger: Logger): Promis
 
     let port: number;
     if (config.workers > 1) {
-      // Workers journal their records only into a store of this machine's (see ClusterOptions.journals).
-      workers = await startCluster({ config, logger, store, keyService, credentials, audit, journals: config.storeUrl === undefined ? journals : undefined, replay, snapshots, rootKey, tls });
+      workers = await startCluster({ config, logger, store, keyService, credentials, audit, journals, replay, snapshots, rootKey, tls });
       port = workers.port;
       if (missedByWorkers) await workers.forget({ keys: [], aliases: true, credentials: missedByWorkers.credentials, everything: true });
     } else {

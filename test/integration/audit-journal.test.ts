@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { AuditJournals, AuditJournalWriter, journalFile, journalStateMac, readJournalChunk, JOURNAL_START, type JournalRecord } from '../../src/audit/audit-journal.js';
+import { AuditJournals, AuditJournalWriter, journalFile, journalNode, journalStateMac, readJournalChunk, JOURNAL_START, type JournalRecord } from '../../src/audit/audit-journal.js';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
 import { verifyAuditTrail } from '../../src/audit/verify-trail.js';
 import { ServiceUnavailableException } from '../../src/errors.js';
@@ -106,6 +106,63 @@ describe('audit journals', () => {
     expect(existsSync(left.file)).to.equal(false);
     expect((await moved()).map((event) => event.RequestId)).to.deep.equal(['request-1', 'request-2', 'request-3', 'request-4', 'request-5']);
     expect(await verdict()).to.deep.include({ journaled: 0 }).and.not.to.have.property('problem');
+  });
+
+  describe('nodes (a store several nodes share)', () => {
+    const nodeFile = () => path.join(h.dataDir, 'audit-journal', 'node');
+    /** A position in the store for a journal whose file is not in this data directory: records were moved from it. */
+    async function positionWithoutFile(journalId: string): Promise<void> {
+      const state = { Offset: 900, Seq: 3, Mac: 'ab'.repeat(32) };
+      await h.store.write(h.store.batch().putAuditJournal(journalId, { ...state, StateMac: journalStateMac(auditKey, journalId, state) }));
+    }
+
+    it("names each journal after this data directory's node, kept in a 0600 file across starts", async () => {
+      const nodeId = readFileSync(nodeFile(), 'utf8').trim();
+      expect(nodeId).to.match(/^[0-9a-f]{16}$/);
+      expect(statSync(nodeFile()).mode & 0o777).to.equal(0o600);
+      const first = journals.newJournal();
+      expect(first).to.match(new RegExp(`^${nodeId}\\.[0-9a-f-]{36}$`));
+      expect(journalNode(first)).to.equal(nodeId);
+      await journals.close();
+      journals = new AuditJournals(h.store, h.dataDir, h.rootKey, captureLogger());
+      await journals.start();
+      expect(journalNode(journals.newJournal())).to.equal(nodeId);
+    });
+
+    it("counts another node's journals by node on a shared store, and still names this node's missing journal", async () => {
+      const otherNode = 'f'.repeat(16);
+      const ours = journals.newJournal();
+      await positionWithoutFile(`${otherNode}.0b1c2d3e-0000-4000-8000-000000000001`);
+      const shared = await verifyAuditTrail(h.store, h.rootKey, h.dataDir, true);
+      expect(shared).to.deep.include({ otherNodes: [otherNode], journaled: 0 }).and.not.to.have.property('problem');
+      // A store only this node writes has no other node: the same position is a journal removed here.
+      expect((await verdict()).problem).to.match(/^audit journal f{16}\.0b1c2d3e-\S+ is missing: records after its record 3/);
+
+      await positionWithoutFile(ours);
+      expect((await verifyAuditTrail(h.store, h.rootKey, h.dataDir, true)).problem).to.equal(`audit journal ${ours} is missing: records after its record 3 may have been removed with it`);
+    });
+
+    it('moves a journal of the release before nodes were named (a plain uuid) left by a crash', async () => {
+      const { writer, file } = newWriter('1a2b3c4d-0000-4000-8000-00000000000a');
+      await writer.append([entry(1), entry(2)]);
+      await journals.close();
+      journals = new AuditJournals(h.store, h.dataDir, h.rootKey, captureLogger());
+      await journals.start();
+      expect(existsSync(file)).to.equal(false);
+      expect((await moved()).map((event) => event.RequestId)).to.deep.equal(['request-1', 'request-2']);
+    });
+
+    it('refuses to start on a node file that does not hold a node id, naming the file', async () => {
+      await journals.close();
+      writeFileSync(nodeFile(), 'not a node id\n');
+      journals = new AuditJournals(h.store, h.dataDir, h.rootKey, captureLogger());
+      let refused: unknown;
+      await journals.start().catch((error: unknown) => (refused = error));
+      expect((refused as Error).message).to.equal(`${nodeFile()} does not hold a node id (16 hexadecimal digits): restore it, or remove it when this directory has no journals left`);
+      writeFileSync(nodeFile(), `${'a'.repeat(16)}\n`);
+      journals = new AuditJournals(h.store, h.dataDir, h.rootKey, captureLogger());
+      await journals.start();
+    });
   });
 
   it('does not move a journal twice when the process died after marking it done and before removing it', async () => {

@@ -119,7 +119,7 @@ describe('the audit trail', () => {
 
     it('finds an untouched trail intact and counts its records', async () => {
       const events = await trail();
-      expect(await verdict()).to.deep.equal({ checked: events.length, unchained: 0, journaled: 0 });
+      expect(await verdict()).to.deep.equal({ checked: events.length, unchained: 0, journaled: 0, otherNodes: [] });
     });
 
     it('names a record whose field was edited (even with its checksum redone)', async () => {
@@ -202,7 +202,7 @@ describe('the audit trail', () => {
         const next = (await h.call('listauditevents', { Action: 'DescribeKey', Principal: 'system', Marker: page.NextMarker }).expect(200)).body;
         expect(next.Events.map((event: AuditEvent) => event.Detail?.Item)).to.deep.equal([3, 4]);
         const all = await h.store.listAudit();
-        expect(await verdict()).to.deep.equal({ checked: all.length, unchained: 0, journaled: 0 });
+        expect(await verdict()).to.deep.equal({ checked: all.length, unchained: 0, journaled: 0, otherNodes: [] });
         expect((await h.store.auditNewest())!.Seq).to.equal(all.at(-1)!.Seq);
       });
 
@@ -367,7 +367,7 @@ describe('the audit trail', () => {
       const cutoff = new Date(Date.parse(events[events.length - 1]!.Time) + 1);
       const removed = await h.audit.removeBefore(cutoff);
       expect(removed).to.equal(events.length - 1);
-      expect(await verdict()).to.deep.equal({ checked: 1, unchained: 0, journaled: 0 });
+      expect(await verdict()).to.deep.equal({ checked: 1, unchained: 0, journaled: 0, otherNodes: [] });
       await h.call('describekey', { KeyId: events[events.length - 1]!.KeyId ?? (await createKey()) }).expect(200);
       expect((await verdict()).problem).to.equal(undefined);
     });

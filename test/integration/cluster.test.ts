@@ -9,7 +9,6 @@ import { wrapMaterial } from '../helpers/imported-material.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { runServerToCompletion, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
-import { TEST_STORE } from '../helpers/test-store.js';
 
 const PASSPHRASE = 'cluster test passphrase, long enough';
 const WORKER_HEADER = 'x-keyhold-worker';
@@ -305,9 +304,6 @@ describe('the server with two HTTP workers (KEYHOLD_WORKERS=2)', function () {
   });
 
   describe("the workers' audit journals", () => {
-    // On a store several nodes share, every record goes to the store before its answer (a listing
-    // on another node must see it): no journals there.
-    const journaling = TEST_STORE !== 'postgres';
     const journalDir = (cluster: Cluster) => path.join(cluster.dataDir, 'audit-journal');
     const journals = (cluster: Cluster) => readdirSync(journalDir(cluster)).filter((name) => name.endsWith('.log'));
     /** How many GenerateRandom records the trail lists, asked right after the answers. */
@@ -319,7 +315,7 @@ describe('the server with two HTTP workers (KEYHOLD_WORKERS=2)', function () {
 
     it("lists every worker's records right after the answers; a killed worker's journal is moved into the trail and removed", async () => {
       const cluster = await start();
-      expect(journals(cluster)).to.have.length(journaling ? 2 : 0);
+      expect(journals(cluster)).to.have.length(2);
       const answers = await cluster.onWorkers(2, 'generaterandom', { NumberOfBytes: 8 });
       let made = 0;
       for (let i = 0; i < 6; i++) made += (await cluster.call('generaterandom', { NumberOfBytes: 8 })).status === 200 ? 1 : 0;
@@ -332,9 +328,9 @@ describe('the server with two HTTP workers (KEYHOLD_WORKERS=2)', function () {
       const [victim] = cluster.workerPids();
       const files = journals(cluster);
       process.kill(victim!, 'SIGKILL');
-      await waitFor('the killed worker\'s journal to be removed', () => journals(cluster).filter((name) => files.includes(name)).length === (journaling ? 1 : 0));
+      await waitFor('the killed worker\'s journal to be removed', () => journals(cluster).filter((name) => files.includes(name)).length === 1);
       expect(await listed(cluster)).to.equal(before);
-      await waitFor('a new worker with a journal of its own', () => cluster.workerPids().length === 3 && journals(cluster).length === (journaling ? 2 : 0));
+      await waitFor('a new worker with a journal of its own', () => cluster.workerPids().length === 3 && journals(cluster).length === 2);
       expect(await cluster.server.stop()).to.equal(0);
       // Stopped cleanly: every journal moved and removed, and the trail verifies.
       expect(journals(cluster)).to.deep.equal([]);
@@ -353,12 +349,6 @@ describe('the server with two HTTP workers (KEYHOLD_WORKERS=2)', function () {
       for (let i = 0; i < 4; i++) answered += (await cluster.call('generaterandom', { NumberOfBytes: 8 })).status === 200 ? 1 : 0;
       cluster.server.child.kill('SIGKILL');
       await waitFor('the workers to exit', () => pids.every((pid) => !isRunning(pid)));
-      if (!journaling) {
-        // Their records had to reach the frozen primary: nothing was answered, nothing is left behind.
-        expect(answered).to.equal(0);
-        expect(journals(cluster)).to.deep.equal([]);
-        return;
-      }
       expect(answered).to.equal(4);
       const left = journals(cluster);
       expect(left).to.have.length(2);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import pg from 'pg';
@@ -24,6 +24,8 @@ describe('PostgreSQL store: two nodes on one database', function () {
   let a: ServerClient;
   let b: ServerClient;
   let url: string;
+  /** The data directory whose admin.credentials the clients sign with. */
+  let makerDir: string;
 
   before(async function () {
     requirePostgres(this);
@@ -34,9 +36,9 @@ describe('PostgreSQL store: two nodes on one database', function () {
     const launched = dirs.map((dir) => launchServerProcess(env(dir.path), dir.path));
     nodes.push(...(await Promise.all(launched.map((launch) => launch.listening))));
     // The credential is in the admin.credentials of whichever node made it.
-    const maker = dirs.find((dir) => existsSync(path.join(dir.path, 'admin.credentials')))!;
-    a = serverClient(nodes[0]!, maker.path);
-    b = serverClient(nodes[1]!, maker.path);
+    makerDir = dirs.find((dir) => existsSync(path.join(dir.path, 'admin.credentials')))!.path;
+    a = serverClient(nodes[0]!, makerDir);
+    b = serverClient(nodes[1]!, makerDir);
   });
 
   after(async () => {
@@ -143,6 +145,43 @@ describe('PostgreSQL store: two nodes on one database', function () {
     const made = await a.call('listkeys', { Limit: 1000 });
     const descriptions = await Promise.all((made.body.Keys as { KeyId: string }[]).map(async (key) => ((await a.call('describekey', { KeyId: key.KeyId })).body.KeyMetadata as { Description: string }).Description));
     expect(descriptions.filter((description) => description === 'once only')).to.have.length(1);
+  });
+
+  it("lists on one node, within a second, what another node's workers journaled; verify on a node checks its own journals and names the others'", async () => {
+    const dir = makeTempDir('keyhold-node-c-');
+    const c = await launchServerProcess({ KEYHOLD_DATA_DIR: dir.path, KEYHOLD_STORE_URL: url, KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_KDF: 'pbkdf2', KEYHOLD_WORKERS: '2' }, dir.path).listening;
+    const verifyOn = (dataDir: string) => runCli(['admin', 'audit', 'verify'], { cwd: dataDir, env: { KEYHOLD_DATA_DIR: dataDir, KEYHOLD_STORE_URL: url, KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_KDF: 'pbkdf2' } });
+    try {
+      const cNode = readFileSync(path.join(dir.path, 'audit-journal', 'node'), 'utf8').trim();
+      const keyId = ((await a.call('createkey', { Description: 'journaled on C' })).body.KeyMetadata as { KeyId: string }).KeyId;
+      const onC = serverClient(c, makerDir);
+      for (let i = 0; i < 4; i++) expect((await onC.call('encrypt', { KeyId: keyId, Plaintext: 'AAAA' })).status).to.equal(200);
+      const answered = Date.now();
+      // C's workers wrote those records to their own journals, named after C.
+      const files = readdirSync(path.join(dir.path, 'audit-journal')).filter((name) => name.endsWith('.log'));
+      expect(files).to.have.length(2);
+      for (const name of files) expect(name.startsWith(`${cNode}.`), name).to.equal(true);
+      const listedOnA = async () => ((await a.call('listauditevents', { KeyId: keyId, Action: 'Encrypt', Limit: 100 })).body.Events as unknown[]).length;
+      await waitFor("C's records in A's listing", async () => (await listedOnA()) === 4, 5_000);
+      expect(Date.now() - answered).to.be.below(1_000);
+
+      const fromA = await verifyOn(dirs[0]!.path);
+      expect(fromA.code, fromA.stdout.toString() + fromA.stderr).to.equal(0);
+      expect(fromA.stdout.toString()).to.match(new RegExp(`: intact.*; not checked here: the journals of \\d+ other nodes? \\([0-9a-f, ]*${cNode}[0-9a-f, ]*\\): run this on them\n$`));
+      const fromC = await verifyOn(dir.path);
+      expect(fromC.code, fromC.stdout.toString() + fromC.stderr).to.equal(0);
+      expect(fromC.stdout.toString()).to.match(/^audit trail: \d+ records checked: intact/);
+      expect(fromC.stdout.toString()).to.not.include(cNode);
+
+      // Stopped, C moves the rest and finishes its journals: nothing of C is left for A to name.
+      expect(await c.stop()).to.equal(0);
+      const afterStop = await verifyOn(dirs[0]!.path);
+      expect(afterStop.code, afterStop.stdout.toString() + afterStop.stderr).to.equal(0);
+      expect(afterStop.stdout.toString()).to.not.include(cNode);
+    } finally {
+      await c.stop();
+      dir.remove();
+    }
   });
 
   it('verifies the shared store and its audit trail with the offline admin commands while the nodes run', async () => {
