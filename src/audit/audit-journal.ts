@@ -19,7 +19,7 @@
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ServiceUnavailableException } from '../errors.js';
@@ -49,7 +49,7 @@ export function journalFile(dataDir: string, journalId: string): string {
   return path.join(journalDirectory(dataDir), `${journalId}${JOURNAL_SUFFIX}`);
 }
 
-/** The ids of the journals in a data directory (files named `<uuid>.log`), or none when it has no journal directory. */
+/** The ids of the journals in a data directory (files named `<node id>.<uuid>.log` or `<uuid>.log`), or none when it has no journal directory. */
 export async function listJournals(dataDir: string): Promise<string[]> {
   let names: string[];
   try {
@@ -72,8 +72,9 @@ export function journalNode(journalId: string): string | undefined {
 }
 
 /**
- * This data directory's node id (16 hex digits in `audit-journal/node`), made, synced and named
- * in the directory durably the first time when `create` is set; undefined when there is none yet.
+ * This data directory's node id (16 hex digits in `audit-journal/node`), made the first time
+ * when `create` is set (written to a temporary file, synced, renamed into place and the directory
+ * synced, so that a crash leaves either no file or the whole one); undefined when there is none.
  * A file that holds anything else stops the start: journals named after another id would be
  * taken for another node's.
  */
@@ -83,25 +84,25 @@ export async function journalNodeId(dataDir: string, create: boolean): Promise<s
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !create) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
-    const nodeId = randomBytes(8).toString('hex');
-    const handle = await open(file, 'wx', 0o600);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (!create) return undefined;
+    const made = randomBytes(8).toString('hex');
+    const temporary = `${file}.${process.pid}.tmp`;
+    const handle = await open(temporary, 'w', 0o600);
     try {
-      await handle.writeFile(`${nodeId}\n`, 'utf8');
+      await handle.writeFile(`${made}\n`, 'utf8');
       await handle.sync();
     } finally {
       await handle.close();
     }
+    await rename(temporary, file);
     const directory = await open(journalDirectory(dataDir), 'r');
     try {
       await directory.sync();
     } finally {
       await directory.close();
     }
-    return nodeId;
+    return made;
   }
   const nodeId = text.trim();
   if (!NODE_ID.test(nodeId)) throw new Error(`${file} does not hold a node id (16 hexadecimal digits): restore it, or remove it when this directory has no journals left`);
@@ -336,6 +337,12 @@ export class AuditJournals {
     await mkdir(journalDirectory(this.dataDir), { recursive: true, mode: 0o700 });
     this.nodeId = await journalNodeId(this.dataDir, true);
     for (const journalId of await listJournals(this.dataDir)) {
+      const node = journalNode(journalId);
+      if (node !== undefined && node !== this.nodeId) {
+        // Copied here from another node's data directory: moving it too could put its records in twice.
+        this.logger.error({ journal: journalId }, "an audit journal named after another node is in this node's data directory: it is left alone (move it back to its node's data directory)");
+        continue;
+      }
       this.logger.info({ journal: journalId }, 'moving the records of an audit journal left by an earlier run into the trail');
       await this.finish(journalId);
     }
@@ -546,8 +553,13 @@ export async function verifyJournals(store: Store, dataDir: string, auditKey: Bu
       otherNodes.add(node);
       continue;
     }
-    // Made by a worker that started after the directory was listed (a server running beside a shared store's verify)?
+    // Made by a worker that started after the directory was listed, and perhaps finished since
+    // (a server running beside a shared store's verify)?
     if (await exists(journalFile(dataDir, journalId))) continue;
+    const now = await store.getAuditJournal(journalId);
+    if (now === undefined) continue;
+    if (!macEqual(now.StateMac, journalStateMac(auditKey, journalId, now))) return verdict(`the position of audit journal ${journalId.slice(0, 60)} was altered (its MAC does not match)`);
+    if (now.Done) continue;
     return verdict(`audit journal ${journalId} is missing: records after its record ${state.Seq} may have been removed with it`);
   }
   for (const journalId of files) {

@@ -152,6 +152,20 @@ describe('audit journals', () => {
       expect((await moved()).map((event) => event.RequestId)).to.deep.equal(['request-1', 'request-2']);
     });
 
+    it("leaves a journal named after another node (copied in from its data directory) where it is, and says so", async () => {
+      const { writer, file } = newWriter(`${'e'.repeat(16)}.1a2b3c4d-0000-4000-8000-00000000000b`);
+      await writer.append([entry(1)]);
+      await journals.close();
+      const log = capturedLog.length;
+      journals = new AuditJournals(h.store, h.dataDir, h.rootKey, captureLogger());
+      await journals.start();
+      expect(existsSync(file)).to.equal(true);
+      expect(await moved()).to.deep.equal([]);
+      const logged = capturedLog.slice(log).filter((line) => line.includes('an audit journal named after another node is in this node'));
+      expect(logged).to.have.length(1);
+      expect(logged[0]).to.include(`${'e'.repeat(16)}.1a2b3c4d`);
+    });
+
     it('refuses to start on a node file that does not hold a node id, naming the file', async () => {
       await journals.close();
       writeFileSync(nodeFile(), 'not a node id\n');

@@ -147,7 +147,7 @@ describe('PostgreSQL store: two nodes on one database', function () {
     expect(descriptions.filter((description) => description === 'once only')).to.have.length(1);
   });
 
-  it("lists on one node, within a second, what another node's workers journaled; verify on a node checks its own journals and names the others'", async () => {
+  it("lists on one node, within two seconds, what another node's workers journaled; verify on a node checks its own journals and names the others'", async () => {
     const dir = makeTempDir('keyhold-node-c-');
     const c = await launchServerProcess({ KEYHOLD_DATA_DIR: dir.path, KEYHOLD_STORE_URL: url, KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_KDF: 'pbkdf2', KEYHOLD_WORKERS: '2' }, dir.path).listening;
     const verifyOn = (dataDir: string) => runCli(['admin', 'audit', 'verify'], { cwd: dataDir, env: { KEYHOLD_DATA_DIR: dataDir, KEYHOLD_STORE_URL: url, KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_KDF: 'pbkdf2' } });
@@ -162,8 +162,9 @@ describe('PostgreSQL store: two nodes on one database', function () {
       expect(files).to.have.length(2);
       for (const name of files) expect(name.startsWith(`${cNode}.`), name).to.equal(true);
       const listedOnA = async () => ((await a.call('listauditevents', { KeyId: keyId, Action: 'Encrypt', Limit: 100 })).body.Events as unknown[]).length;
+      // C moves them every 100 ms; the bound (documented) leaves room for a busy machine.
       await waitFor("C's records in A's listing", async () => (await listedOnA()) === 4, 5_000);
-      expect(Date.now() - answered).to.be.below(1_000);
+      expect(Date.now() - answered).to.be.below(2_000);
 
       const fromA = await verifyOn(dirs[0]!.path);
       expect(fromA.code, fromA.stdout.toString() + fromA.stderr).to.equal(0);
