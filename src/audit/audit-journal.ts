@@ -19,9 +19,10 @@
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { writeFileDurably } from '../durable-file.js';
 import { ServiceUnavailableException } from '../errors.js';
 import type { AuditEvent } from '../protocol/types.js';
 import { AUDIT_JOURNAL_PREFIX, AuditChain, deriveAuditKey, FIRST_PREV_MAC, macEqual, recordMac, recordTextParts, type AuditEntry, type AuditJournalState, type JournalPosition } from '../store/audit-record.js';
@@ -73,10 +74,10 @@ export function journalNode(journalId: string): string | undefined {
 
 /**
  * This data directory's node id (16 hex digits in `audit-journal/node`), made the first time
- * when `create` is set (written to a temporary file, synced, renamed into place and the directory
- * synced, so that a crash leaves either no file or the whole one); undefined when there is none.
- * A file that holds anything else stops the start: journals named after another id would be
- * taken for another node's.
+ * when `create` is set (written whole and synced, and put in place only if no other process
+ * made one first: then that one is read); undefined when there is none. A file that holds
+ * anything else stops the start: journals named after another id would be taken for another
+ * node's.
  */
 export async function journalNodeId(dataDir: string, create: boolean): Promise<string | undefined> {
   const file = path.join(journalDirectory(dataDir), NODE_FILE);
@@ -87,22 +88,8 @@ export async function journalNodeId(dataDir: string, create: boolean): Promise<s
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     if (!create) return undefined;
     const made = randomBytes(8).toString('hex');
-    const temporary = `${file}.${process.pid}.tmp`;
-    const handle = await open(temporary, 'w', 0o600);
-    try {
-      await handle.writeFile(`${made}\n`, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, file);
-    const directory = await open(journalDirectory(dataDir), 'r');
-    try {
-      await directory.sync();
-    } finally {
-      await directory.close();
-    }
-    return made;
+    if (writeFileDurably(file, `${made}\n`, { mode: 0o600, exclusive: true })) return made;
+    text = await readFile(file, 'utf8');
   }
   const nodeId = text.trim();
   if (!NODE_ID.test(nodeId)) throw new Error(`${file} does not hold a node id (16 hexadecimal digits): restore it, or remove it when this directory has no journals left`);
@@ -339,8 +326,9 @@ export class AuditJournals {
     for (const journalId of await listJournals(this.dataDir)) {
       const node = journalNode(journalId);
       if (node !== undefined && node !== this.nodeId) {
-        // Copied here from another node's data directory: moving it too could put its records in twice.
-        this.logger.error({ journal: journalId }, "an audit journal named after another node is in this node's data directory: it is left alone (move it back to its node's data directory)");
+        // Copied here from another node's data directory (moving it too could put its records in
+        // twice), or this directory's node file was replaced: verify names it either way.
+        this.logger.error({ journal: journalId, node: this.nodeId }, "an audit journal named after another node is in this node's data directory: it is left alone (remove this copy if that node still has it; if this directory's audit-journal/node was replaced, restore it)");
         continue;
       }
       this.logger.info({ journal: journalId }, 'moving the records of an audit journal left by an earlier run into the trail');
@@ -560,9 +548,14 @@ export async function verifyJournals(store: Store, dataDir: string, auditKey: Bu
     if (now === undefined) continue;
     if (!macEqual(now.StateMac, journalStateMac(auditKey, journalId, now))) return verdict(`the position of audit journal ${journalId.slice(0, 60)} was altered (its MAC does not match)`);
     if (now.Done) continue;
-    return verdict(`audit journal ${journalId} is missing: records after its record ${state.Seq} may have been removed with it`);
+    return verdict(`audit journal ${journalId} is missing: records after its record ${now.Seq} may have been removed with it`);
   }
   for (const journalId of files) {
+    const node = journalNode(journalId);
+    if (node !== undefined && node !== nodeId) {
+      const ours = nodeId === undefined ? 'this directory has no audit-journal/node' : `this directory's node is ${nodeId}`;
+      return verdict(`audit journal ${journalId} is named after node ${node} and ${ours}: no server here moves its records into the trail (a copy of another node's journal, or audit-journal/node was replaced or removed)`);
+    }
     const state = await store.getAuditJournal(journalId);
     if (state && !macEqual(state.StateMac, journalStateMac(auditKey, journalId, state))) {
       return verdict(`the position of audit journal ${journalId} was altered (its MAC does not match)`);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
-import { existsSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { AuditJournals, AuditJournalWriter, journalFile, journalNode, journalStateMac, readJournalChunk, JOURNAL_START, type JournalRecord } from '../../src/audit/audit-journal.js';
+import { AuditJournals, AuditJournalWriter, journalFile, journalNode, journalNodeId, journalStateMac, readJournalChunk, JOURNAL_START, type JournalRecord } from '../../src/audit/audit-journal.js';
 import { AuditTrail } from '../../src/audit/audit-trail.js';
 import { verifyAuditTrail } from '../../src/audit/verify-trail.js';
 import { ServiceUnavailableException } from '../../src/errors.js';
@@ -164,6 +164,26 @@ describe('audit journals', () => {
       const logged = capturedLog.slice(log).filter((line) => line.includes('an audit journal named after another node is in this node'));
       expect(logged).to.have.length(1);
       expect(logged[0]).to.include(`${'e'.repeat(16)}.1a2b3c4d`);
+      // Verify says that no server here will move it, rather than counting it as waiting.
+      expect((await verdict()).problem).to.match(/^audit journal e{16}\.1a2b3c4d\S+ is named after node e{16} and this directory's node is [0-9a-f]{16}: no server here moves its records into the trail/);
+    });
+
+    it("names this node's own journal as not to be moved once audit-journal/node was replaced or removed", async () => {
+      const { writer, journalId } = newWriter();
+      await writer.append([entry(1)]);
+      writeFileSync(nodeFile(), `${'b'.repeat(16)}\n`);
+      expect((await verdict()).problem).to.equal(`audit journal ${journalId} is named after node ${journalId.slice(0, 16)} and this directory's node is ${'b'.repeat(16)}: no server here moves its records into the trail (a copy of another node's journal, or audit-journal/node was replaced or removed)`);
+      unlinkSync(nodeFile());
+      expect((await verdict()).problem).to.include("and this directory has no audit-journal/node: no server here moves its records");
+    });
+
+    it('makes one node id when two starts race for it', async () => {
+      const dir = path.join(h.dataDir, 'racing');
+      mkdirSync(path.join(dir, 'audit-journal'), { recursive: true });
+      const [first, second] = await Promise.all([journalNodeId(dir, true), journalNodeId(dir, true)]);
+      expect(first).to.match(/^[0-9a-f]{16}$/);
+      expect(second).to.equal(first);
+      expect(readdirSync(path.join(dir, 'audit-journal'))).to.deep.equal(['node']);
     });
 
     it('refuses to start on a node file that does not hold a node id, naming the file', async () => {
