@@ -278,6 +278,31 @@ describe('PostgreSQL store', function () {
     expect(keys).to.not.include('ffffffff-0000-4000-8000-000000000000');
   });
 
+  it('survives the database ending a connection that is checked out between two queries (a snapshot between pages)', async () => {
+    const database = postgres.createDatabase();
+    const store = await open(database);
+    const batch = store.batch();
+    for (let index = 0; index < 10; index++) batch.putKey(sampleKeyRecord({ keyId: `${String(index).padStart(8, '0')}-0000-4000-8000-00000000000a` }));
+    await store.write(batch);
+    const snapshot = store.openSnapshot();
+    await snapshot.next(2);
+    // Every other session of the database ended by the server: the snapshot's connection among them.
+    const admin = new pg.Client({ connectionString: database });
+    await admin.connect();
+    try {
+      const ended = await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+      expect(ended.rowCount).to.be.at.least(1);
+    } finally {
+      await admin.end();
+    }
+    // An 'error' event with no listener would have ended this process by now.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await snapshot.next(2).catch((error: unknown) => error)).to.be.instanceOf(Error);
+    await snapshot.close().catch(() => undefined);
+    // The store reconnects for the next read.
+    expect((await store.getKey('00000000-0000-4000-8000-00000000000a'))?.keyId).to.equal('00000000-0000-4000-8000-00000000000a');
+  });
+
   it('answers 503 while the database is down and works again when it is back, without reopening', async () => {
     const store = await open(postgres.createDatabase());
     const key = sampleKeyRecord();

@@ -152,6 +152,11 @@ export class PostgresStore implements Store {
     });
     // An idle connection that the server closes is reported here; the next query reconnects.
     pool.on('error', () => undefined);
+    // A connection the server closes while it is checked out between two queries (a transaction
+    // waiting for its next statement, a snapshot between pages) reports it on the client, where
+    // pg-pool listens only while it is idle: without a listener that error ends the process.
+    // The next query on it fails (and is answered 503); the connection is released as broken.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     try {
       const client = await pool.connect().catch((error: unknown) => {
         throw new StartupError(`cannot connect to the database at ${location}: ${connectionCause(error)}`, 'KEYHOLD_STORE_URL');
