@@ -85,6 +85,31 @@ describe('PostgreSQL store', function () {
     expect(await store.getVersion(key.keyId, 1)).to.equal(undefined);
   });
 
+  it('writes values of any length byte for byte, several per statement, and compresses large audit entries with lz4', async () => {
+    const { url, store, rootKey } = await auditedStore();
+    // Versions of 0 bytes to 200 KiB in one write: one binary parameter, cut by offsets and lengths.
+    const lengths = [0, 1, 60, 2_500, 70_000, 200_000];
+    const keys = lengths.map(() => sampleKeyRecord());
+    const materials = lengths.map((length) => randomBytes(length));
+    const batch = store.batch();
+    keys.forEach((key, index) => batch.putKey(key).putVersion(key.keyId, 1, materials[index]!));
+    await store.write(batch);
+    for (const [index, key] of keys.entries()) expect((await store.getVersion(key.keyId, 1))!.equals(materials[index]!), `${lengths[index]} bytes`).to.equal(true);
+    // Records with large contexts, through the full transaction (the first group) and the append function (the next).
+    const large = (action: string, index: number): AuditEntry => ({ ...entry(action, index), EncryptionContext: { note: 'x'.repeat(1_500) } });
+    for (let group = 0; group < 3; group++) await Promise.all(Array.from({ length: 4 }, (_, index) => store.write(store.batch().audit(large('Encrypt', group * 4 + index)), { sync: false })));
+    expect(await verifyAuditTrail(store, rootKey)).to.deep.equal({ checked: 12, unchained: 0, journaled: 0, otherNodes: [] });
+    const reader = new pg.Client({ connectionString: url });
+    await reader.connect();
+    try {
+      const { rows } = await reader.query(`SELECT pg_column_compression(value) AS method FROM ${RECORD_TABLES.audit} WHERE octet_length(value) > 4000`);
+      expect(rows.length, 'entries large enough to be compressed').to.be.at.least(1);
+      expect(rows.map((row: { method: string | null }) => row.method)).to.deep.equal(rows.map(() => 'lz4'));
+    } finally {
+      await reader.end();
+    }
+  });
+
   it('lists keys in KeyId order a page at a time', async () => {
     const store = await open(postgres.createDatabase());
     const ids = ['0000', '1111', '2222', 'aaaa', 'ffff'].map((prefix) => `${prefix}${randomBytes(2).toString('hex')}-0000-4000-8000-000000000000`);
@@ -197,7 +222,7 @@ describe('PostgreSQL store', function () {
       const { rows } = await admin.query("SELECT n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = 'keyhold_audit_append'");
       expect(rows.length, 'the store made its function').to.be.at.least(1);
       for (const row of rows as Array<{ nspname: string }>) {
-        await admin.query(`DROP FUNCTION ${row.nspname}.keyhold_audit_append(text, bytea, bytea, text[], bytea[], boolean)`);
+        await admin.query(`DROP FUNCTION ${row.nspname}.keyhold_audit_append(text, bytea, bytea, text[], bytea, integer[], integer[], boolean)`);
       }
     } finally {
       await admin.end();

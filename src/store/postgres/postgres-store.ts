@@ -46,17 +46,19 @@ const POOL_SIZE = 10;
  * of a transaction do under READ COMMITTED.
  */
 const APPEND_FUNCTION = 'pg_temp.keyhold_audit_append';
-const CREATE_APPEND_FUNCTION = `CREATE FUNCTION ${APPEND_FUNCTION}(head_key text, own bytea, new_head bytea, entry_keys text[], entry_values bytea[], synced boolean)
+const CREATE_APPEND_FUNCTION = `CREATE FUNCTION ${APPEND_FUNCTION}(head_key text, own bytea, new_head bytea, entry_keys text[], entry_bytes bytea, entry_offsets integer[], entry_lengths integer[], synced boolean)
 RETURNS integer LANGUAGE plpgsql AS $keyhold$
 BEGIN
   IF NOT synced THEN PERFORM set_config('synchronous_commit', 'off', true); END IF;
   PERFORM pg_advisory_xact_lock(${AUDIT_LOCK});
   IF NOT EXISTS (SELECT 1 FROM ${RECORD_TABLES.meta} WHERE key = head_key AND value = own) THEN RETURN 0; END IF;
-  INSERT INTO ${RECORD_TABLES.audit} (key, value) SELECT entry.key, entry.value FROM unnest(entry_keys, entry_values) AS entry (key, value);
+  INSERT INTO ${RECORD_TABLES.audit} (key, value) ${packedRows('entry_keys', 'entry_bytes', 'entry_offsets', 'entry_lengths')};
   UPDATE ${RECORD_TABLES.meta} SET value = new_head WHERE key = head_key;
   RETURN 1;
 END
 $keyhold$`;
+/** Each pooled connection's compression of large values (PostgreSQL 14 and later, built with lz4). */
+const PREFER_LZ4 = "SET default_toast_compression = 'lz4'";
 /** PostgreSQL's undefined_function: the connection lost its function (a pooler that swapped it), or never had it. */
 const UNDEFINED_FUNCTION = '42883';
 
@@ -142,6 +144,10 @@ export class PostgresStore implements Store {
       // (no TEMPORARY privilege on the database, a read-only standby), the same steps go as SQL
       // text instead; an error here must not end the connection, so it is swallowed.
       onConnect: async (client: pg.ClientBase) => {
+        // Large values (the audit trail's entries of up to 64 KiB) compressed with lz4 rather
+        // than pglz: about a third of the database's CPU per record (decision 114). A server
+        // without lz4 (built without it, or before PostgreSQL 14) keeps its own default.
+        await client.query(PREFER_LZ4).catch(() => undefined);
         try {
           await client.query(CREATE_APPEND_FUNCTION);
           withAppendFunction.add(client);
@@ -480,8 +486,9 @@ export class PostgresStore implements Store {
   private async callAppendFunction(client: pg.PoolClient, rows: Array<{ key: string; value: Buffer }>, head: Buffer, sync: boolean, own: Buffer): Promise<boolean> {
     let broken: Error | undefined;
     try {
-      const values = [AUDIT_HEAD_KEY, own, head, rows.map((row) => row.key), rows.map((row) => row.value), sync];
-      const result = await client.query({ name: 'keyhold_audit_append', text: `SELECT ${APPEND_FUNCTION}($1, $2, $3, $4, $5, $6) AS written`, values });
+      const packed = packValues(rows.map((row) => row.value));
+      const values = [AUDIT_HEAD_KEY, own, head, rows.map((row) => row.key), packed.bytes, packed.offsets, packed.lengths, sync];
+      const result = await client.query({ name: 'keyhold_audit_append', text: `SELECT ${APPEND_FUNCTION}($1, $2, $3, $4, $5, $6, $7, $8) AS written`, values });
       return (result.rows[0] as { written: number }).written === 1;
     } catch (error) {
       // A failed statement rolled its own transaction back; a connection that failed leaves the
@@ -939,13 +946,37 @@ function writeStatement(rows: Map<SublevelName, Map<string, Buffer | null>>, ann
     if (putKeys.length > 0) {
       // An audit record is never overwritten: a number given twice is an error, not a lost record.
       const onConflict = table === 'audit' ? '' : ' ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value';
-      writes.push(`INSERT INTO ${name} (key, value) SELECT * FROM unnest(${parameter(putKeys)}::text[], ${parameter(putValues)}::bytea[])${onConflict}`);
+      const packed = packValues(putValues);
+      writes.push(`INSERT INTO ${name} (key, value) ${packedRows(`${parameter(putKeys)}::text[]`, `${parameter(packed.bytes)}::bytea`, `${parameter(packed.offsets)}::integer[]`, `${parameter(packed.lengths)}::integer[]`)}${onConflict}`);
     }
   }
   const last = announcement === undefined ? 'SELECT 1' : `SELECT pg_notify(${parameter(CHANGES_CHANNEL)}, ${parameter(announcement)})`;
   if (writes.length === 0 && announcement === undefined) return undefined;
   const text = writes.length === 0 ? last : `WITH ${writes.map((write, i) => `w${i} AS (${write})`).join(', ')} ${last}`;
   return prepared(text, values);
+}
+
+/**
+ * Values as one `bytea` and where each one starts and how long it is. node-postgres sends a
+ * Buffer parameter as binary, but an array of them as an array literal of hex text: twice the
+ * bytes on the wire and, for the database, parsing them cost more CPU than storing them
+ * (bench/RESULTS.md, PostgreSQL values in binary).
+ */
+function packValues(values: readonly Buffer[]): { bytes: Buffer; offsets: number[]; lengths: number[] } {
+  const offsets: number[] = [];
+  const lengths: number[] = [];
+  let offset = 0;
+  for (const value of values) {
+    offsets.push(offset);
+    lengths.push(value.length);
+    offset += value.length;
+  }
+  return { bytes: values.length === 1 ? values[0]! : Buffer.concat(values, offset), offsets, lengths };
+}
+
+/** The rows (key, value) of packValues' parameters, as a SELECT to INSERT from; substring counts from 1. */
+function packedRows(keys: string, bytes: string, offsets: string, lengths: string): string {
+  return `SELECT entry.key, substring(${bytes} FROM entry.start + 1 FOR entry.length) FROM unnest(${keys}, ${offsets}, ${lengths}) AS entry (key, start, length)`;
 }
 
 /**
