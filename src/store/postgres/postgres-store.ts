@@ -41,8 +41,7 @@ const POOL_SIZE = 10;
  * schema does not change). Called with bound parameters, it takes about a quarter less of the
  * database's CPU per record than the same steps sent as SQL text (bench/RESULTS.md,
  * "PostgreSQL: the audit append as a function"): no parsing and planning of five statements per
- * call (node-postgres still sends the records' bytea[] as an array literal in hex, parsed
- * once). Each of its statements reads with a snapshot taken after the lock, as the statements
+ * call, and the records' entries sent as one binary parameter (packValues). Each of its statements reads with a snapshot taken after the lock, as the statements
  * of a transaction do under READ COMMITTED.
  */
 const APPEND_FUNCTION = 'pg_temp.keyhold_audit_append';
@@ -57,8 +56,12 @@ BEGIN
   RETURN 1;
 END
 $keyhold$`;
-/** Each pooled connection's compression of large values (PostgreSQL 14 and later, built with lz4). */
-const PREFER_LZ4 = "SET default_toast_compression = 'lz4'";
+/**
+ * Each pooled connection's compression of large values: lz4 where the server offers it
+ * (PostgreSQL 14 and later, built with lz4) and nobody chose another (in postgresql.conf, for
+ * the database or role, or in the URL's options). Never an error: elsewhere nothing changes.
+ */
+const PREFER_LZ4 = `SELECT set_config('default_toast_compression', 'lz4', false) FROM pg_settings WHERE name = 'default_toast_compression' AND source = 'default' AND 'lz4' = ANY(enumvals)`;
 /** PostgreSQL's undefined_function: the connection lost its function (a pooler that swapped it), or never had it. */
 const UNDEFINED_FUNCTION = '42883';
 
@@ -145,8 +148,7 @@ export class PostgresStore implements Store {
       // text instead; an error here must not end the connection, so it is swallowed.
       onConnect: async (client: pg.ClientBase) => {
         // Large values (the audit trail's entries of up to 64 KiB) compressed with lz4 rather
-        // than pglz: about a third of the database's CPU per record (decision 114). A server
-        // without lz4 (built without it, or before PostgreSQL 14) keeps its own default.
+        // than pglz: about a quarter of the database's CPU per record (decision 114).
         await client.query(PREFER_LZ4).catch(() => undefined);
         try {
           await client.query(CREATE_APPEND_FUNCTION);
@@ -442,9 +444,16 @@ export class PostgresStore implements Store {
     const records = operations.map((op) => chain.append((op as Extract<BatchOp, { type: 'put' }>).value as AuditEntry | JournalRecordText));
     const rows = auditEntries(records).map((entry) => ({ key: entry.key, value: Buffer.from(checkedText(entry.text), 'utf8') }));
     const head = { head: chain.head(), stored: Buffer.from(encodeCheckedJson(chain.head()), 'utf8') };
+    let packed: PackedValues;
+    try {
+      packed = packValues(rows.map((row) => row.value));
+    } catch {
+      // Too large for one statement: the full path writes the group batch by batch.
+      return false;
+    }
     const client = await this.pool.connect();
     const written = this.withAppendFunction.has(client)
-      ? await this.callAppendFunction(client, rows, head.stored, sync, own.stored)
+      ? await this.callAppendFunction(client, rows, packed, head.stored, sync, own.stored)
       : await this.appendAsText(client, rows, head.stored, sync, own.stored);
     if (written) {
       this.ownHead = head;
@@ -483,10 +492,9 @@ export class PostgresStore implements Store {
   }
 
   /** appendAuditRecords through APPEND_FUNCTION: one statement, its own transaction. Releases the client. */
-  private async callAppendFunction(client: pg.PoolClient, rows: Array<{ key: string; value: Buffer }>, head: Buffer, sync: boolean, own: Buffer): Promise<boolean> {
+  private async callAppendFunction(client: pg.PoolClient, rows: Array<{ key: string }>, packed: PackedValues, head: Buffer, sync: boolean, own: Buffer): Promise<boolean> {
     let broken: Error | undefined;
     try {
-      const packed = packValues(rows.map((row) => row.value));
       const values = [AUDIT_HEAD_KEY, own, head, rows.map((row) => row.key), packed.bytes, packed.offsets, packed.lengths, sync];
       const result = await client.query({ name: 'keyhold_audit_append', text: `SELECT ${APPEND_FUNCTION}($1, $2, $3, $4, $5, $6, $7, $8) AS written`, values });
       return (result.rows[0] as { written: number }).written === 1;
@@ -956,13 +964,29 @@ function writeStatement(rows: Map<SublevelName, Map<string, Buffer | null>>, ann
   return prepared(text, values);
 }
 
+/** One statement's values as packValues sends them. */
+interface PackedValues {
+  bytes: Buffer;
+  offsets: number[];
+  lengths: number[];
+}
+
+/**
+ * One statement's values at most: far below PostgreSQL's limit of 1 GiB per message (beyond
+ * which the server drops the connection, and with it every write of the group).
+ */
+const MAX_STATEMENT_VALUE_BYTES = 256 * 1024 * 1024;
+
 /**
  * Values as one `bytea` and where each one starts and how long it is. node-postgres sends a
  * Buffer parameter as binary, but an array of them as an array literal of hex text: twice the
  * bytes on the wire and, for the database, parsing them cost more CPU than storing them
- * (bench/RESULTS.md, PostgreSQL values in binary).
+ * (bench/RESULTS.md, "PostgreSQL values in binary").
+ *
+ * @throws Error the values are more than MAX_STATEMENT_VALUE_BYTES (a group of writes that
+ *   large is then written batch by batch: see commitGroup)
  */
-function packValues(values: readonly Buffer[]): { bytes: Buffer; offsets: number[]; lengths: number[] } {
+function packValues(values: readonly Buffer[]): PackedValues {
   const offsets: number[] = [];
   const lengths: number[] = [];
   let offset = 0;
@@ -971,6 +995,8 @@ function packValues(values: readonly Buffer[]): { bytes: Buffer; offsets: number
     lengths.push(value.length);
     offset += value.length;
   }
+  /* Precondition: one statement's values stay far below the server's message limit. */
+  if (offset > MAX_STATEMENT_VALUE_BYTES) throw new Error(`one statement's values would be ${offset} bytes, more than ${MAX_STATEMENT_VALUE_BYTES}`);
   return { bytes: values.length === 1 ? values[0]! : Buffer.concat(values, offset), offsets, lengths };
 }
 
