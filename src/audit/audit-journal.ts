@@ -520,6 +520,9 @@ export async function verifyJournals(store: Store, dataDir: string, auditKey: Bu
   let pending = 0;
   const otherNodes = new Set<string>();
   const verdict = (problem?: string): JournalsVerdict => ({ pending, otherNodes: [...otherNodes].sort(), ...(problem === undefined ? {} : { problem }) });
+  /** The problem of a stored position whose MAC does not match; undefined for a sound one. */
+  const altered = (journalId: string, state: AuditJournalState): string | undefined =>
+    macEqual(state.StateMac, journalStateMac(auditKey, journalId, state)) ? undefined : `the position of audit journal ${journalId.slice(0, 60)} was altered (its MAC does not match)`;
   const nodeId = await journalNodeId(dataDir, false);
   const files = await listJournals(dataDir);
   for await (const { key, value } of store.scanRecords('meta')) {
@@ -532,9 +535,8 @@ export async function verifyJournals(store: Store, dataDir: string, auditKey: Bu
     } catch {
       return verdict(`the position of audit journal ${journalId.slice(0, 60)} cannot be read (damaged or not JSON)`);
     }
-    if (!macEqual(state.StateMac, journalStateMac(auditKey, journalId, state))) {
-      return verdict(`the position of audit journal ${journalId.slice(0, 60)} was altered (its MAC does not match)`);
-    }
+    const stateAltered = altered(journalId, state);
+    if (stateAltered) return verdict(stateAltered);
     if (state.Done || state.Offset === 0) continue;
     const node = journalNode(journalId);
     if (shared && node !== undefined && node !== nodeId) {
@@ -546,7 +548,8 @@ export async function verifyJournals(store: Store, dataDir: string, auditKey: Bu
     if (await exists(journalFile(dataDir, journalId))) continue;
     const now = await store.getAuditJournal(journalId);
     if (now === undefined) continue;
-    if (!macEqual(now.StateMac, journalStateMac(auditKey, journalId, now))) return verdict(`the position of audit journal ${journalId.slice(0, 60)} was altered (its MAC does not match)`);
+    const nowAltered = altered(journalId, now);
+    if (nowAltered) return verdict(nowAltered);
     if (now.Done) continue;
     return verdict(`audit journal ${journalId} is missing: records after its record ${now.Seq} may have been removed with it`);
   }
@@ -557,9 +560,8 @@ export async function verifyJournals(store: Store, dataDir: string, auditKey: Bu
       return verdict(`audit journal ${journalId} is named after node ${node} and ${ours}: no server here moves its records into the trail (a copy of another node's journal, or audit-journal/node was replaced or removed)`);
     }
     const state = await store.getAuditJournal(journalId);
-    if (state && !macEqual(state.StateMac, journalStateMac(auditKey, journalId, state))) {
-      return verdict(`the position of audit journal ${journalId} was altered (its MAC does not match)`);
-    }
+    const stateAltered = state && altered(journalId, state);
+    if (stateAltered) return verdict(stateAltered);
     if (state?.Done) continue;
     let position: JournalPosition = state ? { Offset: state.Offset, Seq: state.Seq, Mac: state.Mac } : { ...JOURNAL_START };
     let file;

@@ -17,7 +17,7 @@ const APPEND_FUNCTION = 'pg_temp.keyhold_audit_append';
 const APPEND_CALL = `SELECT ${APPEND_FUNCTION}($1, $2, $3, $4, $5, $6, $7, $8) AS written`;
 
 /** What each new pooled connection runs once: not part of any request's round trips. */
-const CONNECTION_SETUP = [`CREATE FUNCTION ${APPEND_FUNCTION}(`, 'SET default_toast_compression'];
+const CONNECTION_SETUP = [`CREATE FUNCTION ${APPEND_FUNCTION}(`, "SELECT set_config('default_toast_compression'"];
 
 /** One statement as PostgreSQL logged it: the backend that ran it and its text (parameters left out). */
 interface Statement {
