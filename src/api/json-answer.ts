@@ -26,8 +26,10 @@ export function jsonAnswerWriter(
   const contentLengthAt = template.length - 1;
   return function writeJsonAnswer(res, status, requestId, json) {
     const headers = template.slice();
+    const bytes = Buffer.byteLength(json, 'utf8');
     headers[requestIdAt] = requestId;
-    headers[contentLengthAt] = String(Buffer.byteLength(json, 'utf8'));
+    headers[contentLengthAt] = String(bytes);
+    holdWholeAnswer(res, bytes);
     // With Connection: close node ends the socket once this answer is flushed.
     if (closesAfterAnswer(res.req)) {
       headers.push('Connection', 'close');
@@ -36,4 +38,29 @@ export function jsonAnswerWriter(
     res.writeHead(status, headers);
     res.end(json, 'utf8');
   };
+}
+
+/** Room for the answer's head (status line and headers) beside its body. */
+const HEAD_BYTES = 4 * 1024;
+
+/**
+ * Lets a large answer (a batch's: up to about 2 MiB) sit in its connection's write buffer
+ * without node taking it for backpressure, until it has been written out. While an answer's
+ * bytes exceed the socket's high-water mark (16 KiB), node pauses the parser of a keep-alive
+ * connection as the next request's headers arrive; on a TLS connection node 20 then still hands
+ * it the request's next bytes, the parser fails with "Parse Error: Paused" and node resets the
+ * connection. A client that sends its next batch as soon as it has read an answer met that
+ * whenever the server was busy (the bench's batch row: about 40 % of requests reset with two
+ * workers). The mark is raised to this answer's size for as long as it is being sent and put
+ * back once it is: small answers, and a client piping requests without reading its answers,
+ * keep node's default (a flood of pipelined requests still pauses the connection).
+ */
+function holdWholeAnswer(res: ServerResponse, bytes: number): void {
+  const state = (res.socket as { _writableState?: { highWaterMark?: unknown } } | null)?._writableState;
+  const mark = state?.highWaterMark;
+  if (typeof mark !== 'number' || bytes + HEAD_BYTES <= mark) return;
+  state!.highWaterMark = bytes + HEAD_BYTES;
+  res.once('close', () => {
+    if (state!.highWaterMark === bytes + HEAD_BYTES) state!.highWaterMark = mark;
+  });
 }

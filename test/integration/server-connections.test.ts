@@ -1,7 +1,8 @@
+import https from 'node:https';
 import path from 'node:path';
 import type tls from 'node:tls';
 import { expect } from 'chai';
-import { connectTls, parseAnswer } from '../helpers/raw-https.js';
+import { adminSigner, connectTls, parseAnswer } from '../helpers/raw-https.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { startServerProcess, TEST_WORKERS, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
@@ -95,6 +96,67 @@ describe(`the HTTPS server's connection limits, ${TEST_WORKERS} worker(s)`, func
       console.log(`      (${title}: closed after ${Math.round(state.closedAfterMs!)} ms, ${sent} × 64 KiB written)`);
     });
   }
+});
+
+/** Clients of the load test below, each on a keep-alive connection of its own, and how long they send. */
+const CLIENTS = 24;
+const LOAD_MS = 4_000;
+
+describe('keep-alive connections that carry large answers under load, two HTTP workers', function () {
+  this.timeout(120_000);
+  const dir = makeTempDir('keyhold-large-answers-');
+  let server: ServerProcess | undefined;
+
+  before(async () => {
+    rememberSecret(PASSPHRASE);
+    // Two workers, as `npm start` runs: a worker's connections were the ones node 20 reset.
+    server = await startServerProcess({ KEYHOLD_DATA_DIR: path.join(dir.path, 'data'), KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_WORKERS: '2' }, dir.path);
+  });
+
+  after(async () => {
+    await server?.stop();
+    dir.remove();
+  });
+
+  it('answers every batch of clients that send their next batch as soon as they have read an answer (node used to reset some: "Parse Error: Paused")', async () => {
+    const sign = adminSigner(path.join(dir.path, 'data'));
+    const agent = new https.Agent({ keepAlive: true, maxSockets: CLIENTS, rejectUnauthorized: false });
+    const call = (action: string, body: Buffer) =>
+      new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+        const target = `/api/v1/kms/${action}`;
+        const request = https.request({ host: '127.0.0.1', port: server!.port, method: 'POST', path: target, agent, headers: { 'Content-Type': 'application/json', ...sign(target, body) } }, (answer) => {
+          const chunks: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+          answer.on('end', () => resolve({ status: answer.statusCode!, body: Buffer.concat(chunks) }));
+          answer.on('error', reject);
+        });
+        request.on('error', reject);
+        request.end(body);
+      });
+    try {
+      const created = await call('createkey', Buffer.from('{}'));
+      expect(created.status, created.body.toString()).to.equal(200);
+      const keyId = (JSON.parse(created.body.toString()) as { KeyMetadata: { KeyId: string } }).KeyMetadata.KeyId;
+      const batch = Buffer.from(JSON.stringify({ Items: Array.from({ length: 100 }, () => ({ KeyId: keyId, Plaintext: Buffer.alloc(1024, 0x61).toString('base64') })) }));
+      const outcomes = new Map<string, number>();
+      const until = performance.now() + LOAD_MS;
+      await Promise.all(
+        Array.from({ length: CLIENTS }, async () => {
+          while (performance.now() < until) {
+            const outcome = await call('batchencrypt', batch).then(
+              (answer) => String(answer.status),
+              (error: NodeJS.ErrnoException) => error.code ?? error.message,
+            );
+            outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+          }
+        }),
+      );
+      console.log(`      (batches answered in ${LOAD_MS} ms: ${JSON.stringify(Object.fromEntries(outcomes))})`);
+      expect([...outcomes.keys()]).to.deep.equal(['200']);
+    } finally {
+      agent.destroy();
+    }
+  });
 });
 
 describe('the connection cap (KEYHOLD_MAX_CONNECTIONS), one serving process', function () {
