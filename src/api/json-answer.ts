@@ -29,14 +29,19 @@ export function jsonAnswerWriter(
     const bytes = Buffer.byteLength(json, 'utf8');
     headers[requestIdAt] = requestId;
     headers[contentLengthAt] = String(bytes);
-    holdWholeAnswer(res, bytes);
+
     // With Connection: close node ends the socket once this answer is flushed.
     if (closesAfterAnswer(res.req)) {
       headers.push('Connection', 'close');
       lingerBeforeClosing(res);
     }
-    res.writeHead(status, headers);
-    res.end(json, 'utf8');
+    const restore = holdWholeAnswer(res, bytes);
+    try {
+      res.writeHead(status, headers);
+      res.end(json, 'utf8');
+    } finally {
+      restore();
+    }
   };
 }
 
@@ -44,23 +49,25 @@ export function jsonAnswerWriter(
 const HEAD_BYTES = 4 * 1024;
 
 /**
- * Lets a large answer (a batch's: up to about 2 MiB) sit in its connection's write buffer
- * without node taking it for backpressure, until it has been written out. While an answer's
- * bytes exceed the socket's high-water mark (16 KiB), node pauses the parser of a keep-alive
- * connection as the next request's headers arrive; on a TLS connection node 20 then still hands
- * it the request's next bytes, the parser fails with "Parse Error: Paused" and node resets the
- * connection. A client that sends its next batch as soon as it has read an answer met that
- * whenever the server was busy (the bench's batch row: about 40 % of requests reset with two
- * workers). The mark is raised to this answer's size for as long as it is being sent and put
- * back once it is: small answers, and a client piping requests without reading its answers,
- * keep node's default (a flood of pipelined requests still pauses the connection).
+ * Lets the one write of a large answer (a batch's: up to about 2 MiB) not count as backpressure.
+ * node decides whether a write leaves the socket "needing drain" when the write is made (the
+ * bytes not yet sent against the socket's high-water mark, 16 KiB), and until that drain it
+ * pauses a keep-alive connection's parser as the next request's headers arrive. On a TLS
+ * connection node 20 then still hands the parser the request's next records, already
+ * decrypted; the parser fails with "Parse Error: Paused" and node resets the connection. A
+ * client that sends its next batch as soon as it has read an answer met that whenever the
+ * server was busy (the bench's batch row: 37 % of requests reset with two workers). So for the
+ * one write of this answer the mark is raised to its size, and put back as soon as the write is
+ * made (the returned function): the answer's bytes are in the socket's buffer either way, and
+ * every later write, and a client piping requests without reading its answers, meets node's
+ * default mark again. An answer queued behind another (pipelined: no socket yet) is not covered.
  */
-function holdWholeAnswer(res: ServerResponse, bytes: number): void {
+function holdWholeAnswer(res: ServerResponse, bytes: number): () => void {
   const state = (res.socket as { _writableState?: { highWaterMark?: unknown } } | null)?._writableState;
   const mark = state?.highWaterMark;
-  if (typeof mark !== 'number' || bytes + HEAD_BYTES <= mark) return;
+  if (typeof mark !== 'number' || bytes + HEAD_BYTES <= mark) return () => undefined;
   state!.highWaterMark = bytes + HEAD_BYTES;
-  res.once('close', () => {
-    if (state!.highWaterMark === bytes + HEAD_BYTES) state!.highWaterMark = mark;
-  });
+  return () => {
+    state!.highWaterMark = mark;
+  };
 }

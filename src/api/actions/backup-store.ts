@@ -32,7 +32,9 @@ export async function streamBackup(res: ServerResponse, options: BackupStreamOpt
   if (!options.source) throw new ServiceUnavailableException('Backups are not available on this server');
   const { snapshotId, rootKey } = await options.source.open();
   try {
-    res.writeHead(200, ['X-Request-Id', options.requestId, ...options.security.flat(), 'Content-Type', BACKUP_CONTENT_TYPE]);
+    // The connection closes after the stream: its last pages may still be unsent when the client's
+    // next request arrives, which node 20 can answer with a reset (src/api/json-answer.ts, holdWholeAnswer).
+    res.writeHead(200, ['X-Request-Id', options.requestId, ...options.security.flat(), 'Content-Type', BACKUP_CONTENT_TYPE, 'Connection', 'close']);
     const hash = createHash('sha256');
     const send = async (text: string) => {
       if (res.destroyed) throw new Error('the client closed the backup stream');
