@@ -29,7 +29,6 @@ export function jsonAnswerWriter(
     const bytes = Buffer.byteLength(json, 'utf8');
     headers[requestIdAt] = requestId;
     headers[contentLengthAt] = String(bytes);
-
     // With Connection: close node ends the socket once this answer is flushed.
     if (closesAfterAnswer(res.req)) {
       headers.push('Connection', 'close');

@@ -41,8 +41,9 @@ const POOL_SIZE = 10;
  * schema does not change). Called with bound parameters, it takes about a quarter less of the
  * database's CPU per record than the same steps sent as SQL text (bench/RESULTS.md,
  * "PostgreSQL: the audit append as a function"): no parsing and planning of five statements per
- * call, and the records' entries sent as one binary parameter (packValues). Each of its statements reads with a snapshot taken after the lock, as the statements
- * of a transaction do under READ COMMITTED.
+ * call, and the records' entries sent as one binary parameter (packValues). Each of its
+ * statements reads with a snapshot taken after the lock, as the statements of a transaction do
+ * under READ COMMITTED.
  */
 const APPEND_FUNCTION = 'pg_temp.keyhold_audit_append';
 const CREATE_APPEND_FUNCTION = `CREATE FUNCTION ${APPEND_FUNCTION}(head_key text, own bytea, new_head bytea, entry_keys text[], entry_bytes bytea, entry_offsets integer[], entry_lengths integer[], synced boolean)
