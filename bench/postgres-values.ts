@@ -1,42 +1,29 @@
 /**
  * The database's CPU per audit record as the store writes them, by how the values travel and how
  * PostgreSQL compresses them: `node --import tsx bench/postgres-values.ts [records per write] [writes]`.
- * Each write is one transaction that inserts a primary's move of journal records (entries of up
- * to 64 KiB of chained records, as src/store/audit-record.ts groups them) into a table shaped like
+ * Each write is one transaction that inserts a primary's move of journal records (grouped into
+ * entries of up to 64 KiB by the store's own auditEntries) into a table shaped like
  * keyhold_audit, on a throwaway PostgreSQL (test/helpers/postgres.ts). CPU is summed over the
  * postmaster and its children (/proc), so it is the database's alone.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { auditEntries } from '../src/store/audit-record.js';
 import { startPostgres } from '../test/helpers/postgres.js';
 import { processTree, readTreeCpuSeconds } from './processes.js';
 
 const perWrite = Number(process.argv[2] ?? 1_000);
 const writes = Number(process.argv[3] ?? 150);
-const ENTRY_BYTES = 64 * 1024;
 
 /** A chained record's text, as a journal's move stores it (random request ids and MACs, so compression gets no more than it would). */
 function recordText(seq: number): string {
   return JSON.stringify({ Action: 'Encrypt', Chain: 'c0ffee', EncryptionContext: { table: 'orders' }, KeyId: randomUUID(), Outcome: 'Success', PrevMac: randomBytes(32).toString('hex'), Principal: 'KHAAAAAAAAAAAAAAAAAA', RequestId: randomUUID(), Seq: seq, SourceIp: '127.0.0.1', Time: new Date().toISOString(), Mac: randomBytes(32).toString('hex') });
 }
 
-/** One write's entries: records grouped into JSON arrays of at most ENTRY_BYTES. */
+/** One write's entries, grouped as the store groups chained records (at most AUDIT_ENTRY_BYTES of text each). */
 function entries(firstSeq: number): Buffer[] {
-  const out: Buffer[] = [];
-  let group: string[] = [];
-  let length = 0;
-  for (let seq = firstSeq; seq < firstSeq + perWrite; seq++) {
-    const text = recordText(seq);
-    if (group.length > 0 && length + text.length + 1 > ENTRY_BYTES) {
-      out.push(Buffer.from(`[${group.join(',')}]`));
-      group = [];
-      length = 0;
-    }
-    group.push(text);
-    length += text.length + 1;
-  }
-  out.push(Buffer.from(`[${group.join(',')}]`));
-  return out;
+  const records = Array.from({ length: perWrite }, (_, index) => ({ seq: firstSeq + index, mac: '', text: recordText(firstSeq + index) }));
+  return auditEntries(records).map((entry) => Buffer.from(entry.text));
 }
 
 type Insert = (client: pg.Client, keys: string[], values: Buffer[]) => Promise<unknown>;

@@ -27,21 +27,25 @@ export interface ServerClient {
   call(action: string, body?: object, signed?: { nonce: string; now: Date }): Promise<Exchange>;
   /** An unsigned GET (`/healthz`, `/readyz`), on a new connection. */
   get(pathWithQuery: string): Promise<Exchange>;
+  /** Closes the connections a keep-alive client keeps open (nothing to do otherwise). */
+  close(): void;
 }
 
 /**
  * A client of a server process started by startServerProcess, signing with the admin credential
  * of its data directory. Every request goes on a new connection (which a cluster's workers
- * share out), and never waits longer than `patienceMs`: a request that hangs comes back as
+ * share out), or with `keepAlive` on the connections the client keeps open, and never waits longer than `patienceMs`: a request that hangs comes back as
  * `{ status: 0, error: 'client-timeout' }` instead of hanging the test.
  */
-export function serverClient(server: ServerProcess, dataDir: string, patienceMs = 30_000): ServerClient {
+export function serverClient(server: ServerProcess, dataDir: string, patienceMs = 30_000, { keepAlive = false }: { keepAlive?: boolean } = {}): ServerClient {
   const credentials = JSON.parse(readFileSync(path.join(dataDir, 'admin.credentials'), 'utf8'));
   const secretKey = Buffer.from(credentials.SecretKey, 'base64');
   rememberSecret(secretKey);
 
+  // With keepAlive, one agent for every call: each connection carries request after request.
+  const shared = keepAlive ? new PinnedAgent({ certSha256: server.certSha256, keepAlive: true }) : undefined;
   const send = (method: string, pathWithQuery: string, body?: Buffer, now?: Date): Promise<Exchange> => {
-    const agent = new PinnedAgent({ certSha256: server.certSha256, keepAlive: false });
+    const agent = shared ?? new PinnedAgent({ certSha256: server.certSha256, keepAlive: false });
     const headers: Record<string, string> = body
       ? { 'Content-Type': 'application/json', ...signRequest({ method, pathWithQuery, body, accessKeyId: credentials.AccessKeyId, secretKey, now }) }
       : {};
@@ -62,12 +66,15 @@ export function serverClient(server: ServerProcess, dataDir: string, patienceMs 
       req.on('timeout', () => req.destroy(Object.assign(new Error('client-timeout'), { code: 'client-timeout' })));
       req.on('error', failed);
       req.end(body);
-    }).finally(() => agent.destroy());
+    }).finally(() => {
+      if (agent !== shared) agent.destroy();
+    });
   };
   return {
     // A nonce per call, as the Keyhold client sends: equal state-changing calls in one second are not replays.
     call: (action, body = {}, signed) => send('POST', `/api/v1/kms/${action}?nonce=${signed?.nonce ?? randomUUID()}`, Buffer.from(JSON.stringify(body)), signed?.now),
     get: (pathWithQuery) => send('GET', pathWithQuery),
+    close: () => shared?.destroy(),
   };
 }
 

@@ -1,8 +1,8 @@
-import https from 'node:https';
 import path from 'node:path';
 import type tls from 'node:tls';
 import { expect } from 'chai';
-import { adminSigner, connectTls, parseAnswer } from '../helpers/raw-https.js';
+import { connectTls, parseAnswer } from '../helpers/raw-https.js';
+import { serverClient } from '../helpers/server-client.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { startServerProcess, TEST_WORKERS, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
@@ -119,34 +119,19 @@ describe('keep-alive connections that carry large answers under load, two HTTP w
   });
 
   it('answers every batch of clients that send their next batch as soon as they have read an answer (node used to reset some: "Parse Error: Paused")', async () => {
-    const sign = adminSigner(path.join(dir.path, 'data'));
-    const agent = new https.Agent({ keepAlive: true, maxSockets: CLIENTS, rejectUnauthorized: false });
-    const call = (action: string, body: Buffer) =>
-      new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
-        const target = `/api/v1/kms/${action}`;
-        const request = https.request({ host: '127.0.0.1', port: server!.port, method: 'POST', path: target, agent, headers: { 'Content-Type': 'application/json', ...sign(target, body) } }, (answer) => {
-          const chunks: Buffer[] = [];
-          answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-          answer.on('end', () => resolve({ status: answer.statusCode!, body: Buffer.concat(chunks) }));
-          answer.on('error', reject);
-        });
-        request.on('error', reject);
-        request.end(body);
-      });
+    const client = serverClient(server!, path.join(dir.path, 'data'), 30_000, { keepAlive: true });
     try {
-      const created = await call('createkey', Buffer.from('{}'));
-      expect(created.status, created.body.toString()).to.equal(200);
-      const keyId = (JSON.parse(created.body.toString()) as { KeyMetadata: { KeyId: string } }).KeyMetadata.KeyId;
-      const batch = Buffer.from(JSON.stringify({ Items: Array.from({ length: 100 }, () => ({ KeyId: keyId, Plaintext: Buffer.alloc(1024, 0x61).toString('base64') })) }));
+      const created = await client.call('createkey');
+      expect(created.status, JSON.stringify(created.body)).to.equal(200);
+      const keyId = (created.body.KeyMetadata as { KeyId: string }).KeyId;
+      const batch = { Items: Array.from({ length: 100 }, () => ({ KeyId: keyId, Plaintext: Buffer.alloc(1024, 0x61).toString('base64') })) };
       const outcomes = new Map<string, number>();
       const until = performance.now() + LOAD_MS;
       await Promise.all(
         Array.from({ length: CLIENTS }, async () => {
           while (performance.now() < until) {
-            const outcome = await call('batchencrypt', batch).then(
-              (answer) => String(answer.status),
-              (error: NodeJS.ErrnoException) => error.code ?? error.message,
-            );
+            const answer = await client.call('batchencrypt', batch);
+            const outcome = answer.error ?? String(answer.status);
             outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
           }
         }),
@@ -156,7 +141,7 @@ describe('keep-alive connections that carry large answers under load, two HTTP w
       // Enough batches that every client sent several on its connection.
       expect(outcomes.get('200')).to.be.at.least(CLIENTS * 3);
     } finally {
-      agent.destroy();
+      client.close();
     }
   });
 });
