@@ -15,6 +15,7 @@ import { withinDeadline } from './deadline.js';
 import { awsDoor, isAwsDoorPath, nativeDoor, type ActionTarget, type Door } from './doors.js';
 import { errorAnswerFor, errorBody } from './error-handler.js';
 import { parseRequest } from './fields.js';
+import { jsonAnswerBody } from './json-answer.js';
 import { readBody } from './request-body.js';
 import { parseJsonBody } from './request-json.js';
 
@@ -103,7 +104,7 @@ async function answerAction(
     KeyId: null,
     Outcome: 'Success',
   };
-  let answer: { status: number; body: string };
+  let answer: { status: number; body: string | Buffer };
   let input: Record<string, unknown> | undefined;
   // A batch's items, which its one record lists once it has run.
   let items: ItemRecord[] | undefined;
@@ -137,7 +138,7 @@ async function answerAction(
     const handling = { keyService: options.keyService, credentials: options.credentials, audit: options.audit, principal: facts.principal, caller, dialect: door.dialect, aws: options.aws, recordItems: (records: ItemRecord[]) => (items = records) };
     const result = await withinDeadline(action.handle(input as never, handling), options.requestTimeoutMs);
     record.KeyId ??= keyIdOf(result) ?? keyIdOf(input) ?? null;
-    answer = { status: 200, body: JSON.stringify(door.result(action, result)) };
+    answer = { status: 200, body: jsonAnswerBody(door.result(action, result)) };
   } catch (error) {
     const kmsError = errorAnswerFor(error, facts, options.logger, options.isHealthy);
     record.Outcome = kmsError.type;

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { ServerResponse } from 'node:http';
 import { closesAfterAnswer, lingerBeforeClosing } from './request-body.js';
 import type { HeaderPairs } from './security-headers.js';
@@ -5,8 +6,8 @@ import type { HeaderPairs } from './security-headers.js';
 /** What express's `res.json` sends as Content-Type; clients see no difference. */
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
 
-/** Writes one whole JSON answer: status, headers and body. */
-export type JsonAnswerWriter = (res: ServerResponse, status: number, requestId: string, json: string) => void;
+/** Writes one whole JSON answer: status, headers and body (its text, or its UTF-8 bytes from `jsonAnswerBody`). */
+export type JsonAnswerWriter = (res: ServerResponse, status: number, requestId: string, json: string | Buffer) => void;
 
 /**
  * A writer of whole JSON answers with X-Request-Id (the AWS door: x-amzn-RequestId), the security headers and the content
@@ -37,7 +38,8 @@ export function jsonAnswerWriter(
     const restore = holdWholeAnswer(res, bytes);
     try {
       res.writeHead(status, headers);
-      res.end(json, 'utf8');
+      if (typeof json === 'string') res.end(json, 'utf8');
+      else res.end(json);
     } finally {
       restore();
     }
@@ -69,4 +71,69 @@ function holdWholeAnswer(res: ServerResponse, bytes: number): () => void {
   return () => {
     state!.highWaterMark = mark;
   };
+}
+
+/** A top-level array longer than this is written in groups of elements (a batch's Results, a listing's page). */
+const GROUPED_ARRAY_LENGTH = 16;
+/** A group's JSON is kept near this many characters: well below V8's large-object size (128 KiB). */
+const GROUP_CHARACTERS = 32 * 1024;
+const MAX_GROUP_ITEMS = 256;
+
+/**
+ * An answer's JSON: exactly `JSON.stringify(value)`, as text, or as its UTF-8 bytes when the
+ * value is an object with a long array (a batch's 100-1,000 results, about 150 KB per 100
+ * items of 1 KiB). Such an array is stringified a group of elements at a time and the groups
+ * are written into one Buffer, so that no string of the answer grows past V8's large-object
+ * size: node 20 spends about 150 µs on each string above 128 KiB (an allocation of its own,
+ * outside the young generation; bench/RESULTS.md), and one large answer made three (the
+ * stringified text, the flattened text, and node's head-and-body string for the socket).
+ * An element's `toJSON` gets its index within its group, not within the array (no answer of
+ * Keyhold's has a key-dependent `toJSON`).
+ *
+ * @example
+ *   writeAnswer(res, 200, requestId, jsonAnswerBody({ Results: results }));
+ */
+export function jsonAnswerBody(value: unknown): string | Buffer {
+  if (!isGroupable(value)) return JSON.stringify(value);
+  const pieces: string[] = [];
+  for (const [name, field] of Object.entries(value)) {
+    const before = pieces.length === 0 ? '{' : ',';
+    if (!Array.isArray(field) || field.length <= GROUPED_ARRAY_LENGTH) {
+      const json = JSON.stringify(field) as string | undefined; // undefined for what JSON leaves out
+      if (json !== undefined) pieces.push(`${before}${JSON.stringify(name)}:${json}`);
+      continue;
+    }
+    pieces.push(`${before}${JSON.stringify(name)}:[`);
+    let size = GROUPED_ARRAY_LENGTH;
+    for (let start = 0, end = 0; start < field.length; start = end) {
+      end = Math.min(start + size, field.length);
+      const group = JSON.stringify(field.slice(start, end));
+      pieces.push(start === 0 ? group.slice(1, -1) : `,${group.slice(1, -1)}`);
+      // The next group's size follows this one's: elements of an answer's array are alike.
+      if (group.length > GROUP_CHARACTERS) size = Math.max(1, size >> 1);
+      else if (group.length < GROUP_CHARACTERS / 4) size = Math.min(MAX_GROUP_ITEMS, size * 2);
+    }
+    pieces.push(']');
+  }
+  pieces.push(pieces.length === 0 ? '{}' : '}');
+  let bytes = 0;
+  for (const piece of pieces) bytes += Buffer.byteLength(piece, 'utf8');
+  const body = Buffer.allocUnsafe(bytes);
+  let offset = 0;
+  for (const piece of pieces) offset += body.write(piece, offset, 'utf8');
+  /* Postcondition: the pieces filled the buffer exactly (byteLength and utf8Write agree). */
+  if (offset !== bytes) throw new Error('an answer\'s JSON was not written whole');
+  return body;
+}
+
+/** A plain object (no toJSON of its own) with at least one long array among its own fields. */
+function isGroupable(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype = Object.getPrototypeOf(value);
+  if ((prototype !== Object.prototype && prototype !== null) || typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+  for (const name in value) {
+    const field = (value as Record<string, unknown>)[name];
+    if (Array.isArray(field) && field.length > GROUPED_ARRAY_LENGTH && Object.hasOwn(value, name)) return true;
+  }
+  return false;
 }

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { LruCache } from '../../src/store/lru-cache.js';
 
 /** A cache that records every value that leaves it, in order. */
@@ -134,5 +135,53 @@ describe('LruCache', () => {
     cache.deleteWhere(() => true);
     cache.clear();
     expect(cache.size).to.equal(0);
+  });
+
+  it('evicts, answers and reports exactly as a plain least-recently-used list does, over any sequence of uses', () => {
+    // The reference: an array in use order, least recent first; the cache skips moving its newest entry.
+    const key = fc.constantFrom('a', 'b', 'c', 'd');
+    const operation = fc.oneof(
+      { weight: 4, arbitrary: fc.record({ kind: fc.constant('get' as const), key }) },
+      { weight: 4, arbitrary: fc.record({ kind: fc.constant('set' as const), key, value: fc.integer({ min: 0, max: 3 }) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), key }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('deleteWhere' as const), key }) },
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4 }), fc.array(operation, { maxLength: 60 }), (capacity, operations) => {
+        const { cache, evicted } = recordingCache<number>(capacity);
+        const order: Array<[string, number]> = [];
+        const expectedEvicted: Array<[string, number]> = [];
+        const take = (key: string) => order.splice(order.findIndex(([k]) => k === key), 1)[0]!;
+        for (const op of operations) {
+          const at = order.findIndex(([k]) => k === op.key);
+          if (op.kind === 'get') {
+            const expected = at < 0 ? undefined : order[at]![1];
+            if (at >= 0) order.push(take(op.key));
+            expect(cache.get(op.key)).to.equal(expected);
+          } else if (op.kind === 'set') {
+            if (at >= 0) {
+              const [, old] = take(op.key);
+              if (old !== op.value) expectedEvicted.push([op.key, old]);
+            }
+            order.push([op.key, op.value]);
+            while (order.length > capacity) expectedEvicted.push(order.shift()!);
+            cache.set(op.key, op.value);
+          } else if (op.kind === 'delete') {
+            if (at >= 0) expectedEvicted.push(take(op.key));
+            expect(cache.delete(op.key)).to.equal(at >= 0);
+          } else {
+            for (const entry of order.filter(([k]) => k <= op.key)) expectedEvicted.push(take(entry[0]));
+            cache.deleteWhere((key) => key <= op.key);
+          }
+          expect(evicted).to.deep.equal(expectedEvicted);
+          expect(cache.size).to.equal(order.length);
+        }
+      }),
+      {
+        numRuns: 2000,
+        // A read of the newest entry after another was written must still move it.
+        examples: [[2, [{ kind: 'set', key: 'a', value: 1 }, { kind: 'get', key: 'a' }, { kind: 'set', key: 'b', value: 2 }, { kind: 'get', key: 'a' }, { kind: 'set', key: 'c', value: 3 }]]],
+      },
+    );
   });
 });
