@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { canonicalEncryptionContext, type EncryptionContext } from '../crypto/index.js';
 import { ValidationException } from '../errors.js';
 import { MAX_PLAINTEXT_BYTES } from '../kms/key-service.js';
-import { isStandardBase64 } from '../protocol/base64.js';
+import { decodeStandardBase64 } from '../protocol/base64.js';
 import { validationMessage } from '../validation-message.js';
 
 /**
@@ -86,8 +86,13 @@ export function bytesField(min: number, max: number, tooLongHint?: string) {
     .string()
     // A length check (not a refinement), so that the JSON Schema made from this one keeps maxLength.
     .max(Math.ceil(max / 3) * 4, { error: tooLong, abort: true })
-    .refine(isStandardBase64, { message: 'must be standard base64', abort: true })
-    .transform((text) => Buffer.from(text, 'base64'))
+    // One decoding checks the text and makes the bytes; an issue here stops the checks below.
+    .transform((text, ctx) => {
+      const bytes = decodeStandardBase64(text);
+      if (bytes !== undefined) return bytes;
+      ctx.addIssue({ code: 'custom', message: 'must be standard base64', input: text });
+      return z.NEVER;
+    })
     .refine((bytes) => bytes.length >= min, min === 1 ? 'must not be empty' : `is at least ${min} bytes`)
     .refine((bytes) => bytes.length <= max, tooLong)
     .meta({ contentEncoding: 'base64', description: `Standard base64 of ${min} to ${max} bytes` });
@@ -160,18 +165,22 @@ export function normalizeFields(body: unknown): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new ValidationException('The request body must be a JSON object');
   }
-  const entries: [string, unknown][] = [];
-  const seen = new Set<string>();
-  for (const [name, value] of Object.entries(body)) {
+  // Assigned one by one (about 0.5 µs a request instead of 2 for entries, a Set and
+  // fromEntries); only `__proto__` is defined, so that it stays an ordinary field.
+  const fields: Record<string, unknown> = {};
+  let nulls: Set<string> | undefined;
+  for (const name of Object.keys(body)) {
     /* Precondition: field names are ASCII, so that no other character folds into one (the Kelvin sign into `k`). */
     if (!ASCII_NAME.test(name)) throw new ValidationException('Field names must be ASCII');
     const lower = name.toLowerCase();
-    if (seen.has(lower)) throw new ValidationException(`Field '${displayName(lower)}' is given twice`);
-    seen.add(lower);
+    if (Object.hasOwn(fields, lower) || nulls?.has(lower)) throw new ValidationException(`Field '${displayName(lower)}' is given twice`);
+    const value = (body as Record<string, unknown>)[name];
     // JSON null means "not given", as AWS SDKs treat it.
-    if (value !== null) entries.push([lower, value]);
+    if (value === null) (nulls ??= new Set()).add(lower);
+    else if (lower === '__proto__') Object.defineProperty(fields, lower, { value, enumerable: true, writable: true, configurable: true });
+    else fields[lower] = value;
   }
-  return Object.fromEntries(entries);
+  return fields;
 }
 
 export function displayName(lowerName: string): string {

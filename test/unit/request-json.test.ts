@@ -99,4 +99,20 @@ describe('normalizeFields', () => {
   it('still matches ASCII names case-insensitively', () => {
     expect(normalizeFields({ KEYID: 'a', plaintext: 'b' })).to.deep.equal({ keyid: 'a', plaintext: 'b' });
   });
+
+  it('leaves out null fields, but counts them when a name is given twice', () => {
+    expect(normalizeFields({ KeyId: 'a', Plaintext: null, Limit: 0, Tags: [] })).to.deep.equal({ keyid: 'a', limit: 0, tags: [] });
+    for (const body of [{ KeyId: 'a', keyid: 'b' }, { KeyId: null, KEYID: 'b' }, { KeyId: 'a', keyId: null }, { keyid: null, KeyId: null }]) {
+      expect(refusal(() => normalizeFields(body)).message, JSON.stringify(body)).to.equal("Field 'KeyId' is given twice");
+    }
+  });
+
+  it("keeps a field named __proto__ (or constructor) an ordinary own field, never the object's prototype", () => {
+    const fields = normalizeFields(JSON.parse('{"__proto__":{"admin":true},"Constructor":"c","KeyId":"a"}'));
+    expect(Object.getPrototypeOf(fields)).to.equal(Object.prototype);
+    expect(Object.keys(fields)).to.deep.equal(['__proto__', 'constructor', 'keyid']);
+    expect(Object.getOwnPropertyDescriptor(fields, '__proto__')?.value).to.deep.equal({ admin: true });
+    expect((fields as { admin?: unknown }).admin).to.equal(undefined);
+    expect(refusal(() => normalizeFields(JSON.parse('{"__proto__":1,"__PROTO__":2}'))).message).to.equal("Field '__proto__' is given twice");
+  });
 });
