@@ -25,7 +25,7 @@ import type { Logger } from 'pino';
 import { writeFileDurably } from '../durable-file.js';
 import { ServiceUnavailableException } from '../errors.js';
 import type { AuditEvent } from '../protocol/types.js';
-import { AUDIT_JOURNAL_PREFIX, AuditChain, deriveAuditKey, FIRST_PREV_MAC, macEqual, recordMac, recordTextParts, type AuditEntry, type AuditJournalState, type JournalPosition } from '../store/audit-record.js';
+import { AUDIT_JOURNAL_PREFIX, AuditChain, deriveAuditKey, FIRST_PREV_MAC, macEqual, recordMac, recordTextParts, type AuditEntry, type RecordTextParts, type AuditJournalState, type JournalPosition } from '../store/audit-record.js';
 import { decodeCheckedJson } from '../store/checked-json.js';
 import type { Store } from '../store/store.js';
 
@@ -209,6 +209,8 @@ export interface JournalRecord {
   Seq: number;
   Mac: string;
   text: string;
+  /** The text's parts, as checked (a record of the usual shape), for the store to chain it again without looking for them twice. */
+  parts?: RecordTextParts;
   entry?: AuditEntry;
 }
 
@@ -258,17 +260,17 @@ function checkRecord(auditKey: Buffer, journalId: string, text: string, after: J
   if (found.chain !== journalId) return `${at} belongs to another chain (${found.chain.slice(0, 40)})`;
   if (found.seq > after.Seq + 1) return `${at}: records ${after.Seq + 1} to ${found.seq - 1} were removed`;
   if (found.seq !== after.Seq + 1 || found.prevMac !== after.Mac) return `${at}: it does not follow the record before it: removed, reordered or inserted records`;
-  return { Seq: found.seq, Mac: found.mac, text, ...(found.entry ? { entry: found.entry } : {}) };
+  return { Seq: found.seq, Mac: found.mac, text, ...(found.entry ? { entry: found.entry } : { parts: found.parts }) };
 }
 
 /**
  * A journal record's place on its chain, once its MAC is right: read from its text where it is
  * of the usual shape (recordTextParts: no parse), else from the parsed record.
  */
-function chainFields(auditKey: Buffer, text: string): { chain: string; seq: number; prevMac: string; mac: string; entry?: AuditEntry } | string {
+function chainFields(auditKey: Buffer, text: string): { chain: string; seq: number; prevMac: string; mac: string; parts?: RecordTextParts; entry?: AuditEntry } | string {
   const parts = recordTextParts(text);
   if (parts && macEqual(parts.mac, createHmac('sha256', auditKey).update(parts.covered, 'utf8').digest('hex'))) {
-    return { chain: parts.chain, seq: parts.seq, prevMac: parts.prevMac, mac: parts.mac };
+    return { chain: parts.chain, seq: parts.seq, prevMac: parts.prevMac, mac: parts.mac, parts };
   }
   let record: AuditEvent;
   try {
@@ -460,7 +462,7 @@ export class AuditJournals {
           const batch = this.store.batch();
           for (const record of chunk.records) {
             if (record.entry) batch.audit(record.entry);
-            else batch.auditJournalRecord(record.text);
+            else batch.auditJournalRecord(record.text, record.parts);
           }
           batch.putAuditJournal(journalId, this.state(journalId, chunk.position));
           await this.store.write(batch, { sync: false });

@@ -19,6 +19,8 @@ export type AuditEntry = Omit<AuditEvent, 'Chain' | 'Seq' | 'PrevMac' | 'Mac' | 
  */
 export interface JournalRecordText {
   journalText: string;
+  /** `recordTextParts(journalText)`, when the mover found them while checking the record (then they are not looked for again). */
+  parts?: RecordTextParts;
 }
 
 /** Where a chain stands: its newest record, MACed so that it cannot be moved back by hand. */
@@ -226,6 +228,20 @@ const RECORD_HEAD = new RegExp(`^\\{"Action":${JSON_STRING},"Chain":"([^"\\\\]*)
  */
 const RECORD_TAIL = new RegExp(`^"Outcome":${JSON_STRING},"PrevMac":"([0-9a-f]{64})","Principal":${JSON_STRING},"RequestId":(?:null|${JSON_STRING}),"Seq":(\\d{1,15}),"SourceIp":(?:null|${JSON_STRING}),"Time":${JSON_STRING}\\}$`);
 
+/** What `recordTextParts` finds in a record's text. */
+export interface RecordTextParts {
+  covered: string;
+  atMac: number;
+  mac: string;
+  chain: string;
+  chainAt: number;
+  prevMac: string;
+  prevMacAt: number;
+  seq: number;
+  seqAt: number;
+  seqLength: number;
+}
+
 /**
  * The parts of a record's text that its chain gave it, found without parsing the record: the
  * text without its Mac member (what the MAC covers), where the Mac member was, and Chain,
@@ -234,9 +250,7 @@ const RECORD_TAIL = new RegExp(`^"Outcome":${JSON_STRING},"PrevMac":"([0-9a-f]{6
  * canonical record has its Mac right after KeyId and only strings and numbers after it, so the
  * last `,"Mac":"` is the member whatever an encryption context holds.
  */
-export function recordTextParts(text: string):
-  | { covered: string; atMac: number; mac: string; chain: string; chainAt: number; prevMac: string; prevMacAt: number; seq: number; seqAt: number; seqLength: number }
-  | undefined {
+export function recordTextParts(text: string): RecordTextParts | undefined {
   const at = text.lastIndexOf(',"Mac":"');
   if (at < 0 || text.slice(at + 72, at + 74) !== '",') return undefined;
   const mac = text.slice(at + 8, at + 72);
@@ -304,7 +318,7 @@ export class AuditChain {
    * with its Mac, made in one pass (the chain's hot path: one record per request).
    */
   append(entry: AuditEntry | JournalRecordText): ChainedRecord {
-    if ('journalText' in entry) return this.appendJournalText(entry.journalText);
+    if ('journalText' in entry) return this.appendJournalText(entry.journalText, entry.parts);
     const seq = this.seq + 1;
     const fast = coveredText(entry, this.chain, seq, this.mac);
     let mac: string;
@@ -329,8 +343,8 @@ export class AuditChain {
    * made again, instead of parsing and writing the record anew. A text of another shape is
    * parsed and chained as an entry.
    */
-  private appendJournalText(text: string): ChainedRecord {
-    const parts = recordTextParts(text);
+  private appendJournalText(text: string, found?: RecordTextParts): ChainedRecord {
+    const parts = found ?? recordTextParts(text);
     if (!parts) {
       const { Chain: _chain, Seq: _seq, PrevMac: _prevMac, Mac: _mac, Verified: _verified, ...entry } = JSON.parse(text) as AuditEvent;
       return this.append(entry);

@@ -1,5 +1,5 @@
 import { ServiceUnavailableException } from '../errors.js';
-import { AUDIT_ANCHOR_KEY, AUDIT_JOURNAL_PREFIX, auditRecordKey, changeEntry, type AuditAnchor, type AuditEntry, type AuditJournalState, type ChangeAuthor, type JournalRecordText } from './audit-record.js';
+import { AUDIT_ANCHOR_KEY, AUDIT_JOURNAL_PREFIX, auditRecordKey, changeEntry, type AuditAnchor, type AuditEntry, type AuditJournalState, type ChangeAuthor, type JournalRecordText, type RecordTextParts } from './audit-record.js';
 import { SUBLEVEL_NAMES, type AliasRecord, type CredentialRecord, type KeyRecord, type RootKeyRecord, type RotationRecord, type SublevelName } from './records.js';
 
 /**
@@ -178,8 +178,9 @@ export class StoreBatch {
   }
 
   /** A record moved from a worker's audit journal (its text, checked): chained as the batch is written, like `audit`. */
-  auditJournalRecord(journalText: string): this {
-    this.operations.push({ type: 'put', table: 'audit', key: '', value: { journalText } satisfies JournalRecordText, auditEntry: true });
+  auditJournalRecord(journalText: string, parts?: RecordTextParts): this {
+    const value: JournalRecordText = parts === undefined ? { journalText } : { journalText, parts };
+    this.operations.push({ type: 'put', table: 'audit', key: '', value, auditEntry: true });
     return this;
   }
 
