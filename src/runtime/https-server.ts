@@ -10,8 +10,9 @@ const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
  * the connection limits of the configuration: a client that sends its headers slowly is cut
  * off after KEYHOLD_HEADERS_TIMEOUT_MS, a whole request (at most 64 KiB of body) must arrive
  * within that plus KEYHOLD_REQUEST_TIMEOUT_MS, an idle keep-alive connection closes after
- * KEYHOLD_KEEPALIVE_TIMEOUT_MS, and past KEYHOLD_MAX_CONNECTIONS open connections node closes
- * each new one as it arrives.
+ * KEYHOLD_KEEPALIVE_TIMEOUT_MS, a connection on which nothing moves either way for the header
+ * timeout plus the request timeout is destroyed (a client that stops reading its answer), and
+ * past KEYHOLD_MAX_CONNECTIONS open connections node closes each new one as it arrives.
  *
  * @example
  *   const server = createHttpsServer(tls, config, app);
@@ -37,5 +38,20 @@ export function createHttpsServer(
     handler,
   );
   server.maxConnections = maxConnections;
+  // Node's socket timeout: no byte read or written for this long destroys the connection. The
+  // longest silence of a client that is served is shorter: its headers and body arrive within
+  // the request timeout, and its answer comes within KEYHOLD_REQUEST_TIMEOUT_MS of its body. Without
+  // it, an answer larger than the kernel's buffers that the client never reads would hold its
+  // connection, and the answer's memory, for good: node only starts the keep-alive timer once
+  // an answer has been written out.
+  server.timeout = idleTimeoutMs(config);
   return server;
+}
+
+/**
+ * How long a connection may carry no byte in either direction before it is destroyed: the header
+ * timeout plus the request timeout (25 s with the defaults).
+ */
+function idleTimeoutMs(config: Pick<KeyholdConfig, 'connections' | 'requestTimeoutMs'>): number {
+  return config.connections.headersTimeoutMs + config.requestTimeoutMs;
 }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type tls from 'node:tls';
 import { expect } from 'chai';
-import { connectTls, parseAnswer } from '../helpers/raw-https.js';
+import { adminSigner, connectTls, parseAnswer } from '../helpers/raw-https.js';
 import { serverClient } from '../helpers/server-client.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { startServerProcess, TEST_WORKERS, type ServerProcess } from '../helpers/server-process.js';
@@ -9,6 +9,9 @@ import { makeTempDir } from '../helpers/temp-dir.js';
 
 const PASSPHRASE = 'server connections test passphrase';
 const HEADERS_TIMEOUT_MS = 1_000;
+const REQUEST_TIMEOUT_MS = 2_000;
+/** Header plus request timeout: how long a connection may stay silent both ways. */
+const IDLE_TIMEOUT_MS = HEADERS_TIMEOUT_MS + REQUEST_TIMEOUT_MS;
 /** The most a test waits for the server to act; a loaded 2-core machine is slow. */
 const PATIENCE_MS = 20_000;
 
@@ -40,7 +43,12 @@ describe(`the HTTPS server's connection limits, ${TEST_WORKERS} worker(s)`, func
   before(async () => {
     rememberSecret(PASSPHRASE);
     server = await startServerProcess(
-      { KEYHOLD_DATA_DIR: path.join(dir.path, 'data'), KEYHOLD_PASSPHRASE: PASSPHRASE, KEYHOLD_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS) },
+      {
+        KEYHOLD_DATA_DIR: path.join(dir.path, 'data'),
+        KEYHOLD_PASSPHRASE: PASSPHRASE,
+        KEYHOLD_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
+        KEYHOLD_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+      },
       dir.path,
     );
   });
@@ -65,6 +73,55 @@ describe(`the HTTPS server's connection limits, ${TEST_WORKERS} worker(s)`, func
     const answer = Buffer.concat(state.received).toString('latin1');
     if (answer) expect(answer).to.match(/^HTTP\/1\.1 408 /);
     console.log(`      (slowloris connection ended after ${Math.round(state.closedAfterMs!)} ms; header timeout ${HEADERS_TIMEOUT_MS} ms)`);
+  });
+
+  it('destroys the connection of a client that stops reading an answer larger than the kernel holds, after the header plus request timeout', async () => {
+    const client = serverClient(server!, path.join(dir.path, 'data'), 30_000);
+    const created = await client.call('createkey');
+    client.close();
+    expect(created.status, JSON.stringify(created.body)).to.equal(200);
+    const keyId = (created.body.KeyMetadata as { KeyId: string }).KeyId;
+    // 1,000 data keys of 1,024 bytes: an answer of about 3 MB, for a body of 60 KB. The kernel's
+    // buffers on loopback can hold several of them, so the client asks for six at once.
+    const body = Buffer.from(JSON.stringify({ Items: Array.from({ length: 1000 }, () => ({ KeyId: keyId, NumberOfBytes: 1024 })) }));
+    const sign = adminSigner(path.join(dir.path, 'data'));
+    const requests = Array.from({ length: 6 }, (_, index) => {
+      const pathWithQuery = `/api/v1/kms/batchgeneratedatakey?nonce=${index}`;
+      const signed = Object.entries(sign(pathWithQuery, body)).map(([name, value]) => `${name}: ${value}`);
+      const head = [`POST ${pathWithQuery} HTTP/1.1`, 'Host: 127.0.0.1', 'Content-Type: application/json', ...signed, `Content-Length: ${body.length}`, '', ''];
+      return Buffer.concat([Buffer.from(head.join('\r\n'), 'latin1'), body]);
+    });
+
+    const socket = await connectTls(server!.port);
+    socket.pause(); // never reads, until told below
+    socket.write(Buffer.concat(requests));
+    // Longer than the server may stay silent, with room for a loaded machine to make the answer.
+    await pause(IDLE_TIMEOUT_MS + 8_000);
+    const state = watch(socket);
+    socket.resume();
+    for (let wait = 0; wait < PATIENCE_MS / 50 && state.closedAfterMs === undefined; wait++) await pause(50);
+    socket.destroy();
+
+    // Walk the answers the client could still read: each a 200 whose body is as long as its head says.
+    const received = Buffer.concat(state.received);
+    let whole = 0;
+    let offset = 0;
+    for (;;) {
+      const headEnd = received.indexOf('\r\n\r\n', offset);
+      if (headEnd === -1) break;
+      const head = received.subarray(offset, headEnd).toString('latin1');
+      expect(head.slice(0, 12)).to.equal('HTTP/1.1 200');
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1]);
+      expect(length, 'Content-Length').to.be.above(2_000_000);
+      if (headEnd + 4 + length > received.length) break;
+      whole++;
+      offset = headEnd + 4 + length;
+    }
+    expect(state.closedAfterMs, 'the server ended the connection').to.be.a('number');
+    expect(received.length, 'bytes the client could read: the server did answer').to.be.above(0);
+    // Without the idle timeout all six answers waited for the client, however long it took.
+    expect(whole, 'whole answers the client could read').to.be.below(requests.length);
+    console.log(`      (the client could read ${whole} whole answers of ${requests.length}, ${received.length} bytes, once it resumed)`);
   });
 
   const bodies: [string, string[]][] = [
