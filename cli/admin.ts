@@ -242,7 +242,8 @@ async function auditVerify(): Promise<void> {
     // Left by workers of a server that stopped without moving them (killed): checked, moved at its next start.
     const journaled = verdict.journaled > 0 ? `, and ${plural(verdict.journaled, 'record')} in the workers' audit journals, checked, not yet in the trail (a running server moves them within a second, a stopped one when it starts)` : '';
     // On a shared store: the records other nodes have not moved yet are on their disks.
-    const elsewhere = verdict.otherNodes.length > 0 ? `; not checked here: the journals of ${plural(verdict.otherNodes.length, 'other node')} (${verdict.otherNodes.join(', ')}): run this on them` : '';
+    const here = verdict.node === undefined ? '' : ` (this node is ${verdict.node})`;
+    const elsewhere = verdict.otherNodes.length > 0 ? `; not checked here: the journals of ${plural(verdict.otherNodes.length, 'other node')} (${verdict.otherNodes.join(', ')}): run this on them${here}` : '';
     if (verdict.problem === undefined) {
       console.log(`audit trail: ${plural(verdict.checked, 'record')} checked: intact${unchained}${journaled}${elsewhere}`);
       return;

@@ -508,6 +508,8 @@ export interface JournalsVerdict {
   pending: number;
   /** On a shared store: the nodes other than this one with journals not finished (their records not yet moved are on those nodes' disks). */
   otherNodes: string[];
+  /** This data directory's node id (`audit-journal/node`); none before a server first started here. */
+  node?: string;
   problem?: string;
 }
 
@@ -521,11 +523,16 @@ export interface JournalsVerdict {
 export async function verifyJournals(store: Store, dataDir: string, auditKey: Buffer, shared = false): Promise<JournalsVerdict> {
   let pending = 0;
   const otherNodes = new Set<string>();
-  const verdict = (problem?: string): JournalsVerdict => ({ pending, otherNodes: [...otherNodes].sort(), ...(problem === undefined ? {} : { problem }) });
+  const nodeId = await journalNodeId(dataDir, false);
+  const verdict = (problem?: string): JournalsVerdict => ({
+    pending,
+    otherNodes: [...otherNodes].sort(),
+    ...(nodeId === undefined ? {} : { node: nodeId }),
+    ...(problem === undefined ? {} : { problem }),
+  });
   /** The problem of a stored position whose MAC does not match; undefined for a sound one. */
   const altered = (journalId: string, state: AuditJournalState): string | undefined =>
     macEqual(state.StateMac, journalStateMac(auditKey, journalId, state)) ? undefined : `the position of audit journal ${journalId.slice(0, 60)} was altered (its MAC does not match)`;
-  const nodeId = await journalNodeId(dataDir, false);
   const files = await listJournals(dataDir);
   for await (const { key, value } of store.scanRecords('meta')) {
     if (!key.startsWith(AUDIT_JOURNAL_PREFIX)) continue;

@@ -24,6 +24,8 @@ export interface TrailVerdict {
   journaled: number;
   /** On a store several nodes share: the other nodes whose journals hold records not yet moved, or may (checked by verify on those nodes). */
   otherNodes: string[];
+  /** This data directory's node id, when its journals were checked and a server has started there. */
+  node?: string;
   /** Undefined when intact: else the first break found, in words, naming the record. */
   problem?: string;
 }
@@ -43,7 +45,13 @@ export async function verifyAuditTrail(store: Store, rootKey: Buffer, dataDir?: 
     const verdict = await verifyStoredTrail(store, auditKey);
     if (verdict.problem !== undefined || dataDir === undefined) return { ...verdict, journaled: 0, otherNodes: [] };
     const journals = await verifyJournals(store, dataDir, auditKey, shared);
-    return { ...verdict, journaled: journals.pending, otherNodes: journals.otherNodes, ...(journals.problem === undefined ? {} : { problem: journals.problem }) };
+    return {
+      ...verdict,
+      journaled: journals.pending,
+      otherNodes: journals.otherNodes,
+      ...(journals.node === undefined ? {} : { node: journals.node }),
+      ...(journals.problem === undefined ? {} : { problem: journals.problem }),
+    };
   } finally {
     auditKey.fill(0);
   }

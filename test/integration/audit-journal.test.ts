@@ -134,7 +134,8 @@ describe('audit journals', () => {
       const ours = journals.newJournal();
       await positionWithoutFile(`${otherNode}.0b1c2d3e-0000-4000-8000-000000000001`);
       const shared = await verifyAuditTrail(h.store, h.rootKey, h.dataDir, true);
-      expect(shared).to.deep.include({ otherNodes: [otherNode], journaled: 0 }).and.not.to.have.property('problem');
+      const thisNode = readFileSync(nodeFile(), 'utf8').trim();
+      expect(shared).to.deep.include({ otherNodes: [otherNode], journaled: 0, node: thisNode }).and.not.to.have.property('problem');
       // A store only this node writes has no other node: the same position is a journal removed here.
       expect((await verdict()).problem).to.match(/^audit journal f{16}\.0b1c2d3e-\S+ is missing: records after its record 3/);
 
