@@ -122,7 +122,7 @@ export function jsonAnswerBody(value: unknown): string | Buffer {
   let offset = 0;
   for (const piece of pieces) offset += body.write(piece, offset, 'utf8');
   /* Postcondition: the pieces filled the buffer exactly (byteLength and utf8Write agree). */
-  if (offset !== bytes) throw new Error('an answer\'s JSON was not written whole');
+  if (offset !== bytes) throw new Error("an answer's JSON was not written whole");
   return body;
 }
 

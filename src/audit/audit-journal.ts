@@ -25,7 +25,7 @@ import type { Logger } from 'pino';
 import { writeFileDurably } from '../durable-file.js';
 import { ServiceUnavailableException } from '../errors.js';
 import type { AuditEvent } from '../protocol/types.js';
-import { AUDIT_JOURNAL_PREFIX, AuditChain, deriveAuditKey, FIRST_PREV_MAC, macEqual, recordMac, recordTextParts, type AuditEntry, type RecordTextParts, type AuditJournalState, type JournalPosition } from '../store/audit-record.js';
+import { AUDIT_JOURNAL_PREFIX, AuditChain, deriveAuditKey, FIRST_PREV_MAC, macEqual, recordMac, recordTextParts, type AuditEntry, type AuditJournalState, type JournalPosition, type RecordTextParts } from '../store/audit-record.js';
 import { decodeCheckedJson } from '../store/checked-json.js';
 import type { Store } from '../store/store.js';
 
