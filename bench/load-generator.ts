@@ -66,6 +66,35 @@ async function requestsPerConnection(job: LoadJob): Promise<AutocannonRequest[][
   return slices.map((slice, index) => (slice.length > 0 ? slice : slices[index % bodies.length]!));
 }
 
+/** The parts of autocannon 9's client (lib/httpClient.js) that reconnectCleanly replaces. */
+interface AutocannonClientInternals {
+  conn?: unknown;
+  _connect(): void;
+  _destroyConnection(): void;
+}
+
+/**
+ * Makes an autocannon client start afresh when the server closes its connection. autocannon 9
+ * ignores `Connection: close`: it writes its next request on the connection the server is
+ * closing and, when the close comes, connects again without dropping that request from its
+ * queue of requests awaiting an answer, so every later answer on that client is timed from the
+ * request sent before it, and the closed connection's 'error' can connect a second time. A
+ * server that closes keep-alive connections (workers evening out their connections) would show
+ * latencies it does not have. Before each new connection, the old one is dropped with its
+ * queue, as autocannon's own timeout handling does; the request lost with it is not counted.
+ */
+function reconnectCleanly(client: autocannon.Client): void {
+  const internals = client as unknown as AutocannonClientInternals;
+  if (typeof internals._connect !== 'function' || typeof internals._destroyConnection !== 'function') {
+    throw new Error('autocannon changed: its client has no _connect and _destroyConnection to wrap');
+  }
+  const connect = internals._connect;
+  internals._connect = function (this: AutocannonClientInternals) {
+    if (this.conn) this._destroyConnection();
+    connect.call(this);
+  };
+}
+
 /** A request that autocannon builds anew each time it is sent: a distinct field value, a new signature. */
 function freshlySigned(job: LoadJob, field: string, connection: number): AutocannonRequest {
   let sent = 0;
@@ -113,7 +142,10 @@ async function runJob(job: LoadJob): Promise<LoadResult> {
             duration: job.warmupSeconds + job.durationSeconds,
             requests: [slices[0]![0]!],
             // One counter for all instances: every connection gets a slice of its own.
-            setupClient: (client) => client.setRequests(slices[nextConnection++ % slices.length]!),
+            setupClient: (client) => {
+              client.setRequests(slices[nextConnection++ % slices.length]!);
+              reconnectCleanly(client);
+            },
           },
           (error) => (error ? reject(error) : resolve()),
         );

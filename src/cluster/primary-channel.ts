@@ -42,6 +42,10 @@ export class PrimaryChannel {
   /** Until when (performance.now()) the primary's silence is expected: it said it would block. */
   private primaryBlockingUntil = 0;
   private hung = false;
+  /** The fair share of connections the primary last sent (src/cluster/connection-balance.ts). */
+  private lastFairShare: number | undefined;
+  /** This worker's open API connections, sent with its heartbeats once it listens. */
+  connections: (() => number) | undefined;
   private stopWatching: (() => void) | undefined;
   private readonly outgoing: MessageBatcher<WorkerMessage>;
 
@@ -64,6 +68,11 @@ export class PrimaryChannel {
 
   handle(handlers: PrimaryChannelHandlers): void {
     this.handlers = handlers;
+  }
+
+  /** The fair share of connections per worker, while the primary answers (else none: nothing is shed). */
+  get fairShare(): number | undefined {
+    return this.port.connected && !this.hung ? this.lastFairShare : undefined;
   }
 
   /** Whether the primary is there, answering, and its store is open: false means answer 503. */
@@ -89,7 +98,7 @@ export class PrimaryChannel {
       (now) => {
         // Not to a hung primary: they would pile up unread in the channel. The primary's own
         // next heartbeat, once it runs again, starts them again.
-        if (!this.hung) this.outgoing.queue({ type: 'heartbeat' });
+        if (!this.hung) this.outgoing.queue(this.connections === undefined ? { type: 'heartbeat' } : { type: 'heartbeat', connections: this.connections() });
         if (!this.hung && now - this.lastHeard > PEER_TIMEOUT_MS && now > this.primaryBlockingUntil) this.primaryStoppedAnswering();
       },
       (now) => {
@@ -182,6 +191,7 @@ export class PrimaryChannel {
         void this.sendMetrics(message.id);
         return;
       case 'heartbeat':
+        this.lastFairShare = message.fairShare;
         return;
       case 'blocking':
         this.primaryBlockingUntil = performance.now() + Math.min(message.ms, BLOCKING_BOUND_MS);

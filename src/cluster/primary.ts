@@ -88,6 +88,8 @@ interface WorkerState {
   blockingUntil: number;
   /** Killed for not answering: its exit is on its way. */
   killed: boolean;
+  /** Its open API connections, as its last heartbeat said (for the fair share: src/cluster/connection-balance.ts). */
+  connections: number;
   /** Its side of the channel: answers to its calls go out once per turn of the event loop. */
   outgoing: MessageBatcher<PrimaryMessage>;
   exited: Promise<void>;
@@ -211,7 +213,7 @@ class ClusterPrimary implements RunningCluster {
       if (worker.isConnected()) worker.send(message, undefined, {}, sent);
       else sent(new Error('the worker has disconnected'));
     });
-    const state: WorkerState = { worker, initialized: false, listening, listeningNow: false, listened, failed, forgets: new Map(), outgoing, exited, lastHeard: performance.now(), blockingUntil: 0, killed: false, metricsWaits: new Set() };
+    const state: WorkerState = { worker, initialized: false, listening, listeningNow: false, listened, failed, forgets: new Map(), outgoing, exited, lastHeard: performance.now(), blockingUntil: 0, killed: false, connections: 0, metricsWaits: new Set() };
     this.workers.set(worker.id, state);
     worker.on('message', (message: WorkerMessage) => this.receive(state, message));
     worker.on('exit', (code, signal) => this.exited(state, code, signal));
@@ -271,6 +273,7 @@ class ClusterPrimary implements RunningCluster {
         this.metricsRequests.get(message.id)?.(message.metrics);
         return;
       case 'heartbeat':
+        if (message.connections !== undefined) state.connections = message.connections;
         return;
       case 'blocking':
         state.blockingUntil = performance.now() + Math.min(message.ms, BLOCKING_BOUND_MS);
@@ -339,9 +342,11 @@ class ClusterPrimary implements RunningCluster {
    * caches nothing any more), and `exited` starts another.
    */
   private watchWorkers(now: number): void {
+    const serving = [...this.workers.values()].filter((state) => state.listeningNow && !state.killed);
+    const fairShare = serving.length === 0 ? undefined : Math.ceil(serving.reduce((sum, state) => sum + state.connections, 0) / serving.length);
     for (const state of this.workers.values()) {
       if (!state.initialized || state.killed) continue;
-      state.outgoing.queue({ type: 'heartbeat' });
+      state.outgoing.queue(fairShare === undefined ? { type: 'heartbeat' } : { type: 'heartbeat', fairShare });
       const oldestChange = Math.min(...[...state.forgets.values()].map((forget) => forget.since));
       const silentMs = now - state.lastHeard;
       const silenceExpected = silentMs <= PEER_TIMEOUT_MS || now <= state.blockingUntil;

@@ -79,8 +79,11 @@ export type PrimaryMessage =
   | { type: 'health'; healthy: boolean; ready: boolean }
   /** Send this process's metrics (KEYHOLD_METRICS_ADDR), for a scrape; answered with the same id. */
   | { type: 'metrics'; id: number }
-  /** I am alive (src/cluster/heartbeat.ts); any other message says so too. */
-  | { type: 'heartbeat' }
+  /**
+   * I am alive (src/cluster/heartbeat.ts); any other message says so too. `fairShare`: the open
+   * connections of all listening workers ÷ their number, rounded up (src/cluster/connection-balance.ts).
+   */
+  | { type: 'heartbeat'; fairShare?: number }
   /** My event loop may stop for up to `ms` (loading a cloud SDK): silence until then is no hang. */
   | { type: 'blocking'; ms: number }
   /** Finish in-flight requests and exit 0. */
@@ -99,8 +102,8 @@ export type WorkerMessage =
   | { type: 'forgotten'; id: number }
   /** This worker's metrics (prom-client's getMetricsAsJSON), which the primary sums with the others'. */
   | { type: 'metrics'; id: number; metrics: unknown[] }
-  /** I am alive (src/cluster/heartbeat.ts); any other message says so too. */
-  | { type: 'heartbeat' }
+  /** I am alive (src/cluster/heartbeat.ts); any other message says so too. `connections`: my open API connections. */
+  | { type: 'heartbeat'; connections?: number }
   /** My event loop may stop for up to `ms` (loading a cloud SDK): silence until then is no hang. */
   | { type: 'blocking'; ms: number }
   /** Several of these, in order (see MessageBatcher). */

@@ -13,6 +13,7 @@ import { createLogger } from '../runtime/logger.js';
 import { AuditJournalWriter, journalFile } from '../audit/audit-journal.js';
 import { deriveAuditKey } from '../store/audit-record.js';
 import { forwardChanges, forwardCredentialChanges, remoteReplayGuard, workerAuditTrail } from './forwarding-key-service.js';
+import { ConnectionBalance } from './connection-balance.js';
 import { BLOCKING_BOUND_MS, PEER_TIMEOUT_MS } from './heartbeat.js';
 import { PrimaryChannel, type WorkerPort } from './primary-channel.js';
 import { RemoteSnapshots } from './remote-snapshots.js';
@@ -116,10 +117,15 @@ export async function runWorker(port: WorkerPort = process as unknown as WorkerP
       backupSource: new RemoteSnapshots(primary),
       requestTimeoutMs: config.requestTimeoutMs,
     });
+    const balance = new ConnectionBalance(() => primary.fairShare);
     server = createHttpsServer(init.tls, config, (req, res) => {
       res.setHeader(WORKER_HEADER, String(workerId));
+      // This worker holds more than its share of the connections: this one is to go elsewhere.
+      if (balance.shed(req.socket)) res.setHeader('Connection', 'close');
       app(req, res);
     });
+    server.on('secureConnection', balance.opened);
+    primary.connections = () => balance.connections;
     const listeningPort = await listen(server, { host: config.host, port: init.port });
     primary.send({ type: 'listening', port: listeningPort });
   } catch (error) {

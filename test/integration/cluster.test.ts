@@ -26,6 +26,8 @@ interface Cluster {
   server: ServerProcess;
   /** One request on a new connection: node:cluster hands new connections to the workers in turn. */
   call(action: string, body?: object): Promise<Answer>;
+  /** One request on `agent`'s connections (keep-alive ones stay open between calls). */
+  callWith(agent: https.Agent, action: string, body?: object): Promise<Answer>;
   health(): Promise<Answer>;
   /** Repeats a call on new connections until `workers` distinct workers have answered it. */
   onWorkers(count: number, action: string, body?: object): Promise<Map<string, Answer>>;
@@ -42,8 +44,8 @@ async function startCluster(tempDir: string, env: Record<string, string> = {}): 
   const secretKey = Buffer.from(credentials.SecretKey, 'base64');
   rememberSecret(secretKey);
 
-  const send = (method: string, pathWithQuery: string, body?: Buffer): Promise<Answer> => {
-    const agent = new PinnedAgent({ certSha256: server.certSha256, keepAlive: false });
+  const send = (method: string, pathWithQuery: string, body?: Buffer, given?: https.Agent): Promise<Answer> => {
+    const agent = given ?? new PinnedAgent({ certSha256: server.certSha256, keepAlive: false });
     const headers: Record<string, string> = body
       ? { 'Content-Type': 'application/json', ...signRequest({ method, pathWithQuery, body, accessKeyId: credentials.AccessKeyId, secretKey }) }
       : {};
@@ -58,7 +60,9 @@ async function startCluster(tempDir: string, env: Record<string, string> = {}): 
       });
       req.on('error', reject);
       req.end(body);
-    }).finally(() => agent.destroy());
+    }).finally(() => {
+      if (given === undefined) agent.destroy();
+    });
   };
   // A nonce per call, as the client sends: equal state-changing calls in one second are not replays.
   let calls = 0;
@@ -68,6 +72,7 @@ async function startCluster(tempDir: string, env: Record<string, string> = {}): 
     server,
     dataDir,
     call,
+    callWith: (agent, action, body = {}) => send('POST', `/api/v1/kms/${action}?nonce=${calls++}`, Buffer.from(JSON.stringify(body)), agent),
     health: () => send('GET', '/healthz'),
     async onWorkers(count, action, body = {}) {
       const answers = new Map<string, Answer>();
@@ -284,6 +289,44 @@ describe('the server with two HTTP workers (KEYHOLD_WORKERS=2)', function () {
       const answers = await cluster.onWorkers(2, 'generaterandom', { NumberOfBytes: 8 });
       expect([...answers.keys()]).to.include('3');
       for (const answer of answers.values()) expect(answer.status).to.equal(200);
+    });
+  });
+
+  describe('connections between the workers', () => {
+    it('evens out keep-alive connections that all went to one worker: the one with too many closes some, and they come back to the other', async () => {
+      const cluster = await start();
+      const [first, second] = cluster.workerPids() as [number, number];
+      const agent = new PinnedAgent({ certSha256: cluster.server.certSha256, keepAlive: true, maxSockets: 24 });
+      const wave = () => Promise.all(Array.from({ length: 24 }, () => cluster.callWith(agent, 'generaterandom', { NumberOfBytes: 8 })));
+      try {
+        // The second worker frozen (well under the 1 s that gets it replaced), the first accepts all 24 connections.
+        process.kill(second, 'SIGSTOP');
+        let opened: Answer[];
+        try {
+          opened = await wave();
+        } finally {
+          process.kill(second, 'SIGCONT');
+        }
+        const byFirst = opened[0]!.worker;
+        expect(opened.every((answer) => answer.status === 200 && answer.worker === byFirst), 'all on the first worker').to.equal(true);
+        expect(isRunning(first)).to.equal(true);
+        // The same 24 connections stay open (keep-alive); without evening out they would all stay with the first.
+        let shares = new Map<string, number>();
+        for (let round = 0; round < 100; round++) {
+          const answers = await wave();
+          expect(answers.every((answer) => answer.status === 200)).to.equal(true);
+          shares = new Map<string, number>();
+          for (const answer of answers) shares.set(answer.worker, (shares.get(answer.worker) ?? 0) + 1);
+          if (shares.size === 2 && Math.min(...shares.values()) >= 8) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        expect([...shares.values()].sort(), JSON.stringify([...shares])).to.have.length(2);
+        expect(Math.min(...shares.values()), JSON.stringify([...shares])).to.be.at.least(8);
+        // Both workers are the ones that started: nobody was replaced.
+        expect(cluster.workerPids()).to.have.length(2);
+      } finally {
+        agent.destroy();
+      }
     });
   });
 
