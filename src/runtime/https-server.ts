@@ -43,7 +43,9 @@ export function createHttpsServer(
   // the request timeout, and its answer comes within KEYHOLD_REQUEST_TIMEOUT_MS of its body. Without
   // it, an answer larger than the kernel's buffers that the client never reads would hold its
   // connection, and the answer's memory, for good: node only starts the keep-alive timer once
-  // an answer has been written out.
+  // an answer has been written out. node counts a write when it is made and when the kernel
+  // has taken all of it, so a client reading a multi-megabyte answer slower than about
+  // 120 KB/s is cut off too (decision 116).
   server.timeout = idleTimeoutMs(config);
   return server;
 }
