@@ -24,6 +24,8 @@ export function createHttpsServer(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
 ): https.Server {
   const { headersTimeoutMs, keepAliveTimeoutMs, maxConnections } = config.connections;
+  // A whole request's time, and the longest a served connection stays silent (25 s by default).
+  const wholeRequestMs = headersTimeoutMs + config.requestTimeoutMs;
   const server = https.createServer(
     {
       cert: tls.cert,
@@ -31,7 +33,7 @@ export function createHttpsServer(
       minVersion: 'TLSv1.2',
       headersTimeout: headersTimeoutMs,
       // node refuses a request timeout below the header timeout; the body comes after the headers.
-      requestTimeout: headersTimeoutMs + config.requestTimeoutMs,
+      requestTimeout: wholeRequestMs,
       keepAliveTimeout: keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_INTERVAL_MS, headersTimeoutMs),
     },
@@ -46,14 +48,6 @@ export function createHttpsServer(
   // an answer has been written out. node counts a write when it is made and when the kernel
   // has taken all of it, so a client reading a multi-megabyte answer slower than about
   // 120 KB/s is cut off too (decision 116).
-  server.timeout = idleTimeoutMs(config);
+  server.timeout = wholeRequestMs;
   return server;
-}
-
-/**
- * How long a connection may carry no byte in either direction before it is destroyed: the header
- * timeout plus the request timeout (25 s with the defaults).
- */
-function idleTimeoutMs(config: Pick<KeyholdConfig, 'connections' | 'requestTimeoutMs'>): number {
-  return config.connections.headersTimeoutMs + config.requestTimeoutMs;
 }
