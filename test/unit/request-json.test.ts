@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { normalizeFields } from '../../src/api/fields.js';
-import { parseJsonBody, repeatsAKey } from '../../src/api/request-json.js';
+import { parseJsonBody, parseObjectPiecewise, repeatsAKey } from '../../src/api/request-json.js';
 import { KmsError, ValidationException } from '../../src/errors.js';
 
 function refusal(run: () => unknown): KmsError {
@@ -85,6 +85,68 @@ describe('parseJsonBody', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('parseObjectPiecewise (bodies from 64 KiB on, without one large string)', () => {
+  /** What JSON.parse makes of `text`, with its key order, or 'refused'. */
+  function whole(text: string): string {
+    try {
+      return repeatsAKey(text) ? 'repeats a key' : JSON.stringify(JSON.parse(text));
+    } catch {
+      return 'refused';
+    }
+  }
+
+  const object = fc.dictionary(fc.string({ maxLength: 6 }), fc.oneof(fc.jsonValue(), fc.array(fc.jsonValue(), { maxLength: 6 })), { maxKeys: 6 });
+
+  it('gives what JSON.parse gives for any JSON object, however it is spaced', () => {
+    fc.assert(
+      fc.property(object, fc.constantFrom(undefined, 0, 1, '\t', ' \r\n'), (value, space) => {
+        const text = JSON.stringify(value, null, space);
+        const parsed = parseObjectPiecewise(Buffer.from(text));
+        expect(parsed, text).to.not.equal(undefined);
+        expect(JSON.stringify(parsed)).to.equal(whole(text));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('never gives a value JSON.parse would not: a changed byte gives the same value or none', () => {
+    fc.assert(
+      fc.property(object, fc.nat(), fc.constantFrom('', '"', '\\', ',', ':', '{', '}', '[', ']', ' ', 'x', '1', '\n', '\u0001'), (value, at, insert) => {
+        const text = JSON.stringify(value);
+        const position = at % (text.length + 1);
+        for (const changed of [text.slice(0, position) + insert + text.slice(position), text.slice(0, position) + insert + text.slice(position + 1)]) {
+          const parsed = parseObjectPiecewise(Buffer.from(changed));
+          if (parsed !== undefined) expect(JSON.stringify(parsed), changed).to.equal(whole(changed));
+        }
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('leaves a repeated key, at the top or inside an item, to the whole parse and its refusal', () => {
+    for (const text of ['{"Items":[],"Items":[]}', '{"Items":[{"a":1,"a":2}]}', '{"a":{"b":1,"b":2}}', '{"a":1,"\\u0061":2}']) {
+      expect(parseObjectPiecewise(Buffer.from(text)), text).to.equal(undefined);
+    }
+  });
+
+  it('keeps __proto__ an own field', () => {
+    const parsed = parseObjectPiecewise(Buffer.from('{"__proto__":{"admin":true},"Items":[{"__proto__":1}]}'))!;
+    expect(Object.getPrototypeOf(parsed)).to.equal(Object.prototype);
+    expect(Object.keys(parsed)).to.deep.equal(['__proto__', 'Items']);
+    expect((parsed as { admin?: unknown }).admin).to.equal(undefined);
+  });
+
+  it('parses a batch body over the large-string size as JSON.parse does, and refuses a bad one with the same message', () => {
+    const item = (index: number) => ({ KeyId: 'alias/é-bench', Plaintext: Buffer.alloc(1024, index).toString('base64'), EncryptionContext: { n: `${index}`, q: '"}{],' } });
+    const text = JSON.stringify({ Items: Array.from({ length: 150 }, (_, index) => item(index)) }, null, 1);
+    expect(Buffer.byteLength(text)).to.be.above(200_000);
+    expect(JSON.stringify(parseJsonBody(Buffer.from(text)))).to.equal(JSON.stringify(JSON.parse(text)));
+    expect(refusal(() => parseJsonBody(Buffer.from(`${text} x`))).message).to.equal('The request body is not valid JSON');
+    const repeated = text.replace('"n": "7"', '"n": "7", "n": "8"');
+    expect(refusal(() => parseJsonBody(Buffer.from(repeated))).message).to.equal('The request body names a key twice in one object');
   });
 });
 
