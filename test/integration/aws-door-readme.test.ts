@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { skipWithout } from '../helpers/commands.js';
 import { rememberSecret } from '../helpers/secrets.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
@@ -20,30 +21,13 @@ function readmeExample(): string {
   return block[1]!;
 }
 
-function commandExists(command: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((dir) => {
-    try {
-      readFileSync(path.join(dir, command));
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
 describe("the AWS CLI example of docs/aws.md, run as written against a real server", function () {
   this.timeout(120_000);
   let work: ReturnType<typeof makeTempDir>;
   let server: ServerProcess;
 
   before(async function () {
-    const missing = ['aws', 'jq'].filter((command) => !commandExists(command));
-    if (missing.length > 0) {
-      // CI installs both (.ci/run): there a missing one is a failure, not a skip.
-      if (process.env.CI === 'true') throw new Error(`${missing.join(' and ')} not found on PATH; .ci/run installs them`);
-      console.log(`      (skipped: ${missing.join(' and ')} not installed)`);
-      this.skip();
-    }
+    skipWithout(this, ['aws', 'jq']);
     work = makeTempDir('keyhold-aws-readme-');
     const passphrase = 'aws readme passphrase (test)';
     rememberSecret(passphrase);

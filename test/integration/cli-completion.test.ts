@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { runCli } from '../helpers/cli.js';
+import { skipWithout } from '../helpers/commands.js';
 import { makeTempDir } from '../helpers/temp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -97,7 +98,8 @@ describe('keyhold --version and keyhold completion', function () {
       expect(unknown).to.equal('');
     });
 
-    it('zsh: the script parses (zsh -n) and, sourced, registers keyhold through bashcompinit', () => {
+    it('zsh: the script parses (zsh -n) and, sourced, registers keyhold through bashcompinit', function () {
+      skipWithout(this, ['zsh']);
       expect(shell('zsh', ['-n', scripts.zsh!]).code).to.equal(0);
       const home = makeTempDir('keyhold-zsh-home-');
       try {
@@ -113,7 +115,8 @@ describe('keyhold --version and keyhold completion', function () {
       }
     });
 
-    it('fish: the script parses (fish -n) and, sourced, completes as fish asks it to (complete -C)', () => {
+    it('fish: the script parses (fish -n) and, sourced, completes as fish asks it to (complete -C)', function () {
+      skipWithout(this, ['fish']);
       expect(shell('fish', ['-n', scripts.fish!]).code).to.equal(0);
       const result = shell('fish', ['--no-config', '-c', `source ${scripts.fish}; complete -C 'keyhold keys cre'; complete -C 'keyhold --url x keys rotation '; complete -C 'keyhold keys create --key-spec ECC'`]);
       expect(result.code, result.stderr).to.equal(0);

@@ -25,6 +25,7 @@ import { KeyholdClient } from '../../src/client/index.js';
 import { adminAwsCredentials, awsClientEnv, requireAwsCli, runProcess } from '../helpers/aws-clients.js';
 import { openBlob, wrapMaterial, type Algorithm } from '../helpers/imported-material.js';
 import { runCli } from '../helpers/cli.js';
+import { skipWithout } from '../helpers/commands.js';
 import { capturedLog } from '../helpers/log-capture.js';
 import { rejectionOf } from '../helpers/rejection.js';
 import { rememberSecret } from '../helpers/secrets.js';
@@ -72,10 +73,6 @@ function readmeHmacScript(algorithm: Algorithm, spec: string): string {
   return [create[0], ...symmetric.slice(2), check[0]].join('\n');
 }
 
-function commandExists(command: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
-}
-
 describe('importing key material with the tools: docs/cli.md as written, the aws CLI, @aws-sdk/client-kms', function () {
   this.timeout(300_000);
   let work: ReturnType<typeof makeTempDir>;
@@ -84,12 +81,7 @@ describe('importing key material with the tools: docs/cli.md as written, the aws
   let dataDir: string;
 
   before(async function () {
-    const missing = ['jq', 'openssl', 'od'].filter((command) => !commandExists(command));
-    if (missing.length > 0) {
-      if (process.env.CI === 'true') throw new Error(`${missing.join(', ')} not found on PATH; .ci/run installs them`);
-      console.log(`      (skipped: ${missing.join(', ')} not installed)`);
-      this.skip();
-    }
+    skipWithout(this, ['jq', 'openssl', 'od']);
     work = makeTempDir('keyhold-import-');
     dataDir = path.join(work.path, 'data');
     const passphrase = 'import tools passphrase (test)';
