@@ -44,6 +44,13 @@ export function parseJsonBody(body: Buffer): unknown {
  */
 const PIECEWISE_BYTES = 64 * 1024;
 
+/**
+ * More pieces than this and the whole text is parsed instead: each piece costs about 0.2 µs
+ * whatever its size (4,001 one-byte elements: 0.8 ms), so a 1 MiB body of 500,000 of them
+ * would cost about 100 ms piece by piece against 31 ms whole. A batch has at most 1,000 items.
+ */
+const MAX_PIECES = 4096;
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
@@ -59,9 +66,10 @@ const CLOSE_BRACKET = 0x5d;
  * bytes. Equal to JSON.parse of the whole text whenever it gives a value: the pieces are JSON
  * that JSON.parse accepted, joined by `{ } [ ] , :` and JSON whitespace only, and no piece or
  * the top level names a key twice. Anything else (text that is not such an object, a piece
- * JSON.parse refuses, a repeated key) gives `undefined`, and the caller parses
- * the whole text as before, so every refusal keeps its message. `body` must be valid UTF-8:
- * pieces start and end at ASCII bytes, which never occur inside a multi-byte sequence.
+ * JSON.parse refuses, a repeated key, more than MAX_PIECES pieces) gives `undefined`, and the
+ * caller parses the whole text as before, so every refusal keeps its message. `body` must be
+ * valid UTF-8: pieces start and end at ASCII bytes, which never occur inside a multi-byte
+ * sequence.
  */
 export function parseObjectPiecewise(body: Buffer): Record<string, unknown> | undefined {
   let index = skipWhitespace(body, 0);
@@ -69,6 +77,7 @@ export function parseObjectPiecewise(body: Buffer): Record<string, unknown> | un
   index = skipWhitespace(body, index + 1);
   const object: Record<string, unknown> = {};
   const keys = new Set<string>();
+  let pieces = 0;
   if (body[index] === CLOSE_BRACE) index++;
   else {
     for (;;) {
@@ -87,6 +96,7 @@ export function parseObjectPiecewise(body: Buffer): Record<string, unknown> | un
         if (body[index] === CLOSE_BRACKET) index++;
         else {
           for (;;) {
+            if (++pieces > MAX_PIECES) return undefined;
             const end = valueEnd(body, index);
             const element = end < 0 ? undefined : parsePiece(body, index, end);
             if (element === undefined) return undefined;
@@ -101,6 +111,7 @@ export function parseObjectPiecewise(body: Buffer): Record<string, unknown> | un
         }
         value = elements;
       } else {
+        if (++pieces > MAX_PIECES) return undefined;
         const end = valueEnd(body, index);
         const piece = end < 0 ? undefined : parsePiece(body, index, end);
         if (piece === undefined) return undefined;

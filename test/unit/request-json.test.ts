@@ -132,6 +132,13 @@ describe('parseObjectPiecewise (bodies from 64 KiB on, without one large string)
     }
   });
 
+  it('leaves a body of many tiny pieces to the whole parse (each piece has a fixed cost)', () => {
+    const many = `{"Items":[${'1,'.repeat(5000)}1]}`;
+    expect(parseObjectPiecewise(Buffer.from(many))).to.equal(undefined);
+    expect(parseJsonBody(Buffer.from(`${many}${' '.repeat(64 * 1024)}`))).to.deep.equal(JSON.parse(many));
+    expect(parseObjectPiecewise(Buffer.from(`{"Items":[${'1,'.repeat(4000)}1]}`))).to.have.property('Items').with.length(4001);
+  });
+
   it('keeps __proto__ an own field', () => {
     const parsed = parseObjectPiecewise(Buffer.from('{"__proto__":{"admin":true},"Items":[{"__proto__":1}]}'))!;
     expect(Object.getPrototypeOf(parsed)).to.equal(Object.prototype);
