@@ -8,11 +8,12 @@ const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 /**
  * The HTTPS server of a serving process (the single process, or each cluster worker), with
  * the connection limits of the configuration: a client that sends its headers slowly is cut
- * off after KEYHOLD_HEADERS_TIMEOUT_MS, a whole request (at most 64 KiB of body) must arrive
- * within that plus KEYHOLD_REQUEST_TIMEOUT_MS, an idle keep-alive connection closes after
- * KEYHOLD_KEEPALIVE_TIMEOUT_MS, a connection on which nothing moves either way for the header
- * timeout plus the request timeout is destroyed (a client that stops reading its answer), and
- * past KEYHOLD_MAX_CONNECTIONS open connections node closes each new one as it arrives.
+ * off after KEYHOLD_HEADERS_TIMEOUT_MS, a whole request (at most 64 KiB of body, 1 MiB for a
+ * batch) must arrive within that plus KEYHOLD_REQUEST_TIMEOUT_MS, an idle keep-alive
+ * connection closes after KEYHOLD_KEEPALIVE_TIMEOUT_MS, a connection on which nothing moves
+ * either way for the header timeout plus the request timeout is destroyed (a client that stops
+ * reading its answer), and past KEYHOLD_MAX_CONNECTIONS open connections node closes each new
+ * one as it arrives.
  *
  * @example
  *   const server = createHttpsServer(tls, config, app);

@@ -6,8 +6,8 @@ export function commandExists(command: string): boolean {
 }
 
 /**
- * The commands of `commands` that are not on PATH, for a test that needs them: on a laptop
- * without one the test skips with a message; CI installs them (.ci/run), so there it fails.
+ * Skips `test` with a message when one of `commands` is not on PATH. Under CI=true it fails
+ * instead: .ci/run installs every command a test needs.
  */
 export function skipWithout(test: Mocha.Context, commands: string[]): void {
   const missing = commands.filter((command) => !commandExists(command));
